@@ -1,0 +1,533 @@
+"""The API of parallel-synth: SynthDataset and RenderBatch as pydantic models.
+
+These models are the single source of truth. The CRDs in ``crds/`` are generated from them
+(``synthctl crds``), ``synthctl validate-manifest`` validates against them, and the operator,
+the local generator and the renderer read specs through them. Field names are camelCase on
+the wire (Kubernetes convention) and snake_case in Python.
+
+Cross-field rules live twice: as pydantic validators (for clear errors in ``synthctl``) and as
+CEL ``x-kubernetes-validations`` on the CRD (so the API server rejects the same objects).
+Tests evaluate the CEL rules against the same good and bad inputs.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+GROUP = "parallelsynth.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+LABEL_DATASET = f"{GROUP}/dataset"
+LABEL_BATCH = f"{GROUP}/batch"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "parallel-synth"
+
+
+class Category(StrEnum):
+    """The taxonomy of the reference plan: one procedural generator per category."""
+
+    GEOMETRY = "geometry"
+    MATERIALS = "materials"
+    LIGHTING = "lighting"
+    CAMERA = "camera"
+    COMPOSITION = "composition"
+    MOTION = "motion"
+    ENVIRONMENT = "environment"
+    CHARACTERS = "characters"
+    VEHICLES = "vehicles"
+    FLUIDS = "fluids"
+    EFFECTS = "effects"
+
+
+ALL_CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)
+
+
+class Engine(StrEnum):
+    CYCLES = "cycles"
+    EEVEE = "eevee"
+
+
+class Device(StrEnum):
+    AUTO = "auto"
+    OPTIX = "optix"
+    CUDA = "cuda"
+    CPU = "cpu"
+
+
+class PassName(StrEnum):
+    RGB = "rgb"
+    DEPTH = "depth"
+    SEGMENTATION = "segmentation"
+    NORMALS = "normals"
+
+
+class IndexFormat(StrEnum):
+    PARQUET = "parquet"
+    JSONL = "jsonl"
+
+
+class DatasetPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUSPENDED = "Suspended"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    DEGRADED = "Degraded"
+
+
+class BatchPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUSPENDED = "Suspended"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class _Model(BaseModel):
+    """Base for spec models: camelCase on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_enum_values=True,
+        validate_default=True,
+    )
+
+    def wire(self) -> dict[str, Any]:
+        """The object as it appears in YAML/JSON (camelCase, no unset optionals)."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class _Status(_Model):
+    """Base for status models: tolerant of fields written by newer operators."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", use_enum_values=True
+    )
+
+
+def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
+    """CEL validation rules for a CRD schema node, as ``(rule, message)`` pairs."""
+    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+
+
+# --------------------------------------------------------------------------- spec parts
+
+_S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(/[^\s]*)?$")
+_FILE_URI = re.compile(r"^file:///[^\s]*$")
+URI_PATTERN = r"^(s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^\s]*)?|file:///[^\s]*)$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
+
+
+class CategoryWeight(_Model):
+    """One category of the taxonomy and its share of the dataset."""
+
+    name: Category = Field(description="Category name: one of " + ", ".join(ALL_CATEGORIES) + ".")
+    weight: float = Field(
+        1.0, ge=0, le=1e9, description="Relative weight; shares are weight / sum(weights)."
+    )
+
+
+class ResolutionTier(_Model):
+    """An output resolution and the fraction of samples rendered at it."""
+
+    width: int = Field(512, ge=16, le=8192, description="Image width in pixels.")
+    height: int = Field(512, ge=16, le=8192, description="Image height in pixels.")
+    fraction: float = Field(
+        1.0, gt=0, le=1, description="Fraction of samples at this tier (normalised over all tiers)."
+    )
+
+
+class SampleRange(_Model, json_schema_extra=_cel(("self.min <= self.max", "samples.min must be <= samples.max"))):
+    """Path-tracing samples per pixel, chosen per image from scene complexity."""
+
+    min: int = Field(16, ge=1, le=65536, description="Samples per pixel for the simplest scenes.")
+    max: int = Field(64, ge=1, le=65536, description="Samples per pixel for the most complex scenes.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SampleRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class RenderSpec(
+    _Model,
+    json_schema_extra=_cel(
+        ("self.passes.exists(p, p == 'rgb')", "render.passes must include rgb"),
+    ),
+):
+    """How each sample is rendered."""
+
+    engine: Engine = Field(Engine.CYCLES, description="Render engine: cycles (path tracing) or eevee.")
+    device: Device = Field(
+        Device.AUTO,
+        description="Compute device: auto picks OptiX, then CUDA, then CPU; or force optix, cuda or cpu.",
+    )
+    resolutions: list[ResolutionTier] = Field(
+        default_factory=lambda: [ResolutionTier()],
+        min_length=1,
+        max_length=8,
+        description="Resolution tiers; each sample picks one deterministically by fraction.",
+    )
+    samples: SampleRange = Field(default_factory=SampleRange, description="Adaptive samples-per-pixel range.")
+    denoise: bool = Field(True, description="Run the denoiser (OptiX on GPU, OpenImageDenoise on CPU).")
+    passes: list[PassName] = Field(
+        default_factory=lambda: [PassName.RGB, PassName.DEPTH, PassName.SEGMENTATION],
+        min_length=1,
+        max_length=4,
+        description="Outputs per sample: rgb (always), depth, segmentation, normals.",
+    )
+
+    @field_validator("passes")
+    @classmethod
+    def _passes(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("passes must not repeat")
+        if PassName.RGB not in v:
+            raise ValueError("passes must include 'rgb'")
+        return v
+
+
+class QualitySpec(_Model):
+    """The per-sample quality gate."""
+
+    min_score: float = Field(
+        0.5, ge=0, le=1, description="Samples scoring below this (0..1) are re-rendered with a derived seed."
+    )
+    min_pass_rate: float = Field(
+        0.9, ge=0, le=1, description="A shard whose fraction of passing samples is below this fails."
+    )
+    max_rerenders: int = Field(2, ge=0, le=10, description="Re-render attempts for a failing sample.")
+
+
+class OutputSpec(_Model):
+    """Where the dataset is written."""
+
+    uri: str = Field(
+        description="Destination: s3://bucket/prefix or file:///absolute/path.",
+        max_length=1024,
+        json_schema_extra={"pattern": URI_PATTERN},
+    )
+    endpoint_url: str | None = Field(
+        None, max_length=1024, pattern=r"^https?://", description="S3 endpoint for MinIO, R2, GCS interop..."
+    )
+    region: str | None = Field(None, max_length=64, description="S3 region, if the store needs one.")
+    credentials_secret: str | None = Field(
+        None,
+        max_length=253,
+        pattern=DNS_LABEL,
+        description="Secret in the dataset's namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+    )
+    index_formats: list[IndexFormat] = Field(
+        default_factory=lambda: [IndexFormat.PARQUET, IndexFormat.JSONL],
+        max_length=2,
+        description="Index files written when the dataset completes: parquet, jsonl.",
+    )
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, v: str) -> str:
+        if v.startswith("s3://"):
+            if not _S3_URI.match(v):
+                raise ValueError(
+                    f"{v!r} is not s3://bucket/prefix with a valid bucket name (3-63 chars, a-z 0-9 . -)"
+                )
+        elif not _FILE_URI.match(v):
+            raise ValueError(f"{v!r}: allowed forms are s3://bucket/prefix and file:///absolute/path")
+        return v
+
+
+class ThroughputSpec(_Model):
+    """The production rate the autoscaler aims for."""
+
+    target_per_day: int | None = Field(
+        None, ge=1, le=10**12, description="Target samples per day; the autoscaler sizes the fleet for it."
+    )
+    deadline: datetime | None = Field(
+        None, description="Finish by this time (RFC 3339); raises the worker count when needed."
+    )
+
+
+class WorkersSpec(_Model, json_schema_extra=_cel(("self.min <= self.max", "workers.min must be <= workers.max"))):
+    """Bounds for the number of rendering pods."""
+
+    min: int = Field(0, ge=0, le=100000, description="Fewest rendering pods while work remains.")
+    max: int = Field(4, ge=1, le=100000, description="Most rendering pods; also bounds live RenderBatches.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WorkersSpec:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class Toleration(_Model):
+    """A Kubernetes toleration (core/v1 Toleration)."""
+
+    key: str | None = Field(None, max_length=316, description="Taint key.")
+    operator: Literal["Exists", "Equal"] | None = Field(None, description="Exists or Equal.")
+    value: str | None = Field(None, max_length=63, description="Taint value for operator Equal.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        None, description="Taint effect to tolerate."
+    )
+    toleration_seconds: int | None = Field(None, description="For NoExecute: how long to stay bound.")
+
+
+class NodePoolSpec(_Model):
+    """Where rendering pods run."""
+
+    gpu_resource: str = Field(
+        "nvidia.com/gpu", max_length=253, description="Extended resource name of the GPU."
+    )
+    gpus_per_worker: int = Field(1, ge=0, le=16, description="GPUs per rendering pod (0: CPU-only).")
+    cpu: str = Field("4", max_length=16, description="CPU request per rendering pod.")
+    memory: str = Field("16Gi", max_length=16, description="Memory request and limit per rendering pod.")
+    gpu_type: str | None = Field(None, max_length=63, description="GPU model, informational (e.g. L4, A10G).")
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node labels the rendering pods require."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=32, description="Extra tolerations for the rendering pods."
+    )
+    spot: bool = Field(True, description="Prefer spot/preemptible nodes.")
+    on_demand_fallback: bool = Field(
+        True, description="Shift new pods to on-demand nodes when spot keeps being preempted."
+    )
+
+
+class PricingSpec(_Model):
+    """Prices used for cost, projections and budget."""
+
+    spot_per_gpu_hour: float = Field(0.35, ge=0, le=1000, description="$ per GPU-hour on spot capacity.")
+    on_demand_per_gpu_hour: float = Field(
+        1.0, ge=0, le=1000, description="$ per GPU-hour on on-demand capacity."
+    )
+
+
+class BudgetSpec(_Model):
+    """Spending limit."""
+
+    max_dollars: float | None = Field(
+        None, ge=0, description="Stop new work when spend or projected spend reaches this."
+    )
+
+
+class EstimatesSpec(_Model):
+    """Inputs the planner cannot measure before the run (capacity plan, autoscaler prior)."""
+
+    gpu_seconds_per_sample: float = Field(
+        60.0, gt=0, le=86400, description="Render time of one sample on one GPU, in seconds."
+    )
+    bytes_per_sample: int = Field(
+        5_000_000, gt=0, description="Stored bytes per sample with all passes, before measurement."
+    )
+
+
+class RetrySpec(_Model):
+    """Retry limits handed to each RenderBatch."""
+
+    per_shard: int = Field(3, ge=0, le=100, description="Pod retries per shard (Job backoffLimitPerIndex).")
+    attempts: int = Field(3, ge=1, le=100, description="Job attempts per RenderBatch before it is Failed.")
+
+
+class SynthDatasetSpec(
+    _Model,
+    json_schema_extra=_cel(
+        (
+            "self.categories.all(c, self.categories.exists_one(d, d.name == c.name))",
+            "categories must not repeat a name",
+        ),
+        ("self.categories.exists(c, c.weight > 0)", "categories: at least one weight must be > 0"),
+        ("self.shardSize <= self.samples", "shardSize must be <= samples"),
+    ),
+):
+    """A synthetic image dataset: what to render, where to write it, how fast and for how much."""
+
+    samples: int = Field(ge=1, le=10**11, description="Target total number of samples.")
+    seed: int = Field(0, ge=0, le=2**53, description="Dataset seed; each sample's seed derives from it.")
+    version: str = Field(
+        "1", pattern=VERSION_PATTERN, description="Dataset version; data lands under {dataset}/v{version}/."
+    )
+    shard_size: int = Field(
+        1000, ge=1, le=100_000, description="Samples per shard (one WebDataset tar, one Job index)."
+    )
+    categories: list[CategoryWeight] = Field(
+        default_factory=lambda: [CategoryWeight(name=Category(c)) for c in ALL_CATEGORIES],
+        min_length=1,
+        max_length=11,
+        description="Categories and weights; default: all 11 equally.",
+    )
+    render: RenderSpec = Field(default_factory=RenderSpec, description="Render settings.")
+    quality: QualitySpec = Field(default_factory=QualitySpec, description="Quality gate.")
+    output: OutputSpec = Field(description="Where the dataset is written.")
+    throughput: ThroughputSpec = Field(default_factory=ThroughputSpec, description="Target rate and deadline.")
+    workers: WorkersSpec = Field(default_factory=WorkersSpec, description="Bounds on rendering pods.")
+    node_pool: NodePoolSpec = Field(default_factory=NodePoolSpec, description="GPU node pool placement.")
+    pricing: PricingSpec = Field(default_factory=PricingSpec, description="GPU prices.")
+    budget: BudgetSpec = Field(default_factory=BudgetSpec, description="Spending limit.")
+    estimates: EstimatesSpec = Field(default_factory=EstimatesSpec, description="Planning assumptions.")
+    retry: RetrySpec = Field(default_factory=RetrySpec, description="Retry limits.")
+    shards_per_batch: int | None = Field(
+        None, ge=1, le=100_000, description="Shards per RenderBatch; default chosen by the planner."
+    )
+    image: str = Field(min_length=1, max_length=512, description="Renderer container image.")
+    suspend: bool = Field(False, description="Pause: no new work, running Jobs scaled to zero.")
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, v: list[CategoryWeight]) -> list[CategoryWeight]:
+        names = [c.name for c in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"category names must be unique; repeated: {', '.join(map(str, dupes))}")
+        if sum(c.weight for c in v) <= 0:
+            raise ValueError("the weights sum to zero: at least one category needs weight > 0")
+        return v
+
+    @model_validator(mode="after")
+    def _shard_size(self) -> SynthDatasetSpec:
+        if self.shard_size > self.samples:
+            raise ValueError(f"shardSize ({self.shard_size}) must be <= samples ({self.samples})")
+        return self
+
+
+class ObjectMeta(BaseModel):
+    """The part of Kubernetes metadata that we check; everything else passes through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(description="Object name.")
+    namespace: str | None = Field(None, max_length=63, pattern=DNS_LABEL, description="Namespace.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.match(DNS_LABEL, v) or len(v) > 63:
+            raise ValueError(
+                f"{v!r} is not a DNS label: 1-63 chars of a-z, 0-9 and '-', "
+                "starting and ending with a letter or digit (it becomes a label value)"
+            )
+        return v
+
+
+class SynthDataset(_Model):
+    """A SynthDataset object as applied by a user."""
+
+    api_version: Literal["parallelsynth.io/v1alpha1"] = Field(API_VERSION, description="API version.")
+    kind: Literal["SynthDataset"] = Field("SynthDataset", description="Kind.")
+    metadata: ObjectMeta = Field(description="Object metadata.")
+    spec: SynthDatasetSpec
+    status: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- status parts
+
+
+class Condition(_Status):
+    """A Kubernetes-style condition."""
+
+    type: str = Field(description="Condition type, e.g. SpecValid, Ready, Progressing, Degraded.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field("", description="CamelCase reason.")
+    message: str = Field("", description="Human-readable detail.")
+    last_transition_time: str | None = Field(None, description="When status last changed (RFC 3339).")
+
+
+class Counts(_Status):
+    target: int = Field(0, description="Target count.")
+    completed: int = Field(0, description="Completed count.")
+    failed: int = Field(0, description="Failed count.")
+
+
+class ShardCounts(_Status):
+    total: int = Field(0, description="Shards in the dataset.")
+    completed: int = Field(0, description="Committed shards.")
+    failed: int = Field(0, description="Shards that exhausted their retries.")
+
+
+class CategoryProgress(_Status):
+    target: int = Field(0, description="Target samples in this category.")
+    completed: int = Field(0, description="Committed samples in this category.")
+
+
+class WorkerCounts(_Status):
+    desired: int = Field(0, description="Rendering pods the autoscaler wants.")
+    active: int = Field(0, description="Rendering pods running now.")
+    pending: int = Field(0, description="Pods waiting for capacity (not counted as workers).")
+
+
+class CostStatus(_Status):
+    gpu_hours: float = Field(0.0, description="GPU-hours consumed.")
+    spot_gpu_hours: float = Field(0.0, description="GPU-hours on spot capacity.")
+    on_demand_gpu_hours: float = Field(0.0, description="GPU-hours on on-demand capacity.")
+    dollars: float = Field(0.0, description="Dollars spent so far.")
+    dollars_per1k_samples: float = Field(0.0, alias="dollarsPer1kSamples", description="$ per 1000 samples.")
+    projected_dollars: float = Field(0.0, description="Projected total at the current rate.")
+
+
+class SynthDatasetStatus(_Status):
+    """Status of a SynthDataset; paths are read by printer columns, ArgoCD and dashboards."""
+
+    phase: DatasetPhase = Field(DatasetPhase.PENDING, description="Lifecycle phase.")
+    observed_generation: int = Field(0, description="Generation this status reflects.")
+    conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
+    samples: Counts = Field(default_factory=Counts, description="Sample counts.")
+    shards: ShardCounts = Field(default_factory=ShardCounts, description="Shard counts.")
+    categories: dict[str, CategoryProgress] = Field(default_factory=dict, description="Per-category progress.")
+    samples_per_day: float = Field(0.0, description="Measured samples per day.")
+    eta: str | None = Field(None, description="Estimated completion time (RFC 3339).")
+    workers: WorkerCounts = Field(default_factory=WorkerCounts, description="Worker counts.")
+    preemptions: int = Field(0, description="Pods preempted (spot notice, eviction).")
+    retries: int = Field(0, description="Job attempts and pod retries after failures.")
+    cost: CostStatus = Field(default_factory=CostStatus, description="Cost so far and projected.")
+    progress: str | None = Field(None, description="Completed fraction, e.g. '42.0%' (printer column).")
+    failed_shards: str | None = Field(None, description="Failed global shard ranges, e.g. '42,97-99'.")
+    next_shard: int = Field(0, description="First shard not yet handed to a RenderBatch.")
+    capacity_mode: str | None = Field(None, description="spot or on-demand: where new pods go.")
+
+
+class RenderBatchSpec(_Model):
+    """A contiguous range of shards rendered by one Indexed Job per attempt."""
+
+    dataset: str = Field(max_length=63, pattern=DNS_LABEL, description="Name of the owning SynthDataset.")
+    shard_start: int = Field(ge=0, description="First global shard index of this batch.")
+    shard_count: int = Field(ge=1, le=100_000, description="Number of shards (Job completions).")
+    parallelism: int = Field(1, ge=0, le=100_000, description="Pods rendering at once (0 pauses).")
+    backoff_limit_per_index: int = Field(3, ge=0, le=100, description="Pod retries per shard within one Job.")
+    max_attempts: int = Field(3, ge=1, le=100, description="Job attempts before the batch is Failed.")
+    capacity: Literal["spot", "on-demand"] = Field("spot", description="Capacity type for new pods.")
+
+
+class RenderBatch(_Model):
+    api_version: Literal["parallelsynth.io/v1alpha1"] = Field(API_VERSION, description="API version.")
+    kind: Literal["RenderBatch"] = Field("RenderBatch", description="Kind.")
+    metadata: ObjectMeta = Field(description="Object metadata.")
+    spec: RenderBatchSpec
+    status: dict[str, Any] | None = None
+
+
+class RenderBatchStatus(_Status):
+    phase: BatchPhase = Field(BatchPhase.PENDING, description="Lifecycle phase.")
+    attempt: int = Field(0, description="Current Job attempt (1-based).")
+    job: str | None = Field(None, description="Name of the current Job.")
+    completed_shards: str = Field("", description="Committed shards as ranges of offsets, e.g. '0-41,43'.")
+    failed_shards: str = Field("", description="Failed shards as ranges of offsets.")
+    samples_completed: int = Field(0, description="Samples in committed shards.")
+    shards_done: int = Field(0, description="Number of committed shards (printer column).")
+    preemptions: int = Field(0, description="Pods preempted.")
+    retries: int = Field(0, description="Pod retries and Job re-attempts.")
+    gpu_seconds: float = Field(0.0, description="GPU-seconds consumed.")
+    spot_gpu_seconds: float = Field(0.0, description="GPU-seconds on spot nodes.")
+    conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
+    progress: str | None = Field(None, description="'done/total' shards (printer column).")
+

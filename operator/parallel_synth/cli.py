@@ -1,0 +1,117 @@
+"""``synthctl``: the command line of parallel-synth.
+
+Each subcommand lives in the module that owns its feature and is imported only when it runs,
+so ``synthctl --help`` is fast and ``synthctl crds`` does not import Blender or kopf.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from parallel_synth import crdgen
+from parallel_synth.validation import find_dataset, load_manifest_text, validate_document
+
+# name -> ("module:attribute", one-line help shown by `synthctl --help`)
+_LAZY: dict[str, tuple[str, str]] = {
+    "operator": ("parallel_synth.cmd_operator:operator", "Run the operator (kopf run options pass through)."),
+    "generate": ("parallel_synth.local.cli:generate", "Render a dataset locally with a process pool."),
+    "validate": ("parallel_synth.local.cli:validate", "Check a rendered dataset; non-zero exit on any problem."),
+    "preview": ("parallel_synth.local.cli:preview", "Contact sheet of samples with masks and boxes."),
+    "plan": ("parallel_synth.local.cli:plan", "Capacity plan: storage, GPU-hours, cost, workers."),
+    "render-sample": ("synth_render.cli:render_sample", "Re-render one sample by its global index."),
+    "simulate": ("parallel_synth.cmd_simulate:simulate", "Simulate a fleet on a simulated clock."),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *_LAZY])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _LAZY:
+            target, _ = _LAZY[cmd_name]
+            module, attr = target.split(":")
+            cmd: click.Command = getattr(importlib.import_module(module), attr)
+            return cmd
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in _LAZY:
+                rows.append((name, _LAZY[name][1]))
+            else:
+                cmd = super().get_command(ctx, name)
+                rows.append((name, cmd.get_short_help_str(80) if cmd else ""))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="parallel-synth", prog_name="synthctl")
+def cli() -> None:
+    """parallel-synth: synthetic image datasets, from a laptop to a spot GPU fleet.
+
+    \b
+    Quick start:
+      synthctl generate examples/quickstart.yaml --out ./data
+      synthctl validate ./data/quickstart/v1
+      synthctl preview ./data/quickstart/v1 --out grid.png
+    """
+
+
+@cli.command("crds")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory to write one YAML file per CRD (default: print to stdout).")
+def crds(out: Path | None) -> None:
+    """Write the CRDs generated from the API models."""
+    docs = crdgen.all_crds()
+    if out is None:
+        click.echo("---\n".join(crdgen.render_yaml(d) for d in docs.values()), nl=False)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, doc in docs.items():
+        (out / name).write_text(crdgen.render_yaml(doc))
+        click.echo(f"wrote {out / name}")
+
+
+def read_manifest(path: str) -> Any:
+    """Read a manifest file ('-' for stdin) and return its SynthDataset document."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    return find_dataset(load_manifest_text(text))
+
+
+@cli.command("validate-manifest")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+def validate_manifest(file: str) -> None:
+    """Check a SynthDataset manifest; prints each problem with its field path."""
+    try:
+        raw = read_manifest(file)
+    except Exception as exc:  # YAML errors, aliases, size, missing document: all user input
+        click.echo(f"{file}: cannot read manifest: {exc}", err=True)
+        sys.exit(2)
+    obj, errors = validate_document(raw, now=datetime.now(UTC))
+    if errors or obj is None:
+        click.echo(f"{file}: {len(errors)} problem(s):", err=True)
+        for e in errors:
+            click.echo(f"  {e}", err=True)
+        sys.exit(1)
+    spec = obj.spec
+    click.echo(
+        f"{file}: valid SynthDataset {obj.metadata.name!r}: {spec.samples:,} samples, "
+        f"{len(spec.categories)} categories, shardSize {spec.shard_size}, output {spec.output.uri}"
+    )
+
+
+def main() -> None:
+    cli(prog_name="synthctl")
+
+
+if __name__ == "__main__":
+    main()

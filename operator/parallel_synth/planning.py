@@ -1,0 +1,242 @@
+"""Planning: how a dataset is cut into shards, categories, seeds and batches.
+
+Pure functions, no I/O. The operator, the local generator, the renderer and the simulator all
+call these, so that a sample's index, category, seed and shard are the same wherever it is
+rendered. Everything here is O(1) or O(number of categories) per call, so a 5x10^8-sample
+dataset plans in microseconds and never materialises a per-sample or per-shard list.
+
+Category assignment: samples are laid out in blocks of ``CATEGORY_BLOCK`` indices. Within a
+block each category gets its largest-remainder share of the weights, and the block's order
+interleaves categories with smooth weighted round-robin, so any prefix of the dataset (a run
+stopped at any point, a single shard) is balanced to within one sample per category per block.
+Per-category counts over any index range are closed-form (``category_counts``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import lru_cache
+
+from parallel_synth.api import SynthDatasetSpec
+
+CATEGORY_BLOCK = 1000
+"""Indices per interleaving block; per-category targets are exact for multiples of it."""
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+def sample_seed(dataset_seed: int, version: str, index: int) -> int:
+    """The seed of one sample: a function of (dataset seed, version, global index) only."""
+    digest = hashlib.blake2b(f"{dataset_seed}:{version}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def derived_seed(seed: int, attempt: int) -> int:
+    """The seed of a re-render (quality gate) of a sample: recorded in its metadata."""
+    if attempt == 0:
+        return seed
+    digest = hashlib.blake2b(f"{seed}/rerender/{attempt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def unit_hash(seed: int, salt: str) -> float:
+    """A deterministic number in [0, 1) from a seed and a salt."""
+    digest = hashlib.blake2b(f"{seed}:{salt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+# --------------------------------------------------------------------------- categories
+
+
+@dataclass(frozen=True)
+class CategoryLayout:
+    """The interleaved order of categories within one block of ``CATEGORY_BLOCK`` samples."""
+
+    names: tuple[str, ...]
+    block: tuple[int, ...]  # category position for each offset in the block
+    prefix: tuple[tuple[int, ...], ...]  # prefix[c][k] = count of category c in block[:k]
+
+    @property
+    def per_block(self) -> tuple[int, ...]:
+        return tuple(p[-1] for p in self.prefix)
+
+
+def _shares(weights: tuple[float, ...], total: int) -> list[int]:
+    """Largest-remainder apportionment of ``total`` by ``weights``."""
+    s = sum(weights)
+    exact = [w / s * total for w in weights]
+    floors = [math.floor(x) for x in exact]
+    left = total - sum(floors)
+    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] - floors[i]), i))
+    for i in order[:left]:
+        floors[i] += 1
+    return floors
+
+
+@lru_cache(maxsize=64)
+def _layout(names: tuple[str, ...], weights: tuple[float, ...]) -> CategoryLayout:
+    counts = _shares(weights, CATEGORY_BLOCK)
+    current = [0] * len(names)
+    block: list[int] = []
+    # Smooth weighted round-robin (as nginx balances upstreams): every prefix stays proportional.
+    for _ in range(CATEGORY_BLOCK):
+        for i, c in enumerate(counts):
+            current[i] += c
+        best = max(range(len(names)), key=lambda i: (current[i], -i))
+        current[best] -= CATEGORY_BLOCK
+        block.append(best)
+    prefix = []
+    for c in range(len(names)):
+        acc = [0]
+        for b in block:
+            acc.append(acc[-1] + (1 if b == c else 0))
+        prefix.append(tuple(acc))
+    return CategoryLayout(names=names, block=tuple(block), prefix=tuple(prefix))
+
+
+def category_layout(spec: SynthDatasetSpec) -> CategoryLayout:
+    """The category layout of a dataset (only categories with weight > 0 take part)."""
+    active = [(str(c.name), float(c.weight)) for c in spec.categories if c.weight > 0]
+    return _layout(tuple(n for n, _ in active), tuple(w for _, w in active))
+
+
+def category_of(spec: SynthDatasetSpec, index: int) -> str:
+    """The category of the sample at a global index."""
+    layout = category_layout(spec)
+    return layout.names[layout.block[index % CATEGORY_BLOCK]]
+
+
+def _count_before(layout: CategoryLayout, c: int, index: int) -> int:
+    blocks, rest = divmod(index, CATEGORY_BLOCK)
+    return blocks * layout.prefix[c][-1] + layout.prefix[c][rest]
+
+
+def category_rank(spec: SynthDatasetSpec, index: int) -> int:
+    """How many samples of the same category come before this index (for stratification)."""
+    layout = category_layout(spec)
+    c = layout.block[index % CATEGORY_BLOCK]
+    return _count_before(layout, c, index)
+
+
+def category_counts(spec: SynthDatasetSpec, start: int, stop: int) -> dict[str, int]:
+    """Number of samples of each category among global indices [start, stop)."""
+    layout = category_layout(spec)
+    return {
+        name: _count_before(layout, c, stop) - _count_before(layout, c, start)
+        for c, name in enumerate(layout.names)
+    }
+
+
+def category_targets(spec: SynthDatasetSpec) -> dict[str, int]:
+    """Target samples per category for the whole dataset (sums to ``spec.samples``)."""
+    return category_counts(spec, 0, spec.samples)
+
+
+# --------------------------------------------------------------------------- shards
+
+
+def shard_count(spec: SynthDatasetSpec) -> int:
+    """Number of shards: the last one may be short."""
+    return -(-spec.samples // spec.shard_size)
+
+
+def shard_range(spec: SynthDatasetSpec, shard: int) -> range:
+    """Global sample indices of a shard."""
+    total = shard_count(spec)
+    if not 0 <= shard < total:
+        raise IndexError(f"shard {shard} out of range: the dataset has {total} shards (0..{total - 1})")
+    start = shard * spec.shard_size
+    return range(start, min(start + spec.shard_size, spec.samples))
+
+
+def shard_of(spec: SynthDatasetSpec, index: int) -> int:
+    """The shard that holds a global sample index."""
+    if not 0 <= index < spec.samples:
+        raise IndexError(f"sample index {index} out of range 0..{spec.samples - 1}")
+    return index // spec.shard_size
+
+
+def sample_key(index: int) -> str:
+    """The WebDataset key of a sample: unique across the dataset, no dots."""
+    return f"{index:012d}"
+
+
+def resolution_of(spec: SynthDatasetSpec, seed: int) -> tuple[int, int]:
+    """The resolution tier of a sample, chosen deterministically by the tiers' fractions."""
+    tiers = spec.render.resolutions
+    total = sum(t.fraction for t in tiers)
+    cumulative: list[float] = []
+    acc = 0.0
+    for t in tiers:
+        acc += t.fraction / total
+        cumulative.append(acc)
+    i = min(bisect_right(cumulative, unit_hash(seed, "resolution")), len(tiers) - 1)
+    return tiers[i].width, tiers[i].height
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def dataset_root(uri: str, dataset: str, version: str) -> str:
+    """``{uri}/{dataset}/v{version}`` without a doubled slash."""
+    return f"{uri.rstrip('/')}/{dataset}/v{version}"
+
+
+def shard_path(shard: int) -> str:
+    return f"shards/{shard:08d}.tar"
+
+
+def manifest_path(shard: int) -> str:
+    return f"manifests/{shard:08d}.json"
+
+
+def checkpoint_path(shard: int) -> str:
+    return f"checkpoints/{shard:08d}.tar"
+
+
+# --------------------------------------------------------------------------- batches
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """A window of shards that one RenderBatch renders."""
+
+    index: int
+    shard_start: int
+    shard_count: int
+
+
+def shards_per_batch(spec: SynthDatasetSpec) -> int:
+    """Shards per RenderBatch: the spec's value, else enough to keep one pod busy for a while.
+
+    A batch is one Indexed Job; more shards per batch means fewer objects and API calls per
+    shard, fewer means finer-grained retries. The default keeps ``workers.max`` pods busy with
+    at most ``workers.max`` live batches while bounding one batch to 1000 Job indexes.
+    """
+    if spec.shards_per_batch:
+        return spec.shards_per_batch
+    total = shard_count(spec)
+    per = -(-total // max(1, spec.workers.max * 4))
+    return max(1, min(per, 1000, total))
+
+
+def batch_count(spec: SynthDatasetSpec) -> int:
+    return -(-shard_count(spec) // shards_per_batch(spec))
+
+
+def batch_plan(spec: SynthDatasetSpec, index: int) -> BatchPlan:
+    """The shards of the batch with a given index (batches tile the shards in order)."""
+    per = shards_per_batch(spec)
+    total = shard_count(spec)
+    start = index * per
+    if not 0 <= start < total:
+        raise IndexError(f"batch {index} out of range: the dataset has {batch_count(spec)} batches")
+    return BatchPlan(index=index, shard_start=start, shard_count=min(per, total - start))
+
+
+def batch_index_of_shard(spec: SynthDatasetSpec, shard: int) -> int:
+    return shard // shards_per_batch(spec)

@@ -1,0 +1,127 @@
+"""Spec validation with errors that name the field and what is allowed.
+
+Used by ``synthctl validate-manifest``, by the local generator and by the operator (which turns
+the errors into a ``SpecValid=False`` condition and a Warning Event). Pure: time is an argument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from parallel_synth.api import SynthDataset, SynthDatasetSpec
+
+MAX_MANIFEST_BYTES = 1_000_000
+"""A SynthDataset manifest larger than this is refused before parsing (etcd's limit is 1.5 MiB)."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem: a dotted field path and what is wrong with it."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def _path(loc: tuple[int | str, ...], prefix: str) -> str:
+    parts: list[str] = [prefix] if prefix else []
+    for item in loc:
+        if isinstance(item, int):
+            if parts:
+                parts[-1] += f"[{item}]"
+            else:
+                parts.append(f"[{item}]")
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "(root)"
+
+
+def errors_from_pydantic(exc: ValidationError, *, prefix: str = "") -> list[FieldError]:
+    out = []
+    for err in exc.errors():
+        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; fields are camelCase)"
+        elif err["type"] == "enum" and "expected" in err.get("ctx", {}):
+            msg = f"{err['input']!r} is not allowed; allowed: {err['ctx']['expected']}"
+        out.append(FieldError(_path(loc, prefix), msg))
+    return out
+
+
+def semantic_errors(spec: SynthDatasetSpec, *, now: datetime) -> list[FieldError]:
+    """Checks that depend on the time of submission (so they are not part of the model)."""
+    errors = []
+    deadline = spec.throughput.deadline
+    if deadline is not None:
+        aware = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
+        if aware <= now:
+            errors.append(
+                FieldError(
+                    "spec.throughput.deadline",
+                    f"{deadline.isoformat()} is in the past (now is {now.isoformat(timespec='seconds')})",
+                )
+            )
+    return errors
+
+
+def validate_spec(
+    raw: Any, *, now: datetime | None = None
+) -> tuple[SynthDatasetSpec | None, list[FieldError]]:
+    """Validate a ``spec`` mapping. ``now`` enables the time-dependent checks."""
+    if not isinstance(raw, dict):
+        return None, [FieldError("spec", f"must be a mapping, got {type(raw).__name__}")]
+    try:
+        spec = SynthDatasetSpec.model_validate(raw)
+    except ValidationError as exc:
+        return None, errors_from_pydantic(exc, prefix="spec")
+    errors = semantic_errors(spec, now=now) if now is not None else []
+    return (None if errors else spec), errors
+
+
+def validate_document(raw: Any, *, now: datetime) -> tuple[SynthDataset | None, list[FieldError]]:
+    """Validate a whole SynthDataset object (apiVersion, kind, metadata.name, spec)."""
+    if not isinstance(raw, dict):
+        return None, [FieldError("(root)", f"a SynthDataset must be a mapping, got {type(raw).__name__}")]
+    try:
+        obj = SynthDataset.model_validate(raw)
+    except ValidationError as exc:
+        return None, errors_from_pydantic(exc)
+    errors = semantic_errors(obj.spec, now=now)
+    return (None if errors else obj), errors
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases: no billion-laughs expansion in manifests."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML aliases are not allowed in manifests", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def load_manifest_text(text: str) -> list[Any]:
+    """Parse YAML documents safely: size-limited, no aliases, no Python tags."""
+    if len(text.encode()) > MAX_MANIFEST_BYTES:
+        raise ValueError(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
+    return [d for d in yaml.load_all(text, Loader=_SafeLoader) if d is not None]
+
+
+def find_dataset(docs: list[Any]) -> Any:
+    """The SynthDataset document of a (possibly multi-document) manifest."""
+    for d in docs:
+        if isinstance(d, dict) and d.get("kind") == "SynthDataset":
+            return d
+    if len(docs) == 1:
+        return docs[0]
+    raise ValueError("no document with kind: SynthDataset in the manifest")
