@@ -163,7 +163,7 @@ class SampleRange(_Model, json_schema_extra=_cel(("self.min <= self.max", "sampl
 class RenderSpec(
     _Model,
     json_schema_extra=_cel(
-        ("self.passes.exists(p, p == 'rgb')", "render.passes must include rgb"),
+        ("!has(self.passes) || self.passes.exists(p, p == 'rgb')", "render.passes must include rgb"),
     ),
 ):
     """How each sample is rendered."""
@@ -344,11 +344,10 @@ class SynthDatasetSpec(
     _Model,
     json_schema_extra=_cel(
         (
-            "self.categories.all(c, self.categories.exists_one(d, d.name == c.name))",
+            "!has(self.categories) || self.categories.all(c, self.categories.exists_one(d, d.name == c.name))",
             "categories must not repeat a name",
         ),
-        ("self.categories.exists(c, c.weight > 0)", "categories: at least one weight must be > 0"),
-        ("self.shardSize <= self.samples", "shardSize must be <= samples"),
+        ("!has(self.categories) || self.categories.exists(c, has(c.weight) && c.weight > 0)", "categories: at least one weight must be > 0"),
     ),
 ):
     """A synthetic image dataset: what to render, where to write it, how fast and for how much."""
@@ -359,7 +358,7 @@ class SynthDatasetSpec(
         "1", pattern=VERSION_PATTERN, description="Dataset version; data lands under {dataset}/v{version}/."
     )
     shard_size: int = Field(
-        1000, ge=1, le=100_000, description="Samples per shard (one WebDataset tar, one Job index)."
+        1000, ge=1, le=100_000, description="Samples per shard (one WebDataset tar, one Job index); the last shard may be short."
     )
     categories: list[CategoryWeight] = Field(
         default_factory=lambda: [CategoryWeight(name=Category(c)) for c in ALL_CATEGORIES],
@@ -394,12 +393,6 @@ class SynthDatasetSpec(
             raise ValueError("the weights sum to zero: at least one category needs weight > 0")
         return v
 
-    @model_validator(mode="after")
-    def _shard_size(self) -> SynthDatasetSpec:
-        if self.shard_size > self.samples:
-            raise ValueError(f"shardSize ({self.shard_size}) must be <= samples ({self.samples})")
-        return self
-
 
 class ObjectMeta(BaseModel):
     """The part of Kubernetes metadata that we check; everything else passes through."""
@@ -423,7 +416,7 @@ class ObjectMeta(BaseModel):
 class SynthDataset(_Model):
     """A SynthDataset object as applied by a user."""
 
-    api_version: Literal["parallelsynth.io/v1alpha1"] = Field(API_VERSION, description="API version.")
+    api_version: Literal["parallelsynth.io/v1alpha1"] = Field("parallelsynth.io/v1alpha1", description="API version.")
     kind: Literal["SynthDataset"] = Field("SynthDataset", description="Kind.")
     metadata: ObjectMeta = Field(description="Object metadata.")
     spec: SynthDatasetSpec
@@ -509,7 +502,7 @@ class RenderBatchSpec(_Model):
 
 
 class RenderBatch(_Model):
-    api_version: Literal["parallelsynth.io/v1alpha1"] = Field(API_VERSION, description="API version.")
+    api_version: Literal["parallelsynth.io/v1alpha1"] = Field("parallelsynth.io/v1alpha1", description="API version.")
     kind: Literal["RenderBatch"] = Field("RenderBatch", description="Kind.")
     metadata: ObjectMeta = Field(description="Object metadata.")
     spec: RenderBatchSpec

@@ -73,9 +73,11 @@ def to_structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         out.setdefault("type", "string")
     if out.get("format") == "date-time":
         out["type"] = "string"
-    # Defaults are applied by the operator from the models; keeping them out of the CRD keeps
-    # one place of truth and avoids Kubernetes defaulting fields that a GitOps tool then diffs.
-    out.pop("default", None)
+    # Scalar defaults go into the CRD so that the API server's CEL rules see the same values as
+    # the models (e.g. workers.max defaults to 4 when only workers.min is set). Defaults of
+    # lists and objects stay in the models only.
+    if isinstance(out.get("default"), (dict, list)) or out.get("default") is None:
+        out.pop("default", None)
     kind = node.get("type")
     if kind == "object" or "properties" in node:
         out["type"] = "object"
