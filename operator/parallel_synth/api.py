@@ -468,6 +468,29 @@ class CostStatus(_Status):
     projected_dollars: float = Field(0.0, description="Projected total at the current rate.")
 
 
+class FoldedStatus(_Status):
+    """Totals of finished RenderBatches already folded into the dataset (then deleted)."""
+
+    batches: str = Field("", description="Indexes of folded batches as ranges, e.g. '0-41'.")
+    samples: int = Field(0, description="Samples committed by folded batches.")
+    shards: int = Field(0, description="Shards committed by folded batches.")
+    failed_shards: int = Field(0, description="Shards of folded batches that exhausted their retries.")
+    failed_samples: int = Field(0, description="Samples in those failed shards.")
+    preemptions: int = Field(0, description="Preemptions counted by folded batches.")
+    retries: int = Field(0, description="Retries counted by folded batches.")
+    gpu_seconds: float = Field(0.0, description="GPU-seconds of folded batches.")
+    spot_gpu_seconds: float = Field(0.0, description="Spot GPU-seconds of folded batches.")
+    categories: dict[str, int] = Field(default_factory=dict, description="Committed samples per category.")
+
+
+class PlanStatus(_Status):
+    """The batch tiling fixed when the dataset was first planned (a spec edit cannot re-tile)."""
+
+    shards_per_batch: int = Field(0, description="Shards per RenderBatch.")
+    batches: int = Field(0, description="RenderBatches in the whole dataset.")
+    live_batches: int = Field(0, description="RenderBatches alive now (bounded by workers.max).")
+
+
 class SynthDatasetStatus(_Status):
     """Status of a SynthDataset; paths are read by printer columns, ArgoCD and dashboards."""
 
@@ -487,6 +510,10 @@ class SynthDatasetStatus(_Status):
     failed_shards: str | None = Field(None, description="Failed global shard ranges, e.g. '42,97-99'.")
     next_shard: int = Field(0, description="First shard not yet handed to a RenderBatch.")
     capacity_mode: str | None = Field(None, description="spot or on-demand: where new pods go.")
+    plan: PlanStatus = Field(default_factory=PlanStatus, description="Batch tiling and live batches.")
+    folded: FoldedStatus = Field(default_factory=FoldedStatus, description="Totals of finished batches.")
+    gpu_seconds: float = Field(0.0, description="GPU-seconds consumed by all batches.")
+    spot_gpu_seconds: float = Field(0.0, description="GPU-seconds on spot capacity.")
 
 
 class RenderBatchSpec(_Model):
@@ -523,4 +550,19 @@ class RenderBatchStatus(_Status):
     spot_gpu_seconds: float = Field(0.0, description="GPU-seconds on spot nodes.")
     conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
     progress: str | None = Field(None, description="'done/total' shards (printer column).")
+    observed_generation: int = Field(0, description="Generation of the batch this status reflects.")
+    active: int = Field(0, description="Pods rendering now.")
+    pending: int = Field(0, description="Pods waiting to start.")
+    retry_after: str | None = Field(None, description="Earliest start of the next Job attempt (RFC 3339).")
+    prior_failed_pods: int = Field(0, description="Pod failures of earlier attempts.")
+    gpu_seconds_finished: float = Field(0.0, description="GPU-seconds of pods already finished.")
+    finished_pods: list[str] = Field(
+        default_factory=list, description="Recently finished pods ('epoch:name'), counted once (bounded)."
+    )
+    finished_before: float = Field(0.0, description="Pods that finished before this epoch are counted.")
+    preempted_pods: list[str] = Field(
+        default_factory=list, description="Recently preempted pods ('epoch:name'), counted once (bounded)."
+    )
+    preempted_before: float = Field(0.0, description="Pods preempted before this epoch are counted.")
+    message: str | None = Field(None, description="Why the batch is in its phase.")
 
