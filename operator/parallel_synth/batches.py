@@ -1,0 +1,461 @@
+"""Decisions: the sliding window of RenderBatches of a dataset, and the attempts of one batch.
+
+Pure functions from the observed state (dataset spec and status, live batches, the current Job,
+its Pods, ``now``) to a decision (the new status, the children to create, patch or delete, the
+Events to post). The handlers apply decisions; nothing here talks to the API.
+
+Window: at most ``min(workers.max, settings.max_live_batches)`` unfinished batches live at
+once, whatever the dataset's size. A finished batch is folded into ``status.folded`` (its index
+recorded in ``folded.batches``) in one status write, and deleted afterwards: a restart between
+the two sees the index already folded and only deletes, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from parallel_synth import planning, ranges
+from parallel_synth.api import (
+    BatchPhase,
+    DatasetPhase,
+    RenderBatchSpec,
+    SynthDatasetSpec,
+    SynthDatasetStatus,
+)
+from parallel_synth.jobs import JobProgress, JobRequest, job_name, job_progress, short_name
+from parallel_synth.settings import OperatorSettings
+from parallel_synth.status import (
+    Ledger,
+    account_pods,
+    add_counts,
+    batch_counts,
+    categories_in,
+    fill_rates_and_cost,
+    is_finished,
+    parse_time,
+    percent,
+    progress_with_job,
+    rfc3339,
+    samples_in,
+    set_condition,
+)
+
+LABEL_INDEX = "parallelsynth.io/batch-index"
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """An Event to post about an object: ``Normal`` or ``Warning``."""
+
+    type: str
+    reason: str
+    message: str
+
+
+def batch_name(dataset: str, index: int) -> str:
+    """Deterministic RenderBatch name: ``{dataset}-b{index}`` (63 characters at most)."""
+    return short_name(dataset, f"-b{index}")
+
+
+# =========================================================================== one batch
+
+
+@dataclass(frozen=True)
+class BatchDecision:
+    """What to do for one RenderBatch now."""
+
+    status: dict[str, Any]
+    create_job: JobRequest | None = None
+    patch_parallelism: int | None = None
+    delete_jobs: list[str] = field(default_factory=list)
+    events: list[EventSpec] = field(default_factory=list)
+
+
+def retry_backoff(attempt: int, settings: OperatorSettings) -> float:
+    """Seconds to wait before attempt ``attempt`` (>= 2): base x 2^(attempt-2), capped."""
+    return float(min(settings.retry_backoff_seconds * 2 ** max(0, attempt - 2), settings.retry_backoff_max_seconds))
+
+
+def _window(missing: list[ranges.Span]) -> tuple[int, int]:
+    """Offset and completions of the smallest window holding all missing offsets."""
+    first, last = missing[0][0], missing[-1][1]
+    return first, last - first + 1
+
+
+def decide_batch(
+    *,
+    dataset: str,
+    namespace: str,
+    name: str,
+    spec: RenderBatchSpec,
+    status: dict[str, Any] | None,
+    dataset_spec: SynthDatasetSpec,
+    job: dict[str, Any] | None,
+    pods: list[dict[str, Any]],
+    generation: int,
+    now: datetime,
+    settings: OperatorSettings,
+) -> BatchDecision:
+    """Reconcile one batch: start, watch, retry or finish its Job attempts."""
+    st: dict[str, Any] = dict(status or {})
+    st["observedGeneration"] = generation
+    events: list[EventSpec] = []
+    phase = st.get("phase")
+    if is_finished(phase):
+        return BatchDecision(status=st)
+    attempt = int(st.get("attempt") or 0)
+    all_offsets = [(0, spec.shard_count - 1)]
+    prior_done = ranges.parse(st.get("completedShards"))
+
+    def request(att: int, missing: list[ranges.Span]) -> JobRequest:
+        offset, completions = _window(missing)
+        return JobRequest(dataset=dataset, namespace=namespace, batch=name, batch_spec=spec, attempt=att,
+                          shard_offset=offset, completions=completions, parallelism=spec.parallelism)
+
+    if attempt == 0:
+        st.update(attempt=1, job=job_name(name, 1), phase=_running_phase(spec))
+        st.update(batch_counts(st, spec=dataset_spec, shard_start=spec.shard_start,
+                               shard_count=spec.shard_count, completed=prior_done, failed=[]))
+        events.append(EventSpec("Normal", "BatchStarted",
+                                f"Job {st['job']}: shards {spec.shard_start}-{spec.shard_start + spec.shard_count - 1}"))
+        return BatchDecision(status=st, create_job=request(1, all_offsets), events=events)
+
+    current = job_name(name, attempt)
+    prog: JobProgress | None = job_progress(job) if job is not None else None
+    done = progress_with_job(prior_done, prog, spec.shard_count)
+    missing = ranges.subtract(all_offsets, done)
+
+    # Pods: preemptions once per pod, GPU time once per finished pod.
+    acc = account_pods(
+        pods,
+        gpus=dataset_spec.node_pool.gpus_per_worker,
+        preemptions=int(st.get("preemptions") or 0),
+        gpu_seconds_finished=float(st.get("gpuSecondsFinished") or 0.0),
+        finished=Ledger.load(st.get("finishedPods") or [], float(st.get("finishedBefore") or 0.0)),
+        preempted=Ledger.load(st.get("preemptedPods") or [], float(st.get("preemptedBefore") or 0.0)),
+        now=now,
+        limit=settings.max_remembered_pods,
+    )
+    gpu_total = acc.gpu_seconds_finished + acc.gpu_seconds_live
+    st.update(
+        preemptions=acc.preemptions,
+        gpuSecondsFinished=round(acc.gpu_seconds_finished, 3),
+        gpuSeconds=round(gpu_total, 3),
+        spotGpuSeconds=round(gpu_total if spec.capacity == "spot" and dataset_spec.node_pool.spot else 0.0, 3),
+        finishedPods=acc.finished.dump(),
+        finishedBefore=acc.finished.before,
+        preemptedPods=acc.preempted.dump(),
+        preemptedBefore=acc.preempted.before,
+        active=acc.active,
+        pending=acc.pending,
+    )
+    if acc.new_preemptions:
+        events.append(EventSpec("Warning", "Preempted",
+                                f"{len(acc.new_preemptions)} pod(s) preempted: {', '.join(acc.new_preemptions[:5])}"))
+    prior_failed = int(st.get("priorFailedPods") or 0)
+    st["retries"] = (attempt - 1) + prior_failed + (prog.failed_pods if prog else 0)
+    failed_now = prog.failed if prog else []
+    st.update(batch_counts(st, spec=dataset_spec, shard_start=spec.shard_start, shard_count=spec.shard_count,
+                           completed=done, failed=ranges.subtract(failed_now, done)))
+    st["completedShards"] = ranges.format_spans(done)
+
+    if not missing:
+        st.update(phase=BatchPhase.SUCCEEDED.value, active=0, pending=0, message="all shards committed")
+        st["conditions"] = set_condition(st.get("conditions") or [], "Ready", True, "Succeeded",
+                                         st["message"], now=now)
+        events.append(EventSpec("Normal", "BatchFinished",
+                                f"{spec.shard_count} shards committed in {attempt} attempt(s)"))
+        return BatchDecision(status=st, events=events)
+
+    if prog is None:
+        # The current attempt's Job is not there yet: create it once the backoff is over.
+        retry_after = parse_time(st.get("retryAfter"))
+        st["phase"] = _running_phase(spec)
+        if retry_after is not None and now < retry_after:
+            return BatchDecision(status=st, events=events)
+        st["job"] = current
+        return BatchDecision(status=st, create_job=request(attempt, missing), events=events)
+
+    if prog.finished == "Failed":
+        final = attempt >= spec.max_attempts or prog.reason == "PodFailurePolicy"
+        if final:
+            why = ("a pod exited with code 2 (bad configuration; retrying cannot help)"
+                   if prog.reason == "PodFailurePolicy" else f"{attempt} attempt(s) failed")
+            st.update(phase=BatchPhase.FAILED.value, failedShards=ranges.format_spans(missing),
+                      active=0, pending=0, message=f"{why}: {prog.reason} {prog.message}".strip())
+            st["conditions"] = set_condition(st.get("conditions") or [], "Ready", False, "Failed",
+                                             st["message"], now=now)
+            events.append(EventSpec("Warning", "BatchFailed",
+                                    f"shards {ranges.format_spans(ranges.shift(missing, spec.shard_start))} "
+                                    f"failed: {why}"))
+            return BatchDecision(status=st, events=events)
+        nxt = attempt + 1
+        wait = retry_backoff(nxt, settings)
+        st.update(
+            attempt=nxt,
+            job=job_name(name, nxt),
+            priorFailedPods=prior_failed + prog.failed_pods,
+            retryAfter=rfc3339(now + timedelta(seconds=wait)),
+            failedShards="",
+            phase=_running_phase(spec),
+            message=f"attempt {attempt} failed ({prog.reason}); attempt {nxt} in {wait:.0f}s",
+        )
+        st["retries"] = (nxt - 1) + st["priorFailedPods"]
+        events.append(EventSpec("Warning", "BatchRetried",
+                                f"attempt {attempt} failed ({prog.reason}); attempt {nxt} renders shards "
+                                f"{ranges.format_spans(ranges.shift(missing, spec.shard_start))} in {wait:.0f}s"))
+        return BatchDecision(status=st, delete_jobs=[current], events=events)
+
+    # Running: keep the Job's parallelism equal to the batch's.
+    st["phase"] = _running_phase(spec)
+    st["job"] = current
+    patch = None
+    completions = int(((job or {}).get("spec") or {}).get("completions") or spec.shard_count)
+    want = max(0, min(spec.parallelism, completions))
+    if prog.parallelism != want:
+        patch = want
+    return BatchDecision(status=st, patch_parallelism=patch, events=events)
+
+
+def _running_phase(spec: RenderBatchSpec) -> str:
+    return (BatchPhase.SUSPENDED if spec.parallelism == 0 else BatchPhase.RUNNING).value
+
+
+# =========================================================================== the window
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """A live RenderBatch as the dataset sees it."""
+
+    name: str
+    index: int
+    spec: RenderBatchSpec
+    status: dict[str, Any]
+
+    @property
+    def finished(self) -> bool:
+        return is_finished(self.status.get("phase"))
+
+    @property
+    def remaining(self) -> int:
+        return self.spec.shard_count - int(self.status.get("shardsDone") or 0)
+
+
+def batch_view(body: dict[str, Any], per: int) -> BatchView:
+    spec = RenderBatchSpec.model_validate(body.get("spec") or {})
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    index = int(labels.get(LABEL_INDEX, spec.shard_start // max(per, 1)))
+    return BatchView(name=body["metadata"]["name"], index=index, spec=spec, status=dict(body.get("status") or {}))
+
+
+def desired_parallelism(
+    spec: SynthDatasetSpec, batches: list[BatchView], *, suspended: bool
+) -> dict[str, int]:
+    """HOOK for issue #6 (autoscaler): pods wanted per live batch.
+
+    Currently ``workers.max`` spread evenly over the unfinished batches (earlier batches get
+    the remainder), each capped by its shards still to render; 0 for all when suspended.
+    """
+    live = [b for b in sorted(batches, key=lambda b: b.index) if not b.finished]
+    if suspended or not live:
+        return {b.name: 0 for b in live}
+    base, extra = divmod(spec.workers.max, len(live))
+    return {b.name: max(0, min(base + (1 if i < extra else 0), b.remaining)) for i, b in enumerate(live)}
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    """A RenderBatch to create."""
+
+    name: str
+    index: int
+    spec: RenderBatchSpec
+
+
+@dataclass(frozen=True)
+class DatasetDecision:
+    """What to do for one dataset now (applied in order: create, patch, status, delete)."""
+
+    status: dict[str, Any]
+    create: list[NewBatch] = field(default_factory=list)
+    set_parallelism: dict[str, int] = field(default_factory=dict)
+    delete: list[str] = field(default_factory=list)
+    events: list[EventSpec] = field(default_factory=list)
+
+
+def window_size(spec: SynthDatasetSpec, settings: OperatorSettings) -> int:
+    """Live RenderBatches allowed at once: bounded by the workers' maximum, never by the size."""
+    return max(1, min(spec.workers.max, settings.max_live_batches))
+
+
+def decide_dataset(
+    *,
+    name: str,
+    spec: SynthDatasetSpec,
+    status: dict[str, Any] | None,
+    batches: list[dict[str, Any]],
+    generation: int,
+    now: datetime,
+    settings: OperatorSettings,
+) -> DatasetDecision:
+    """Fold finished batches, open new ones up to the window, aggregate the status."""
+    old = dict(status or {})
+    st = SynthDatasetStatus.model_validate(old).model_dump(by_alias=True, mode="json", exclude_none=True)
+    st = {**old, **st}
+    events: list[EventSpec] = []
+    total_shards = planning.shard_count(spec)
+    plan = dict(st.get("plan") or {})
+    per = int(plan.get("shardsPerBatch") or 0) or planning.shards_per_batch(spec)
+    total_batches = -(-total_shards // per)
+    folded = dict(st.get("folded") or {})
+    folded_idx = ranges.parse(folded.get("batches"))
+    failed_global = ranges.parse_bounded(st.get("failedShards"))
+
+    views = [batch_view(b, per) for b in batches]
+    delete: list[str] = []
+    live: list[BatchView] = []
+    for v in views:
+        if ranges.contains(folded_idx, v.index):
+            delete.append(v.name)  # folded earlier; only the delete was missing
+        elif v.finished:
+            folded = _fold(folded, v, spec)
+            folded_idx = ranges.union(folded_idx, [(v.index, v.index)])
+            failed_global = ranges.union(
+                failed_global, ranges.shift(ranges.parse(v.status.get("failedShards")), v.spec.shard_start))
+            delete.append(v.name)
+        else:
+            live.append(v)
+    folded["batches"] = ranges.format_spans(folded_idx)
+
+    # Open new batches up to the window.
+    suspended = spec.suspend
+    seen = [v.index for v in views] + [b for _, b in folded_idx]
+    next_index = max([int(st.get("nextShard") or 0) // per, *(i + 1 for i in seen)])
+    create: list[NewBatch] = []
+    if not suspended:
+        while len(live) + len(create) < window_size(spec, settings) and next_index < total_batches:
+            p = _plan(next_index, per, total_shards)
+            bspec = RenderBatchSpec(
+                dataset=name, shard_start=p.shard_start, shard_count=p.shard_count, parallelism=0,
+                backoff_limit_per_index=spec.retry.per_shard, max_attempts=spec.retry.attempts,
+                capacity="spot" if spec.node_pool.spot else "on-demand",
+            )
+            create.append(NewBatch(batch_name(name, next_index), next_index, bspec))
+            next_index += 1
+    new_views = [BatchView(c.name, c.index, c.spec, {}) for c in create]
+    want = desired_parallelism(spec, live + new_views, suspended=suspended)
+    create = [NewBatch(c.name, c.index, c.spec.model_copy(update={"parallelism": want.get(c.name, 0)}))
+              for c in create]
+    set_par = {v.name: want[v.name] for v in live if v.name in want and want[v.name] != v.spec.parallelism}
+    if create and not views and not folded_idx:
+        events.append(EventSpec("Normal", "Planned",
+                                f"{spec.samples} samples in {total_shards} shards, {total_batches} batches of "
+                                f"{per} shards; at most {window_size(spec, settings)} live at once"))
+
+    # Aggregate.
+    live_all = live + new_views
+    live_done = [ranges.shift(ranges.parse(v.status.get("completedShards")), v.spec.shard_start) for v in live]
+    live_done_spans = ranges.union(*live_done) if live_done else []
+    live_failed = ranges.union(*[
+        ranges.shift(ranges.parse(v.status.get("failedShards")), v.spec.shard_start) for v in live]) if live else []
+    shards_done = int(folded.get("shards") or 0) + ranges.count(live_done_spans)
+    shards_failed = int(folded.get("failedShards") or 0)
+    samples_done = int(folded.get("samples") or 0) + samples_in(spec, live_done_spans)
+    samples_failed = int(folded.get("failedSamples") or 0)
+    cats_done = add_counts(dict(folded.get("categories") or {}), categories_in(spec, live_done_spans))
+    targets = planning.category_targets(spec)
+    st.update(
+        observedGeneration=generation,
+        nextShard=min(next_index * per, total_shards),
+        plan={"shardsPerBatch": per, "batches": total_batches, "liveBatches": len(live_all)},
+        folded=folded,
+        samples={"target": spec.samples, "completed": samples_done, "failed": samples_failed},
+        shards={"total": total_shards, "completed": shards_done, "failed": shards_failed},
+        categories={k: {"target": v, "completed": cats_done.get(k, 0)} for k, v in targets.items()},
+        preemptions=int(folded.get("preemptions") or 0) + sum(int(v.status.get("preemptions") or 0) for v in live),
+        retries=int(folded.get("retries") or 0) + sum(int(v.status.get("retries") or 0) for v in live),
+        gpuSeconds=round(float(folded.get("gpuSeconds") or 0.0)
+                         + sum(float(v.status.get("gpuSeconds") or 0.0) for v in live), 3),
+        spotGpuSeconds=round(float(folded.get("spotGpuSeconds") or 0.0)
+                             + sum(float(v.status.get("spotGpuSeconds") or 0.0) for v in live), 3),
+        workers={**dict(st.get("workers") or {}), "desired": sum(want.values()),
+                 "active": sum(int(v.status.get("active") or 0) for v in live),
+                 "pending": sum(int(v.status.get("pending") or 0) for v in live)},
+        progress=percent(shards_done, total_shards),
+        capacityMode="spot" if spec.node_pool.spot else "on-demand",
+    )
+    failed_text = ranges.bounded_text(failed_global, max_spans=settings.max_status_ranges)
+    if failed_text:
+        st["failedShards"] = failed_text
+    else:
+        st.pop("failedShards", None)
+
+    all_done = not live_all and next_index >= total_batches
+    degraded = shards_failed > 0 or bool(live_failed)
+    if all_done:
+        phase = DatasetPhase.DEGRADED if shards_failed else DatasetPhase.SUCCEEDED
+    elif suspended:
+        phase = DatasetPhase.SUSPENDED
+    elif degraded:
+        phase = DatasetPhase.DEGRADED
+    elif shards_done or live_all:
+        phase = DatasetPhase.RUNNING
+    else:
+        phase = DatasetPhase.PENDING
+    if phase != old.get("phase") and all_done:
+        events.append(EventSpec("Normal" if phase == DatasetPhase.SUCCEEDED else "Warning", "Finished",
+                                f"{samples_done} samples committed, {shards_failed} shard(s) failed"
+                                + (f": {failed_text}" if failed_text else "")))
+    st["phase"] = phase.value
+    conds = st.get("conditions") or []
+    conds = set_condition(conds, "SpecValid", True, "Valid", "spec is valid", now=now)
+    conds = set_condition(conds, "Ready", all_done and not degraded, phase.value,
+                          f"{shards_done}/{total_shards} shards committed", now=now)
+    conds = set_condition(conds, "Progressing", not all_done and not suspended,
+                          "Suspended" if suspended else ("Finished" if all_done else "Rendering"),
+                          f"{len(live_all)} live batch(es), {st['workers']['desired']} worker(s) desired", now=now)
+    conds = set_condition(conds, "Degraded", degraded, "ShardsFailed" if degraded else "AsExpected",
+                          f"failed shards: {failed_text}" if failed_text else "no failed shards", now=now)
+    st["conditions"] = conds
+    st = fill_rates_and_cost(st, spec, now=now)
+    return DatasetDecision(status=st, create=create, set_parallelism=set_par, delete=delete, events=events)
+
+
+def invalid_status(
+    status: dict[str, Any] | None, errors: list[str], *, generation: int, now: datetime
+) -> dict[str, Any]:
+    """Status of a dataset whose spec is invalid: SpecValid=False with the fields and reasons."""
+    st = dict(status or {})
+    message = "; ".join(errors)
+    st["conditions"] = set_condition(st.get("conditions") or [], "SpecValid", False, "InvalidSpec", message, now=now)
+    st["conditions"] = set_condition(st["conditions"], "Ready", False, "InvalidSpec", message, now=now)
+    st.update(phase=DatasetPhase.FAILED.value, observedGeneration=generation)
+    return st
+
+
+def _plan(index: int, per: int, total: int) -> planning.BatchPlan:
+    start = index * per
+    return planning.BatchPlan(index=index, shard_start=start, shard_count=min(per, total - start))
+
+
+def _fold(folded: dict[str, Any], v: BatchView, spec: SynthDatasetSpec) -> dict[str, Any]:
+    done = ranges.shift(ranges.parse(v.status.get("completedShards")), v.spec.shard_start)
+    failed = ranges.subtract(
+        ranges.shift(ranges.parse(v.status.get("failedShards")), v.spec.shard_start), done)
+    s = v.status
+    return {
+        **folded,
+        "samples": int(folded.get("samples") or 0) + samples_in(spec, done),
+        "shards": int(folded.get("shards") or 0) + ranges.count(done),
+        "failedShards": int(folded.get("failedShards") or 0) + ranges.count(failed),
+        "failedSamples": int(folded.get("failedSamples") or 0) + samples_in(spec, failed),
+        "preemptions": int(folded.get("preemptions") or 0) + int(s.get("preemptions") or 0),
+        "retries": int(folded.get("retries") or 0) + int(s.get("retries") or 0),
+        "gpuSeconds": round(float(folded.get("gpuSeconds") or 0.0) + float(s.get("gpuSeconds") or 0.0), 3),
+        "spotGpuSeconds": round(float(folded.get("spotGpuSeconds") or 0.0)
+                                + float(s.get("spotGpuSeconds") or 0.0), 3),
+        "categories": add_counts(dict(folded.get("categories") or {}), categories_in(spec, done)),
+    }

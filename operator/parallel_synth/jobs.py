@@ -1,0 +1,324 @@
+"""Build the Indexed ``batch/v1`` Job of one RenderBatch attempt, and read a Job's progress.
+
+Pure functions: a Job is built in memory as a plain dict (labels, owner reference and all) and
+sent by the adapter in one request; reading takes a Job dict and returns plain numbers.
+
+Retry strategy: attempt 1 covers the whole batch. A retry attempt covers the smallest contiguous
+window of the batch that holds every shard not yet committed (``shardOffset`` .. last missing),
+so a batch that lost its tail re-renders only the tail. Shards inside that window that are
+already committed cost one pod start each: the renderer exits 0 at once when a shard's manifest
+exists (the commit marker, see docs/CONTRACTS.md). This keeps the worker contract
+``shard = SHARD_START + JOB_COMPLETION_INDEX`` unchanged while never rendering a shard twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from parallel_synth import ranges
+from parallel_synth.api import (
+    API_VERSION,
+    GROUP,
+    LABEL_BATCH,
+    LABEL_DATASET,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+    RenderBatchSpec,
+    SynthDatasetSpec,
+)
+from parallel_synth.settings import OperatorSettings
+
+CONTAINER = "render"
+LABEL_ATTEMPT = f"{GROUP}/attempt"
+ANNOTATION_SHARD_OFFSET = f"{GROUP}/shard-offset"
+EXIT_BAD_CONFIG = 2
+EXIT_SIGTERM = 143
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+MAX_NAME = 63
+
+# Node labels and taints of spot capacity on the common providers.
+SPOT_LABELS: tuple[tuple[str, str], ...] = (
+    ("cloud.google.com/gke-spot", "true"),  # GKE
+    ("eks.amazonaws.com/capacityType", "SPOT"),  # EKS managed node groups
+    ("karpenter.sh/capacity-type", "spot"),  # Karpenter (EKS and others)
+    ("kubernetes.azure.com/scalesetpriority", "spot"),  # AKS
+)
+SPOT_TAINTS: tuple[tuple[str, str], ...] = (
+    ("cloud.google.com/gke-spot", "true"),
+    ("eks.amazonaws.com/capacityType", "SPOT"),
+    ("kubernetes.azure.com/scalesetpriority", "spot"),
+)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The object that owns a child (for ``ownerReferences``)."""
+
+    kind: str
+    name: str
+    uid: str | None
+    api_version: str = API_VERSION
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "name": self.name,
+            "uid": self.uid or "",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def owner_references(owner: Owner) -> list[dict[str, Any]]:
+    """Owner references; none when the owner has no uid (never happens on a real cluster)."""
+    return [owner.reference()] if owner.uid else []
+
+
+def short_name(base: str, suffix: str) -> str:
+    """``{base}{suffix}`` within 63 characters; a long base is cut and given a hash."""
+    if len(base) + len(suffix) <= MAX_NAME:
+        return base + suffix
+    digest = hashlib.sha256(base.encode()).hexdigest()[:6]
+    keep = MAX_NAME - len(suffix) - len(digest) - 1
+    return f"{base[:keep].rstrip('-')}-{digest}{suffix}"
+
+
+def job_name(batch: str, attempt: int) -> str:
+    """Deterministic Job name of a batch attempt: a re-created Job answers 409, not a duplicate."""
+    return short_name(batch, f"-a{attempt}")
+
+
+def labels(dataset: str, batch: str) -> dict[str, str]:
+    """The labels of DESIGN.md, put on everything the operator creates."""
+    return {LABEL_DATASET: dataset, LABEL_BATCH: batch, LABEL_MANAGED_BY: MANAGED_BY}
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _spot_affinity(capacity: str) -> dict[str, Any]:
+    if capacity == "on-demand":
+        # Required: none of the spot labels (NotIn also matches nodes without the label).
+        term = {"matchExpressions": [{"key": k, "operator": "NotIn", "values": [v]} for k, v in SPOT_LABELS]}
+        return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
+    return {
+        "nodeAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "preference": {"matchExpressions": [{"key": k, "operator": "In", "values": [v]}]}}
+                for k, v in SPOT_LABELS
+            ]
+        }
+    }
+
+
+def tolerations(spec: SynthDatasetSpec, capacity: str) -> list[dict[str, Any]]:
+    """GPU taint, spot taints of the common providers (when on spot), then the user's own."""
+    out: list[dict[str, Any]] = []
+    if spec.node_pool.gpus_per_worker > 0:
+        out.append({"key": spec.node_pool.gpu_resource, "operator": "Exists", "effect": "NoSchedule"})
+    if spec.node_pool.spot and capacity == "spot":
+        out += [{"key": k, "operator": "Equal", "value": v, "effect": "NoSchedule"} for k, v in SPOT_TAINTS]
+    out += [t.wire() for t in spec.node_pool.tolerations]
+    return out
+
+
+def _env(dataset_spec: SynthDatasetSpec) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "SYNTH_SPEC_JSON", "value": json.dumps(dataset_spec.wire(), separators=(",", ":"))},
+        {"name": "SYNTH_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "TMPDIR", "value": "/tmp"},
+    ]
+    out = dataset_spec.output
+    if out.credentials_secret:
+        env += [
+            {"name": key, "valueFrom": {"secretKeyRef": {"name": out.credentials_secret, "key": key}}}
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        ]
+    if out.endpoint_url:
+        env.append({"name": "AWS_ENDPOINT_URL", "value": out.endpoint_url})
+    if out.region:
+        env.append({"name": "AWS_REGION", "value": out.region})
+    return env
+
+
+def _resources(spec: SynthDatasetSpec) -> dict[str, Any]:
+    pool = spec.node_pool
+    res: dict[str, Any] = {
+        "requests": {"cpu": pool.cpu, "memory": pool.memory},
+        "limits": {"memory": pool.memory},
+    }
+    if pool.gpus_per_worker > 0:
+        res["limits"][pool.gpu_resource] = str(pool.gpus_per_worker)
+    return res
+
+
+def pod_failure_policy() -> dict[str, Any]:
+    """Disruptions and SIGTERM after a checkpoint are not failures; exit 2 fails the Job."""
+    return {
+        "rules": [
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+            {
+                "action": "FailJob",
+                "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [EXIT_BAD_CONFIG]},
+            },
+            {
+                "action": "Ignore",
+                "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [EXIT_SIGTERM]},
+            },
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What one attempt of a batch renders: offsets ``[shard_offset, shard_offset + completions)``."""
+
+    dataset: str
+    namespace: str
+    batch: str
+    batch_spec: RenderBatchSpec
+    attempt: int
+    shard_offset: int
+    completions: int
+    parallelism: int
+
+
+def build_job(
+    req: JobRequest, spec: SynthDatasetSpec, owner: Owner, *, settings: OperatorSettings
+) -> dict[str, Any]:
+    """The whole Job manifest of one batch attempt."""
+    name = job_name(req.batch, req.attempt)
+    lbl = labels(req.dataset, req.batch)
+    pod_labels = {**lbl, LABEL_ATTEMPT: str(req.attempt)}
+    shard_start = req.batch_spec.shard_start + req.shard_offset
+    capacity = req.batch_spec.capacity if spec.node_pool.spot else "on-demand"
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": settings.termination_grace_seconds,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "runAsGroup": 1000,
+            "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": CONTAINER,
+                "image": spec.image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["synth-render"],
+                "args": ["--dataset", req.dataset, "--shard-start", str(shard_start)],
+                "env": _env(spec),
+                "resources": _resources(spec),
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "runAsNonRoot": True,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            }
+        ],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "tolerations": tolerations(spec, capacity),
+    }
+    if spec.node_pool.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.node_pool.node_selector)
+    if spec.node_pool.spot or capacity == "on-demand":
+        pod_spec["affinity"] = _spot_affinity(capacity)
+    job_spec: dict[str, Any] = {
+        "completionMode": "Indexed",
+        "completions": req.completions,
+        "parallelism": max(0, min(req.parallelism, req.completions)),
+        "backoffLimitPerIndex": req.batch_spec.backoff_limit_per_index,
+        "maxFailedIndexes": max_failed_indexes(req.completions),
+        "podFailurePolicy": pod_failure_policy(),
+        "podReplacementPolicy": "Failed",
+        "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
+        "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+    }
+    if settings.active_deadline_seconds:
+        job_spec["activeDeadlineSeconds"] = settings.active_deadline_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": req.namespace,
+            "labels": {**lbl, LABEL_ATTEMPT: str(req.attempt)},
+            "annotations": {ANNOTATION_SHARD_OFFSET: str(req.shard_offset)},
+            "ownerReferences": owner_references(owner),
+        },
+        "spec": job_spec,
+    }
+
+
+def max_failed_indexes(completions: int) -> int:
+    """Stop an attempt early when over a tenth of its shards failed (something systemic)."""
+    return max(1, min(completions, completions // 10 + 1))
+
+
+def parallelism_patch(parallelism: int, completions: int) -> dict[str, Any]:
+    """Merge patch that changes a running Job's parallelism in place (0 pauses it)."""
+    return {"spec": {"parallelism": max(0, min(parallelism, completions))}}
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """A Job's state in batch offsets (index + shard offset)."""
+
+    completed: list[ranges.Span] = field(default_factory=list)
+    failed: list[ranges.Span] = field(default_factory=list)
+    active: int = 0
+    ready: int = 0
+    failed_pods: int = 0
+    parallelism: int = 0
+    finished: str | None = None  # "Complete" | "Failed" | None
+    reason: str = ""
+    message: str = ""
+
+
+def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for c in (job.get("status") or {}).get("conditions") or []:
+        if c.get("type") == kind and c.get("status") == "True":
+            return dict(c)
+    return None
+
+
+def shard_offset_of(job: dict[str, Any]) -> int:
+    anns = (job.get("metadata") or {}).get("annotations") or {}
+    return int(anns.get(ANNOTATION_SHARD_OFFSET, "0"))
+
+
+def job_progress(job: dict[str, Any]) -> JobProgress:
+    """Read completed/failed indexes, pod counts and the terminal condition of a Job."""
+    st = job.get("status") or {}
+    offset = shard_offset_of(job)
+    finished, reason, message = None, "", ""
+    for kind in ("Complete", "Failed"):
+        cond = _condition(job, kind)
+        if cond is not None:
+            finished, reason, message = kind, cond.get("reason", ""), cond.get("message", "")
+            break
+    return JobProgress(
+        completed=ranges.shift(ranges.parse(st.get("completedIndexes")), offset),
+        failed=ranges.shift(ranges.parse(st.get("failedIndexes")), offset),
+        active=int(st.get("active") or 0),
+        ready=int(st.get("ready") or 0),
+        failed_pods=int(st.get("failed") or 0),
+        parallelism=int((job.get("spec") or {}).get("parallelism") or 0),
+        finished=finished,
+        reason=reason,
+        message=message,
+    )

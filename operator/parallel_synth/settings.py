@@ -1,0 +1,61 @@
+"""Operator settings: one typed, immutable object built once at start-up and passed explicitly.
+
+Every field has a default; ``from_env`` reads overrides from ``SYNTH_OPERATOR_<FIELD>``
+environment variables (upper-case field name), so the Deployment and the tests can tune
+intervals without code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    """Tunables of the operator core."""
+
+    dataset_interval: float = 15.0
+    """Seconds between two reconciliations of a SynthDataset (window, folding, status)."""
+    batch_interval: float = 10.0
+    """Seconds between two reconciliations of a RenderBatch (Job and Pod state to status)."""
+    initial_delay: float = 0.5
+    """Seconds before the first timer tick of a newly seen object."""
+    max_live_batches: int = 32
+    """Upper bound on live RenderBatches per dataset (the workers' maximum bounds it too)."""
+    retry_backoff_seconds: float = 30.0
+    """Delay before the second Job attempt of a batch; doubles per further attempt."""
+    retry_backoff_max_seconds: float = 900.0
+    """Cap of the retry backoff."""
+    termination_grace_seconds: int = 120
+    """Pod termination grace period: time for the renderer to checkpoint on SIGTERM."""
+    active_deadline_seconds: int | None = None
+    """Optional Job activeDeadlineSeconds (None: no deadline)."""
+    ttl_seconds_after_finished: int = 3600
+    """Job ttlSecondsAfterFinished: a safety net if the operator is gone when a Job ends."""
+    max_remembered_pods: int = 200
+    """Pods remembered per batch so preemptions and GPU time are counted once (bounded)."""
+    max_status_ranges: int = 200
+    """Spans kept in a failed-shards text before it is summarised (keeps status small)."""
+    max_condition_message: int = 1024
+    """Longest condition message written to status."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
+        """Defaults, overridden by ``SYNTH_OPERATOR_<FIELD>`` variables."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f"SYNTH_OPERATOR_{f.name.upper()}")
+            if raw is None:
+                continue
+            kind = str(f.type)
+            if "int" in kind and "None" in kind:
+                values[f.name] = None if raw.lower() in ("", "none") else int(raw)
+            elif "float" in kind:
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = int(raw)
+        return cls(**values)  # type: ignore[arg-type]
