@@ -1,0 +1,286 @@
+"""Cost: GPU-seconds by capacity type, dollars, projections and the budget gate.
+
+Pure functions, no I/O, no clock: time is always an argument. The operator feeds them pods and
+nodes read from the API; the simulator feeds them simulated pods; both get the same numbers.
+
+Capacity type comes from the node a pod ran on. Each cloud labels spot nodes its own way:
+
+=====================================  =============================
+label                                  spot value
+=====================================  =============================
+``cloud.google.com/gke-spot``          ``"true"``
+``cloud.google.com/gke-preemptible``   ``"true"``
+``eks.amazonaws.com/capacityType``     ``"SPOT"``
+``karpenter.sh/capacity-type``         ``"spot"``
+``kubernetes.azure.com/scalesetpriority``  ``"spot"``
+=====================================  =============================
+
+Anything else (or an unknown node) counts as on-demand: a bill that is too high is a better
+surprise than one that is too low.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from parallel_synth.api import PricingSpec, SynthDatasetSpec
+
+
+class Capacity(StrEnum):
+    """Where a pod runs; the value is what RenderBatch ``spec.capacity`` holds."""
+
+    SPOT = "spot"
+    ON_DEMAND = "on-demand"
+
+
+SPOT_LABELS: dict[str, str] = {
+    "cloud.google.com/gke-spot": "true",
+    "cloud.google.com/gke-preemptible": "true",
+    "eks.amazonaws.com/capacityType": "spot",
+    "karpenter.sh/capacity-type": "spot",
+    "kubernetes.azure.com/scalesetpriority": "spot",
+}
+"""Node label -> value (compared case-insensitively) that marks a spot/preemptible node."""
+
+
+def capacity_of_node(labels: Mapping[str, str] | None) -> Capacity:
+    """Spot or on-demand, from a node's labels (GKE, EKS, Karpenter, AKS)."""
+    for key, spot_value in SPOT_LABELS.items():
+        value = (labels or {}).get(key)
+        if value is not None and value.lower() == spot_value:
+            return Capacity.SPOT
+    return Capacity.ON_DEMAND
+
+
+# --------------------------------------------------------------------------- GPU time of pods
+
+
+@dataclass(frozen=True)
+class GpuTime:
+    """GPU-seconds split by capacity type."""
+
+    spot: float = 0.0
+    on_demand: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.spot + self.on_demand
+
+    def __add__(self, other: GpuTime) -> GpuTime:
+        return GpuTime(self.spot + other.spot, self.on_demand + other.on_demand)
+
+    def add(self, capacity: Capacity | str, seconds: float) -> GpuTime:
+        """A copy with ``seconds`` added to one capacity type."""
+        if capacity == Capacity.SPOT:
+            return GpuTime(self.spot + seconds, self.on_demand)
+        return GpuTime(self.spot, self.on_demand + seconds)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None
+
+
+def _gpus_of_pod(pod: Mapping[str, Any], gpu_resource: str) -> int:
+    total = 0
+    for c in pod.get("spec", {}).get("containers", []) or []:
+        res = c.get("resources", {}) or {}
+        value = (res.get("limits") or {}).get(gpu_resource) or (res.get("requests") or {}).get(gpu_resource)
+        if value is not None:
+            total += int(value)
+    return total
+
+
+def pod_run_seconds(pod: Mapping[str, Any], *, now: datetime) -> float:
+    """Seconds a pod's containers held their node: from start to termination (or ``now``).
+
+    A pod that never started (Pending, unschedulable) costs nothing.
+    """
+    status = pod.get("status", {}) or {}
+    start = _parse_time(status.get("startTime"))
+    if start is None:
+        return 0.0
+    end: datetime | None = None
+    for cs in status.get("containerStatuses", []) or []:
+        term = (cs.get("state") or {}).get("terminated")
+        if term:
+            finished = _parse_time(term.get("finishedAt"))
+            if finished is not None and (end is None or finished > end):
+                end = finished
+        else:  # a container still runs (or waits): the pod holds its GPU until now
+            end = now
+            break
+    if end is None:
+        end = now if status.get("phase") in (None, "Pending", "Running", "Unknown") else start
+    return max(0.0, (end - start).total_seconds())
+
+
+def pods_gpu_time(
+    pods: Iterable[Mapping[str, Any]],
+    node_labels: Mapping[str, Mapping[str, str]],
+    *,
+    now: datetime,
+    gpu_resource: str = "nvidia.com/gpu",
+    default_gpus: int = 1,
+) -> GpuTime:
+    """GPU-seconds of pods, each counted on the capacity type of its node.
+
+    ``node_labels`` maps node name to labels. A pod whose node is gone (a preempted spot node is
+    deleted) is charged as on-demand unless the pod itself carries a spot capacity label.
+    ``default_gpus`` applies to pods whose containers request no GPU resource (CPU-only pods
+    count as one "GPU" at the on-demand price: set pricing to 0 for free CPU).
+    """
+    acc = GpuTime()
+    for pod in pods:
+        seconds = pod_run_seconds(pod, now=now)
+        if seconds <= 0:
+            continue
+        gpus = _gpus_of_pod(pod, gpu_resource) or default_gpus
+        node = (pod.get("spec") or {}).get("nodeName")
+        labels = node_labels.get(node, {}) if node else {}
+        if not labels:
+            labels = (pod.get("metadata") or {}).get("labels") or {}
+        acc = acc.add(capacity_of_node(labels), seconds * gpus)
+    return acc
+
+
+# --------------------------------------------------------------------------- dollars
+
+
+def dollars(gpu: GpuTime, pricing: PricingSpec) -> float:
+    """Dollars for GPU time at the dataset's prices."""
+    return (gpu.spot * pricing.spot_per_gpu_hour + gpu.on_demand * pricing.on_demand_per_gpu_hour) / 3600.0
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """What status.cost shows."""
+
+    gpu_hours: float
+    spot_gpu_hours: float
+    on_demand_gpu_hours: float
+    dollars: float
+    dollars_per_1k_samples: float
+    projected_dollars: float
+
+    def status(self) -> dict[str, float]:
+        """The ``status.cost`` patch (camelCase, rounded for humans)."""
+        return {
+            "gpuHours": round(self.gpu_hours, 3),
+            "spotGpuHours": round(self.spot_gpu_hours, 3),
+            "onDemandGpuHours": round(self.on_demand_gpu_hours, 3),
+            "dollars": round(self.dollars, 2),
+            "dollarsPer1kSamples": round(self.dollars_per_1k_samples, 4),
+            "projectedDollars": round(self.projected_dollars, 2),
+        }
+
+
+def prior_dollars_per_sample(spec: SynthDatasetSpec, *, capacity: Capacity | str | None = None) -> float:
+    """Expected $ per sample before any measurement: the spec's estimate at the price of the
+    capacity new pods go to (spot when ``nodePool.spot``)."""
+    cap = capacity or (Capacity.SPOT if spec.node_pool.spot else Capacity.ON_DEMAND)
+    price = spec.pricing.spot_per_gpu_hour if cap == Capacity.SPOT else spec.pricing.on_demand_per_gpu_hour
+    return spec.estimates.gpu_seconds_per_sample * price / 3600.0
+
+
+def cost_report(
+    spec: SynthDatasetSpec,
+    gpu: GpuTime,
+    *,
+    completed_samples: int,
+    min_samples_for_rate: int | None = None,
+) -> CostReport:
+    """Spend so far, $ per 1000 samples, and the projected total at the current rate.
+
+    The projection is ``spent + remaining x ($ per sample)``, the rate being measured once at
+    least ``min_samples_for_rate`` samples are committed (default: one shard) and the spec's
+    prior (``estimates.gpuSecondsPerSample`` at the spot or on-demand price) before that. Wasted
+    GPU time (preempted, failed) is in the measured rate: it is part of what a sample costs.
+    """
+    spent = dollars(gpu, spec.pricing)
+    threshold = spec.shard_size if min_samples_for_rate is None else min_samples_for_rate
+    if completed_samples >= max(1, threshold):
+        per_sample = spent / completed_samples
+    else:
+        per_sample = prior_dollars_per_sample(spec)
+    remaining = max(0, spec.samples - completed_samples)
+    return CostReport(
+        gpu_hours=gpu.total / 3600.0,
+        spot_gpu_hours=gpu.spot / 3600.0,
+        on_demand_gpu_hours=gpu.on_demand / 3600.0,
+        dollars=spent,
+        dollars_per_1k_samples=per_sample * 1000.0,
+        projected_dollars=spent + remaining * per_sample,
+    )
+
+
+# --------------------------------------------------------------------------- budget
+
+
+class BudgetReason(StrEnum):
+    """Reasons of the ``BudgetExceeded`` condition."""
+
+    WITHIN = "WithinBudget"
+    NO_BUDGET = "NoBudget"
+    SPEND = "SpendReachedBudget"
+    PROJECTED = "ProjectedOverBudget"
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """Whether new work may start, and why (the ``BudgetExceeded`` condition)."""
+
+    exceeded: bool
+    reason: BudgetReason
+    message: str
+    remaining_dollars: float = math.inf
+
+    def condition(self) -> dict[str, str]:
+        """The condition (without ``lastTransitionTime``; the status writer sets it)."""
+        return {
+            "type": "BudgetExceeded",
+            "status": "True" if self.exceeded else "False",
+            "reason": str(self.reason),
+            "message": self.message,
+        }
+
+
+def budget_state(spec: SynthDatasetSpec, report: CostReport) -> BudgetState:
+    """New work stops when the spend, or the projected total, reaches ``budget.maxDollars``.
+
+    Running shards are left to finish (the autoscaler drains; it does not kill).
+    """
+    cap = spec.budget.max_dollars
+    if cap is None:
+        return BudgetState(False, BudgetReason.NO_BUDGET, "no budget.maxDollars set")
+    remaining = cap - report.dollars
+    if report.dollars >= cap:
+        return BudgetState(
+            True,
+            BudgetReason.SPEND,
+            f"spent ${report.dollars:,.2f} of the ${cap:,.2f} budget: new work stopped, running shards finish",
+            remaining,
+        )
+    if report.projected_dollars >= cap:
+        return BudgetState(
+            True,
+            BudgetReason.PROJECTED,
+            f"projected total ${report.projected_dollars:,.2f} reaches the ${cap:,.2f} budget "
+            f"(${report.dollars_per_1k_samples:,.2f} per 1000 samples): new work stopped, running shards "
+            "finish; raise spec.budget.maxDollars or lower spec.samples to continue",
+            remaining,
+        )
+    return BudgetState(
+        False,
+        BudgetReason.WITHIN,
+        f"projected ${report.projected_dollars:,.2f} of the ${cap:,.2f} budget",
+        remaining,
+    )

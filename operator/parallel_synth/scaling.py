@@ -1,0 +1,415 @@
+"""The throughput autoscaler: how many rendering pods, in which batches, on which capacity.
+
+Pure decisions, no I/O, time as an argument. One call, :func:`decide`, takes what the operator
+(or the simulator) observed and the previous :class:`ScalerState`, and returns a
+:class:`Decision`: the desired worker count, the parallelism of each live RenderBatch, how many
+new batches to open and with what parallelism, the capacity type for new pods, the budget gate,
+the measured throughput and the conditions to show. The caller applies it.
+
+Sizing (``desired_workers``)
+    ``ceil(targetPerDay / per-worker rate)`` and, with a deadline,
+    ``ceil(remaining / (per-worker rate x days left))``, whichever is higher; neither set means
+    ``workers.max``. The per-worker rate is measured (:mod:`parallel_synth.throughput`); before
+    any shard commits it is the prior ``86400 / spec.estimates.gpuSecondsPerSample`` samples per
+    GPU per day. The result is bounded by ``workers.min``/``workers.max``, by the shards left,
+    and by the budget (no more shards in flight than the remaining dollars pay for; none when
+    the budget gate is closed).
+
+No flapping (``stabilize``)
+    Scale-up applies at once; scale-down only to the highest recommendation of the last
+    ``scale_down_stabilization_seconds`` (as the HPA does); changes within ``tolerance`` of the
+    current value are ignored; and two changes are at least ``min_change_interval_seconds``
+    apart. Budget stops and a finished dataset bypass all three.
+
+Distribution (``distribute``)
+    Oldest batches first (they finish and slide the window), batches on the current capacity
+    type before the others, never more pods than shards left in a batch. Scale-down drains:
+    a batch keeps at least its *established* running pods (started more than one tick ago) so
+    running shards finish; pods the Job started since the last tick are the ones cut (the Job
+    controller deletes the newest pods first). What the live batches cannot absorb opens new
+    batches, unless pods are already waiting for GPU capacity.
+
+Capacity (``capacity_mode``)
+    With ``nodePool.spot`` and ``onDemandFallback``, when spot pods are preempted at more than
+    ``fallback_preemptions_per_pod_hour`` over ``preemption_window_seconds`` (and at least
+    ``fallback_min_preemptions`` times), new pods go to on-demand; spot is tried again after
+    ``spot_retry_seconds``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from parallel_synth.api import SynthDatasetSpec
+from parallel_synth.cost import BudgetState, Capacity, CostReport
+from parallel_synth.throughput import SECONDS_PER_DAY, Throughput
+
+
+@dataclass(frozen=True)
+class ScalingSettings:
+    """Tunables of the autoscaler (defaults suit shards of minutes to hours)."""
+
+    tick_seconds: float = 60.0
+    """Interval of the autoscaler timer; pods younger than this are not protected on scale-down."""
+    min_change_interval_seconds: float = 300.0
+    """Shortest time between two changes of the desired worker count."""
+    scale_down_stabilization_seconds: float = 1800.0
+    """Scale-down goes only to the highest recommendation within this look-back."""
+    tolerance: float = 0.1
+    """Relative dead band: recommendations within it of the current value are ignored."""
+    preemption_window_seconds: float = 3600.0
+    """Look-back over which the spot preemption rate is measured."""
+    fallback_preemptions_per_pod_hour: float = 0.15
+    """Spot preemptions per spot pod per hour above which new pods go on-demand."""
+    fallback_min_preemptions: int = 3
+    """Fewest preemptions in the window before falling back (one unlucky pod is not a storm)."""
+    spot_retry_seconds: float = 6 * 3600.0
+    """Time on on-demand after a fallback before spot is tried again."""
+    max_live_batches: int = 32
+    """Upper bound on live RenderBatches (``workers.max`` bounds it too)."""
+    max_recommendations: int = 256
+    """Bound on the remembered recommendations (memory)."""
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """What the autoscaler needs to know about one live RenderBatch."""
+
+    name: str
+    remaining: int
+    """Shards neither committed nor failed for good: the most pods this batch can use."""
+    parallelism: int
+    """Current ``spec.parallelism``."""
+    capacity: str = Capacity.SPOT.value
+    """``spec.capacity``: spot or on-demand."""
+    established: int = 0
+    """Running pods started at least one tick ago: protected from scale-down."""
+    running: int = 0
+    """All running pods (established included)."""
+    pending: int = 0
+    """Pods waiting to be scheduled or starting, not yet known to be unschedulable."""
+    unschedulable: int = 0
+    """Pending pods with PodScheduled=False reason Unschedulable (no GPU capacity)."""
+
+
+@dataclass(frozen=True)
+class ScalerState:
+    """What the autoscaler remembers between ticks (kept in memory by the caller)."""
+
+    desired: int | None = None
+    last_change: float | None = None
+    recommendations: tuple[tuple[float, int], ...] = ()
+    capacity_mode: str | None = None
+    mode_since: float = 0.0
+    preemption_marks: tuple[tuple[float, int], ...] = ()
+    """``(t, cumulative preemptions)`` over the preemption window."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything the autoscaler reads at one tick (times in seconds since the epoch)."""
+
+    remaining_samples: int
+    """Samples not yet committed (failed shards excluded: they will not be rendered)."""
+    unplanned_shards: int
+    """Shards not yet handed to any RenderBatch."""
+    shards_per_batch: int
+    batches: Sequence[BatchView]
+    throughput: Throughput
+    cost: CostReport
+    budget: BudgetState
+    preemptions_total: int = 0
+    """Cumulative spot preemptions of the dataset."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to apply after one tick."""
+
+    desired: int
+    recommended: int
+    reason: str
+    parallelism: dict[str, int]
+    """New ``spec.parallelism`` per live batch (all live batches, changed or not)."""
+    new_batches: tuple[int, ...]
+    """Parallelism of each RenderBatch to open now (in shard order)."""
+    capacity_mode: str
+    capacity_reason: str
+    active: int
+    pending: int
+    unschedulable: int
+    eta_seconds: float | None
+    throughput: Throughput
+    cost: CostReport
+    budget: BudgetState
+    state: ScalerState
+    conditions: list[dict[str, str]] = field(default_factory=list)
+
+    def status(self, *, now: datetime) -> dict[str, object]:
+        """The status fields this decision fills (the caller merges them into its patch)."""
+        eta = None
+        if self.eta_seconds is not None and math.isfinite(self.eta_seconds):
+            eta = datetime.fromtimestamp(now.timestamp() + self.eta_seconds, tz=UTC)
+        return {
+            "samplesPerDay": round(self.throughput.samples_per_day or 0.0, 1),
+            "eta": eta.isoformat(timespec="seconds").replace("+00:00", "Z") if eta else None,
+            "workers": {"desired": self.desired, "active": self.active, "pending": self.pending},
+            "cost": self.cost.status(),
+            "capacityMode": self.capacity_mode,
+        }
+
+
+# --------------------------------------------------------------------------- sizing
+
+
+def desired_workers(
+    spec: SynthDatasetSpec,
+    *,
+    per_worker_per_day: float,
+    remaining_samples: int,
+    now: float,
+    budget: BudgetState | None = None,
+    dollars_per_sample: float = 0.0,
+) -> tuple[int, str]:
+    """Workers needed for the target and the deadline, bounded; with the reason.
+
+    ``now`` is seconds since the epoch (the deadline is compared with it).
+    """
+    if spec.suspend:
+        return 0, "Suspended"
+    if remaining_samples <= 0:
+        return 0, "Complete"
+    if budget is not None and budget.exceeded:
+        return 0, str(budget.reason)
+    rate = max(per_worker_per_day, 1e-9)
+    lo, hi = spec.workers.min, spec.workers.max
+    need, reason = 0, ""
+    target = spec.throughput.target_per_day
+    if target:
+        need, reason = math.ceil(target / rate - 1e-9), "Target"
+    deadline = spec.throughput.deadline
+    if deadline is not None:
+        aware = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
+        days_left = (aware.timestamp() - now) / SECONDS_PER_DAY
+        by_deadline = math.ceil(remaining_samples / (rate * days_left) - 1e-9) if days_left > 0 else hi
+        if by_deadline > need:
+            need, reason = by_deadline, "Deadline"
+    if not reason:
+        need, reason = hi, "NoTarget"
+    n = min(max(need, lo), hi)
+    if n != need:
+        reason += "AtMax" if need > hi else "AtMin"
+    shards_left = max(1, -(-remaining_samples // spec.shard_size))
+    if n > shards_left:
+        n, reason = shards_left, reason + "ShardsLeft"
+    if budget is not None and dollars_per_sample > 0 and math.isfinite(budget.remaining_dollars):
+        affordable = int(budget.remaining_dollars // (dollars_per_sample * spec.shard_size))
+        if n > affordable:
+            n, reason = max(0, affordable), reason + "BudgetBound"
+    return n, reason
+
+
+def stabilize(
+    recommended: int,
+    state: ScalerState,
+    *,
+    now: float,
+    settings: ScalingSettings,
+    bounds: tuple[int, int],
+    force: bool = False,
+) -> tuple[int, ScalerState]:
+    """Apply hysteresis to a recommendation; returns the desired count and the new state."""
+    horizon = now - settings.scale_down_stabilization_seconds
+    recs = (*(r for r in state.recommendations if r[0] >= horizon), (now, recommended))
+    recs = recs[-settings.max_recommendations :]
+    current = state.desired
+    lo, hi = bounds
+    if current is None or force or not lo <= current <= hi:
+        chosen = recommended
+    else:
+        chosen = recommended if recommended >= current else max(n for _, n in recs)
+        if chosen != current:
+            small = abs(chosen - current) <= settings.tolerance * current
+            too_soon = (
+                state.last_change is not None and now - state.last_change < settings.min_change_interval_seconds
+            )
+            if small or too_soon:
+                chosen = current
+    changed = chosen != current
+    return chosen, replace(
+        state,
+        desired=chosen,
+        last_change=now if changed else state.last_change,
+        recommendations=recs,
+    )
+
+
+# --------------------------------------------------------------------------- capacity
+
+
+def capacity_mode(
+    spec: SynthDatasetSpec,
+    state: ScalerState,
+    *,
+    now: float,
+    preemptions_total: int,
+    spot_workers: int,
+    settings: ScalingSettings,
+) -> tuple[str, str, ScalerState]:
+    """Where new pods go (spot or on-demand), why, and the new state."""
+    marks = tuple(m for m in state.preemption_marks if m[0] >= now - settings.preemption_window_seconds)
+    if not marks or marks[-1][1] != preemptions_total or marks[-1][0] != now:
+        marks = (*marks, (now, preemptions_total))
+    state = replace(state, preemption_marks=marks[-settings.max_recommendations :])
+    if not spec.node_pool.spot:
+        return Capacity.ON_DEMAND.value, "SpotDisabled", _mode(state, Capacity.ON_DEMAND.value, now)
+    mode = state.capacity_mode or Capacity.SPOT.value
+    if not spec.node_pool.on_demand_fallback:
+        return Capacity.SPOT.value, "Spot", _mode(state, Capacity.SPOT.value, now)
+    if mode == Capacity.ON_DEMAND.value:
+        if now - state.mode_since >= settings.spot_retry_seconds:
+            return Capacity.SPOT.value, "SpotRetry", _mode(replace(state, preemption_marks=()), "spot", now)
+        return mode, "SpotPreempted", state
+    preempted = preemptions_total - state.preemption_marks[0][1]
+    span_h = max(now - state.preemption_marks[0][0], settings.tick_seconds) / 3600.0
+    per_pod_hour = preempted / max(1, spot_workers) / span_h
+    if preempted >= settings.fallback_min_preemptions and per_pod_hour >= settings.fallback_preemptions_per_pod_hour:
+        return Capacity.ON_DEMAND.value, "SpotPreempted", _mode(state, Capacity.ON_DEMAND.value, now)
+    return Capacity.SPOT.value, "Spot", _mode(state, Capacity.SPOT.value, now)
+
+
+def _mode(state: ScalerState, mode: str, now: float) -> ScalerState:
+    if state.capacity_mode == mode:
+        return state
+    return replace(state, capacity_mode=mode, mode_since=now)
+
+
+# --------------------------------------------------------------------------- distribution
+
+
+def distribute(
+    desired: int,
+    batches: Sequence[BatchView],
+    *,
+    mode: str,
+    unplanned_shards: int,
+    shards_per_batch: int,
+    max_new_batches: int,
+    allow_new: bool = True,
+) -> tuple[dict[str, int], tuple[int, ...]]:
+    """Parallelism per live batch (oldest and current-capacity first) and new batches to open."""
+    order = sorted(range(len(batches)), key=lambda i: (batches[i].capacity != mode, i))
+    left = desired
+    out: dict[str, int] = {}
+    for i in order:
+        b = batches[i]
+        cap = max(0, b.remaining)
+        give = min(left, cap)
+        p = max(give, min(b.established, cap))  # drain: established pods finish their shard
+        out[b.name] = p
+        left = max(0, left - p)
+    new: list[int] = []
+    shards = unplanned_shards
+    while allow_new and left > 0 and shards > 0 and len(new) < max_new_batches:
+        size = min(shards_per_batch, shards)
+        p = min(left, size)
+        new.append(p)
+        left -= p
+        shards -= size
+    return out, tuple(new)
+
+
+# --------------------------------------------------------------------------- one tick
+
+
+def decide(
+    spec: SynthDatasetSpec,
+    inputs: Inputs,
+    state: ScalerState,
+    *,
+    now: float,
+    settings: ScalingSettings,
+) -> Decision:
+    """One autoscaler tick: size, stabilise, pick capacity, distribute."""
+    batches = list(inputs.batches)
+    spot_workers = sum(b.running for b in batches if b.capacity == Capacity.SPOT.value)
+    mode, mode_reason, state = capacity_mode(
+        spec, state, now=now, preemptions_total=inputs.preemptions_total, spot_workers=spot_workers,
+        settings=settings,
+    )
+    per_sample = inputs.cost.dollars_per_1k_samples / 1000.0
+    recommended, reason = desired_workers(
+        spec,
+        per_worker_per_day=inputs.throughput.per_worker_per_day,
+        remaining_samples=inputs.remaining_samples,
+        now=now,
+        budget=inputs.budget,
+        dollars_per_sample=per_sample,
+    )
+    force = recommended == 0 and (spec.suspend or inputs.remaining_samples <= 0 or inputs.budget.exceeded)
+    bounds = (0 if force else min(spec.workers.min, recommended), spec.workers.max)
+    desired, state = stabilize(recommended, state, now=now, settings=settings, bounds=bounds, force=force)
+
+    unschedulable = sum(b.unschedulable for b in batches)
+    live = sum(1 for b in batches if b.remaining > 0)
+    max_live = min(settings.max_live_batches, max(1, spec.workers.max))
+    parallelism, new = distribute(
+        desired,
+        batches,
+        mode=mode,
+        unplanned_shards=inputs.unplanned_shards,
+        shards_per_batch=inputs.shards_per_batch,
+        max_new_batches=max(0, max_live - live),
+        allow_new=unschedulable == 0 and not inputs.budget.exceeded and not spec.suspend,
+    )
+    active = sum(b.running for b in batches)
+    pending = sum(b.pending for b in batches)
+    rate = inputs.throughput.samples_per_day
+    if rate is None or rate <= 0:
+        rate = min(desired, spec.workers.max) * inputs.throughput.per_worker_per_day if desired else 0.0
+    eta = inputs.remaining_samples / rate * SECONDS_PER_DAY if rate > 0 else None
+    if inputs.remaining_samples <= 0:
+        eta = 0.0
+    conditions = [
+        inputs.budget.condition(),
+        _pods_scheduled(unschedulable, active + pending + unschedulable),
+        {
+            "type": "SpotFallback",
+            "status": "True" if mode == Capacity.ON_DEMAND.value and spec.node_pool.spot else "False",
+            "reason": mode_reason,
+            "message": f"new pods go to {mode} capacity",
+        },
+    ]
+    return Decision(
+        desired=desired,
+        recommended=recommended,
+        reason=reason,
+        parallelism=parallelism,
+        new_batches=new,
+        capacity_mode=mode,
+        capacity_reason=mode_reason,
+        active=active,
+        pending=pending + unschedulable,
+        unschedulable=unschedulable,
+        eta_seconds=eta,
+        throughput=inputs.throughput,
+        cost=inputs.cost,
+        budget=inputs.budget,
+        state=state,
+        conditions=conditions,
+    )
+
+
+def _pods_scheduled(unschedulable: int, total: int) -> dict[str, str]:
+    if unschedulable:
+        return {
+            "type": "PodsScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": f"{unschedulable} of {total} rendering pods cannot be scheduled (no GPU capacity); "
+            "they are not counted as workers",
+        }
+    return {"type": "PodsScheduled", "status": "True", "reason": "Scheduled", "message": "all pods scheduled"}

@@ -1,0 +1,149 @@
+"""Measured throughput: samples/day and per-worker rate over a sliding window.
+
+Shards commit in bursts: with 1000-sample shards at 60 s per sample a pod commits once every
+~17 hours, and a fleet started at once commits nothing for 17 hours and then everything within
+minutes. A rate computed as "samples committed in the last hour" swings between zero and
+several times the truth. Two measures are kept apart here:
+
+* ``samples_per_day``: committed samples over the window divided by the window's span. It is
+  what the user sees (status, metrics). It is honest about bursts, so it is smoothed only by
+  the window length (default 6 h, or the time since the first observation if shorter).
+* ``per_worker_per_day``: committed samples divided by the GPU time that was *spent on
+  finished pods* (committed or wasted) in the same span, shrunk towards the prior with a
+  pseudo-count of ``prior_weight_seconds`` GPU-seconds. Pods still rendering are not in the
+  denominator, so bursts do not bias it; the prior (``spec.estimates.gpuSecondsPerSample``)
+  dominates until real shards have committed, then fades. The autoscaler sizes the fleet with
+  this rate, because it does not depend on how many workers happened to run.
+
+The window is a small immutable tuple of cumulative observations ``(t, samples, gpu_seconds)``
+taken at each autoscaler tick; differences of cumulative counters make it robust to missed
+ticks and operator restarts (a restart just starts a new window).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+SECONDS_PER_DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Cumulative counters of a dataset at one instant."""
+
+    t: float
+    """Seconds since the epoch (or any fixed origin; only differences are used)."""
+    samples: int
+    """Samples in committed shards, cumulative."""
+    gpu_seconds: float
+    """GPU-seconds of pods that have ended (committed, preempted or failed), cumulative."""
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """A bounded, immutable history of observations."""
+
+    points: tuple[Observation, ...] = ()
+    window_seconds: float = 6 * 3600.0
+    """Span used for the measured samples/day."""
+    evidence_seconds: float = 7 * SECONDS_PER_DAY
+    """Longest look-back for the per-worker rate when the window holds too few commits."""
+    max_points: int = 2048
+    """Hard bound on memory; the oldest points go first."""
+
+    def observe(self, obs: Observation) -> RateWindow:
+        """A new window with ``obs`` appended and points older than needed dropped.
+
+        One point older than the horizon is kept as the anchor of the differences.
+        """
+        pts = [p for p in self.points if p.t < obs.t]
+        if pts and obs.samples < pts[-1].samples:  # counters went back (status reset): start over
+            pts = []
+        pts.append(obs)
+        horizon = obs.t - max(self.window_seconds, self.evidence_seconds)
+        first = 0
+        while first + 1 < len(pts) and pts[first + 1].t <= horizon:
+            first += 1
+        pts = pts[first:][-self.max_points :]
+        return replace(self, points=tuple(pts))
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """What the window says."""
+
+    samples_per_day: float | None
+    """Committed samples per day over the window; None before the first commit."""
+    per_worker_per_day: float
+    """Samples per day one worker (one pod) delivers: measured, shrunk towards the prior."""
+    measured: bool
+    """True once committed samples carry more weight than the prior."""
+    span_seconds: float = 0.0
+    details: dict[str, float] = field(default_factory=dict)
+
+
+def prior_per_worker_per_day(gpu_seconds_per_sample: float, gpus_per_worker: int = 1) -> float:
+    """Samples/day of one pod before measurement: 86400 x GPUs per pod / GPU-seconds per sample.
+
+    A sample costs ``gpu_seconds_per_sample`` GPU-seconds however many GPUs a pod has.
+    """
+    return SECONDS_PER_DAY * max(1, gpus_per_worker) / gpu_seconds_per_sample
+
+
+def _anchor(points: tuple[Observation, ...], t: float) -> Observation:
+    """The newest point at or before ``t`` (or the oldest one)."""
+    best = points[0]
+    for p in points:
+        if p.t <= t:
+            best = p
+        else:
+            break
+    return best
+
+
+def measure(
+    window: RateWindow,
+    *,
+    prior_gpu_seconds_per_sample: float,
+    gpus_per_worker: int = 1,
+    prior_weight_seconds: float | None = None,
+) -> Throughput:
+    """Samples/day and per-worker rate from a window.
+
+    ``prior_weight_seconds`` is how many GPU-seconds of evidence the prior is worth (default:
+    the GPU time of 1000 samples at the prior rate, about one shard).
+    """
+    gpus = max(1, gpus_per_worker)
+    prior_rate = 1.0 / prior_gpu_seconds_per_sample  # samples per GPU-second
+    weight = prior_weight_seconds if prior_weight_seconds is not None else 1000 * prior_gpu_seconds_per_sample
+    if not window.points:
+        return Throughput(None, prior_rate * gpus * SECONDS_PER_DAY, False)
+    last = window.points[-1]
+
+    # samples/day: committed over the display window (or since the first point)
+    start = _anchor(window.points, last.t - window.window_seconds)
+    span = last.t - start.t
+    committed = last.samples - start.samples
+    samples_per_day = committed / span * SECONDS_PER_DAY if span > 0 and last.samples > 0 else None
+
+    # per-worker rate: over the display window if it holds a shard's worth of GPU time,
+    # else look further back (up to the evidence horizon) for enough evidence
+    anchor = start
+    if last.gpu_seconds - anchor.gpu_seconds < weight:
+        anchor = window.points[0]
+    d_samples = last.samples - anchor.samples
+    d_gpu = last.gpu_seconds - anchor.gpu_seconds
+    rate = (d_samples + prior_rate * weight) / (d_gpu + weight)  # samples per GPU-second
+    return Throughput(
+        samples_per_day=samples_per_day,
+        per_worker_per_day=rate * gpus * SECONDS_PER_DAY,
+        measured=d_gpu > weight,
+        span_seconds=span,
+        details={"evidenceSamples": float(d_samples), "evidenceGpuSeconds": d_gpu},
+    )
+
+
+def epoch_seconds(now: datetime) -> float:
+    """A timezone-aware time as seconds since the epoch (the window's time axis)."""
+    return now.timestamp()
