@@ -1,0 +1,60 @@
+"""``synthctl operator``: run the operator (kopf) with JSON logs, liveness and metrics.
+
+Without ``--standalone`` several replicas may run: kopf peering keeps one active (the others
+wait), so a Deployment with 2 replicas survives a node loss without double reconciliation.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+
+@click.command("operator")
+@click.option("--standalone", is_flag=True, help="No peering: run even if other replicas exist.")
+@click.option("-n", "--namespace", "namespaces", multiple=True, help="Serve this namespace (repeatable; globs ok).")
+@click.option("-A", "--all-namespaces", "clusterwide", is_flag=True, help="Serve all namespaces.")
+@click.option("--liveness", "liveness", default=None, metavar="URL",
+              help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+@click.option("--peering", "peering_name", default="parallel-synth", show_default=True,
+              help="Peering object name (replicas with the same name elect one active).")
+@click.option("--priority", type=int, default=0, help="Peering priority of this replica.")
+@click.option("--verbose", is_flag=True, help="Info-level logs.")
+@click.option("--debug", is_flag=True, help="Debug-level logs.")
+@click.option("--log-format", type=click.Choice(["json", "plain", "full"]), default="json", show_default=True)
+def operator(
+    standalone: bool,
+    namespaces: tuple[str, ...],
+    clusterwide: bool,
+    liveness: str | None,
+    metrics_port: int | None,
+    peering_name: str,
+    priority: int,
+    verbose: bool,
+    debug: bool,
+    log_format: str,
+) -> None:
+    """Run the parallel-synth operator."""
+    import kopf
+
+    from parallel_synth import handlers  # registers the handlers
+
+    if not namespaces and not clusterwide:
+        raise click.UsageError("choose -n NAMESPACE (repeatable) or -A/--all-namespaces")
+    formats = {"json": kopf.LogFormat.JSON, "plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL}
+    kopf.configure(debug=debug, verbose=verbose, log_format=formats[log_format], log_refkey="object")
+    if metrics_port is not None:
+        import prometheus_client
+
+        prometheus_client.start_http_server(metrics_port)
+    logging.getLogger(__name__).info("settings: %s", handlers.SETTINGS)
+    kopf.run(
+        standalone=standalone,
+        namespaces=list(namespaces),
+        clusterwide=clusterwide,
+        liveness_endpoint=liveness,
+        peering_name=peering_name,
+        priority=priority,
+    )

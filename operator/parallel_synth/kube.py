@@ -1,0 +1,246 @@
+"""The only module that calls the Kubernetes API: a small async REST adapter (aiohttp).
+
+It decides nothing: create (409 means it already exists: success), get, list, merge-patch,
+delete (404 means already gone: success). Credentials come from kopf's login helpers (service
+account, then kubeconfig, then the kubernetes client). Every request is counted per
+``(verb, resource)`` so the benchmark and the metrics can report API calls per shard.
+
+``API_CALLS`` lists every (apiGroup, resource, verb) the operator needs, including what kopf
+itself does for us (watching, patching its annotations, peering, events); the RBAC test checks
+each has a rule in manifests/ and in the Helm chart.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import logging
+import os
+import ssl
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+API_CALLS: list[tuple[str, str, str]] = [
+    # SynthDataset: kopf watches and patches (annotations, finalizers); we patch status only.
+    ("parallelsynth.io", "synthdatasets", "get"),
+    ("parallelsynth.io", "synthdatasets", "list"),
+    ("parallelsynth.io", "synthdatasets", "watch"),
+    ("parallelsynth.io", "synthdatasets", "patch"),
+    ("parallelsynth.io", "synthdatasets/status", "patch"),
+    # RenderBatch: the sliding window.
+    ("parallelsynth.io", "renderbatches", "get"),
+    ("parallelsynth.io", "renderbatches", "list"),
+    ("parallelsynth.io", "renderbatches", "watch"),
+    ("parallelsynth.io", "renderbatches", "create"),
+    ("parallelsynth.io", "renderbatches", "patch"),
+    ("parallelsynth.io", "renderbatches", "delete"),
+    ("parallelsynth.io", "renderbatches/status", "patch"),
+    # Jobs of batch attempts and their Pods (read only).
+    ("batch", "jobs", "get"),
+    ("batch", "jobs", "list"),
+    ("batch", "jobs", "create"),
+    ("batch", "jobs", "patch"),
+    ("batch", "jobs", "delete"),
+    ("", "pods", "list"),
+    # Events (ours and kopf's).
+    ("", "events", "create"),
+    # kopf: CRD discovery, namespaces for -A, peering for several replicas.
+    ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+    ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+    ("", "namespaces", "list"),
+    ("", "namespaces", "watch"),
+    ("kopf.dev", "clusterkopfpeerings", "get"),
+    ("kopf.dev", "clusterkopfpeerings", "list"),
+    ("kopf.dev", "clusterkopfpeerings", "watch"),
+    ("kopf.dev", "clusterkopfpeerings", "patch"),
+    ("kopf.dev", "kopfpeerings", "get"),
+    ("kopf.dev", "kopfpeerings", "list"),
+    ("kopf.dev", "kopfpeerings", "watch"),
+    ("kopf.dev", "kopfpeerings", "patch"),
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A namespaced API resource."""
+
+    group: str
+    version: str
+    plural: str
+
+    def path(self, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        out = f"{base}/namespaces/{quote(namespace)}/{self.plural}"
+        if name:
+            out += f"/{quote(name)}"
+        if subresource:
+            out += f"/{subresource}"
+        return out
+
+
+DATASETS = Resource("parallelsynth.io", "v1alpha1", "synthdatasets")
+BATCHES = Resource("parallelsynth.io", "v1alpha1", "renderbatches")
+JOBS = Resource("batch", "v1", "jobs")
+PODS = Resource("", "v1", "pods")
+EVENTS = Resource("", "v1", "events")
+
+
+class KubeError(RuntimeError):
+    """An unexpected API answer (anything but the 404/409 cases handled as success)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class Kube:
+    """Async Kubernetes REST client with request counting."""
+
+    def __init__(
+        self,
+        server: str,
+        *,
+        headers: dict[str, str] | None = None,
+        ssl_context: ssl.SSLContext | bool | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self._headers = dict(headers or {})
+        self._ssl = ssl_context
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    @classmethod
+    def from_connection(cls, info: Any) -> Kube:
+        """Build from a ``kopf.ConnectionInfo``."""
+        headers: dict[str, str] = {}
+        if info.token:
+            headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
+        elif info.username and info.password:
+            raw = base64.b64encode(f"{info.username}:{info.password}".encode()).decode()
+            headers["Authorization"] = f"Basic {raw}"
+        ctx: ssl.SSLContext | bool | None = None
+        if str(info.server).startswith("https"):
+            if info.insecure:
+                ctx = False
+            else:
+                ctx = ssl.create_default_context(
+                    cafile=os.fspath(info.ca_path) if info.ca_path else None,
+                    cadata=_text(info.ca_data) if info.ca_data else None,
+                )
+                cert = _as_file(info.certificate_path, info.certificate_data)
+                key = _as_file(info.private_key_path, info.private_key_data)
+                if cert:
+                    ctx.load_cert_chain(cert, key)
+        return cls(str(info.server), headers=headers, ssl_context=ctx)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _request(
+        self,
+        verb: str,
+        resource: Resource,
+        path: str,
+        *,
+        method: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        content_type: str = "application/json",
+        ok_missing: bool = False,
+        ok_conflict: bool = False,
+    ) -> tuple[int, Any]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
+        self.calls[(verb, resource.plural)] += 1
+        headers = {"Content-Type": content_type} if body is not None else {}
+        async with self._session.request(
+            method, self.server + path, json=body, params=params, headers=headers,
+            ssl=True if self._ssl is None else self._ssl
+        ) as resp:
+            data = await resp.json(content_type=None) if resp.content_length != 0 else None
+            if resp.status == 404 and ok_missing:
+                return 404, None
+            if resp.status == 409 and ok_conflict:
+                return 409, data
+            if resp.status >= 400:
+                msg = data.get("message") if isinstance(data, dict) else str(data)
+                raise KubeError(resp.status, f"{method} {path}: {msg}")
+            return resp.status, data
+
+    async def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        _, data = await self._request("get", resource, resource.path(namespace, name), method="GET",
+                                      ok_missing=True)
+        return data if isinstance(data, dict) else None
+
+    async def list(
+        self, resource: Resource, namespace: str, *, labels: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Objects of a namespace (server-side label selector, re-checked client-side)."""
+        params = {"labelSelector": ",".join(f"{k}={v}" for k, v in labels.items())} if labels else None
+        _, data = await self._request("list", resource, resource.path(namespace), method="GET", params=params)
+        items = list((data or {}).get("items") or [])
+        if labels:
+            items = [i for i in items
+                     if all(((i.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in labels.items())]
+        return items
+
+    async def create(self, resource: Resource, namespace: str, body: dict[str, Any]) -> bool:
+        """Create; True when created, False when it already existed (409 is success)."""
+        status, _ = await self._request("create", resource, resource.path(namespace), method="POST", body=body,
+                                        ok_conflict=True)
+        return status != 409
+
+    async def patch(
+        self, resource: Resource, namespace: str, name: str, patch: dict[str, Any], *, status: bool = False
+    ) -> dict[str, Any] | None:
+        """JSON merge patch of the object or its status; None when the object is gone."""
+        verb = "patch/status" if status else "patch"
+        _, data = await self._request(
+            verb, resource, resource.path(namespace, name, "status" if status else None), method="PATCH",
+            body=patch, content_type="application/merge-patch+json", ok_missing=True)
+        return data if isinstance(data, dict) else None
+
+    async def delete(self, resource: Resource, namespace: str, name: str) -> bool:
+        """Delete with background propagation (children go too); False when already gone."""
+        status, _ = await self._request(
+            "delete", resource, resource.path(namespace, name), method="DELETE",
+            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+            ok_missing=True)
+        return status != 404
+
+
+def _text(data: str | bytes) -> str:
+    return data.decode() if isinstance(data, bytes) else data
+
+
+def _as_file(path: Any, data: str | bytes | None) -> str | None:
+    if path:
+        return os.fspath(path)
+    if not data:
+        return None
+    with tempfile.NamedTemporaryFile("wb", delete=False, suffix=".pem") as fh:
+        fh.write(data if isinstance(data, bytes) else data.encode())
+        return fh.name
+
+
+def connect(settings: Any) -> Kube:
+    """Log in the way kopf does (service account, kubeconfig, kubernetes client) and build a client."""
+    import kopf
+
+    info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
+    if info is None:
+        info = kopf.login_via_client(settings=settings, logger=logger)
+    if info is None:
+        raise kopf.LoginError("no Kubernetes credentials: neither in-cluster, nor kubeconfig, nor client")
+    return Kube.from_connection(info)
