@@ -1,0 +1,225 @@
+"""The capacity plan of a dataset: storage, GPU-hours, wall time, cost and fleet size.
+
+Pure arithmetic on the spec and a few inputs the planner cannot know before the run
+(render time and stored bytes per sample, the spot share and the work lost to preemptions).
+Each such input is returned as an ``Assumption`` with where its value came from, so the
+output can say which numbers are measured facts of the spec and which are guesses.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from parallel_synth.api import PassName, SynthDatasetSpec
+
+SECONDS_PER_DAY = 86_400
+
+PASS_WEIGHTS: dict[str, float] = {
+    PassName.RGB: 1.0,
+    PassName.DEPTH: 0.5,
+    PassName.SEGMENTATION: 0.05,
+    PassName.NORMALS: 0.8,
+}
+"""Relative stored size of each pass (PNG): 16-bit depth compresses to about half an RGB image,
+a label map to almost nothing, normals a little less than RGB. Used to split bytesPerSample."""
+
+DEFAULT_SPOT_REWORK = 0.03
+"""Fraction of spot GPU time redone after preemptions (checkpoints bound it to samples in flight)."""
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """An input the plan depends on but cannot measure, and where its value came from."""
+
+    name: str
+    value: float
+    source: str  # "flag", "manifest (spec.estimates)", "default"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """Overrides from the command line; ``None`` means: take the manifest's value or the default."""
+
+    gpu_seconds_per_sample: float | None = None
+    bytes_per_sample: float | None = None
+    spot_share: float | None = None
+    spot_rework: float | None = None
+
+
+@dataclass(frozen=True)
+class CostPlan:
+    on_demand: float
+    spot: float
+    mix: float
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    """Everything ``synthctl plan`` prints; ``to_json`` gives the camelCase document."""
+
+    samples: int
+    shards: int
+    bytes_per_sample: float
+    bytes_per_sample_rgb_only: float
+    storage_bytes: float
+    storage_bytes_rgb_only: float
+    gpu_seconds_per_sample: float
+    gpu_hours: float
+    samples_per_day_per_worker: float
+    days_at_min_workers: float | None
+    days_at_max_workers: float
+    target_per_day: int | None
+    workers_for_target: int | None
+    days: float
+    workers_used_for_days: int
+    spot_share: float
+    cost: CostPlan
+    dollars_per_sample: CostPlan
+    assumptions: list[Assumption] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        def costs(c: CostPlan) -> dict[str, float]:
+            return {"onDemand": c.on_demand, "spot": c.spot, "mix": c.mix}
+
+        return {
+            "samples": self.samples,
+            "shards": self.shards,
+            "bytesPerSample": self.bytes_per_sample,
+            "bytesPerSampleRgbOnly": self.bytes_per_sample_rgb_only,
+            "storageBytes": self.storage_bytes,
+            "storageBytesRgbOnly": self.storage_bytes_rgb_only,
+            "gpuSecondsPerSample": self.gpu_seconds_per_sample,
+            "gpuHours": self.gpu_hours,
+            "samplesPerDayPerWorker": self.samples_per_day_per_worker,
+            "daysAtWorkers": {"min": self.days_at_min_workers, "max": self.days_at_max_workers},
+            "targetPerDay": self.target_per_day,
+            "workersForTarget": self.workers_for_target,
+            "days": self.days,
+            "workersUsedForDays": self.workers_used_for_days,
+            "spotShare": self.spot_share,
+            "costDollars": costs(self.cost),
+            "dollarsPerSample": costs(self.dollars_per_sample),
+            "assumptions": [asdict(a) for a in self.assumptions],
+            "warnings": list(self.warnings),
+        }
+
+
+def rgb_fraction(passes: list[str]) -> float:
+    """Share of a sample's stored bytes that the RGB image takes, given its passes."""
+    total = sum(PASS_WEIGHTS.get(str(p), 1.0) for p in passes)
+    return PASS_WEIGHTS[PassName.RGB] / total
+
+
+def _estimate(
+    spec: SynthDatasetSpec, name: str, attr: str, flag: float | None
+) -> tuple[float, Assumption]:
+    if flag is not None:
+        return flag, Assumption(name, flag, "flag")
+    value = float(getattr(spec.estimates, attr))
+    given = "estimates" in spec.model_fields_set and attr in spec.estimates.model_fields_set
+    return value, Assumption(name, value, "manifest (spec.estimates)" if given else "default")
+
+
+def default_spot_share(spec: SynthDatasetSpec) -> float:
+    """Share of GPU-hours on spot in the mix the spec asks for."""
+    if not spec.node_pool.spot:
+        return 0.0
+    return 0.8 if spec.node_pool.on_demand_fallback else 1.0
+
+
+def capacity_plan(spec: SynthDatasetSpec, inputs: PlanInputs | None = None) -> CapacityPlan:
+    """The capacity plan of a dataset (see the module docstring)."""
+    inputs = inputs or PlanInputs()
+    gpu_s, a_gpu = _estimate(spec, "gpuSecondsPerSample", "gpu_seconds_per_sample", inputs.gpu_seconds_per_sample)
+    bps, a_bytes = _estimate(spec, "bytesPerSample", "bytes_per_sample", inputs.bytes_per_sample)
+    if gpu_s <= 0 or bps <= 0:
+        raise ValueError("gpu-seconds-per-sample and bytes-per-sample must be > 0")
+    if inputs.spot_share is not None:
+        share = inputs.spot_share
+        a_share = Assumption("spotShare", share, "flag")
+    else:
+        share = default_spot_share(spec)
+        a_share = Assumption(
+            "spotShare", share, "default", "from nodePool.spot and nodePool.onDemandFallback"
+        )
+    if not 0 <= share <= 1:
+        raise ValueError("spot share must be within 0..1")
+    rework = DEFAULT_SPOT_REWORK if inputs.spot_rework is None else inputs.spot_rework
+    a_rework = Assumption(
+        "spotRework", rework, "default" if inputs.spot_rework is None else "flag",
+        "fraction of spot GPU time redone after preemptions",
+    )
+    rgb_share = rgb_fraction(list(spec.render.passes))
+    a_rgb = Assumption(
+        "rgbShareOfBytes", rgb_share, "default", "pass size weights: " + ", ".join(
+            f"{k}={v:g}" for k, v in PASS_WEIGHTS.items()
+        ),
+    )
+
+    samples = spec.samples
+    shards = -(-samples // spec.shard_size)
+    gpu_hours = samples * gpu_s / 3600
+    devices = max(1, spec.node_pool.gpus_per_worker)  # a CPU-only worker renders one at a time
+    per_worker_day = devices * SECONDS_PER_DAY / gpu_s
+    days_max = samples / (spec.workers.max * per_worker_day)
+    days_min = samples / (spec.workers.min * per_worker_day) if spec.workers.min > 0 else None
+
+    warnings: list[str] = []
+    target = spec.throughput.target_per_day
+    workers_for_target = math.ceil(target / per_worker_day - 1e-9) if target else None
+    if workers_for_target is not None:
+        used = max(spec.workers.min, min(workers_for_target, spec.workers.max))
+        if workers_for_target > spec.workers.max:
+            warnings.append(
+                f"throughput.targetPerDay {target:,} needs {workers_for_target} workers but "
+                f"workers.max is {spec.workers.max}: the target is out of reach "
+                f"({spec.workers.max * per_worker_day:,.0f} samples/day at most)"
+            )
+    else:
+        used = spec.workers.max
+    days = samples / (used * per_worker_day)
+
+    on_demand = gpu_hours * spec.pricing.on_demand_per_gpu_hour
+    spot = gpu_hours * (1 + rework) * spec.pricing.spot_per_gpu_hour
+    mix = share * spot + (1 - share) * on_demand
+    cost = CostPlan(on_demand=on_demand, spot=spot, mix=mix)
+    per_sample = CostPlan(on_demand=on_demand / samples, spot=spot / samples, mix=mix / samples)
+    budget = spec.budget.max_dollars
+    if budget is not None and mix > budget:
+        warnings.append(f"budget.maxDollars {budget:,.0f} is below the projected cost of the mix ({mix:,.0f})")
+
+    return CapacityPlan(
+        samples=samples,
+        shards=shards,
+        bytes_per_sample=bps,
+        bytes_per_sample_rgb_only=bps * rgb_share,
+        storage_bytes=samples * bps,
+        storage_bytes_rgb_only=samples * bps * rgb_share,
+        gpu_seconds_per_sample=gpu_s,
+        gpu_hours=gpu_hours,
+        samples_per_day_per_worker=per_worker_day,
+        days_at_min_workers=days_min,
+        days_at_max_workers=days_max,
+        target_per_day=target,
+        workers_for_target=workers_for_target,
+        days=days,
+        workers_used_for_days=used,
+        spot_share=share,
+        cost=cost,
+        dollars_per_sample=per_sample,
+        assumptions=[a_gpu, a_bytes, a_share, a_rework, a_rgb],
+        warnings=warnings,
+    )
+
+
+def human_bytes(n: float) -> str:
+    """Decimal units, as storage is billed: 2.5e15 -> '2.50 PB'."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB", "EB"):
+        if abs(n) < 1000 or unit == "EB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")

@@ -1,0 +1,275 @@
+"""The local-mode commands of ``synthctl``: generate, validate, preview and plan.
+
+Thin: parse options, call the module that does the work, print the result and choose the
+exit code. Registered lazily by ``parallel_synth.cli``, so none of this is imported for
+``synthctl --help``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from parallel_synth import planning
+from parallel_synth.api import SynthDataset
+
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _load(manifest: str) -> SynthDataset:
+    from parallel_synth.cli import read_manifest
+    from parallel_synth.validation import validate_document
+
+    try:
+        raw = read_manifest(manifest)
+    except Exception as exc:  # YAML errors, size, missing document: all user input
+        raise click.ClickException(f"{manifest}: cannot read manifest: {exc}") from exc
+    obj, errors = validate_document(raw, now=datetime.now(UTC))
+    if errors or obj is None:
+        lines = "\n".join(f"  {e}" for e in errors)
+        click.echo(f"{manifest}: {len(errors)} problem(s):\n{lines}", err=True)
+        sys.exit(EXIT_USAGE)
+    return obj
+
+
+def _root_uri(out: Path | None, uri: str) -> str:
+    return out.resolve().as_uri() if out is not None else uri
+
+
+# --------------------------------------------------------------------------- generate
+
+
+@click.command("generate")
+@click.argument("manifest", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output root folder (data lands in DIR/{dataset}/v{version}/); default: spec.output.uri.")
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: one per GPU, else one per CPU core).")
+@click.option("--progress", "progress_mode", type=click.Choice(["auto", "live", "lines"]), default="auto",
+              help="Live panel on a terminal, plain lines otherwise (auto).")
+@click.option("--renderer", default=None, hidden=True, help="module:function with run_shard's signature.")
+def generate(manifest: str, out: Path | None, workers: int | None, progress_mode: str,
+             renderer: str | None) -> None:
+    """Render a dataset on this machine; a second run resumes where the first stopped.
+
+    Ctrl-C stops cleanly: workers save a checkpoint of their shard; run the same command again
+    to continue. Committed shards are never rendered twice.
+    """
+    from parallel_synth.local.generate import run_dataset
+    from parallel_synth.local.index import write_index
+    from parallel_synth.local.pool import DEFAULT_RENDERER, default_workers, gpu_count
+    from parallel_synth.local.progress import Display, LineDisplay, LiveDisplay
+    from parallel_synth.local.store import open_dataset
+
+    obj = _load(manifest)
+    spec, name = obj.spec, obj.metadata.name
+    if out is not None:
+        spec = spec.model_copy(update={"output": spec.output.model_copy(update={"uri": out.resolve().as_uri()})})
+    root = planning.dataset_root(spec.output.uri, name, spec.version)
+    files = open_dataset(root, endpoint_url=spec.output.endpoint_url, region=spec.output.region)
+    _guard_spec(files, spec.wire())
+    n = workers or default_workers()
+    gpus = gpu_count()
+    live = progress_mode == "live" or (progress_mode == "auto" and sys.stdout.isatty())
+    click.echo(f"{name}: {spec.samples:,} samples in {planning.shard_count(spec):,} shards -> {root}")
+    click.echo(f"workers: {n} ({'GPU' if gpus else 'CPU'}); Ctrl-C stops cleanly, run again to resume")
+    display: Display = LiveDisplay(f"synthctl generate {name}") if live else LineDisplay(sys.stdout)
+    try:
+        result = run_dataset(spec, name, files, display, workers=n, gpus=gpus,
+                             renderer=renderer or DEFAULT_RENDERER)
+    finally:
+        display.close()
+    if result.status == "interrupted":
+        click.echo(f"stopped after {result.seconds:.0f}s: {result.rendered_shards} shards committed in this run; "
+                   f"run the same command again to resume.")
+        sys.exit(EXIT_INTERRUPTED)
+    if result.status == "failed":
+        click.echo("some shards failed after all their retries:", err=True)
+        for shard, error in result.failed:
+            click.echo(f"  shard {shard}: {error}", err=True)
+        click.echo("run the same command again to retry them (committed shards are kept).", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    click.echo(f"all {planning.shard_count(spec):,} shards committed "
+               f"({result.rendered_shards} rendered now, {result.skipped_shards} earlier); writing the index...")
+    doc = write_index(spec, name, files, now=datetime.now(UTC))
+    q = doc["quality"]
+    click.echo(f"done in {result.seconds:.0f}s: {doc['samples']['completed']:,} samples, "
+               f"quality mean {q['mean'] or 0:.2f}, pass rate {q['passRate'] or 0:.1%}")
+    click.echo(_how_to_load(root, spec.output.uri.startswith("file://"), doc))
+
+
+def _guard_spec(files: Any, wire: dict[str, Any]) -> None:
+    """Refuse to mix two different specs under one version (that would corrupt the dataset)."""
+    rel = "local-run.json"
+    if files.exists(rel):
+        earlier = json.loads(files.read_bytes(rel)).get("spec")
+        keep = ("samples", "seed", "version", "shardSize", "categories", "render", "quality")
+        if earlier is not None and any(earlier.get(k) != wire.get(k) for k in keep):
+            changed = [k for k in keep if earlier.get(k) != wire.get(k)]
+            raise click.ClickException(
+                f"{files.root} was started with a different spec (changed: {', '.join(changed)}); "
+                "bump spec.version to render a new version, or restore the manifest to resume"
+            )
+        return
+    files.write_bytes(rel, (json.dumps({"spec": wire}, indent=2) + "\n").encode())
+
+
+def _how_to_load(root: str, local: bool, doc: dict[str, Any]) -> str:
+    from urllib.parse import unquote, urlparse
+
+    where = unquote(urlparse(root).path) if local else root
+    last = doc["shards"]["total"] - 1
+    shards = f"{where}/shards/{{00000000..{last:08d}}}.tar"
+    if not local:
+        shards = f"pipe:aws s3 cp {root}/shards/{{00000000..{last:08d}}}.tar -"
+    return (
+        f"\nData: {where}\n"
+        "Load it:\n"
+        f"  import webdataset as wds, pyarrow.parquet as pq\n"
+        f"  ds = wds.WebDataset(\"{shards}\").decode(\"rgb\")  # keys: png, json, seg.png, depth.png\n"
+        f"  index = pq.read_table(\"{where}/index/metadata.parquet\")  # one row per sample"
+    )
+
+
+# --------------------------------------------------------------------------- validate
+
+
+@click.command("validate")
+@click.argument("location")
+@click.option("--min-quality", type=click.FloatRange(0, 1), default=None,
+              help="Score a sample needs to pass (default: the spec's quality.minScore).")
+@click.option("--min-pass-rate", type=click.FloatRange(0, 1), default=None,
+              help="Fraction of samples that must pass (default: the spec's quality.minPassRate).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a JSON report here ('-' for stdout).")
+@click.option("--manifest", default=None, type=click.Path(dir_okay=False),
+              help="Check against this SynthDataset manifest instead of the spec in dataset.json.")
+@click.option("--endpoint-url", default=None, help="S3 endpoint (MinIO, R2, ...); default: $AWS_ENDPOINT_URL.")
+@click.option("--region", default=None, help="S3 region.")
+@click.option("--max-member-mb", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Tar members larger than this are reported as hostile.")
+def validate(location: str, min_quality: float | None, min_pass_rate: float | None, report_path: Path | None,
+             manifest: str | None, endpoint_url: str | None, region: str | None, max_member_mb: int) -> None:
+    """Check a rendered dataset (a path, file:// or s3:// URI of {uri}/{dataset}/v{version}).
+
+    Exits 1 with the list of problems when anything is wrong, 0 when the dataset is sound.
+    """
+    from parallel_synth.local.checks import CheckOptions, check_dataset
+    from parallel_synth.local.store import open_dataset
+
+    files = open_dataset(location, endpoint_url=endpoint_url, region=region)
+    spec = _load(manifest).spec if manifest else None
+    opts = CheckOptions(min_quality=min_quality, min_pass_rate=min_pass_rate,
+                        max_member_bytes=max_member_mb * 1024 * 1024)
+    err = sys.stderr.isatty()
+
+    def tick(shard: int, total: int) -> None:
+        if err and (shard + 1) % 10 == 0:
+            click.echo(f"\rchecked {shard + 1}/{total} shards", err=True, nl=False)
+
+    report = check_dataset(files, spec=spec, options=opts, on_shard=tick)
+    if err:
+        click.echo("\r" + " " * 40 + "\r", err=True, nl=False)
+    doc = report.to_json()
+    if report_path is not None:
+        text = json.dumps(doc, indent=2) + "\n"
+        if str(report_path) == "-":
+            click.echo(text, nl=False)
+        else:
+            report_path.write_text(text)
+    out = sys.stderr if str(report_path) == "-" else sys.stdout
+    q = doc["quality"]
+    rate = "n/a" if q["passRate"] is None else f"{q['passRate']:.1%}"
+    click.echo(f"{files.root}: {doc['shards']['checked']}/{doc['shards']['expected']} shards, "
+               f"{report.samples:,} samples, {report.bytes / 1e6:,.1f} MB, quality pass rate {rate} "
+               f"(score >= {q['minScore']})", file=out)
+    if report.ok:
+        click.echo("OK: no problems found", file=out)
+        return
+    click.echo(f"{report.problem_count} problem(s):", file=out)
+    for p in report.problems:
+        click.echo(f"  {p}", file=out)
+    if report.problem_count > len(report.problems):
+        click.echo(f"  ... and {report.problem_count - len(report.problems)} more", file=out)
+    sys.exit(EXIT_PROBLEMS)
+
+
+# --------------------------------------------------------------------------- preview
+
+
+@click.command("preview")
+@click.argument("location")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="PNG file to write.")
+@click.option("--per-category", type=click.IntRange(1, 32), default=6, show_default=True,
+              help="Samples per row.")
+@click.option("--cell", type=click.IntRange(32, 1024), default=192, show_default=True, help="Cell size in pixels.")
+@click.option("--endpoint-url", default=None, help="S3 endpoint (MinIO, R2, ...).")
+@click.option("--region", default=None, help="S3 region.")
+def preview(location: str, out: Path, per_category: int, cell: int, endpoint_url: str | None,
+            region: str | None) -> None:
+    """Contact sheet: one row per category, masks overlaid, boxes and labels drawn."""
+    from parallel_synth.api import SynthDatasetSpec
+    from parallel_synth.local.index import DATASET_JSON
+    from parallel_synth.local.preview import collect_samples, compose_sheet
+    from parallel_synth.local.store import open_dataset
+
+    files = open_dataset(location, endpoint_url=endpoint_url, region=region)
+    categories = None
+    title = files.root
+    if files.exists(DATASET_JSON):
+        doc = json.loads(files.read_bytes(DATASET_JSON))
+        spec = SynthDatasetSpec.model_validate(doc["spec"])
+        categories = list(planning.category_targets(spec))
+        title = f"{doc.get('name', '')} v{spec.version}: {doc['samples']['completed']:,} samples"
+    rows = collect_samples(files, categories=categories, per_row=per_category)
+    if not any(rows.values()):
+        raise click.ClickException(f"{files.root}: no committed samples to show")
+    sheet = compose_sheet(rows, per_row=per_category, cell=cell, title=title)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    shown = sum(len(v) for v in rows.values())
+    click.echo(f"wrote {out} ({sheet.width}x{sheet.height}): {shown} samples in {len(rows)} categories")
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@click.command("plan")
+@click.argument("manifest", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--gpu-seconds-per-sample", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Render time of one sample on one GPU (default: spec.estimates, else 60).")
+@click.option("--bytes-per-sample", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stored bytes per sample with all passes (default: spec.estimates, else 5e6).")
+@click.option("--spot-share", type=click.FloatRange(0, 1), default=None,
+              help="Share of GPU-hours on spot in the mix (default: 0.8 with on-demand fallback, "
+                   "1 spot only, 0 without spot).")
+@click.option("--spot-rework", type=click.FloatRange(0, 1), default=None,
+              help="Fraction of spot GPU time redone after preemptions (default 0.03).")
+def plan(manifest: str, as_json: bool, gpu_seconds_per_sample: float | None, bytes_per_sample: float | None,
+         spot_share: float | None, spot_rework: float | None) -> None:
+    """Capacity plan: storage, GPU-hours, wall time, cost and the workers the target needs."""
+    from parallel_synth.local.capacity import PlanInputs, capacity_plan
+
+    obj = _load(manifest)
+    try:
+        result = capacity_plan(obj.spec, PlanInputs(
+            gpu_seconds_per_sample=gpu_seconds_per_sample, bytes_per_sample=bytes_per_sample,
+            spot_share=spot_share, spot_rework=spot_rework,
+        ))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps({"dataset": obj.metadata.name, **result.to_json()}, indent=2))
+        return
+    from parallel_synth.local.capacity_view import render_plan
+
+    render_plan(obj.metadata.name, obj.spec, result)

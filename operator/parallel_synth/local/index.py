@@ -1,0 +1,169 @@
+"""The dataset index and summary, written once every shard is committed.
+
+``index/metadata.parquet`` and ``index/metadata.jsonl`` hold one row per sample, built from
+the shards' ``{key}.json`` members; ``dataset.json`` holds the counts, categories, quality
+and the spec. Shards are read one at a time as streams and each shard's rows are written as
+one parquet row group before the next shard is opened, so memory stays bounded by one
+shard's metadata whatever the dataset's size. Files are built in a local temporary folder and
+uploaded at the end (the store's writes are atomic), so a reader never sees half an index.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from parallel_synth import planning
+from parallel_synth.api import SynthDatasetSpec
+from parallel_synth.local.records import INDEX_SCHEMA, index_row, png_size
+from parallel_synth.local.store import DatasetFiles
+from parallel_synth.local.tars import Sample, ScanResult, scan_shard
+
+INDEX_PARQUET = "index/metadata.parquet"
+INDEX_JSONL = "index/metadata.jsonl"
+DATASET_JSON = "dataset.json"
+
+
+@dataclass
+class Summary:
+    """Running totals over the shards, O(categories) in size."""
+
+    samples: int = 0
+    bytes: int = 0
+    score_sum: float = 0.0
+    score_min: float | None = None
+    scored: int = 0
+    passed: int = 0
+    rerenders: int = 0
+    render_seconds: float = 0.0
+    categories: dict[str, int] = field(default_factory=dict)
+    engines: set[str] = field(default_factory=set)
+    devices: set[str] = field(default_factory=set)
+
+    def add_row(self, row: dict[str, Any], *, min_score: float) -> None:
+        self.samples += 1
+        cat = row["category"]
+        self.categories[cat] = self.categories.get(cat, 0) + 1
+        score = row["score"]
+        if score is not None:
+            self.scored += 1
+            self.score_sum += score
+            self.score_min = score if self.score_min is None else min(self.score_min, score)
+            self.passed += score >= min_score
+
+    def add_manifest(self, manifest: dict[str, Any]) -> None:
+        self.bytes += int(manifest.get("bytes") or 0)
+        quality = manifest.get("quality") or {}
+        self.rerenders += int(quality.get("rerenders") or 0)
+        self.render_seconds += float((manifest.get("timings") or {}).get("renderSeconds") or 0.0)
+        for key, bag in (("engine", self.engines), ("device", self.devices)):
+            if manifest.get(key):
+                bag.add(str(manifest[key]))
+
+
+def dataset_summary(
+    spec: SynthDatasetSpec, dataset: str, summary: Summary, *, files: list[str], now: datetime
+) -> dict[str, Any]:
+    """The contents of ``dataset.json`` (pure)."""
+    targets = planning.category_targets(spec)
+    return {
+        "name": dataset,
+        "version": spec.version,
+        "createdAt": now.astimezone(UTC).isoformat(timespec="seconds"),
+        "samples": {"target": spec.samples, "completed": summary.samples},
+        "shards": {"total": planning.shard_count(spec), "completed": planning.shard_count(spec)},
+        "categories": {c: {"target": t, "completed": summary.categories.get(c, 0)} for c, t in targets.items()},
+        "quality": {
+            "minScore": spec.quality.min_score,
+            "mean": summary.score_sum / summary.scored if summary.scored else None,
+            "min": summary.score_min,
+            "passRate": summary.passed / summary.scored if summary.scored else None,
+            "rerenders": summary.rerenders,
+        },
+        "bytes": summary.bytes,
+        "bytesPerSample": summary.bytes / summary.samples if summary.samples else None,
+        "renderSeconds": summary.render_seconds,
+        "engines": sorted(summary.engines),
+        "devices": sorted(summary.devices),
+        "passes": list(spec.render.passes),
+        "layout": {
+            "shards": "shards/{shard:08d}.tar",
+            "manifests": "manifests/{shard:08d}.json",
+            "index": files,
+        },
+        "spec": spec.wire(),
+    }
+
+
+def shard_rows(files: DatasetFiles, shard: int) -> tuple[list[dict[str, Any]], ScanResult]:
+    """The index rows of one shard (read as a stream)."""
+    rows: list[dict[str, Any]] = []
+    result = ScanResult()
+    with files.open(planning.shard_path(shard)) as stream:
+        for item in scan_shard(stream, result, load=frozenset({"json"}), heads=frozenset({"png"})):
+            if not isinstance(item, Sample) or "json" not in item.data:
+                continue
+            meta = json.loads(item.data["json"])
+            rows.append(
+                index_row(
+                    meta, key=item.key, shard=shard, members=sorted(item.sizes),
+                    size=png_size(item.data.get("png", b"")),
+                )
+            )
+    if result.error:
+        raise ValueError(f"{planning.shard_path(shard)}: {result.error}")
+    return rows, result
+
+
+def write_index(
+    spec: SynthDatasetSpec,
+    dataset: str,
+    files: DatasetFiles,
+    *,
+    now: datetime,
+    on_shard: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Write the index files and ``dataset.json``; returns the summary document."""
+    formats = [str(f) for f in spec.output.index_formats]
+    summary = Summary()
+    written: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="synth-index-") as tmp:
+        pq_path, jl_path = Path(tmp) / "metadata.parquet", Path(tmp) / "metadata.jsonl"
+        writer = pq.ParquetWriter(pq_path, INDEX_SCHEMA, compression="zstd") if "parquet" in formats else None
+        jsonl = jl_path.open("w") if "jsonl" in formats else None
+        try:
+            for shard in range(planning.shard_count(spec)):
+                manifest = json.loads(files.read_bytes(planning.manifest_path(shard)))
+                summary.add_manifest(manifest)
+                rows, _ = shard_rows(files, shard)
+                for row in rows:
+                    summary.add_row(row, min_score=spec.quality.min_score)
+                if writer is not None and rows:
+                    writer.write_table(pa.Table.from_pylist(rows, schema=INDEX_SCHEMA))
+                if jsonl is not None:
+                    for row in rows:
+                        jsonl.write(json.dumps({**row, "metadata": json.loads(row["metadata"])}) + "\n")
+                if on_shard is not None:
+                    on_shard(shard)
+        finally:
+            if writer is not None:
+                writer.close()
+            if jsonl is not None:
+                jsonl.close()
+        if writer is not None:
+            files.put_file(INDEX_PARQUET, pq_path)
+            written.append(INDEX_PARQUET)
+        if jsonl is not None:
+            files.put_file(INDEX_JSONL, jl_path)
+            written.append(INDEX_JSONL)
+    doc = dataset_summary(spec, dataset, summary, files=written, now=now)
+    files.write_bytes(DATASET_JSON, (json.dumps(doc, indent=2) + "\n").encode())
+    return doc

@@ -1,0 +1,199 @@
+"""The worker processes of a local run: long-lived, one per core or GPU, each rendering many shards.
+
+Workers are started with the ``spawn`` method (a clean interpreter: ``bpy`` is not fork-safe)
+and import the renderer once. Each one ignores SIGINT, so Ctrl-C in a terminal reaches only
+the parent, which sets the shared stop event; a thread in each worker mirrors it onto the
+``threading.Event`` that ``run_shard`` watches, and the worker saves a checkpoint and returns.
+Each worker is pinned to its own share of the CPU cores (and its own GPU when there are
+GPUs), so N workers do not oversubscribe the machine. Per-sample progress goes to the
+parent through a queue; the shard's outcome comes back as a plain dict.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_RENDERER = "synth_render.worker:run_shard"
+
+
+def gpu_count() -> int:
+    """NVIDIA GPUs visible to this machine (0 when there is no driver)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return 0
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """One worker per GPU when there are GPUs, else one per CPU core."""
+    return gpu_count() or cpu_count()
+
+
+def core_groups(cores: list[int], workers: int) -> list[list[int]]:
+    """Split the usable cores into ``workers`` near-equal groups (cycled when workers > cores)."""
+    if workers >= len(cores):
+        return [[cores[i % len(cores)]] for i in range(workers)]
+    base, extra = divmod(len(cores), workers)
+    groups, at = [], 0
+    for i in range(workers):
+        n = base + (1 if i < extra else 0)
+        groups.append(cores[at : at + n])
+        at += n
+    return groups
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What every worker needs to know; pickled once per worker process at start."""
+
+    renderer: str  # "module:function" with run_shard's signature
+    spec_wire: dict[str, Any]
+    dataset: str
+    root_uri: str
+    endpoint_url: str | None
+    region: str | None
+    workers: int
+    gpus: int
+    pin: bool = True
+
+
+_state: dict[str, Any] = {}
+
+
+def _mirror(source: Any, target: threading.Event) -> None:
+    source.wait()
+    target.set()
+
+
+def _init_worker(config: WorkerConfig, stop: Any, events: Any, counter: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with counter.get_lock():
+        slot = counter.value
+        counter.value += 1
+    if config.gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(slot % config.gpus)
+    elif config.pin and hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        group = core_groups(cores, config.workers)[slot % config.workers]
+        os.sched_setaffinity(0, group)
+        os.environ["OMP_NUM_THREADS"] = str(len(group))
+    # Import the renderer (and bpy) once per process, not once per shard.
+    module, attr = config.renderer.split(":")
+    run_shard = getattr(importlib.import_module(module), attr)
+    from parallel_synth.api import SynthDatasetSpec
+
+    local_stop = threading.Event()
+    threading.Thread(target=_mirror, args=(stop, local_stop), daemon=True).start()
+    store = None
+    if config.renderer == DEFAULT_RENDERER:
+        from synth_render.storage import open_store  # type: ignore[import-not-found,unused-ignore]
+
+        store = open_store(config.root_uri, endpoint_url=config.endpoint_url, region=config.region)
+    _state.update(
+        run_shard=run_shard,
+        spec=SynthDatasetSpec.model_validate(config.spec_wire),
+        config=config,
+        stop=local_stop,
+        events=events,
+        store=store,
+        slot=slot,
+    )
+
+
+def _outcome_dict(outcome: Any) -> dict[str, Any]:
+    if isinstance(outcome, dict):
+        return dict(outcome)
+    if hasattr(outcome, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(outcome)
+    return {k: v for k, v in vars(outcome).items() if not k.startswith("_")}
+
+
+def render_one(shard: int) -> dict[str, Any]:
+    """Run in a worker: render one shard; never raises (errors come back as ``status=failed``)."""
+    events = _state["events"]
+
+    def progress(event: dict[str, Any]) -> None:
+        events.put({"shard": shard, "category": event.get("category", "?")})
+
+    started = time.monotonic()
+    try:
+        outcome = _state["run_shard"](
+            _state["spec"], _state["config"].dataset, shard,
+            store=_state["store"] if _state["store"] is not None else _state["config"].root_uri,
+            stop=_state["stop"], progress=progress,
+        )
+        out = _outcome_dict(outcome)
+    except Exception as exc:  # a render or upload error: the parent retries the shard
+        out = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+               "traceback": traceback.format_exc(limit=8)}
+    out["shard"] = shard
+    out["worker"] = _state["slot"]
+    out.setdefault("seconds", time.monotonic() - started)
+    return out
+
+
+class WorkerPool:
+    """A spawn-context process pool with a shared stop event and a progress queue."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.ctx = mp.get_context("spawn")
+        self.stop = self.ctx.Event()
+        self.events = self.ctx.Queue()
+        self._counter = self.ctx.Value("i", 0)
+        self.executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.config.workers,
+            mp_context=self.ctx,
+            initializer=_init_worker,
+            initargs=(self.config, self.stop, self.events, self._counter),
+        )
+
+    def restart(self) -> None:
+        """Replace a broken pool (a worker died: out of memory, a crash in Blender)."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.executor = self._new_executor()
+
+    def kill(self) -> None:
+        """Second Ctrl-C: end the workers now (their checkpoints stay on disk)."""
+        processes = list(getattr(self.executor, "_processes", {}).values())
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            if p.is_alive():
+                p.terminate()
+        for p in processes:
+            p.join(timeout=5)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        self.events.close()
+        self.events.join_thread()
