@@ -1,0 +1,1 @@
+"""synth_render: the renderer worker of parallel-synth (procedural scenes, Blender, shards)."""

@@ -1,0 +1,27 @@
+"""A friendly import guard for Blender's ``bpy`` (the only door to Blender in this package)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    import bpy as _bpy
+except ImportError as _exc:  # pragma: no cover - depends on the environment
+    _bpy = None
+    _error: ImportError | None = _exc
+else:
+    _error = None
+
+
+class BlenderUnavailable(RuntimeError):
+    """Raised when rendering is asked for but ``bpy`` cannot be imported."""
+
+
+def require_bpy() -> Any:
+    """The ``bpy`` module, or a clear error naming the fix."""
+    if _bpy is None:
+        raise BlenderUnavailable(
+            "Blender's Python module 'bpy' is not importable "
+            f"({_error}); install it with: pip install 'parallel-synth[render]' (Python 3.11)"
+        )
+    return _bpy

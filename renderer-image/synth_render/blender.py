@@ -1,0 +1,380 @@
+"""The render driver: the one module that turns a scene description into Blender data.
+
+One :class:`BlenderRenderer` lives for the whole shard (one Blender process, one base scene).
+Per sample it links the scene's objects, lights and materials, renders once with Cycles into a
+multi-layer EXR (combined, depth, object index, normals), reads the passes back as arrays and
+removes every per-sample data-block again, so that memory stays flat over thousands of samples.
+Primitive meshes are built once (``bmesh``, no operators) and shared by all samples.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from synth_render import post
+from synth_render._bpy import require_bpy
+from synth_render.scene import Light, Material, Part, Primitive, Scene, Vec3
+
+_TEXTURES = {"noise": ("ShaderNodeTexNoise", "Fac"), "checker": ("ShaderNodeTexChecker", "Fac"),
+             "voronoi": ("ShaderNodeTexVoronoi", "Distance"), "wave": ("ShaderNodeTexWave", "Fac"),
+             "magic": ("ShaderNodeTexMagic", "Fac")}
+
+
+@dataclass(frozen=True)
+class RenderOutput:
+    """The arrays of one render (rows top to bottom) and how it was made."""
+
+    rgb: np.ndarray  # (H, W, 3) float32, linear
+    depth: np.ndarray  # (H, W) float32, metres along the camera axis; >= 1e9 where nothing was hit
+    index: np.ndarray  # (H, W) float32, object pass index
+    normals: np.ndarray | None  # (H, W, 3) float32, world space
+    render_seconds: float
+    spp: int
+
+
+def _trs(location: Vec3, rotation: Vec3, scale: Vec3) -> np.ndarray:
+    """4x4 matrix of translation @ rotation (Euler XYZ) @ scale, as Blender composes them."""
+    cx, cy, cz = (math.cos(a) for a in rotation)
+    sx, sy, sz = (math.sin(a) for a in rotation)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    m = np.eye(4)
+    m[:3, :3] = rz @ ry @ rx @ np.diag(scale)
+    m[:3, 3] = location
+    return m
+
+
+def choose_device(bpy: Any, requested: str) -> tuple[str, str]:
+    """Pick the Cycles device: auto tries OptiX, then CUDA, then the CPU. Returns (kind, label)."""
+    if requested == "cpu":
+        return "CPU", "CPU"
+    prefs = bpy.context.preferences.addons["cycles"].preferences
+    kinds = ["OPTIX", "CUDA"] if requested == "auto" else [requested.upper()]
+    for kind in kinds:
+        try:
+            prefs.compute_device_type = kind
+            prefs.get_devices()
+        except (TypeError, ValueError, RuntimeError):
+            continue
+        found = [d for d in prefs.devices if d.type == kind]
+        if found:
+            for d in prefs.devices:
+                d.use = d.type == kind
+            return kind, f"{kind}:{found[0].name}"
+    if requested != "auto":
+        raise RuntimeError(f"render.device {requested!r} requested but no {requested.upper()} device is available")
+    return "CPU", "CPU"
+
+
+class BlenderRenderer:
+    """A long-lived Blender scene that renders one :class:`Scene` at a time."""
+
+    def __init__(self, *, device: str = "auto", engine: str = "cycles", workdir: str | None = None) -> None:
+        bpy = self._bpy = require_bpy()
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        self._tmp = tempfile.TemporaryDirectory(prefix="synth-render-", dir=workdir)
+        sc = self._scene = bpy.context.scene
+        if engine != "cycles":
+            raise ValueError(f"engine {engine!r} is not supported by this renderer build (use cycles)")
+        sc.render.engine = "CYCLES"
+        kind, self.device = choose_device(bpy, device)
+        sc.cycles.device = "CPU" if kind == "CPU" else "GPU"
+        self._gpu_kind = kind
+        sc.cycles.use_adaptive_sampling = False
+        sc.cycles.use_animated_seed = False
+        sc.cycles.max_bounces = 8
+        sc.cycles.transparent_max_bounces = 4
+        sc.cycles.transmission_bounces = 8
+        sc.cycles.volume_bounces = 1
+        sc.render.use_persistent_data = False
+        sc.render.use_compositing = False
+        sc.render.use_sequencer = False
+        sc.render.resolution_percentage = 100
+        sc.render.film_transparent = False
+        sc.view_settings.view_transform = "Standard"
+        sc.view_settings.look = "None"
+        sc.frame_current = 1
+        vl = sc.view_layers[0]
+        vl.use_pass_z = True
+        vl.use_pass_object_index = True
+        vl.use_pass_normal = True
+        fmt = sc.render.image_settings
+        fmt.file_format = "OPEN_EXR"
+        fmt.media_type = "MULTI_LAYER_IMAGE"
+        fmt.color_depth = "32"
+        fmt.exr_codec = "NONE"
+        self._exr = os.path.join(self._tmp.name, "frame.exr")
+        sc.render.filepath = self._exr
+        cam_data = bpy.data.cameras.new("synth-camera")
+        cam_data.sensor_fit = "HORIZONTAL"
+        cam_data.clip_start = 0.05
+        cam_data.clip_end = 1000.0
+        self._camera = bpy.data.objects.new("synth-camera", cam_data)
+        sc.collection.objects.link(self._camera)
+        sc.camera = self._camera
+        self._world = self._make_world()
+        sc.world = self._world
+        self._meshes: dict[str, Any] = {}
+        self._sample_objects: list[Any] = []
+        self._sample_lights: list[Any] = []
+        self._sample_materials: list[Any] = []
+        self._sample_actions: list[Any] = []
+        self.engine_version = bpy.app.version_string
+
+    # ------------------------------------------------------------------ public
+
+    def render(self, scene: Scene, *, width: int, height: int, spp: int, denoise: bool, seed: int,
+               normals: bool = True) -> RenderOutput:
+        """Render a scene and return its passes; the Blender scene is clean again afterwards."""
+        sc = self._scene
+        sc.render.resolution_x, sc.render.resolution_y = width, height
+        sc.cycles.samples = spp
+        sc.cycles.seed = seed % (2**31 - 1)
+        sc.cycles.use_denoising = denoise
+        if denoise:
+            sc.cycles.denoiser = "OPTIX" if self._gpu_kind == "OPTIX" else "OPENIMAGEDENOISE"
+        self._scene.view_layers[0].use_pass_normal = normals
+        try:
+            self._build(scene)
+            t0 = time.perf_counter()
+            self._bpy.ops.render.render(write_still=True)
+            seconds = time.perf_counter() - t0
+            out = self._read_exr(normals=normals)
+        finally:
+            self._clear()
+        return RenderOutput(rgb=out["rgb"], depth=out["depth"], index=out["index"], normals=out.get("normals"),
+                            render_seconds=seconds, spp=spp)
+
+    def datablock_counts(self) -> dict[str, int]:
+        """How many data-blocks of each kind exist (flat across samples when nothing leaks)."""
+        d = self._bpy.data
+        return {k: len(getattr(d, k)) for k in ("objects", "meshes", "materials", "lights", "images", "worlds",
+                                               "actions", "node_groups", "cameras", "textures")}
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    # ------------------------------------------------------------------ building
+
+    def _make_world(self) -> Any:
+        w = self._bpy.data.worlds.new("synth-world")
+        w.use_nodes = True
+        nt = w.node_tree
+        out = next(n for n in nt.nodes if n.type == "OUTPUT_WORLD")
+        bg = next((n for n in nt.nodes if n.type == "BACKGROUND"), None) or nt.nodes.new("ShaderNodeBackground")
+        nt.links.new(bg.outputs["Background"], out.inputs["Surface"])
+        vol = nt.nodes.new("ShaderNodeVolumePrincipled")
+        self._world_bg, self._world_vol, self._world_out = bg, vol, out
+        return w
+
+    def _set_world(self, scene: Scene) -> None:
+        w = scene.world
+        self._world_bg.inputs["Color"].default_value = (*w.color, 1.0)
+        self._world_bg.inputs["Strength"].default_value = w.strength
+        links = self._world.node_tree.links
+        for link in list(self._world_out.inputs["Volume"].links):
+            links.remove(link)
+        if w.fog_density > 0:
+            self._world_vol.inputs["Density"].default_value = w.fog_density
+            self._world_vol.inputs["Color"].default_value = (*w.fog_color, 1.0)
+            links.new(self._world_vol.outputs["Volume"], self._world_out.inputs["Volume"])
+
+    def _mesh(self, primitive: Primitive) -> Any:
+        if primitive not in self._meshes:
+            self._meshes[primitive] = _build_mesh(self._bpy, primitive)
+        return self._meshes[primitive]
+
+    def _material(self, m: Material) -> Any:
+        mat = self._bpy.data.materials.new("synth-mat")
+        self._sample_materials.append(mat)
+        mat.use_nodes = True
+        nt = mat.node_tree
+        bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
+        bsdf.inputs["Roughness"].default_value = m.roughness
+        bsdf.inputs["Metallic"].default_value = m.metallic
+        bsdf.inputs["IOR"].default_value = m.ior
+        bsdf.inputs["Transmission Weight"].default_value = m.transmission
+        if m.emission > 0:
+            bsdf.inputs["Emission Color"].default_value = (*m.color, 1.0)
+            bsdf.inputs["Emission Strength"].default_value = m.emission
+        if m.pattern == "plain":
+            bsdf.inputs["Base Color"].default_value = (*m.color, 1.0)
+            return mat
+        kind, socket = _TEXTURES[m.pattern]
+        tex = nt.nodes.new(kind)
+        tex.inputs["Scale"].default_value = m.pattern_scale
+        mix = nt.nodes.new("ShaderNodeMix")
+        mix.data_type = "RGBA"
+        mix.inputs[6].default_value = (*m.color, 1.0)
+        mix.inputs[7].default_value = (*m.color2, 1.0)
+        nt.links.new(tex.outputs[socket], mix.inputs[0])
+        nt.links.new(mix.outputs[2], bsdf.inputs["Base Color"])
+        if m.bump > 0:
+            bump = nt.nodes.new("ShaderNodeBump")
+            bump.inputs["Strength"].default_value = m.bump
+            nt.links.new(tex.outputs[socket], bump.inputs["Height"])
+            nt.links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
+        return mat
+
+    def _add_part(self, part: Part, parent: np.ndarray, pass_index: int, velocity: Vec3,
+                  cache: dict[Material, Any]) -> None:
+        bpy = self._bpy
+        obj = bpy.data.objects.new("synth-part", self._mesh(part.primitive))
+        self._sample_objects.append(obj)
+        if part.material not in cache:
+            cache[part.material] = self._material(part.material)
+        # The mesh is shared by all samples: the material is linked to the object instead.
+        obj.material_slots[0].link = "OBJECT"
+        obj.material_slots[0].material = cache[part.material]
+        obj.pass_index = pass_index
+        m = parent @ _trs(part.location, part.rotation, part.scale)
+        obj.matrix_world = _to_matrix(bpy, m)
+        self._scene.collection.objects.link(obj)
+        if any(velocity):
+            self._keyframe_motion(obj, m, velocity)
+
+    def _keyframe_motion(self, obj: Any, m: np.ndarray, velocity: Vec3) -> None:
+        """Linear motion around frame 1: the shutter integrates it into motion blur."""
+        base = m[:3, 3].copy()
+        for frame, sign in ((0, -1.0), (2, 1.0)):
+            obj.location = tuple(base + sign * np.asarray(velocity))
+            obj.keyframe_insert("location", frame=frame)
+        if obj.animation_data and obj.animation_data.action:
+            self._sample_actions.append(obj.animation_data.action)
+        self._scene.frame_set(1)
+
+    def _add_light(self, light: Light) -> None:
+        bpy = self._bpy
+        data = bpy.data.lights.new("synth-light", light.kind.upper())
+        self._sample_lights.append(data)
+        data.energy = light.energy
+        data.color = light.color
+        if light.kind == "sun":
+            data.angle = light.size
+        elif light.kind == "area":
+            data.size = light.size
+        else:
+            data.shadow_soft_size = light.size
+        obj = bpy.data.objects.new("synth-light", data)
+        self._sample_objects.append(obj)
+        obj.matrix_world = _to_matrix(bpy, _trs(light.location, light.rotation, (1.0, 1.0, 1.0)))
+        self._scene.collection.objects.link(obj)
+
+    def _build(self, scene: Scene) -> None:
+        cam = self._camera
+        cam.data.lens = scene.camera.focal_mm
+        cam.data.sensor_width = scene.camera.sensor_mm
+        cam.matrix_world = _to_matrix(self._bpy, post.blender_matrix_world(scene.camera))
+        dof = cam.data.dof
+        dof.use_dof = scene.camera.fstop > 0
+        if dof.use_dof:
+            dof.aperture_fstop = scene.camera.fstop
+            dof.focus_distance = float(np.linalg.norm(np.subtract(scene.camera.look_at, scene.camera.location)))
+        self._set_world(scene)
+        cache: dict[Material, Any] = {}
+        moving = False
+        for obj in scene.objects:
+            parent = _trs(obj.location, obj.rotation, obj.scale)
+            moving = moving or any(obj.velocity)
+            for part in obj.parts:
+                self._add_part(part, parent, obj.id, obj.velocity, cache)
+        for part in scene.background:
+            self._add_part(part, np.eye(4), 0, (0.0, 0.0, 0.0), cache)
+        for light in scene.lights:
+            self._add_light(light)
+        self._scene.render.use_motion_blur = moving
+
+    def _clear(self) -> None:
+        d = self._bpy.data
+        for obj in self._sample_objects:
+            d.objects.remove(obj, do_unlink=True)
+        for light in self._sample_lights:
+            d.lights.remove(light, do_unlink=True)
+        for mat in self._sample_materials:
+            d.materials.remove(mat, do_unlink=True)
+        for action in self._sample_actions:
+            d.actions.remove(action, do_unlink=True)
+        self._sample_objects.clear()
+        self._sample_lights.clear()
+        self._sample_materials.clear()
+        self._sample_actions.clear()
+
+    # ------------------------------------------------------------------ reading
+
+    def _read_exr(self, *, normals: bool) -> dict[str, np.ndarray]:
+        import OpenEXR
+
+        parts: dict[str, dict[str, np.ndarray]] = {}
+        with OpenEXR.File(self._exr, separate_channels=True) as f:
+            for p in f.parts:
+                parts[p.name().split(".", 1)[-1]] = {k.rsplit(".", 1)[-1]: np.array(v.pixels)
+                                                     for k, v in p.channels.items()}
+        os.unlink(self._exr)
+        comb = parts["Combined"]
+        out = {
+            "rgb": np.stack([comb["R"], comb["G"], comb["B"]], axis=-1),
+            "depth": parts["Depth"]["V"] if "V" in parts["Depth"] else next(iter(parts["Depth"].values())),
+            "index": next(iter(parts["Object Index"].values())),
+        }
+        if normals:
+            n = parts["Normal"]
+            out["normals"] = np.stack([n["X"], n["Y"], n["Z"]], axis=-1)
+        return out
+
+
+def _to_matrix(bpy: Any, m: np.ndarray) -> Any:
+    import mathutils
+
+    return mathutils.Matrix(m.tolist())
+
+
+def _build_mesh(bpy: Any, primitive: Primitive) -> Any:
+    """A unit-sized primitive mesh (fits in [-0.5, 0.5]^3, torus 0.3 tall) with one material slot."""
+    import bmesh
+
+    mesh = bpy.data.meshes.new(f"synth-{primitive}")
+    bm = bmesh.new()
+    if primitive == "cube":
+        bmesh.ops.create_cube(bm, size=1.0)
+    elif primitive == "sphere":
+        bmesh.ops.create_uvsphere(bm, u_segments=32, v_segments=16, radius=0.5)
+    elif primitive == "ico":
+        bmesh.ops.create_icosphere(bm, subdivisions=1, radius=0.5)
+    elif primitive == "cylinder":
+        bmesh.ops.create_cone(bm, cap_ends=True, segments=32, radius1=0.5, radius2=0.5, depth=1.0)
+    elif primitive == "cone":
+        bmesh.ops.create_cone(bm, cap_ends=True, segments=32, radius1=0.5, radius2=0.0, depth=1.0)
+    elif primitive == "plane":
+        bmesh.ops.create_grid(bm, x_segments=1, y_segments=1, size=0.5)
+    elif primitive == "torus":
+        _torus(bm, major=0.35, minor=0.15)
+    else:
+        raise ValueError(f"unknown primitive {primitive!r}")
+    bm.to_mesh(mesh)
+    bm.free()
+    if primitive in ("sphere", "cylinder", "cone", "torus"):
+        mesh.shade_smooth()
+    mesh.materials.append(None)
+    return mesh
+
+
+def _torus(bm: Any, *, major: float, minor: float, segments: int = 32, rings: int = 12) -> None:
+    verts = []
+    for i in range(segments):
+        a = 2 * math.pi * i / segments
+        for j in range(rings):
+            b = 2 * math.pi * j / rings
+            r = major + minor * math.cos(b)
+            verts.append(bm.verts.new((r * math.cos(a), r * math.sin(a), minor * math.sin(b))))
+    for i in range(segments):
+        for j in range(rings):
+            i2, j2 = (i + 1) % segments, (j + 1) % rings
+            bm.faces.new((verts[i * rings + j], verts[i2 * rings + j], verts[i2 * rings + j2], verts[i * rings + j2]))

@@ -1,0 +1,126 @@
+"""The scene description: what a generator returns and what the Blender driver builds.
+
+Plain frozen dataclasses, no Blender. A generator builds a :class:`Scene` from its config and
+random generator; the driver (``synth_render.blender``) turns it into Blender data-blocks;
+the metadata writer stores ``scene_to_dict(scene)`` so that the exact configuration of every
+sample is on record. Units are Blender's: metres, radians, watts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Vec3 = tuple[float, float, float]
+Color = tuple[float, float, float]
+
+Primitive = Literal["cube", "sphere", "ico", "cylinder", "cone", "torus", "plane"]
+PRIMITIVES: tuple[Primitive, ...] = ("cube", "sphere", "ico", "cylinder", "cone", "torus", "plane")
+
+Pattern = Literal["plain", "noise", "checker", "voronoi", "wave", "magic"]
+PATTERNS: tuple[Pattern, ...] = ("plain", "noise", "checker", "voronoi", "wave", "magic")
+
+
+@dataclass(frozen=True)
+class Material:
+    """A procedural Principled material: two colours mixed by a texture pattern."""
+
+    color: Color = (0.8, 0.8, 0.8)
+    color2: Color = (0.2, 0.2, 0.2)
+    pattern: Pattern = "plain"
+    pattern_scale: float = 5.0
+    roughness: float = 0.5
+    metallic: float = 0.0
+    transmission: float = 0.0
+    ior: float = 1.45
+    emission: float = 0.0
+    bump: float = 0.0
+
+
+@dataclass(frozen=True)
+class Part:
+    """One mesh primitive of an object, placed relative to the object's origin."""
+
+    primitive: Primitive
+    material: Material
+    location: Vec3 = (0.0, 0.0, 0.0)
+    rotation: Vec3 = (0.0, 0.0, 0.0)
+    scale: Vec3 = (1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """A labelled object: its parts share one instance id in the segmentation."""
+
+    id: int
+    cls: str
+    parts: tuple[Part, ...]
+    location: Vec3 = (0.0, 0.0, 0.0)
+    rotation: Vec3 = (0.0, 0.0, 0.0)
+    scale: Vec3 = (1.0, 1.0, 1.0)
+    velocity: Vec3 = (0.0, 0.0, 0.0)
+    """Metres per frame; a non-zero velocity is rendered with motion blur."""
+
+
+@dataclass(frozen=True)
+class Light:
+    kind: Literal["sun", "point", "area", "spot"]
+    location: Vec3
+    rotation: Vec3 = (0.0, 0.0, 0.0)
+    energy: float = 3.0
+    color: Color = (1.0, 1.0, 1.0)
+    size: float = 0.5
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A pinhole camera looking from ``location`` at ``look_at`` (with optional roll)."""
+
+    location: Vec3
+    look_at: Vec3
+    focal_mm: float = 35.0
+    sensor_mm: float = 36.0
+    roll: float = 0.0
+    fstop: float = 0.0
+    """0: no depth of field; otherwise the aperture f-number, focused at ``look_at``."""
+
+
+@dataclass(frozen=True)
+class World:
+    color: Color = (0.05, 0.05, 0.06)
+    strength: float = 1.0
+    fog_density: float = 0.0
+    fog_color: Color = (0.8, 0.8, 0.8)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Everything needed to render one sample, and nothing Blender-specific."""
+
+    category: str
+    objects: tuple[SceneObject, ...]
+    lights: tuple[Light, ...]
+    camera: Camera
+    world: World = field(default_factory=World)
+    background: tuple[Part, ...] = ()
+    """Unlabelled geometry (ground, walls): segmentation id 0."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """The category's variation parameters, as drawn."""
+
+    @property
+    def complexity(self) -> float:
+        """0 (trivial) .. 1 (heavy): drives the adaptive sample count."""
+        parts = sum(len(o.parts) for o in self.objects) + len(self.background)
+        mats = [p.material for o in self.objects for p in o.parts]
+        glossy = sum(1 for m in mats if m.transmission > 0.3 or (m.metallic > 0.5 and m.roughness < 0.3))
+        score = min(parts / 40, 1.0) * 0.4 + min(glossy / 4, 1.0) * 0.3
+        score += 0.2 if self.world.fog_density > 0 else 0.0
+        score += 0.1 if (self.camera.fstop > 0 or any(o.velocity != (0, 0, 0) for o in self.objects)) else 0.0
+        return round(min(score, 1.0), 4)
+
+
+def scene_to_dict(scene: Scene) -> dict[str, Any]:
+    """The scene as JSON-ready data (tuples become lists)."""
+    d = asdict(scene)
+    d["complexity"] = scene.complexity
+    return d

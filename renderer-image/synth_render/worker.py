@@ -1,0 +1,466 @@
+"""The shard worker: render one shard in one long-lived Blender process and commit it.
+
+``run_shard`` is the Python API (local mode calls it in long-lived pool processes); ``main``
+is the container entry point ``synth-render`` (one shard per pod: ``--shard-start`` plus
+``$JOB_COMPLETION_INDEX``). The commit protocol follows DESIGN.md: the tar is streamed to
+local disk, uploaded, and the shard manifest is written last as the commit marker. A shard
+with a manifest is skipped. A stop request (SIGTERM, or ``stop`` set by local mode) saves the
+complete samples as a checkpoint; the next attempt verifies and resumes from it.
+
+Exit codes: 0 committed or already committed, 2 bad configuration, 3 quality gate failed,
+143 stopped by SIGTERM after a checkpoint, 1 any other render or upload error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from parallel_synth import planning
+from parallel_synth.api import SynthDatasetSpec
+from synth_render import shards
+from synth_render.logs import event, setup_json_logging
+from synth_render.sample import Renderer, json_bytes, plan_sample, render_sample
+from synth_render.storage import Store, open_store
+
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_QUALITY, EXIT_SIGTERM = 0, 1, 2, 3, 143
+MANIFEST_SCHEMA = "parallel-synth/shard-manifest/v1"
+CHECKPOINT_SCHEMA = "parallel-synth/shard-checkpoint/v1"
+SIGTERM_GRACE_SECONDS = 5.0
+"""After SIGTERM, how long the current sample may take before it is abandoned."""
+
+Status = Literal["committed", "skipped", "interrupted", "failed"]
+
+
+class BadConfig(ValueError):
+    """A configuration problem that retrying cannot fix (exit code 2)."""
+
+
+@dataclass
+class ShardOutcome:
+    """What happened to a shard."""
+
+    status: Status
+    shard: int
+    samples: int = 0
+    """Samples in the committed shard (or saved in the checkpoint when interrupted)."""
+    seconds: float = 0.0
+    pass_rate: float = 0.0
+    render_seconds: float = 0.0
+    device: str = ""
+    reason: str = ""
+    manifest: dict[str, Any] | None = None
+    resumed: int = 0
+    """Samples taken over from a checkpoint."""
+
+    @property
+    def exit_code(self) -> int:
+        if self.status in ("committed", "skipped"):
+            return EXIT_OK
+        if self.status == "interrupted":
+            return EXIT_SIGTERM
+        return EXIT_QUALITY if self.reason.startswith("quality") else EXIT_ERROR
+
+
+def spec_digest(spec: SynthDatasetSpec) -> str:
+    """Digest of the spec fields that decide sample content (a checkpoint must match them)."""
+    w = spec.wire()
+    keep = {k: w.get(k) for k in ("samples", "seed", "version", "shardSize", "categories", "render", "quality")}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def checkpoint_meta_path(shard: int) -> str:
+    return planning.checkpoint_path(shard).removesuffix(".tar") + ".json"
+
+
+@lru_cache(maxsize=2)
+def shared_renderer(device: str, engine: str) -> Renderer:
+    """One renderer per process and device: the base scene outlives shards."""
+    from synth_render.blender import BlenderRenderer
+
+    return BlenderRenderer(device=device, engine=engine)
+
+
+def read_manifest(store: Store, shard: int) -> dict[str, Any] | None:
+    """The shard's manifest when it exists and is well-formed, else None."""
+    raw = store.read_bytes(planning.manifest_path(shard))
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("shard") != shard or not isinstance(doc.get("sha256"), str):
+        return None
+    return doc
+
+
+def verify_shard(store: Store, shard: int, *, deep: bool = False) -> list[str]:
+    """Problems with a committed shard (empty when fine); ``deep`` re-hashes the tar."""
+    raw = store.read_bytes(planning.manifest_path(shard))
+    if raw is None:
+        return [f"shard {shard}: manifest {planning.manifest_path(shard)} is missing"]
+    doc = read_manifest(store, shard)
+    if doc is None:
+        return [f"shard {shard}: manifest is corrupt (not JSON or missing shard/sha256)"]
+    size = store.size(planning.shard_path(shard))
+    if size is None:
+        return [f"shard {shard}: tar {planning.shard_path(shard)} is missing"]
+    problems = []
+    if size != doc.get("bytes"):
+        problems.append(f"shard {shard}: tar has {size} bytes, manifest says {doc.get('bytes')}")
+    if deep:
+        data = store.read_bytes(planning.shard_path(shard)) or b""
+        if hashlib.sha256(data).hexdigest() != doc["sha256"]:
+            problems.append(f"shard {shard}: tar sha256 does not match the manifest")
+        else:
+            n = sum(1 for _ in shards.read_samples(data))
+            if n != doc.get("samples"):
+                problems.append(f"shard {shard}: tar has {n} samples, manifest says {doc.get('samples')}")
+    return problems
+
+
+@dataclass
+class _Record:
+    key: str
+    category: str
+    score: float
+    passed: bool
+    attempts: int
+    seconds: float
+
+
+@dataclass
+class ShardRun:
+    """The state of one shard attempt; ``checkpoint`` is safe to call from another thread."""
+
+    spec: SynthDatasetSpec
+    dataset: str
+    shard: int
+    store: Store
+    stop: threading.Event = field(default_factory=threading.Event)
+    progress: Callable[[dict[str, Any]], None] | None = None
+    renderer: Renderer | None = None
+    workdir: Path | None = None
+    records: list[_Record] = field(default_factory=list)
+    _writer: shards.ShardWriter | None = None
+    _ckpt_lock: threading.Lock = field(default_factory=threading.Lock)
+    _committing: bool = False
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def checkpoint(self) -> int:
+        """Save the complete samples so far to the store; returns how many were saved."""
+        with self._ckpt_lock:
+            writer = self._writer
+            if writer is None or self._committing or writer.samples == 0:
+                return 0
+            local = writer.path.with_suffix(".ckpt.tar")
+            samples, size, digest = writer.snapshot(local)
+            self.store.upload_file(planning.checkpoint_path(self.shard), local)
+            meta = {"schema": CHECKPOINT_SCHEMA, "shard": self.shard, "samples": samples, "bytes": size,
+                    "sha256": digest, "specDigest": spec_digest(self.spec),
+                    "sampleSeconds": [r.seconds for r in self.records[:samples]],
+                    "savedAt": datetime.now(UTC).isoformat(timespec="seconds")}
+            self.store.write_bytes(checkpoint_meta_path(self.shard), json_bytes(meta))
+            local.unlink(missing_ok=True)
+            event("checkpoint saved", shard=self.shard, samples=samples, bytes=size)
+            return samples
+
+    def _discard_checkpoint(self, why: str) -> None:
+        event("checkpoint discarded", shard=self.shard, reason=why)
+        self.store.delete(checkpoint_meta_path(self.shard))
+        self.store.delete(planning.checkpoint_path(self.shard))
+
+    def _resume(self, writer: shards.ShardWriter, keys: list[str], tmp: Path) -> int:
+        """Copy a verified checkpoint into ``writer``; returns the samples taken over (0: none)."""
+        raw = self.store.read_bytes(checkpoint_meta_path(self.shard))
+        if raw is None:
+            if self.store.exists(planning.checkpoint_path(self.shard)):
+                self._discard_checkpoint("checkpoint tar without its metadata")
+            return 0
+        try:
+            meta = json.loads(raw)
+            if meta.get("shard") != self.shard or meta.get("schema") != CHECKPOINT_SCHEMA:
+                raise ValueError("checkpoint metadata names another shard or schema")
+            if meta.get("specDigest") != spec_digest(self.spec):
+                raise ValueError("checkpoint was made with different render settings")
+            local = tmp / "resume.tar"
+            if not self.store.download_file(planning.checkpoint_path(self.shard), local):
+                raise ValueError("checkpoint tar is missing")
+            if shards.sha256_file(local) != meta.get("sha256"):
+                raise ValueError("checkpoint tar does not match its sha256")
+            samples = list(shards.read_samples(local))
+            if len(samples) != meta.get("samples") or len(samples) > len(keys):
+                raise ValueError(f"checkpoint holds {len(samples)} samples, metadata says {meta.get('samples')}")
+            seconds = list(meta.get("sampleSeconds", []))
+            required = self._expected_files()
+            for i, (key, files) in enumerate(samples):
+                if key != keys[i]:
+                    raise ValueError(f"checkpoint sample {i} has key {key}, expected {keys[i]}")
+                if set(files) != required:
+                    raise ValueError(f"checkpoint sample {key} has files {sorted(files)}, expected {sorted(required)}")
+                m = shards.sample_metadata(files)
+                if m.get("key") != key or m.get("shard") != self.shard:
+                    raise ValueError(f"checkpoint sample {key} metadata does not match its key")
+            local.unlink()
+        except (ValueError, KeyError, TypeError, OSError) as exc:  # tarfile.TarError is an Exception too
+            self._discard_checkpoint(str(exc))
+            return 0
+        except Exception as exc:
+            if type(exc).__module__ == "tarfile":
+                self._discard_checkpoint(f"checkpoint tar is malformed: {exc}")
+                return 0
+            raise
+        for i, (key, files) in enumerate(samples):
+            writer.add(key, files)
+            m = shards.sample_metadata(files)
+            q = m["quality"]
+            self.records.append(_Record(key, m["category"], float(q["score"]), bool(q["passed"]),
+                                        int(q["attempts"]), float(seconds[i]) if i < len(seconds) else 0.0))
+        event("checkpoint resumed", shard=self.shard, samples=len(samples))
+        return len(samples)
+
+    def _expected_files(self) -> set[str]:
+        ext = {"rgb": "png", "depth": "depth.png", "segmentation": "seg.png", "normals": "normals.png"}
+        return {"json", *(ext[str(p)] for p in self.spec.render.passes)}
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self) -> ShardOutcome:
+        t0 = time.perf_counter()
+        try:
+            indices = planning.shard_range(self.spec, self.shard)
+        except IndexError as exc:
+            raise BadConfig(str(exc)) from exc
+        existing = read_manifest(self.store, self.shard)
+        if existing is not None and not verify_shard(self.store, self.shard):
+            event("shard already committed", shard=self.shard, samples=existing.get("samples"))
+            return ShardOutcome("skipped", self.shard, samples=int(existing.get("samples", 0)),
+                                seconds=time.perf_counter() - t0,
+                                pass_rate=float(existing.get("quality", {}).get("passRate", 1.0)),
+                                device=str(existing.get("device", "")), manifest=existing)
+        if self.store.exists(planning.manifest_path(self.shard)):
+            event("manifest invalid, re-rendering", shard=self.shard,
+                  problems=verify_shard(self.store, self.shard))
+        keys = [planning.sample_key(i) for i in indices]
+        with tempfile.TemporaryDirectory(prefix=f"shard-{self.shard:08d}-", dir=self.workdir) as td:
+            tmp = Path(td)
+            writer = shards.ShardWriter(tmp / "shard.tar")
+            try:
+                resumed = self._resume(writer, keys, tmp)
+                self._writer = writer
+                return self._render_rest(indices, writer, resumed, tmp, t0)
+            finally:
+                writer.close()
+
+    def _render_rest(self, indices: range, writer: shards.ShardWriter, resumed: int, tmp: Path,
+                     t0: float) -> ShardOutcome:
+        renderer = self.renderer
+        device = ""
+        for index in indices[resumed:]:
+            if self.stop.is_set():
+                break
+            if renderer is None:
+                renderer = self.renderer = shared_renderer(str(self.spec.render.device), str(self.spec.render.engine))
+            device = renderer.device
+            ts = time.perf_counter()
+            plan = plan_sample(self.spec, index)
+            sample = render_sample(self.spec, plan, renderer, dataset=self.dataset)
+            writer.add(sample.key, sample.files)
+            seconds = time.perf_counter() - ts
+            self.records.append(_Record(sample.key, plan.category, sample.score, sample.passed, sample.attempts,
+                                        round(seconds, 4)))
+            event("sample", shard=self.shard, index=index, key=sample.key, category=plan.category,
+                  score=sample.score, passed=sample.passed, attempts=sample.attempts, seconds=round(seconds, 4),
+                  renderSeconds=round(sample.render_seconds, 4), done=writer.samples, of=len(indices))
+            if self.progress is not None:
+                self.progress({"index": index, "key": sample.key, "category": plan.category, "score": sample.score,
+                               "passed": sample.passed, "attempts": sample.attempts, "seconds": seconds,
+                               "renderSeconds": sample.render_seconds, "shard": self.shard})
+        if writer.samples < len(indices):
+            saved = self.checkpoint()
+            return ShardOutcome("interrupted", self.shard, samples=saved, seconds=time.perf_counter() - t0,
+                                pass_rate=self._pass_rate(), device=device, resumed=resumed,
+                                reason="stop requested")
+        pass_rate = self._pass_rate()
+        if pass_rate < self.spec.quality.min_pass_rate:
+            event("quality gate failed", shard=self.shard, passRate=pass_rate,
+                  minPassRate=self.spec.quality.min_pass_rate)
+            return ShardOutcome("failed", self.shard, samples=writer.samples, seconds=time.perf_counter() - t0,
+                                pass_rate=pass_rate, device=device, resumed=resumed,
+                                reason=f"quality: pass rate {pass_rate:.3f} < minPassRate "
+                                       f"{self.spec.quality.min_pass_rate}")
+        with self._ckpt_lock:
+            self._committing = True
+        size, digest = writer.finish()
+        manifest = self._manifest(indices, size, digest, device or getattr(renderer, "device", ""),
+                                  getattr(renderer, "engine_version", ""), t0, resumed)
+        self.store.upload_file(planning.shard_path(self.shard), writer.path)
+        self.store.write_bytes(planning.manifest_path(self.shard), json_bytes(manifest))
+        self.store.delete(checkpoint_meta_path(self.shard))
+        self.store.delete(planning.checkpoint_path(self.shard))
+        event("shard committed", shard=self.shard, samples=writer.samples, bytes=size, sha256=digest,
+              passRate=pass_rate, seconds=round(time.perf_counter() - t0, 3))
+        return ShardOutcome("committed", self.shard, samples=writer.samples, seconds=time.perf_counter() - t0,
+                            pass_rate=pass_rate, render_seconds=manifest["timings"]["renderSeconds"],
+                            device=manifest["device"], manifest=manifest, resumed=resumed)
+
+    def _pass_rate(self) -> float:
+        return sum(r.passed for r in self.records) / len(self.records) if self.records else 0.0
+
+    def _manifest(self, indices: range, size: int, digest: str, device: str, engine_version: str, t0: float,
+                  resumed: int) -> dict[str, Any]:
+        scores = [r.score for r in self.records]
+        cats: dict[str, int] = {}
+        for r in self.records:
+            cats[r.category] = cats.get(r.category, 0) + 1
+        render_s = sum(r.seconds for r in self.records)
+        return {
+            "schema": MANIFEST_SCHEMA, "dataset": self.dataset, "version": self.spec.version, "shard": self.shard,
+            "path": planning.shard_path(self.shard), "samples": len(self.records), "firstIndex": indices.start,
+            "lastIndex": indices.stop - 1, "sha256": digest, "bytes": size, "categories": dict(sorted(cats.items())),
+            "keys": {"first": self.records[0].key, "last": self.records[-1].key},
+            "quality": {"mean": round(sum(scores) / len(scores), 4), "min": round(min(scores), 4),
+                        "passRate": round(self._pass_rate(), 4),
+                        "rerenders": sum(r.attempts - 1 for r in self.records),
+                        "minScore": self.spec.quality.min_score, "scores": scores},
+            "timings": {"renderSeconds": round(render_s, 3), "totalSeconds": round(time.perf_counter() - t0, 3),
+                        "sampleSeconds": [r.seconds for r in self.records]},
+            "device": device, "engine": str(self.spec.render.engine), "engineVersion": engine_version,
+            "passes": [str(p) for p in self.spec.render.passes], "specDigest": spec_digest(self.spec),
+            "resumedSamples": resumed, "committedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+
+def run_shard(spec: SynthDatasetSpec, dataset: str, shard: int, *, store: Store,
+              stop: threading.Event | None = None, progress: Callable[[dict[str, Any]], None] | None = None,
+              renderer: Renderer | None = None, workdir: Path | None = None) -> ShardOutcome:
+    """Render and commit one shard (or skip it when committed, or checkpoint it when ``stop`` is set).
+
+    Raises :class:`BadConfig` for problems retrying cannot fix; other exceptions are render or
+    upload errors. A failed quality gate returns ``status="failed"`` without committing.
+    """
+    run = ShardRun(spec=spec, dataset=dataset, shard=shard, store=store, stop=stop or threading.Event(),
+                   progress=progress, renderer=renderer, workdir=workdir)
+    return run.run()
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="synth-render", description="Render one shard of a SynthDataset.")
+    p.add_argument("--dataset", required=True, help="SynthDataset name (data lands under {uri}/{dataset}/v{version}).")
+    p.add_argument("--shard-start", type=int, default=0, help="First shard of the batch; JOB_COMPLETION_INDEX is added.")
+    p.add_argument("--shard", type=int, default=None, help="Render exactly this shard (ignores JOB_COMPLETION_INDEX).")
+    p.add_argument("--spec-file", default=None, help="Read the spec JSON from a file instead of $SYNTH_SPEC_JSON.")
+    p.add_argument("--workdir", default=None, help="Local scratch directory for the shard tar.")
+    return p.parse_args(argv)
+
+
+def _load_spec(args: argparse.Namespace) -> SynthDatasetSpec:
+    if args.spec_file:
+        text = Path(args.spec_file).read_text()
+    else:
+        text = os.environ.get("SYNTH_SPEC_JSON", "")
+        if not text:
+            raise BadConfig("SYNTH_SPEC_JSON is not set (the dataset spec as camelCase JSON)")
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise BadConfig(f"SYNTH_SPEC_JSON is not valid JSON: {exc}") from exc
+    if isinstance(raw, dict) and "spec" in raw and "kind" in raw:
+        raw = raw["spec"]
+    try:
+        spec = SynthDatasetSpec.model_validate(raw)
+    except ValidationError as exc:
+        from parallel_synth.validation import errors_from_pydantic
+
+        raise BadConfig("invalid dataset spec: " + "; ".join(str(e) for e in errors_from_pydantic(exc, prefix="spec"))) from None
+    if str(spec.render.engine) != "cycles":
+        raise BadConfig(f"spec.render.engine: {spec.render.engine!r} is not supported by this renderer (use cycles)")
+    return spec
+
+
+def _shard_of(args: argparse.Namespace) -> int:
+    if args.shard is not None:
+        return int(args.shard)
+    jci = os.environ.get("JOB_COMPLETION_INDEX", "0")
+    if not jci.isdigit():
+        raise BadConfig(f"JOB_COMPLETION_INDEX must be a non-negative integer, got {jci!r}")
+    return int(args.shard_start) + int(jci)
+
+
+def _watch_sigterm(run: ShardRun, done: threading.Event) -> None:
+    """Wait for SIGTERM on a dedicated thread (it arrives even while Blender renders).
+
+    The main loop checkpoints at the next sample boundary; if the current sample takes longer
+    than the grace period it is abandoned: the complete samples are checkpointed from here and
+    the process exits 143.
+    """
+    sig = signal.sigwait({signal.SIGTERM})
+    event("signal received", signal=int(sig), shard=run.shard)
+    run.stop.set()
+    if done.wait(SIGTERM_GRACE_SECONDS):
+        return
+    try:
+        run.checkpoint()
+        code = EXIT_SIGTERM
+    except Exception as exc:  # the checkpoint upload failed: the next attempt starts over
+        event("checkpoint failed", level=40, shard=run.shard, error=str(exc))
+        code = EXIT_ERROR
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    setup_json_logging()
+    try:
+        args = _parse_args(argv)
+        spec = _load_spec(args)
+        shard = _shard_of(args)
+        planning.shard_range(spec, shard)
+        root = planning.dataset_root(spec.output.uri, args.dataset, spec.version)
+        store = open_store(root, endpoint_url=spec.output.endpoint_url, region=spec.output.region)
+    except (BadConfig, IndexError, ValueError) as exc:
+        event("bad configuration", level=40, error=str(exc))
+        sys.exit(EXIT_CONFIG)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    run = ShardRun(spec=spec, dataset=args.dataset, shard=shard, store=store,
+                   workdir=Path(args.workdir) if args.workdir else None)
+    done = threading.Event()
+    threading.Thread(target=_watch_sigterm, args=(run, done), name="sigterm", daemon=True).start()
+    event("shard start", shard=shard, dataset=args.dataset, root=root, pid=os.getpid())
+    try:
+        outcome = run.run()
+    except BadConfig as exc:
+        event("bad configuration", level=40, error=str(exc))
+        sys.exit(EXIT_CONFIG)
+    except Exception as exc:
+        event("shard error", level=40, shard=shard, error=f"{type(exc).__name__}: {exc}")
+        sys.exit(EXIT_ERROR)
+    finally:
+        done.set()
+    event("shard end", shard=shard, status=outcome.status, samples=outcome.samples, passRate=outcome.pass_rate,
+          seconds=round(outcome.seconds, 3), reason=outcome.reason)
+    sys.exit(outcome.exit_code)
+
+
+if __name__ == "__main__":
+    main()
