@@ -1,0 +1,199 @@
+"""Pure decisions: the batch window of a dataset, batch attempts, status aggregation."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from opbuilders import job_status, pod, spec
+
+from parallel_synth import planning
+from parallel_synth.api import RenderBatchSpec
+from parallel_synth.batches import (
+    BatchView,
+    decide_batch,
+    decide_dataset,
+    desired_parallelism,
+)
+from parallel_synth.jobs import JobRequest, Owner, build_job
+from parallel_synth.settings import OperatorSettings
+
+NOW = datetime(2026, 1, 1, 1, 0, 0, tzinfo=UTC)
+SETTINGS = OperatorSettings(retry_backoff_seconds=10)
+
+
+def run_dataset(s: Any, status: dict[str, Any] | None, batches: list[dict[str, Any]], **kw: Any) -> Any:
+    return decide_dataset(name="ds", spec=s, status=status, batches=batches, generation=1,
+                          now=kw.get("now", NOW), settings=kw.get("settings", SETTINGS))
+
+
+def as_body(new: Any, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": new.name, "labels": {"parallelsynth.io/batch-index": str(new.index)}},
+            "spec": new.spec.wire(), "status": status or {}}
+
+
+@pytest.mark.parametrize(
+    ("samples", "shard_size", "workers", "max_live"),
+    [(10_000, 100, 4, 4), (1_000_000, 1000, 64, 32), (500_000_000, 1000, 2000, 32), (500_000_000, 1000, 8, 8)],
+)
+def test_window_is_bounded_by_workers_not_by_size(samples: int, shard_size: int, workers: int, max_live: int) -> None:
+    s = spec(samples=samples, shardSize=shard_size, workers={"max": workers})
+    d = run_dataset(s, None, [])
+    assert len(d.create) == min(max_live, planning.batch_count(s))
+    assert sum(c.spec.parallelism for c in d.create) <= workers
+    assert d.status["plan"]["liveBatches"] == len(d.create)
+    assert len(json.dumps(d.status)) < 64 * 1024
+    assert [e.reason for e in d.events] == ["Planned"]
+
+
+def test_finished_batch_is_folded_once_then_deleted() -> None:
+    s = spec()  # 100 shards, workers.max 4 -> 7 shards per batch (planner default)
+    first = run_dataset(s, None, [])
+    b0 = first.create[0]
+    done = as_body(b0, {"phase": "Succeeded", "completedShards": f"0-{b0.spec.shard_count - 1}",
+                        "shardsDone": b0.spec.shard_count, "preemptions": 2, "retries": 1, "gpuSeconds": 50.0})
+    others = [as_body(c) for c in first.create[1:]]
+    d = run_dataset(s, first.status, [done, *others])
+    per = b0.spec.shard_count
+    assert d.delete == [b0.name]
+    assert d.status["samples"]["completed"] == per * 100
+    assert d.status["folded"]["batches"] == "0"
+    assert d.status["preemptions"] == 2 and d.status["retries"] == 1
+    assert sum(c["completed"] for c in d.status["categories"].values()) == per * 100
+    assert [c.index for c in d.create] == [4]  # the window slides by one
+    # The operator died after writing the fold but before deleting: no double count.
+    again = run_dataset(s, d.status, [done, *others, as_body(d.create[0])])
+    assert again.delete == [b0.name]
+    assert again.status["samples"]["completed"] == per * 100
+    assert again.create == []
+
+
+def test_failed_shards_make_the_dataset_degraded_and_are_listed_globally() -> None:
+    s = spec()
+    first = run_dataset(s, None, [])
+    b1 = first.create[1]
+    failed = as_body(b1, {"phase": "Failed", "completedShards": "0-2", "failedShards": "3-6", "shardsDone": 3})
+    d = run_dataset(s, first.status, [as_body(first.create[0]), failed, *map(as_body, first.create[2:])])
+    start = b1.spec.shard_start
+    assert d.status["failedShards"] == f"{start + 3}-{start + 6}"
+    assert d.status["phase"] == "Degraded"
+    assert d.status["shards"]["failed"] == 4
+    cond = {c["type"]: c for c in d.status["conditions"]}
+    assert cond["Degraded"]["status"] == "True" and str(start + 3) in cond["Degraded"]["message"]
+
+
+def test_suspend_stops_new_batches_and_scales_live_ones_to_zero() -> None:
+    s = spec()
+    first = run_dataset(s, None, [])
+    live = [as_body(c) for c in first.create]
+    d = run_dataset(spec(suspend=True), first.status, live)
+    assert d.create == []
+    assert set(d.set_parallelism.values()) == {0}
+    assert d.status["phase"] == "Suspended"
+
+
+def test_dataset_succeeds_when_every_batch_is_folded() -> None:
+    s = spec(samples=1000, shardSize=100, shardsPerBatch=5)
+    d = run_dataset(s, None, [])
+    bodies = [as_body(c, {"phase": "Succeeded", "completedShards": "0-4", "shardsDone": 5}) for c in d.create]
+    d2 = run_dataset(s, d.status, bodies)
+    assert d2.status["phase"] == "Succeeded" and d2.status["progress"] == "100.0%"
+    assert d2.status["samples"]["completed"] == 1000
+    assert any(e.reason == "Finished" for e in d2.events)
+
+
+def test_desired_parallelism_spreads_workers_max() -> None:
+    s = spec(workers={"max": 10})
+    views = [BatchView(f"b{i}", i, RenderBatchSpec(dataset="ds", shard_start=i * 7, shard_count=7), {})
+             for i in range(3)]
+    assert desired_parallelism(s, views, suspended=False) == {"b0": 4, "b1": 3, "b2": 3}
+    assert desired_parallelism(s, views, suspended=True) == {"b0": 0, "b1": 0, "b2": 0}
+
+
+# --------------------------------------------------------------------------- one batch
+
+BSPEC = RenderBatchSpec(dataset="ds", shard_start=20, shard_count=10, parallelism=2, max_attempts=2)
+
+
+def run_batch(status: dict[str, Any] | None, job: dict[str, Any] | None = None,
+              pods: list[dict[str, Any]] | None = None, *, now: datetime = NOW,
+              bspec: RenderBatchSpec = BSPEC) -> Any:
+    return decide_batch(dataset="ds", namespace="ns", name="ds-b2", spec=bspec, status=status,
+                        dataset_spec=spec(), job=job, pods=pods or [], generation=1, now=now, settings=SETTINGS)
+
+
+def the_job(req: JobRequest) -> dict[str, Any]:
+    return build_job(req, spec(), Owner("RenderBatch", "ds-b2", "u1"), settings=SETTINGS)
+
+
+def test_batch_lifecycle_with_retry_of_missing_shards_only() -> None:
+    d = run_batch(None)
+    assert d.create_job is not None and (d.create_job.shard_offset, d.create_job.completions) == (0, 10)
+    job = the_job(d.create_job)
+    # Attempt 1 fails: shards 0-5 and 9 committed, 6-8 failed.
+    failed = job_status(job, completed="0-5,9", failed="6-8", failed_pods=12, finished="Failed",
+                        reason="FailedIndexes")
+    d2 = run_batch(d.status, failed)
+    assert d2.status["attempt"] == 2 and d2.delete_jobs == ["ds-b2-a1"]
+    assert d2.status["completedShards"] == "0-5,9" and d2.status["retries"] == 13
+    assert [e.reason for e in d2.events] == ["BatchRetried"]
+    assert d2.create_job is None  # backoff first
+    d3 = run_batch(d2.status, None, now=NOW + timedelta(seconds=SETTINGS.retry_backoff_seconds + 1))
+    assert d3.create_job is not None
+    assert (d3.create_job.attempt, d3.create_job.shard_offset, d3.create_job.completions) == (2, 6, 3)
+    job2 = the_job(d3.create_job)
+    done = run_batch(d3.status, job_status(job2, completed="0-2", finished="Complete"))
+    assert done.status["phase"] == "Succeeded" and done.status["completedShards"] == "0-9"
+    assert done.status["samplesCompleted"] == 1000
+
+
+def test_batch_fails_after_its_attempts_and_on_bad_configuration() -> None:
+    d = run_batch(None)
+    job = the_job(d.create_job)  # type: ignore[arg-type]
+    bad = run_batch(d.status, job_status(job, completed="0-1", finished="Failed", reason="PodFailurePolicy"))
+    assert bad.status["phase"] == "Failed" and bad.status["failedShards"] == "2-9"
+    last = run_batch({**d.status, "attempt": 2},
+                     job_status(job, completed="0-8", finished="Failed", reason="FailedIndexes"))
+    assert last.status["phase"] == "Failed" and last.status["failedShards"] == "9"
+    assert [e.reason for e in last.events] == ["BatchFailed"]
+
+
+def test_preemption_counted_once_and_not_as_failure() -> None:
+    d = run_batch(None)
+    job = job_status(the_job(d.create_job), completed="0", active=1)  # type: ignore[arg-type]
+    pods = [pod("p1", batch="ds-b2", phase="Failed", started="2026-01-01T00:00:00Z",
+                finished="2026-01-01T00:10:00Z", exit_code=143, preempted_at="2026-01-01T00:09:30Z"),
+            pod("p2", batch="ds-b2", phase="Running", started="2026-01-01T00:30:00Z")]
+    d2 = run_batch(d.status, job, pods)
+    assert d2.status["preemptions"] == 1 and d2.status["retries"] == 0
+    assert d2.status["gpuSecondsFinished"] == 600.0
+    assert d2.status["gpuSeconds"] == 600.0 + 1800.0  # p2 has run 30 minutes at NOW
+    assert d2.status["active"] == 1
+    d3 = run_batch(d2.status, job, pods)
+    assert d3.status["preemptions"] == 1 and d3.status["gpuSecondsFinished"] == 600.0
+    assert [e.reason for e in d2.events] == ["Preempted"] and d3.events == []
+
+
+def test_pod_memory_is_bounded_without_double_counting() -> None:
+    settings = OperatorSettings(max_remembered_pods=3)
+    pods = [pod(f"p{i}", batch="ds-b2", phase="Failed", finished=f"2026-01-01T00:{i:02d}:00Z",
+                preempted_at=f"2026-01-01T00:{i:02d}:00Z", exit_code=143) for i in range(10)]
+    d = run_batch(None)
+    job = job_status(the_job(d.create_job), active=0)  # type: ignore[arg-type]
+    st = d.status
+    for _ in range(3):
+        st = decide_batch(dataset="ds", namespace="ns", name="ds-b2", spec=BSPEC, status=st, dataset_spec=spec(),
+                          job=job, pods=pods, generation=1, now=NOW, settings=settings).status
+    assert st["preemptions"] == 10
+    assert len(st["preemptedPods"]) == 3 and len(st["finishedPods"]) == 3
+
+
+def test_parallelism_change_patches_the_job_in_place() -> None:
+    d = run_batch(None)
+    job = job_status(the_job(d.create_job), active=2)  # type: ignore[arg-type]
+    d2 = run_batch(d.status, job, bspec=BSPEC.model_copy(update={"parallelism": 5}))
+    assert d2.patch_parallelism == 5 and d2.create_job is None
+    d3 = run_batch(d.status, job, bspec=BSPEC.model_copy(update={"parallelism": 0}))
+    assert d3.patch_parallelism == 0 and d3.status["phase"] == "Suspended"

@@ -1,0 +1,111 @@
+"""The Job of a batch attempt: whole-object checks and validation against Kubernetes' schema."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from opbuilders import job_status, spec
+
+from parallel_synth.api import RenderBatchSpec
+from parallel_synth.jobs import JobRequest, Owner, build_job, job_name, job_progress, short_name
+from parallel_synth.settings import OperatorSettings
+
+K8S_VERSION = "1.33.0"
+OWNER = Owner(kind="RenderBatch", name="ds-b0", uid="0e0b0c1a-0000-4000-8000-000000000001")
+
+
+def make_job(*, attempt: int = 1, offset: int = 0, completions: int = 10, **spec_overrides: Any) -> dict[str, Any]:
+    s = spec(**spec_overrides)
+    bspec = RenderBatchSpec(dataset="ds", shard_start=40, shard_count=10, parallelism=3)
+    req = JobRequest(dataset="ds", namespace="ns", batch="ds-b4", batch_spec=bspec, attempt=attempt,
+                     shard_offset=offset, completions=completions, parallelism=3)
+    return build_job(req, s, OWNER, settings=OperatorSettings())
+
+
+def validate(job: dict[str, Any]) -> None:
+    kubernetes_validate.validate(job, K8S_VERSION, strict=True)
+
+
+CASES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "cpu-only": {"nodePool": {"gpusPerWorker": 0, "spot": False}},
+    "multi-gpu-spot": {"nodePool": {"gpusPerWorker": 4, "gpuType": "A10G", "nodeSelector": {"pool": "gpu"},
+                                    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "render",
+                                                     "effect": "NoSchedule"}]}},
+    "no-secret-file-output": {"output": {"uri": "file:///data"}},
+}
+
+
+@pytest.mark.parametrize("overrides", CASES.values(), ids=CASES.keys())
+def test_every_job_validates_against_the_kubernetes_schema(overrides: dict[str, Any]) -> None:
+    validate(make_job(**overrides))
+    validate(make_job(attempt=3, offset=4, completions=6, **overrides))
+
+
+def test_job_shape() -> None:
+    job = make_job()
+    js = job["spec"]
+    assert job["metadata"]["name"] == "ds-b4-a1"
+    assert job["metadata"]["labels"] == {
+        "parallelsynth.io/dataset": "ds", "parallelsynth.io/batch": "ds-b4",
+        "app.kubernetes.io/managed-by": "parallel-synth", "parallelsynth.io/attempt": "1"}
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "RenderBatch"
+    assert (js["completionMode"], js["completions"], js["parallelism"]) == ("Indexed", 10, 3)
+    assert js["podReplacementPolicy"] == "Failed"
+    assert js["backoffLimitPerIndex"] == 3 and 1 <= js["maxFailedIndexes"] <= 10
+    rules = js["podFailurePolicy"]["rules"]
+    assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]} in rules
+    assert any(r["action"] == "FailJob" and r["onExitCodes"]["values"] == [2] for r in rules)
+    assert any(r["action"] == "Ignore" and r.get("onExitCodes", {}).get("values") == [143] for r in rules)
+    pod = js["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    assert pod["terminationGracePeriodSeconds"] >= 60
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    c = pod["containers"][0]
+    assert c["command"] == ["synth-render"]
+    assert c["args"] == ["--dataset", "ds", "--shard-start", "40"]
+    assert c["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                    "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
+    assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    env = {e["name"]: e for e in c["env"]}
+    assert json.loads(env["SYNTH_SPEC_JSON"]["value"])["samples"] == 10_000
+    assert "JOB_COMPLETION_INDEX" not in env  # Kubernetes sets it
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "s3-creds", "key": "AWS_ACCESS_KEY_ID"}
+    assert "value" not in env["AWS_SECRET_ACCESS_KEY"]
+    assert env["AWS_ENDPOINT_URL"]["value"] == "http://minio:9000"
+    tol = {(t["key"], t.get("value")) for t in pod["tolerations"]}
+    assert ("nvidia.com/gpu", None) in tol
+    assert {("cloud.google.com/gke-spot", "true"), ("kubernetes.azure.com/scalesetpriority", "spot"),
+            ("eks.amazonaws.com/capacityType", "SPOT")} <= tol
+    prefs = pod["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    keys = {p["preference"]["matchExpressions"][0]["key"] for p in prefs}
+    assert {"karpenter.sh/capacity-type", "eks.amazonaws.com/capacityType"} <= keys
+
+
+def test_cpu_only_on_demand_has_no_gpu_and_avoids_spot() -> None:
+    pod = make_job(nodePool={"gpusPerWorker": 0, "spot": False})["spec"]["template"]["spec"]
+    assert "nvidia.com/gpu" not in pod["containers"][0]["resources"]["limits"]
+    assert pod["tolerations"] == []
+    term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+    assert all(e["operator"] == "NotIn" for e in term["matchExpressions"])
+
+
+def test_retry_attempt_covers_the_missing_window_only() -> None:
+    job = make_job(attempt=2, offset=6, completions=4)
+    assert job["metadata"]["name"] == "ds-b4-a2"
+    assert job["spec"]["completions"] == 4
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"][-1] == "46"
+    prog = job_progress(job_status(job, completed="0-1", failed="3"))
+    assert prog.completed == [(6, 7)] and prog.failed == [(9, 9)]
+
+
+def test_names_stay_within_63_characters() -> None:
+    long = "d" * 63
+    name = short_name(long, "-b123456")
+    assert len(name) <= 63 and name.endswith("-b123456")
+    assert len(job_name(name, 12)) <= 63
+    assert short_name(long, "-b1") != short_name("d" * 62 + "e", "-b1")
