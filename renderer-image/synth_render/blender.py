@@ -9,10 +9,13 @@ Primitive meshes are built once (``bmesh``, no operators) and shared by all samp
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,8 +80,10 @@ def choose_device(bpy: Any, requested: str) -> tuple[str, str]:
 class BlenderRenderer:
     """A long-lived Blender scene that renders one :class:`Scene` at a time."""
 
-    def __init__(self, *, device: str = "auto", engine: str = "cycles", workdir: str | None = None) -> None:
+    def __init__(self, *, device: str = "auto", engine: str = "cycles", workdir: str | None = None,
+                 quiet: bool = True) -> None:
         bpy = self._bpy = require_bpy()
+        self._quiet = quiet
         bpy.ops.wm.read_factory_settings(use_empty=True)
         self._tmp = tempfile.TemporaryDirectory(prefix="synth-render-", dir=workdir)
         sc = self._scene = bpy.context.scene
@@ -145,7 +150,8 @@ class BlenderRenderer:
         try:
             self._build(scene)
             t0 = time.perf_counter()
-            self._bpy.ops.render.render(write_still=True)
+            with _quiet_stdout(self._quiet):
+                self._bpy.ops.render.render(write_still=True)
             seconds = time.perf_counter() - t0
             out = self._read_exr(normals=normals)
         finally:
@@ -328,6 +334,24 @@ class BlenderRenderer:
             n = parts["Normal"]
             out["normals"] = np.stack([n["X"], n["Y"], n["Z"]], axis=-1)
         return out
+
+
+@contextlib.contextmanager
+def _quiet_stdout(enabled: bool) -> Iterator[None]:
+    """Silence Blender's progress lines on fd 1 (our logs go to stderr as JSON)."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _to_matrix(bpy: Any, m: np.ndarray) -> Any:
