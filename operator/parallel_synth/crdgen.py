@@ -68,6 +68,12 @@ def to_structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     for key in _KEEP:
         if key in node:
             out[key] = node[key]
+    # JSON Schema writes an exclusive bound as a number; Kubernetes' OpenAPI v3.0 schema wants
+    # `minimum: x` plus `exclusiveMinimum: true` (a number there makes the API server reject the CRD).
+    for bound, flag in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if not isinstance(out.get(flag, True), bool):
+            out[bound] = out[flag]
+            out[flag] = True
     if "const" in node:
         out["enum"] = [node["const"]]
         out.setdefault("type", "string")

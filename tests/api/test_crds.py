@@ -72,7 +72,14 @@ def test_every_spec_field_has_a_description() -> None:
 
 def _openapi_to_jsonschema(node: Any) -> Any:
     if isinstance(node, dict):
-        return {k: _openapi_to_jsonschema(v) for k, v in node.items() if not k.startswith("x-kubernetes")}
+        out = {k: _openapi_to_jsonschema(v) for k, v in node.items() if not k.startswith("x-kubernetes")}
+        # OpenAPI v3.0 boolean exclusive bounds -> JSON Schema numeric ones.
+        for bound, flag in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+            if out.get(flag) is True:
+                out[flag] = out.pop(bound)
+            elif out.get(flag) is False:
+                del out[flag]
+        return out
     if isinstance(node, list):
         return [_openapi_to_jsonschema(v) for v in node]
     return node
