@@ -71,17 +71,17 @@ secretKeyRef, which the kubelet resolves.
   verbs: [get, list, watch, patch, create, delete]
 - apiGroups: [parallelsynth.io]
   resources: [synthdatasets/status, renderbatches/status]
-  verbs: [get, patch]
+  verbs: [patch]
 # One Indexed Job per RenderBatch.
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, list, watch, create, patch, delete]
-# Rendering pods: read only (preemptions, pending pods, the node of each pod).
+  verbs: [get, list, create, patch, delete]
+# Rendering pods: list only (preemptions, pending pods, the node of each pod).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch]
+  verbs: [list]
 # kopf and the operator post Events about datasets and batches.
-- apiGroups: ["", events.k8s.io]
+- apiGroups: [""]
   resources: [events]
   verbs: [create]
 {{- end -}}
