@@ -79,7 +79,10 @@ class FileStore:
             raise
 
     def write_bytes(self, path: str, data: bytes) -> None:
-        self._atomic(path, lambda p: p.write_bytes(data))
+        def write(p: Path) -> None:
+            p.write_bytes(data)
+
+        self._atomic(path, write)
 
     def upload_file(self, path: str, local: Path) -> None:
         def copy(p: Path) -> None:

@@ -151,3 +151,8 @@ def _r3(v: tuple[float, float, float] | Vec3) -> Vec3:
 
 
 r3 = _r3
+
+
+def choose(rng: np.random.Generator, options: tuple[Primitive, ...]) -> Primitive:
+    """A uniformly chosen primitive."""
+    return options[int(rng.integers(len(options)))]

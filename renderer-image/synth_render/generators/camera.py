@@ -20,7 +20,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     elevation = c.lerp(0.05, 1.35, u[1])
     roll = c.lerp(-0.35, 0.35, u[2])
     fstop = 0.0 if u[3] < 0.6 else round(c.lerp(1.4, 5.6, (u[3] - 0.6) / 0.4), 3)
-    objects = [c.prop(rng, i + 1, ("cube", "sphere", "cylinder", "cone", "ico")[int(rng.integers(5))], p,
+    objects = [c.prop(rng, i + 1, c.choose(rng, ("cube", "sphere", "cylinder", "cone", "ico")), p,
                       float(rng.uniform(0.6, 1.3)))
                for i, p in enumerate(c.scatter(rng, 4 + int(rng.integers(4)), 2.6, 1.1))]
     cam = c.orbit_camera((0.0, 0.0, 0.4), radius=float(rng.uniform(1.8, 3.2)), azimuth=u[4] * 2 * math.pi,

@@ -40,7 +40,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     objects: list[SceneObject] = []
     size = 0.8
     for i, (x, y, level) in enumerate(_positions(layout, count, spacing, rng)):
-        shape = "cube" if layout == "stack" else ("cube", "sphere", "cylinder", "cone", "ico")[int(rng.integers(5))]
+        shape = "cube" if layout == "stack" else c.choose(rng, ("cube", "sphere", "cylinder", "cone", "ico"))
         obj = c.prop(rng, i + 1, shape, (x, y), size, z=size * (level + 0.5) if layout == "stack" else None)
         objects.append(obj)
     extent = max(math.hypot(o.location[0], o.location[1]) for o in objects) + size

@@ -23,7 +23,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     count = 3 + int(u[2] * 5)
     objects: list[SceneObject] = []
     for i, (x, y) in enumerate(c.scatter(rng, count, 2.6, 1.1)):
-        shape = ("sphere", "cube", "ico", "cylinder", "torus")[int(rng.integers(5))]
+        shape = c.choose(rng, ("sphere", "cube", "ico", "cylinder", "torus"))
         size = float(rng.uniform(0.5, 1.1))
         mat = c.material(rng)
         if effect == "glow" and rng.random() < 0.6:

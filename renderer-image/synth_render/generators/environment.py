@@ -20,7 +20,7 @@ def _tree(rng: np.random.Generator, oid: int, x: float, y: float) -> SceneObject
     h = float(rng.uniform(1.5, 3.0))
     bark = Material(color=c.hsv(0.08, 0.6, 0.3), color2=c.hsv(0.07, 0.5, 0.2), pattern="noise", roughness=0.9)
     leaves = c.material(rng, hue=float(rng.uniform(0.22, 0.38)), pattern="voronoi", metallic=0.0, roughness=0.8)
-    crown = "cone" if rng.random() < 0.5 else "ico"
+    crown = c.choose(rng, ("cone", "ico"))
     return SceneObject(id=oid, cls="tree", location=c.r3((x, y, 0.0)), parts=(
         Part("cylinder", bark, location=(0.0, 0.0, h * 0.25), scale=(0.2, 0.2, h * 0.5)),
         Part(crown, leaves, location=(0.0, 0.0, h * 0.7), scale=(h * 0.5, h * 0.5, h * 0.7)),

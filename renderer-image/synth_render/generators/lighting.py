@@ -33,7 +33,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     count = 1 + int(u[1] * 4)
     gain = 2 ** c.lerp(-1.5, 1.5, u[2])
     kelvin = c.lerp(2200, 9000, u[3])
-    objects = [c.prop(rng, i + 1, ("sphere", "cube", "cone", "torus", "cylinder")[int(rng.integers(5))], p,
+    objects = [c.prop(rng, i + 1, c.choose(rng, ("sphere", "cube", "cone", "torus", "cylinder")), p,
                       float(rng.uniform(0.7, 1.2)))
                for i, p in enumerate(c.scatter(rng, 3 + int(rng.integers(3)), 2.0, 1.2))]
     lights = []

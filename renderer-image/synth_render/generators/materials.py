@@ -34,7 +34,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
             emission=2.0 if regime == "emissive" else 0.0,
             bump=base.bump,
         )
-        shape = ("sphere", "cube", "torus", "cylinder", "ico")[int(rng.integers(5))]
+        shape = c.choose(rng, ("sphere", "cube", "torus", "cylinder", "ico"))
         s = float(rng.uniform(0.9, 1.3))
         objects.append(SceneObject(id=i + 1, cls=shape, parts=(Part(shape, mat),),
                                    location=c.r3((x, y, c.HALF_HEIGHT[shape] * s)),

@@ -22,7 +22,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     airborne = u[3]
     objects = []
     for i, (x, y) in enumerate(c.scatter(rng, count, 2.4, 1.2)):
-        shape = ("sphere", "cube", "ico", "cylinder")[int(rng.integers(4))]
+        shape = c.choose(rng, ("sphere", "cube", "ico", "cylinder"))
         size = float(rng.uniform(0.5, 1.0))
         h = heading + float(rng.uniform(-0.4, 0.4))
         s = speed * float(rng.uniform(0.5, 1.2)) * (1 if rng.random() < 0.8 else 0)
