@@ -1,0 +1,52 @@
+"""Helpers for local-mode tests: tiny manifests and datasets written by the fake renderer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import fakerender
+import yaml
+
+from parallel_synth import planning
+from parallel_synth.api import SynthDatasetSpec
+from parallel_synth.local.index import write_index
+from parallel_synth.local.store import LocalFiles
+
+FAKE_RENDERER = "fakerender:run_shard"
+
+
+def tiny_wire(root: Path, **over: Any) -> dict[str, Any]:
+    """A 110-sample, 11-shard spec over all 11 categories."""
+    spec: dict[str, Any] = {
+        "samples": 110,
+        "seed": 3,
+        "version": "1",
+        "shardSize": 10,
+        "render": {"passes": ["rgb", "depth", "segmentation"]},
+        "quality": {"minScore": 0.5, "minPassRate": 0.9},
+        "output": {"uri": root.as_uri()},
+        "retry": {"perShard": 2, "attempts": 1},
+        "image": "ghcr.io/parallel-synth/renderer:test",
+    }
+    spec.update(over)
+    return spec
+
+
+def write_manifest(path: Path, wire: dict[str, Any], name: str = "tiny") -> Path:
+    doc = {"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
+           "metadata": {"name": name}, "spec": wire}
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def build_dataset(spec: SynthDatasetSpec, name: str = "tiny") -> LocalFiles:
+    """A complete dataset rendered in-process by the fake renderer, with its index."""
+    root = planning.dataset_root(spec.output.uri, name, spec.version)
+    for shard in range(planning.shard_count(spec)):
+        out = fakerender.run_shard(spec, name, shard, store=root)
+        assert out["status"] == "committed"
+    files = LocalFiles(Path(root.removeprefix("file://")))
+    write_index(spec, name, files, now=datetime(2026, 1, 1, tzinfo=UTC))
+    return files

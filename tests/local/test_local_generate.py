@@ -1,0 +1,130 @@
+"""`synthctl generate` end to end with the fake renderer: pool, resume after Ctrl-C, retries, index."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from local_helpers import FAKE_RENDERER, tiny_wire, write_manifest
+
+from parallel_synth import planning
+from parallel_synth.local.checks import check_dataset
+from parallel_synth.local.store import LocalFiles
+
+SYNTHCTL = [sys.executable, "-m", "parallel_synth.cli"]
+
+
+def generate(manifest: Path, out: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SYNTHCTL, "generate", str(manifest), "--out", str(out), "--workers", "2", "--renderer", FAKE_RENDERER,
+         *extra],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def keys_of(root: Path) -> list[str]:
+    return pq.read_table(root / "index" / "metadata.parquet", columns=["key"]).column("key").to_pylist()
+
+
+def test_generate_then_validate(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    manifest = write_manifest(tmp_path / "tiny.yaml", tiny_wire(tmp_path / "ignored"))
+    res = generate(manifest, tmp_path / "data", subprocess_env)
+    assert res.returncode == 0, res.stderr
+    root = tmp_path / "data" / "tiny" / "v1"
+    # where the data is and how to load it
+    assert f"Data: {root}" in res.stdout
+    assert "wds.WebDataset(" in res.stdout and "pq.read_table(" in res.stdout
+    # progress lines without a TTY: plain text, no escape sequences
+    assert "110/110 samples (100%)" in res.stdout
+    assert "\x1b" not in res.stdout
+    report = check_dataset(LocalFiles(root))
+    assert report.ok, report.problems
+    assert keys_of(root) == [planning.sample_key(i) for i in range(110)]
+    summary = json.loads((root / "dataset.json").read_text())
+    assert summary["samples"] == {"target": 110, "completed": 110}
+    assert summary["categories"]["fluids"] == {"target": 10, "completed": 10}
+    assert summary["spec"]["seed"] == 3
+    # one parquet row group per shard: the index was written shard by shard
+    assert pq.ParquetFile(root / "index" / "metadata.parquet").num_row_groups == 11
+
+
+def test_ctrl_c_then_rerun_resumes_without_rerendering(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    manifest = write_manifest(tmp_path / "tiny.yaml", tiny_wire(tmp_path / "ignored"))
+    out = tmp_path / "data"
+    root = out / "tiny" / "v1"
+    env = {**subprocess_env, "FAKE_RENDER_DELAY": "0.05"}  # 0.5 s per shard
+    proc = subprocess.Popen(
+        [*SYNTHCTL, "generate", str(manifest), "--out", str(out), "--workers", "2", "--renderer", FAKE_RENDERER],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (root / "manifests").is_dir() or not any((root / "manifests").glob("*.json")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no shard committed in time"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "run the same command again to resume" in stdout
+    first = {p.name: p.stat().st_mtime_ns for p in (root / "manifests").glob("*.json")}
+    assert 1 <= len(first) < 11
+    assert not (root / "dataset.json").exists()
+
+    res = generate(manifest, out, subprocess_env)
+    assert res.returncode == 0, res.stderr
+    assert f"{len(first)} earlier" in res.stdout
+    # shards committed by the first run were not rendered again
+    assert {p.name: p.stat().st_mtime_ns for p in (root / "manifests").glob("*.json") if p.name in first} == first
+    keys = keys_of(root)
+    assert len(keys) == len(set(keys)) == 110
+    assert sorted(keys) == [planning.sample_key(i) for i in range(110)]
+    assert check_dataset(LocalFiles(root)).ok
+
+
+def test_failed_shard_is_retried(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    manifest = write_manifest(tmp_path / "tiny.yaml", tiny_wire(tmp_path / "x"))
+    env = {**subprocess_env, "FAKE_RENDER_FAIL": "4:2", "FAKE_RENDER_FAIL_DIR": str(tmp_path)}
+    res = generate(manifest, tmp_path / "data", env)
+    assert res.returncode == 0, res.stderr
+    assert "shard 4: RuntimeError: injected failure 1 (retry 1/2)" in res.stdout
+    assert check_dataset(LocalFiles(tmp_path / "data" / "tiny" / "v1")).ok
+
+
+def test_shard_out_of_retries_fails_the_run_and_rerun_finishes(tmp_path: Path,
+                                                             subprocess_env: dict[str, str]) -> None:
+    manifest = write_manifest(tmp_path / "tiny.yaml", tiny_wire(tmp_path / "x"))
+    env = {**subprocess_env, "FAKE_RENDER_FAIL": "7:3", "FAKE_RENDER_FAIL_DIR": str(tmp_path)}
+    res = generate(manifest, tmp_path / "data", env)
+    assert res.returncode == 1
+    assert "shard 7: RuntimeError: injected failure 3" in res.stderr
+    root = tmp_path / "data" / "tiny" / "v1"
+    assert not (root / "dataset.json").exists()
+    assert len(list((root / "manifests").glob("*.json"))) == 10
+    res = generate(manifest, tmp_path / "data", subprocess_env)
+    assert res.returncode == 0, res.stderr
+    assert "1 rendered now, 10 earlier" in res.stdout
+
+
+def test_changed_spec_under_the_same_version_is_refused(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    manifest = write_manifest(tmp_path / "tiny.yaml", tiny_wire(tmp_path / "x"))
+    assert generate(manifest, tmp_path / "data", subprocess_env).returncode == 0
+    write_manifest(manifest, tiny_wire(tmp_path / "x", seed=4))
+    res = generate(manifest, tmp_path / "data", subprocess_env)
+    assert res.returncode != 0
+    assert "changed: seed" in res.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux only")
+def test_core_groups_split_the_machine() -> None:
+    from parallel_synth.local.pool import core_groups
+
+    assert core_groups([0, 1, 2, 3], 2) == [[0, 1], [2, 3]]
+    assert core_groups([0, 1, 2], 2) == [[0, 1], [2]]
+    assert core_groups([0, 1], 3) == [[0], [1], [0]]
