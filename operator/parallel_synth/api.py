@@ -457,6 +457,8 @@ class WorkerCounts(_Status):
     desired: int = Field(0, description="Rendering pods the autoscaler wants.")
     active: int = Field(0, description="Rendering pods running now.")
     pending: int = Field(0, description="Pods waiting for capacity (not counted as workers).")
+    unschedulable: int = Field(0, description="Pending pods the scheduler cannot place (no GPU capacity).")
+    samples_per_day_each: float = Field(0.0, description="Measured samples per day of one worker.")
 
 
 class CostStatus(_Status):
@@ -491,6 +493,27 @@ class PlanStatus(_Status):
     live_batches: int = Field(0, description="RenderBatches alive now (bounded by workers.max).")
 
 
+class AutoscalerStatus(_Status):
+    """What the autoscaler remembers between ticks (bounded), and why it chose its count."""
+
+    desired: int | None = Field(None, description="Desired workers after hysteresis.")
+    recommended: int = Field(0, description="Workers the measured rate calls for, before hysteresis.")
+    reason: str = Field("", description="What bounds the count: Target, Deadline, AtMax, BudgetBound, ...")
+    rate_measured: bool = Field(False, description="False while the prior (estimates) still dominates.")
+    last_change: float | None = Field(None, description="Epoch seconds of the last change of desired.")
+    recommendations: list[list[float]] = Field(
+        default_factory=list, description="Recent [epoch, workers] recommendations (scale-down window)."
+    )
+    capacity_mode: str | None = Field(None, description="spot or on-demand: where new pods go.")
+    mode_since: float = Field(0.0, description="Epoch seconds since the capacity mode holds.")
+    preemption_marks: list[list[float]] = Field(
+        default_factory=list, description="Recent [epoch, cumulative preemptions] marks."
+    )
+    window: list[list[float]] = Field(
+        default_factory=list, description="Throughput window: [epoch, samples, finished GPU-seconds] points."
+    )
+
+
 class SynthDatasetStatus(_Status):
     """Status of a SynthDataset; paths are read by printer columns, ArgoCD and dashboards."""
 
@@ -514,6 +537,7 @@ class SynthDatasetStatus(_Status):
     folded: FoldedStatus = Field(default_factory=FoldedStatus, description="Totals of finished batches.")
     gpu_seconds: float = Field(0.0, description="GPU-seconds consumed by all batches.")
     spot_gpu_seconds: float = Field(0.0, description="GPU-seconds on spot capacity.")
+    autoscaler: AutoscalerStatus = Field(default_factory=AutoscalerStatus, description="Autoscaler state.")
 
 
 class RenderBatchSpec(_Model):
@@ -553,6 +577,8 @@ class RenderBatchStatus(_Status):
     observed_generation: int = Field(0, description="Generation of the batch this status reflects.")
     active: int = Field(0, description="Pods rendering now.")
     pending: int = Field(0, description="Pods waiting to start.")
+    established: int = Field(0, description="Running pods older than one autoscaler tick (kept on scale-down).")
+    unschedulable: int = Field(0, description="Pending pods with PodScheduled=False reason Unschedulable.")
     retry_after: str | None = Field(None, description="Earliest start of the next Job attempt (RFC 3339).")
     prior_failed_pods: int = Field(0, description="Pod failures of earlier attempts.")
     gpu_seconds_finished: float = Field(0.0, description="GPU-seconds of pods already finished.")
