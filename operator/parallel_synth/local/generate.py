@@ -140,9 +140,9 @@ def run_dataset(
                 return
             tracker.sample_done(ev["shard"], ev["category"], now)
 
-    def failed(shard: int, error: str) -> None:
+    def failed(shard: int, error: str, *, retriable: bool = True) -> None:
         n = attempts.get(shard, 0) + 1
-        if n <= spec.retry.per_shard and not tracker.stopping:
+        if retriable and n <= spec.retry.per_shard and not tracker.stopping:
             attempts[shard] = n
             retry.append(shard)
             tracker.shard_lost(shard, failed=False)
@@ -164,7 +164,7 @@ def run_dataset(
             tracker.shard_lost(shard, failed=False)
             tracker.retries -= 1  # an interruption is not a retry
         else:
-            failed(shard, str(out.get("error") or f"status {status}"))
+            failed(shard, str(out.get("reason") or f"status {status}"), retriable=bool(out.get("retriable", True)))
 
     def collect(done: set[Future[dict[str, Any]]]) -> None:
         lost: list[int] = []

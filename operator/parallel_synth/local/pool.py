@@ -125,14 +125,16 @@ def _init_worker(config: WorkerConfig, stop: Any, events: Any, counter: Any) -> 
     )
 
 
-def _outcome_dict(outcome: Any) -> dict[str, Any]:
-    if isinstance(outcome, dict):
-        return dict(outcome)
-    if hasattr(outcome, "__dataclass_fields__"):
-        from dataclasses import asdict
+OUTCOME_FIELDS = ("status", "samples", "seconds", "pass_rate", "render_seconds", "device", "reason", "resumed")
+"""What the parent keeps of a ShardOutcome (not its manifest: per-sample lists stay in the worker)."""
 
-        return asdict(outcome)
-    return {k: v for k, v in vars(outcome).items() if not k.startswith("_")}
+
+def _outcome_dict(outcome: Any) -> dict[str, Any]:
+    get = outcome.get if isinstance(outcome, dict) else (lambda k: getattr(outcome, k, None))
+    out = {k: get(k) for k in OUTCOME_FIELDS if get(k) is not None}
+    if out.get("status") == "failed" and str(out.get("reason", "")).startswith("quality"):
+        out["retriable"] = False  # same seeds, same scores: rendering again cannot help
+    return out
 
 
 def render_one(shard: int) -> dict[str, Any]:
@@ -151,8 +153,9 @@ def render_one(shard: int) -> dict[str, Any]:
         )
         out = _outcome_dict(outcome)
     except Exception as exc:  # a render or upload error: the parent retries the shard
-        out = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
-               "traceback": traceback.format_exc(limit=8)}
+        out = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}",
+               "traceback": traceback.format_exc(limit=8),
+               "retriable": type(exc).__name__ != "BadConfig"}
     out["shard"] = shard
     out["worker"] = _state["slot"]
     out.setdefault("seconds", time.monotonic() - started)
