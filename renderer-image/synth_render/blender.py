@@ -172,7 +172,8 @@ class BlenderRenderer:
 
     def _make_world(self) -> Any:
         w = self._bpy.data.worlds.new("synth-world")
-        w.use_nodes = True
+        if w.node_tree is None:  # Blender < 5.0 creates node trees on request only
+            w.use_nodes = True
         nt = w.node_tree
         out = next(n for n in nt.nodes if n.type == "OUTPUT_WORLD")
         bg = next((n for n in nt.nodes if n.type == "BACKGROUND"), None) or nt.nodes.new("ShaderNodeBackground")
@@ -201,7 +202,8 @@ class BlenderRenderer:
     def _material(self, m: Material) -> Any:
         mat = self._bpy.data.materials.new("synth-mat")
         self._sample_materials.append(mat)
-        mat.use_nodes = True
+        if mat.node_tree is None:
+            mat.use_nodes = True
         nt = mat.node_tree
         bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
         bsdf.inputs["Roughness"].default_value = m.roughness

@@ -1,36 +1,38 @@
 """Low-discrepancy stratification of each category's variation parameters.
 
 A sample's rank within its category (``planning.category_rank``) indexes a point of the
-R_d sequence (Roberts' generalisation of the golden ratio), shifted by a per-dataset,
-per-category offset (a Cranley-Patterson rotation). Any prefix of a category, wherever it
-was cut, then covers the unit cube of its main parameters evenly, rather than clumping as
-independent draws do. O(1) per sample; no per-sample lists.
+Halton sequence (radical inverses in bases 2, 3, 5, ...), rotated by a per-dataset,
+per-category offset (a Cranley-Patterson rotation). Any run of consecutive ranks, wherever a
+shard or a stopped run cuts it, then covers each main parameter evenly, rather than clumping
+as independent draws do. O(log rank) per sample; no per-sample lists.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 DIMS = 8
 """Coordinates per point: generators use the first few for the parameters that matter most."""
 
+BASES = (2, 3, 5, 7, 11, 13, 17, 19)
 
-@lru_cache(maxsize=16)
-def _alphas(dims: int) -> tuple[float, ...]:
-    # phi_d is the unique positive root of x**(d+1) = x + 1 (Newton iteration).
-    x = 2.0
-    for _ in range(64):
-        x -= (x ** (dims + 1) - x - 1) / ((dims + 1) * x**dims - 1)
-    return tuple((1 / x) ** (k + 1) % 1.0 for k in range(dims))
+
+def radical_inverse(n: int, base: int) -> float:
+    """The van der Corput radical inverse of ``n`` in ``base`` (digits mirrored after the point)."""
+    x, f = 0.0, 1.0 / base
+    while n:
+        n, d = divmod(n, base)
+        x += d * f
+        f /= base
+    return x
 
 
 def r_sequence(rank: int, *, dims: int = DIMS, shift: tuple[float, ...] | None = None) -> tuple[float, ...]:
-    """The ``rank``-th point of the R_d sequence in [0, 1)^dims, optionally rotated by ``shift``."""
+    """The ``rank``-th stratified point in [0, 1)^dims, optionally rotated by ``shift``."""
     if rank < 0:
         raise ValueError(f"rank must be >= 0, got {rank}")
-    offs = shift or (0.5,) * dims
-    # Exact rational-ish arithmetic would be nicer; float error stays < 1e-6 up to rank 1e9.
-    return tuple((offs[k] + a * rank) % 1.0 for k, a in enumerate(_alphas(dims)))
+    if not 1 <= dims <= len(BASES):
+        raise ValueError(f"dims must be 1..{len(BASES)}")
+    offs = shift or (0.0,) * dims
+    return tuple((radical_inverse(rank, BASES[k]) + offs[k]) % 1.0 for k in range(dims))
 
 
 def rotate(point: tuple[float, ...], by: float) -> tuple[float, ...]:
