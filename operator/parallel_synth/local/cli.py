@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,11 @@ def _root_uri(out: Path | None, uri: str) -> str:
               help="Worker processes (default: one per GPU, else one per CPU core).")
 @click.option("--progress", "progress_mode", type=click.Choice(["auto", "live", "lines"]), default="auto",
               help="Live panel on a terminal, plain lines otherwise (auto).")
+@click.option("--log-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where workers' logs go (default: a folder under the system temp dir).")
 @click.option("--renderer", default=None, hidden=True, help="module:function with run_shard's signature.")
 def generate(manifest: str, out: Path | None, workers: int | None, progress_mode: str,
-             renderer: str | None) -> None:
+             log_dir: Path | None, renderer: str | None) -> None:
     """Render a dataset on this machine; a second run resumes where the first stopped.
 
     Ctrl-C stops cleanly: workers save a checkpoint of their shard; run the same command again
@@ -79,11 +82,13 @@ def generate(manifest: str, out: Path | None, workers: int | None, progress_mode
     gpus = gpu_count()
     live = progress_mode == "live" or (progress_mode == "auto" and sys.stdout.isatty())
     click.echo(f"{name}: {spec.samples:,} samples in {planning.shard_count(spec):,} shards -> {root}")
-    click.echo(f"workers: {n} ({'GPU' if gpus else 'CPU'}); Ctrl-C stops cleanly, run again to resume")
+    logs = log_dir or Path(tempfile.gettempdir()) / "parallel-synth" / f"{name}-v{spec.version}-logs"
+    click.echo(f"workers: {n} ({'GPU' if gpus else 'CPU'}), logs in {logs}; "
+               "Ctrl-C stops cleanly, run again to resume")
     display: Display = LiveDisplay(f"synthctl generate {name}") if live else LineDisplay(sys.stdout)
     try:
         result = run_dataset(spec, name, files, display, workers=n, gpus=gpus,
-                             renderer=renderer or DEFAULT_RENDERER)
+                             renderer=renderer or DEFAULT_RENDERER, log_dir=str(logs))
     finally:
         display.close()
     if result.status == "interrupted":

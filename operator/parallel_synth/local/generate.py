@@ -95,6 +95,7 @@ def run_dataset(
     gpus: int = 0,
     renderer: str = DEFAULT_RENDERER,
     window: int | None = None,
+    log_dir: str | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> RunResult:
     """Render every shard not yet committed; returns when all are done, failed or stopped."""
@@ -114,6 +115,7 @@ def run_dataset(
     config = WorkerConfig(
         renderer=renderer, spec_wire=spec.wire(), dataset=dataset, root_uri=files.root,
         endpoint_url=spec.output.endpoint_url, region=spec.output.region, workers=workers, gpus=gpus,
+        log_dir=log_dir,
     )
     limit = window or 2 * workers
     retry: deque[int] = deque()

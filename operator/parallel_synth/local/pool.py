@@ -22,6 +22,7 @@ import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 DEFAULT_RENDERER = "synth_render.worker:run_shard"
@@ -80,6 +81,8 @@ class WorkerConfig:
     workers: int
     gpus: int
     pin: bool = True
+    log_dir: str | None = None
+    """Workers' stdout/stderr (Blender's own messages) go to ``worker-N.log`` here, not the terminal."""
 
 
 _state: dict[str, Any] = {}
@@ -95,6 +98,8 @@ def _init_worker(config: WorkerConfig, stop: Any, events: Any, counter: Any) -> 
     with counter.get_lock():
         slot = counter.value
         counter.value += 1
+    if config.log_dir is not None:
+        _redirect_output(Path(config.log_dir) / f"worker-{slot}.log")
     if config.gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(slot % config.gpus)
     elif config.pin and hasattr(os, "sched_setaffinity"):
@@ -127,6 +132,15 @@ def _init_worker(config: WorkerConfig, stop: Any, events: Any, counter: Any) -> 
 
 OUTCOME_FIELDS = ("status", "samples", "seconds", "pass_rate", "render_seconds", "device", "reason", "resumed")
 """What the parent keeps of a ShardOutcome (not its manifest: per-sample lists stay in the worker)."""
+
+
+def _redirect_output(path: Path) -> None:
+    """Point file descriptors 1 and 2 at a log file (C libraries write there, not to sys.stdout)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def _outcome_dict(outcome: Any) -> dict[str, Any]:
