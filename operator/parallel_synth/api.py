@@ -582,6 +582,11 @@ class RenderBatchStatus(_Status):
     retry_after: str | None = Field(None, description="Earliest start of the next Job attempt (RFC 3339).")
     prior_failed_pods: int = Field(0, description="Pod failures of earlier attempts.")
     gpu_seconds_finished: float = Field(0.0, description="GPU-seconds of pods already finished.")
+    gpu_seconds_settled: float | None = Field(
+        None,
+        description="GPU-seconds of all pods of shards already committed or failed for good "
+        "(preempted attempts included): the autoscaler's rate is samples / this.",
+    )
     finished_pods: list[str] = Field(
         default_factory=list, description="Recently finished pods ('epoch:name'), counted once (bounded)."
     )

@@ -183,12 +183,10 @@ class CostReport:
         }
 
 
-def prior_dollars_per_sample(spec: SynthDatasetSpec, *, capacity: Capacity | str | None = None) -> float:
-    """Expected $ per sample before any measurement: the spec's estimate at the price of the
-    capacity new pods go to (spot when ``nodePool.spot``)."""
+def price_per_gpu_hour(spec: SynthDatasetSpec, capacity: Capacity | str | None = None) -> float:
+    """$ per GPU-hour of a capacity type (default: where new pods go, spot when ``nodePool.spot``)."""
     cap = capacity or (Capacity.SPOT if spec.node_pool.spot else Capacity.ON_DEMAND)
-    price = spec.pricing.spot_per_gpu_hour if cap == Capacity.SPOT else spec.pricing.on_demand_per_gpu_hour
-    return spec.estimates.gpu_seconds_per_sample * price / 3600.0
+    return spec.pricing.spot_per_gpu_hour if cap == Capacity.SPOT else spec.pricing.on_demand_per_gpu_hour
 
 
 def cost_report(
@@ -196,21 +194,22 @@ def cost_report(
     gpu: GpuTime,
     *,
     completed_samples: int,
-    min_samples_for_rate: int | None = None,
+    gpu_seconds_per_sample: float | None = None,
+    capacity: Capacity | str | None = None,
 ) -> CostReport:
     """Spend so far, $ per 1000 samples, and the projected total at the current rate.
 
-    The projection is ``spent + remaining x ($ per sample)``, the rate being measured once at
-    least ``min_samples_for_rate`` samples are committed (default: one shard) and the spec's
-    prior (``estimates.gpuSecondsPerSample`` at the spot or on-demand price) before that. Wasted
-    GPU time (preempted, failed) is in the measured rate: it is part of what a sample costs.
+    ``$ per sample = GPU-seconds per sample x price of the capacity new pods go to``, the
+    GPU-seconds per sample being the measured one (:mod:`parallel_synth.throughput`, which
+    includes GPU time wasted by preemptions and failures) or, before any measurement, the
+    spec's ``estimates.gpuSecondsPerSample``. Dividing the spend by the committed samples
+    instead would be wildly wrong early on (a fleet that just started has spent hours and
+    committed nothing). The projection is ``spent + remaining samples x $ per sample``: it
+    slightly over-counts the shards in flight, which errs on the safe side for a budget.
     """
     spent = dollars(gpu, spec.pricing)
-    threshold = spec.shard_size if min_samples_for_rate is None else min_samples_for_rate
-    if completed_samples >= max(1, threshold):
-        per_sample = spent / completed_samples
-    else:
-        per_sample = prior_dollars_per_sample(spec)
+    per_gpu_s = gpu_seconds_per_sample or spec.estimates.gpu_seconds_per_sample
+    per_sample = per_gpu_s * price_per_gpu_hour(spec, capacity) / 3600.0
     remaining = max(0, spec.samples - completed_samples)
     return CostReport(
         gpu_hours=gpu.total / 3600.0,
@@ -253,10 +252,14 @@ class BudgetState:
         }
 
 
-def budget_state(spec: SynthDatasetSpec, report: CostReport) -> BudgetState:
+def budget_state(
+    spec: SynthDatasetSpec, report: CostReport, *, was_exceeded: bool = False, resume_margin: float = 0.02
+) -> BudgetState:
     """New work stops when the spend, or the projected total, reaches ``budget.maxDollars``.
 
-    Running shards are left to finish (the autoscaler drains; it does not kill).
+    Running shards are left to finish (the autoscaler drains; it does not kill). A stop on the
+    projection lifts only once the projection is ``resume_margin`` below the budget (measured
+    rates are noisy: the gate must not flap); raising the budget lifts it at once.
     """
     cap = spec.budget.max_dollars
     if cap is None:
@@ -269,7 +272,8 @@ def budget_state(spec: SynthDatasetSpec, report: CostReport) -> BudgetState:
             f"spent ${report.dollars:,.2f} of the ${cap:,.2f} budget: new work stopped, running shards finish",
             remaining,
         )
-    if report.projected_dollars >= cap:
+    threshold = cap * (1.0 - resume_margin) if was_exceeded else cap
+    if report.projected_dollars >= threshold:
         return BudgetState(
             True,
             BudgetReason.PROJECTED,

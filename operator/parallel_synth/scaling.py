@@ -39,13 +39,23 @@ Capacity (``capacity_mode``)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
+from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
-from parallel_synth.cost import BudgetState, Capacity, CostReport
-from parallel_synth.throughput import SECONDS_PER_DAY, Throughput
+from parallel_synth.cost import BudgetState, Capacity, CostReport, GpuTime, budget_state, cost_report
+from parallel_synth.throughput import (
+    SECONDS_PER_DAY,
+    Observation,
+    RateWindow,
+    Throughput,
+    measure,
+    window_from_status,
+    window_to_status,
+)
 
 
 @dataclass(frozen=True)
@@ -147,19 +157,83 @@ class Decision:
     budget: BudgetState
     state: ScalerState
     conditions: list[dict[str, str]] = field(default_factory=list)
+    window: RateWindow | None = None
+    """The throughput window after this tick (persisted with the state)."""
 
-    def status(self, *, now: datetime) -> dict[str, object]:
-        """The status fields this decision fills (the caller merges them into its patch)."""
+    def status(self, *, now: datetime, with_state: bool = True) -> dict[str, Any]:
+        """The status fields this decision fills (the caller merges them into its patch).
+
+        ``autoscaler`` holds the state the next tick needs (bounded: a few hundred numbers),
+        so a restarted operator keeps its measurements and its hysteresis.
+        """
         eta = None
         if self.eta_seconds is not None and math.isfinite(self.eta_seconds):
             eta = datetime.fromtimestamp(now.timestamp() + self.eta_seconds, tz=UTC)
-        return {
+        per_worker = self.throughput.per_worker_per_day
+        out: dict[str, Any] = {
             "samplesPerDay": round(self.throughput.samples_per_day or 0.0, 1),
-            "eta": eta.isoformat(timespec="seconds").replace("+00:00", "Z") if eta else None,
-            "workers": {"desired": self.desired, "active": self.active, "pending": self.pending},
+            "eta": eta.strftime("%Y-%m-%dT%H:%M:%SZ") if eta else None,
+            "workers": {
+                "desired": self.desired,
+                "active": self.active,
+                "pending": self.pending,
+                "unschedulable": self.unschedulable,
+                "samplesPerDayEach": round(per_worker, 1),
+            },
             "cost": self.cost.status(),
             "capacityMode": self.capacity_mode,
         }
+        if with_state:
+            out["autoscaler"] = {
+                **state_to_status(self.state),
+                "reason": self.reason,
+                "recommended": self.recommended,
+                "rateMeasured": self.throughput.measured,
+                "window": window_to_status(self.window) if self.window else [],
+            }
+        return out
+
+
+def state_to_status(state: ScalerState) -> dict[str, Any]:
+    """The state as a JSON-able dict (``status.autoscaler``)."""
+    return {
+        "desired": state.desired,
+        "lastChange": state.last_change,
+        "recommendations": [[round(t, 1), n] for t, n in state.recommendations],
+        "capacityMode": state.capacity_mode,
+        "modeSince": state.mode_since,
+        "preemptionMarks": [[round(t, 1), n] for t, n in state.preemption_marks],
+    }
+
+
+def state_from_status(data: Mapping[str, Any] | None) -> ScalerState:
+    """The state from ``status.autoscaler``; anything malformed gives a fresh state."""
+    if not data:
+        return ScalerState()
+
+    def pairs(items: Any) -> tuple[tuple[float, int], ...]:
+        out = []
+        for item in items or []:
+            try:
+                t, n = item
+                out.append((float(t), int(n)))
+            except (TypeError, ValueError):
+                continue
+        return tuple(sorted(out))
+
+    try:
+        desired = None if data.get("desired") is None else int(data["desired"])
+        last = None if data.get("lastChange") is None else float(data["lastChange"])
+        return ScalerState(
+            desired=desired,
+            last_change=last,
+            recommendations=pairs(data.get("recommendations")),
+            capacity_mode=data.get("capacityMode"),
+            mode_since=float(data.get("modeSince") or 0.0),
+            preemption_marks=pairs(data.get("preemptionMarks")),
+        )
+    except (TypeError, ValueError):
+        return ScalerState()
 
 
 # --------------------------------------------------------------------------- sizing
@@ -367,9 +441,10 @@ def decide(
     )
     active = sum(b.running for b in batches)
     pending = sum(b.pending for b in batches)
-    rate = inputs.throughput.samples_per_day
-    if rate is None or rate <= 0:
-        rate = min(desired, spec.workers.max) * inputs.throughput.per_worker_per_day if desired else 0.0
+    # ETA at the per-worker rate times the workers running (or about to): steadier than the
+    # bursty committed rate, and meaningful before the first commit.
+    workers = active if active else desired
+    rate = workers * inputs.throughput.per_worker_per_day
     eta = inputs.remaining_samples / rate * SECONDS_PER_DAY if rate > 0 else None
     if inputs.remaining_samples <= 0:
         eta = 0.0
@@ -413,3 +488,187 @@ def _pods_scheduled(unschedulable: int, total: int) -> dict[str, str]:
             "they are not counted as workers",
         }
     return {"type": "PodsScheduled", "status": "True", "reason": "Scheduled", "message": "all pods scheduled"}
+
+
+# --------------------------------------------------------------------------- operator adapter
+
+
+@dataclass(frozen=True)
+class PodCounts:
+    """Rendering pods of one batch by scheduling state (what :class:`BatchView` needs)."""
+
+    established: int = 0
+    running: int = 0
+    pending: int = 0
+    unschedulable: int = 0
+
+    def status(self) -> dict[str, int]:
+        """Fields for the RenderBatch status (read back by :func:`autoscale`)."""
+        return {"established": self.established, "unschedulable": self.unschedulable}
+
+
+def _epoch(text: Any) -> float | None:
+    if not isinstance(text, str) or not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def pod_counts(pods: Iterable[Mapping[str, Any]], *, now: datetime, settings: ScalingSettings) -> PodCounts:
+    """Count live pods: running (established if started a tick ago), pending, unschedulable.
+
+    A pending pod with ``PodScheduled=False`` and reason ``Unschedulable`` waits for GPU
+    capacity that may never come: it is not a worker and is reported as such.
+    """
+    young_after = now.timestamp() - settings.tick_seconds
+    established = running = pending = unschedulable = 0
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        st = pod.get("status") or {}
+        if meta.get("deletionTimestamp"):
+            continue
+        phase = st.get("phase") or "Pending"
+        if phase == "Running":
+            running += 1
+            started = _epoch(st.get("startTime"))
+            if started is not None and started <= young_after:
+                established += 1
+        elif phase == "Pending":
+            blocked = any(
+                c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable"
+                for c in st.get("conditions") or []
+            )
+            if blocked:
+                unschedulable += 1
+            else:
+                pending += 1
+    return PodCounts(established, running, pending, unschedulable)
+
+
+@dataclass(frozen=True)
+class LiveBatch:
+    """A live RenderBatch as the dataset reconcile sees it (spec fields and status dict)."""
+
+    name: str
+    shard_count: int
+    parallelism: int
+    capacity: str
+    status: Mapping[str, Any]
+
+
+def _batch_view(b: LiveBatch) -> BatchView:
+    st = b.status
+    done = int(st.get("shardsDone") or 0)
+    failed = sum(hi - lo + 1 for lo, hi in _spans(st.get("failedShards")))
+    running = int(st.get("active") or 0)
+    unsched = int(st.get("unschedulable") or 0)
+    return BatchView(
+        name=b.name,
+        remaining=max(0, b.shard_count - done - failed),
+        parallelism=b.parallelism,
+        capacity=b.capacity,
+        established=min(running, int(st.get("established") or 0)),
+        running=running,
+        pending=max(0, int(st.get("pending") or 0) - unsched),
+        unschedulable=unsched,
+    )
+
+
+def _spans(text: Any) -> list[tuple[int, int]]:
+    out = []
+    for part in str(text or "").split(","):
+        part = part.strip()
+        if part:
+            a, _, b = part.partition("-")
+            out.append((int(a), int(b or a)))
+    return out
+
+
+def _settled_gpu(batch_status: Mapping[str, Any]) -> float:
+    """GPU time behind a batch's settled shards: ``gpuSecondsSettled`` when the batch reports
+    it, else the GPU time of its finished pods (biased low during preemption storms)."""
+    settled = batch_status.get("gpuSecondsSettled")
+    if settled is not None:
+        return float(settled)
+    return float(batch_status.get("gpuSecondsFinished") or 0.0)
+
+
+def autoscale(
+    spec: SynthDatasetSpec,
+    status: Mapping[str, Any],
+    batches: Sequence[LiveBatch],
+    *,
+    now: datetime,
+    settings: ScalingSettings | None = None,
+    window: RateWindow | None = None,
+    state: ScalerState | None = None,
+) -> Decision:
+    """One autoscaler tick from a dataset status and its live batches (wire dicts).
+
+    Reads ``status.samples``, ``status.shards``, ``status.nextShard``, ``status.gpuSeconds``,
+    ``status.spotGpuSeconds``, ``status.preemptions``, ``status.folded.gpuSeconds`` and each
+    batch's ``gpuSecondsSettled`` (else ``gpuSecondsFinished``), ``shardsDone``,
+    ``failedShards``, ``active``, ``pending``, ``established`` and ``unschedulable``; the
+    previous state from ``status.autoscaler``.
+    Apply ``Decision.parallelism`` to the batches and merge ``Decision.status(now=now)``.
+
+    ``window`` and ``state``, when given, replace what ``status.autoscaler`` holds (a caller
+    that keeps them in memory, like the simulator, skips the round trip through the status).
+    """
+    cfg = settings or ScalingSettings()
+    auto = status.get("autoscaler") or {}
+    if state is None:
+        state = state_from_status(auto)
+    win = window if window is not None else window_from_status(auto.get("window"))
+    samples = status.get("samples") or {}
+    completed = int(samples.get("completed") or 0)
+    failed = int(samples.get("failed") or 0)
+    finished_gpu = float((status.get("folded") or {}).get("gpuSeconds") or 0.0) + sum(
+        _settled_gpu(b.status) for b in batches
+    )
+    ts = now.timestamp()
+    win = win.observe(Observation(ts, completed, finished_gpu))
+    thr = measure(
+        win,
+        prior_gpu_seconds_per_sample=spec.estimates.gpu_seconds_per_sample,
+        gpus_per_worker=spec.node_pool.gpus_per_worker,
+    )
+    total_gpu = float(status.get("gpuSeconds") or 0.0)
+    spot_gpu = min(total_gpu, float(status.get("spotGpuSeconds") or 0.0))
+    report = cost_report(
+        spec,
+        GpuTime(spot=spot_gpu, on_demand=total_gpu - spot_gpu),
+        completed_samples=completed,
+        gpu_seconds_per_sample=SECONDS_PER_DAY * max(1, spec.node_pool.gpus_per_worker) / thr.per_worker_per_day,
+        capacity=state.capacity_mode,
+    )
+    total_shards = planning.shard_count(spec)
+    inputs = Inputs(
+        remaining_samples=max(0, spec.samples - completed - failed),
+        unplanned_shards=max(0, total_shards - int(status.get("nextShard") or 0)),
+        shards_per_batch=int((status.get("plan") or {}).get("shardsPerBatch") or planning.shards_per_batch(spec)),
+        batches=[_batch_view(b) for b in batches],
+        throughput=thr,
+        cost=report,
+        budget=budget_state(spec, report, was_exceeded=_condition_true(status, "BudgetExceeded")),
+        preemptions_total=int(status.get("preemptions") or 0),
+    )
+    return replace(decide(spec, inputs, state, now=ts, settings=cfg), window=win)
+
+
+def _condition_true(status: Mapping[str, Any], kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def transition_events(old_status: Mapping[str, Any], decision: Decision) -> list[tuple[str, str, str]]:
+    """Events ``(type, reason, message)`` for conditions that just turned True.
+
+    ``BudgetExceeded`` (Warning), ``SpotFallback`` (Warning) and unschedulable pods (Warning).
+    """
+    before = {c.get("type"): c.get("status") for c in old_status.get("conditions") or []}
+    out = []
+    for c in decision.conditions:
+        kind, value = c["type"], c["status"]
+        turned = value == ("False" if kind == "PodsScheduled" else "True")
+        if turned and before.get(kind) != value:
+            out.append(("Warning", c["reason"], c["message"]))
+    return out

@@ -9,7 +9,9 @@ several times the truth. Two measures are kept apart here:
   what the user sees (status, metrics). It is honest about bursts, so it is smoothed only by
   the window length (default 6 h, or the time since the first observation if shorter).
 * ``per_worker_per_day``: committed samples divided by the GPU time that was *spent on
-  finished pods* (committed or wasted) in the same span, shrunk towards the prior with a
+  finished pods* (committed or wasted) over the evidence horizon (24 h by default: a fleet
+  started at once commits its fast pods first and its slow ones last, and a shorter span
+  would mistake that for a change of rate), shrunk towards the prior with a
   pseudo-count of ``prior_weight_seconds`` GPU-seconds. Pods still rendering are not in the
   denominator, so bursts do not bias it; the prior (``spec.estimates.gpuSecondsPerSample``)
   dominates until real shards have committed, then fades. The autoscaler sizes the fleet with
@@ -47,10 +49,12 @@ class RateWindow:
     points: tuple[Observation, ...] = ()
     window_seconds: float = 6 * 3600.0
     """Span used for the measured samples/day."""
-    evidence_seconds: float = 7 * SECONDS_PER_DAY
-    """Longest look-back for the per-worker rate when the window holds too few commits."""
-    max_points: int = 2048
-    """Hard bound on memory; the oldest points go first."""
+    evidence_seconds: float = SECONDS_PER_DAY
+    """Look-back of the per-worker rate (longer than the display window: less biased)."""
+    resolution_seconds: float = 600.0
+    """Points closer than this to their predecessor replace the newest one (bounds the size)."""
+    max_points: int = 256
+    """Hard bound on memory (and on the status field that persists the window)."""
 
     def observe(self, obs: Observation) -> RateWindow:
         """A new window with ``obs`` appended and points older than needed dropped.
@@ -60,7 +64,10 @@ class RateWindow:
         pts = [p for p in self.points if p.t < obs.t]
         if pts and obs.samples < pts[-1].samples:  # counters went back (status reset): start over
             pts = []
-        pts.append(obs)
+        if len(pts) >= 2 and obs.t - pts[-2].t < self.resolution_seconds:
+            pts[-1] = obs
+        else:
+            pts.append(obs)
         horizon = obs.t - max(self.window_seconds, self.evidence_seconds)
         first = 0
         while first + 1 < len(pts) and pts[first + 1].t <= horizon:
@@ -127,11 +134,9 @@ def measure(
     committed = last.samples - start.samples
     samples_per_day = committed / span * SECONDS_PER_DAY if span > 0 and last.samples > 0 else None
 
-    # per-worker rate: over the display window if it holds a shard's worth of GPU time,
-    # else look further back (up to the evidence horizon) for enough evidence
-    anchor = start
-    if last.gpu_seconds - anchor.gpu_seconds < weight:
-        anchor = window.points[0]
+    # per-worker rate: over the whole evidence horizon (24 h by default). A shorter span is
+    # biased when a fleet started together: its fast pods commit first and its slow pods last.
+    anchor = window.points[0]
     d_samples = last.samples - anchor.samples
     d_gpu = last.gpu_seconds - anchor.gpu_seconds
     rate = (d_samples + prior_rate * weight) / (d_gpu + weight)  # samples per GPU-second
@@ -142,6 +147,26 @@ def measure(
         span_seconds=span,
         details={"evidenceSamples": float(d_samples), "evidenceGpuSeconds": d_gpu},
     )
+
+
+def window_to_status(window: RateWindow) -> list[list[float]]:
+    """The window's points as ``[[t, samples, gpuSeconds], ...]`` (persisted in status)."""
+    return [[round(p.t, 1), p.samples, round(p.gpu_seconds, 1)] for p in window.points]
+
+
+def window_from_status(data: object, *, template: RateWindow | None = None) -> RateWindow:
+    """A window from its status form; malformed entries are skipped (a fresh window at worst)."""
+    base = template or RateWindow()
+    pts: list[Observation] = []
+    if isinstance(data, list):
+        for item in data:
+            try:
+                t, n, g = item
+                pts.append(Observation(float(t), int(n), float(g)))
+            except (TypeError, ValueError):
+                continue
+    pts.sort(key=lambda p: p.t)
+    return replace(base, points=tuple(pts[-base.max_points :]))
 
 
 def epoch_seconds(now: datetime) -> float:

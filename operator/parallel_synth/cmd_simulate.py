@@ -1,0 +1,153 @@
+"""``synthctl simulate``: size a run on a simulated fleet before spending money.
+
+Reads a SynthDataset manifest, runs :func:`parallel_synth.simulate.simulate` (the real
+planner, operator window and status, autoscaler and cost code against simulated nodes, Jobs,
+preemptions and render times) and prints one line per simulated day, then a summary; or the
+whole report as JSON. ``--plot`` writes a PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from parallel_synth.simulate import DayStats, SimConfig, SimReport, plot
+from parallel_synth.simulate import simulate as run_simulation
+
+
+def _fmt_days(days: float) -> str:
+    return f"{days:,.1f} days" + (f" ({days / 365.25:,.1f} years)" if days > 365 else "")
+
+
+def _summary_lines(r: SimReport) -> list[str]:
+    target = r.target_per_day
+    lines = [
+        f"dataset {r.dataset}: {r.samples_completed:,}/{r.samples_target:,} samples in {_fmt_days(r.elapsed_days)}"
+        + (" (finished)" if r.finished else " (stopped by budget)" if r.stopped_by_budget else " (not finished)"),
+        f"  throughput: {r.attained_per_day:,.0f} samples/day attained"
+        + (f" vs {target:,} target ({r.attained_per_day / target:.0%})" if target else " (no target)"),
+    ]
+    if r.gpus_for_target is not None:
+        feasible = "feasible" if r.gpus_for_target <= r.workers_max else "NOT feasible with workers.max"
+        lines.append(
+            f"  the target needs {r.gpus_for_target:,.1f} GPUs at the render time; workers.max is "
+            f"{r.workers_max} ({feasible}); peak running {r.peak_workers}"
+        )
+    lines += [
+        f"  cost: ${r.dollars:,.2f} (${r.dollars_per_1k_samples:,.3f} per 1000 samples), projected total "
+        f"${r.projected_dollars:,.2f}; GPU-hours spot {r.spot_gpu_hours:,.1f}, on-demand {r.on_demand_gpu_hours:,.1f}",
+        f"  preemptions {r.preemptions:,}, retries {r.retries:,}, GPU-hours lost to interruptions "
+        f"{r.lost_gpu_hours:,.1f}, start-up overhead {r.overhead_gpu_hours:,.1f}",
+        f"  shards committed {r.shards_completed:,}/{r.shards_total:,}, failed {r.shards_failed:,}, "
+        f"committed twice {r.duplicate_commits}",
+    ]
+    if r.budget_stop_day is not None:
+        lines.append(f"  budget stopped new work on day {r.budget_stop_day:,.2f}")
+    if len(r.capacity_switches) > 1:
+        lines.append("  capacity: " + ", ".join(f"day {d:,.2f} -> {m}" for d, m in r.capacity_switches))
+    lines.append(f"  simulated {r.events:,} pod events and {r.ticks:,} autoscaler ticks in {r.wall_seconds:.2f}s")
+    return lines
+
+
+def _day_line(d: DayStats) -> str:
+    target = f"{d.samples / d.target_per_day:6.0%}" if d.target_per_day else "     -"
+    return (
+        f"{d.day:6d} {d.samples:>12,} {d.cumulative:>14,} {d.workers:8.1f} {d.desired:7d} {d.pending:7d} "
+        f"{d.dollars:>11,.2f} {d.cumulative_dollars:>14,.2f} {target} {d.capacity_mode}"
+    )
+
+
+HEADER = (
+    f"{'day':>6} {'samples':>12} {'cumulative':>14} {'workers':>8} {'desired':>7} {'pending':>7} "
+    f"{'$ day':>11} {'$ total':>14} {'target':>6} capacity"
+)
+
+
+@click.command("simulate")
+@click.argument("manifest", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--days", type=float, default=None, help="Stop after this many simulated days (default: until done).")
+@click.option("--preemption-rate", type=float, default=0.0, show_default=True,
+              help="Spot preemptions per spot pod per hour (0.2 = a 20%/hour storm).")
+@click.option("--gpu-seconds-per-sample", type=float, default=None,
+              help="True render time of a sample on one GPU (default: spec.estimates.gpuSecondsPerSample).")
+@click.option("--failure-rate", type=float, default=0.0, show_default=True,
+              help="Probability that a pod ends with a render error.")
+@click.option("--spot-gpus", type=int, default=None, help="Spot GPU capacity (default: workers.max).")
+@click.option("--on-demand-gpus", type=int, default=None, help="On-demand GPU capacity (default: workers.max).")
+@click.option("--tick", "tick_seconds", type=float, default=300.0, show_default=True,
+              help="Autoscaler tick in simulated seconds (coarser is faster for long runs).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulation.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a PNG plot (samples/day vs target, workers, dollars).")
+@click.option("--quiet", is_flag=True, help="Only the summary, not one line per day.")
+def simulate_cmd(
+    manifest: str,
+    as_json: bool,
+    days: float | None,
+    preemption_rate: float,
+    gpu_seconds_per_sample: float | None,
+    failure_rate: float,
+    spot_gpus: int | None,
+    on_demand_gpus: int | None,
+    tick_seconds: float,
+    seed: int,
+    plot_path: str | None,
+    quiet: bool,
+) -> None:
+    """Simulate a fleet rendering MANIFEST on a simulated clock.
+
+    Drives the real planner, autoscaler, status aggregation and cost code against simulated
+    GPU nodes, Jobs, spot preemptions and render times, and prints per-day samples, workers,
+    cost and attained vs target throughput.
+    """
+    from datetime import UTC, datetime
+
+    from parallel_synth.cli import read_manifest
+    from parallel_synth.validation import validate_document
+
+    try:
+        raw = read_manifest(manifest)
+    except Exception as exc:  # unreadable input is a user error, not a crash
+        click.echo(f"{manifest}: cannot read manifest: {exc}", err=True)
+        sys.exit(2)
+    obj, errors = validate_document(raw, now=datetime.now(UTC))
+    if obj is None:
+        click.echo(f"{manifest}: {len(errors)} problem(s):", err=True)
+        for e in errors:
+            click.echo(f"  {e}", err=True)
+        sys.exit(1)
+    config = SimConfig(
+        days=days,
+        preemption_rate=preemption_rate,
+        gpu_seconds_per_sample=gpu_seconds_per_sample,
+        failure_rate=failure_rate,
+        spot_gpus=spot_gpus,
+        on_demand_gpus=on_demand_gpus,
+        tick_seconds=tick_seconds,
+        seed=seed,
+        start=datetime.now(UTC).replace(microsecond=0),
+    )
+    live = not as_json and not quiet
+    if live:
+        click.echo(HEADER)
+    report = run_simulation(obj.metadata.name, obj.spec, config, progress=(lambda d: click.echo(_day_line(d))) if live else None)
+    if plot_path:
+        plot([report], plot_path, title=f"synthctl simulate {obj.metadata.name}")
+    if as_json:
+        out: dict[str, Any] = report.summary()
+        out["days"] = [d.__dict__ for d in report.days]
+        out["status"] = {k: v for k, v in report.final_status.items() if k not in ("autoscaler", "folded")}
+        click.echo(json.dumps(out, indent=2, default=str))
+        return
+    for line in _summary_lines(report):
+        click.echo(line)
+    if plot_path:
+        click.echo(f"wrote {plot_path}")
+
+
+simulate = simulate_cmd
+"""The click command registered lazily by ``synthctl`` as ``parallel_synth.cmd_simulate:simulate``."""
