@@ -1,0 +1,120 @@
+"""The ArgoCD health check: what ArgoCD shows for a SynthDataset in each state.
+
+ArgoCD runs health checks in gopher-lua (Lua 5.1) with the live object as the global `obj`;
+the script returns {status, message}. We run the same script in Lua 5.1 through lupa.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from install_helpers import CHART, ROOT, load_all
+
+lupa = pytest.importorskip("lupa.lua51", reason="pip install lupa (in the dev extra)")
+
+SCRIPT = (CHART / "files" / "argocd-health.lua").read_text()
+KEY = "resource.customizations.health.parallelsynth.io_SynthDataset"
+
+
+def health(obj: dict[str, Any]) -> dict[str, str]:
+    lua = lupa.LuaRuntime(unpack_returned_tuples=True)
+    lua.globals().obj = lua.table_from(obj, recursive=True)
+    result = lua.execute(SCRIPT)
+    return {"status": result["status"], "message": result["message"]}
+
+
+def dataset(status: dict[str, Any] | None = None, generation: int = 1) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "parallelsynth.io/v1alpha1",
+        "kind": "SynthDataset",
+        "metadata": {"name": "phase1", "namespace": "synth", "generation": generation},
+        "spec": {"samples": 1000},
+    }
+    if status is not None:
+        obj["status"] = {"observedGeneration": generation, **status}
+    return obj
+
+
+def cond(ctype: str, status: str, message: str = "", reason: str = "R") -> dict[str, str]:
+    return {"type": ctype, "status": status, "reason": reason, "message": message}
+
+
+RUNNING = {"phase": "Running", "samples": {"target": 1000, "completed": 420, "failed": 0},
+           "progress": "42.0%", "eta": "2026-12-01T00:00:00Z",
+           "conditions": [cond("SpecValid", "True"), cond("Progressing", "True")]}
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "in_message"),
+    [
+        (None, "Progressing", "Waiting for the parallel-synth operator"),
+        ({}, "Progressing", "Waiting"),
+        ({"phase": "Pending"}, "Progressing", "Pending"),
+        (RUNNING, "Progressing", "420/1000 samples (42.0%), ETA 2026-12-01T00:00:00Z"),
+        ({**RUNNING, "phase": "Succeeded", "samples": {"target": 1000, "completed": 1000}}, "Healthy", "1000/1000"),
+        ({**RUNNING, "phase": "Suspended"}, "Suspended", "420/1000"),
+        ({**RUNNING, "phase": "Failed", "conditions": [cond("Degraded", "True", "12 shards failed for good")]},
+         "Degraded", "Failed: 12 shards failed for good"),
+        ({**RUNNING, "phase": "Degraded", "conditions": []}, "Degraded", "Degraded: 420/1000"),
+        ({**RUNNING, "phase": "Degraded",
+          "conditions": [cond("BudgetExceeded", "True", "spent $61,000 of $60,000")]},
+         "Degraded", "spent $61,000 of $60,000"),
+        ({**RUNNING, "conditions": [cond("SpecValid", "False", "spec.workers: min must be <= max")]},
+         "Degraded", "Invalid spec: spec.workers: min must be <= max"),
+        ({"phase": "Succeeded", "conditions": [cond("SpecValid", "False", "bad")]}, "Degraded", "bad"),
+    ],
+)
+def test_health_follows_the_dataset_status(status: dict[str, Any] | None, expected: str, in_message: str) -> None:
+    result = health(dataset(status))
+    assert result["status"] == expected
+    assert in_message in result["message"]
+
+
+def test_status_older_than_the_spec_is_progressing() -> None:
+    obj = dataset({**RUNNING, "phase": "Succeeded"}, generation=3)
+    obj["status"]["observedGeneration"] = 2
+    assert health(obj) == {"status": "Progressing", "message": "Waiting for the operator to observe generation 3"}
+
+
+def test_numbers_as_argocd_passes_them() -> None:
+    # ArgoCD converts JSON to Lua with every number a float.
+    status = {**RUNNING, "observedGeneration": 1.0, "samples": {"target": 1000.0, "completed": 420.0}}
+    assert "420/1000 samples" in health(dataset(status))["message"]
+
+
+def test_chart_configmap_carries_the_script(render_chart) -> None:  # noqa: ANN001
+    objs = render_chart("--set", "argocd.healthCheck.enabled=true")
+    cm = next(o for o in objs if o["kind"] == "ConfigMap" and KEY in o.get("data", {}))
+    assert cm["metadata"]["namespace"] == "argocd"
+    assert cm["data"][KEY].strip() == SCRIPT.strip()
+    own = render_chart("--set", "argocd.healthCheck.enabled=true", "--set", "argocd.healthCheck.configMapName=argocd-cm")
+    cm = next(o for o in own if o["kind"] == "ConfigMap" and KEY in o.get("data", {}))
+    assert cm["metadata"]["name"] == "argocd-cm"
+    assert cm["metadata"]["labels"]["app.kubernetes.io/part-of"] == "argocd"
+    assert not [o for o in render_chart() if o["kind"] == "ConfigMap" and KEY in o.get("data", {})]
+
+
+def test_docs_show_the_same_script() -> None:
+    docs = (ROOT / "docs" / "argocd.md").read_text()
+    assert KEY in docs
+    assert SCRIPT.strip() in docs, "docs/argocd.md must quote charts/parallel-synth/files/argocd-health.lua verbatim"
+
+
+def test_application_example_points_at_real_paths() -> None:
+    apps = load_all((ROOT / "examples" / "argocd" / "application.yaml").read_text())
+    assert apps
+    for app in apps:
+        assert app["apiVersion"] == "argoproj.io/v1alpha1" and app["kind"] == "Application"
+        sources = app["spec"].get("sources") or [app["spec"]["source"]]
+        for src in sources:
+            if "path" in src:
+                assert (ROOT / src["path"]).is_dir(), src["path"]
+        assert app["spec"]["destination"]["namespace"]
+
+
+def test_argocd_cm_patch_example_is_the_script() -> None:
+    patch = yaml.safe_load((ROOT / "examples" / "argocd" / "argocd-cm-patch.yaml").read_text())
+    assert patch["metadata"]["name"] == "argocd-cm"
+    assert patch["data"][KEY].strip() == SCRIPT.strip()
