@@ -1,0 +1,152 @@
+"""S3 for the harness: moto's S3 server on 127.0.0.1, and a fault-injecting proxy in front of it.
+
+Renderer pods get the proxy's URL as their endpoint; the harness reads the bucket's truth straight
+from moto. The proxy forwards every request unchanged (moto does not check SigV4 signatures, so
+the Host header may change) and, with the configured probabilities, injects:
+
+* ``slowdown``: 503 with the S3 ``SlowDown`` error document (S3's request-rate throttling);
+* ``reset``: the connection is aborted before the request is forwarded (RST, no response);
+* ``partial_upload``: for a request with a body, part of the body is read, then the connection is
+  aborted; nothing reaches the store (S3's PUT is atomic);
+* ``lost_response``: the request is forwarded and committed, then the connection is aborted before
+  the response: the client must treat a retry of a committed write as harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import aiohttp.web
+import boto3
+from moto.server import ThreadedMotoServer
+
+_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection",
+        "content-length", "host"}
+SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+            b"<Message>Please reduce your request rate.</Message></Error>")
+
+
+@dataclass
+class S3Faults:
+    slowdown_rate: float = 0.0
+    reset_rate: float = 0.0
+    partial_upload_rate: float = 0.0
+    lost_response_rate: float = 0.0
+    max_each: int = 1_000_000
+    """Upper bound per fault kind."""
+    seed: int = 0
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def __post_init__(self) -> None:
+        self.rng.seed(self.seed)
+
+
+class MotoS3:
+    """moto's S3 server in a thread on 127.0.0.1 (a random free port)."""
+
+    def __init__(self) -> None:
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.url = ""
+
+    def start(self) -> MotoS3:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def client(self, access_key: str = "harness", secret_key: str = "harness") -> Any:
+        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
+                            aws_access_key_id=access_key, aws_secret_access_key=secret_key)
+
+
+class FaultProxy:
+    """An HTTP reverse proxy on 127.0.0.1 that injects S3 faults (see the module docstring)."""
+
+    def __init__(self, upstream: str, faults: S3Faults | None = None) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.faults = faults or S3Faults()
+        self.injected: dict[str, int] = {}
+        self.requests = 0
+        self.url = ""
+        self._runner: aiohttp.web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> FaultProxy:
+        server = aiohttp.web.Server(self._handle)
+        self._runner = aiohttp.web.ServerRunner(server)
+        await self._runner.setup()
+        site = aiohttp.web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        self._session = aiohttp.ClientSession(auto_decompress=False,
+                                              timeout=aiohttp.ClientTimeout(total=60))
+        return self
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def _roll(self, kind: str, rate: float) -> bool:
+        if rate and self.injected.get(kind, 0) < self.faults.max_each and self.faults.rng.random() < rate:
+            self.injected[kind] = self.injected.get(kind, 0) + 1
+            return True
+        return False
+
+    @staticmethod
+    def _abort(request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        if request.transport is not None:
+            request.transport.abort()
+        return aiohttp.web.Response(status=500)  # never reaches the client
+
+    async def _handle(self, request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        self.requests += 1
+        f = self.faults
+        has_body = request.method in ("PUT", "POST") and (request.content_length or 0) > 0
+        if self._roll("reset", f.reset_rate):
+            return self._abort(request)
+        if has_body and self._roll("partial_upload", f.partial_upload_rate):
+            with contextlib.suppress(Exception):
+                await request.content.read(max(1, (request.content_length or 2) // 2))
+            return self._abort(request)
+        body = await request.read()
+        if self._roll("slowdown", f.slowdown_rate):
+            return aiohttp.web.Response(status=503, body=SLOWDOWN, content_type="application/xml")
+        assert self._session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        async with self._session.request(request.method, self.upstream + request.rel_url.raw_path_qs,
+                                         headers=headers, data=body, allow_redirects=False) as up:
+            payload = await up.read()
+            status = up.status
+            out_headers = {k: v for k, v in up.headers.items() if k.lower() not in _HOP}
+        if self._roll("lost_response", f.lost_response_rate):
+            return self._abort(request)
+        return aiohttp.web.Response(status=status, body=payload, headers=out_headers)
+
+
+async def wait_port(url: str, timeout: float = 10.0) -> None:
+    """Wait until something answers HTTP at ``url``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession() as s:
+        while True:
+            try:
+                async with s.get(url) as r:
+                    await r.read()
+                    return
+            except aiohttp.ClientError:
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
