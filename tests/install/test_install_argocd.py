@@ -84,7 +84,7 @@ def test_numbers_as_argocd_passes_them() -> None:
     assert "420/1000 samples" in health(dataset(status))["message"]
 
 
-def test_chart_configmap_carries_the_script(render_chart) -> None:  # noqa: ANN001
+def test_chart_configmap_carries_the_script(render_chart) -> None:
     objs = render_chart("--set", "argocd.healthCheck.enabled=true")
     cm = next(o for o in objs if o["kind"] == "ConfigMap" and KEY in o.get("data", {}))
     assert cm["metadata"]["namespace"] == "argocd"
