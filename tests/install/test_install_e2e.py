@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -40,11 +41,19 @@ def test_chart_renders_with_the_e2e_values(render_chart) -> None:
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "parallel-synth/operator:e2e"
 
 
-@pytest.mark.parametrize("context", ["", "kind-no-such-cluster"])
-def test_e2e_suite_skips_with_a_reason_without_a_cluster(context: str) -> None:
-    env = {**os.environ, "PARALLEL_SYNTH_E2E_CONTEXT": context, "KUBECONFIG": os.devnull}
+def test_e2e_suite_skips_with_a_reason_without_a_cluster() -> None:
+    env = {**os.environ, "PARALLEL_SYNTH_E2E_CONTEXT": "kind-no-such-cluster", "KUBECONFIG": os.devnull}
     out = subprocess.run([sys.executable, "-m", "pytest", str(E2E / "test_e2e.py"), "-q", "-rs", "-p", "no:cacheprovider"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "skipped" in out.stdout and "passed" not in out.stdout and "failed" not in out.stdout
-    assert ("make e2e" if not context else "not reachable") in out.stdout
+    assert "'kind-no-such-cluster' is not reachable" in out.stdout
+
+
+def test_e2e_suite_never_uses_the_default_kube_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PARALLEL_SYNTH_E2E_CONTEXT", raising=False)
+    spec = importlib.util.spec_from_file_location("e2e_suite_probe", E2E / "test_e2e.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module._PROBLEM is not None and "make e2e" in module._PROBLEM
