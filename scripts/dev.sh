@@ -59,6 +59,7 @@ case "$cmd" in
     setup
     "$BIN/synthctl" crds --out crds
     if [[ -d charts/parallel-synth/crds ]]; then cp crds/*.yaml charts/parallel-synth/crds/; fi
+    if [[ -d manifests/base/crds ]]; then cp crds/*.yaml manifests/base/crds/; fi
     ;;
   *) echo "usage: scripts/dev.sh {setup|demo|test|lint|crds}" >&2; exit 2 ;;
 esac
