@@ -96,6 +96,7 @@ def run_dataset(
     renderer: str = DEFAULT_RENDERER,
     window: int | None = None,
     log_dir: str | None = None,
+    cores_per_worker: int | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> RunResult:
     """Render every shard not yet committed; returns when all are done, failed or stopped."""
@@ -115,7 +116,7 @@ def run_dataset(
     config = WorkerConfig(
         renderer=renderer, spec_wire=spec.wire(), dataset=dataset, root_uri=files.root,
         endpoint_url=spec.output.endpoint_url, region=spec.output.region, workers=workers, gpus=gpus,
-        log_dir=log_dir,
+        log_dir=log_dir, cores_per_worker=cores_per_worker,
     )
     limit = window or 2 * workers
     retry: deque[int] = deque()

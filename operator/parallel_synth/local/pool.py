@@ -81,6 +81,8 @@ class WorkerConfig:
     workers: int
     gpus: int
     pin: bool = True
+    cores_per_worker: int | None = None
+    """Cores each worker is pinned to; default: the usable cores split evenly among the workers."""
     log_dir: str | None = None
     """Workers' stdout/stderr (Blender's own messages) go to ``worker-N.log`` here, not the terminal."""
 
@@ -104,7 +106,10 @@ def _init_worker(config: WorkerConfig, stop: Any, events: Any, counter: Any) -> 
         os.environ["CUDA_VISIBLE_DEVICES"] = str(slot % config.gpus)
     elif config.pin and hasattr(os, "sched_setaffinity"):
         cores = sorted(os.sched_getaffinity(0))
-        group = core_groups(cores, config.workers)[slot % config.workers]
+        groups = config.workers
+        if config.cores_per_worker:
+            groups = max(groups, len(cores) // config.cores_per_worker)
+        group = core_groups(cores, groups)[slot % groups]
         os.sched_setaffinity(0, group)
         os.environ["OMP_NUM_THREADS"] = str(len(group))
     # Import the renderer (and bpy) once per process, not once per shard.

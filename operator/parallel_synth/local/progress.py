@@ -15,6 +15,8 @@ from typing import IO, Any, Protocol
 
 RATE_WINDOW_SECONDS = 120.0
 """samples/min is measured over this trailing window (so it follows the current pace)."""
+POINT_SPACING_SECONDS = 1.0
+"""Resolution of the rate window (bounds the tracker's memory whatever the sample rate)."""
 
 
 @dataclass
@@ -80,7 +82,9 @@ class Tracker:
             self.committed_samples += n
 
     def _mark(self, now: float) -> None:
-        self._points.append((now, self.rendered_samples))
+        # One point per POINT_SPACING seconds at most: the window stays O(window / spacing).
+        if now - self._points[-1][0] >= POINT_SPACING_SECONDS:
+            self._points.append((now, self.rendered_samples))
         while len(self._points) > 2 and now - self._points[1][0] > RATE_WINDOW_SECONDS:
             self._points.popleft()
 

@@ -43,16 +43,19 @@ class LocalFiles:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.root = path.as_uri()
+        self._base = str(path)
 
     def _p(self, rel: str) -> Path:
         return self.path / rel
 
+    # exists/size use plain strings: pathlib interns every path component, and a run checks
+    # one manifest name per shard, so the interpreter's intern table would grow with the dataset.
     def exists(self, rel: str) -> bool:
-        return self._p(rel).is_file()
+        return os.path.isfile(os.path.join(self._base, rel))
 
     def size(self, rel: str) -> int | None:
         try:
-            return self._p(rel).stat().st_size
+            return os.stat(os.path.join(self._base, rel)).st_size
         except FileNotFoundError:
             return None
 

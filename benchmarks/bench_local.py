@@ -1,0 +1,135 @@
+"""Benchmark of local mode: parallel efficiency of the worker pool, and the parent's memory.
+
+Prints two figures:
+
+1. Parallel efficiency of ``generate`` with the real renderer (Blender on the CPU): wall time
+   and samples/s with 1 worker and with 2 workers, each worker pinned to one core, and the
+   speed-up (target: 2 workers >= 1.7x one worker on a 2-core machine). One worker using every
+   core through Blender's own threads is printed for comparison.
+2. Peak RSS of the parent process for 10, 1,000 and 10,000 shards planned, with a renderer
+   that commits instantly, so the figure is the scheduler's own footprint (target: flat).
+
+Run:  python benchmarks/bench_local.py [--samples 24] [--skip-render] [--skip-rss]
+Other people's processes on the same cores skew figure 1; run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from parallel_synth import planning
+from parallel_synth.api import SynthDatasetSpec
+from parallel_synth.local.generate import run_dataset
+from parallel_synth.local.store import open_dataset
+
+HERE = Path(__file__).resolve().parent
+
+
+class _Quiet:
+    def update(self, snap: dict[str, Any], *, force: bool = False) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def null_run_shard(spec: SynthDatasetSpec, dataset: str, shard: int, *, store: Any, stop: Any = None,
+                   progress: Any = None) -> dict[str, Any]:
+    """A renderer that commits at once: one progress event per sample, then the manifest."""
+    files = open_dataset(store if isinstance(store, str) else store.uri)
+    r = planning.shard_range(spec, shard)
+    if progress is not None:
+        for i in r:
+            progress({"index": i, "category": planning.category_of(spec, i), "score": 1.0, "seconds": 0.0})
+    files.write_bytes(planning.manifest_path(shard), json.dumps({"shard": shard, "samples": len(r)}).encode())
+    return {"status": "committed", "samples": len(r)}
+
+
+def _spec(root: Path, *, samples: int, shard_size: int, size: int, spp: int) -> SynthDatasetSpec:
+    return SynthDatasetSpec.model_validate({
+        "samples": samples, "seed": 11, "shardSize": shard_size,
+        "render": {"resolutions": [{"width": size, "height": size}], "samples": {"min": spp, "max": spp},
+                   "denoise": False, "passes": ["rgb", "depth", "segmentation"]},
+        "quality": {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0},
+        "output": {"uri": root.as_uri()}, "image": "bench",
+    })
+
+
+def render_run(workers: int, *, samples: int, cores_per_worker: int | None) -> float:
+    with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
+        spec = _spec(Path(tmp), samples=samples, shard_size=2, size=128, spp=16)
+        files = open_dataset(planning.dataset_root(spec.output.uri, "bench", spec.version))
+        t0 = time.perf_counter()
+        result = run_dataset(spec, "bench", files, _Quiet(), workers=workers, log_dir=str(Path(tmp) / "logs"),
+                             cores_per_worker=cores_per_worker)
+        seconds = time.perf_counter() - t0
+        if result.status != "complete":
+            raise SystemExit(f"render run failed: {result}")
+        return seconds
+
+
+def rss_child(shards: int) -> None:
+    """Run in a fresh process: schedule ``shards`` shards, print the parent's peak RSS in KiB."""
+    with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp:
+        spec = _spec(Path(tmp), samples=shards * 10, shard_size=10, size=64, spp=1)
+        files = open_dataset(planning.dataset_root(spec.output.uri, "rss", spec.version))
+        t0 = time.perf_counter()
+        result = run_dataset(spec, "rss", files, _Quiet(), workers=2, renderer="bench_local:null_run_shard",
+                             log_dir=str(Path(tmp) / "logs"))
+        assert result.status == "complete", result
+        print(json.dumps({"shards": shards, "maxrssKiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                          "seconds": time.perf_counter() - t0}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--samples", type=int, default=24, help="samples per render run (128x128, 16 spp)")
+    ap.add_argument("--repeat", type=int, default=1, help="render runs per configuration (best is kept)")
+    ap.add_argument("--skip-render", action="store_true")
+    ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.rss_child is not None:
+        rss_child(args.rss_child)
+        return
+    print(f"machine: {len(os.sched_getaffinity(0))} usable cores, load average {os.getloadavg()[0]:.2f}")
+    if not args.skip_render:
+        n = args.samples
+        runs = {
+            "1 worker, 1 core": (1, 1),
+            "2 workers, 1 core each": (2, 1),
+            "1 worker, all cores (Blender threads)": (1, None),
+        }
+        best: dict[str, float] = {}
+        for label, (w, cpw) in runs.items():
+            best[label] = min(render_run(w, samples=n, cores_per_worker=cpw) for _ in range(args.repeat))
+            print(f"generate {n} samples (128x128, 16 spp), {label:40s}: {best[label]:7.2f} s  "
+                  f"{n / best[label]:6.2f} samples/s", flush=True)
+        one, two = best["1 worker, 1 core"], best["2 workers, 1 core each"]
+        speedup = one / two
+        print(f"speed-up 2 workers vs 1: {speedup:.2f}x  (parallel efficiency {speedup / 2:.0%}; target >= 1.70x)")
+        print(f"speed-up 2 workers vs 1 worker on all cores: {best['1 worker, all cores (Blender threads)'] / two:.2f}x")
+    if not args.skip_rss:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+        for shards in (10, 1_000, 10_000):
+            out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--rss-child", str(shards)],
+                                 capture_output=True, text=True, check=True, env=env)
+            doc = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"parent peak RSS with {shards:>6,} shards planned: {doc['maxrssKiB'] / 1024:7.1f} MiB "
+                  f"({doc['seconds']:.1f} s, {shards / doc['seconds']:,.0f} shards/s scheduled)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
