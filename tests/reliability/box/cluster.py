@@ -306,14 +306,27 @@ class Box:
                                 out.problems.append(f"{member.name} says shard {meta.get('shard')}, is in {shard}")
         return out
 
-    async def validate(self, dataset: str, version: str = "1", prefix: str = "data") -> tuple[int, str]:
+    async def validate_report(self, dataset: str, *, manifest: Path | None = None, version: str = "1",
+                              prefix: str = "data") -> tuple[int, list[dict[str, Any]]]:
+        """``synthctl validate --report -``: (exit code, the problems of its JSON report)."""
+        extra = ["--report", "-"] + (["--manifest", str(manifest)] if manifest else [])
+        code, out = await self.validate(dataset, version=version, prefix=prefix, extra=extra)
+        start = out.find("{")
+        try:
+            doc, _ = json.JSONDecoder().raw_decode(out[start:])
+        except ValueError as exc:
+            raise RuntimeError(f"synthctl validate printed no JSON report (exit {code}):\n{out[-2000:]}") from exc
+        return code, list(doc.get("problems") or [])
+
+    async def validate(self, dataset: str, version: str = "1", prefix: str = "data",
+                       extra: list[str] | None = None) -> tuple[int, str]:
         """``synthctl validate s3://...`` against moto directly; (exit code, output)."""
         env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(self.workdir), "LANG": "C.UTF-8",
                "AWS_ACCESS_KEY_ID": "harness", "AWS_SECRET_ACCESS_KEY": "harness",
                "AWS_DEFAULT_REGION": "us-east-1"}
         proc = await asyncio.create_subprocess_exec(
             SYNTHCTL, "validate", f"s3://{BUCKET}/{prefix}/{dataset}/v{version}", "--endpoint-url", self.s3.url,
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            *(extra or []), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         out, _ = await asyncio.wait_for(proc.communicate(), 300)
         return int(proc.returncode or 0), out.decode(errors="replace")
 

@@ -35,6 +35,7 @@ import re
 import shutil
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ class _Running:
     proc: asyncio.subprocess.Process | None = None
     task: asyncio.Task[None] | None = None
     started: str = ""
+    since: float = field(default_factory=time.monotonic)
 
 
 @dataclass

@@ -30,6 +30,8 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgra
         "content-length", "host"}
 SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
             b"<Message>Please reduce your request rate.</Message></Error>")
+DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+          b"<Message>Access Denied (injected by the harness)</Message></Error>")
 
 
 @dataclass
@@ -40,6 +42,8 @@ class S3Faults:
     lost_response_rate: float = 0.0
     max_each: int = 1_000_000
     """Upper bound per fault kind."""
+    deny_puts: tuple[str, ...] = ()
+    """Writes to keys containing one of these get 403 AccessDenied, every time (a shard that cannot commit)."""
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -122,6 +126,9 @@ class FaultProxy:
                 await request.content.read(max(1, (request.content_length or 2) // 2))
             return self._abort(request)
         body = await request.read()
+        if request.method in ("PUT", "POST") and any(k in request.path for k in f.deny_puts):
+            self.injected["denied"] = self.injected.get("denied", 0) + 1
+            return aiohttp.web.Response(status=403, body=DENIED, content_type="application/xml")
         if self._roll("slowdown", f.slowdown_rate):
             return aiohttp.web.Response(status=503, body=SLOWDOWN, content_type="application/xml")
         assert self._session is not None
