@@ -234,6 +234,7 @@ class BatchView:
     index: int
     spec: RenderBatchSpec
     status: dict[str, Any]
+    deleting: bool = False
 
     @property
     def finished(self) -> bool:
@@ -248,7 +249,8 @@ def batch_view(body: dict[str, Any], per: int) -> BatchView:
     spec = RenderBatchSpec.model_validate(body.get("spec") or {})
     labels = (body.get("metadata") or {}).get("labels") or {}
     index = int(labels.get(LABEL_INDEX, spec.shard_start // max(per, 1)))
-    return BatchView(name=body["metadata"]["name"], index=index, spec=spec, status=dict(body.get("status") or {}))
+    return BatchView(name=body["metadata"]["name"], index=index, spec=spec, status=dict(body.get("status") or {}),
+                     deleting=bool(body["metadata"].get("deletionTimestamp")))
 
 
 def desired_parallelism(
@@ -319,7 +321,10 @@ def decide_dataset(
     live: list[BatchView] = []
     for v in views:
         if ranges.contains(folded_idx, v.index):
-            delete.append(v.name)  # folded earlier; only the delete was missing
+            if not v.deleting:
+                delete.append(v.name)  # folded earlier; only the delete was missing
+        elif v.deleting and not v.finished:
+            continue  # deleted by someone else before it finished (see known gaps)
         elif v.finished:
             folded = _fold(folded, v, spec)
             folded_idx = ranges.union(folded_idx, [(v.index, v.index)])

@@ -3,7 +3,7 @@
 * A timer per SynthDataset folds finished batches, opens new ones and writes the status.
 * A timer per RenderBatch turns its Job and Pods into batch status and starts/retries attempts.
 * An index of SynthDatasets gives batch timers their dataset without an API call.
-* Change handlers only post the ``SpecInvalid`` Warning Event once per spec change.
+* Events are decided with the status (posted once per transition), not by change handlers.
 
 Settings are read once at import (``SYNTH_OPERATOR_*`` variables), as timer intervals are
 fixed when the handlers are registered.
@@ -12,12 +12,10 @@ fixed when the handlers are registered.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
-from parallel_synth import events as ev
 from parallel_synth import kube as kube_mod
 from parallel_synth import reconcile
 from parallel_synth.api import GROUP, VERSION
@@ -33,8 +31,17 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.finalizer = f"{GROUP}/operator"
     settings.posting.level = logging.WARNING  # kopf's own events: only problems
     settings.watching.server_timeout = 300
-    settings.peering.name = "parallel-synth"
+    settings.scanning.disabled = not SETTINGS.cluster_scanning
+    # Timers stop within one tick; re-check soon so finalizers of deleted objects go quickly.
+    settings.background.instant_exit_timeout = min(SETTINGS.batch_interval, SETTINGS.dataset_interval) + 1.0
+    settings.background.cancellation_polling = 2.0
     memo.kube = kube_mod.connect(settings)
+
+
+@kopf.on.login()
+def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+    info: kopf.ConnectionInfo = kube_mod.login(settings=settings)
+    return info
 
 
 @kopf.on.cleanup()
@@ -49,14 +56,6 @@ def dataset_bodies(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[tuple[str | None, str], Any]:
     return {(namespace, name): dict(body)}
-
-
-@kopf.on.create(*DATASETS)
-@kopf.on.update(*DATASETS, field="spec")
-async def spec_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    spec, errors = reconcile.validated_spec(dict(body))
-    if spec is None:
-        await reconcile.post_events(memo.kube, dict(body), [ev.spec_invalid(errors)], now=datetime.now(UTC))
 
 
 @kopf.timer(*DATASETS, interval=SETTINGS.dataset_interval, initial_delay=SETTINGS.initial_delay)

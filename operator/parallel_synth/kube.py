@@ -234,13 +234,27 @@ def _as_file(path: Any, data: str | bytes | None) -> str | None:
         return fh.name
 
 
-def connect(settings: Any) -> Kube:
-    """Log in the way kopf does (service account, kubeconfig, kubernetes client) and build a client."""
+def login(*, settings: Any) -> Any:
+    """Credentials as kopf's ``ConnectionInfo``: in-cluster service account, then kubeconfig.
+
+    kopf's own kubeconfig reader is used when it yields credentials (or a plain-http server);
+    otherwise the kubernetes client handles the rest (exec plugins of EKS/GKE/AKS kubeconfigs).
+    """
     import kopf
 
-    info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
-    if info is None:
-        info = kopf.login_via_client(settings=settings, logger=logger)
+    info = kopf.login_with_service_account(settings=settings)
+    if info is not None:
+        return info
+    info = kopf.login_with_kubeconfig(settings=settings)
+    if info is not None and (info.token or info.certificate_path or info.certificate_data or info.username
+                             or str(info.server).startswith("http://")):
+        return info
+    info = kopf.login_via_client(settings=settings, logger=logger)
     if info is None:
         raise kopf.LoginError("no Kubernetes credentials: neither in-cluster, nor kubeconfig, nor client")
-    return Kube.from_connection(info)
+    return info
+
+
+def connect(settings: Any) -> Kube:
+    """A client logged in the same way as kopf itself (see :func:`login`)."""
+    return Kube.from_connection(login(settings=settings))

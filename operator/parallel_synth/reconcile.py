@@ -62,6 +62,13 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | N
     return patch
 
 
+def _condition(status: dict[str, Any], kind: str) -> tuple[str, str] | None:
+    for c in status.get("conditions") or []:
+        if c.get("type") == kind:
+            return str(c.get("status")), str(c.get("message"))
+    return None
+
+
 def validated_spec(body: dict[str, Any]) -> tuple[SynthDatasetSpec | None, list[str]]:
     """Validate a dataset's spec; time-dependent checks use its creation time (stable verdict)."""
     created = parse_time((body.get("metadata") or {}).get("creationTimestamp")) or datetime.now(UTC)
@@ -104,15 +111,18 @@ async def reconcile_dataset(
     generation = int(meta.get("generation") or 0)
     spec, errors = validated_spec(body)
     if spec is None:
-        patch = status_patch(old, invalid_status(old, errors, generation=generation, now=now))
+        new = invalid_status(old, errors, generation=generation, now=now)
+        patch = status_patch(old, new)
         if patch:
             await kube.patch(DATASETS, ns, name, {"status": patch}, status=True)
+        if _condition(old, "SpecValid") != _condition(new, "SpecValid"):  # once per new verdict
+            await post_events(kube, body, [ev.spec_invalid(errors)], now=now)
         return None
     batches = await kube.list(BATCHES, ns, labels={LABEL_DATASET: name})
     decision = decide_dataset(name=name, spec=spec, status=old, batches=batches, generation=generation,
                               now=now, settings=settings)
-    for new in decision.create:
-        await kube.create(BATCHES, ns, batch_body(body, new.name, new.index, new.spec))
+    for nb in decision.create:
+        await kube.create(BATCHES, ns, batch_body(body, nb.name, nb.index, nb.spec))
     for bname, par in decision.set_parallelism.items():
         await kube.patch(BATCHES, ns, bname, {"spec": {"parallelism": par}})
     patch = status_patch(old, decision.status)
