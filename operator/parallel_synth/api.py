@@ -510,7 +510,8 @@ class AutoscalerStatus(_Status):
         default_factory=list, description="Recent [epoch, cumulative preemptions] marks."
     )
     window: list[list[float]] = Field(
-        default_factory=list, description="Throughput window: [epoch, samples, finished GPU-seconds] points."
+        default_factory=list,
+        description="Throughput window: [epoch, samples, settled GPU-seconds, all GPU-seconds] points.",
     )
 
 

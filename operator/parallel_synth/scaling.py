@@ -17,9 +17,8 @@ Sizing (``desired_workers``)
 
 No flapping (``stabilize``)
     Scale-up applies at once; scale-down only to the highest recommendation of the last
-    ``scale_down_stabilization_seconds`` (as the HPA does); changes within ``tolerance`` of the
-    current value are ignored; and two changes are at least ``min_change_interval_seconds``
-    apart. Budget stops and a finished dataset bypass all three.
+    ``scale_down_stabilization_seconds`` (as the HPA does) and not by less than ``tolerance``
+    of the current value; two changes are at least ``min_change_interval_seconds`` apart. Budget stops and a finished dataset bypass all three.
 
 Distribution (``distribute``)
     Oldest batches first (they finish and slide the window), batches on the current capacity
@@ -69,7 +68,7 @@ class ScalingSettings:
     scale_down_stabilization_seconds: float = 1800.0
     """Scale-down goes only to the highest recommendation within this look-back."""
     tolerance: float = 0.1
-    """Relative dead band: recommendations within it of the current value are ignored."""
+    """Relative dead band for scale-down: smaller reductions are ignored."""
     preemption_window_seconds: float = 3600.0
     """Look-back over which the spot preemption rate is measured."""
     fallback_preemptions_per_pod_hour: float = 0.15
@@ -268,7 +267,7 @@ def desired_workers(
     if deadline is not None:
         aware = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
         days_left = (aware.timestamp() - now) / SECONDS_PER_DAY
-        by_deadline = math.ceil(remaining_samples / (rate * days_left) - 1e-9) if days_left > 0 else hi
+        by_deadline = math.ceil(remaining_samples / (rate * days_left) - 1e-9) if days_left > 0 else hi + 1
         if by_deadline > need:
             need, reason = by_deadline, "Deadline"
     if not reason:
@@ -306,7 +305,8 @@ def stabilize(
     else:
         chosen = recommended if recommended >= current else max(n for _, n in recs)
         if chosen != current:
-            small = abs(chosen - current) <= settings.tolerance * current
+            # the dead band holds only downwards: a small shortfall would otherwise last forever
+            small = chosen < current and current - chosen <= settings.tolerance * current
             too_soon = (
                 state.last_change is not None and now - state.last_change < settings.min_change_interval_seconds
             )
@@ -574,6 +574,8 @@ def _batch_view(b: LiveBatch) -> BatchView:
 
 
 def _spans(text: Any) -> list[tuple[int, int]]:
+    if not text:
+        return []
     out = []
     for part in str(text or "").split(","):
         part = part.strip()
@@ -626,7 +628,7 @@ def autoscale(
         _settled_gpu(b.status) for b in batches
     )
     ts = now.timestamp()
-    win = win.observe(Observation(ts, completed, finished_gpu))
+    win = win.observe(Observation(ts, completed, finished_gpu, float(status.get("gpuSeconds") or 0.0)))
     thr = measure(
         win,
         prior_gpu_seconds_per_sample=spec.estimates.gpu_seconds_per_sample,

@@ -5,9 +5,10 @@ Shards commit in bursts: with 1000-sample shards at 60 s per sample a pod commit
 minutes. A rate computed as "samples committed in the last hour" swings between zero and
 several times the truth. Two measures are kept apart here:
 
-* ``samples_per_day``: committed samples over the window divided by the window's span. It is
-  what the user sees (status, metrics). It is honest about bursts, so it is smoothed only by
-  the window length (default 6 h, or the time since the first observation if shorter).
+* ``samples_per_day``: what the user sees (status, metrics): the GPU time spent over the
+  display window (6 h, or since the first observation) times the measured samples per
+  GPU-second. Counting commits in the window instead would swing between zero and several
+  times the truth as waves of shards commit; GPU time flows smoothly.
 * ``per_worker_per_day``: committed samples divided by the GPU time that was *spent on
   finished pods* (committed or wasted) over the evidence horizon (24 h by default: a fleet
   started at once commits its fast pods first and its slow ones last, and a shorter span
@@ -39,7 +40,13 @@ class Observation:
     samples: int
     """Samples in committed shards, cumulative."""
     gpu_seconds: float
-    """GPU-seconds of pods that have ended (committed, preempted or failed), cumulative."""
+    """GPU-seconds behind settled shards (committed or failed, all their attempts), cumulative."""
+    busy_seconds: float | None = None
+    """GPU-seconds of all pods including running ones, cumulative (None: same as gpu_seconds)."""
+
+    @property
+    def busy(self) -> float:
+        return self.gpu_seconds if self.busy_seconds is None else self.busy_seconds
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ class RateWindow:
     """Span used for the measured samples/day."""
     evidence_seconds: float = SECONDS_PER_DAY
     """Look-back of the per-worker rate (longer than the display window: less biased)."""
-    resolution_seconds: float = 600.0
+    resolution_seconds: float = 900.0
     """Points closer than this to their predecessor replace the newest one (bounds the size)."""
     max_points: int = 256
     """Hard bound on memory (and on the status field that persists the window)."""
@@ -64,7 +71,9 @@ class RateWindow:
         pts = [p for p in self.points if p.t < obs.t]
         if pts and obs.samples < pts[-1].samples:  # counters went back (status reset): start over
             pts = []
-        if len(pts) >= 2 and obs.t - pts[-2].t < self.resolution_seconds:
+        # the newest point is live: it is replaced until it is resolution_seconds past the one
+        # before it, then kept (so kept points are at least that far apart)
+        if len(pts) >= 2 and pts[-1].t - pts[-2].t < self.resolution_seconds:
             pts[-1] = obs
         else:
             pts.append(obs)
@@ -128,18 +137,21 @@ def measure(
         return Throughput(None, prior_rate * gpus * SECONDS_PER_DAY, False)
     last = window.points[-1]
 
-    # samples/day: committed over the display window (or since the first point)
-    start = _anchor(window.points, last.t - window.window_seconds)
-    span = last.t - start.t
-    committed = last.samples - start.samples
-    samples_per_day = committed / span * SECONDS_PER_DAY if span > 0 and last.samples > 0 else None
-
     # per-worker rate: over the whole evidence horizon (24 h by default). A shorter span is
     # biased when a fleet started together: its fast pods commit first and its slow pods last.
     anchor = window.points[0]
     d_samples = last.samples - anchor.samples
     d_gpu = last.gpu_seconds - anchor.gpu_seconds
     rate = (d_samples + prior_rate * weight) / (d_gpu + weight)  # samples per GPU-second
+
+    # samples/day over the display window: the GPU time spent in it (running pods included,
+    # so it does not jump when a wave of shards commits) times the measured samples per
+    # GPU-second. Shown once something has committed.
+    start = _anchor(window.points, last.t - window.window_seconds)
+    span = last.t - start.t
+    samples_per_day = None
+    if last.samples > 0 and span > 0:
+        samples_per_day = (last.busy - start.busy) / span * rate * SECONDS_PER_DAY
     return Throughput(
         samples_per_day=samples_per_day,
         per_worker_per_day=rate * gpus * SECONDS_PER_DAY,
@@ -150,8 +162,8 @@ def measure(
 
 
 def window_to_status(window: RateWindow) -> list[list[float]]:
-    """The window's points as ``[[t, samples, gpuSeconds], ...]`` (persisted in status)."""
-    return [[round(p.t, 1), p.samples, round(p.gpu_seconds, 1)] for p in window.points]
+    """The window's points as ``[[t, samples, gpuSeconds, busySeconds], ...]`` (in status)."""
+    return [[round(p.t, 1), p.samples, round(p.gpu_seconds, 1), round(p.busy, 1)] for p in window.points]
 
 
 def window_from_status(data: object, *, template: RateWindow | None = None) -> RateWindow:
@@ -161,9 +173,9 @@ def window_from_status(data: object, *, template: RateWindow | None = None) -> R
     if isinstance(data, list):
         for item in data:
             try:
-                t, n, g = item
-                pts.append(Observation(float(t), int(n), float(g)))
-            except (TypeError, ValueError):
+                t, n, g, *busy = item
+                pts.append(Observation(float(t), int(n), float(g), float(busy[0]) if busy else None))
+            except (TypeError, ValueError, IndexError):
                 continue
     pts.sort(key=lambda p: p.t)
     return replace(base, points=tuple(pts[-base.max_points :]))

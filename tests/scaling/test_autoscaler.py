@@ -1,0 +1,258 @@
+"""The autoscaler as pure functions: sizing, bounds, deadline, budget, hysteresis, distribution."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from scaling_helpers import make_spec
+
+from parallel_synth.api import SynthDatasetStatus
+from parallel_synth.cost import BudgetReason, BudgetState, CostReport
+from parallel_synth.scaling import (
+    BatchView,
+    Inputs,
+    LiveBatch,
+    ScalerState,
+    ScalingSettings,
+    autoscale,
+    capacity_mode,
+    decide,
+    desired_workers,
+    distribute,
+    pod_counts,
+    stabilize,
+    transition_events,
+)
+from parallel_synth.throughput import Throughput
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+T = NOW.timestamp()
+OPEN = BudgetState(False, BudgetReason.WITHIN, "ok", 1e9)
+CLOSED = BudgetState(True, BudgetReason.PROJECTED, "projected over", 10.0)
+
+
+@pytest.mark.parametrize(
+    ("case", "overrides", "rate", "remaining", "budget", "per_sample", "want", "reason"),
+    [
+        ("target reached with measured rate", {}, 8640.0, 400_000, None, 0.0, 24, "Target"),
+        ("faster workers need fewer", {}, 17280.0, 400_000, None, 0.0, 12, "Target"),
+        ("bounded by workers.max", {"workers": {"min": 1, "max": 10}}, 8640.0, 400_000, None, 0.0, 10, "TargetAtMax"),
+        ("bounded by workers.min", {"workers": {"min": 30, "max": 50}}, 8640.0, 400_000, None, 0.0, 30, "TargetAtMin"),
+        ("no target: as fast as allowed", {"throughput": {}}, 8640.0, 400_000, None, 0.0, 50, "NoTarget"),
+        ("never more pods than shards left", {}, 8640.0, 700, None, 0.0, 7, "TargetShardsLeft"),
+        ("done: nothing to do", {}, 8640.0, 0, None, 0.0, 0, "Complete"),
+        ("suspended", {"suspend": True}, 8640.0, 400_000, None, 0.0, 0, "Suspended"),
+        ("budget gate closed", {}, 8640.0, 400_000, CLOSED, 0.0, 0, "ProjectedOverBudget"),
+        # $0.01/sample x 100 samples/shard = $1/shard: $10 left pays for 10 shards in flight
+        ("budget bounds shards in flight", {}, 8640.0, 400_000, replace(OPEN, remaining_dollars=10.0), 0.01, 10,
+         "TargetBudgetBound"),
+    ],
+)
+def test_desired_workers(
+    case: str, overrides: dict, rate: float, remaining: int, budget: BudgetState | None, per_sample: float,
+    want: int, reason: str,
+) -> None:
+    spec = make_spec(**overrides)
+    n, why = desired_workers(
+        spec, per_worker_per_day=rate, remaining_samples=remaining, now=T, budget=budget,
+        dollars_per_sample=per_sample,
+    )
+    assert (n, why) == (want, reason), case
+
+
+@pytest.mark.parametrize(
+    ("days_left", "remaining", "want", "reason"),
+    [
+        (10.0, 400_000, 24, "Target"),  # the deadline needs 5: the target (24) is higher
+        (1.0, 400_000, 47, "Deadline"),  # 400k in 1 day at 8640/worker: 47
+        (0.5, 400_000, 50, "DeadlineAtMax"),  # would need 93
+        (-1.0, 400_000, 50, "DeadlineAtMax"),  # past the deadline: all we may use
+    ],
+)
+def test_deadline_raises_workers_when_it_needs_more(days_left: float, remaining: int, want: int, reason: str) -> None:
+    deadline = (NOW + timedelta(days=days_left)).isoformat()
+    spec = make_spec(throughput={"targetPerDay": 200_000, "deadline": deadline})
+    assert desired_workers(spec, per_worker_per_day=8640.0, remaining_samples=remaining, now=T) == (want, reason)
+
+
+SETTINGS = ScalingSettings(min_change_interval_seconds=300, scale_down_stabilization_seconds=1800, tolerance=0.1)
+
+
+def _run(recs: list[int], *, step: float = 60.0, start: ScalerState | None = None) -> list[int]:
+    state = start or ScalerState()
+    out = []
+    for i, r in enumerate(recs):
+        n, state = stabilize(r, state, now=T + i * step, settings=SETTINGS, bounds=(0, 100))
+        out.append(n)
+    return out
+
+
+def test_no_flapping_under_noisy_rates() -> None:
+    """A rate that wobbles +-15% around the truth for a day moves the fleet a few times at most."""
+    rng = random.Random(3)
+    spec = make_spec()
+    recs = [
+        desired_workers(spec, per_worker_per_day=8640.0 * rng.uniform(0.85, 1.15), remaining_samples=400_000, now=T)[0]
+        for _ in range(1440)
+    ]
+    assert len(set(recs)) > 5  # the input really is noisy
+    out = _run(recs)
+    changes = sum(1 for a, b in itertools.pairwise(out) if a != b)
+    assert changes <= 3
+    assert min(out[30:]) >= 21  # never sags below the truth's need (24) by more than the noise
+
+
+def test_scale_up_is_immediate_scale_down_waits_for_the_stabilization_window() -> None:
+    out = _run([10] * 10 + [40] * 10 + [10] * 60)
+    assert out[9] == 10 and out[10] == 40  # up at once (10 minutes after the last change)
+    assert out[10 + 10 + 29] == 40  # still up 29 minutes after the drop
+    assert out[-1] == 10  # down after the 30-minute window
+
+
+def test_minimum_interval_between_changes() -> None:
+    out = _run([10, 20, 30, 40, 50, 60])  # one step up per minute
+    assert out == [10, 10, 10, 10, 10, 60]  # first change only 5 minutes after the first value
+
+
+def test_dead_band_ignores_small_reductions_but_not_shortfalls() -> None:
+    assert _run([50] + [46] * 60)[-1] == 50
+    assert _run([50] + [44] * 60)[-1] == 44
+    assert _run([50] + [51] * 20)[-1] == 51
+
+
+def test_budget_stop_bypasses_hysteresis() -> None:
+    state = ScalerState(desired=40, last_change=T)
+    n, _ = stabilize(0, state, now=T + 1, settings=SETTINGS, bounds=(0, 100), force=True)
+    assert n == 0
+
+
+def _b(name: str, remaining: int, *, capacity: str = "spot", established: int = 0) -> BatchView:
+    return BatchView(name, remaining=remaining, parallelism=0, capacity=capacity, established=established,
+                     running=established)
+
+
+@pytest.mark.parametrize(
+    ("case", "desired", "batches", "unplanned", "want", "new"),
+    [
+        ("oldest first, capped by shards left", 12, [_b("a", 5), _b("b", 20), _b("c", 20)], 0,
+         {"a": 5, "b": 7, "c": 0}, ()),
+        ("more than the live batches hold opens batches", 30, [_b("a", 5)], 100, {"a": 5}, (10, 10, 5)),
+        ("no shards left to plan", 30, [_b("a", 5)], 0, {"a": 5}, ()),
+        ("scale-down drains established pods", 2, [_b("a", 10, established=6), _b("b", 10, established=3)], 0,
+         {"a": 6, "b": 3}, ()),
+        ("current capacity first", 6, [_b("a", 10), _b("b", 10, capacity="on-demand")], 0, {"a": 0, "b": 6}, ()),
+    ],
+)
+def test_distribute(case: str, desired: int, batches: list[BatchView], unplanned: int, want: dict, new: tuple) -> None:
+    got, opened = distribute(desired, batches, mode="on-demand" if "capacity" in case else "spot",
+                             unplanned_shards=unplanned, shards_per_batch=10, max_new_batches=3)
+    assert (got, opened) == (want, new), case
+
+
+def test_spot_pool_that_keeps_being_preempted_shifts_new_pods_to_on_demand() -> None:
+    spec = make_spec()
+    cfg = ScalingSettings()
+    mode, why, st = capacity_mode(spec, ScalerState(), now=T, preemptions_total=0, spot_workers=20, settings=cfg)
+    assert (mode, why) == ("spot", "Spot")
+    # 6 preemptions of 20 spot pods within 20 minutes: 0.9 per pod-hour
+    mode, why, st = capacity_mode(spec, st, now=T + 1200, preemptions_total=6, spot_workers=20, settings=cfg)
+    assert (mode, why) == ("on-demand", "SpotPreempted")
+    mode, _, st = capacity_mode(spec, st, now=T + 3 * 3600, preemptions_total=6, spot_workers=0, settings=cfg)
+    assert mode == "on-demand"
+    mode, why, st = capacity_mode(spec, st, now=T + 1200 + 6 * 3600, preemptions_total=6, spot_workers=0,
+                                  settings=cfg)
+    assert (mode, why) == ("spot", "SpotRetry")
+
+
+@pytest.mark.parametrize(
+    ("pool", "want"),
+    [({"spot": True, "onDemandFallback": False}, "spot"), ({"spot": False}, "on-demand")],
+)
+def test_no_fallback_without_both_switches(pool: dict, want: str) -> None:
+    spec = make_spec(nodePool=pool)
+    st = ScalerState()
+    for i, n in enumerate([0, 10, 20]):
+        mode, _, st = capacity_mode(spec, st, now=T + 600 * i, preemptions_total=n, spot_workers=5,
+                                    settings=ScalingSettings())
+    assert mode == want
+
+
+def _inputs(batches: list[BatchView], *, budget: BudgetState = OPEN) -> Inputs:
+    return Inputs(
+        remaining_samples=300_000, unplanned_shards=1000, shards_per_batch=10, batches=batches,
+        throughput=Throughput(samples_per_day=None, per_worker_per_day=8640.0, measured=False),
+        cost=CostReport(0, 0, 0, 0, 0.83, 250.0), budget=budget,
+    )
+
+
+def test_unschedulable_pods_are_reported_not_counted_and_open_no_batches() -> None:
+    spec = make_spec()
+    stuck = BatchView("a", remaining=10, parallelism=10, established=4, running=4, unschedulable=6)
+    d = decide(spec, _inputs([stuck]), ScalerState(), now=T, settings=ScalingSettings())
+    assert d.desired == 24 and d.active == 4 and d.unschedulable == 6
+    assert d.new_batches == ()
+    cond = next(c for c in d.conditions if c["type"] == "PodsScheduled")
+    assert (cond["status"], cond["reason"]) == ("False", "Unschedulable")
+    assert "6 of 10" in cond["message"]
+
+
+def test_budget_stop_keeps_running_shards_and_starts_nothing() -> None:
+    spec = make_spec()
+    batches = [BatchView("a", remaining=10, parallelism=10, established=7, running=9),
+               BatchView("b", remaining=10, parallelism=5, established=0, running=0, pending=5)]
+    d = decide(spec, _inputs(batches, budget=CLOSED), ScalerState(desired=15, last_change=T), now=T + 1,
+               settings=ScalingSettings())
+    assert d.desired == 0
+    assert d.parallelism == {"a": 7, "b": 0}  # established pods finish, young and pending ones go
+    assert d.new_batches == ()
+    assert next(c for c in d.conditions if c["type"] == "BudgetExceeded")["status"] == "True"
+
+
+def test_pod_counts_reads_pods_like_the_scheduler_reports_them() -> None:
+    def pod(phase: str, *, started: datetime | None = None, unschedulable: bool = False) -> dict:
+        st: dict = {"phase": phase}
+        if started:
+            st["startTime"] = started.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if unschedulable:
+            st["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                 "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]
+        return {"metadata": {"name": "p"}, "status": st}
+
+    pods = [
+        pod("Running", started=NOW - timedelta(hours=1)),
+        pod("Running", started=NOW - timedelta(seconds=10)),
+        pod("Pending"),
+        pod("Pending", unschedulable=True),
+        pod("Succeeded", started=NOW - timedelta(hours=2)),
+    ]
+    c = pod_counts(pods, now=NOW, settings=ScalingSettings(tick_seconds=60))
+    assert (c.established, c.running, c.pending, c.unschedulable) == (1, 2, 1, 1)
+
+
+def test_autoscale_state_survives_a_round_trip_through_the_status() -> None:
+    """The operator keeps nothing in memory: the next tick reads its state back from status."""
+    spec = make_spec()
+    status = {"samples": {"completed": 0}, "nextShard": 0, "plan": {"shardsPerBatch": 10}}
+    live = [LiveBatch("a", 10, 0, "spot", {})]
+    first = autoscale(spec, status, live, now=NOW)
+    assert first.desired == 24 and first.parallelism == {"a": 10} and first.new_batches == (10, 4)
+    patch = first.status(now=NOW)
+    SynthDatasetStatus.model_validate({**status, **patch})  # fits the CRD's status schema
+    status = {**status, **patch, "samples": {"completed": 2000}}
+    second = autoscale(spec, status, live, now=NOW + timedelta(minutes=1))
+    assert second.state.desired == 24
+    assert len(second.window.points) == 2 if second.window else False
+    assert patch["eta"].endswith("Z") and patch["workers"]["desired"] == 24
+
+
+def test_transition_events_fire_once() -> None:
+    spec = make_spec(budget={"maxDollars": 1.0})
+    d = autoscale(spec, {"samples": {"completed": 0}}, [], now=NOW)
+    events = transition_events({}, d)
+    assert [e[1] for e in events] == ["ProjectedOverBudget"]
+    status = {"conditions": d.conditions}
+    assert transition_events(status, autoscale(spec, status, [], now=NOW)) == []

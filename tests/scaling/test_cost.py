@@ -1,0 +1,119 @@
+"""Cost as pure functions: capacity from node labels, GPU time of pods, dollars, budget gate."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from scaling_helpers import make_spec
+
+from parallel_synth.cost import (
+    BudgetReason,
+    Capacity,
+    GpuTime,
+    budget_state,
+    capacity_of_node,
+    cost_report,
+    dollars,
+    pods_gpu_time,
+)
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("labels", "want"),
+    [
+        ({"cloud.google.com/gke-spot": "true"}, Capacity.SPOT),
+        ({"cloud.google.com/gke-preemptible": "true"}, Capacity.SPOT),
+        ({"eks.amazonaws.com/capacityType": "SPOT"}, Capacity.SPOT),
+        ({"eks.amazonaws.com/capacityType": "ON_DEMAND"}, Capacity.ON_DEMAND),
+        ({"karpenter.sh/capacity-type": "spot"}, Capacity.SPOT),
+        ({"karpenter.sh/capacity-type": "on-demand"}, Capacity.ON_DEMAND),
+        ({"kubernetes.azure.com/scalesetpriority": "spot"}, Capacity.SPOT),
+        ({"kubernetes.azure.com/scalesetpriority": "regular"}, Capacity.ON_DEMAND),
+        ({"cloud.google.com/gke-spot": "false"}, Capacity.ON_DEMAND),
+        ({}, Capacity.ON_DEMAND),
+        (None, Capacity.ON_DEMAND),
+    ],
+)
+def test_capacity_of_node(labels: dict | None, want: Capacity) -> None:
+    assert capacity_of_node(labels) == want
+
+
+def _ts(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pod(node: str | None, start: datetime | None, end: datetime | None = None, *, gpus: int = 1) -> dict:
+    state = {"terminated": {"exitCode": 0, "finishedAt": _ts(end)}} if end else {"running": {}}
+    status: dict = {"phase": "Succeeded" if end else ("Running" if start else "Pending")}
+    if start:
+        status["startTime"] = _ts(start)
+        status["containerStatuses"] = [{"name": "render", "state": state}]
+    return {
+        "metadata": {"name": "p"},
+        "spec": {"nodeName": node,
+                 "containers": [{"name": "render", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]},
+        "status": status,
+    }
+
+
+def test_gpu_seconds_of_pods_split_by_the_capacity_of_their_node() -> None:
+    nodes = {"spot-1": {"karpenter.sh/capacity-type": "spot"}, "od-1": {"karpenter.sh/capacity-type": "on-demand"}}
+    pods = [
+        _pod("spot-1", NOW - timedelta(hours=2), NOW - timedelta(hours=1)),  # 1 h spot, finished
+        _pod("spot-1", NOW - timedelta(minutes=30)),  # 0.5 h spot, running
+        _pod("od-1", NOW - timedelta(hours=1), gpus=2),  # 2 GPU-h on-demand, running
+        _pod(None, None),  # pending: costs nothing
+        _pod("gone", NOW - timedelta(hours=1), NOW),  # node deleted: charged on-demand
+    ]
+    gpu = pods_gpu_time(pods, nodes, now=NOW)
+    assert gpu == GpuTime(spot=1.5 * 3600, on_demand=3 * 3600)
+
+
+def test_dollars_at_spot_and_on_demand_prices() -> None:
+    spec = make_spec(pricing={"spotPerGpuHour": 0.3, "onDemandPerGpuHour": 1.0})
+    assert dollars(GpuTime(spot=10 * 3600, on_demand=2 * 3600), spec.pricing) == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize(
+    ("case", "gpu_s_per_sample", "capacity", "per_1k", "projected"),
+    [
+        # 400k samples x 10 GPU-s at $0.30/h = $333.33; $3 spent, 100k done: 300k left = $250
+        ("prior before measurement", None, None, 0.8333, 253.0),
+        ("measured slower than the prior", 20.0, None, 1.6667, 503.0),
+        ("new pods go on-demand", 10.0, "on-demand", 2.7778, 836.33),
+    ],
+)
+def test_cost_report(case: str, gpu_s_per_sample: float | None, capacity: str | None, per_1k: float,
+                     projected: float) -> None:
+    spec = make_spec()
+    r = cost_report(spec, GpuTime(spot=36000.0), completed_samples=100_000,
+                    gpu_seconds_per_sample=gpu_s_per_sample, capacity=capacity)
+    assert r.dollars == pytest.approx(3.0)
+    assert r.dollars_per_1k_samples == pytest.approx(per_1k, abs=1e-3), case
+    assert r.projected_dollars == pytest.approx(projected, abs=0.01), case
+    assert r.status()["dollarsPer1kSamples"] == round(per_1k, 4)
+
+
+@pytest.mark.parametrize(
+    ("case", "budget", "spent_hours", "was", "exceeded", "reason"),
+    [
+        ("no budget", None, 0, False, False, BudgetReason.NO_BUDGET),
+        ("well within", 1000.0, 10, False, False, BudgetReason.WITHIN),
+        ("projection reaches the budget", 300.0, 10, False, True, BudgetReason.PROJECTED),
+        ("spend reaches the budget", 3.0, 10, False, True, BudgetReason.SPEND),
+        # projected 336.33: 1% under a 340 budget resumes only if it was not stopped already
+        ("just under the budget: runs", 340.0, 10, False, False, BudgetReason.WITHIN),
+        ("just under after a stop: stays stopped", 340.0, 10, True, True, BudgetReason.PROJECTED),
+    ],
+)
+def test_budget_gate(case: str, budget: float | None, spent_hours: float, was: bool, exceeded: bool,
+                     reason: BudgetReason) -> None:
+    spec = make_spec(budget={"maxDollars": budget} if budget is not None else {})
+    report = cost_report(spec, GpuTime(spot=spent_hours * 3600), completed_samples=0)
+    state = budget_state(spec, report, was_exceeded=was)
+    assert (state.exceeded, state.reason) == (exceeded, reason), case
+    cond = state.condition()
+    assert cond["type"] == "BudgetExceeded" and cond["status"] == ("True" if exceeded else "False")

@@ -1,0 +1,114 @@
+"""Fleet simulations: the real planner, window/status, autoscaler and cost against simulated fleets.
+
+Small datasets (100-sample shards of 10 s samples: a shard takes ~17 minutes) keep each run to
+about a second while leaving dozens of autoscaler ticks per shard.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from scaling_helpers import make_spec as _make_spec
+
+from parallel_synth.api import SynthDatasetSpec
+from parallel_synth.cli import cli
+from parallel_synth.simulate import SimConfig, simulate
+
+
+def make_spec(**overrides: Any) -> SynthDatasetSpec:
+    """Batches of 100 shards: fewer batch hand-overs, so fewer operator reconciles to simulate."""
+    return _make_spec(**{"shardsPerBatch": 100, **overrides})
+
+
+def _condition(report_status: dict, kind: str) -> dict:
+    return next(c for c in report_status["conditions"] if c["type"] == kind)
+
+
+def test_steady_state_reaches_the_target_within_ten_percent() -> None:
+    spec = make_spec()  # 200k/day at 8640 per worker: 24 workers of the 50 allowed
+    r = simulate("steady", spec, SimConfig(seed=1, tick_seconds=600))
+    assert r.finished and r.shards_completed == r.shards_total == 4000
+    assert r.attained_per_day == pytest.approx(200_000, rel=0.10)
+    assert 23 <= r.final_status["workers"]["desired"] <= 27 or r.days[0].desired in range(23, 28)
+    assert max(d.desired for d in r.days) <= 27  # sized for the target, not for workers.max
+    measured = [d.measured_per_day for d in r.days[:-1]]
+    assert all(m == pytest.approx(200_000, rel=0.15) for m in measured)  # status shows a steady rate
+    assert r.final_status["phase"] == "Succeeded"
+    assert r.duplicate_commits == 0
+
+
+def test_preemption_storm_loses_no_committed_shard_and_reports_the_waste() -> None:
+    spec = make_spec(nodePool={"spot": True, "onDemandFallback": False})
+    calm = simulate("calm", spec, SimConfig(seed=2, tick_seconds=600))
+    storm = simulate("storm", spec, SimConfig(seed=2, tick_seconds=600, preemption_rate=0.2))
+    assert storm.finished
+    assert storm.shards_completed == storm.shards_total and storm.shards_failed == 0
+    assert storm.samples_completed == spec.samples and storm.duplicate_commits == 0
+    assert storm.preemptions > 100
+    assert storm.final_status["preemptions"] == storm.preemptions  # the operator's status counts them
+    assert storm.lost_gpu_hours > calm.lost_gpu_hours + 1.0  # the report shows the waste
+    assert storm.dollars > calm.dollars
+    assert storm.on_demand_gpu_hours == 0  # fallback off: stays on spot
+
+
+def test_storm_with_fallback_moves_new_pods_to_on_demand() -> None:
+    spec = make_spec()
+    r = simulate("fallback", spec, SimConfig(seed=3, tick_seconds=600, preemption_rate=0.5, preemption_window=(0.2, 10.0)))
+    assert r.finished
+    assert [m for _, m in r.capacity_switches][:2] == ["spot", "on-demand"]
+    assert r.on_demand_gpu_hours > 0
+    assert r.final_status["capacityMode"] in ("on-demand", "spot")
+    assert _condition(r.final_status, "SpotFallback")["reason"] in ("SpotPreempted", "SpotRetry", "Spot")
+
+
+def test_budget_stops_new_work_and_running_shards_finish() -> None:
+    # renders take twice the estimate: the projection crosses the $500 budget once measured
+    spec = make_spec(budget={"maxDollars": 500})
+    r = simulate("budget", spec, SimConfig(seed=4, tick_seconds=600, gpu_seconds_per_sample=20.0))
+    assert r.stopped_by_budget and not r.finished
+    assert r.budget_stop_day is not None and r.budget_stop_day < 1.0
+    cond = _condition(r.final_status, "BudgetExceeded")
+    assert cond["status"] == "True" and cond["reason"] == "ProjectedOverBudget"
+    assert r.final_status["workers"]["desired"] == 0 and r.final_status["workers"]["active"] == 0
+    assert r.samples_completed < spec.samples
+    assert r.lost_gpu_hours < 0.5  # running shards were left to finish, not killed
+    assert r.dollars < 500
+
+
+def test_missing_gpu_capacity_is_reported_not_counted() -> None:
+    spec = make_spec(nodePool={"spot": True, "onDemandFallback": False})
+    r = simulate("short", spec, SimConfig(seed=5, tick_seconds=600, spot_gpus=10, days=0.5))
+    assert r.peak_workers == 10
+    assert _condition(r.final_status, "PodsScheduled")["status"] == "False"
+    assert r.final_status["workers"]["active"] == 10
+    assert r.final_status["workers"]["unschedulable"] > 0
+
+
+def test_deadline_raises_the_fleet_above_the_target() -> None:
+    spec = make_spec(throughput={"targetPerDay": 50_000, "deadline": "2026-01-02T12:00:00Z"})
+    r = simulate("deadline", spec, SimConfig(seed=6, tick_seconds=600))
+    assert r.finished and r.elapsed_days <= 1.6
+    assert max(d.desired for d in r.days) > 6  # 50k/day alone would need 6
+
+
+def test_cli_json_and_plot(tmp_path: Path) -> None:
+    manifest = tmp_path / "ds.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset", "metadata": {"name": "cli"},
+        "spec": make_spec(samples=40_000).wire(),
+    }))
+    png = tmp_path / "sim.png"
+    res = CliRunner().invoke(cli, ["simulate", str(manifest), "--json", "--plot", str(png),
+                                   "--preemption-rate", "0.05", "--gpu-seconds-per-sample", "12"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["finished"] and out["samples_completed"] == 40_000
+    assert out["status"]["samples"]["completed"] == 40_000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    res = CliRunner().invoke(cli, ["simulate", str(manifest), "--days", "0.2"])
+    assert res.exit_code == 0 and "samples/day attained" in res.output
