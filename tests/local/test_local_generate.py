@@ -128,3 +128,37 @@ def test_core_groups_split_the_machine() -> None:
     assert core_groups([0, 1, 2, 3], 2) == [[0, 1], [2, 3]]
     assert core_groups([0, 1, 2], 2) == [[0, 1], [2]]
     assert core_groups([0, 1], 3) == [[0], [1], [0]]
+
+
+def test_generate_to_s3_then_validate(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        env = {**subprocess_env, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+        s3.create_bucket(Bucket="synth")
+        wire = tiny_wire(tmp_path, output={"uri": "s3://synth/datasets", "endpointUrl": endpoint})
+        manifest = write_manifest(tmp_path / "tiny.yaml", wire)
+        res = subprocess.run(
+            [*SYNTHCTL, "generate", str(manifest), "--workers", "2", "--renderer", FAKE_RENDERER],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "Data: s3://synth/datasets/tiny/v1" in res.stdout
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket="synth", Prefix="datasets/tiny/v1/")["Contents"]}
+        assert {"datasets/tiny/v1/dataset.json", "datasets/tiny/v1/index/metadata.parquet"} <= keys
+        res = subprocess.run(
+            [*SYNTHCTL, "validate", "s3://synth/datasets/tiny/v1", "--endpoint-url", endpoint],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "110 samples" in res.stdout
+    finally:
+        server.stop()

@@ -8,6 +8,7 @@ exit code. Registered lazily by ``parallel_synth.cli``, so none of this is impor
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from parallel_synth.api import SynthDataset
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_SIGTERM = 143
 
 
 def _load(manifest: str) -> SynthDataset:
@@ -94,7 +96,7 @@ def generate(manifest: str, out: Path | None, workers: int | None, progress_mode
     if result.status == "interrupted":
         click.echo(f"stopped after {result.seconds:.0f}s: {result.rendered_shards} shards committed in this run; "
                    f"run the same command again to resume.")
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(EXIT_SIGTERM if result.signal == signal.SIGTERM else EXIT_INTERRUPTED)
     if result.status == "failed":
         click.echo("some shards failed after all their retries:", err=True)
         for shard, error in result.failed:

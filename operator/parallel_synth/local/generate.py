@@ -41,6 +41,7 @@ class RunResult:
     skipped_shards: int = 0
     failed: list[tuple[int, str]] = field(default_factory=list)  # (shard, last error), bounded
     seconds: float = 0.0
+    signal: int | None = None  # the signal that stopped the run (SIGINT or SIGTERM)
 
 
 MAX_REPORTED_FAILURES = 50
@@ -65,12 +66,14 @@ class _Signals:
 
     def __init__(self, on_first: Callable[[], None]) -> None:
         self.count = 0
+        self.first: int | None = None
         self.on_first = on_first
         self._old: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
         if self.count == 1:
+            self.first = signum
             self.on_first()
         else:
             raise KeyboardInterrupt
@@ -192,7 +195,7 @@ def run_dataset(
                 failed(s, "worker process died")
 
     try:
-        with _Signals(begin_stop):
+        with _Signals(begin_stop) as signals:
             while True:
                 while not tracker.stopping and len(inflight) < limit:
                     shard = next_shard()
@@ -206,7 +209,9 @@ def run_dataset(
                 collect(done)
                 display.update(tracker.snapshot(clock()))
             drain_events()
+        result.signal = signals.first
     except KeyboardInterrupt:
+        result.signal = signal.SIGINT
         tracker.stopping = True
         pool.kill()
         result.status = "interrupted"

@@ -18,7 +18,9 @@ import pyarrow as pa
 from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
 
-REQUIRED_FIELDS: tuple[str, ...] = ("index", "seed", "category", "shard", "camera", "objects")
+REQUIRED_FIELDS: tuple[str, ...] = (
+    "index", "seed", "category", "shard", "scene", "render", "camera", "objects", "quality",
+)
 """Top-level fields every sample's metadata carries (DESIGN.md, "Names")."""
 
 PASS_EXT: dict[str, str] = {"rgb": "png", "depth": "depth.png", "segmentation": "seg.png", "normals": "normals.png"}
@@ -122,7 +124,7 @@ def metadata_problems(
         problems.append("objects is not a list")
     elif isinstance(objects, list):
         problems += _object_problems(objects, size)
-    if quality_score(meta) is None:
+    if "quality" in meta and quality_score(meta) is None:
         problems.append("no quality score")
     return problems
 
