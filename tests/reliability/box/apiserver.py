@@ -446,10 +446,22 @@ class ApiServer(KubernetesScaffold):
         return copy.deepcopy(obj)
 
     def remove_pod(self, namespace: str, name: str) -> None:
-        """The kubelet's final removal of a terminated Pod (force delete after its grace period)."""
+        """The kubelet's final removal of a terminated Pod (force delete after its grace period).
+
+        A Pod that still has finalizers (the Job controller's tracking finalizer) stays, marked for
+        deletion, until they are removed: then the API server removes it.
+        """
         okey = (PODS, namespace, name)
-        if okey in self._store:
-            self._remove(okey)
+        obj = self._store.get(okey)
+        if obj is None:
+            return
+        if obj["metadata"].get("finalizers"):
+            if not obj["metadata"].get("deletionTimestamp"):
+                obj["metadata"]["deletionTimestamp"] = now_iso()
+                obj["metadata"]["resourceVersion"] = str(self._bump())
+                self._emit(PODS, "MODIFIED", obj)
+            return
+        self._remove(okey)
 
     @staticmethod
     def _pod_may_vanish(pod: dict[str, Any]) -> bool:

@@ -13,8 +13,9 @@ it (as the real controller does). Status carries ``active``, ``ready``, ``termin
 ``MaxFailedIndexesExceeded``, ``PodFailurePolicy``, ``BackoffLimitExceeded``). Pods get the
 labels, annotation, owner reference and ``JOB_COMPLETION_INDEX`` variable the real controller adds.
 
-Simplified: pod accounting is in memory (no ``batch.kubernetes.io/job-tracking`` finalizer, no
-``uncountedTerminatedPods``); the per-index retry backoff is scaled down (``backoff_base`` seconds,
+Pods carry the ``batch.kubernetes.io/job-tracking`` finalizer until the controller has counted
+them, so a pod that ends and is deleted at once is never missed (as in the real controller).
+Simplified: no ``uncountedTerminatedPods`` in status; the per-index retry backoff is scaled down (``backoff_base`` seconds,
 doubling, capped) so scenarios take seconds; ``activeDeadlineSeconds``, ``successPolicy``,
 ``managedBy``, pod-level ``restartPolicy: OnFailure`` and non-Indexed Jobs are not simulated.
 """
@@ -37,6 +38,7 @@ log = logging.getLogger("box.jobs")
 INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
 FAILURE_COUNT_ANNOTATION = "batch.kubernetes.io/job-index-failure-count"
 TERMINAL = ("Succeeded", "Failed")
+TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
 
 
 def format_ranges(values: set[int]) -> str:
@@ -126,7 +128,24 @@ class JobController:
                     self.reconcile(job)
                 except ApiError as e:  # a concurrent change; the next pass sees the fresh object
                     log.debug("job %s: %s", job["metadata"]["name"], e.message)
+            self._release_orphans()
             await self.api.changed(0.2)
+
+    def _release(self, pod: dict[str, Any]) -> None:
+        """Drop the tracking finalizer of a counted (or orphaned) terminal pod."""
+        fins = pod["metadata"].get("finalizers") or []
+        if TRACKING_FINALIZER in fins:
+            with contextlib.suppress(ApiError):
+                self.api.patch(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"],
+                               {"metadata": {"finalizers": [f for f in fins if f != TRACKING_FINALIZER] or None}})
+
+    def _release_orphans(self) -> None:
+        jobs = {j["metadata"]["uid"] for j in self.api.objects_of(JOBS)}
+        for pod in self.api.list(PODS):
+            owners = {r.get("uid") for r in pod["metadata"].get("ownerReferences") or [] if r.get("kind") == "Job"}
+            if TRACKING_FINALIZER in (pod["metadata"].get("finalizers") or []) and not owners & jobs and (
+                    (pod.get("status") or {}).get("phase") in TERMINAL or pod["metadata"].get("deletionTimestamp")):
+                self._release(pod)
 
     # ------------------------------------------------------------------ one Job
 
@@ -145,6 +164,9 @@ class JobController:
         pods = self._pods(job)
         if finished:
             self._terminate(pods)
+            for pod in pods:
+                if (pod.get("status") or {}).get("phase") in TERMINAL:
+                    self._release(pod)
             self._ttl(job, mem)
             return
         completions = int(spec.get("completions") or 1)
@@ -157,7 +179,10 @@ class JobController:
         for pod in pods:
             phase = (pod.get("status") or {}).get("phase")
             uid = pod["metadata"]["uid"]
-            if phase not in TERMINAL or uid in mem.accounted:
+            if phase not in TERMINAL:
+                continue
+            if uid in mem.accounted:
+                self._release(pod)
                 continue
             mem.accounted.add(uid)
             idx = pod_index(pod)
@@ -262,6 +287,7 @@ class JobController:
                            "job-name": meta["name"], INDEX_LABEL: str(idx)}
         pmeta["annotations"] = {**(pmeta.get("annotations") or {}), INDEX_LABEL: str(idx),
                                 FAILURE_COUNT_ANNOTATION: str(failures)}
+        pmeta["finalizers"] = [TRACKING_FINALIZER]
         pmeta["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"],
                                      "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}]
         for c in tmpl["spec"].get("containers", []):

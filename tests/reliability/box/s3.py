@@ -138,8 +138,13 @@ class FaultProxy:
             payload = await up.read()
             status = up.status
             out_headers = {k: v for k, v in up.headers.items() if k.lower() not in _HOP}
+            up_length = up.headers.get("Content-Length", "0")
         if self._roll("lost_response", f.lost_response_rate):
             return self._abort(request)
+        if request.method == "HEAD":  # keep the object's Content-Length (boto3 reads it from HEAD)
+            resp = aiohttp.web.Response(status=status, headers=out_headers)
+            resp.headers["Content-Length"] = up_length
+            return resp
         return aiohttp.web.Response(status=status, body=payload, headers=out_headers)
 
 
