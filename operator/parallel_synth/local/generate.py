@@ -144,7 +144,10 @@ def run_dataset(
                 ev = pool.events.get_nowait()
             except queue.Empty:
                 return
-            tracker.sample_done(ev["shard"], ev["category"], now)
+            # An event can trail its shard's result (the queue and the result pipe are separate):
+            # count only shards still in flight, so a committed shard is never counted twice.
+            if ev["shard"] in inflight.values():
+                tracker.sample_done(ev["shard"], ev["category"], now)
 
     def failed(shard: int, error: str, *, retriable: bool = True) -> None:
         n = attempts.get(shard, 0) + 1
