@@ -259,13 +259,27 @@ def desired_parallelism(
     """HOOK for issue #6 (autoscaler): pods wanted per live batch.
 
     Currently ``workers.max`` spread evenly over the unfinished batches (earlier batches get
-    the remainder), each capped by its shards still to render; 0 for all when suspended.
+    the remainder), each capped by its shards still to render, what a capped batch cannot use
+    going to the others (water-filling); 0 for all when suspended.
     """
     live = [b for b in sorted(batches, key=lambda b: b.index) if not b.finished]
     if suspended or not live:
         return {b.name: 0 for b in live}
-    base, extra = divmod(spec.workers.max, len(live))
-    return {b.name: max(0, min(base + (1 if i < extra else 0), b.remaining)) for i, b in enumerate(live)}
+    caps = [max(0, b.remaining) for b in live]
+    alloc = [0] * len(live)
+    budget = spec.workers.max
+    open_idx = [i for i, c in enumerate(caps) if c > 0]
+    while budget > 0 and open_idx:
+        share, extra = divmod(budget, len(open_idx))
+        still_open = []
+        for k, i in enumerate(open_idx):
+            give = min(share + (1 if k < extra else 0), caps[i] - alloc[i])
+            alloc[i] += give
+            budget -= give
+            if alloc[i] < caps[i]:
+                still_open.append(i)
+        open_idx = still_open
+    return {b.name: alloc[i] for i, b in enumerate(live)}
 
 
 @dataclass(frozen=True)
@@ -288,9 +302,15 @@ class DatasetDecision:
     events: list[EventSpec] = field(default_factory=list)
 
 
-def window_size(spec: SynthDatasetSpec, settings: OperatorSettings) -> int:
-    """Live RenderBatches allowed at once: bounded by the workers' maximum, never by the size."""
-    return max(1, min(spec.workers.max, settings.max_live_batches))
+def window_size(spec: SynthDatasetSpec, settings: OperatorSettings, per: int) -> int:
+    """Live RenderBatches allowed at once: bounded by the workers' maximum, never by the size.
+
+    Enough batches to give every worker a shard (``ceil(workers.max / per)``) plus one, so the
+    pods of a batch draining its last shards move on at once; never more than ``workers.max``
+    or ``settings.max_live_batches``. Fewer, fuller batches mean fewer objects to poll.
+    """
+    enough = -(-spec.workers.max // max(per, 1)) + 1
+    return max(1, min(spec.workers.max, settings.max_live_batches, enough))
 
 
 def decide_dataset(
@@ -341,7 +361,7 @@ def decide_dataset(
     next_index = max([int(st.get("nextShard") or 0) // per, *(i + 1 for i in seen)])
     create: list[NewBatch] = []
     if not suspended:
-        while len(live) + len(create) < window_size(spec, settings) and next_index < total_batches:
+        while len(live) + len(create) < window_size(spec, settings, per) and next_index < total_batches:
             p = _plan(next_index, per, total_shards)
             bspec = RenderBatchSpec(
                 dataset=name, shard_start=p.shard_start, shard_count=p.shard_count, parallelism=0,
@@ -358,7 +378,7 @@ def decide_dataset(
     if create and not views and not folded_idx:
         events.append(EventSpec("Normal", "Planned",
                                 f"{spec.samples} samples in {total_shards} shards, {total_batches} batches of "
-                                f"{per} shards; at most {window_size(spec, settings)} live at once"))
+                                f"{per} shards; at most {window_size(spec, settings, per)} live at once"))
 
     # Aggregate.
     live_all = live + new_views

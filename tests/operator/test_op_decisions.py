@@ -16,6 +16,7 @@ from parallel_synth.batches import (
     decide_batch,
     decide_dataset,
     desired_parallelism,
+    window_size,
 )
 from parallel_synth.jobs import JobRequest, Owner, build_job
 from parallel_synth.settings import OperatorSettings
@@ -41,7 +42,9 @@ def as_body(new: Any, status: dict[str, Any] | None = None) -> dict[str, Any]:
 def test_window_is_bounded_by_workers_not_by_size(samples: int, shard_size: int, workers: int, max_live: int) -> None:
     s = spec(samples=samples, shardSize=shard_size, workers={"max": workers})
     d = run_dataset(s, None, [])
-    assert len(d.create) == min(max_live, planning.batch_count(s))
+    window = window_size(s, SETTINGS, planning.shards_per_batch(s))
+    assert window <= max_live
+    assert len(d.create) == min(window, planning.batch_count(s))
     assert sum(c.spec.parallelism for c in d.create) <= workers
     assert d.status["plan"]["liveBatches"] == len(d.create)
     assert len(json.dumps(d.status)) < 64 * 1024
@@ -62,7 +65,7 @@ def test_finished_batch_is_folded_once_then_deleted() -> None:
     assert d.status["folded"]["batches"] == "0"
     assert d.status["preemptions"] == 2 and d.status["retries"] == 1
     assert sum(c["completed"] for c in d.status["categories"].values()) == per * 100
-    assert [c.index for c in d.create] == [4]  # the window slides by one
+    assert [c.index for c in d.create] == [len(first.create)]  # the window slides by one
     # The operator died after writing the fold but before deleting: no double count.
     again = run_dataset(s, d.status, [done, *others, as_body(d.create[0])])
     assert again.delete == [b0.name]
@@ -110,6 +113,14 @@ def test_desired_parallelism_spreads_workers_max() -> None:
              for i in range(3)]
     assert desired_parallelism(s, views, suspended=False) == {"b0": 4, "b1": 3, "b2": 3}
     assert desired_parallelism(s, views, suspended=True) == {"b0": 0, "b1": 0, "b2": 0}
+    draining = [BatchView("b0", 0, RenderBatchSpec(dataset="ds", shard_start=0, shard_count=7), {"shardsDone": 6}),
+                *views[1:]]
+    assert desired_parallelism(s, draining, suspended=False) == {"b0": 1, "b1": 5, "b2": 4}
+
+
+@pytest.mark.parametrize(("workers", "per", "expected"), [(4, 7, 2), (16, 10, 3), (2000, 1000, 3), (3, 1, 3)])
+def test_window_gives_every_worker_a_shard_plus_one_batch(workers: int, per: int, expected: int) -> None:
+    assert window_size(spec(workers={"max": workers}), SETTINGS, per) == expected
 
 
 # --------------------------------------------------------------------------- one batch
