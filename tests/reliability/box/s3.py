@@ -81,6 +81,8 @@ class FaultProxy:
         self.faults = faults or S3Faults()
         self.injected: dict[str, int] = {}
         self.requests = 0
+        self.access_keys: set[str] = set()
+        """Access key ids seen in SigV4 ``Authorization`` headers (who signed the requests)."""
         self.url = ""
         self._runner: aiohttp.web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -117,6 +119,9 @@ class FaultProxy:
 
     async def _handle(self, request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         self.requests += 1
+        auth = request.headers.get("Authorization", "")
+        if "Credential=" in auth:
+            self.access_keys.add(auth.split("Credential=", 1)[1].split("/", 1)[0])
         f = self.faults
         has_body = request.method in ("PUT", "POST") and (request.content_length or 0) > 0
         if self._roll("reset", f.reset_rate):

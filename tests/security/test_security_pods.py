@@ -1,0 +1,110 @@
+"""The renderer pods the operator asks for are locked down (checked on the Job it builds).
+
+Non-root user, no service-account token, read-only root filesystem with an emptyDir for
+scratch, no privilege escalation, all capabilities dropped, no host namespaces or host paths,
+and S3 credentials only through ``secretKeyRef`` to the dataset's named Secret: never a literal
+value in the Job (the operator never even reads the Secret). The operator's RBAC is tested
+against ``kube.API_CALLS`` elsewhere (tests/install); here we check what it sends.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from parallel_synth.api import RenderBatchSpec, SynthDatasetSpec
+from parallel_synth.jobs import JobRequest, Owner, build_job
+from parallel_synth.settings import OperatorSettings
+
+SECRET = "renderer-s3"
+CRED_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def spec(**output: Any) -> SynthDatasetSpec:
+    return SynthDatasetSpec.model_validate({
+        "samples": 100, "shardSize": 10, "image": "ghcr.io/parallel-synth/renderer:1",
+        "output": {"uri": "s3://bucket/prefix", "endpointUrl": "https://minio.example:9000",
+                   "credentialsSecret": SECRET, **output},
+    })
+
+
+def job_for(s: SynthDatasetSpec) -> dict[str, Any]:
+    req = JobRequest(dataset="ds", namespace="ns", batch="ds-b0", attempt=1, shard_offset=0, completions=10,
+                     parallelism=2, batch_spec=RenderBatchSpec(dataset="ds", shard_start=0, shard_count=10))
+    return build_job(req, s, Owner(kind="RenderBatch", name="ds-b0", uid="u-1"), settings=OperatorSettings())
+
+
+@pytest.fixture
+def pod() -> dict[str, Any]:
+    tmpl: dict[str, Any] = job_for(spec())["spec"]["template"]["spec"]
+    return tmpl
+
+
+def test_runs_as_non_root(pod: dict[str, Any]) -> None:
+    psc = pod.get("securityContext") or {}
+    assert psc.get("runAsNonRoot") is True
+    assert psc.get("runAsUser", 1) != 0
+    for c in pod["containers"]:
+        csc = c.get("securityContext") or {}
+        assert csc.get("runAsUser", psc.get("runAsUser")) != 0
+        assert csc.get("runAsNonRoot", psc.get("runAsNonRoot")) is True
+
+
+def test_no_service_account_token(pod: dict[str, Any]) -> None:
+    assert pod.get("automountServiceAccountToken") is False
+    assert not pod.get("serviceAccountName") or pod.get("serviceAccountName") == "default"
+
+
+def test_read_only_root_filesystem_with_scratch_on_an_empty_dir(pod: dict[str, Any]) -> None:
+    volumes = {v["name"]: v for v in pod.get("volumes") or []}
+    for c in pod["containers"]:
+        csc = c.get("securityContext") or {}
+        assert csc.get("readOnlyRootFilesystem") is True
+        assert csc.get("allowPrivilegeEscalation") is False
+        assert csc.get("privileged") in (None, False)
+        assert "ALL" in ((csc.get("capabilities") or {}).get("drop") or [])
+        assert not (csc.get("capabilities") or {}).get("add")
+        for m in c.get("volumeMounts") or []:
+            assert "emptyDir" in volumes[m["name"]], f"{m['mountPath']} must be an emptyDir"
+        env = {e["name"]: e.get("value") for e in c.get("env") or []}
+        # Everything that writes (HOME, TMPDIR) points into a writable mount.
+        mounts = [m["mountPath"] for m in c.get("volumeMounts") or []]
+        for var in ("HOME", "TMPDIR"):
+            if env.get(var):
+                assert any(env[var] == m or env[var].startswith(m + "/") for m in mounts), var
+
+
+def test_no_host_access(pod: dict[str, Any]) -> None:
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not pod.get(key)
+    assert not [v for v in pod.get("volumes") or [] if "hostPath" in v]
+    assert all(not (c.get("ports") or []) or all("hostPort" not in p for p in c["ports"])
+               for c in pod["containers"])
+
+
+def test_credentials_only_from_the_named_secret(pod: dict[str, Any]) -> None:
+    for c in pod["containers"]:
+        creds = [e for e in c.get("env") or [] if e["name"] in CRED_KEYS]
+        assert {e["name"] for e in creds} >= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+        for e in creds:
+            assert "value" not in e, f"{e['name']} must not be a literal value"
+            ref = e["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == SECRET
+        assert not c.get("envFrom"), "no bulk import of a Secret or ConfigMap"
+
+
+def test_no_credentials_without_a_secret() -> None:
+    tmpl = job_for(spec(credentialsSecret=None))["spec"]["template"]["spec"]
+    names = {e["name"] for c in tmpl["containers"] for e in c.get("env") or []}
+    assert not names & set(CRED_KEYS), "no secret named: the pod uses its workload identity, nothing else"
+
+
+def test_spec_json_in_the_pod_carries_no_credentials(pod: dict[str, Any]) -> None:
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    spec_json = json.loads(env["SYNTH_SPEC_JSON"]["value"])
+    text = json.dumps(spec_json).lower()
+    for word in ("secretaccesskey", "aws_secret", "password", "token"):
+        assert word not in text
+    assert spec_json["output"]["credentialsSecret"] == SECRET  # the name only
