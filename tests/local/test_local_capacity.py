@@ -27,7 +27,7 @@ def test_reference_plan_500m_samples_at_5mb_is_2_5_pb() -> None:
                    pricing={"spotPerGpuHour": 0.30, "onDemandPerGpuHour": 1.00},
                    throughput={"targetPerDay": 1_440_000}, workers={"min": 0, "max": 2000},
                    nodePool={"spot": True, "onDemandFallback": True})
-    p = capacity_plan(spec, PlanInputs(spot_rework=0.0))
+    p = capacity_plan(spec, inputs=PlanInputs(spot_rework=0.0))
     assert p.storage_bytes == 2.5e15
     assert human_bytes(p.storage_bytes) == "2.50 PB"
     assert p.gpu_hours == pytest.approx(500e6 * 60 / 3600)  # 8,333,333 GPU-hours
@@ -54,7 +54,7 @@ def test_reference_plan_500m_samples_at_5mb_is_2_5_pb() -> None:
 )
 def test_workers_for_target_round_up(samples: int, gpu_s: float, target: int, workers: int) -> None:
     spec = spec_of(samples=samples, shardSize=100, throughput={"targetPerDay": target}, workers={"max": 500})
-    assert capacity_plan(spec, PlanInputs(gpu_seconds_per_sample=gpu_s)).workers_for_target == workers
+    assert capacity_plan(spec, inputs=PlanInputs(gpu_seconds_per_sample=gpu_s)).workers_for_target == workers
 
 
 def test_gpus_per_worker_multiply_throughput() -> None:
@@ -66,7 +66,7 @@ def test_gpus_per_worker_multiply_throughput() -> None:
 
 def test_spot_rework_and_share() -> None:
     spec = spec_of(samples=3600, shardSize=100, pricing={"spotPerGpuHour": 1.0, "onDemandPerGpuHour": 2.0})
-    p = capacity_plan(spec, PlanInputs(gpu_seconds_per_sample=1, spot_rework=0.1, spot_share=0.5))
+    p = capacity_plan(spec, inputs=PlanInputs(gpu_seconds_per_sample=1, spot_rework=0.1, spot_share=0.5))
     assert p.gpu_hours == 1.0
     assert p.cost.spot == pytest.approx(1.1)
     assert p.cost.on_demand == pytest.approx(2.0)
@@ -76,13 +76,13 @@ def test_spot_rework_and_share() -> None:
 def test_extra_passes_split_of_bytes() -> None:
     assert rgb_fraction(["rgb"]) == 1.0
     assert rgb_fraction(["rgb", "depth"]) == pytest.approx(1 / 1.5)
-    p = capacity_plan(spec_of(render={"passes": ["rgb"]}), PlanInputs(bytes_per_sample=1e6))
+    p = capacity_plan(spec_of(render={"passes": ["rgb"]}), inputs=PlanInputs(bytes_per_sample=1e6))
     assert p.storage_bytes_rgb_only == p.storage_bytes == 5e14
 
 
 def test_assumptions_say_where_numbers_come_from() -> None:
     spec = spec_of(estimates={"gpuSecondsPerSample": 12})
-    sources = {a.name: a.source for a in capacity_plan(spec, PlanInputs(bytes_per_sample=7)).assumptions}
+    sources = {a.name: a.source for a in capacity_plan(spec, inputs=PlanInputs(bytes_per_sample=7)).assumptions}
     assert sources["gpuSecondsPerSample"] == "manifest (spec.estimates)"
     assert sources["bytesPerSample"] == "flag"
     assert sources["spotShare"] == "default"
@@ -120,3 +120,12 @@ def test_plan_cli_table_marks_assumptions(tmp_path: Path) -> None:
     assert "50.00 TB" in res.output
     assert "assumptions" in res.output
     assert "119" in res.output
+
+
+def test_workers_for_deadline() -> None:
+    from datetime import UTC, datetime
+
+    spec = spec_of(samples=1_440_000, throughput={"deadline": "2026-01-11T00:00:00Z"}, workers={"max": 50})
+    p = capacity_plan(spec, now=datetime(2026, 1, 1, tzinfo=UTC))
+    assert p.workers_for_deadline == 100  # 1.44M samples in 10 days at 1440/day/worker
+    assert any("deadline needs 100 workers" in w for w in p.warnings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from parallel_synth.api import PassName, SynthDatasetSpec
@@ -73,6 +74,7 @@ class CapacityPlan:
     days_at_max_workers: float
     target_per_day: int | None
     workers_for_target: int | None
+    workers_for_deadline: int | None
     days: float
     workers_used_for_days: int
     spot_share: float
@@ -98,6 +100,7 @@ class CapacityPlan:
             "daysAtWorkers": {"min": self.days_at_min_workers, "max": self.days_at_max_workers},
             "targetPerDay": self.target_per_day,
             "workersForTarget": self.workers_for_target,
+            "workersForDeadline": self.workers_for_deadline,
             "days": self.days,
             "workersUsedForDays": self.workers_used_for_days,
             "spotShare": self.spot_share,
@@ -131,8 +134,10 @@ def default_spot_share(spec: SynthDatasetSpec) -> float:
     return 0.8 if spec.node_pool.on_demand_fallback else 1.0
 
 
-def capacity_plan(spec: SynthDatasetSpec, inputs: PlanInputs | None = None) -> CapacityPlan:
-    """The capacity plan of a dataset (see the module docstring)."""
+def capacity_plan(
+    spec: SynthDatasetSpec, *, inputs: PlanInputs | None = None, now: datetime | None = None
+) -> CapacityPlan:
+    """The capacity plan of a dataset (see the module docstring); ``now`` enables the deadline figures."""
     inputs = inputs or PlanInputs()
     gpu_s, a_gpu = _estimate(spec, "gpuSecondsPerSample", "gpu_seconds_per_sample", inputs.gpu_seconds_per_sample)
     bps, a_bytes = _estimate(spec, "bytesPerSample", "bytes_per_sample", inputs.bytes_per_sample)
@@ -182,6 +187,19 @@ def capacity_plan(spec: SynthDatasetSpec, inputs: PlanInputs | None = None) -> C
     else:
         used = spec.workers.max
     days = samples / (used * per_worker_day)
+    workers_for_deadline = None
+    deadline = spec.throughput.deadline
+    if deadline is not None and now is not None:
+        aware = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
+        days_left = (aware - now).total_seconds() / SECONDS_PER_DAY
+        if days_left <= 0:
+            warnings.append(f"throughput.deadline {deadline.isoformat()} has passed")
+        else:
+            workers_for_deadline = math.ceil(samples / (days_left * per_worker_day) - 1e-9)
+            if workers_for_deadline > spec.workers.max:
+                warnings.append(
+                    f"throughput.deadline needs {workers_for_deadline} workers but workers.max is {spec.workers.max}"
+                )
 
     on_demand = gpu_hours * spec.pricing.on_demand_per_gpu_hour
     spot = gpu_hours * (1 + rework) * spec.pricing.spot_per_gpu_hour
@@ -206,6 +224,7 @@ def capacity_plan(spec: SynthDatasetSpec, inputs: PlanInputs | None = None) -> C
         days_at_max_workers=days_max,
         target_per_day=target,
         workers_for_target=workers_for_target,
+        workers_for_deadline=workers_for_deadline,
         days=days,
         workers_used_for_days=used,
         spot_share=share,

@@ -35,6 +35,8 @@ def render_plan(name: str, spec: SynthDatasetSpec, p: CapacityPlan, *, console: 
     t.add_row(f"wall time at workers.max={spec.workers.max}", _days(p.days_at_max_workers), "")
     if p.target_per_day:
         t.add_row("workers for the target", f"{p.workers_for_target:,}", f"targetPerDay {p.target_per_day:,}")
+    if p.workers_for_deadline is not None:
+        t.add_row("workers for the deadline", f"{p.workers_for_deadline:,}", str(spec.throughput.deadline))
     t.add_row("planned wall time", _days(p.days), f"at {p.workers_used_for_days} workers")
     t.add_row("cost on-demand", f"${p.cost.on_demand:,.0f}",
               f"${spec.pricing.on_demand_per_gpu_hour:g}/GPU-h, ${p.dollars_per_sample.on_demand * 1000:,.3f}/1k samples")

@@ -268,10 +268,10 @@ def plan(manifest: str, as_json: bool, gpu_seconds_per_sample: float | None, byt
 
     obj = _load(manifest)
     try:
-        result = capacity_plan(obj.spec, PlanInputs(
+        result = capacity_plan(obj.spec, inputs=PlanInputs(
             gpu_seconds_per_sample=gpu_seconds_per_sample, bytes_per_sample=bytes_per_sample,
             spot_share=spot_share, spot_rework=spot_rework,
-        ))
+        ), now=datetime.now(UTC))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
