@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -42,7 +43,8 @@ EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_QUALITY, EXIT_SIGTERM = 0, 1, 2, 3, 143
 MANIFEST_SCHEMA = "parallel-synth/shard-manifest/v1"
 CHECKPOINT_SCHEMA = "parallel-synth/shard-checkpoint/v1"
 SIGTERM_GRACE_SECONDS = 5.0
-"""After SIGTERM, how long the current sample may take before it is abandoned."""
+"""After SIGTERM, how long the current sample may take before it is abandoned
+(``$SYNTH_SIGTERM_GRACE_SECONDS`` overrides it; keep it well under the pod's grace period)."""
 
 Status = Literal["committed", "skipped", "interrupted", "failed"]
 
@@ -161,15 +163,25 @@ class ShardRun:
     _writer: shards.ShardWriter | None = None
     _ckpt_lock: threading.Lock = field(default_factory=threading.Lock)
     _committing: bool = False
+    _saved: int = 0
+    on_renderer: Callable[[], None] | None = None
+    """Called once the renderer exists (the entry point re-installs its SIGTERM handler)."""
 
     # ------------------------------------------------------------------ checkpoints
 
-    def checkpoint(self) -> int:
-        """Save the complete samples so far to the store; returns how many were saved."""
+    def checkpoint(self) -> int | None:
+        """Save the complete samples so far to the store; returns how many are saved.
+
+        None when the attempt is already finishing (committing, or its files are gone).
+        """
         with self._ckpt_lock:
             writer = self._writer
-            if writer is None or self._committing or writer.samples == 0:
+            if writer is None or self._committing:
+                return None
+            if writer.samples == 0:
                 return 0
+            if writer.samples == self._saved:
+                return self._saved
             local = writer.path.with_suffix(".ckpt.tar")
             samples, size, digest = writer.snapshot(local)
             self.store.upload_file(planning.checkpoint_path(self.shard), local)
@@ -179,6 +191,7 @@ class ShardRun:
                     "savedAt": datetime.now(UTC).isoformat(timespec="seconds")}
             self.store.write_bytes(checkpoint_meta_path(self.shard), json_bytes(meta))
             local.unlink(missing_ok=True)
+            self._saved = samples
             event("checkpoint saved", shard=self.shard, samples=samples, bytes=size)
             return samples
 
@@ -267,6 +280,8 @@ class ShardRun:
                 self._writer = writer
                 return self._render_rest(indices, writer, resumed, tmp, t0)
             finally:
+                with self._ckpt_lock:
+                    self._writer = None
                 writer.close()
 
     def _render_rest(self, indices: range, writer: shards.ShardWriter, resumed: int, tmp: Path,
@@ -278,6 +293,8 @@ class ShardRun:
                 break
             if renderer is None:
                 renderer = self.renderer = shared_renderer(str(self.spec.render.device), str(self.spec.render.engine))
+                if self.on_renderer is not None:
+                    self.on_renderer()
             device = renderer.device
             ts = time.perf_counter()
             plan = plan_sample(self.spec, index)
@@ -294,7 +311,7 @@ class ShardRun:
                                "passed": sample.passed, "attempts": sample.attempts, "seconds": seconds,
                                "renderSeconds": sample.render_seconds, "shard": self.shard})
         if writer.samples < len(indices):
-            saved = self.checkpoint()
+            saved = self.checkpoint() or 0
             return ShardOutcome("interrupted", self.shard, samples=saved, seconds=time.perf_counter() - t0,
                                 pass_rate=self._pass_rate(), device=device, resumed=resumed,
                                 reason="stop requested")
@@ -407,26 +424,49 @@ def _shard_of(args: argparse.Namespace) -> int:
     return int(args.shard_start) + int(jci)
 
 
-def _watch_sigterm(run: ShardRun, done: threading.Event) -> None:
-    """Wait for SIGTERM on a dedicated thread (it arrives even while Blender renders).
+class _SigtermWatch:
+    """Notice SIGTERM at once, even while Blender is inside a long render call.
 
-    The main loop checkpoints at the next sample boundary; if the current sample takes longer
-    than the grace period it is abandoned: the complete samples are checkpointed from here and
-    the process exits 143.
+    Python runs signal handlers in the main thread between bytecodes, which a render call can
+    delay for minutes. Python's C-level handler also writes the signal number to a wakeup pipe
+    immediately; a watcher thread reads it, sets ``stop`` (the main loop checkpoints at the next
+    sample boundary) and, if the current sample is still running after the grace period,
+    abandons it: the complete samples are checkpointed from the watcher and the process exits 143.
     """
-    sig = signal.sigwait({signal.SIGTERM})
-    event("signal received", signal=int(sig), shard=run.shard)
-    run.stop.set()
-    if done.wait(SIGTERM_GRACE_SECONDS):
-        return
-    try:
-        run.checkpoint()
-        code = EXIT_SIGTERM
-    except Exception as exc:  # the checkpoint upload failed: the next attempt starts over
-        event("checkpoint failed", level=40, shard=run.shard, error=str(exc))
-        code = EXIT_ERROR
-    sys.stderr.flush()
-    os._exit(code)
+
+    def __init__(self, run: ShardRun, done: threading.Event, *, grace: float = SIGTERM_GRACE_SECONDS) -> None:
+        self.run, self.done, self.grace = run, done, grace
+        self._r, w = os.pipe()
+        os.set_blocking(w, False)
+        signal.set_wakeup_fd(w)
+        self.install()
+        threading.Thread(target=self._watch, name="sigterm", daemon=True).start()
+
+    def install(self) -> None:
+        """(Re-)install the handler: importing Blender resets SIGTERM to its default action."""
+        signal.signal(signal.SIGTERM, lambda signum, frame: self.run.stop.set())
+
+    def _watch(self) -> None:
+        while True:
+            data = os.read(self._r, 64)
+            if signal.SIGTERM in data:
+                break
+        event("signal received", signal=int(signal.SIGTERM), shard=self.run.shard)
+        self.run.stop.set()
+        if self.done.wait(self.grace):
+            return
+        try:
+            saved = self.run.checkpoint()
+            if saved is None:  # the main thread is already finishing: let it exit normally
+                self.done.wait()
+                return
+            event("sample abandoned", shard=self.run.shard, checkpointed=saved)
+            code = EXIT_SIGTERM
+        except Exception as exc:  # the checkpoint upload failed: the next attempt starts over
+            event("checkpoint failed", level=40, shard=self.run.shard, error=str(exc))
+            code = EXIT_ERROR
+        logging.shutdown()
+        os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -438,14 +478,15 @@ def main(argv: list[str] | None = None) -> None:
         planning.shard_range(spec, shard)
         root = planning.dataset_root(spec.output.uri, args.dataset, spec.version)
         store = open_store(root, endpoint_url=spec.output.endpoint_url, region=spec.output.region)
+        grace = float(os.environ.get("SYNTH_SIGTERM_GRACE_SECONDS", SIGTERM_GRACE_SECONDS))
     except (BadConfig, IndexError, ValueError) as exc:
         event("bad configuration", level=40, error=str(exc))
         sys.exit(EXIT_CONFIG)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     run = ShardRun(spec=spec, dataset=args.dataset, shard=shard, store=store,
                    workdir=Path(args.workdir) if args.workdir else None)
     done = threading.Event()
-    threading.Thread(target=_watch_sigterm, args=(run, done), name="sigterm", daemon=True).start()
+    watch = _SigtermWatch(run, done, grace=grace)
+    run.on_renderer = watch.install
     event("shard start", shard=shard, dataset=args.dataset, root=root, pid=os.getpid())
     try:
         outcome = run.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,7 +48,7 @@ def s3_client(s3_endpoint: str, aws_env: None) -> Any:
 @pytest.fixture
 def bucket(s3_client: Any, request: pytest.FixtureRequest) -> str:
     """A fresh bucket per test."""
-    name = "t-" + request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:50].strip("-")
+    name = f"t-{uuid.uuid4().hex[:20]}"
     s3_client.create_bucket(Bucket=name)
     return name
 

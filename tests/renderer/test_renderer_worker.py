@@ -1,0 +1,238 @@
+"""The shard worker: commit, skip, preemption and resume, corrupt state, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from renderer_helpers import tiny_spec, tiny_spec_dict
+
+from parallel_synth import planning
+from synth_render import shards
+from synth_render.storage import S3Store, open_store
+from synth_render.worker import EXIT_CONFIG, EXIT_SIGTERM, run_shard, verify_shard
+
+pytestmark = pytest.mark.blender
+
+
+class _NoRender:
+    device, engine_version = "none", "none"
+
+    def render(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a committed shard must not render anything")
+
+
+def _tar_samples(store: Any, shard: int) -> list[tuple[str, dict[str, bytes]]]:
+    return list(shards.read_samples(store.read_bytes(planning.shard_path(shard))))
+
+
+def test_a_shard_commits_to_s3_with_its_manifest_last(renderer: Any, s3_client: Any, bucket: str) -> None:
+    spec = tiny_spec(output={"uri": f"s3://{bucket}/data"})
+    store = S3Store(s3_client, bucket, "data/ds/v1")
+    events: list[dict[str, Any]] = []
+    out = run_shard(spec, "ds", 1, store=store, progress=events.append, renderer=renderer)
+    assert out.status == "committed" and out.samples == 4 and out.exit_code == 0
+    assert [e["index"] for e in events] == [4, 5, 6, 7]
+    assert {"index", "category", "score", "seconds"} <= set(events[0])
+    manifest = json.loads(store.read_bytes(planning.manifest_path(1)))
+    samples = _tar_samples(store, 1)
+    assert [k for k, _ in samples] == [planning.sample_key(i) for i in range(4, 8)]
+    assert manifest["samples"] == 4 and manifest["firstIndex"] == 4
+    assert manifest["keys"] == {"first": "000000000004", "last": "000000000007"}
+    assert sum(manifest["categories"].values()) == 4 and len(manifest["quality"]["scores"]) == 4
+    for key in ("sha256", "bytes", "timings", "device", "engine", "engineVersion"):
+        assert key in manifest
+    meta = json.loads(samples[0][1]["json"])
+    assert meta["index"] == 4 and meta["shard"] == 1 and meta["seed"] == planning.sample_seed(11, "1", 4)
+    assert meta["category"] == planning.category_of(spec, 4)
+    assert verify_shard(store, 1, deep=True) == []
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert sorted(keys) == ["data/ds/v1/manifests/00000001.json", "data/ds/v1/shards/00000001.tar"]
+
+
+def test_a_committed_shard_is_skipped(renderer: Any, tmp_path: Path) -> None:
+    spec = tiny_spec()
+    store = open_store(tmp_path.as_uri())
+    first = run_shard(spec, "ds", 0, store=store, renderer=renderer)
+    again = run_shard(spec, "ds", 0, store=store, renderer=_NoRender())
+    assert first.status == "committed" and again.status == "skipped" and again.exit_code == 0
+    assert again.samples == 4
+
+
+@pytest.mark.parametrize("damage", ["corrupt-manifest", "truncated-tar", "missing-tar"])
+def test_a_corrupted_commit_is_detected_and_rendered_again(renderer: Any, tmp_path: Path, damage: str) -> None:
+    spec = tiny_spec()
+    store = open_store(tmp_path.as_uri())
+    first = run_shard(spec, "ds", 0, store=store, renderer=renderer)
+    tar = tmp_path / planning.shard_path(0)
+    if damage == "corrupt-manifest":
+        (tmp_path / planning.manifest_path(0)).write_text('{"shard": 0, "sha2')
+    elif damage == "truncated-tar":
+        tar.write_bytes(tar.read_bytes()[:1000])
+    else:
+        tar.unlink()
+    assert verify_shard(store, 0) != []
+    again = run_shard(spec, "ds", 0, store=store, renderer=renderer)
+    assert again.status == "committed"
+    assert again.manifest is not None and first.manifest is not None
+    assert again.manifest["sha256"] == first.manifest["sha256"]
+    assert verify_shard(store, 0, deep=True) == []
+
+
+def test_missing_manifest_is_reported(tmp_path: Path) -> None:
+    assert "missing" in verify_shard(open_store(tmp_path.as_uri()), 3)[0]
+
+
+def test_stop_checkpoints_and_a_resume_gives_the_uninterrupted_shard(renderer: Any, tmp_path: Path) -> None:
+    spec = tiny_spec()
+    reference = open_store((tmp_path / "ref").as_uri())
+    ref = run_shard(spec, "ds", 1, store=reference, renderer=renderer)
+    store = open_store((tmp_path / "run").as_uri())
+    stop = threading.Event()
+
+    def stop_after_two(event: dict[str, Any]) -> None:
+        if event["index"] == 5:
+            stop.set()
+
+    out = run_shard(spec, "ds", 1, store=store, stop=stop, progress=stop_after_two, renderer=renderer)
+    assert out.status == "interrupted" and out.samples == 2 and out.exit_code == EXIT_SIGTERM
+    assert store.exists(planning.checkpoint_path(1)) and not store.exists(planning.manifest_path(1))
+    resumed = run_shard(spec, "ds", 1, store=store, renderer=renderer)
+    assert resumed.status == "committed" and resumed.resumed == 2
+    assert resumed.manifest is not None and ref.manifest is not None
+    assert resumed.manifest["sha256"] == ref.manifest["sha256"]
+    assert not store.exists(planning.checkpoint_path(1))
+
+
+@pytest.mark.parametrize("damage", ["flip-byte", "drop-meta", "other-spec"])
+def test_a_bad_checkpoint_is_discarded(renderer: Any, tmp_path: Path, damage: str) -> None:
+    spec = tiny_spec()
+    store = open_store(tmp_path.as_uri())
+    stop = threading.Event()
+    run_shard(spec, "ds", 0, store=store, stop=stop, progress=lambda e: stop.set(), renderer=renderer)
+    ckpt = tmp_path / planning.checkpoint_path(0)
+    meta = ckpt.with_suffix(".json")
+    assert ckpt.exists() and meta.exists()
+    if damage == "flip-byte":
+        data = bytearray(ckpt.read_bytes())
+        data[700] ^= 0xFF
+        ckpt.write_bytes(bytes(data))
+    elif damage == "drop-meta":
+        meta.unlink()
+    else:
+        spec = tiny_spec(render={"samples": {"min": 5, "max": 5}})
+    out = run_shard(spec, "ds", 0, store=store, renderer=renderer)
+    assert out.status == "committed" and out.resumed == 0 and out.samples == 4
+
+
+def test_a_shard_under_the_pass_rate_fails_without_committing(renderer: Any, tmp_path: Path) -> None:
+    spec = tiny_spec(quality={"minScore": 1.0, "minPassRate": 0.9, "maxRerenders": 0})
+    store = open_store(tmp_path.as_uri())
+    out = run_shard(spec, "ds", 0, store=store, renderer=renderer)
+    assert out.status == "failed" and out.exit_code not in (0, 2, 143) and "pass rate" in out.reason
+    assert not store.exists(planning.manifest_path(0))
+
+
+# --------------------------------------------------------------------------- the container entry point
+
+
+def _worker(spec: dict[str, Any], *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    full_env = {**os.environ, "SYNTH_SPEC_JSON": json.dumps(spec), **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "synth_render.worker", "--dataset", "ds", *args],
+                            env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _assert_same_sample(key: str, a: dict[str, bytes], b: dict[str, bytes]) -> None:
+    """Same sample: identical scene, camera, settings; pixels equal up to Cycles' run-to-run noise.
+
+    Cycles on the CPU is bit-exact within a process, but across processes a few pixels of
+    scenes with several emitters or refractive objects can differ slightly (its BVH and light
+    tree builds are not order-stable), so pixels are compared with a small tolerance here.
+    """
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    assert set(a) == set(b), key
+    ma, mb = json.loads(a["json"]), json.loads(b["json"])
+    assert [o["id"] for o in ma["objects"]] == [o["id"] for o in mb["objects"]], key
+    for m in (ma, mb):
+        m.pop("quality"), m.pop("objects"), m.pop("depth", None)
+    assert ma == mb, key
+    rgb_a, rgb_b = (np.asarray(Image.open(io.BytesIO(x["png"])), dtype=np.float64) for x in (a, b))
+    assert np.abs(rgb_a - rgb_b).mean() < 1.0, key
+    seg_a, seg_b = (np.asarray(Image.open(io.BytesIO(x["seg.png"]))) for x in (a, b))
+    assert (seg_a != seg_b).mean() < 0.02, key
+
+
+def _logs(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize(
+    ("spec", "args", "env", "message"),
+    [
+        ({"samples": 0}, (), {}, "spec.samples"),
+        ({}, ("--shard-start", "5"), {}, "out of range"),
+        ({}, (), {"JOB_COMPLETION_INDEX": "x"}, "JOB_COMPLETION_INDEX"),
+        ({"render": {"engine": "eevee"}}, (), {}, "eevee"),
+    ],
+)
+def test_bad_configuration_exits_2_with_a_clear_message(spec: dict[str, Any], args: tuple[str, ...],
+                                                        env: dict[str, str], message: str) -> None:
+    proc = _worker(tiny_spec_dict(**spec), *args, env=env)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == EXIT_CONFIG
+    logs = _logs(err)
+    assert logs[-1]["event"] == "bad configuration" and message in logs[-1]["error"]
+
+
+@pytest.mark.parametrize("grace", ["5", "0"])
+def test_sigterm_mid_shard_checkpoints_and_the_next_attempt_resumes(
+        s3_endpoint: str, s3_client: Any, bucket: str, aws_env: None, grace: str) -> None:
+    """grace 5: the current sample finishes; grace 0: it is abandoned mid-render."""
+    spec = tiny_spec_dict(samples=16, shardSize=8, output={"uri": f"s3://{bucket}/run", "endpointUrl": s3_endpoint},
+                          render={"samples": {"min": 32, "max": 32}})
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "JOB_COMPLETION_INDEX": "1",
+           "SYNTH_SIGTERM_GRACE_SECONDS": grace}
+    proc = _worker(spec, "--shard-start", "0", env=env)
+    assert proc.stderr is not None
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if '"event": "sample"' in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, rest = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_SIGTERM, rest
+    saved = [e for e in _logs("".join(lines) + rest) if e["event"] == "checkpoint saved"]
+    assert saved and 1 <= saved[0]["samples"] < 8
+    store = S3Store(s3_client, bucket, "run/ds/v1")
+    assert store.exists(planning.checkpoint_path(1)) and not store.exists(planning.manifest_path(1))
+
+    resume = _worker(spec, "--shard-start", "0", env=env)
+    _, err = resume.communicate(timeout=300)
+    assert resume.returncode == 0, err
+    assert any(e["event"] == "checkpoint resumed" for e in _logs(err))
+    reference_spec = {**spec, "output": {**spec["output"], "uri": f"s3://{bucket}/ref"}}
+    ref = _worker(reference_spec, "--shard", "1", env=env)
+    assert ref.wait(timeout=300) == 0
+    ref_store = S3Store(s3_client, bucket, "ref/ds/v1")
+    resumed = list(shards.read_samples(store.read_bytes(planning.shard_path(1)) or b""))
+    reference = list(shards.read_samples(ref_store.read_bytes(planning.shard_path(1)) or b""))
+    assert [k for k, _ in resumed] == [k for k, _ in reference]
+    for (key, a), (_, b) in zip(resumed, reference, strict=True):
+        _assert_same_sample(key, a, b)
+    keys = [k for k, _ in shards.read_samples(store.read_bytes(planning.shard_path(1)) or b"")]
+    assert keys == [planning.sample_key(i) for i in range(8, 16)]
+    again = _worker(spec, "--shard-start", "0", env=env)
+    _, err = again.communicate(timeout=60)
+    assert again.returncode == 0 and any(e["event"] == "shard already committed" for e in _logs(err))
