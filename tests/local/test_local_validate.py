@@ -54,13 +54,20 @@ def test_uncommitted_tar_without_manifest(dataset: LocalFiles) -> None:
     assert "missing-manifest" in codes(dataset)
 
 
-def test_truncated_tar(dataset: LocalFiles) -> None:
+@pytest.mark.parametrize("cut", ["middle", "member-boundary", "end-marker"])
+def test_truncated_tar(dataset: LocalFiles, cut: str) -> None:
     path = dataset.path / planning.shard_path(3)
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2 + 100])
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+    at = {
+        "middle": len(data) // 2 + 100,
+        "member-boundary": members[4].offset,  # a header boundary: tarfile itself stops quietly
+        "end-marker": members[-1].offset_data + members[-1].size + 100,
+    }[cut]
+    path.write_bytes(data[:at])
     found = codes(dataset)
-    assert {"sha256-mismatch", "size-mismatch"} <= found
-    assert found & {"truncated-tar", "sample-count", "missing-samples"}
+    assert {"truncated-tar", "sha256-mismatch", "size-mismatch"} <= found
 
 
 def test_tampered_manifest(dataset: LocalFiles) -> None:

@@ -136,9 +136,16 @@ def scan_shard(
                     if len(data) != want:
                         raise tarfile.ReadError(f"unexpected end of data in {info.name}")
                     current.data[ext] = data
+            end = tar.offset
         if current is not None:
             yield current
         reader.drain()
+        # tarfile's stream mode ends quietly at an early EOF; a whole archive goes on past the
+        # last member with two zero blocks (the end-of-archive marker).
+        if reader.bytes < end + 2 * tarfile.BLOCKSIZE:
+            raise tarfile.ReadError(
+                f"the archive ends at byte {reader.bytes:,}, before its end-of-archive marker"
+            )
     except (tarfile.TarError, EOFError, OSError) as exc:
         result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     result.sha256 = reader.sha256.hexdigest()
