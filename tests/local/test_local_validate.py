@@ -222,3 +222,29 @@ def test_validate_reads_s3(dataset: LocalFiles) -> None:
         s3.delete_object(Bucket="synth", Key="data/tiny/v1/manifests/00000003.json")
         bad = CliRunner().invoke(cli, ["validate", "s3://synth/data/tiny/v1"])
         assert bad.exit_code == 1 and "missing-manifest" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "ext"),
+    [
+        ("000000000012.png", "000000000012", "png"),
+        ("000000000012.seg.png", "000000000012", "seg.png"),
+        ("dir/000000000012.depth.png", "dir/000000000012", "depth.png"),
+        ("noext", "noext", ""),
+    ],
+)
+def test_split_key_groups_like_webdataset(name: str, key: str, ext: str) -> None:
+    from parallel_synth.local.tars import split_key
+
+    assert split_key(name) == (key, ext)
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
+    from local_helpers import tiny_wire, write_manifest
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    manifest = write_manifest(tmp_path / "m.yaml", tiny_wire(tmp_path))
+    res = CliRunner().invoke(cli, ["generate", str(manifest), "--out", str(blocker / "data")])
+    assert res.exit_code == 1
+    assert "cannot write to" in res.output

@@ -79,7 +79,12 @@ def generate(manifest: str, out: Path | None, workers: int | None, progress_mode
         spec = spec.model_copy(update={"output": spec.output.model_copy(update={"uri": out.resolve().as_uri()})})
     root = planning.dataset_root(spec.output.uri, name, spec.version)
     files = open_dataset(root, endpoint_url=spec.output.endpoint_url, region=spec.output.region)
-    _guard_spec(files, spec.wire())
+    try:
+        _guard_spec(files, spec.wire())
+    except click.ClickException:
+        raise
+    except Exception as exc:  # permissions, missing bucket, no credentials: say where and why
+        raise click.ClickException(f"cannot write to {root}: {type(exc).__name__}: {exc}") from exc
     n = workers or default_workers()
     gpus = gpu_count()
     live = progress_mode == "live" or (progress_mode == "auto" and sys.stdout.isatty())
