@@ -384,8 +384,6 @@ def decide_dataset(
     live_all = live + new_views
     live_done = [ranges.shift(ranges.parse(v.status.get("completedShards")), v.spec.shard_start) for v in live]
     live_done_spans = ranges.union(*live_done) if live_done else []
-    live_failed = ranges.union(*[
-        ranges.shift(ranges.parse(v.status.get("failedShards")), v.spec.shard_start) for v in live]) if live else []
     shards_done = int(folded.get("shards") or 0) + ranges.count(live_done_spans)
     shards_failed = int(folded.get("failedShards") or 0)
     samples_done = int(folded.get("samples") or 0) + samples_in(spec, live_done_spans)
@@ -419,7 +417,7 @@ def decide_dataset(
         st.pop("failedShards", None)
 
     all_done = not live_all and next_index >= total_batches
-    degraded = shards_failed > 0 or bool(live_failed)
+    degraded = shards_failed > 0  # only shards that exhausted their retries (failed batches are folded)
     if all_done:
         phase = DatasetPhase.DEGRADED if shards_failed else DatasetPhase.SUCCEEDED
     elif suspended:
