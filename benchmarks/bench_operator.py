@@ -28,7 +28,7 @@ from typing import Any
 from parallel_synth import planning, ranges
 from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.batches import decide_dataset
-from parallel_synth.kube import BATCHES, DATASETS, JOBS, Resource
+from parallel_synth.kube import Resource
 from parallel_synth.reconcile import reconcile_batch, reconcile_dataset
 from parallel_synth.settings import OperatorSettings
 
