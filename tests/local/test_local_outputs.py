@@ -82,7 +82,7 @@ def test_tracker_rates_eta_and_resume_counts() -> None:
     t.shard_done(1, {"a": 5, "b": 5}, now=60.0)
     assert t.category_done("a") == 10 and t.done_samples == 20
     t.sample_done(2, "a", now=61.0)
-    t.shard_lost(2, failed=True)
+    t.shard_lost(2, why="failed")
     snap = t.snapshot(61.0)
     assert snap["samples"] == 20 and snap["failedShards"] == 1 and snap["shards"] == 2
 

@@ -154,11 +154,11 @@ def run_dataset(
         if retriable and n <= spec.retry.per_shard and not tracker.stopping:
             attempts[shard] = n
             retry.append(shard)
-            tracker.shard_lost(shard, failed=False)
+            tracker.shard_lost(shard, why="retry")
             display.message(f"shard {shard}: {error} (retry {n}/{spec.retry.per_shard})")
         else:
             attempts.pop(shard, None)
-            tracker.shard_lost(shard, failed=True)
+            tracker.shard_lost(shard, why="failed")
             if len(result.failed) < MAX_REPORTED_FAILURES:
                 result.failed.append((shard, error))
             display.message(f"shard {shard} failed: {error}")
@@ -170,8 +170,7 @@ def run_dataset(
             tracker.shard_done(shard, shard_categories(shard), clock())
             result.rendered_shards += 1
         elif status in INTERRUPTED:
-            tracker.shard_lost(shard, failed=False)
-            tracker.retries -= 1  # an interruption is not a retry
+            tracker.shard_lost(shard, why="interrupted")
         else:
             failed(shard, str(out.get("reason") or f"status {status}"), retriable=bool(out.get("retriable", True)))
 

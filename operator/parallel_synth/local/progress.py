@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import IO, Any, Literal, Protocol
 
 RATE_WINDOW_SECONDS = 120.0
 """samples/min is measured over this trailing window (so it follows the current pace)."""
@@ -68,12 +68,12 @@ class Tracker:
         self._commit_counts(categories)
         self._mark(now)
 
-    def shard_lost(self, shard: int, *, failed: bool) -> None:
-        """A shard that stopped without committing (interrupted, crashed, or out of retries)."""
+    def shard_lost(self, shard: int, *, why: Literal["retry", "failed", "interrupted"]) -> None:
+        """A shard that stopped without committing: to be retried, out of retries, or stopped."""
         self._inflight.pop(shard, None)
-        if failed:
+        if why == "failed":
             self.failed_shards += 1
-        else:
+        elif why == "retry":
             self.retries += 1
 
     def _commit_counts(self, categories: dict[str, int]) -> None:
