@@ -37,12 +37,11 @@ def operator(
     log_format: str,
 ) -> None:
     """Run the parallel-synth operator."""
+    if not namespaces and not clusterwide:
+        raise click.UsageError("choose -n NAMESPACE (repeatable) or -A/--all-namespaces")
     import kopf
 
     from parallel_synth import handlers  # registers the handlers
-
-    if not namespaces and not clusterwide:
-        raise click.UsageError("choose -n NAMESPACE (repeatable) or -A/--all-namespaces")
     formats = {"json": kopf.LogFormat.JSON, "plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL}
     kopf.configure(debug=debug, verbose=verbose, log_format=formats[log_format], log_refkey="object")
     if metrics_port is not None:

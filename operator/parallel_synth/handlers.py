@@ -51,6 +51,13 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await kube.close()
 
 
+@kopf.on.probe(id="apiRequests")
+def api_requests(memo: kopf.Memo, **_: Any) -> int:
+    """Liveness/health payload: API requests made by the operator core so far."""
+    kube = memo.get("kube")
+    return sum(kube.calls.values()) if kube is not None else 0
+
+
 @kopf.index(*DATASETS)
 def dataset_bodies(
     namespace: str | None, name: str, body: kopf.Body, **_: Any

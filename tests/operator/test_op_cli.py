@@ -1,0 +1,30 @@
+"""``synthctl operator``: options a Deployment relies on."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from parallel_synth.cli import cli
+from parallel_synth.settings import OperatorSettings
+
+
+def test_operator_command_exposes_the_documented_options() -> None:
+    result = CliRunner().invoke(cli, ["operator", "--help"])
+    assert result.exit_code == 0
+    for option in ("--standalone", "--namespace", "--all-namespaces", "--liveness", "--metrics-port",
+                   "--log-format"):
+        assert option in result.output
+
+
+def test_operator_refuses_to_guess_its_namespaces() -> None:
+    result = CliRunner().invoke(cli, ["operator", "--standalone"])
+    assert result.exit_code == 2
+    assert "-A/--all-namespaces" in result.output
+
+
+def test_settings_come_from_the_environment() -> None:
+    s = OperatorSettings.from_env({"SYNTH_OPERATOR_BATCH_INTERVAL": "2.5", "SYNTH_OPERATOR_MAX_LIVE_BATCHES": "7",
+                                   "SYNTH_OPERATOR_CLUSTER_SCANNING": "false",
+                                   "SYNTH_OPERATOR_ACTIVE_DEADLINE_SECONDS": "none"})
+    assert (s.batch_interval, s.max_live_batches, s.cluster_scanning, s.active_deadline_seconds) == (2.5, 7, False, None)
+    assert OperatorSettings.from_env({}) == OperatorSettings()
