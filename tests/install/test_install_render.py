@@ -146,7 +146,7 @@ def test_non_default_values_reach_the_objects(render_chart) -> None:
     assert pod["imagePullSecrets"] == [{"name": "regcred"}]
     assert pod["tolerations"][0]["key"] == "dedicated"
     assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
-    assert not [o for o in objs if o["kind"] in ("ClusterKopfPeering", "KopfPeering")]
+    assert [(o["kind"], o["metadata"]["name"]) for o in objs if "KopfPeering" in o["kind"]] == [("KopfPeering", "synth-op")]
     dashboards = next(o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-dashboards"))
     assert dashboards["metadata"]["namespace"] == "monitoring"
     renderer_namespaces = {
@@ -205,6 +205,47 @@ def test_prometheus_objects_have_the_expected_shape(render_chart) -> None:
     assert "0.7 * parallelsynth_target_samples_per_day" in alerts["ParallelSynthThroughputBelowTarget"]["expr"]
     assert "0.95 * parallelsynth_budget_dollars" in alerts["ParallelSynthBudgetNearlySpent"]["expr"]
     assert f'job="{service["metadata"]["name"]}"' in alerts["ParallelSynthOperatorDown"]["expr"]
+
+
+PEERING_INSTALLS = {
+    "kustomize": ("kustomize", ""),
+    "kustomize-namespaced": ("kustomize", "overlays/namespaced"),
+    **{f"chart-{k}": ("chart", k) for k in CHART_VARIANTS},
+    "chart-no-peering": ("chart", "no-peering"),
+}
+
+
+@pytest.mark.parametrize("install", sorted(PEERING_INSTALLS))
+def test_operator_is_never_paused_waiting_for_a_peering_object(render_kustomize, render_chart, install: str) -> None:
+    # `synthctl operator` peers under --peering (default "parallel-synth") unless --standalone;
+    # kopf pauses every handler until that peering object exists.
+    source, variant = PEERING_INSTALLS[install]
+    if source == "kustomize":
+        objs = render_kustomize(variant)
+    elif variant == "no-peering":
+        objs = render_chart("--include-crds", "--set", "peering.enabled=false")
+    else:
+        objs = render_chart("--include-crds", *CHART_VARIANTS[variant])
+    args = next(o for o in objs if o["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    if "--standalone" in args:
+        assert next(o for o in objs if o["kind"] == "Deployment")["spec"]["replicas"] == 1
+        return
+    name = next((a.split("=", 1)[1] for a in args if a.startswith("--peering=")), "parallel-synth")
+    served = [a.split("=", 1)[1] for a in args if a.startswith("--namespace=")]
+    crds = {o["metadata"]["name"] for o in objs if o["kind"] == "CustomResourceDefinition"}
+    peerings = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objs if "KopfPeering" in o["kind"]}
+    if served:
+        assert "kopfpeerings.kopf.dev" in crds
+        assert {("KopfPeering", ns, name) for ns in served} <= peerings
+    else:
+        assert "clusterkopfpeerings.kopf.dev" in crds
+        assert ("ClusterKopfPeering", None, name) in peerings
+
+
+def test_chart_refuses_replicas_without_peering(helm: str) -> None:
+    out = run(helm, "template", "ps", str(CHART), "--set", "peering.enabled=false", "--set", "operator.replicas=2",
+              check=False)
+    assert out.returncode != 0 and "needs peering.enabled" in out.stderr
 
 
 def test_chart_notes_tell_how_to_start(helm: str) -> None:
