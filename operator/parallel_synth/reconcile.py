@@ -118,6 +118,8 @@ async def reconcile_dataset(
         if _condition(old, "SpecValid") != _condition(new, "SpecValid"):  # once per new verdict
             await post_events(kube, body, [ev.spec_invalid(errors)], now=now)
         return None
+    if old.get("phase") == "Succeeded" and int(old.get("observedGeneration") or -1) == generation:
+        return None  # finished and unchanged since: no API calls while it stays so
     batches = await kube.list(BATCHES, ns, labels={LABEL_DATASET: name})
     decision = decide_dataset(name=name, spec=spec, status=old, batches=batches, generation=generation,
                               now=now, settings=settings)
@@ -153,6 +155,8 @@ async def reconcile_batch(
         return None
     spec = RenderBatchSpec.model_validate(body.get("spec") or {})
     old = dict(body.get("status") or {})
+    if old.get("phase") in ("Succeeded", "Failed"):
+        return None  # final: the dataset folds and deletes it
     attempt = int(old.get("attempt") or 0)
     job = pods = None
     if attempt > 0:
