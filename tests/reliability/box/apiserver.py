@@ -23,7 +23,9 @@ replaces the object store with one that behaves like the real API server where i
 * fault injection for the operator's requests: 409 Conflict, 429 with ``Retry-After``, 500, and
   watch streams cut mid-way, each counted in :attr:`ApiServer.injected`.
 
-It does not do: authentication or RBAC, admission (no CRD schema or CEL validation, no defaults),
+Validation is limited to what every object gets: names must be RFC 1123 subdomains, label keys
+and values must be valid (422 Invalid otherwise). It does not do: authentication or RBAC,
+admission (no CRD schema or CEL validation, no defaults),
 server-side apply field ownership, watch bookmarks, pagination (``limit``/``continue``).
 
 The harness's own controllers (Job controller, kubelet) run in the same event loop and use the
@@ -200,6 +202,26 @@ def _dig(obj: Any, dotted: str) -> Any:
     return obj
 
 
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+
+
+def _check_meta(meta: dict[str, Any]) -> None:
+    """The API server's own metadata validation: object names and labels (422 Invalid)."""
+    name = str(meta.get("name", ""))
+    if len(name) > 253 or not _SUBDOMAIN.match(name):
+        raise ApiError(422, "Invalid", f"metadata.name: Invalid value: {name[:80]!r}: a lowercase RFC 1123 subdomain "
+                       "must consist of lower case alphanumeric characters, '-' or '.'")
+    for k, v in (meta.get("labels") or {}).items():
+        prefix, _, lname = str(k).rpartition("/")
+        if len(lname) > 63 or not _LABEL_NAME.match(lname) or (prefix and not _SUBDOMAIN.match(prefix)):
+            raise ApiError(422, "Invalid", f"metadata.labels: Invalid value: {str(k)[:80]!r}: invalid label key")
+        if not isinstance(v, str) or len(v) > 63 or not _LABEL_VALUE.match(v):
+            raise ApiError(422, "Invalid", f"metadata.labels: Invalid value: {str(v)[:80]!r}: a valid label "
+                           "value must be 63 characters or less, alphanumeric, '-', '_' or '.'")
+
+
 # --------------------------------------------------------------------------- patches
 
 
@@ -332,6 +354,7 @@ class ApiServer(KubernetesScaffold):
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
         if self.kinds.get(key, {}).get("namespaced", True):
             meta["namespace"] = namespace or meta.get("namespace") or "default"
+        _check_meta(meta)
         okey = (key, meta.get("namespace"), meta["name"])
         if okey in self._store:
             raise ApiError(409, "AlreadyExists", f'{key[2]} "{meta["name"]}" already exists')
