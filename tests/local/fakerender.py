@@ -128,3 +128,11 @@ def run_shard(spec: SynthDatasetSpec, dataset: str, shard: int, *, store: Any,
     files.write_bytes(planning.shard_path(shard), data)
     files.write_bytes(planning.manifest_path(shard), json.dumps(manifest_for(spec, shard, data)).encode())
     return {"status": "committed", "samples": len(samples)}
+
+
+def crash_on_import(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    raise AssertionError("never called: the worker dies while starting")
+
+
+if os.environ.get("FAKE_RENDER_CRASH"):
+    os._exit(3)  # a worker that dies while importing its renderer (like a broken bpy)

@@ -162,3 +162,16 @@ def test_generate_to_s3_then_validate(tmp_path: Path, subprocess_env: dict[str, 
         assert "110 samples" in res.stdout
     finally:
         server.stop()
+
+
+def test_workers_that_cannot_start_stop_the_run(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    manifest = write_manifest(tmp_path / "tiny.yaml", tiny_wire(tmp_path / "x"))
+    res = subprocess.run(
+        [*SYNTHCTL, "generate", str(manifest), "--out", str(tmp_path / "data"), "--workers", "2",
+         "--renderer", "fakerender:crash_on_import", "--log-dir", str(tmp_path / "logs")],
+        env={**subprocess_env, "FAKE_RENDER_CRASH": "1"}, capture_output=True, text=True, timeout=120,
+        check=False,
+    )
+    assert res.returncode == 1
+    assert "worker processes died 3 times in a row" in res.stderr
+    assert str(tmp_path / "logs") in res.stderr

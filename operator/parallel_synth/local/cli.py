@@ -102,6 +102,9 @@ def generate(manifest: str, out: Path | None, workers: int | None, progress_mode
         click.echo(f"stopped after {result.seconds:.0f}s: {result.rendered_shards} shards committed in this run; "
                    f"run the same command again to resume.")
         sys.exit(EXIT_SIGTERM if result.signal == signal.SIGTERM else EXIT_INTERRUPTED)
+    if result.aborted:
+        click.echo(f"stopped: {result.aborted}", err=True)
+        sys.exit(EXIT_PROBLEMS)
     if result.status == "failed":
         click.echo("some shards failed after all their retries:", err=True)
         for shard, error in result.failed:

@@ -42,9 +42,11 @@ class RunResult:
     failed: list[tuple[int, str]] = field(default_factory=list)  # (shard, last error), bounded
     seconds: float = 0.0
     signal: int | None = None  # the signal that stopped the run (SIGINT or SIGTERM)
+    aborted: str | None = None  # why the run gave up (workers that cannot start)
 
 
 MAX_REPORTED_FAILURES = 50
+MAX_POOL_BREAKS = 3
 COMMITTED = frozenset({"committed", "skipped", "already_committed", "already-committed"})
 INTERRUPTED = frozenset({"interrupted", "stopped"})
 
@@ -125,6 +127,7 @@ def run_dataset(
     retry: deque[int] = deque()
     attempts: dict[int, int] = {}  # only shards that failed at least once and are not done yet
     inflight: dict[Future[dict[str, Any]], int] = {}
+    breaks = [0]  # consecutive pool breaks without a committed shard
     pool = WorkerPool(config)
 
     def begin_stop() -> None:
@@ -166,6 +169,7 @@ def run_dataset(
     def finished(out: dict[str, Any], shard: int) -> None:
         status = str(out.get("status", "failed"))
         if status in COMMITTED:
+            breaks[0] = 0
             attempts.pop(shard, None)
             tracker.shard_done(shard, shard_categories(shard), clock())
             result.rendered_shards += 1
@@ -191,6 +195,16 @@ def run_dataset(
             # One dead worker breaks the whole executor: every shard in flight is lost.
             lost += inflight.values()
             inflight.clear()
+            breaks[0] += 1
+            if breaks[0] >= MAX_POOL_BREAKS:
+                # Workers die before finishing anything: a start-up problem (import, memory),
+                # not a shard's. Stop instead of burning every shard's retries.
+                tracker.stopping = True
+                result.aborted = (f"worker processes died {breaks[0]} times in a row without committing a shard; "
+                                  f"see the worker logs{f' in {log_dir}' if log_dir else ''}")
+                for s in sorted(lost):
+                    tracker.shard_lost(s, why="interrupted")
+                return
             display.message("a worker process died; restarting the pool")
             pool.restart()
             for s in sorted(lost):
@@ -222,7 +236,9 @@ def run_dataset(
     display.update(tracker.snapshot(clock()), force=True)
     result.skipped_shards = tracker.skipped_shards
     result.seconds = clock() - started
-    if result.status != "interrupted":
+    if result.aborted:
+        result.status = "failed"
+    elif result.status != "interrupted":
         if tracker.stopping:
             result.status = "interrupted"
         elif tracker.failed_shards:
