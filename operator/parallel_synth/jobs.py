@@ -200,6 +200,7 @@ def build_job(
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": settings.termination_grace_seconds,
+        "serviceAccountName": settings.renderer_service_account,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": {

@@ -41,6 +41,8 @@ class OperatorSettings:
     """Spans kept in a failed-shards text before it is summarised (keeps status small)."""
     max_condition_message: int = 1024
     """Longest condition message written to status."""
+    renderer_service_account: str = "parallel-synth-renderer"
+    """ServiceAccount of rendering pods (created by the installs; no RBAC, token not mounted)."""
     cluster_scanning: bool = True
     """Let kopf list namespaces and watch CRDs; turn off where RBAC or the API server forbids it."""
 
@@ -54,7 +56,9 @@ class OperatorSettings:
             if raw is None:
                 continue
             kind = str(f.type)
-            if kind == "bool":
+            if kind == "str":
+                values[f.name] = raw
+            elif kind == "bool":
                 values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
             elif "int" in kind and "None" in kind:
                 values[f.name] = None if raw.lower() in ("", "none") else int(raw)
