@@ -53,6 +53,12 @@ def test_generate_then_validate(tmp_path: Path, subprocess_env: dict[str, str]) 
     assert summary["spec"]["seed"] == 3
     # one parquet row group per shard: the index was written shard by shard
     assert pq.ParquetFile(root / "index" / "metadata.parquet").num_row_groups == 11
+    # a second run finds nothing to do and leaves the dataset as it is
+    before = (root / "dataset.json").stat().st_mtime_ns
+    again = generate(manifest, tmp_path / "data", subprocess_env)
+    assert again.returncode == 0, again.stderr
+    assert "0 rendered now, 11 earlier" in again.stdout and "already complete" in again.stdout
+    assert (root / "dataset.json").stat().st_mtime_ns == before
 
 
 def test_ctrl_c_then_rerun_resumes_without_rerendering(tmp_path: Path, subprocess_env: dict[str, str]) -> None:

@@ -68,7 +68,7 @@ def generate(manifest: str, out: Path | None, workers: int | None, progress_mode
     to continue. Committed shards are never rendered twice.
     """
     from parallel_synth.local.generate import run_dataset
-    from parallel_synth.local.index import write_index
+    from parallel_synth.local.index import DATASET_JSON, write_index
     from parallel_synth.local.pool import DEFAULT_RENDERER, default_workers, gpu_count
     from parallel_synth.local.progress import Display, LineDisplay, LiveDisplay
     from parallel_synth.local.store import open_dataset
@@ -113,7 +113,11 @@ def generate(manifest: str, out: Path | None, workers: int | None, progress_mode
         sys.exit(EXIT_PROBLEMS)
     click.echo(f"all {planning.shard_count(spec):,} shards committed "
                f"({result.rendered_shards} rendered now, {result.skipped_shards} earlier); writing the index...")
-    doc = write_index(spec, name, files, now=datetime.now(UTC))
+    if result.rendered_shards == 0 and files.exists(DATASET_JSON):
+        doc = json.loads(files.read_bytes(DATASET_JSON))
+        click.echo("the dataset was already complete; index and dataset.json kept as they are")
+    else:
+        doc = write_index(spec, name, files, now=datetime.now(UTC))
     q = doc["quality"]
     click.echo(f"done in {result.seconds:.0f}s: {doc['samples']['completed']:,} samples, "
                f"quality mean {q['mean'] or 0:.2f}, pass rate {q['passRate'] or 0:.1%}")
