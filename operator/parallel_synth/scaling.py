@@ -555,6 +555,11 @@ class LiveBatch:
     status: Mapping[str, Any]
 
 
+def batch_views(batches: Sequence[LiveBatch]) -> list[BatchView]:
+    """The autoscaler's view of live batches (what :func:`distribute` takes)."""
+    return [_batch_view(b) for b in batches]
+
+
 def _batch_view(b: LiveBatch) -> BatchView:
     st = b.status
     done = int(st.get("shardsDone") or 0)
@@ -648,7 +653,7 @@ def autoscale(
         remaining_samples=max(0, spec.samples - completed - failed),
         unplanned_shards=max(0, total_shards - int(status.get("nextShard") or 0)),
         shards_per_batch=int((status.get("plan") or {}).get("shardsPerBatch") or planning.shards_per_batch(spec)),
-        batches=[_batch_view(b) for b in batches],
+        batches=batch_views(batches),
         throughput=thr,
         cost=report,
         budget=budget_state(spec, report, was_exceeded=_condition_true(status, "BudgetExceeded")),

@@ -22,6 +22,7 @@ boundaries, kept in a heap on a simulated clock. Nothing is ever done per sample
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import random
@@ -36,7 +37,15 @@ from parallel_synth import planning, ranges
 from parallel_synth.api import RenderBatchSpec, SynthDatasetSpec
 from parallel_synth.batches import LABEL_INDEX, decide_dataset
 from parallel_synth.cost import Capacity, GpuTime, dollars
-from parallel_synth.scaling import Decision, LiveBatch, ScalerState, ScalingSettings, autoscale
+from parallel_synth.scaling import (
+    Decision,
+    LiveBatch,
+    ScalerState,
+    ScalingSettings,
+    autoscale,
+    batch_views,
+    distribute,
+)
 from parallel_synth.settings import OperatorSettings
 from parallel_synth.status import batch_counts, set_condition
 from parallel_synth.throughput import SECONDS_PER_DAY, RateWindow
@@ -80,7 +89,8 @@ class SimConfig:
     reconcile_seconds: float = 15.0
     """The operator's dataset reconcile interval: when a batch runs out of shards to start while
     its pods finish, the next reconcile (this much later) hands the freed workers to the next
-    batch. Simulated as an extra tick only when it matters, so long runs stay fast."""
+    batch. Simulated only when it matters, and only as the hand-over (the autoscaler's real
+    ``distribute`` of the current desired count), so long runs stay fast."""
     seed: int = 0
     """Seed of the simulation's random generator (render times, preemptions, failures)."""
     start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
@@ -145,6 +155,7 @@ class SimReport:
     budget_stop_day: float | None
     capacity_switches: list[tuple[float, str]]
     ticks: int
+    handovers: int
     events: int
     wall_seconds: float
     days: list[DayStats] = field(default_factory=list)
@@ -231,6 +242,22 @@ class _Pool:
         self.waiting: deque[_Pod] = deque()
 
 
+def _add_span(spans: list[ranges.Span], n: int) -> None:
+    """Insert ``n`` (not yet present) into sorted, merged spans in place: O(log spans)."""
+    i = bisect.bisect_left(spans, (n, n))
+    joins_left = i > 0 and spans[i - 1][1] == n - 1
+    joins_right = i < len(spans) and spans[i][0] == n + 1
+    if joins_left and joins_right:
+        spans[i - 1] = (spans[i - 1][0], spans[i][1])
+        del spans[i]
+    elif joins_left:
+        spans[i - 1] = (spans[i - 1][0], n)
+    elif joins_right:
+        spans[i] = (n, spans[i][1])
+    else:
+        spans.insert(i, (n, n))
+
+
 class Simulation:
     """One dataset on a simulated fleet. Use :func:`simulate`."""
 
@@ -278,6 +305,7 @@ class Simulation:
         self.scaler = ScalerState()
         self.decision: Decision | None = None
         self.quick_pending = False
+        self.handovers = 0
         self._day_mark = (0, 0.0, 0.0, 0.0)  # samples, area, dollars, lost at the last day boundary
 
     # ------------------------------------------------------------------ event plumbing
@@ -413,7 +441,7 @@ class Simulation:
                 self.duplicates += 1
             else:
                 batch.completed.add(pod.offset)
-                batch.dirty = True
+                _add_span(batch.spans[0], pod.offset)
                 shard = batch.shard_start + pod.offset
                 self.committed_samples += len(planning.shard_range(self.spec, shard))
                 self.committed_shards += 1
@@ -446,14 +474,20 @@ class Simulation:
         return body
 
     def _make_body(self, b: _Batch) -> dict[str, Any]:
-        live = sum((self.t - p.started) * self.gpus for p in b.active if p.state == _RUNNING)
-        running = sum(1 for p in b.active if p.state == _RUNNING)
         young = self.t - self.scaling.tick_seconds
-        established = sum(1 for p in b.active if p.state == _RUNNING and p.started <= young)
-        waiting = sum(1 for p in b.active if p.state == _WAITING)
-        provisioning = sum(1 for p in b.active if p.state == _PROVISIONING)
+        live = 0.0
+        running = established = waiting = provisioning = 0
+        for p in b.active:
+            if p.state == _RUNNING:
+                live += (self.t - p.started) * self.gpus
+                running += 1
+                established += p.started <= young
+            elif p.state == _WAITING:
+                waiting += 1
+            elif p.state == _PROVISIONING:
+                provisioning += 1
         if b.dirty:
-            b.spans = (ranges.normalise((o, o) for o in b.completed), ranges.normalise((o, o) for o in b.failed))
+            b.spans = (b.spans[0], ranges.normalise((o, o) for o in b.failed))
             b.dirty = False
         done, failed = b.spans
         finished = not b.queue and not b.active
@@ -526,6 +560,22 @@ class Simulation:
             b.parallelism = decision.parallelism.get(b.name, b.parallelism)
             self._sync(b)
 
+    def _on_handover(self) -> None:
+        """Between ticks: give the workers a drained batch freed to the next batches."""
+        if self.scaler.desired is None:
+            return
+        self.handovers += 1
+        live = [LiveBatch(b.name, b.shard_count, b.parallelism, b.capacity, self._batch_body(b)["status"])
+                for b in self.batches.values()]
+        parallelism, _ = distribute(
+            self.scaler.desired, batch_views(live), mode=self.mode or Capacity.SPOT.value, unplanned_shards=0,
+            shards_per_batch=1, max_new_batches=0, allow_new=False,
+        )
+        for b in list(self.batches.values()):
+            if parallelism.get(b.name, b.parallelism) != b.parallelism:
+                b.parallelism = parallelism[b.name]
+                self._sync(b)
+
     def _gpu_now(self) -> GpuTime:
         acc = self.gpu_done
         for b in self.batches.values():
@@ -596,7 +646,7 @@ class Simulation:
                 self._push(t + self.cfg.tick_seconds, _TICK)
             elif kind == _QUICK:
                 self.quick_pending = False
-                self._on_tick()
+                self._on_handover()
             elif kind == _DAY:
                 self._on_day()
                 if progress is not None:
@@ -651,6 +701,7 @@ class Simulation:
             budget_stop_day=self.budget_stop,
             capacity_switches=self.switches,
             ticks=self.ticks,
+            handovers=self.handovers,
             events=self.events,
             wall_seconds=wall,
             days=self.days,
