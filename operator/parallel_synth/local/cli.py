@@ -99,8 +99,9 @@ def generate(manifest: str, out: Path | None, workers: int | None, progress_mode
     finally:
         display.close()
     if result.status == "interrupted":
-        click.echo(f"stopped after {result.seconds:.0f}s: {result.rendered_shards} shards committed in this run; "
-                   f"run the same command again to resume.")
+        click.echo(f"stopped after {result.seconds:.0f}s: {result.rendered_shards} shards committed in this run, "
+                   f"{result.checkpointed_samples} samples of unfinished shards saved in checkpoints; "
+                   "run the same command again to resume.")
         sys.exit(EXIT_SIGTERM if result.signal == signal.SIGTERM else EXIT_INTERRUPTED)
     if result.aborted:
         click.echo(f"stopped: {result.aborted}", err=True)
@@ -111,12 +112,14 @@ def generate(manifest: str, out: Path | None, workers: int | None, progress_mode
             click.echo(f"  shard {shard}: {error}", err=True)
         click.echo("run the same command again to retry them (committed shards are kept).", err=True)
         sys.exit(EXIT_PROBLEMS)
+    resumed = f", {result.resumed_samples} samples resumed from checkpoints" if result.resumed_samples else ""
     click.echo(f"all {planning.shard_count(spec):,} shards committed "
-               f"({result.rendered_shards} rendered now, {result.skipped_shards} earlier); writing the index...")
+               f"({result.rendered_shards} rendered now, {result.skipped_shards} earlier{resumed})")
     if result.rendered_shards == 0 and files.exists(DATASET_JSON):
         doc = json.loads(files.read_bytes(DATASET_JSON))
         click.echo("the dataset was already complete; index and dataset.json kept as they are")
     else:
+        click.echo("writing the index (index/metadata.parquet, index/metadata.jsonl) and dataset.json...")
         doc = write_index(spec, name, files, now=datetime.now(UTC))
     q = doc["quality"]
     click.echo(f"done in {result.seconds:.0f}s: {doc['samples']['completed']:,} samples, "

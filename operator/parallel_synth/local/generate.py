@@ -43,6 +43,8 @@ class RunResult:
     seconds: float = 0.0
     signal: int | None = None  # the signal that stopped the run (SIGINT or SIGTERM)
     aborted: str | None = None  # why the run gave up (workers that cannot start)
+    checkpointed_samples: int = 0  # samples saved in checkpoints by shards stopped mid-way
+    resumed_samples: int = 0  # samples taken over from earlier checkpoints
 
 
 MAX_REPORTED_FAILURES = 50
@@ -170,10 +172,12 @@ def run_dataset(
         status = str(out.get("status", "failed"))
         if status in COMMITTED:
             breaks[0] = 0
+            result.resumed_samples += int(out.get("resumed") or 0)
             attempts.pop(shard, None)
             tracker.shard_done(shard, shard_categories(shard), clock())
             result.rendered_shards += 1
         elif status in INTERRUPTED:
+            result.checkpointed_samples += int(out.get("samples") or 0)
             tracker.shard_lost(shard, why="interrupted")
         else:
             failed(shard, str(out.get("reason") or f"status {status}"), retriable=bool(out.get("retriable", True)))
