@@ -100,6 +100,10 @@ class BlenderRenderer:
         sc.cycles.transmission_bounces = 8
         sc.cycles.volume_bounces = 1
         sc.render.use_persistent_data = False
+        allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+        if 0 < allowed < (os.cpu_count() or allowed):  # pinned (local mode): render on our cores only
+            sc.render.threads_mode = "FIXED"
+            sc.render.threads = allowed
         sc.render.use_compositing = False
         sc.render.use_sequencer = False
         sc.render.resolution_percentage = 100

@@ -24,7 +24,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
                       float(rng.uniform(0.6, 1.3)))
                for i, p in enumerate(c.scatter(rng, 4 + int(rng.integers(4)), 2.6, 1.1))]
     cam = c.orbit_camera((0.0, 0.0, 0.4), radius=float(rng.uniform(1.8, 3.2)), azimuth=u[4] * 2 * math.pi,
-                         elevation=elevation, focal_mm=focal, aspect=config.aspect, margin=1.0, roll=roll,
+                         elevation=elevation, focal_mm=focal, aspect=config.aspect, margin=0.8, roll=roll,
                          fstop=fstop)
     return Scene(category=config.category, objects=tuple(objects), lights=c.key_lights(rng), camera=cam,
                  world=c.sky(rng), background=(c.ground(rng),),

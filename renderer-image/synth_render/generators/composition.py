@@ -46,7 +46,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     extent = max(math.hypot(o.location[0], o.location[1]) for o in objects) + size
     top = max(o.location[2] for o in objects)
     cam = c.orbit_camera((0.0, 0.0, top / 2), radius=max(extent, top), azimuth=u[3] * 2 * math.pi,
-                         elevation=c.lerp(0.15, 1.2, u[4]), aspect=config.aspect, margin=1.0)
+                         elevation=c.lerp(0.15, 1.2, u[4]), aspect=config.aspect, margin=0.8)
     return Scene(category=config.category, objects=tuple(objects), lights=c.key_lights(rng), camera=cam,
                  world=c.sky(rng), background=(c.ground(rng),),
                  params={"layout": layout, "count": count, "spacing": round(spacing, 4)})

@@ -45,7 +45,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
         world = World(color=(0.02, 0.02, 0.04), strength=0.3)
     fstop = round(c.lerp(0.8, 2.8, 1 - strength), 3) if effect == "bokeh" else 0.0
     cam = c.orbit_camera((0.0, 0.0, 0.4), radius=3.0, azimuth=u[3] * 2 * math.pi, elevation=c.lerp(0.15, 0.8, u[4]),
-                         aspect=config.aspect, margin=1.0, focal_mm=50.0 if effect == "bokeh" else 35.0, fstop=fstop)
+                         aspect=config.aspect, margin=0.8, focal_mm=50.0 if effect == "bokeh" else 35.0, fstop=fstop)
     lights = c.key_lights(rng, strength=0.3 if effect == "glow" else 1.0)
     return Scene(category=config.category, objects=tuple(objects), lights=lights, camera=cam, world=world,
                  background=(c.ground(rng),), params={"effect": effect, "strength": round(strength, 4), "count": count})

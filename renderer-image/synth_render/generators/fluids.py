@@ -34,7 +34,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
                 Part("cylinder", liquid, location=(0.0, 0.0, h * fill / 2), scale=(0.46, 0.46, h * fill)),
             )))
         elif kind == "droplets":
-            s = float(rng.uniform(0.3, 0.8))
+            s = float(rng.uniform(0.5, 1.0))
             objects.append(SceneObject(id=i + 1, cls="droplet", location=c.r3((x, y, s * 0.3)),
                                        scale=c.r3((s, s, s * 0.6)), parts=(Part("sphere", liquid),)))
         else:
@@ -45,7 +45,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
                                        parts=(Part("sphere", Material(color=tint, roughness=0.02, metallic=0.0,
                                                                       transmission=0.6, ior=ior)),)))
     cam = c.orbit_camera((0.0, 0.0, 0.3), radius=0.8 + 0.5 * count, azimuth=u[4] * 2 * math.pi,
-                         elevation=float(rng.uniform(0.3, 0.9)), aspect=config.aspect, margin=1.0)
+                         elevation=float(rng.uniform(0.3, 0.9)), aspect=config.aspect, margin=0.8)
     return Scene(category=config.category, objects=tuple(objects), lights=c.key_lights(rng, strength=1.3), camera=cam,
                  world=c.sky(rng, strength=1.5), background=(c.ground(rng, pattern="checker"),),
                  params={"kind": kind, "tint": list(tint), "ior": ior, "count": count})

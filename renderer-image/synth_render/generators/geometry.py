@@ -34,7 +34,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
         objects.append(obj)
     extent = 1.2 + count * 0.35 + size
     cam = c.orbit_camera((0.0, 0.0, size * 0.4), radius=extent, azimuth=u[3] * 2 * math.pi,
-                         elevation=c.lerp(0.25, 1.0, u[4]), aspect=config.aspect, margin=1.0)
+                         elevation=c.lerp(0.25, 1.0, u[4]), aspect=config.aspect, margin=0.8)
     return Scene(
         category=config.category, objects=tuple(objects), lights=c.key_lights(rng), camera=cam,
         world=c.sky(rng), background=(c.ground(rng),),

@@ -46,7 +46,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
         lights.append(c.aim(light, (0.0, 0.0, 0.3)))
     ambient = round(c.lerp(0.02, 0.4, u[4]), 4)
     cam = c.orbit_camera((0.0, 0.0, 0.4), radius=3.0, azimuth=float(rng.uniform(0, 2 * math.pi)),
-                         elevation=float(rng.uniform(0.3, 0.8)), aspect=config.aspect, margin=1.0)
+                         elevation=float(rng.uniform(0.3, 0.8)), aspect=config.aspect, margin=0.8)
     return Scene(category=config.category, objects=tuple(objects), lights=tuple(lights), camera=cam,
                  world=World(color=(0.3, 0.35, 0.45), strength=ambient), background=(c.ground(rng),),
                  params={"kind": kind, "count": count, "gain": round(gain, 4), "kelvin": round(kelvin, 1),

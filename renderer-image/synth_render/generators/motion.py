@@ -32,7 +32,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
         objects.append(c.prop(rng, i + 1, shape, (x, y), size, z=z,
                               velocity=(round(s * math.cos(h), 4), round(s * math.sin(h), 4), vz)))
     cam = c.orbit_camera((0.0, 0.0, 0.6), radius=3.2, azimuth=u[4] * 2 * math.pi,
-                         elevation=float(rng.uniform(0.15, 0.6)), aspect=config.aspect, margin=1.0)
+                         elevation=float(rng.uniform(0.15, 0.6)), aspect=config.aspect, margin=0.8)
     return Scene(category=config.category, objects=tuple(objects), lights=c.key_lights(rng), camera=cam,
                  world=c.sky(rng), background=(c.ground(rng),),
                  params={"speed": round(speed, 4), "heading": round(heading, 4), "count": count,

@@ -1,0 +1,125 @@
+"""Renderer benchmark: throughput, overhead outside Blender's render call, process reuse, memory.
+
+Prints its figures; it is not a test. Run it on an otherwise idle machine when possible (the
+figures below count wall time, so other load on the cores shows up in them):
+
+    python benchmarks/bench_renderer.py                      # small + default preset, RSS over 500
+    python benchmarks/bench_renderer.py --samples 100 --default-samples 2 --process-samples 4
+
+Figures:
+- samples/minute of the long-lived worker (``run_shard`` writing a real shard to a temp folder),
+- the fraction of wall time spent outside Blender's render call (scene build, EXR read-back,
+  encoding, quality gate, tar, commit), target under 10 %,
+- the speedup over starting one Blender process per sample (small preset), target >= 3x,
+- worker RSS after 20 and after N samples (target: growth under 50 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from parallel_synth.api import SynthDatasetSpec
+from synth_render.storage import open_store
+from synth_render.worker import run_shard
+
+_ONE_SAMPLE = """
+import json, sys, time
+t0 = time.perf_counter()
+from parallel_synth.api import SynthDatasetSpec
+from synth_render.blender import BlenderRenderer
+from synth_render.sample import plan_sample, render_sample
+spec = SynthDatasetSpec.model_validate(json.loads(sys.argv[1]))
+r = BlenderRenderer(device="cpu")
+render_sample(spec, plan_sample(spec, int(sys.argv[2])), r, dataset="bench")
+"""
+
+
+def _spec(preset: str, samples: int) -> SynthDatasetSpec:
+    render: dict[str, Any] = {"device": "cpu"}
+    if preset == "small":
+        render |= {"resolutions": [{"width": 128, "height": 128}], "samples": {"min": 16, "max": 16},
+                   "denoise": False}
+    return SynthDatasetSpec.model_validate({
+        "samples": samples, "seed": 3, "shardSize": samples, "render": render,
+        "quality": {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0},
+        "output": {"uri": "file:///tmp/unused"}, "image": "bench",
+    })
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_worker(preset: str, samples: int, *, rss_at: tuple[int, ...] = ()) -> dict[str, Any]:
+    spec = _spec(preset, samples)
+    render_s = 0.0
+    rss: dict[int, float] = {}
+    done = 0
+
+    def progress(ev: dict[str, Any]) -> None:
+        nonlocal render_s, done
+        render_s += ev["renderSeconds"]
+        done += 1
+        if done in rss_at:
+            rss[done] = _rss_mb()
+
+    with tempfile.TemporaryDirectory() as td:
+        t0 = time.perf_counter()
+        out = run_shard(spec, "bench", 0, store=open_store(Path(td).as_uri()), progress=progress)
+        wall = time.perf_counter() - t0
+    assert out.status == "committed", out
+    return {"samples": samples, "wall": wall, "render": render_s, "per_min": samples / wall * 60,
+            "outside": 1 - render_s / wall, "rss": rss, "device": out.device}
+
+
+def run_process_per_sample(preset: str, samples: int) -> dict[str, Any]:
+    spec = _spec(preset, max(samples, 1))
+    t0 = time.perf_counter()
+    for i in range(samples):
+        subprocess.run([sys.executable, "-c", _ONE_SAMPLE, json.dumps(spec.wire()), str(i)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    return {"samples": samples, "wall": wall, "per_min": samples / wall * 60}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--samples", type=int, default=500, help="Samples for the small-preset worker run (RSS at 20 and N).")
+    p.add_argument("--default-samples", type=int, default=4, help="Samples at the default preset (512x512, 16-64 spp).")
+    p.add_argument("--process-samples", type=int, default=8, help="Samples for the process-per-sample baseline.")
+    args = p.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (shared cores inflate wall time)")
+
+    n = max(args.samples, 21)
+    small = run_worker("small", n, rss_at=(20, n))
+    print(f"\nsmall preset (128x128, 16 spp, {n} samples, device {small['device']}):")
+    print(f"  worker:              {small['per_min']:8.1f} samples/min  ({small['wall'] / n:.3f} s/sample)")
+    print(f"  outside render call: {small['outside'] * 100:8.1f} %  (target < 10 %)")
+    rss20, rssn = small["rss"].get(20, float("nan")), small["rss"].get(n, float("nan"))
+    print(f"  worker RSS:          {rss20:8.1f} MB after 20, {rssn:.1f} MB after {n}: growth {rssn - rss20:+.1f} MB"
+          f"  (target < 50 MB)")
+
+    base = run_process_per_sample("small", args.process_samples)
+    print(f"  process per sample:  {base['per_min']:8.1f} samples/min  ({base['wall'] / base['samples']:.3f} s/sample)")
+    print(f"  speedup of the long-lived worker: {small['per_min'] / base['per_min']:.1f}x  (target >= 3x)")
+
+    if args.default_samples > 0:
+        d = run_worker("default", args.default_samples)
+        print(f"\ndefault preset (512x512, 16-64 spp adaptive, denoise, {args.default_samples} samples):")
+        print(f"  worker:              {d['per_min']:8.2f} samples/min  ({d['wall'] / d['samples']:.2f} s/sample)")
+        print(f"  outside render call: {d['outside'] * 100:8.1f} %  (target < 10 %)")
+
+
+if __name__ == "__main__":
+    main()
