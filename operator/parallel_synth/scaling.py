@@ -111,10 +111,11 @@ class ScalerState:
     desired: int | None = None
     last_change: float | None = None
     recommendations: tuple[tuple[float, int], ...] = ()
+    """Change points ``(t, recommended)`` over the scale-down stabilization window."""
     capacity_mode: str | None = None
     mode_since: float = 0.0
     preemption_marks: tuple[tuple[float, int], ...] = ()
-    """``(t, cumulative preemptions)`` over the preemption window."""
+    """Change points ``(t, cumulative preemptions)`` over the preemption window."""
 
 
 @dataclass(frozen=True)
@@ -295,8 +296,7 @@ def stabilize(
     force: bool = False,
 ) -> tuple[int, ScalerState]:
     """Apply hysteresis to a recommendation; returns the desired count and the new state."""
-    horizon = now - settings.scale_down_stabilization_seconds
-    recs = (*(r for r in state.recommendations if r[0] >= horizon), (now, recommended))
+    recs = _change_points(state.recommendations, now - settings.scale_down_stabilization_seconds, now, recommended)
     recs = recs[-settings.max_recommendations :]
     current = state.desired
     lo, hi = bounds
@@ -334,9 +334,8 @@ def capacity_mode(
     settings: ScalingSettings,
 ) -> tuple[str, str, ScalerState]:
     """Where new pods go (spot or on-demand), why, and the new state."""
-    marks = tuple(m for m in state.preemption_marks if m[0] >= now - settings.preemption_window_seconds)
-    if not marks or marks[-1][1] != preemptions_total or marks[-1][0] != now:
-        marks = (*marks, (now, preemptions_total))
+    horizon = now - settings.preemption_window_seconds
+    marks = _change_points(state.preemption_marks, horizon, now, preemptions_total)
     state = replace(state, preemption_marks=marks[-settings.max_recommendations :])
     if not spec.node_pool.spot:
         return Capacity.ON_DEMAND.value, "SpotDisabled", _mode(state, Capacity.ON_DEMAND.value, now)
@@ -347,12 +346,26 @@ def capacity_mode(
         if now - state.mode_since >= settings.spot_retry_seconds:
             return Capacity.SPOT.value, "SpotRetry", _mode(replace(state, preemption_marks=()), "spot", now)
         return mode, "SpotPreempted", state
-    preempted = preemptions_total - state.preemption_marks[0][1]
-    span_h = max(now - state.preemption_marks[0][0], settings.tick_seconds) / 3600.0
+    base_t, base_n = state.preemption_marks[0]
+    preempted = preemptions_total - base_n
+    span_h = max(now - max(base_t, horizon), settings.tick_seconds) / 3600.0
     per_pod_hour = preempted / max(1, spot_workers) / span_h
     if preempted >= settings.fallback_min_preemptions and per_pod_hour >= settings.fallback_preemptions_per_pod_hour:
         return Capacity.ON_DEMAND.value, "SpotPreempted", _mode(state, Capacity.ON_DEMAND.value, now)
     return Capacity.SPOT.value, "Spot", _mode(state, Capacity.SPOT.value, now)
+
+
+def _change_points(
+    points: tuple[tuple[float, int], ...], horizon: float, now: float, value: int
+) -> tuple[tuple[float, int], ...]:
+    """A step function as its change points: those after ``horizon``, the one in effect at the
+    horizon, and ``value`` at ``now`` if it differs. Unchanged input gives an unchanged tuple, so
+    the status (where the state lives) is not rewritten on every tick."""
+    before = [p for p in points if p[0] <= horizon]
+    kept = before[-1:] + [p for p in points if p[0] > horizon]
+    if not kept or kept[-1][1] != value:
+        kept.append((now, value))
+    return tuple(kept)
 
 
 def _mode(state: ScalerState, mode: str, now: float) -> ScalerState:
@@ -633,9 +646,11 @@ def autoscale(
         _settled_gpu(b.status) for b in batches
     )
     ts = now.timestamp()
-    win = win.observe(Observation(ts, completed, finished_gpu, float(status.get("gpuSeconds") or 0.0)))
+    current = Observation(ts, completed, finished_gpu, float(status.get("gpuSeconds") or 0.0))
+    win = win.observe(current)
     thr = measure(
         win,
+        current=current,
         prior_gpu_seconds_per_sample=spec.estimates.gpu_seconds_per_sample,
         gpus_per_worker=spec.node_pool.gpus_per_worker,
     )

@@ -71,12 +71,12 @@ class RateWindow:
         pts = [p for p in self.points if p.t < obs.t]
         if pts and obs.samples < pts[-1].samples:  # counters went back (status reset): start over
             pts = []
-        # the newest point is live: it is replaced until it is resolution_seconds past the one
-        # before it, then kept (so kept points are at least that far apart)
-        if len(pts) >= 2 and pts[-1].t - pts[-2].t < self.resolution_seconds:
-            pts[-1] = obs
-        else:
-            pts.append(obs)
+        # kept points are at least resolution_seconds apart; in between, the window does not
+        # change (it lives in status: no write per tick) and measure() takes the current
+        # observation separately
+        if pts and obs.t - pts[-1].t < self.resolution_seconds:
+            return self if len(pts) == len(self.points) else replace(self, points=tuple(pts))
+        pts.append(obs)
         horizon = obs.t - max(self.window_seconds, self.evidence_seconds)
         first = 0
         while first + 1 < len(pts) and pts[first + 1].t <= horizon:
@@ -121,12 +121,14 @@ def _anchor(points: tuple[Observation, ...], t: float) -> Observation:
 def measure(
     window: RateWindow,
     *,
+    current: Observation | None = None,
     prior_gpu_seconds_per_sample: float,
     gpus_per_worker: int = 1,
     prior_weight_seconds: float | None = None,
 ) -> Throughput:
     """Samples/day and per-worker rate from a window.
 
+    ``current`` is the observation of this instant when the window did not keep it.
     ``prior_weight_seconds`` is how many GPU-seconds of evidence the prior is worth (default:
     the GPU time of 1000 samples at the prior rate, about one shard).
     """
@@ -136,6 +138,8 @@ def measure(
     if not window.points:
         return Throughput(None, prior_rate * gpus * SECONDS_PER_DAY, False)
     last = window.points[-1]
+    if current is not None and current.t >= last.t:
+        last = current
 
     # per-worker rate: over the whole evidence horizon (24 h by default). A shorter span is
     # biased when a fleet started together: its fast pods commit first and its slow pods last.
