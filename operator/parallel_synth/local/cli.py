@@ -59,9 +59,11 @@ def _root_uri(out: Path | None, uri: str) -> str:
               help="Live panel on a terminal, plain lines otherwise (auto).")
 @click.option("--log-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where workers' logs go (default: a folder under the system temp dir).")
+@click.option("--local", "_local", is_flag=True, hidden=True,
+              help="Accepted for DESIGN.md's `synthctl generate --local`; generate always runs locally.")
 @click.option("--renderer", default=None, hidden=True, help="module:function with run_shard's signature.")
 def generate(manifest: str, out: Path | None, workers: int | None, progress_mode: str,
-             log_dir: Path | None, renderer: str | None) -> None:
+             log_dir: Path | None, _local: bool, renderer: str | None) -> None:
     """Render a dataset on this machine; a second run resumes where the first stopped.
 
     Ctrl-C stops cleanly: workers save a checkpoint of their shard; run the same command again
