@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from parallel_synth import planning, ranges
+from parallel_synth import planning, ranges, scaling
 from parallel_synth.api import (
     BatchPhase,
     DatasetPhase,
@@ -150,6 +150,7 @@ def decide_batch(
         preemptedBefore=acc.preempted.before,
         active=acc.active,
         pending=acc.pending,
+        **scaling.pod_counts(pods, now=now, settings=_scaling_settings(settings)).status(),
     )
     if acc.new_preemptions:
         events.append(EventSpec("Warning", "Preempted",
@@ -253,8 +254,23 @@ def batch_view(body: dict[str, Any], per: int) -> BatchView:
                      deleting=bool(body["metadata"].get("deletionTimestamp")))
 
 
+def _scaling_settings(settings: OperatorSettings) -> scaling.ScalingSettings:
+    """The autoscaler ticks with the dataset reconcile (issue #6)."""
+    return scaling.ScalingSettings(tick_seconds=settings.dataset_interval, max_live_batches=settings.max_live_batches)
+
+
+def autoscale(
+    spec: SynthDatasetSpec, status: dict[str, Any], batches: list[BatchView], *, now: datetime,
+    settings: OperatorSettings,
+) -> scaling.Decision:
+    """The autoscaler's decision for the live batches (issue #6, :mod:`parallel_synth.scaling`)."""
+    live = [scaling.LiveBatch(b.name, b.spec.shard_count, b.spec.parallelism, b.spec.capacity, b.status)
+            for b in batches if not b.finished]
+    return scaling.autoscale(spec, status, live, now=now, settings=_scaling_settings(settings))
+
+
 def desired_parallelism(
-    spec: SynthDatasetSpec, batches: list[BatchView], *, suspended: bool
+    spec: SynthDatasetSpec, batches: list[BatchView], *, suspended: bool, scaled: dict[str, int] | None = None
 ) -> dict[str, int]:
     """HOOK for issue #6 (autoscaler): pods wanted per live batch.
 
@@ -265,6 +281,8 @@ def desired_parallelism(
     live = [b for b in sorted(batches, key=lambda b: b.index) if not b.finished]
     if suspended or not live:
         return {b.name: 0 for b in live}
+    if scaled is not None:  # the autoscaler's distribution
+        return {b.name: scaled.get(b.name, 0) for b in live}
     caps = [max(0, b.remaining) for b in live]
     alloc = [0] * len(live)
     budget = spec.workers.max
@@ -371,9 +389,10 @@ def decide_dataset(
             create.append(NewBatch(batch_name(name, next_index), next_index, bspec))
             next_index += 1
     new_views = [BatchView(c.name, c.index, c.spec, {}) for c in create]
-    want = desired_parallelism(spec, live + new_views, suspended=suspended)
-    create = [NewBatch(c.name, c.index, c.spec.model_copy(update={"parallelism": want.get(c.name, 0)}))
-              for c in create]
+    scale = autoscale(spec, st, live + new_views, now=now, settings=settings)
+    want = desired_parallelism(spec, live + new_views, suspended=suspended, scaled=scale.parallelism)
+    create = [NewBatch(c.name, c.index, c.spec.model_copy(
+        update={"parallelism": want.get(c.name, 0), "capacity": scale.capacity_mode})) for c in create]
     set_par = {v.name: want[v.name] for v in live if v.name in want and want[v.name] != v.spec.parallelism}
     if create and not views and not folded_idx:
         events.append(EventSpec("Normal", "Planned",
@@ -444,6 +463,12 @@ def decide_dataset(
                           f"failed shards: {failed_text}" if failed_text else "no failed shards", now=now)
     st["conditions"] = conds
     st = fill_rates_and_cost(st, spec, now=now)
+    # issue #6: measured rate, ETA, workers, cost, capacity mode, autoscaler state and conditions
+    st.update(scale.status(now=now))
+    for c in scale.conditions:
+        st["conditions"] = set_condition(st["conditions"], c["type"], c["status"], c["reason"], c["message"],
+                                         now=now)
+    events += [EventSpec(*e) for e in scaling.transition_events(old, scale)]
     return DatasetDecision(status=st, create=create, set_parallelism=set_par, delete=delete, events=events)
 
 

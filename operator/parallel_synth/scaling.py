@@ -21,8 +21,9 @@ No flapping (``stabilize``)
     of the current value; two changes are at least ``min_change_interval_seconds`` apart. Budget stops and a finished dataset bypass all three.
 
 Distribution (``distribute``)
-    Oldest batches first (they finish and slide the window), batches on the current capacity
-    type before the others, never more pods than shards left in a batch. Scale-down drains:
+    Water-filling over the live batches (as even as possible, ties to the oldest), batches on
+    the current capacity type before the others, never more pods than shards left in a batch.
+    Scale-down drains:
     a batch keeps at least its *established* running pods (started more than one tick ago) so
     running shards finish; pods the Job started since the last tick are the ones cut (the Job
     controller deletes the newest pods first). What the live batches cannot absorb opens new
@@ -37,6 +38,7 @@ Capacity (``capacity_mode``)
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -307,8 +309,10 @@ def stabilize(
         if chosen != current:
             # the dead band holds only downwards: a small shortfall would otherwise last forever
             small = chosen < current and current - chosen <= settings.tolerance * current
-            too_soon = (
-                state.last_change is not None and now - state.last_change < settings.min_change_interval_seconds
+            too_soon = (  # starting from zero (first run, resume, budget raised) is never too soon
+                current > 0
+                and state.last_change is not None
+                and now - state.last_change < settings.min_change_interval_seconds
             )
             if small or too_soon:
                 chosen = current
@@ -387,17 +391,26 @@ def distribute(
     max_new_batches: int,
     allow_new: bool = True,
 ) -> tuple[dict[str, int], tuple[int, ...]]:
-    """Parallelism per live batch (oldest and current-capacity first) and new batches to open."""
-    order = sorted(range(len(batches)), key=lambda i: (batches[i].capacity != mode, i))
-    left = desired
-    out: dict[str, int] = {}
-    for i in order:
-        b = batches[i]
-        cap = max(0, b.remaining)
-        give = min(left, cap)
-        p = max(give, min(b.established, cap))  # drain: established pods finish their shard
-        out[b.name] = p
-        left = max(0, left - p)
+    """Parallelism per live batch and the batches to open.
+
+    Water-filling: the desired pods are spread as evenly as possible (ties to the oldest batch),
+    batches on the current capacity type first, never more pods than shards left in a batch.
+    A batch keeps at least its established pods (scale-down drains). What the live batches
+    cannot hold opens new batches.
+    """
+    alloc = [min(b.established, max(0, b.remaining)) for b in batches]
+    left = max(0, desired - sum(alloc))
+    for preferred in (True, False):
+        heap = [(alloc[i], i) for i, b in enumerate(batches) if (b.capacity == mode) == preferred
+                and alloc[i] < b.remaining]
+        heapq.heapify(heap)
+        while left > 0 and heap:
+            n, i = heapq.heappop(heap)
+            alloc[i] = n + 1
+            left -= 1
+            if alloc[i] < batches[i].remaining:
+                heapq.heappush(heap, (alloc[i], i))
+    out = {b.name: alloc[i] for i, b in enumerate(batches)}
     new: list[int] = []
     shards = unplanned_shards
     while allow_new and left > 0 and shards > 0 and len(new) < max_new_batches:

@@ -124,10 +124,12 @@ def test_dead_band_ignores_small_reductions_but_not_shortfalls() -> None:
     assert _run([50] + [51] * 20)[-1] == 51
 
 
-def test_budget_stop_bypasses_hysteresis() -> None:
+def test_budget_stop_bypasses_hysteresis_and_resume_is_immediate() -> None:
     state = ScalerState(desired=40, last_change=T)
-    n, _ = stabilize(0, state, now=T + 1, settings=SETTINGS, bounds=(0, 100), force=True)
+    n, state = stabilize(0, state, now=T + 1, settings=SETTINGS, bounds=(0, 100), force=True)
     assert n == 0
+    n, _ = stabilize(30, state, now=T + 2, settings=SETTINGS, bounds=(0, 100))
+    assert n == 30
 
 
 def _b(name: str, remaining: int, *, capacity: str = "spot", established: int = 0) -> BatchView:
@@ -138,8 +140,11 @@ def _b(name: str, remaining: int, *, capacity: str = "spot", established: int = 
 @pytest.mark.parametrize(
     ("case", "desired", "batches", "unplanned", "want", "new"),
     [
-        ("oldest first, capped by shards left", 12, [_b("a", 5), _b("b", 20), _b("c", 20)], 0,
-         {"a": 5, "b": 7, "c": 0}, ()),
+        ("spread evenly, ties to the oldest", 11, [_b("a", 5), _b("b", 20), _b("c", 20)], 0,
+         {"a": 4, "b": 4, "c": 3}, ()),
+        ("capped by shards left", 30, [_b("a", 5), _b("b", 20), _b("c", 20)], 0, {"a": 5, "b": 13, "c": 12}, ()),
+        ("drained pods count towards the spread", 12, [_b("a", 10, established=8), _b("b", 10)], 0,
+         {"a": 8, "b": 4}, ()),
         ("more than the live batches hold opens batches", 30, [_b("a", 5)], 100, {"a": 5}, (10, 10, 5)),
         ("no shards left to plan", 30, [_b("a", 5)], 0, {"a": 5}, ()),
         ("scale-down drains established pods", 2, [_b("a", 10, established=6), _b("b", 10, established=3)], 0,
