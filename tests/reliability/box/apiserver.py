@@ -20,8 +20,9 @@ replaces the object store with one that behaves like the real API server where i
   simulated kubelet removes them once their process has exited), garbage collection of dependents
   by ``ownerReferences`` with ``propagationPolicy`` (the batch/v1 Job default is Orphan, as in the
   real API);
-* fault injection for the operator's requests: 409 Conflict, 429 with ``Retry-After``, 500, and
-  watch streams cut mid-way, each counted in :attr:`ApiServer.injected`.
+* fault injection for the operator's requests: concurrent writers (so that preconditioned writes
+  get a genuine 409/422), 429 with ``Retry-After``, 500, and watch streams cut mid-way, each counted
+  in :attr:`ApiServer.injected` (answers with status >= 400 are in :attr:`ApiServer.audit`).
 
 Validation is limited to what every object gets: names must be RFC 1123 subdomains, label keys
 and values must be valid (422 Invalid otherwise). It does not do: authentication or RBAC,
@@ -102,7 +103,9 @@ class ApiFaults:
     """Faults injected into the operator's HTTP requests (never into in-process calls)."""
 
     conflict_rate: float = 0.0
-    """Probability that a PATCH/PUT gets 409 Conflict."""
+    """Probability that another writer modifies the object just before a PATCH/PUT is applied: a request
+    with a resourceVersion precondition then fails as on a real server (409 Conflict, or 422 for a
+    JSON-patch ``test``); a plain merge-patch simply wins, as it would."""
     throttle_rate: float = 0.0
     """Probability that any request gets 429 Too Many Requests with Retry-After."""
     error_rate: float = 0.0
@@ -538,6 +541,7 @@ class ApiServer(KubernetesScaffold):
             self._maybe_fault(request.method, watching)
             if key not in self.kinds:
                 raise ApiError(404, "NotFound", f"the server could not find the requested resource ({key})")
+            self._maybe_concurrent_write(request, key)
             if watching:
                 status = -1  # recorded when the stream starts, not when it ends
                 self.audit.append((request.method, str(request.url.path_qs), 200))
@@ -555,8 +559,9 @@ class ApiServer(KubernetesScaffold):
             if status != -1:
                 self.audit.append((request.method, str(request.url.path_qs), status))
 
-    def _count(self, kind: str) -> None:
+    def _count(self, kind: str) -> int:
         self.injected[kind] = self.injected.get(kind, 0) + 1
+        return self.injected[kind]
 
     def _maybe_fault(self, method: str, watching: bool) -> None:
         f = self.faults
@@ -568,11 +573,19 @@ class ApiServer(KubernetesScaffold):
                 and f.rng.random() < f.error_rate):
             self._count("error")
             raise ApiError(500, "InternalError", "Internal error occurred: injected by the harness")
-        if (method in ("PATCH", "PUT") and f.conflict_rate and self.injected.get("conflict", 0) < f.max_each
-                and f.rng.random() < f.conflict_rate):
-            self._count("conflict")
-            raise ApiError(409, "Conflict", "Operation cannot be fulfilled: the object has been modified; "
-                           "please apply your changes to the latest version and try again")
+
+
+    def _maybe_concurrent_write(self, request: Request, key: Key) -> None:
+        f = self.faults
+        if (request.method not in ("PATCH", "PUT") or request.name is None or not f.conflict_rate
+                or self.injected.get("concurrent_write", 0) >= f.max_each or f.rng.random() >= f.conflict_rate):
+            return
+        obj = self._store.get((key, request.namespace, request.name))
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return
+        n = self._count("concurrent_write")
+        self.patch(key, request.namespace, request.name,
+                   {"metadata": {"annotations": {"box.harness/concurrent-write": str(n)}}})
 
     def _dispatch(self, request: Request, key: Key, params: dict[str, str]) -> tuple[Any, int]:
         ns, name, sub = request.namespace, request.name, request.subresource

@@ -149,6 +149,8 @@ async def run_scenario(name: str, workdir: Path, *, options: BoxOptions | None =
                     except (TimeoutError, asyncio.CancelledError):
                         faults = {"driver did not stop": 1}
             faults.update({f"api.{k}": v for k, v in box.api.injected.items()})
+            if box.api.faults.conflict_rate:
+                faults["api.conflicts answered (409/422)"] = sum(1 for _, _, c in box.api.audit if c in (409, 422))
             if box.proxy is not None:
                 faults.update({f"s3.{k}": v for k, v in box.proxy.injected.items()})
             result.faults = {k: v for k, v in sorted(faults.items()) if v}
@@ -282,8 +284,8 @@ async def operator_restarts(workdir: Path) -> ScenarioResult:
 
 
 async def api_errors(workdir: Path) -> ScenarioResult:
-    faults = ApiFaults(conflict_rate=0.08, throttle_rate=0.04, error_rate=0.04, watch_drop_rate=0.03,
-                       max_each=12, seed=3)
+    faults = ApiFaults(conflict_rate=0.15, throttle_rate=0.03, error_rate=0.03, watch_drop_rate=0.05,
+                       max_each=5, seed=3)
     return await run_scenario("api-errors", workdir, options=BoxOptions(api_faults=faults),
                               spec_kwargs={"samples": 12, "shard_size": 3})
 
