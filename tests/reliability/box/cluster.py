@@ -180,7 +180,7 @@ class Box:
     def operator_log_path(self) -> Path:
         return self.workdir / "logs" / "operator.log"
 
-    async def start_operator(self) -> None:
+    async def start_operator(self, *, ready_timeout: float = 60.0) -> None:
         env = {
             "PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(self.workdir), "LANG": "C.UTF-8",
             "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1",
@@ -202,7 +202,7 @@ class Box:
                 start_new_session=True)
         self.operator_starts += 1
         await self.wait_for(lambda: any("synthdatasets" in p and "watch" in p for _, p, _ in self.api.audit[mark:]),
-                            timeout=60, what="the operator to watch SynthDatasets")
+                            timeout=ready_timeout, what="the operator to watch SynthDatasets")
 
     async def stop_operator(self, sig: int = signal.SIGKILL) -> int | None:
         proc, self.operator = self.operator, None

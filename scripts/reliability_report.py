@@ -1,0 +1,98 @@
+#!/usr/bin/env python
+"""Rerun the reliability scenarios in the run-in-a-box harness and write their table to docs/reliability.md.
+
+Usage: ``.venv/bin/python scripts/reliability_report.py [--only NAME ...] [--json OUT] [--keep DIR]``
+
+Each scenario (tests/reliability/box/scenarios.py) renders a tiny dataset with the real operator and
+real renderer pods while one kind of fault is injected, then checks ``synthctl validate``, that every
+sample index is in the bucket exactly once, and that the SynthDataset status equals the bucket. The
+table replaces the text between the ``results`` markers of docs/reliability.md; the rest of the file
+(what the harness simulates, findings) is left as written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "reliability"))
+
+from box.scenarios import SCENARIOS, ScenarioResult  # noqa: E402
+
+DOC = ROOT / "docs" / "reliability.md"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def _faults(r: ScenarioResult) -> str:
+    return "<br>".join(f"{k}: {v}" for k, v in r.faults.items()) or "none"
+
+
+def table(results: list[ScenarioResult]) -> str:
+    head = ("| scenario | faults injected | shards | samples committed / target | failed shards "
+            "(expected / status) | validate | duplicates | missing | status == bucket | phase | "
+            "preemptions in status | time |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for r in results:
+        verdict = "ok" if r.validate_ok else "FAIL: " + "; ".join(r.validate_problems)[:200]
+        status = "yes" if r.status_matches else "NO: " + r.status_detail
+        if r.error:
+            status = "ERROR: " + r.error.splitlines()[0][:200]
+        rows.append(
+            f"| {r.name} | {_faults(r)} | {r.shards} | {r.committed_samples} / {r.samples} | "
+            f"{r.expected_failed_shards or '-'} / {r.reported_failed_shards or '-'} | {verdict} | {r.duplicates} | "
+            f"{r.missing} | {status} | {r.phase} | {r.preemptions_status} | {r.seconds:.0f} s |")
+    ok = sum(r.ok for r in results)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"{ok}/{len(results)} scenarios passed all checks (generated {stamp} by "
+            f"`scripts/reliability_report.py`).\n\n{head}\n" + "\n".join(rows) + "\n")
+
+
+def write_doc(text: str) -> None:
+    doc = DOC.read_text() if DOC.exists() else f"# Reliability\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in doc or END not in doc:
+        doc += f"\n{BEGIN}\n{END}\n"
+    before, rest = doc.split(BEGIN, 1)
+    _, after = rest.split(END, 1)
+    DOC.write_text(f"{before}{BEGIN}\n{text}{END}{after}")
+
+
+async def run(names: list[str] | None, keep: Path | None) -> list[ScenarioResult]:
+    results = []
+    for sc in SCENARIOS:
+        if names and sc.name not in names:
+            continue
+        base = keep or Path(tempfile.mkdtemp(prefix="reliability-"))
+        print(f"running {sc.name}: {sc.title} ...", flush=True)
+        r = await sc.run(base / sc.name)
+        print(f"  {'ok' if r.ok else 'FAILED'} in {r.seconds:.0f} s: faults {r.faults}; {r.status_detail} "
+              f"{r.error[:300]}", flush=True)
+        results.append(r)
+    return results
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="*", help="Run only these scenarios (names as in the table).")
+    p.add_argument("--json", type=Path, help="Also write the results as JSON here.")
+    p.add_argument("--keep", type=Path, help="Keep each scenario's logs and world dump under this folder.")
+    p.add_argument("--no-doc", action="store_true", help="Print the table, do not touch docs/reliability.md.")
+    args = p.parse_args()
+    results = asyncio.run(run(args.only, args.keep))
+    text = table(results)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps([r.to_json() for r in results], indent=1))
+    if not args.no_doc:
+        write_doc(text)
+        print(f"wrote {DOC}")
+    sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+if __name__ == "__main__":
+    main()
