@@ -389,11 +389,6 @@ def decide_dataset(
             create.append(NewBatch(batch_name(name, next_index), next_index, bspec))
             next_index += 1
     new_views = [BatchView(c.name, c.index, c.spec, {}) for c in create]
-    scale = autoscale(spec, st, live + new_views, now=now, settings=settings)
-    want = desired_parallelism(spec, live + new_views, suspended=suspended, scaled=scale.parallelism)
-    create = [NewBatch(c.name, c.index, c.spec.model_copy(
-        update={"parallelism": want.get(c.name, 0), "capacity": scale.capacity_mode})) for c in create]
-    set_par = {v.name: want[v.name] for v in live if v.name in want and want[v.name] != v.spec.parallelism}
     if create and not views and not folded_idx:
         events.append(EventSpec("Normal", "Planned",
                                 f"{spec.samples} samples in {total_shards} shards, {total_batches} batches of "
@@ -423,7 +418,7 @@ def decide_dataset(
                          + sum(float(v.status.get("gpuSeconds") or 0.0) for v in live), 3),
         spotGpuSeconds=round(float(folded.get("spotGpuSeconds") or 0.0)
                              + sum(float(v.status.get("spotGpuSeconds") or 0.0) for v in live), 3),
-        workers={**dict(st.get("workers") or {}), "desired": sum(want.values()),
+        workers={**dict(st.get("workers") or {}),
                  "active": sum(int(v.status.get("active") or 0) for v in live),
                  "pending": sum(int(v.status.get("pending") or 0) for v in live)},
         progress=percent(shards_done, total_shards),
@@ -434,6 +429,14 @@ def decide_dataset(
         st["failedShards"] = failed_text
     else:
         st.pop("failedShards", None)
+
+    # issue #6: the autoscaler sizes and spreads the workers on the counters just aggregated
+    scale = autoscale(spec, st, live + new_views, now=now, settings=settings)
+    want = desired_parallelism(spec, live + new_views, suspended=suspended, scaled=scale.parallelism)
+    create = [NewBatch(c.name, c.index, c.spec.model_copy(
+        update={"parallelism": want.get(c.name, 0), "capacity": scale.capacity_mode})) for c in create]
+    set_par = {v.name: want[v.name] for v in live if v.name in want and want[v.name] != v.spec.parallelism}
+    st["workers"]["desired"] = scale.desired
 
     all_done = not live_all and next_index >= total_batches
     degraded = shards_failed > 0  # only shards that exhausted their retries (failed batches are folded)

@@ -396,9 +396,13 @@ def distribute(
     Water-filling: the desired pods are spread as evenly as possible (ties to the oldest batch),
     batches on the current capacity type first, never more pods than shards left in a batch.
     A batch keeps at least its established pods (scale-down drains). What the live batches
-    cannot hold opens new batches.
+    cannot hold opens new batches. Running pods are not moved: a rebalance only places new ones.
     """
-    alloc = [min(b.established, max(0, b.remaining)) for b in batches]
+    # Floors: running pods are never cut to rebalance; when the fleet shrinks, only established
+    # pods are kept (they finish their shard) and the ones the Jobs just started go.
+    alloc = [min(b.running, max(0, b.remaining)) for b in batches]
+    if sum(alloc) > desired:
+        alloc = [min(b.established, max(0, b.remaining)) for b in batches]
     left = max(0, desired - sum(alloc))
     for preferred in (True, False):
         heap = [(alloc[i], i) for i, b in enumerate(batches) if (b.capacity == mode) == preferred

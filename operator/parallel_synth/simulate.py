@@ -37,21 +37,13 @@ from parallel_synth import planning, ranges
 from parallel_synth.api import RenderBatchSpec, SynthDatasetSpec
 from parallel_synth.batches import LABEL_INDEX, decide_dataset
 from parallel_synth.cost import Capacity, GpuTime, dollars
-from parallel_synth.scaling import (
-    Decision,
-    LiveBatch,
-    ScalerState,
-    ScalingSettings,
-    autoscale,
-    batch_views,
-    distribute,
-)
+from parallel_synth.scaling import LiveBatch, batch_views, distribute
 from parallel_synth.settings import OperatorSettings
-from parallel_synth.status import batch_counts, set_condition
-from parallel_synth.throughput import SECONDS_PER_DAY, RateWindow
+from parallel_synth.status import batch_counts
+from parallel_synth.throughput import SECONDS_PER_DAY
 
 # event kinds (ordered: at equal times, pods end before ticks look at them)
-_END, _PREEMPT, _READY, _DAY, _TICK, _QUICK = range(6)
+_END, _PREEMPT, _READY, _DAY, _TICK, _FULL, _QUICK = range(7)
 # pod states
 _WAITING, _PROVISIONING, _RUNNING, _GONE = range(4)
 
@@ -95,8 +87,6 @@ class SimConfig:
     """Seed of the simulation's random generator (render times, preemptions, failures)."""
     start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
     """Simulated start time (deadlines in the spec are compared with the simulated clock)."""
-    scaling: ScalingSettings | None = None
-    """Autoscaler settings (``tick_seconds`` is taken from this config)."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +144,8 @@ class SimReport:
     budget_dollars: float | None
     budget_stop_day: float | None
     capacity_switches: list[tuple[float, str]]
+    event_reasons: dict[str, int]
+    """Events the operator would have posted, by reason (e.g. ProjectedOverBudget, SpotPreempted)."""
     ticks: int
     handovers: int
     events: int
@@ -273,7 +265,6 @@ class Simulation:
             Capacity.SPOT.value: _Pool(default_cap if config.spot_gpus is None else config.spot_gpus),
             Capacity.ON_DEMAND.value: _Pool(default_cap if config.on_demand_gpus is None else config.on_demand_gpus),
         }
-        self.scaling = replace(config.scaling or ScalingSettings(), tick_seconds=config.tick_seconds)
         self.op_settings = OperatorSettings(dataset_interval=config.tick_seconds)
         self.t0 = config.start.timestamp()
         self.t = 0.0
@@ -301,10 +292,9 @@ class Simulation:
         self.switches: list[tuple[float, str]] = []
         self.mode = ""
         self.days: list[DayStats] = []
-        self.window: RateWindow | None = RateWindow()
-        self.scaler = ScalerState()
-        self.decision: Decision | None = None
+        self.event_reasons: dict[str, int] = {}
         self.quick_pending = False
+        self.full_pending = False
         self.handovers = 0
         self._day_mark = (0, 0.0, 0.0, 0.0)  # samples, area, dollars, lost at the last day boundary
 
@@ -449,8 +439,17 @@ class Simulation:
         self._maybe_quick_reconcile(batch)
 
     def _maybe_quick_reconcile(self, batch: _Batch) -> None:
-        """A batch's Job has free slots but nothing to start: the operator will move them soon."""
-        if not self.quick_pending and not batch.queue and len(batch.active) < batch.parallelism:
+        """A batch's Job has free slots but nothing to start: the operator will move them soon.
+
+        A finished batch needs the whole reconcile (fold it, open the next); otherwise the
+        hand-over of the freed workers is enough.
+        """
+        if batch.queue or len(batch.active) >= batch.parallelism:
+            return
+        if not batch.active and not self.full_pending:
+            self.full_pending = True
+            self._push(self.t + self.cfg.reconcile_seconds, _FULL)
+        elif not self.quick_pending:
             self.quick_pending = True
             self._push(self.t + self.cfg.reconcile_seconds, _QUICK)
 
@@ -474,7 +473,7 @@ class Simulation:
         return body
 
     def _make_body(self, b: _Batch) -> dict[str, Any]:
-        young = self.t - self.scaling.tick_seconds
+        young = self.t - self.cfg.tick_seconds
         live = 0.0
         running = established = waiting = provisioning = 0
         for p in b.active:
@@ -517,7 +516,8 @@ class Simulation:
         return {"metadata": {"name": b.name, "labels": {LABEL_INDEX: str(b.index)}}, "spec": spec, "status": st}
 
     def _on_tick(self) -> None:
-        """The operator's dataset reconcile: window and status (real), autoscaler (real)."""
+        """The operator's dataset reconcile, as ``reconcile.reconcile_dataset`` applies it: the
+        real window, status aggregation and autoscaler (``batches.decide_dataset``)."""
         self.ticks += 1
         now = self.now()
         bodies = [self._batch_body(b) for b in self.batches.values()]
@@ -525,50 +525,42 @@ class Simulation:
             name=self.name, spec=self.spec, status=self.status, batches=bodies, generation=1, now=now,
             settings=self.op_settings,
         )
-        for gone in dd.delete:
-            self.batches.pop(gone, None)
-        created = []
         for c in dd.create:
             b = _Batch(c.name, c.index, c.spec)
+            b.parallelism = c.spec.parallelism
             b.queue.extend((o, len(planning.shard_range(self.spec, c.spec.shard_start + o)))
                            for o in range(c.spec.shard_count))
             self.batches[c.name] = b
-            created.append(b)
-        by_name = {body["metadata"]["name"]: body for body in bodies}
-        live = [
-            LiveBatch(b.name, b.shard_count, b.parallelism, b.capacity, (by_name.get(b.name) or {}).get("status", {}))
-            for b in self.batches.values()
-        ]
-        decision = autoscale(
-            self.spec, dd.status, live, now=now, settings=self.scaling, window=self.window, state=self.scaler
+        for name, par in dd.set_parallelism.items():
+            if name in self.batches:
+                self.batches[name].parallelism = par
+        self.status = dd.status
+        for gone in dd.delete:
+            self.batches.pop(gone, None)
+        for e in dd.events:
+            self.event_reasons[e.reason] = self.event_reasons.get(e.reason, 0) + 1
+        mode = str(self.status.get("capacityMode") or "")
+        if mode != self.mode:
+            self.switches.append((self.t / SECONDS_PER_DAY, mode))
+            self.mode = mode
+        budget: dict[str, Any] = next(
+            (c for c in self.status.get("conditions") or [] if c.get("type") == "BudgetExceeded"), {}
         )
-        self.window, self.scaler, self.decision = decision.window, decision.state, decision
-        status = {**dd.status, **decision.status(now=now, with_state=False)}
-        conds = status.get("conditions") or []
-        for cond in decision.conditions:
-            conds = set_condition(conds, cond["type"], cond["status"], cond["reason"], cond["message"], now=now)
-        status["conditions"] = conds
-        self.status = status
-        if decision.capacity_mode != self.mode:
-            self.switches.append((self.t / SECONDS_PER_DAY, decision.capacity_mode))
-            self.mode = decision.capacity_mode
-        for b in created:
-            b.capacity = decision.capacity_mode
-        if decision.budget.exceeded and self.budget_stop is None:
+        if budget.get("status") == "True" and self.budget_stop is None:
             self.budget_stop = self.t / SECONDS_PER_DAY
         for b in list(self.batches.values()):
-            b.parallelism = decision.parallelism.get(b.name, b.parallelism)
             self._sync(b)
 
     def _on_handover(self) -> None:
         """Between ticks: give the workers a drained batch freed to the next batches."""
-        if self.scaler.desired is None:
+        desired = (self.status.get("autoscaler") or {}).get("desired")
+        if desired is None:
             return
         self.handovers += 1
         live = [LiveBatch(b.name, b.shard_count, b.parallelism, b.capacity, self._batch_body(b)["status"])
                 for b in self.batches.values()]
         parallelism, _ = distribute(
-            self.scaler.desired, batch_views(live), mode=self.mode or Capacity.SPOT.value, unplanned_shards=0,
+            int(desired), batch_views(live), mode=self.mode or Capacity.SPOT.value, unplanned_shards=0,
             shards_per_batch=1, max_new_batches=0, allow_new=False,
         )
         for b in list(self.batches.values()):
@@ -644,6 +636,9 @@ class Simulation:
                 if self._idle_after_budget():
                     break
                 self._push(t + self.cfg.tick_seconds, _TICK)
+            elif kind == _FULL:
+                self.full_pending = False
+                self._on_tick()
             elif kind == _QUICK:
                 self.quick_pending = False
                 self._on_handover()
@@ -655,8 +650,6 @@ class Simulation:
         if self.t > len(self.days) * SECONDS_PER_DAY:
             self._on_day()  # the last, partial day
         self._on_tick()  # a final reconcile so the status shows the end state
-        if self.decision is not None:
-            self.status = {**self.status, **self.decision.status(now=self.now())}
         return self._report(time.perf_counter() - wall)
 
     def _report(self, wall: float) -> SimReport:
@@ -700,6 +693,7 @@ class Simulation:
             peak_workers=self.peak,
             budget_stop_day=self.budget_stop,
             capacity_switches=self.switches,
+            event_reasons=self.event_reasons,
             ticks=self.ticks,
             handovers=self.handovers,
             events=self.events,
