@@ -54,6 +54,8 @@ def operator(
         namespaces=list(namespaces),
         clusterwide=clusterwide,
         liveness_endpoint=liveness,
-        peering_name=peering_name,
+        # A peering name makes kopf require peering even with standalone=True: pass it only
+        # when peering is wanted.
+        peering_name=None if standalone else peering_name,
         priority=priority,
     )
