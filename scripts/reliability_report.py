@@ -82,8 +82,14 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="Also write the results as JSON here.")
     p.add_argument("--keep", type=Path, help="Keep each scenario's logs and world dump under this folder.")
     p.add_argument("--no-doc", action="store_true", help="Print the table, do not touch docs/reliability.md.")
+    p.add_argument("--from-json", type=Path, help="Do not run: render the table from a --json file of a past run.")
     args = p.parse_args()
-    results = asyncio.run(run(args.only, args.keep))
+    if args.from_json:
+        fields = set(ScenarioResult.__dataclass_fields__)
+        results = [ScenarioResult(**{k: v for k, v in d.items() if k in fields})
+                   for d in json.loads(args.from_json.read_text())]
+    else:
+        results = asyncio.run(run(args.only, args.keep))
     text = table(results)
     print(text)
     if args.json:

@@ -69,7 +69,7 @@ async def _refused(tmp_path: Path, specs: dict[str, tuple[dict[str, Any], str]])
             pytest.fail(f"no SpecValid verdict on {[n for n in specs if verdict(n) is None]}; "
                         f"operator errors:\n" + "\n".join(e[:600] for e in errors))
         box.apply_dataset("healthy", good)
-        await box.wait_for(lambda: any(b["spec"]["dataset"] == "healthy" for b in box.api.list(RB, NAMESPACE)),
+        await box.wait_for(lambda: any(b["spec"]["dataset"] == "healthy" for b in box.api.select(RB, NAMESPACE)),
                            timeout=60, what="the valid dataset's first RenderBatch")
         events = box.events()
         for name, (_, field) in specs.items():
@@ -81,8 +81,8 @@ async def _refused(tmp_path: Path, specs: dict[str, tuple[dict[str, Any], str]])
                         and e["reason"] == "SpecInvalid"]
             assert len(warnings) == 1, (name, [e["reason"] for e in events if e["involvedObject"]["name"] == name])
             assert field in warnings[0]["message"] and len(warnings[0]["message"]) <= 1024, warnings[0]["message"]
-            assert not [b for b in box.api.list(RB, NAMESPACE) if b["spec"].get("dataset") == name], name
-        assert {j["metadata"]["labels"].get("parallelsynth.io/dataset") for j in box.api.list(JOBS)} <= {"healthy"}
+            assert not [b for b in box.api.select(RB, NAMESPACE) if b["spec"].get("dataset") == name], name
+        assert {j["metadata"]["labels"].get("parallelsynth.io/dataset") for j in box.api.select(JOBS)} <= {"healthy"}
         assert box.operator_alive()
 
 

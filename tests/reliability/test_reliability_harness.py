@@ -42,7 +42,7 @@ def job(name: str, *, completions: int, parallelism: int, exits: dict[str, list[
 
 
 def status(box: Box, name: str) -> dict[str, Any]:
-    j = box.api.get(JOBS, NAMESPACE, name)
+    j = box.api.read(JOBS, NAMESPACE, name)
     assert j is not None
     return dict(j.get("status") or {})
 
@@ -104,14 +104,14 @@ async def test_preemption_sets_disruption_target_and_replaces_only_after_exit(bo
     await box.wait_for(lambda: bool(box.kubelets.running_pods()), timeout=30, what="a running pod")
     victim = box.kubelets.running_pods()[0]
     box.kubelets.preempt(victim)
-    pod = box.api.get(PODS, NAMESPACE, victim.pod)
+    pod = box.api.read(PODS, NAMESPACE, victim.pod)
     assert pod is not None and pod["metadata"].get("deletionTimestamp")
     assert any(c["type"] == "DisruptionTarget" for c in pod["status"]["conditions"])
-    assert len(box.api.list(PODS, NAMESPACE)) == 1, "podReplacementPolicy=Failed: no replacement while terminating"
+    assert len(box.api.select(PODS, NAMESPACE)) == 1, "podReplacementPolicy=Failed: no replacement while terminating"
     await box.wait_for(lambda: (victim.pod, 143) in box.kubelets.exits, timeout=30, what="SIGTERM -> exit 143")
-    await box.wait_for(lambda: any(p["metadata"]["name"] != victim.pod for p in box.api.list(PODS, NAMESPACE)),
+    await box.wait_for(lambda: any(p["metadata"]["name"] != victim.pod for p in box.api.select(PODS, NAMESPACE)),
                        timeout=30, what="a replacement pod")
-    await box.wait_for(lambda: box.api.get(PODS, NAMESPACE, victim.pod) is None, timeout=10,
+    await box.wait_for(lambda: box.api.read(PODS, NAMESPACE, victim.pod) is None, timeout=10,
                        what="the preempted pod to go once counted (tracking finalizer released)")
     assert status(box, "j")["failed"] == 0
 
@@ -160,20 +160,20 @@ async def test_api_semantics_over_http(box: Box) -> None:
         async with s.get(base, params={"watch": "true", "resourceVersion": rv}) as r:
             line = await asyncio.wait_for(r.content.readline(), 5)
             assert json.loads(line)["object"]["spec"].get("parallelism") == 2, "watch resumes after rv"
-    assert box.api.get(RB, NAMESPACE, "b") is not None
+    assert box.api.read(RB, NAMESPACE, "b") is not None
 
 
 async def test_garbage_collection_and_job_orphaning(box: Box) -> None:
     box.api.create(JOBS, NAMESPACE, job("j", completions=1, parallelism=1, seconds=30))
     await box.wait_for(lambda: bool(box.kubelets.running_pods()), timeout=30, what="a running pod")
-    box.api.delete(JOBS, NAMESPACE, "j", propagation="Background")
-    await box.wait_for(lambda: not box.api.list(PODS, NAMESPACE), timeout=30,
+    box.api.delete_obj(JOBS, NAMESPACE, "j", propagation="Background")
+    await box.wait_for(lambda: not box.api.select(PODS, NAMESPACE), timeout=30,
                        what="the Job's pods to be collected (SIGTERM, exit, removal)")
     box.api.create(JOBS, NAMESPACE, job("k", completions=1, parallelism=1, seconds=30))
     await box.wait_for(lambda: bool(box.kubelets.running_pods()), timeout=30, what="a running pod")
-    box.api.delete(JOBS, NAMESPACE, "k")  # batch/v1 default: orphan the pods
+    box.api.delete_obj(JOBS, NAMESPACE, "k")  # batch/v1 default: orphan the pods
     await asyncio.sleep(0.5)  # give a wrong GC the chance to act; nothing is expected to change
-    pods = box.api.list(PODS, NAMESPACE)
+    pods = box.api.select(PODS, NAMESPACE)
     assert len(pods) == 1 and not pods[0]["metadata"].get("ownerReferences")
 
 

@@ -331,11 +331,11 @@ class ApiServer(KubernetesScaffold):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
 
-    def get(self, key: Key, namespace: str | None, name: str) -> dict[str, Any] | None:
+    def read(self, key: Key, namespace: str | None, name: str) -> dict[str, Any] | None:
         obj = self._store.get((key, namespace, name))
         return copy.deepcopy(obj) if obj is not None else None
 
-    def list(
+    def select(
         self, key: Key, namespace: str | None = None, *, labels: str | None = None, fields: str | None = None
     ) -> list[dict[str, Any]]:
         out = []
@@ -424,7 +424,7 @@ class ApiServer(KubernetesScaffold):
         self._emit(key, "MODIFIED", result)
         return copy.deepcopy(result)
 
-    def patch(self, key: Key, namespace: str | None, name: str, patch: Any, *,
+    def patch_obj(self, key: Key, namespace: str | None, name: str, patch: Any, *,
               subresource: str | None = None, content_type: str = "application/merge-patch+json") -> dict[str, Any]:
         old = self._store.get((key, namespace, name))
         if old is None:
@@ -441,7 +441,7 @@ class ApiServer(KubernetesScaffold):
             new.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
         return self.replace(key, namespace, name, new, subresource=subresource, check_rv=check_rv)
 
-    def delete(self, key: Key, namespace: str | None, name: str, *, propagation: str | None = None,
+    def delete_obj(self, key: Key, namespace: str | None, name: str, *, propagation: str | None = None,
                grace_seconds: int | None = None) -> dict[str, Any]:
         okey = (key, namespace, name)
         obj = self._store.get(okey)
@@ -512,7 +512,7 @@ class ApiServer(KubernetesScaffold):
         for k in self._dependents(uid):
             if k in self._store:
                 with contextlib.suppress(ApiError):
-                    self.delete(k[0], k[1], k[2], propagation="Background")
+                    self.delete_obj(k[0], k[1], k[2], propagation="Background")
 
     def _orphan(self, uid: str) -> None:
         for k in self._dependents(uid):
@@ -584,7 +584,7 @@ class ApiServer(KubernetesScaffold):
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return
         n = self._count("concurrent_write")
-        self.patch(key, request.namespace, request.name,
+        self.patch_obj(key, request.namespace, request.name,
                    {"metadata": {"annotations": {"box.harness/concurrent-write": str(n)}}})
 
     def _dispatch(self, request: Request, key: Key, params: dict[str, str]) -> tuple[Any, int]:
@@ -595,11 +595,11 @@ class ApiServer(KubernetesScaffold):
         method = request.method
         data = request.data if request.data is not None else (json.loads(request.text) if request.text else None)
         if method == "GET" and name is None:
-            items = self.list(key, ns, labels=params.get("labelSelector"), fields=params.get("fieldSelector"))
+            items = self.select(key, ns, labels=params.get("labelSelector"), fields=params.get("fieldSelector"))
             return {"apiVersion": f"{key[0]}/{key[1]}" if key[0] else key[1], "kind": _kind_list(kind),
                     "metadata": {"resourceVersion": str(self._last_rv)}, "items": items}, 200
         if method == "GET":
-            obj = self.get(key, ns, name or "")
+            obj = self.read(key, ns, name or "")
             if obj is None:
                 raise ApiError(404, "NotFound", f'{key[2]} "{name}" not found')
             return obj, 200
@@ -609,7 +609,7 @@ class ApiServer(KubernetesScaffold):
             return self.create(key, ns, data, keep_status=False), 201
         if method == "PATCH" and name is not None:
             ctype = request.headers.get("Content-Type", "application/merge-patch+json")
-            return self.patch(key, ns, name, data, subresource=sub, content_type=ctype), 200
+            return self.patch_obj(key, ns, name, data, subresource=sub, content_type=ctype), 200
         if method == "PUT" and name is not None:
             if not isinstance(data, dict):
                 raise ApiError(400, "BadRequest", "the body must be a JSON object")
@@ -622,12 +622,12 @@ class ApiServer(KubernetesScaffold):
             grace = opts.get("gracePeriodSeconds", params.get("gracePeriodSeconds"))
             grace_s = int(grace) if grace is not None else None
             if name is None:
-                victims = self.list(key, ns, labels=params.get("labelSelector"))
+                victims = self.select(key, ns, labels=params.get("labelSelector"))
                 for v in victims:
-                    self.delete(key, v["metadata"].get("namespace"), v["metadata"]["name"],
+                    self.delete_obj(key, v["metadata"].get("namespace"), v["metadata"]["name"],
                                 propagation=propagation, grace_seconds=grace_s)
                 return {"kind": _kind_list(kind), "items": victims, "metadata": {}}, 200
-            return self.delete(key, ns, name, propagation=propagation, grace_seconds=grace_s), 200
+            return self.delete_obj(key, ns, name, propagation=propagation, grace_seconds=grace_s), 200
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported here")
 
     async def _watch(self, request: Request, key: Key, params: dict[str, str]) -> aiohttp.web.StreamResponse:
@@ -659,7 +659,7 @@ class ApiServer(KubernetesScaffold):
 
         if rv_text in ("", "0"):
             since = self._last_rv
-            for obj in self.list(key, ns, labels=labels, fields=fields):
+            for obj in self.select(key, ns, labels=labels, fields=fields):
                 if (name is None or obj["metadata"]["name"] == name) and not await send("ADDED", obj):
                     return resp
         else:

@@ -237,7 +237,7 @@ class Box:
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}, keep_status=False)
 
     def dataset(self, name: str, *, namespace: str = NAMESPACE) -> dict[str, Any]:
-        obj = self.api.get(SDS, namespace, name)
+        obj = self.api.read(SDS, namespace, name)
         assert obj is not None, f"SynthDataset {name} is gone"
         return obj
 
@@ -245,10 +245,10 @@ class Box:
         return dict(self.dataset(name).get("status") or {})
 
     def batches(self, dataset: str) -> list[dict[str, Any]]:
-        return [b for b in self.api.list(RB, NAMESPACE) if b["spec"].get("dataset") == dataset]
+        return [b for b in self.api.select(RB, NAMESPACE) if b["spec"].get("dataset") == dataset]
 
     def events(self) -> list[dict[str, Any]]:
-        return self.api.list(EVENTS)
+        return self.api.select(EVENTS)
 
     async def wait_for(self, predicate: Callable[[], bool], *, timeout: float, what: str,
                        poll: float = 0.25) -> None:

@@ -136,12 +136,12 @@ class JobController:
         fins = pod["metadata"].get("finalizers") or []
         if TRACKING_FINALIZER in fins:
             with contextlib.suppress(ApiError):
-                self.api.patch(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"],
+                self.api.patch_obj(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"],
                                {"metadata": {"finalizers": [f for f in fins if f != TRACKING_FINALIZER] or None}})
 
     def _release_orphans(self) -> None:
         jobs = {j["metadata"]["uid"] for j in self.api.objects_of(JOBS)}
-        for pod in self.api.list(PODS):
+        for pod in self.api.select(PODS):
             owners = {r.get("uid") for r in pod["metadata"].get("ownerReferences") or [] if r.get("kind") == "Job"}
             if TRACKING_FINALIZER in (pod["metadata"].get("finalizers") or []) and not owners & jobs and (
                     (pod.get("status") or {}).get("phase") in TERMINAL or pod["metadata"].get("deletionTimestamp")):
@@ -151,7 +151,7 @@ class JobController:
 
     def _pods(self, job: dict[str, Any]) -> list[dict[str, Any]]:
         uid = job["metadata"]["uid"]
-        return [p for p in self.api.list(PODS, job["metadata"]["namespace"])
+        return [p for p in self.api.select(PODS, job["metadata"]["namespace"])
                 if any(r.get("uid") == uid for r in p["metadata"].get("ownerReferences") or [])]
 
     def reconcile(self, job: dict[str, Any]) -> None:
@@ -268,7 +268,7 @@ class JobController:
         if len(running) > want:
             for pod in sorted(running, key=pod_index, reverse=True)[: len(running) - want]:
                 with contextlib.suppress(ApiError):
-                    self.api.delete(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"])
+                    self.api.delete_obj(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"])
             return
         slots = want - len(running)
         if not replace_terminating:
@@ -301,13 +301,13 @@ class JobController:
         for pod in pods:
             if (pod.get("status") or {}).get("phase") not in TERMINAL and not pod["metadata"].get("deletionTimestamp"):
                 with contextlib.suppress(ApiError):
-                    self.api.delete(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"])
+                    self.api.delete_obj(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"])
 
     def _ttl(self, job: dict[str, Any], mem: _JobMemory) -> None:
         ttl = job["spec"].get("ttlSecondsAfterFinished")
         if ttl is not None and mem.finished_at is not None and time.monotonic() - mem.finished_at >= int(ttl):
             with contextlib.suppress(ApiError):
-                self.api.delete(JOBS, job["metadata"]["namespace"], job["metadata"]["name"],
+                self.api.delete_obj(JOBS, job["metadata"]["namespace"], job["metadata"]["name"],
                                 propagation="Background")
 
 

@@ -113,11 +113,11 @@ class Kubelets:
     # ------------------------------------------------------------------ scheduler
 
     def _load(self, node: str) -> int:
-        return sum(1 for p in self.api.list(PODS) if p["spec"].get("nodeName") == node
+        return sum(1 for p in self.api.select(PODS) if p["spec"].get("nodeName") == node
                    and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed"))
 
     def _schedule(self) -> None:
-        for pod in self.api.list(PODS):
+        for pod in self.api.select(PODS):
             if pod["spec"].get("nodeName") or pod["metadata"].get("deletionTimestamp"):
                 continue
             node = next((n for n in self.nodes if n.alive and self._load(n.name) < n.capacity), None)
@@ -132,7 +132,7 @@ class Kubelets:
             pod["spec"]["nodeName"] = node.name
             with contextlib.suppress(ApiError):
                 self.api.replace(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"], pod, check_rv=False)
-                pod = self.api.get(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"]) or pod
+                pod = self.api.read(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"]) or pod
                 pod["status"] = {"phase": "Pending", "conditions": [
                     {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_iso()}]}
                 self._write(pod, status=True)
@@ -145,7 +145,7 @@ class Kubelets:
     # ------------------------------------------------------------------ kubelet
 
     def _start_bound(self) -> None:
-        for pod in self.api.list(PODS):
+        for pod in self.api.select(PODS):
             key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
             node = pod["spec"].get("nodeName")
             if not node or key in self.running or (pod.get("status") or {}).get("phase") != "Pending":
@@ -199,7 +199,7 @@ class Kubelets:
         src = item.get("valueFrom") or {}
         if "secretKeyRef" in src:
             ref = src["secretKeyRef"]
-            secret = self.api.get(SECRETS, pod["metadata"]["namespace"], ref["name"])
+            secret = self.api.read(SECRETS, pod["metadata"]["namespace"], ref["name"])
             if secret is None:
                 raise _ConfigError(f'secret "{ref["name"]}" not found')
             if ref["key"] in (secret.get("data") or {}):
@@ -234,7 +234,7 @@ class Kubelets:
                 *argv, env=env, cwd=cwd, stdout=logf, stderr=asyncio.subprocess.STDOUT,
                 stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
         r.started = now_iso()
-        fresh = self.api.get(PODS, r.namespace, r.pod)
+        fresh = self.api.read(PODS, r.namespace, r.pod)
         if fresh is not None and self._node(r.node).alive:
             ready = {"type": "Ready", "status": "True", "lastTransitionTime": r.started}
             fresh["status"] = {
@@ -254,7 +254,7 @@ class Kubelets:
             self.on_exit(r.pod, exit_code)
         if not self._node(r.node).alive:
             return  # a lost node reports nothing; the node lifecycle controller takes over
-        fresh = self.api.get(PODS, r.namespace, r.pod)
+        fresh = self.api.read(PODS, r.namespace, r.pod)
         if fresh is not None:
             fresh["status"] = {
                 **(fresh.get("status") or {}),
@@ -276,7 +276,7 @@ class Kubelets:
         r = self.running.get(key)
         if r is None or r.proc is None:
             if r is None:  # never started: nothing to stop
-                fresh = self.api.get(PODS, *key)
+                fresh = self.api.read(PODS, *key)
                 if fresh is not None:
                     fresh["status"] = {**(fresh.get("status") or {}), "phase": "Failed"}
                     self._write(fresh, status=True)
@@ -310,7 +310,7 @@ class Kubelets:
 
     def preempt(self, r: _Running, *, reason: str = "TerminationByKubelet") -> None:
         """Spot reclaim of one pod: DisruptionTarget, then graceful deletion (SIGTERM)."""
-        pod = self.api.get(PODS, r.namespace, r.pod)
+        pod = self.api.read(PODS, r.namespace, r.pod)
         if pod is None:
             return
         conds = [c for c in (pod.get("status") or {}).get("conditions") or [] if c["type"] != "DisruptionTarget"]
@@ -320,7 +320,7 @@ class Kubelets:
         pod["status"] = {**(pod.get("status") or {}), "conditions": conds}
         self._write(pod, status=True)
         with contextlib.suppress(ApiError):
-            self.api.delete(PODS, r.namespace, r.pod)
+            self.api.delete_obj(PODS, r.namespace, r.pod)
 
     def kill(self, r: _Running) -> None:
         """SIGKILL the pod's processes (a crash: exit code 137, no DisruptionTarget)."""
@@ -340,7 +340,7 @@ class Kubelets:
 
     async def _evict_lost(self, node: Node) -> None:
         await asyncio.sleep(self.node_lost_after)
-        for pod in self.api.list(PODS):
+        for pod in self.api.select(PODS):
             if pod["spec"].get("nodeName") != node.name:
                 continue
             st = pod.get("status") or {}

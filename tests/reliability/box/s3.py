@@ -84,16 +84,15 @@ class FaultProxy:
         self.access_keys: set[str] = set()
         """Access key ids seen in SigV4 ``Authorization`` headers (who signed the requests)."""
         self.url = ""
-        self._runner: aiohttp.web.AppRunner | None = None
+        self._runner: aiohttp.web.ServerRunner | None = None
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> FaultProxy:
-        server = aiohttp.web.Server(self._handle)
-        self._runner = aiohttp.web.ServerRunner(server)
-        await self._runner.setup()
-        site = aiohttp.web.TCPSite(self._runner, "127.0.0.1", 0)
+        runner = self._runner = aiohttp.web.ServerRunner(aiohttp.web.Server(self._handle))
+        await runner.setup()
+        site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = self._runner.addresses[0][1]
+        port = runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}"
         self._session = aiohttp.ClientSession(auto_decompress=False,
                                               timeout=aiohttp.ClientTimeout(total=60))

@@ -16,7 +16,7 @@ import asyncio
 import json
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ KNOWN_GAPS = {"missing-dataset-json"}
 TIMEOUT = 240.0
 """Longest a scenario may take before it counts as hung."""
 
-Driver = Callable[[Box, str], Awaitable[dict[str, int]]]
+Driver = Callable[[Box, str], Coroutine[Any, Any, dict[str, int]]]
 
 
 @dataclass
@@ -78,7 +78,7 @@ def finished(box: Box, name: str) -> bool:
         return True
     return phase == "Degraded" and any(
         e.get("reason") == "Finished" and e.get("involvedObject", {}).get("name") == name
-        for e in box.api.list(EVENTS, NAMESPACE))
+        for e in box.api.select(EVENTS, NAMESPACE))
 
 
 async def final_checks(box: Box, name: str, spec: dict[str, Any], result: ScenarioResult,
@@ -166,7 +166,7 @@ async def run_scenario(name: str, workdir: Path, *, options: BoxOptions | None =
 
 def dump_world(box: Box, path: Path) -> None:
     """Everything the API server holds at the end, plus pod exits: for post-mortems."""
-    world: dict[str, Any] = {"/".join(k): box.api.list(k) for k in box.api.kinds if k[2] not in ("secrets",)}
+    world: dict[str, Any] = {"/".join(k): box.api.select(k) for k in box.api.kinds if k[2] not in ("secrets",)}
     world["exits"] = box.kubelets.exits
     world["audit_tail"] = box.api.audit[-200:]
     path.write_text(json.dumps(world, indent=1, default=str))
@@ -211,9 +211,12 @@ def operator_restart_driver(times: int) -> Driver:
         kills = 0
         for k in range(times):
             target = (k + 1) * 2  # after 2, then 4 committed shards
+
+            def reached(target: int = target) -> bool:
+                return _shards_done(box, name) >= target or finished(box, name)
+
             try:
-                await box.wait_for(lambda t=target: int((box.status(name).get("shards") or {}).get("completed") or 0)
-                                   >= t or finished(box, name),
+                await box.wait_for(reached,
                                    timeout=TIMEOUT, what="progress before killing the operator")
             except TimeoutError:
                 break
@@ -225,6 +228,10 @@ def operator_restart_driver(times: int) -> Driver:
             await box.start_operator()
         return {"operator SIGKILL + restart": kills}
     return drive
+
+
+def _shards_done(box: Box, name: str) -> int:
+    return int((box.status(name).get("shards") or {}).get("completed") or 0)
 
 
 def node_loss_driver() -> Driver:
@@ -246,7 +253,7 @@ def node_loss_driver() -> Driver:
 
 
 def jobs_per_attempt(box: Box) -> int:
-    return len(box.api.list(JOBS))
+    return len(box.api.select(JOBS))
 
 
 # --------------------------------------------------------------------------- the catalogue
