@@ -44,10 +44,15 @@ def operator(
     from parallel_synth import handlers  # registers the handlers
     formats = {"json": kopf.LogFormat.JSON, "plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL}
     kopf.configure(debug=debug, verbose=verbose, log_format=formats[log_format], log_refkey="object")
-    if metrics_port is not None:
-        import prometheus_client
+    memo = None
+    if metrics_port is not None:  # one explicit registry: our metrics only, handed to the handlers
+        from prometheus_client import CollectorRegistry
 
-        prometheus_client.start_http_server(metrics_port)
+        from parallel_synth.metrics import Metrics, serve
+
+        registry = CollectorRegistry()
+        memo = kopf.Memo(metrics=Metrics(registry))
+        serve(registry, port=metrics_port)
     logging.getLogger(__name__).info("settings: %s", handlers.SETTINGS)
     kopf.run(
         standalone=standalone,
@@ -58,4 +63,5 @@ def operator(
         # when peering is wanted.
         peering_name=None if standalone else peering_name,
         priority=priority,
+        memo=memo,
     )

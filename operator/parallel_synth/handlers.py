@@ -4,6 +4,8 @@
 * A timer per RenderBatch turns its Job and Pods into batch status and starts/retries attempts.
 * An index of SynthDatasets gives batch timers their dataset without an API call.
 * Events are decided with the status (posted once per transition), not by change handlers.
+* With ``synthctl operator --metrics-port``, ``memo.metrics`` (:class:`parallel_synth.metrics.Metrics`)
+  times each reconcile and exposes each dataset's status as Prometheus metrics.
 
 Settings are read once at import (``SYNTH_OPERATOR_*`` variables), as timer intervals are
 fixed when the handlers are registered.
@@ -12,6 +14,7 @@ fixed when the handlers are registered.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -19,6 +22,7 @@ import kopf
 from parallel_synth import kube as kube_mod
 from parallel_synth import reconcile
 from parallel_synth.api import GROUP, VERSION
+from parallel_synth.metrics import Metrics
 from parallel_synth.settings import OperatorSettings
 
 SETTINGS = OperatorSettings.from_env()
@@ -67,7 +71,16 @@ def dataset_bodies(
 
 @kopf.timer(*DATASETS, interval=SETTINGS.dataset_interval, initial_delay=SETTINGS.initial_delay)
 async def dataset_timer(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await reconcile.reconcile_dataset(memo.kube, dict(body), settings=SETTINGS)
+    metrics: Metrics | None = memo.get("metrics")
+    if metrics is None:
+        await reconcile.reconcile_dataset(memo.kube, dict(body), settings=SETTINGS)
+        return
+    with metrics.time_reconcile("dataset"):
+        decision = await reconcile.reconcile_dataset(memo.kube, dict(body), settings=SETTINGS)
+    meta = body.get("metadata") or {}
+    status = decision.status if decision is not None else dict(body.get("status") or {})
+    metrics.update_from_status(str(meta.get("namespace")), str(meta.get("name")), dict(body.get("spec") or {}),
+                               status, now=datetime.now(UTC))
 
 
 @kopf.timer(*BATCHES, interval=SETTINGS.batch_interval, initial_delay=SETTINGS.initial_delay)
@@ -77,4 +90,9 @@ async def batch_timer(
     index: kopf.Index[Any, Any] = kwargs["dataset_bodies"]
     found = list(index.get((namespace, spec.get("dataset")), []))
     dataset = found[0] if found else await memo.kube.get(kube_mod.DATASETS, str(namespace), str(spec.get("dataset")))
-    await reconcile.reconcile_batch(memo.kube, dict(body), dataset, settings=SETTINGS)
+    metrics: Metrics | None = memo.get("metrics")
+    if metrics is None:
+        await reconcile.reconcile_batch(memo.kube, dict(body), dataset, settings=SETTINGS)
+        return
+    with metrics.time_reconcile("batch"):
+        await reconcile.reconcile_batch(memo.kube, dict(body), dataset, settings=SETTINGS)

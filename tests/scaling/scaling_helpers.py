@@ -1,10 +1,26 @@
-"""Helpers of the scaling tests: small specs built from the wire form, as users write them."""
+"""Helpers of the scaling tests: small specs built from the wire form, as users write them.
+
+No conftest.py here on purpose: tests/operator imports its own with ``from conftest import``,
+and a second module named ``conftest`` would shadow it when both folders run together.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from parallel_synth.api import SynthDatasetSpec
+
+FAST_OPERATOR_ENV = {
+    "SYNTH_OPERATOR_DATASET_INTERVAL": "0.25",
+    "SYNTH_OPERATOR_BATCH_INTERVAL": "0.2",
+    "SYNTH_OPERATOR_INITIAL_DELAY": "0.05",
+    "SYNTH_OPERATOR_RETRY_BACKOFF_SECONDS": "0.3",
+    "SYNTH_OPERATOR_CLUSTER_SCANNING": "false",
+}
+"""Operator settings for tests: fast ticks (read once when parallel_synth.handlers is imported)."""
 
 
 def make_spec(**overrides: Any) -> SynthDatasetSpec:
@@ -22,3 +38,10 @@ def make_spec(**overrides: Any) -> SynthDatasetSpec:
     }
     wire.update(overrides)
     return SynthDatasetSpec.model_validate(wire)
+
+
+# Operator settings are read once when parallel_synth.handlers is imported (by kopf, after the
+# test modules): make ticks fast. The KMock helpers of tests/operator are reused.
+for _k, _v in FAST_OPERATOR_ENV.items():
+    os.environ.setdefault(_k, _v)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "operator"))

@@ -1,0 +1,130 @@
+"""The autoscaler inside the real operator, against KMock: a timer tick patches Job parallelism."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scaling_helpers import FAST_OPERATOR_ENV  # first: sets the fast operator settings and the path
+
+from kmockx import ThreadedKMock, wait_for  # isort: skip
+from prometheus_client.parser import text_string_to_metric_families
+
+pytestmark = pytest.mark.integration
+
+NS = "ns"
+DS = f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/synthdatasets"
+JOBS = f"/apis/batch/v1/namespaces/{NS}/jobs"
+EVENTS = f"/api/v1/namespaces/{NS}/events"
+
+
+@pytest.fixture()
+def kmock_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedKMock]:
+    with ThreadedKMock() as km:
+        monkeypatch.setenv("KUBECONFIG", str(km.kubeconfig(tmp_path / "kubeconfig")))
+        yield km
+
+
+@pytest.fixture()
+def kopf_operator(kmock_cluster: ThreadedKMock) -> Iterator[Any]:
+    """The real operator's handlers in kopf's test runner."""
+    from kopf.testing import KopfRunner
+
+    with KopfRunner(["run", "-m", "parallel_synth.handlers", "--standalone", "-n", NS], timeout=30) as runner:
+        yield runner
+
+
+def dataset(**spec: Any) -> dict[str, Any]:
+    """30 shards in batches of 10; one worker renders 1000 samples/day (86.4 s per sample)."""
+    return {
+        "apiVersion": "parallelsynth.io/v1alpha1",
+        "kind": "SynthDataset",
+        "metadata": {"name": "ds", "namespace": NS},
+        "spec": {
+            "samples": 3000, "shardSize": 100, "shardsPerBatch": 10,
+            "workers": {"min": 1, "max": 8},
+            "throughput": {"targetPerDay": 3000},
+            "estimates": {"gpuSecondsPerSample": 86.4},
+            "output": {"uri": "s3://bucket/data"},
+            "image": "ghcr.io/example/synth-render:1.0",
+            **spec,
+        },
+    }
+
+
+def status(km: ThreadedKMock) -> dict[str, Any]:
+    return (km.request("GET", f"{DS}/ds") or {}).get("status") or {}
+
+
+def total_parallelism(km: ThreadedKMock) -> int:
+    return sum(int(j["spec"].get("parallelism") or 0) for j in km.items(JOBS))
+
+
+def condition(km: ThreadedKMock, kind: str) -> dict[str, Any]:
+    return next((c for c in status(km).get("conditions") or [] if c["type"] == kind), {})
+
+
+def test_timer_sizes_jobs_for_the_target_and_the_budget_stops_and_resumes_them(
+    kmock_cluster: ThreadedKMock, kopf_operator: Any
+) -> None:
+    km = kmock_cluster
+    km.request("POST", DS, dataset())
+    # 3000/day at the prior 1000/day per worker: 3 pods over the Jobs, not workers.max (8)
+    wait_for(lambda: km.items(JOBS) and total_parallelism(km) == 3, what="Jobs sized for the target")
+    st = wait_for(lambda: status(km) if status(km).get("workers", {}).get("desired") == 3 else None,
+                  what="status.workers.desired")
+    assert st["autoscaler"]["reason"] == "Target" and st["capacityMode"] == "spot"
+    assert st["cost"]["projectedDollars"] > 0 and st["eta"]
+    assert condition(km, "BudgetExceeded")["status"] == "False"
+
+    km.patch(f"{DS}/ds", {"spec": {"budget": {"maxDollars": 0.01}}})
+    wait_for(lambda: total_parallelism(km) == 0, what="new work stopped")
+    assert condition(km, "BudgetExceeded")["reason"] == "ProjectedOverBudget"
+    wait_for(lambda: any(e["reason"] == "ProjectedOverBudget" for e in km.items(EVENTS)), what="Event")
+
+    km.patch(f"{DS}/ds", {"spec": {"budget": {"maxDollars": 1000}}})
+    wait_for(lambda: total_parallelism(km) == 3, what="work resumed")
+    assert condition(km, "BudgetExceeded")["status"] == "False"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_operator_serves_parseable_metrics_for_each_dataset(kmock_cluster: ThreadedKMock) -> None:
+    km = kmock_cluster
+    km.request("POST", DS, dataset())
+    port = _free_port()
+    env = {**os.environ, **FAST_OPERATOR_ENV}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "parallel_synth.cli", "operator", "--standalone", "-n", NS,
+         "--metrics-port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        def scrape() -> dict[str, float] | None:
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            except OSError:
+                return None
+            values = {s.name: s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+                      if s.labels.get("dataset", "ds") == "ds"}
+            return values if values.get("parallelsynth_workers_desired") == 3 else None
+
+        values = wait_for(scrape, timeout=30, what="metrics of the dataset")
+        assert values["parallelsynth_target_samples_per_day"] == 3000
+        assert values["parallelsynth_reconcile_duration_seconds_count"] >= 1
+        assert "parallelsynth_cost_dollars_total" in values
+        assert not any(name.startswith("python_gc") for name in values)  # our registry, not the global one
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
