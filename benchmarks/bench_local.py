@@ -9,8 +9,10 @@ Prints two figures:
 2. Peak RSS of the parent process for 10, 1,000 and 10,000 shards planned, with a renderer
    that commits instantly, so the figure is the scheduler's own footprint (target: flat).
 
-Run:  python benchmarks/bench_local.py [--samples 24] [--skip-render] [--skip-rss]
-Other people's processes on the same cores skew figure 1; run it on a quiet machine.
+Run:  python benchmarks/bench_local.py [--samples 48] [--repeat 2] [--skip-render] [--skip-rss]
+Other people's processes on the same cores skew figure 1; run it on a quiet machine. The
+"machine ceiling" lines measure what two plain CPU-bound processes get at that moment (2.0x
+on two idle cores): the render speed-up cannot exceed it.
 """
 
 from __future__ import annotations
@@ -78,6 +80,30 @@ def _children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def _spin(_: int) -> float:
+    t0, x = time.perf_counter(), 0
+    for i in range(20_000_000):
+        x += i * i
+    return time.perf_counter() - t0
+
+
+def machine_ceiling() -> float:
+    """Throughput of 2 processes of pure CPU work over 1: what the machine gives right now.
+
+    2.0 on two idle cores; other people's processes on the same cores bring it down, and the
+    render speed-up cannot exceed it.
+    """
+    import multiprocessing as mp
+
+    one = _spin(0)
+    with mp.get_context("spawn").Pool(2) as pool:
+        pool.map(_spin, [0, 0])  # start-up outside the timing
+        t0 = time.perf_counter()
+        pool.map(_spin, [0, 1])
+        two = time.perf_counter() - t0
+    return 2 * one / two
+
+
 def render_run(workers: int, *, samples: int, cores_per_worker: int | None) -> dict[str, float]:
     """Wall time, steady rate (after the first sample: no start-up) and the workers' CPU time."""
     with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
@@ -109,7 +135,7 @@ def rss_child(shards: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--samples", type=int, default=24, help="samples per render run (128x128, 16 spp)")
+    ap.add_argument("--samples", type=int, default=48, help="samples per render run (128x128, 16 spp)")
     ap.add_argument("--repeat", type=int, default=1, help="render runs per configuration (best is kept)")
     ap.add_argument("--skip-render", action="store_true")
     ap.add_argument("--skip-rss", action="store_true")
@@ -126,6 +152,8 @@ def main() -> None:
             "2 workers, 1 core each": (2, 1),
             "1 worker, all cores (Blender threads)": (1, None),
         }
+        ceiling = machine_ceiling()
+        print(f"machine ceiling before (2 CPU-bound processes vs 1): {ceiling:.2f}x", flush=True)
         best: dict[str, dict[str, float]] = {}
         for label, (w, cpw) in runs.items():
             best[label] = min((render_run(w, samples=n, cores_per_worker=cpw) for _ in range(args.repeat)),
@@ -135,6 +163,8 @@ def main() -> None:
                   f"{n / r['wall']:5.2f} samples/s overall, {r['steady']:5.2f} samples/s after start-up, "
                   f"workers' CPU {r['cpu']:5.1f} s = {r['cpu'] / n:.2f} CPU-s/sample "
                   f"({r['cpu'] / r['wall']:.2f} cores busy)", flush=True)
+        after = machine_ceiling()
+        print(f"machine ceiling after: {after:.2f}x", flush=True)
         one, two = best["1 worker, 1 core"], best["2 workers, 1 core each"]
         overall, steady = one["wall"] / two["wall"], two["steady"] / one["steady"]
         print(f"speed-up 2 workers vs 1: {overall:.2f}x overall, {steady:.2f}x after start-up "
