@@ -107,9 +107,9 @@ class BoxOptions:
     commands: dict[str, list[str]] = field(default_factory=dict)
     grace_cap: float = 15.0
     seed: int = 0
-    standalone: bool = False
-    """``--standalone`` (no peering). Off by default: it is how the Deployment runs, and kopf 1.45
-    pauses a standalone operator forever when a peering name is also given (see docs/reliability.md)."""
+    standalone: bool = True
+    """``--standalone`` (no peering), as the default install runs it. False runs it with kopf peering
+    (the ClusterKopfPeering object exists), as a Deployment with standby replicas would."""
 
 
 class Box:

@@ -180,16 +180,23 @@ def _busy(box: Box, min_age: float) -> list[Any]:
     return [r for r in box.kubelets.running_pods() if now - r.since >= min_age]
 
 
+def _rendering(box: Box, r: Any) -> bool:
+    """Has the pod committed a sample to its shard but not the shard (per its own log)?"""
+    log = box.workdir / "logs" / f"{r.namespace}_{r.pod}.log"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return '"event": "sample"' in text and '"shard committed"' not in text
+
+
 def preempt_driver(limit: int) -> Driver:
     async def drive(box: Box, name: str) -> dict[str, int]:
         def act() -> bool:
-            pods = _busy(box, 2.0)
+            pods = [r for r in _busy(box, 1.0) if _rendering(box, r)]
             if not pods:
                 return False
             box.kubelets.preempt(box.rng.choice(pods))
             return True
-        n = await box.chaos(lambda: finished(box, name), act, every=(1.0, 2.5), limit=limit, timeout=TIMEOUT)
-        return {"preempted (SIGTERM + DisruptionTarget)": n}
+        n = await box.chaos(lambda: finished(box, name), act, every=(0.3, 1.0), limit=limit, timeout=TIMEOUT)
+        return {"preempted mid-shard (SIGTERM + DisruptionTarget)": n}
     return drive
 
 
@@ -272,9 +279,14 @@ async def baseline(workdir: Path) -> ScenarioResult:
     return await run_scenario("baseline", workdir, spec_kwargs={"samples": 12, "shard_size": 3})
 
 
+SLOWER_RENDER = {"engine": "cycles", "device": "cpu", "resolutions": [{"width": 128, "height": 128}],
+                 "samples": {"min": 16, "max": 32}, "denoise": False, "passes": ["rgb", "depth", "segmentation"]}
+"""Heavier samples (about 0.5 s each on a shared core) so that SIGTERM lands mid-shard, after some samples."""
+
+
 async def spot_preemption(workdir: Path) -> ScenarioResult:
-    return await run_scenario("spot-preemption", workdir, spec_kwargs={"samples": 18, "shard_size": 3},
-                              driver=preempt_driver(limit=6))
+    return await run_scenario("spot-preemption", workdir, driver=preempt_driver(limit=6),
+                              spec_kwargs={"samples": 24, "shard_size": 6, "render": SLOWER_RENDER})
 
 
 async def crashes_and_errors(workdir: Path) -> ScenarioResult:
