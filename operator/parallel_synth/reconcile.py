@@ -46,7 +46,8 @@ from parallel_synth.validation import validate_spec
 
 logger = logging.getLogger(__name__)
 
-VOLATILE = frozenset({"gpuSeconds", "spotGpuSeconds", "gpuSecondsFinished"})
+VOLATILE = frozenset({"gpuSeconds", "spotGpuSeconds", "gpuSecondsFinished",
+                      "cost", "eta", "samplesPerDay"})  # issue #6: refreshed at least with status.autoscaler
 """Status fields that change on every tick while pods run: written along with real changes only."""
 
 
