@@ -26,6 +26,7 @@ samples_target{category}                    gauge     target samples
 shards_completed_total / shards_failed_total counter  shards committed / failed for good
 preemptions_total, retries_total            counter   pods preempted; pod and Job retries
 samples_per_day, target_samples_per_day     gauge     measured rate, spec target
+samples_per_day_per_worker                  gauge     measured rate of one worker (autoscaler input)
 workers_desired / workers_active / workers_pending  gauge  autoscaler output, running, waiting
 gpu_seconds_total{capacity}                 counter   GPU time by spot / on-demand
 cost_dollars_total                          counter   dollars spent
@@ -76,6 +77,7 @@ class DatasetSnapshot:
     preemptions: int = 0
     retries: int = 0
     samples_per_day: float = 0.0
+    samples_per_day_per_worker: float = 0.0
     target_samples_per_day: float | None = None
     workers_desired: int = 0
     workers_active: int = 0
@@ -144,6 +146,7 @@ def snapshot_from_status(
         preemptions=int(_num(status.get("preemptions"))),
         retries=int(_num(status.get("retries"))),
         samples_per_day=_num(status.get("samplesPerDay")),
+        samples_per_day_per_worker=_num(workers.get("samplesPerDayEach")),
         target_samples_per_day=(spec.get("throughput") or {}).get("targetPerDay"),
         workers_desired=int(_num(workers.get("desired"))),
         workers_active=int(_num(workers.get("active"))),
@@ -198,6 +201,7 @@ class _DatasetCollector(Collector):
         preemptions = counter("preemptions", "Rendering pods preempted (spot notice, eviction).")
         retries = counter("retries", "Pod retries and Job re-attempts after failures.")
         rate = gauge("samples_per_day", "Measured samples per day (sliding window).")
+        per_worker = gauge("samples_per_day_per_worker", "Measured samples per day of one worker.")
         target_rate = gauge("target_samples_per_day", "Target samples per day (spec.throughput).")
         desired = gauge("workers_desired", "Rendering pods the autoscaler wants.")
         active = gauge("workers_active", "Rendering pods running.")
@@ -223,6 +227,7 @@ class _DatasetCollector(Collector):
             preemptions.add_metric(key, float(s.preemptions))
             retries.add_metric(key, float(s.retries))
             rate.add_metric(key, s.samples_per_day)
+            per_worker.add_metric(key, s.samples_per_day_per_worker)
             if s.target_samples_per_day is not None:
                 target_rate.add_metric(key, float(s.target_samples_per_day))
             desired.add_metric(key, float(s.workers_desired))
@@ -243,7 +248,7 @@ class _DatasetCollector(Collector):
                 passing.add_metric(key, s.quality_pass_ratio)
         yield from (
             completed, target, samples_failed, shards_done, shards_failed, preemptions, retries, rate,
-            target_rate, desired, active, pending, gpu, spent, projected, budget, exceeded, eta,
+            per_worker, target_rate, desired, active, pending, gpu, spent, projected, budget, exceeded, eta,
             on_demand, storage, passing,
         )
 

@@ -24,7 +24,7 @@ STATUS = {
                    "materials": {"target": 3_000_000, "completed": 2000}},
     "samplesPerDay": 105_000.0,
     "eta": "2026-04-01T00:00:00Z",
-    "workers": {"desired": 75, "active": 70, "pending": 5},
+    "workers": {"desired": 75, "active": 70, "pending": 5, "samplesPerDayEach": 1440.0},
     "preemptions": 12,
     "retries": 3,
     "cost": {"gpuHours": 100.0, "spotGpuHours": 90.0, "onDemandGpuHours": 10.0, "dollars": 37.0,
@@ -61,6 +61,7 @@ def test_dataset_figures_from_status_are_exposed_and_parse() -> None:
     assert _one(fams, "parallelsynth_retries_total") == 3
     assert _one(fams, "parallelsynth_samples_per_day") == 105_000
     assert _one(fams, "parallelsynth_target_samples_per_day") == 170_000
+    assert _one(fams, "parallelsynth_samples_per_day_per_worker") == 1440
     assert _one(fams, "parallelsynth_workers_desired") == 75
     assert _one(fams, "parallelsynth_workers_active") == 70
     assert _one(fams, "parallelsynth_gpu_seconds_total", capacity="spot") == pytest.approx(90 * 3600)
