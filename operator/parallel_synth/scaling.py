@@ -33,7 +33,8 @@ Capacity (``capacity_mode``)
     With ``nodePool.spot`` and ``onDemandFallback``, when spot pods are preempted at more than
     ``fallback_preemptions_per_pod_hour`` over ``preemption_window_seconds`` (and at least
     ``fallback_min_preemptions`` times), new pods go to on-demand; spot is tried again after
-    ``spot_retry_seconds``.
+    ``spot_retry_seconds``. Not when finishing on on-demand would reach the budget: a slow spot
+    run beats one that the budget stops (``SpotKeptForBudget``).
 """
 
 from __future__ import annotations
@@ -444,6 +445,10 @@ def decide(
         spec, state, now=now, preemptions_total=inputs.preemptions_total, spot_workers=spot_workers,
         settings=settings,
     )
+    if mode == Capacity.ON_DEMAND.value and mode_reason == "SpotPreempted" and _on_demand_over_budget(spec, inputs):
+        # on-demand would stop the whole run on the budget: a preempted but affordable spot pool is better
+        mode, mode_reason = Capacity.SPOT.value, "SpotKeptForBudget"
+        state = _mode(state, mode, now)
     per_sample = inputs.cost.dollars_per_1k_samples / 1000.0
     recommended, reason = desired_workers(
         spec,
@@ -506,6 +511,16 @@ def decide(
         state=state,
         conditions=conditions,
     )
+
+
+def _on_demand_over_budget(spec: SynthDatasetSpec, inputs: Inputs) -> bool:
+    """Whether finishing on on-demand capacity would reach ``budget.maxDollars``."""
+    cap = spec.budget.max_dollars
+    if cap is None:
+        return False
+    gpu_s = SECONDS_PER_DAY * max(1, spec.node_pool.gpus_per_worker) / max(inputs.throughput.per_worker_per_day, 1e-9)
+    remaining = inputs.remaining_samples * gpu_s * spec.pricing.on_demand_per_gpu_hour / 3600.0
+    return inputs.cost.dollars + remaining >= cap
 
 
 def _pods_scheduled(unschedulable: int, total: int) -> dict[str, str]:

@@ -186,12 +186,28 @@ def test_no_fallback_without_both_switches(pool: dict, want: str) -> None:
     assert mode == want
 
 
-def _inputs(batches: list[BatchView], *, budget: BudgetState = OPEN) -> Inputs:
+def _inputs(batches: list[BatchView], *, budget: BudgetState = OPEN, preemptions: int = 0) -> Inputs:
     return Inputs(
         remaining_samples=300_000, unplanned_shards=1000, shards_per_batch=10, batches=batches,
         throughput=Throughput(samples_per_day=None, per_worker_per_day=8640.0, measured=False),
-        cost=CostReport(0, 0, 0, 0, 0.83, 250.0), budget=budget,
+        cost=CostReport(0, 0, 0, 0, 0.83, 250.0), budget=budget, preemptions_total=preemptions,
     )
+
+
+@pytest.mark.parametrize(
+    ("budget", "mode", "reason"),
+    [
+        (None, "on-demand", "SpotPreempted"),
+        (1000.0, "on-demand", "SpotPreempted"),  # 300k samples x 10 s at $1/h: $833 fits
+        (500.0, "spot", "SpotKeptForBudget"),  # it does not: stay on spot rather than stop
+    ],
+)
+def test_fallback_to_on_demand_only_when_the_budget_affords_it(budget: float | None, mode: str, reason: str) -> None:
+    spec = make_spec(budget={"maxDollars": budget} if budget else {})
+    pods = [BatchView("a", remaining=100, parallelism=20, running=20, established=20)]
+    st = decide(spec, _inputs(pods), ScalerState(), now=T, settings=ScalingSettings()).state
+    d = decide(spec, _inputs(pods, preemptions=10), st, now=T + 600, settings=ScalingSettings())
+    assert (d.capacity_mode, d.capacity_reason) == (mode, reason)
 
 
 def test_unschedulable_pods_are_reported_not_counted_and_open_no_batches() -> None:
