@@ -24,7 +24,7 @@ from parallel_synth.api import (
     SynthDatasetSpec,
     SynthDatasetStatus,
 )
-from parallel_synth.jobs import JobProgress, JobRequest, job_name, job_progress, short_name
+from parallel_synth.jobs import JobProgress, JobRequest, job_name, job_progress, shard_offset_of, short_name
 from parallel_synth.settings import OperatorSettings
 from parallel_synth.status import (
     Ledger,
@@ -161,6 +161,11 @@ def decide_batch(
     st.update(batch_counts(st, spec=dataset_spec, shard_start=spec.shard_start, shard_count=spec.shard_count,
                            completed=done, failed=ranges.subtract(failed_now, done)))
     st["completedShards"] = ranges.format_spans(done)
+    # issue #6: GPU time of settled shards only (the autoscaler's rate is samples / this)
+    unsettled = scaling.unsettled_gpu_seconds(
+        pods, settled=ranges.union(done, failed_now), shard_offset=shard_offset_of(job) if job else 0,
+        job_name=current if job else None, gpus=dataset_spec.node_pool.gpus_per_worker)
+    st["gpuSecondsSettled"] = round(max(0.0, acc.gpu_seconds_finished - unsettled), 3)
 
     if not missing:
         st.update(phase=BatchPhase.SUCCEEDED.value, active=0, pending=0, message="all shards committed")

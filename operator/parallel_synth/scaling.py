@@ -589,6 +589,53 @@ def pod_counts(pods: Iterable[Mapping[str, Any]], *, now: datetime, settings: Sc
     return PodCounts(established, running, pending, unschedulable)
 
 
+INDEX_KEY = "batch.kubernetes.io/job-completion-index"
+"""Annotation (and label) with a pod's index in its Indexed Job."""
+
+
+def unsettled_gpu_seconds(
+    pods: Iterable[Mapping[str, Any]],
+    *,
+    settled: Sequence[tuple[int, int]],
+    shard_offset: int,
+    job_name: str | None,
+    gpus: int,
+) -> float:
+    """GPU-seconds of ended pods of a Job whose shard is neither committed nor failed for good.
+
+    These are interrupted attempts (preempted, evicted, failed and retried) of shards still to
+    render: their samples are not committed yet, so the rate must not count their GPU time
+    until the shard settles. ``gpuSecondsFinished - this`` is the batch's ``gpuSecondsSettled``.
+    ``settled`` holds batch offsets; a pod's offset is ``shard_offset + its completion index``.
+    Pods without an index, or of another Job, are taken as settled.
+    """
+    weight = max(gpus, 0) or 1
+    total = 0.0
+    for pod in pods:
+        st = pod.get("status") or {}
+        if st.get("phase") not in ("Succeeded", "Failed"):
+            continue
+        meta = pod.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if job_name is not None and labels.get("job-name", labels.get("batch.kubernetes.io/job-name")) not in (
+            None, job_name
+        ):
+            continue
+        raw = (meta.get("annotations") or {}).get(INDEX_KEY, labels.get(INDEX_KEY))
+        if raw is None:
+            continue
+        offset = shard_offset + int(raw)
+        if any(a <= offset <= b for a, b in settled):
+            continue
+        start = _epoch(st.get("startTime"))
+        ends = [_epoch(((cs.get("state") or {}).get("terminated") or {}).get("finishedAt"))
+                for cs in st.get("containerStatuses") or []]
+        end = max((e for e in ends if e is not None), default=None)
+        if start is not None and end is not None:
+            total += max(0.0, end - start) * weight
+    return total
+
+
 @dataclass(frozen=True)
 class LiveBatch:
     """A live RenderBatch as the dataset reconcile sees it (spec fields and status dict)."""

@@ -26,6 +26,7 @@ from parallel_synth.scaling import (
     pod_counts,
     stabilize,
     transition_events,
+    unsettled_gpu_seconds,
 )
 from parallel_synth.throughput import Throughput
 
@@ -281,3 +282,21 @@ def test_transition_events_fire_once() -> None:
     assert [e[1] for e in events] == ["ProjectedOverBudget"]
     status = {"conditions": d.conditions}
     assert transition_events(status, autoscale(spec, status, [], now=NOW)) == []
+
+
+def test_gpu_time_of_shards_still_to_render_is_not_settled() -> None:
+    """A preempted attempt of shard 12 (Job index 2, offset 10) waits until the shard commits."""
+    def ended(index: int, hours: float, *, job: str = "b-a1") -> dict:
+        end = NOW - timedelta(hours=1)
+        return {
+            "metadata": {"name": f"p{index}", "labels": {"job-name": job},
+                         "annotations": {"batch.kubernetes.io/job-completion-index": str(index)}},
+            "status": {"phase": "Failed", "startTime": (end - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       "containerStatuses": [{"state": {"terminated": {
+                           "exitCode": 143, "finishedAt": end.strftime("%Y-%m-%dT%H:%M:%SZ")}}}]},
+        }
+
+    pods = [ended(0, 1.0), ended(2, 2.0), ended(2, 4.0, job="b-a0"), {"metadata": {}, "status": {"phase": "Running"}}]
+    seconds = unsettled_gpu_seconds(pods, settled=[(10, 10)], shard_offset=10, job_name="b-a1", gpus=1)
+    assert seconds == 2 * 3600  # index 0 (offset 10) settled; the old Job's pod is not ours
+    assert unsettled_gpu_seconds(pods, settled=[(10, 12)], shard_offset=10, job_name="b-a1", gpus=2) == 0
