@@ -55,6 +55,7 @@ class _Running:
     task: asyncio.Task[None] | None = None
     started: str = ""
     since: float = field(default_factory=time.monotonic)
+    terminating: bool = False
 
 
 @dataclass
@@ -282,8 +283,9 @@ class Kubelets:
                     self._write(fresh, status=True)
                     self.api.remove_pod(*key)
             return
-        if r.proc.returncode is not None:
+        if r.proc.returncode is not None or r.terminating:
             return
+        r.terminating = True
         with contextlib.suppress(ProcessLookupError):
             os.killpg(r.proc.pid, signal.SIGTERM)
         grace = min(float(pod["metadata"].get("deletionGracePeriodSeconds") or 30), self.grace_cap)
@@ -306,13 +308,13 @@ class Kubelets:
 
     def running_pods(self) -> list[_Running]:
         return [r for r in self.running.values() if r.proc is not None and r.proc.returncode is None
-                and self._node(r.node).alive]
+                and self._node(r.node).alive and not r.terminating]
 
-    def preempt(self, r: _Running, *, reason: str = "TerminationByKubelet") -> None:
-        """Spot reclaim of one pod: DisruptionTarget, then graceful deletion (SIGTERM)."""
+    def preempt(self, r: _Running, *, reason: str = "TerminationByKubelet") -> bool:
+        """Spot reclaim of one pod: DisruptionTarget, then graceful deletion (SIGTERM). False: already going."""
         pod = self.api.read(PODS, r.namespace, r.pod)
-        if pod is None:
-            return
+        if pod is None or r.terminating or pod["metadata"].get("deletionTimestamp"):
+            return False
         conds = [c for c in (pod.get("status") or {}).get("conditions") or [] if c["type"] != "DisruptionTarget"]
         conds.append({"type": "DisruptionTarget", "status": "True", "reason": reason,
                       "message": "Pod was terminated in response to imminent node shutdown.",
@@ -321,6 +323,7 @@ class Kubelets:
         self._write(pod, status=True)
         with contextlib.suppress(ApiError):
             self.api.delete_obj(PODS, r.namespace, r.pod)
+        return True
 
     def kill(self, r: _Running) -> None:
         """SIGKILL the pod's processes (a crash: exit code 137, no DisruptionTarget)."""

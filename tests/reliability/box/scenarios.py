@@ -193,8 +193,7 @@ def preempt_driver(limit: int) -> Driver:
             pods = [r for r in _busy(box, 1.0) if _rendering(box, r)]
             if not pods:
                 return False
-            box.kubelets.preempt(box.rng.choice(pods))
-            return True
+            return box.kubelets.preempt(box.rng.choice(pods))
         n = await box.chaos(lambda: finished(box, name), act, every=(0.3, 1.0), limit=limit, timeout=TIMEOUT)
         return {"preempted mid-shard (SIGTERM + DisruptionTarget)": n}
     return drive
