@@ -302,7 +302,7 @@ async def operator_restarts(workdir: Path) -> ScenarioResult:
 
 
 async def api_errors(workdir: Path) -> ScenarioResult:
-    faults = ApiFaults(conflict_rate=0.15, throttle_rate=0.03, error_rate=0.03, watch_drop_rate=0.3,
+    faults = ApiFaults(conflict_rate=0.5, throttle_rate=0.03, error_rate=0.03, watch_drop_rate=0.3,
                        max_each=4, seed=3)
     return await run_scenario("api-errors", workdir, options=BoxOptions(api_faults=faults),
                               spec_kwargs={"samples": 12, "shard_size": 3})
