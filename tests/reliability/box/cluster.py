@@ -33,7 +33,6 @@ import random
 import signal
 import sys
 import tarfile
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -329,7 +328,3 @@ class Box:
             *(extra or []), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         out, _ = await asyncio.wait_for(proc.communicate(), 300)
         return int(proc.returncode or 0), out.decode(errors="replace")
-
-
-def monotonic() -> float:
-    return time.monotonic()

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from box.apiserver import EVENTS, JOBS, ApiFaults
+from box.apiserver import EVENTS, ApiFaults
 from box.cluster import NAMESPACE, Box, BoxOptions, tiny_spec
 from box.s3 import S3Faults
 
@@ -256,10 +256,6 @@ def node_loss_driver() -> Driver:
         lost = box.kubelets.lose_node(node)
         return {"node lost": 1, "pods lost with it": len(lost)}
     return drive
-
-
-def jobs_per_attempt(box: Box) -> int:
-    return len(box.api.select(JOBS))
 
 
 # --------------------------------------------------------------------------- the catalogue
