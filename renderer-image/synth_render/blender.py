@@ -84,13 +84,15 @@ class BlenderRenderer:
                  quiet: bool = True) -> None:
         bpy = self._bpy = require_bpy()
         self._quiet = quiet
-        bpy.ops.wm.read_factory_settings(use_empty=True)
+        with _quiet_stdout(quiet):
+            bpy.ops.wm.read_factory_settings(use_empty=True)
         self._tmp = tempfile.TemporaryDirectory(prefix="synth-render-", dir=workdir)
         sc = self._scene = bpy.context.scene
         if engine != "cycles":
             raise ValueError(f"engine {engine!r} is not supported by this renderer build (use cycles)")
         sc.render.engine = "CYCLES"
-        kind, self.device = choose_device(bpy, device)
+        with _quiet_stdout(quiet):  # device probing prints CUDA/HIP loader warnings
+            kind, self.device = choose_device(bpy, device)
         sc.cycles.device = "CPU" if kind == "CPU" else "GPU"
         self._gpu_kind = kind
         sc.cycles.use_adaptive_sampling = False
