@@ -241,21 +241,22 @@ def test_sigterm_mid_shard_checkpoints_and_the_next_attempt_resumes(
 def test_render_sample_reproduces_a_sample_of_a_committed_shard(tmp_path: Path) -> None:
     import yaml
 
-    spec = tiny_spec_dict(output={"uri": (tmp_path / "out").as_uri()})
-    worker = _worker(spec, "--shard", "1")
+    spec = tiny_spec_dict(samples=12, output={"uri": (tmp_path / "out").as_uri()})
+    worker = _worker(spec, "--shard", "2")
     _, err = worker.communicate(timeout=300)
     assert worker.returncode == 0, err
     manifest = tmp_path / "ds.yaml"
     manifest.write_text(yaml.safe_dump({"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
                                         "metadata": {"name": "ds"}, "spec": spec}))
     cmd = [sys.executable, "-c", "from parallel_synth.cli import main; main()", "render-sample", str(manifest)]
-    done = subprocess.run([*cmd, "--index", "6", "--out", str(tmp_path / "one")], capture_output=True, text=True,
+    done = subprocess.run([*cmd, "--index", "9", "--out", str(tmp_path / "one")], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
     files = {p.name.split(".", 1)[1]: p.read_bytes() for p in (tmp_path / "one").iterdir()}
     store = open_store((tmp_path / "out" / "ds" / "v1").as_uri())
-    committed = dict(_tar_samples(store, 1))["000000000006"]
-    _assert_same_sample("000000000006", files, committed)
-    bad = subprocess.run([*cmd, "--index", "99", "--out", str(tmp_path / "x")], capture_output=True, text=True,
+    committed = dict(_tar_samples(store, 2))["000000000009"]
+    assert json.loads(committed["json"])["category"] == "fluids"  # refraction: the hardest case
+    _assert_same_sample("000000000009", files, committed)
+    bad = subprocess.run([*cmd, "--index", "12", "--out", str(tmp_path / "x")], capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 2 and "out of range" in bad.stderr
