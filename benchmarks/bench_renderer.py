@@ -63,14 +63,19 @@ def _rss_mb() -> float:
 
 def run_worker(preset: str, samples: int, *, rss_at: tuple[int, ...] = ()) -> dict[str, Any]:
     spec = _spec(preset, samples)
-    render_s = 0.0
+    render_s = steady_render = 0.0
     rss: dict[int, float] = {}
     done = 0
+    first_done = 0.0
 
     def progress(ev: dict[str, Any]) -> None:
-        nonlocal render_s, done
+        nonlocal render_s, steady_render, done, first_done
         render_s += ev["renderSeconds"]
         done += 1
+        if done == 1:
+            first_done = time.perf_counter()
+        else:
+            steady_render += ev["renderSeconds"]
         if done in rss_at:
             rss[done] = _rss_mb()
 
@@ -79,8 +84,9 @@ def run_worker(preset: str, samples: int, *, rss_at: tuple[int, ...] = ()) -> di
         out = run_shard(spec, "bench", 0, store=open_store(Path(td).as_uri()), progress=progress)
         wall = time.perf_counter() - t0
     assert out.status == "committed", out
+    steady = 1 - steady_render / (time.perf_counter() - first_done) if samples > 1 else float("nan")
     return {"samples": samples, "wall": wall, "render": render_s, "per_min": samples / wall * 60,
-            "outside": 1 - render_s / wall, "rss": rss, "device": out.device}
+            "outside": 1 - render_s / wall, "steady": steady, "rss": rss, "device": out.device}
 
 
 def compare_process_per_sample(preset: str, samples: int) -> dict[str, Any]:
@@ -118,7 +124,8 @@ def main() -> None:
     small = run_worker("small", n, rss_at=(20, n))
     print(f"\nsmall preset (128x128, 16 spp, {n} samples, device {small['device']}):")
     print(f"  worker:              {small['per_min']:8.1f} samples/min  ({small['wall'] / n:.3f} s/sample)")
-    print(f"  outside render call: {small['outside'] * 100:8.1f} %  (target < 10 %)")
+    print(f"  outside render call: {small['steady'] * 100:8.1f} %  per sample after the first (target < 10 %); "
+          f"{small['outside'] * 100:.1f} % including start-up and commit")
     rss20, rssn = small["rss"].get(20, float("nan")), small["rss"].get(n, float("nan"))
     print(f"  worker RSS:          {rss20:8.1f} MB after 20, {rssn:.1f} MB after {n}: growth {rssn - rss20:+.1f} MB"
           f"  (target < 50 MB)")
@@ -132,7 +139,8 @@ def main() -> None:
         d = run_worker("default", args.default_samples)
         print(f"\ndefault preset (512x512, 16-64 spp adaptive, denoise, {args.default_samples} samples):")
         print(f"  worker:              {d['per_min']:8.2f} samples/min  ({d['wall'] / d['samples']:.2f} s/sample)")
-        print(f"  outside render call: {d['outside'] * 100:8.1f} %  (target < 10 %)")
+        print(f"  outside render call: {d['steady'] * 100:8.1f} %  per sample after the first (target < 10 %); "
+              f"{d['outside'] * 100:.1f} % including start-up and commit")
 
 
 if __name__ == "__main__":
