@@ -52,9 +52,15 @@ def test_runs_as_non_root(pod: dict[str, Any]) -> None:
         assert csc.get("runAsNonRoot", psc.get("runAsNonRoot")) is True
 
 
+OPERATOR_SERVICE_ACCOUNT = "parallel-synth-operator"
+"""The operator's own identity (manifests/base/deployment.yaml): renderer pods must never borrow it."""
+
+
 def test_no_service_account_token(pod: dict[str, Any]) -> None:
     assert pod.get("automountServiceAccountToken") is False
-    assert not pod.get("serviceAccountName") or pod.get("serviceAccountName") == "default"
+    assert pod.get("serviceAccountName") != OPERATOR_SERVICE_ACCOUNT, "pods must not run with the operator's RBAC"
+    for v in pod.get("volumes") or []:
+        assert "serviceAccountToken" not in json.dumps(v), "no projected service-account token either"
 
 
 def test_read_only_root_filesystem_with_scratch_on_an_empty_dir(pod: dict[str, Any]) -> None:
