@@ -515,6 +515,13 @@ class AutoscalerStatus(_Status):
     )
 
 
+class IndexStatus(_Status):
+    """The index Job that writes metadata.parquet/jsonl and dataset.json at the end."""
+
+    phase: str = Field("Pending", description="Pending, Running, Succeeded or Failed.")
+    job: str | None = Field(None, description="Name of the index Job.")
+
+
 class SynthDatasetStatus(_Status):
     """Status of a SynthDataset; paths are read by printer columns, ArgoCD and dashboards."""
 
@@ -533,6 +540,7 @@ class SynthDatasetStatus(_Status):
     progress: str | None = Field(None, description="Completed fraction, e.g. '42.0%' (printer column).")
     failed_shards: str | None = Field(None, description="Failed global shard ranges, e.g. '42,97-99'.")
     next_shard: int = Field(0, description="First shard not yet handed to a RenderBatch.")
+    index: IndexStatus | None = Field(None, description="The final index Job (cluster mode).")
     capacity_mode: str | None = Field(None, description="spot or on-demand: where new pods go.")
     plan: PlanStatus = Field(default_factory=PlanStatus, description="Batch tiling and live batches.")
     folded: FoldedStatus = Field(default_factory=FoldedStatus, description="Totals of finished batches.")

@@ -26,6 +26,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "plan": ("parallel_synth.local.cli:plan", "Capacity plan: storage, GPU-hours, cost, workers."),
     "render-sample": ("synth_render.cli:render_sample", "Re-render one sample by its global index."),
     "simulate": ("parallel_synth.cmd_simulate:simulate", "Simulate a fleet on a simulated clock."),
+    "index": ("parallel_synth.cmd_index:index", "Write a finished dataset's index and dataset.json."),
 }
 
 

@@ -323,3 +323,89 @@ def job_progress(job: dict[str, Any]) -> JobProgress:
         reason=reason,
         message=message,
     )
+
+
+# --------------------------------------------------------------------------- the index Job
+
+
+def index_job_name(dataset: str) -> str:
+    """The one index Job of a dataset (deterministic: a re-create answers 409)."""
+    return short_name(dataset, "-index")
+
+
+def build_index_job(
+    dataset: str, namespace: str, spec: SynthDatasetSpec, owner: Owner, *, settings: OperatorSettings
+) -> dict[str, Any]:
+    """A CPU-only Job that writes the dataset's index and dataset.json once every shard is committed.
+
+    Same image, credentials and lockdown as the renderer pods; no GPU, no GPU tolerations.
+    """
+    name = index_job_name(dataset)
+    lbl = labels(dataset, name)
+    container = {
+        "name": "index",
+        "image": spec.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["synthctl"],
+        "args": ["index", "--dataset", dataset],
+        "env": _env(spec),
+        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "2Gi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": settings.renderer_service_account,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "runAsGroup": 1000,
+            "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": lbl,
+            "ownerReferences": owner_references(owner),
+        },
+        "spec": {
+            # Indexed with one completion: same controller semantics as the render Jobs.
+            "completionMode": "Indexed",
+            "completions": 1,
+            "parallelism": 1,
+            "backoffLimit": 3,
+            "podFailurePolicy": {
+                "rules": [
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+                    {"action": "FailJob", "onExitCodes": {"containerName": "index", "operator": "In", "values": [2]}},
+                ]
+            },
+            "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
+            "template": {"metadata": {"labels": lbl}, "spec": pod_spec},
+        },
+    }
+
+
+def job_finished(job: dict[str, Any] | None) -> str | None:
+    """'Complete' or 'Failed' when a (non-indexed) Job has finished, else None."""
+    if job is None:
+        return None
+    for kind in ("Complete", "Failed"):
+        cond = _condition(job, kind)
+        if cond is not None:
+            return kind
+    return None

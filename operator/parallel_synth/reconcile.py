@@ -9,13 +9,16 @@ changed, so API calls grow with live batches and time, not with shards.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from parallel_synth import events as ev
 from parallel_synth.api import (
     API_VERSION,
+    DNS_LABEL,
     LABEL_BATCH,
     LABEL_DATASET,
     RenderBatchSpec,
@@ -30,10 +33,14 @@ from parallel_synth.batches import (
     decide_dataset,
     invalid_status,
 )
+from parallel_synth.finalize import finalize, needs_index
 from parallel_synth.jobs import (
     LABEL_ATTEMPT,
     Owner,
+    build_index_job,
     build_job,
+    index_job_name,
+    job_finished,
     job_name,
     labels,
     owner_references,
@@ -74,7 +81,13 @@ def validated_spec(body: dict[str, Any]) -> tuple[SynthDatasetSpec | None, list[
     """Validate a dataset's spec; time-dependent checks use its creation time (stable verdict)."""
     created = parse_time((body.get("metadata") or {}).get("creationTimestamp")) or datetime.now(UTC)
     spec, errors = validate_spec(dict(body.get("spec") or {}), now=created)
-    return spec, [str(e) for e in errors]
+    messages = [str(e) for e in errors]
+    name = str((body.get("metadata") or {}).get("name") or "")
+    if len(name) > 63 or not re.match(DNS_LABEL, name):
+        # The name becomes a label value and the prefix of batch and Job names.
+        messages.insert(0, f"metadata.name: {name!r} must be a DNS label (1-63 chars of a-z, 0-9, '-')")
+        spec = None
+    return spec, messages
 
 
 async def post_events(kube: Kube, involved: dict[str, Any], items: list[EventSpec], *, now: datetime) -> None:
@@ -124,6 +137,15 @@ async def reconcile_dataset(
     batches = await kube.list(BATCHES, ns, labels={LABEL_DATASET: name})
     decision = decide_dataset(name=name, spec=spec, status=old, batches=batches, generation=generation,
                               now=now, settings=settings)
+    if needs_index(decision.status):  # every shard committed: the index Job finishes the dataset
+        iname = index_job_name(name)
+        ijob = await kube.get(JOBS, ns, iname)
+        fin = finalize(decision.status, decision.events, job=iname, job_state=job_finished(ijob),
+                       job_exists=ijob is not None, now=now)
+        if fin.create_job:
+            owner = Owner(kind="SynthDataset", name=name, uid=meta.get("uid"))
+            await kube.create(JOBS, ns, build_index_job(name, ns, spec, owner, settings=settings))
+        decision = dataclasses.replace(decision, status=fin.status, events=fin.events)
     for nb in decision.create:
         await kube.create(BATCHES, ns, batch_body(body, nb.name, nb.index, nb.spec))
     for bname, par in decision.set_parallelism.items():

@@ -91,8 +91,5 @@ async def test_invalid_specs_are_refused_and_the_operator_stays_healthy(tmp_path
     await _refused(tmp_path, {name: (_set(good, path, value), field) for name, path, value, field in CASES})
 
 
-@pytest.mark.xfail(reason="operator bug: reconcile.validated_spec checks only the spec; a SynthDataset "
-                          "named 'dotted.name' or longer than 63 chars (valid object names) crashes "
-                          "dataset_timer on RenderBatchSpec.dataset, retried every 60 s, no verdict, no event")
 async def test_names_that_cannot_be_labels_are_refused(tmp_path: Path) -> None:
     await _refused(tmp_path, {name: ({}, "metadata.name") for name in NAME_CASES})

@@ -109,10 +109,23 @@ def test_job_progress_flows_into_batch_and_dataset_status_and_the_window_slides(
     assert st["progress"] == "33.3%"
     finish_job(km, "ds-b1-a1")
     finish_job(km, "ds-b2-a1")
+    # Every shard committed: the dataset is not done until its index Job has written the index.
+    wait_for(lambda: "ds-index" in names(km, JOBS), what="index Job")
+    index_job = job(km, "ds-index")
+    assert index_job["spec"]["template"]["spec"]["containers"][0]["command"] == ["synthctl"]
+    pod_spec = index_job["spec"]["template"]["spec"]
+    assert "nvidia.com/gpu" not in str(pod_spec["containers"][0]["resources"]) and "tolerations" not in pod_spec
+    st = wait_for(lambda: status(km) if status(km).get("index") else None, what="indexing")
+    assert st["phase"] == "Running" and {c["type"]: c["reason"] for c in st["conditions"]}["Indexed"] == "Indexing"
+    assert "Finished" not in reasons(km)
+    set_job_status(km, "ds-index", succeeded=1, conditions=[{"type": "Complete", "status": "True"}])
     st = wait_for(lambda: status(km) if status(km).get("phase") == "Succeeded" else None, what="Succeeded")
     assert st["samples"] == {"target": 3000, "completed": 3000, "failed": 0}
     assert {c["type"]: c["status"] for c in st["conditions"]}["Ready"] == "True"
-    wait_for(lambda: names(km, RB) == [] and names(km, JOBS) == [], what="no objects left")  # etcd stays small
+    assert {c["type"]: c["status"] for c in st["conditions"]}["Indexed"] == "True"
+    wait_for(lambda: reasons(km).count("Finished") == 1, what="one Finished event")
+    # etcd stays small: batches and their Jobs are gone; only the finished index Job remains (TTL)
+    wait_for(lambda: names(km, RB) == [] and names(km, JOBS) == ["ds-index"], what="no objects left")
 
 
 def test_preempted_pod_counts_as_preemption_not_failure(cluster: ThreadedKMock, operator: Any) -> None:

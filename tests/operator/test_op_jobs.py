@@ -109,3 +109,23 @@ def test_names_stay_within_63_characters() -> None:
     assert len(name) <= 63 and name.endswith("-b123456")
     assert len(job_name(name, 12)) <= 63
     assert short_name(long, "-b1") != short_name("d" * 62 + "e", "-b1")
+
+
+@pytest.mark.parametrize("name", ["ds", "a" * 63])
+def test_index_job_validates_and_runs_synthctl_index_without_a_gpu(name: str) -> None:
+    from parallel_synth.jobs import build_index_job, index_job_name, job_finished
+
+    s = spec(output={"uri": "s3://bkt/p", "credentialsSecret": "creds"})
+    job = build_index_job(name, "ns", s, Owner(kind="SynthDataset", name=name, uid="u1"),
+                          settings=OperatorSettings())
+    validate(job)
+    assert job["metadata"]["name"] == index_job_name(name) and len(job["metadata"]["name"]) <= 63
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["command"] == ["synthctl"] and container["args"] == ["index", "--dataset", name]
+    assert pod["automountServiceAccountToken"] is False and "tolerations" not in pod
+    assert not any(k.endswith("gpu") for k in container["resources"]["limits"])
+    secrets = [e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})]
+    assert secrets == ["creds", "creds"]
+    assert job_finished(job) is None
+    assert job_finished({"status": {"conditions": [{"type": "Failed", "status": "True"}]}}) == "Failed"

@@ -1,0 +1,69 @@
+"""``synthctl index``: write a finished dataset's index and ``dataset.json``.
+
+Local mode writes the index itself when ``generate`` ends. On a cluster the operator runs this
+command as a small CPU-only Job (``{dataset}-index``, same image and credentials as the
+renderer) once every shard is committed, so a bucket filled by the operator holds the same
+files as one filled locally. It reads the committed shards as streams, one at a time, so memory
+does not grow with the dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from parallel_synth import planning
+from parallel_synth.api import SynthDatasetSpec
+from parallel_synth.validation import errors_from_pydantic, find_dataset, load_manifest_text
+
+
+def _spec(manifest: str | None) -> tuple[SynthDatasetSpec, str | None]:
+    if manifest:
+        doc = find_dataset(load_manifest_text(Path(manifest).read_text()))
+        raw, name = doc.get("spec"), (doc.get("metadata") or {}).get("name")
+    else:
+        text = os.environ.get("SYNTH_SPEC_JSON", "")
+        if not text:
+            raise click.UsageError("give --manifest FILE or set SYNTH_SPEC_JSON")
+        raw, name = json.loads(text), None
+        if isinstance(raw, dict) and "spec" in raw and "kind" in raw:
+            raw, name = raw["spec"], (raw.get("metadata") or {}).get("name")
+    try:
+        return SynthDatasetSpec.model_validate(raw), name
+    except ValidationError as exc:
+        raise click.UsageError("; ".join(str(e) for e in errors_from_pydantic(exc, prefix="spec"))) from None
+
+
+@click.command("index")
+@click.argument("location", required=False)
+@click.option("--dataset", "dataset", default=None, help="Dataset name (default: the manifest's).")
+@click.option("--manifest", default=None, type=click.Path(dir_okay=False), help="The SynthDataset manifest.")
+def index(location: str | None, dataset: str | None, manifest: str | None) -> None:
+    """Write index/metadata.parquet, index/metadata.jsonl and dataset.json of a finished dataset."""
+    from parallel_synth.local.index import write_index
+    from parallel_synth.local.store import open_dataset
+
+    try:
+        spec, name = _spec(manifest)
+    except (click.UsageError, ValueError, OSError) as exc:
+        click.echo(f"synthctl index: bad configuration: {exc}", err=True)
+        sys.exit(2)
+    dataset = dataset or name
+    if not dataset:
+        click.echo("synthctl index: --dataset is required", err=True)
+        sys.exit(2)
+    root = location or planning.dataset_root(spec.output.uri, dataset, spec.version)
+    files = open_dataset(root, endpoint_url=spec.output.endpoint_url, region=spec.output.region)
+    try:  # reads every manifest: a shard not committed yet fails here, nothing is half-written
+        doc = write_index(spec, dataset, files, now=datetime.now(UTC))
+    except Exception as exc:
+        click.echo(json.dumps({"msg": "index failed", "dataset": dataset, "error": str(exc)}), err=True)
+        sys.exit(1)
+    click.echo(json.dumps({"msg": "index written", "dataset": dataset, "root": root,
+                           "samples": doc["samples"]["completed"]}))
