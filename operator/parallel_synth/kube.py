@@ -12,6 +12,7 @@ each has a rule in manifests/ and in the Helm chart.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
 import logging
@@ -23,6 +24,22 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+
+RETRYABLE = frozenset({429, 500, 502, 503, 504})
+"""Statuses retried in place (a few times) before the reconciliation fails and kopf backs off."""
+RETRIES = 3
+MAX_RETRY_DELAY = 10.0
+
+
+def retry_delay(retry_after: str | None, attempt: int) -> float:
+    """Seconds to wait before retrying: the server's Retry-After if given, else 0.5 s doubling; capped."""
+    try:
+        told = float(retry_after) if retry_after is not None else None
+    except ValueError:
+        told = None
+    delay = told if told is not None and told >= 0 else 0.5 * 2**attempt
+    return min(delay, MAX_RETRY_DELAY)
+
 
 API_CALLS: list[tuple[str, str, str]] = [
     # SynthDataset: kopf watches and patches (annotations, finalizers); we patch status only.
@@ -161,21 +178,27 @@ class Kube:
     ) -> tuple[int, Any]:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
-        self.calls[(verb, resource.plural)] += 1
         headers = {"Content-Type": content_type} if body is not None else {}
-        async with self._session.request(
-            method, self.server + path, json=body, params=params, headers=headers,
-            ssl=True if self._ssl is None else self._ssl
-        ) as resp:
-            data = await resp.json(content_type=None) if resp.content_length != 0 else None
-            if resp.status == 404 and ok_missing:
-                return 404, None
-            if resp.status == 409 and ok_conflict:
-                return 409, data
-            if resp.status >= 400:
-                msg = data.get("message") if isinstance(data, dict) else str(data)
-                raise KubeError(resp.status, f"{method} {path}: {msg}")
-            return resp.status, data
+        for attempt in range(RETRIES + 1):
+            self.calls[(verb, resource.plural)] += 1
+            async with self._session.request(
+                method, self.server + path, json=body, params=params, headers=headers,
+                ssl=True if self._ssl is None else self._ssl
+            ) as resp:
+                data = await resp.json(content_type=None) if resp.content_length != 0 else None
+                if resp.status == 404 and ok_missing:
+                    return 404, None
+                if resp.status == 409 and ok_conflict:
+                    return 409, data
+                if resp.status in RETRYABLE and attempt < RETRIES:
+                    # API priority and fairness (429) or a passing server error: wait as told, bounded.
+                    await asyncio.sleep(retry_delay(resp.headers.get("Retry-After"), attempt))
+                    continue
+                if resp.status >= 400:
+                    msg = data.get("message") if isinstance(data, dict) else str(data)
+                    raise KubeError(resp.status, f"{method} {path}: {msg}")
+                return resp.status, data
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     async def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""

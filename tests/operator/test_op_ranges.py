@@ -53,3 +53,13 @@ def test_bounded_text_keeps_status_small() -> None:
 def test_bad_range_is_refused() -> None:
     with pytest.raises(ValueError):
         ranges.parse("9-3")
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "attempt", "expected"),
+    [("2", 0, 2.0), ("0", 1, 0.0), (None, 0, 0.5), (None, 2, 2.0), ("junk", 1, 1.0), ("3600", 0, 10.0)],
+)
+def test_api_retry_delay_honours_retry_after_within_bounds(retry_after: str | None, attempt: int, expected: float) -> None:
+    from parallel_synth.kube import retry_delay
+
+    assert retry_delay(retry_after, attempt) == expected
