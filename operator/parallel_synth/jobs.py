@@ -13,6 +13,7 @@ exists (the commit marker, see docs/CONTRACTS.md). This keeps the worker contrac
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -98,6 +99,23 @@ def labels(dataset: str, batch: str) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- building
+
+
+_POD_SECURITY: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "runAsGroup": 1000,
+    "fsGroup": 1000,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""Every pod we create: non-root, default seccomp (the "restricted" Pod Security Standard)."""
+
+_CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
 
 
 def _spot_affinity(capacity: str) -> dict[str, Any]:
@@ -203,13 +221,7 @@ def build_job(
         "serviceAccountName": settings.renderer_service_account,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": 1000,
-            "runAsGroup": 1000,
-            "fsGroup": 1000,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": copy.deepcopy(_POD_SECURITY),
         "containers": [
             {
                 "name": CONTAINER,
@@ -219,12 +231,7 @@ def build_job(
                 "args": ["--dataset", req.dataset, "--shard-start", str(shard_start)],
                 "env": _env(spec),
                 "resources": _resources(spec),
-                "securityContext": {
-                    "allowPrivilegeEscalation": False,
-                    "readOnlyRootFilesystem": True,
-                    "runAsNonRoot": True,
-                    "capabilities": {"drop": ["ALL"]},
-                },
+                "securityContext": copy.deepcopy(_CONTAINER_SECURITY),
                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
             }
         ],
@@ -350,12 +357,7 @@ def build_index_job(
         "args": ["index", "--dataset", dataset],
         "env": _env(spec),
         "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "2Gi"}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": copy.deepcopy(_CONTAINER_SECURITY),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     pod_spec: dict[str, Any] = {
@@ -363,13 +365,7 @@ def build_index_job(
         "serviceAccountName": settings.renderer_service_account,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": 1000,
-            "runAsGroup": 1000,
-            "fsGroup": 1000,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": copy.deepcopy(_POD_SECURITY),
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
