@@ -591,6 +591,7 @@ class RenderBatchStatus(_Status):
     retry_after: str | None = Field(None, description="Earliest start of the next Job attempt (RFC 3339).")
     prior_failed_pods: int = Field(0, description="Pod failures of earlier attempts.")
     gpu_seconds_finished: float = Field(0.0, description="GPU-seconds of pods already finished.")
+    spot_gpu_seconds_finished: float = Field(0.0, description="Of those, GPU-seconds on spot nodes.")
     gpu_seconds_settled: float | None = Field(
         None,
         description="GPU-seconds of all pods of shards already committed or failed for good "

@@ -12,11 +12,12 @@ the two sees the index already folded and only deletes, so nothing is counted tw
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from parallel_synth import planning, ranges, scaling
+from parallel_synth import cost, planning, ranges, scaling
 from parallel_synth.api import (
     BatchPhase,
     DatasetPhase,
@@ -97,8 +98,14 @@ def decide_batch(
     generation: int,
     now: datetime,
     settings: OperatorSettings,
+    node_labels: Mapping[str, Mapping[str, str]] | None = None,
 ) -> BatchDecision:
-    """Reconcile one batch: start, watch, retry or finish its Job attempts."""
+    """Reconcile one batch: start, watch, retry or finish its Job attempts.
+
+    ``node_labels`` (node name -> labels) splits GPU time into spot and on-demand by the node each
+    pod ran on; a pod whose node is unknown (gone, or no labels given) counts as the batch's
+    capacity type.
+    """
     st: dict[str, Any] = dict(status or {})
     st["observedGeneration"] = generation
     events: list[EventSpec] = []
@@ -127,7 +134,15 @@ def decide_batch(
     done = progress_with_job(prior_done, prog, spec.shard_count)
     missing = ranges.subtract(all_offsets, done)
 
-    # Pods: preemptions once per pod, GPU time once per finished pod.
+    # Pods: preemptions once per pod, GPU time once per finished pod, spot time by node label.
+    batch_spot = spec.capacity == "spot" and dataset_spec.node_pool.spot
+
+    def is_spot(pod: dict[str, Any]) -> bool:
+        node = ((pod.get("spec") or {}).get("nodeName")) or ""
+        if node_labels is not None and node in node_labels:
+            return cost.capacity_of_node(node_labels[node]) == cost.Capacity.SPOT
+        return batch_spot
+
     acc = account_pods(
         pods,
         gpus=dataset_spec.node_pool.gpus_per_worker,
@@ -137,13 +152,16 @@ def decide_batch(
         preempted=Ledger.load(st.get("preemptedPods") or [], float(st.get("preemptedBefore") or 0.0)),
         now=now,
         limit=settings.max_remembered_pods,
+        spot_gpu_seconds_finished=float(st.get("spotGpuSecondsFinished") or 0.0),
+        is_spot=is_spot,
     )
     gpu_total = acc.gpu_seconds_finished + acc.gpu_seconds_live
     st.update(
         preemptions=acc.preemptions,
         gpuSecondsFinished=round(acc.gpu_seconds_finished, 3),
         gpuSeconds=round(gpu_total, 3),
-        spotGpuSeconds=round(gpu_total if spec.capacity == "spot" and dataset_spec.node_pool.spot else 0.0, 3),
+        spotGpuSecondsFinished=round(acc.spot_gpu_seconds_finished, 3),
+        spotGpuSeconds=round(acc.spot_gpu_seconds_finished + acc.spot_gpu_seconds_live, 3),
         finishedPods=acc.finished.dump(),
         finishedBefore=acc.finished.before,
         preemptedPods=acc.preempted.dump(),

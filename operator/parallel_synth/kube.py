@@ -63,6 +63,8 @@ API_CALLS: list[tuple[str, str, str]] = [
     ("batch", "jobs", "patch"),
     ("batch", "jobs", "delete"),
     ("", "pods", "list"),
+    # Cost: the capacity type (spot or on-demand) of the node a pod ran on, from its labels.
+    ("", "nodes", "get"),
     # Events (ours and kopf's).
     ("", "events", "create"),
     # kopf: CRD discovery, namespaces for -A, peering for several replicas.
@@ -106,6 +108,7 @@ BATCHES = Resource("parallelsynth.io", "v1alpha1", "renderbatches")
 JOBS = Resource("batch", "v1", "jobs")
 PODS = Resource("", "v1", "pods")
 EVENTS = Resource("", "v1", "events")
+NODES_RESOURCE = Resource("", "v1", "nodes")  # cluster-scoped: only read by ``Kube.node_labels``
 
 
 class KubeError(RuntimeError):
@@ -132,6 +135,7 @@ class Kube:
         self._ssl = ssl_context
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._node_labels: dict[str, dict[str, str]] = {}
         self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
 
     @classmethod
@@ -199,6 +203,25 @@ class Kube:
                     raise KubeError(resp.status, f"{method} {path}: {msg}")
                 return resp.status, data
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def node_labels(self, name: str) -> dict[str, str] | None:
+        """A node's labels (cached: the capacity-type labels of a node never change), None if gone
+        or not readable (cost then falls back to the batch's capacity type)."""
+        if name in self._node_labels:
+            return self._node_labels[name]
+        try:
+            _, data = await self._request("get", NODES_RESOURCE, f"/api/v1/nodes/{quote(name)}", method="GET",
+                                          ok_missing=True)
+        except KubeError as exc:
+            logger.debug("cannot read node %s: %s", name, exc)
+            return None
+        if not isinstance(data, dict):
+            return None
+        labels = {str(k): str(v) for k, v in ((data.get("metadata") or {}).get("labels") or {}).items()}
+        if len(self._node_labels) > 4096:  # bounded: node names churn on autoscaled pools
+            self._node_labels.clear()
+        self._node_labels[name] = labels
+        return labels
 
     async def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""

@@ -53,7 +53,7 @@ from parallel_synth.validation import validate_spec
 
 logger = logging.getLogger(__name__)
 
-VOLATILE = frozenset({"gpuSeconds", "spotGpuSeconds", "gpuSecondsFinished",
+VOLATILE = frozenset({"gpuSeconds", "spotGpuSeconds", "gpuSecondsFinished", "spotGpuSecondsFinished",
                       "cost", "eta", "samplesPerDay"})  # issue #6: refreshed at least with status.autoscaler
 """Status fields that change on every tick while pods run: written along with real changes only."""
 
@@ -186,9 +186,12 @@ async def reconcile_batch(
         job = await kube.get(JOBS, ns, job_name(name, attempt))
         if job is not None:
             pods = await kube.list(PODS, ns, labels={LABEL_BATCH: name})
+    nodes = {str((p.get("spec") or {}).get("nodeName")) for p in pods or [] if (p.get("spec") or {}).get("nodeName")}
+    node_labels = {n: lbl for n in sorted(nodes) if (lbl := await kube.node_labels(n)) is not None}
     decision = decide_batch(
         dataset=spec.dataset, namespace=ns, name=name, spec=spec, status=old, dataset_spec=dspec, job=job,
-        pods=pods or [], generation=int(meta.get("generation") or 0), now=now, settings=settings)
+        pods=pods or [], generation=int(meta.get("generation") or 0), now=now, settings=settings,
+        node_labels=node_labels)
     patch = status_patch(old, decision.status)
     if patch:
         await kube.patch(BATCHES, ns, name, {"status": patch}, status=True)

@@ -11,7 +11,7 @@ the GPU-hours. Throughput, ETA, cost and projected cost belong there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -191,6 +191,8 @@ class PodAccounting:
     finished: Ledger
     preempted: Ledger
     new_preemptions: list[str]
+    spot_gpu_seconds_finished: float = 0.0
+    spot_gpu_seconds_live: float = 0.0
 
 
 def account_pods(
@@ -203,27 +205,36 @@ def account_pods(
     preempted: Ledger,
     now: datetime,
     limit: int,
+    spot_gpu_seconds_finished: float = 0.0,
+    is_spot: Callable[[dict[str, Any]], bool] | None = None,
 ) -> PodAccounting:
-    """Count each preempted pod once and each finished pod's GPU time once."""
+    """Count each preempted pod once and each finished pod's GPU time once.
+
+    ``is_spot`` says whether a pod ran on spot capacity (from its node's labels); its GPU time is
+    then also added to the spot counters.
+    """
     weight = max(gpus, 0) or 1  # CPU-only workers are accounted as one device-second per second
     nowts = now.timestamp()
     new_fin: list[tuple[float, str]] = []
     new_pre: list[tuple[float, str]] = []
-    live = 0.0
+    live = spot_live = 0.0
     active = pending = 0
     for pod in pods:
         f = pod_facts(pod)
+        spot = bool(is_spot and is_spot(pod))
         if f.preempted_at is not None and not preempted.seen(f.name, f.preempted_at):
             new_pre.append((f.preempted_at, f.name))
         if f.terminal:
             t = f.finished or nowts
             if not finished.seen(f.name, t) and f.started is not None:
                 gpu_seconds_finished += max(0.0, t - f.started) * weight
+                spot_gpu_seconds_finished += max(0.0, t - f.started) * weight if spot else 0.0
                 new_fin.append((t, f.name))
         elif f.phase == "Running" and f.preempted_at is None:
             active += 1
             if f.started is not None:
                 live += max(0.0, nowts - f.started) * weight
+                spot_live += max(0.0, nowts - f.started) * weight if spot else 0.0
         elif f.phase == "Pending":
             pending += 1
     return PodAccounting(
@@ -235,6 +246,8 @@ def account_pods(
         finished=finished.add(new_fin, limit=limit),
         preempted=preempted.add(new_pre, limit=limit),
         new_preemptions=[n for _, n in new_pre],
+        spot_gpu_seconds_finished=spot_gpu_seconds_finished,
+        spot_gpu_seconds_live=spot_live,
     )
 
 

@@ -25,15 +25,14 @@ DOCUMENTED_CALLS: list[Call] = [
     ("parallelsynth.io", "renderbatches/status", "patch"),
     *[("batch", "jobs", v) for v in ("get", "list", "create", "patch", "delete")],
     ("", "pods", "list"),
+    ("", "nodes", "get"),
     ("", "events", "create"),
     *[("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")],
     *[("", "namespaces", v) for v in ("list", "watch")],
     *[("kopf.dev", r, v) for r in ("clusterkopfpeerings", "kopfpeerings") for v in ("get", "list", "watch", "patch")],
 ]
 # Granted on purpose although API_CALLS does not list them (yet), with the reason.
-EXTRA_GRANTS: dict[Call, str] = {
-    ("", "nodes", "get"): "cost: the capacity type (spot or on-demand) of a pod's node, from its labels",
-}
+EXTRA_GRANTS: dict[Call, str] = {}
 CLUSTER_SCOPED = {"nodes", "namespaces", "customresourcedefinitions", "clusterkopfpeerings"}
 FORBIDDEN = {"secrets", "*"}
 

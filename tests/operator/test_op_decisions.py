@@ -208,3 +208,35 @@ def test_parallelism_change_patches_the_job_in_place() -> None:
     assert d2.patch_parallelism == 5 and d2.create_job is None
     d3 = run_batch(d.status, job, bspec=BSPEC.model_copy(update={"parallelism": 0}))
     assert d3.patch_parallelism == 0 and d3.status["phase"] == "Suspended"
+
+
+@pytest.mark.parametrize(
+    ("labels_by_node", "expected_spot"),
+    [
+        ({"n-spot": {"cloud.google.com/gke-spot": "true"}, "n-od": {}}, 1800.0),  # by node label
+        ({"n-spot": {"karpenter.sh/capacity-type": "spot"}, "n-od": {"karpenter.sh/capacity-type": "on-demand"}}, 1800.0),
+        ({"n-spot": {}, "n-od": {}}, 0.0),  # both nodes on-demand although the batch asked for spot
+        (None, 3600.0),  # no node labels known: the batch's capacity type (spot) for every pod
+    ],
+    ids=["gke", "karpenter", "all-on-demand", "unknown-nodes"],
+)
+def test_gpu_time_is_split_by_the_node_each_pod_ran_on(
+    labels_by_node: dict[str, dict[str, str]] | None, expected_spot: float
+) -> None:
+    d = run_batch(None)
+    job = job_status(the_job(d.create_job), completed="0", active=1)
+    pods = []
+    for name, node in (("p-spot", "n-spot"), ("p-od", "n-od")):
+        p = pod(name, batch="ds-b2", phase="Succeeded", started="2026-01-01T00:00:00Z",
+                finished="2026-01-01T00:30:00Z", job="ds-b2-a1")
+        p["spec"] = {"nodeName": node}
+        pods.append(p)
+    first = decide_batch(dataset="ds", namespace="ns", name="ds-b2", spec=BSPEC, status=d.status,
+                         dataset_spec=spec(), job=job, pods=pods, generation=1, now=NOW, settings=SETTINGS,
+                         node_labels=labels_by_node)
+    assert first.status["gpuSeconds"] == 3600.0
+    assert first.status["spotGpuSeconds"] == expected_spot
+    again = decide_batch(dataset="ds", namespace="ns", name="ds-b2", spec=BSPEC, status=first.status,
+                         dataset_spec=spec(), job=job, pods=pods, generation=1, now=NOW, settings=SETTINGS,
+                         node_labels=labels_by_node)
+    assert again.status["spotGpuSeconds"] == expected_spot  # each finished pod counted once
