@@ -83,6 +83,14 @@ async def dataset_timer(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
                                status, now=datetime.now(UTC))
 
 
+@kopf.on.delete(*DATASETS, optional=True)
+def dataset_deleted(namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A deleted dataset leaves /metrics at once (its batches and Jobs go by garbage collection)."""
+    metrics: Metrics | None = memo.get("metrics")
+    if metrics is not None:
+        metrics.forget(str(namespace), str(name))
+
+
 @kopf.timer(*BATCHES, interval=SETTINGS.batch_interval, initial_delay=SETTINGS.initial_delay)
 async def batch_timer(
     body: kopf.Body, namespace: str | None, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any

@@ -125,6 +125,14 @@ def test_operator_serves_parseable_metrics_for_each_dataset(kmock_cluster: Threa
         assert values["parallelsynth_reconcile_duration_seconds_count"] >= 1
         assert "parallelsynth_cost_dollars_total" in values
         assert not any(name.startswith("python_gc") for name in values)  # our registry, not the global one
+
+        def gone() -> bool:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            return not any(s.labels.get("dataset") == "ds" and s.name == "parallelsynth_workers_desired"
+                           for fam in text_string_to_metric_families(text) for s in fam.samples)
+
+        km.request("DELETE", f"{DS}/ds")  # a deleted dataset leaves /metrics
+        wait_for(lambda: gone() or None, timeout=30, what="metrics of the deleted dataset gone")
     finally:
         proc.terminate()
         proc.wait(timeout=20)
