@@ -394,14 +394,3 @@ def build_index_job(
             "template": {"metadata": {"labels": lbl}, "spec": pod_spec},
         },
     }
-
-
-def job_finished(job: dict[str, Any] | None) -> str | None:
-    """'Complete' or 'Failed' when a (non-indexed) Job has finished, else None."""
-    if job is None:
-        return None
-    for kind in ("Complete", "Failed"):
-        cond = _condition(job, kind)
-        if cond is not None:
-            return kind
-    return None

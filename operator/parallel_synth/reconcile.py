@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from parallel_synth import events as ev
 from parallel_synth.api import (
     API_VERSION,
-    DNS_LABEL,
     LABEL_BATCH,
     LABEL_DATASET,
     RenderBatchSpec,
@@ -40,8 +38,8 @@ from parallel_synth.jobs import (
     build_index_job,
     build_job,
     index_job_name,
-    job_finished,
     job_name,
+    job_progress,
     labels,
     owner_references,
     parallelism_patch,
@@ -49,7 +47,7 @@ from parallel_synth.jobs import (
 from parallel_synth.kube import BATCHES, DATASETS, EVENTS, JOBS, PODS, Kube
 from parallel_synth.settings import OperatorSettings
 from parallel_synth.status import parse_time
-from parallel_synth.validation import validate_spec
+from parallel_synth.validation import validate_document
 
 logger = logging.getLogger(__name__)
 
@@ -80,14 +78,10 @@ def _condition(status: dict[str, Any], kind: str) -> tuple[str, str] | None:
 def validated_spec(body: dict[str, Any]) -> tuple[SynthDatasetSpec | None, list[str]]:
     """Validate a dataset's spec; time-dependent checks use its creation time (stable verdict)."""
     created = parse_time((body.get("metadata") or {}).get("creationTimestamp")) or datetime.now(UTC)
-    spec, errors = validate_spec(dict(body.get("spec") or {}), now=created)
-    messages = [str(e) for e in errors]
-    name = str((body.get("metadata") or {}).get("name") or "")
-    if len(name) > 63 or not re.match(DNS_LABEL, name):
-        # The name becomes a label value and the prefix of batch and Job names.
-        messages.insert(0, f"metadata.name: {name!r} must be a DNS label (1-63 chars of a-z, 0-9, '-')")
-        spec = None
-    return spec, messages
+    # The whole object, as `synthctl validate-manifest` checks it: metadata.name becomes a label
+    # value and the prefix of batch and Job names, so it must be a DNS label too.
+    obj, errors = validate_document(body, now=created)
+    return (obj.spec if obj is not None else None), [str(e) for e in errors]
 
 
 async def post_events(kube: Kube, involved: dict[str, Any], items: list[EventSpec], *, now: datetime) -> None:
@@ -140,7 +134,8 @@ async def reconcile_dataset(
     if needs_index(decision.status):  # every shard committed: the index Job finishes the dataset
         iname = index_job_name(name)
         ijob = await kube.get(JOBS, ns, iname)
-        fin = finalize(decision.status, decision.events, job=iname, job_state=job_finished(ijob),
+        fin = finalize(decision.status, decision.events, job=iname,
+                       job_state=job_progress(ijob).finished if ijob is not None else None,
                        job_exists=ijob is not None, now=now)
         if fin.create_job:
             owner = Owner(kind="SynthDataset", name=name, uid=meta.get("uid"))

@@ -113,7 +113,7 @@ def test_names_stay_within_63_characters() -> None:
 
 @pytest.mark.parametrize("name", ["ds", "a" * 63])
 def test_index_job_validates_and_runs_synthctl_index_without_a_gpu(name: str) -> None:
-    from parallel_synth.jobs import build_index_job, index_job_name, job_finished
+    from parallel_synth.jobs import build_index_job, index_job_name
 
     s = spec(output={"uri": "s3://bkt/p", "credentialsSecret": "creds"})
     job = build_index_job(name, "ns", s, Owner(kind="SynthDataset", name=name, uid="u1"),
@@ -127,5 +127,5 @@ def test_index_job_validates_and_runs_synthctl_index_without_a_gpu(name: str) ->
     assert not any(k.endswith("gpu") for k in container["resources"]["limits"])
     secrets = [e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})]
     assert secrets == ["creds", "creds"]
-    assert job_finished(job) is None
-    assert job_finished({"status": {"conditions": [{"type": "Failed", "status": "True"}]}}) == "Failed"
+    assert job_progress(job).finished is None
+    assert job_progress({"status": {"conditions": [{"type": "Failed", "status": "True"}]}}).finished == "Failed"
