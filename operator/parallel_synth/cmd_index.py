@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
-from parallel_synth.validation import errors_from_pydantic, find_dataset, load_manifest_text
+from parallel_synth.validation import errors_from_pydantic, find_dataset, load_manifest_text, spec_from_json
 
 
 def _spec(manifest: str | None) -> tuple[SynthDatasetSpec, str | None]:
@@ -31,9 +31,9 @@ def _spec(manifest: str | None) -> tuple[SynthDatasetSpec, str | None]:
         text = os.environ.get("SYNTH_SPEC_JSON", "")
         if not text:
             raise click.UsageError("give --manifest FILE or set SYNTH_SPEC_JSON")
-        raw, name = json.loads(text), None
-        if isinstance(raw, dict) and "spec" in raw and "kind" in raw:
-            raw, name = raw["spec"], (raw.get("metadata") or {}).get("name")
+        spec = spec_from_json(text)
+        doc = json.loads(text)  # a whole object (not what the operator passes) also names the dataset
+        return spec, ((doc.get("metadata") or {}).get("name") if "kind" in doc else None)
     try:
         return SynthDatasetSpec.model_validate(raw), name
     except ValidationError as exc:

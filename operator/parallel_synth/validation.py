@@ -6,6 +6,7 @@ the errors into a ``SpecValid=False`` condition and a Warning Event). Pure: time
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -96,6 +97,24 @@ def validate_document(raw: Any, *, now: datetime) -> tuple[SynthDataset | None, 
         return None, errors_from_pydantic(exc)
     errors = semantic_errors(obj.spec, now=now)
     return (None if errors else obj), errors
+
+
+def spec_from_json(text: str, *, source: str = "SYNTH_SPEC_JSON") -> SynthDatasetSpec:
+    """The dataset spec handed to pods as JSON: a bare spec or a whole SynthDataset object.
+
+    Raises ``ValueError`` that names the source and, for a bad spec, each field.
+    """
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{source} is not valid JSON: {exc}") from exc
+    if isinstance(raw, dict) and "spec" in raw and "kind" in raw:
+        raw = raw["spec"]
+    try:
+        return SynthDatasetSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(str(e) for e in errors_from_pydantic(exc, prefix="spec"))
+        raise ValueError(f"invalid dataset spec: {problems}") from None
 
 
 class _SafeLoader(yaml.SafeLoader):

@@ -30,10 +30,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
 from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
+from parallel_synth.validation import spec_from_json
 from synth_render import shards
 from synth_render.logs import event, setup_json_logging
 from synth_render.sample import Renderer, json_bytes, plan_sample, render_sample
@@ -399,17 +398,9 @@ def _load_spec(args: argparse.Namespace) -> SynthDatasetSpec:
         if not text:
             raise BadConfig("SYNTH_SPEC_JSON is not set (the dataset spec as camelCase JSON)")
     try:
-        raw = json.loads(text)
+        spec = spec_from_json(text)
     except ValueError as exc:
-        raise BadConfig(f"SYNTH_SPEC_JSON is not valid JSON: {exc}") from exc
-    if isinstance(raw, dict) and "spec" in raw and "kind" in raw:
-        raw = raw["spec"]
-    try:
-        spec = SynthDatasetSpec.model_validate(raw)
-    except ValidationError as exc:
-        from parallel_synth.validation import errors_from_pydantic
-
-        raise BadConfig("invalid dataset spec: " + "; ".join(str(e) for e in errors_from_pydantic(exc, prefix="spec"))) from None
+        raise BadConfig(str(exc)) from None
     if str(spec.render.engine) != "cycles":
         raise BadConfig(f"spec.render.engine: {spec.render.engine!r} is not supported by this renderer (use cycles)")
     return spec
