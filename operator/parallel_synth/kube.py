@@ -87,15 +87,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Resource:
-    """A namespaced API resource."""
+    """An API resource; ``namespace=None`` in ``path`` addresses a cluster-scoped one."""
 
     group: str
     version: str
     plural: str
 
-    def path(self, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
+    def path(self, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
         base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
-        out = f"{base}/namespaces/{quote(namespace)}/{self.plural}"
+        scope = f"/namespaces/{quote(namespace)}" if namespace is not None else ""
+        out = f"{base}{scope}/{self.plural}"
         if name:
             out += f"/{quote(name)}"
         if subresource:
@@ -108,7 +109,7 @@ BATCHES = Resource("parallelsynth.io", "v1alpha1", "renderbatches")
 JOBS = Resource("batch", "v1", "jobs")
 PODS = Resource("", "v1", "pods")
 EVENTS = Resource("", "v1", "events")
-NODES_RESOURCE = Resource("", "v1", "nodes")  # cluster-scoped: only read by ``Kube.node_labels``
+NODES = Resource("", "v1", "nodes")  # cluster-scoped: only read by ``Kube.node_labels``
 
 
 class KubeError(RuntimeError):
@@ -210,7 +211,7 @@ class Kube:
         if name in self._node_labels:
             return self._node_labels[name]
         try:
-            _, data = await self._request("get", NODES_RESOURCE, f"/api/v1/nodes/{quote(name)}", method="GET",
+            _, data = await self._request("get", NODES, NODES.path(None, name), method="GET",
                                           ok_missing=True)
         except KubeError as exc:
             logger.debug("cannot read node %s: %s", name, exc)

@@ -63,3 +63,17 @@ def test_api_retry_delay_honours_retry_after_within_bounds(retry_after: str | No
     from parallel_synth.kube import retry_delay
 
     assert retry_delay(retry_after, attempt) == expected
+
+
+@pytest.mark.parametrize(
+    ("resource", "namespace", "name", "expected"),
+    [
+        ("JOBS", "ns", "j", "/apis/batch/v1/namespaces/ns/jobs/j"),
+        ("PODS", "ns", None, "/api/v1/namespaces/ns/pods"),
+        ("NODES", None, "gke-spot-1", "/api/v1/nodes/gke-spot-1"),  # cluster-scoped
+    ],
+)
+def test_api_paths(resource: str, namespace: str | None, name: str | None, expected: str) -> None:
+    from parallel_synth import kube
+
+    assert getattr(kube, resource).path(namespace, name) == expected
