@@ -137,8 +137,7 @@ def decide_batch(
     # Pods: preemptions once per pod, GPU time once per finished pod, spot time by node label.
     batch_spot = spec.capacity == "spot" and dataset_spec.node_pool.spot
 
-    def is_spot(pod: dict[str, Any]) -> bool:
-        node = ((pod.get("spec") or {}).get("nodeName")) or ""
+    def is_spot(node: str) -> bool:
         if node_labels is not None and node in node_labels:
             return cost.capacity_of_node(node_labels[node]) == cost.Capacity.SPOT
         return batch_spot

@@ -46,7 +46,7 @@ from parallel_synth.jobs import (
 )
 from parallel_synth.kube import BATCHES, DATASETS, EVENTS, JOBS, PODS, Kube
 from parallel_synth.settings import OperatorSettings
-from parallel_synth.status import parse_time
+from parallel_synth.status import parse_time, pod_node
 from parallel_synth.validation import validate_document
 
 logger = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ async def reconcile_batch(
         job = await kube.get(JOBS, ns, job_name(name, attempt))
         if job is not None:
             pods = await kube.list(PODS, ns, labels={LABEL_BATCH: name})
-    nodes = {str((p.get("spec") or {}).get("nodeName")) for p in pods or [] if (p.get("spec") or {}).get("nodeName")}
+    nodes = {pod_node(p) for p in pods or []} - {""}
     node_labels = {n: lbl for n in sorted(nodes) if (lbl := await kube.node_labels(n)) is not None}
     decision = decide_batch(
         dataset=spec.dataset, namespace=ns, name=name, spec=spec, status=old, dataset_spec=dspec, job=job,

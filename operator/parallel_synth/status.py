@@ -107,11 +107,17 @@ class PodFacts:
     terminal: bool
     preempted_at: float | None  # when DisruptionTarget became True (or exit 143)
     phase: str
+    node: str = ""  # spec.nodeName; "" before scheduling
 
 
 def _epoch(text: str | None) -> float | None:
     t = parse_time(text)
     return t.timestamp() if t else None
+
+
+def pod_node(pod: dict[str, Any]) -> str:
+    """The node a pod was scheduled to ("" before scheduling)."""
+    return str((pod.get("spec") or {}).get("nodeName") or "")
 
 
 def pod_facts(pod: dict[str, Any]) -> PodFacts:
@@ -143,6 +149,7 @@ def pod_facts(pod: dict[str, Any]) -> PodFacts:
         terminal=terminal,
         preempted_at=preempted_at,
         phase=phase,
+        node=pod_node(pod),
     )
 
 
@@ -206,12 +213,12 @@ def account_pods(
     now: datetime,
     limit: int,
     spot_gpu_seconds_finished: float = 0.0,
-    is_spot: Callable[[dict[str, Any]], bool] | None = None,
+    is_spot: Callable[[str], bool] | None = None,
 ) -> PodAccounting:
     """Count each preempted pod once and each finished pod's GPU time once.
 
-    ``is_spot`` says whether a pod ran on spot capacity (from its node's labels); its GPU time is
-    then also added to the spot counters.
+    ``is_spot`` says whether a node is spot capacity (from its labels); the GPU time of pods on
+    such nodes is also added to the spot counters.
     """
     weight = max(gpus, 0) or 1  # CPU-only workers are accounted as one device-second per second
     nowts = now.timestamp()
@@ -221,7 +228,7 @@ def account_pods(
     active = pending = 0
     for pod in pods:
         f = pod_facts(pod)
-        spot = bool(is_spot and is_spot(pod))
+        spot = bool(is_spot and is_spot(f.node))
         if f.preempted_at is not None and not preempted.seen(f.name, f.preempted_at):
             new_pre.append((f.preempted_at, f.name))
         if f.terminal:
