@@ -73,20 +73,6 @@ def semantic_errors(spec: SynthDatasetSpec, *, now: datetime) -> list[FieldError
     return errors
 
 
-def validate_spec(
-    raw: Any, *, now: datetime | None = None
-) -> tuple[SynthDatasetSpec | None, list[FieldError]]:
-    """Validate a ``spec`` mapping. ``now`` enables the time-dependent checks."""
-    if not isinstance(raw, dict):
-        return None, [FieldError("spec", f"must be a mapping, got {type(raw).__name__}")]
-    try:
-        spec = SynthDatasetSpec.model_validate(raw)
-    except ValidationError as exc:
-        return None, errors_from_pydantic(exc, prefix="spec")
-    errors = semantic_errors(spec, now=now) if now is not None else []
-    return (None if errors else spec), errors
-
-
 def validate_document(raw: Any, *, now: datetime) -> tuple[SynthDataset | None, list[FieldError]]:
     """Validate a whole SynthDataset object (apiVersion, kind, metadata.name, spec)."""
     if not isinstance(raw, dict):
