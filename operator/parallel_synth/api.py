@@ -128,12 +128,108 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
 
 
+ASSET_URI_PATTERN = (
+    r"^(s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^\s]*)?|file:///[^\s]*|builtin:[a-z0-9][a-z0-9_\-]{0,62})$"
+)
+ASSET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$"
+
+
+def _asset_uri(v: str) -> str:
+    """Check an asset URI: s3://bucket/prefix, file:///absolute/dir or builtin:NAME."""
+    if v.startswith("s3://"):
+        if not _S3_URI.match(v):
+            raise ValueError(f"{v!r} is not s3://bucket/prefix with a valid bucket name (3-63 chars, a-z 0-9 . -)")
+    elif v.startswith("file://"):
+        if not _FILE_URI.match(v):
+            raise ValueError(f"{v!r}: a file URI must be file:///absolute/path")
+        if any(part == ".." for part in v[len("file://"):].split("/")):
+            raise ValueError(f"{v!r}: '..' is not allowed in an asset URI")
+    elif not re.match(r"^builtin:[a-z0-9][a-z0-9_\-]{0,62}$", v):
+        raise ValueError(f"{v!r}: allowed forms are s3://bucket/prefix, file:///absolute/path and builtin:NAME")
+    return v
+
+
+class AssetLibrary(_Model):
+    """A library of meshes: {uri}/{class}/{assetId}.{glb|gltf|obj|ply|stl|blend}, optional catalog.yaml."""
+
+    name: str = Field(
+        min_length=1, max_length=63, pattern=ASSET_NAME_PATTERN,
+        description="Library name that categories refer to (a-z, 0-9, '-', '_').",
+    )
+    uri: str = Field(
+        max_length=1024,
+        json_schema_extra={"pattern": ASSET_URI_PATTERN},
+        description="Where the library lives: s3://bucket/prefix, file:///absolute/dir or builtin:NAME.",
+    )
+
+    _check_uri = field_validator("uri")(classmethod(lambda cls, v: _asset_uri(v)))
+
+
+class AssetSource(_Model):
+    """A folder or prefix of environments (.hdr/.exr) or PBR texture sets (one folder per material)."""
+
+    uri: str = Field(
+        max_length=1024,
+        json_schema_extra={"pattern": ASSET_URI_PATTERN},
+        description="s3://bucket/prefix, file:///absolute/dir or builtin:NAME (builtin:studiolights: the HDRIs in bpy).",
+    )
+
+    _check_uri = field_validator("uri")(classmethod(lambda cls, v: _asset_uri(v)))
+
+
+class AssetsSpec(
+    _Model,
+    json_schema_extra=_cel(
+        (
+            "!has(self.libraries) || self.libraries.all(l, self.libraries.exists_one(m, m.name == l.name))",
+            "assets.libraries must not repeat a name",
+        ),
+    ),
+):
+    """Content the scenes may use: mesh libraries, HDRI environments and PBR textures."""
+
+    libraries: list[AssetLibrary] = Field(
+        default_factory=list, max_length=32, description="Mesh libraries that categories may draw objects from."
+    )
+    environments: list[AssetSource] = Field(
+        default_factory=lambda: [AssetSource(uri="builtin:studiolights")],
+        max_length=32,
+        description="HDRIs that light and back the scene; default: builtin:studiolights (shipped inside bpy).",
+    )
+    textures: list[AssetSource] = Field(
+        default_factory=list, max_length=32, description="PBR texture sets, one folder per material."
+    )
+
+    @field_validator("libraries")
+    @classmethod
+    def _unique(cls, v: list[AssetLibrary]) -> list[AssetLibrary]:
+        names = [lib.name for lib in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"library names must be unique; repeated: {', '.join(dupes)}")
+        return v
+
+
+class CategoryAssets(_Model):
+    """Which libraries a category draws its subject objects from, and for what share of them."""
+
+    libraries: list[str] = Field(
+        min_length=1, max_length=32, description="Names of libraries in spec.assets.libraries."
+    )
+    share: float = Field(
+        1.0, ge=0, le=1, description="Fraction of the category's subject objects taken from the libraries."
+    )
+
+
 class CategoryWeight(_Model):
     """One category of the taxonomy and its share of the dataset."""
 
     name: Category = Field(description="Category name: one of " + ", ".join(ALL_CATEGORIES) + ".")
     weight: float = Field(
         1.0, ge=0, le=1e9, description="Relative weight; shares are weight / sum(weights)."
+    )
+    assets: CategoryAssets | None = Field(
+        None, description="Take this share of subject objects from asset libraries (default: procedural only)."
     )
 
 
@@ -348,6 +444,11 @@ class SynthDatasetSpec(
             "categories must not repeat a name",
         ),
         ("!has(self.categories) || self.categories.exists(c, has(c.weight) && c.weight > 0)", "categories: at least one weight must be > 0"),
+        (
+            "!has(self.categories) || self.categories.all(c, !has(c.assets) || c.assets.libraries.all(n, "
+            "has(self.assets) && has(self.assets.libraries) && self.assets.libraries.exists(l, l.name == n)))",
+            "categories[].assets.libraries must name libraries in spec.assets.libraries",
+        ),
     ),
 ):
     """A synthetic image dataset: what to render, where to write it, how fast and for how much."""
@@ -376,6 +477,9 @@ class SynthDatasetSpec(
     budget: BudgetSpec = Field(default_factory=BudgetSpec, description="Spending limit.")
     estimates: EstimatesSpec = Field(default_factory=EstimatesSpec, description="Planning assumptions.")
     retry: RetrySpec = Field(default_factory=RetrySpec, description="Retry limits.")
+    assets: AssetsSpec = Field(
+        default_factory=AssetsSpec, description="Mesh libraries, HDRI environments and PBR textures."
+    )
     shards_per_batch: int | None = Field(
         None, ge=1, le=100_000, description="Shards per RenderBatch; default chosen by the planner."
     )
@@ -392,6 +496,19 @@ class SynthDatasetSpec(
         if sum(c.weight for c in v) <= 0:
             raise ValueError("the weights sum to zero: at least one category needs weight > 0")
         return v
+
+    @model_validator(mode="after")
+    def _known_libraries(self) -> SynthDatasetSpec:
+        known = {lib.name for lib in self.assets.libraries}
+        for i, c in enumerate(self.categories):
+            for name in (c.assets.libraries if c.assets else []):
+                if name not in known:
+                    allowed = ", ".join(sorted(known)) or "none defined"
+                    raise ValueError(
+                        f"categories[{i}].assets.libraries: unknown library {name!r} "
+                        f"(spec.assets.libraries has: {allowed})"
+                    )
+        return self
 
 
 class ObjectMeta(BaseModel):

@@ -104,6 +104,9 @@ CEL_BAD = [
     ({"categories": [{"name": "camera", "weight": 0}]}, "at least one weight"),
     ({"render": {"samples": {"min": 9, "max": 3}, "passes": ["rgb"]}}, "samples.min must be <= samples.max"),
     ({"render": {"passes": ["depth"]}}, "render.passes must include rgb"),
+    ({"assets": {"libraries": [{"name": "a", "uri": "file:///a"}, {"name": "a", "uri": "file:///b"}]}},
+     "assets.libraries must not repeat a name"),
+    ({"categories": [{"name": "camera", "assets": {"libraries": ["nope"]}}]}, "must name libraries in spec.assets"),
 ]
 
 
@@ -113,7 +116,9 @@ def test_cel_rules_reject_what_the_models_reject(minimal: dict[str, Any], patch:
 
 
 def test_cel_rules_accept_a_good_object(minimal: dict[str, Any]) -> None:
-    good = {"workers": {"min": 2, "max": 2}, "categories": [{"name": "camera", "weight": 1}],
+    good = {"workers": {"min": 2, "max": 2},
+            "categories": [{"name": "camera", "weight": 1, "assets": {"libraries": ["props"], "share": 0.5}}],
+            "assets": {"libraries": [{"name": "props", "uri": "builtin:sample"}]},
             "render": {"samples": {"min": 4, "max": 4}, "passes": ["rgb", "depth"]}}
     assert _cel_case(minimal, good) == []
 

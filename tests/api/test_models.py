@@ -69,6 +69,15 @@ BAD: list[tuple[str, str, Any, str, str]] = [
     ("name not a DNS label", "metadata.name", "My_Dataset", "metadata.name", "DNS label"),
     ("version with slash", "spec.version", "1/2", "spec.version", "pattern"),
     ("missing image", "spec.image", None, "spec.image", "required"),
+    ("library uri scheme", "spec.assets", {"libraries": [{"name": "a", "uri": "http://x/y"}]},
+     "spec.assets.libraries[0].uri", "builtin:NAME"),
+    ("library name repeated", "spec.assets",
+     {"libraries": [{"name": "a", "uri": "file:///a"}, {"name": "a", "uri": "file:///b"}]},
+     "spec.assets.libraries", "unique"),
+    ("category names unknown library", "spec.categories", [{"name": "camera", "assets": {"libraries": ["zz"]}}],
+     "spec", "categories[0].assets.libraries: unknown library 'zz'"),
+    ("asset share above 1", "spec.categories", [{"name": "camera", "assets": {"libraries": ["a"], "share": 2}}],
+     "spec.categories[0].assets.share", "<= 1"),
 ]
 
 
