@@ -1,0 +1,96 @@
+"""Which subject objects of a sample become library assets, and which assets: pure and seeded.
+
+A category with ``assets: {libraries, share}`` hands ``share`` of its subject objects (not
+distractors) to the libraries. The choice depends only on the sample's seed and its rank in
+the category: which objects are replaced comes from the seed; the class cycles with the rank
+(every class gets its turn, whatever the class sizes) and the asset within the class follows a
+golden-ratio sequence, so the assets of a class are used evenly. The asset keeps the replaced
+object's footprint position and heading, stands on the replaced object's base, and gets its
+catalog size, held between 0.5x and 1.5x of the replaced object's size (so the category's
+framing still fits), with a seeded +-15% jitter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from synth_render.assets.catalog import AssetEntry
+from synth_render.assets.library import Library
+from synth_render.scene import SHAPE_BOUNDS, AssetRef, Scene, SceneObject
+
+_PHI = (math.sqrt(5.0) - 1.0) / 2.0
+MAX_PER_SAMPLE = 64
+
+
+def _pool(libraries: Sequence[Library]) -> tuple[list[str], dict[str, list[tuple[Library, AssetEntry]]]]:
+    by_cls: dict[str, list[tuple[Library, AssetEntry]]] = {}
+    for lib in sorted(libraries, key=lambda x: x.name):
+        for e in lib.entries:
+            by_cls.setdefault(e.cls, []).append((lib, e))
+    return sorted(by_cls), by_cls
+
+
+def extent(obj: SceneObject) -> tuple[float, float]:
+    """(base z, largest dimension) of a procedural object, from its parts' bounds (rotation ignored)."""
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    for p in obj.parts:
+        blo, bhi = SHAPE_BOUNDS.get(p.primitive, ((-0.5, -0.5, -0.5), (0.5, 0.5, 0.5)))
+        a = np.asarray(p.location) + np.asarray(blo) * np.abs(p.scale)
+        b = np.asarray(p.location) + np.asarray(bhi) * np.abs(p.scale)
+        lo, hi = np.minimum(lo, np.minimum(a, b)), np.maximum(hi, np.maximum(a, b))
+    if not np.isfinite(lo).all():
+        return obj.location[2], 1.0
+    s = np.abs(np.asarray(obj.scale))
+    base = obj.location[2] + lo[2] * s[2]
+    return float(base), float(max((hi - lo) * s))
+
+
+def pick(libraries: Sequence[Library], *, rank: int, slot: int, seed: int) -> AssetEntry | None:
+    """The asset for the ``slot``-th replaced object of the sample with this category rank."""
+    classes, by_cls = _pool(libraries)
+    if not classes:
+        return None
+    off = np.random.default_rng([seed & 0xFFFFFFFF, 0xA55E7]).random(2)
+    g = rank * MAX_PER_SAMPLE + slot
+    cls = classes[(int(off[0] * len(classes)) + rank + slot) % len(classes)]
+    members = by_cls[cls]
+    u = (off[1] + g * _PHI) % 1.0
+    return members[min(int(u * len(members)), len(members) - 1)][1]
+
+
+def with_library_assets(scene: Scene, libraries: Sequence[Library], *, share: float, seed: int,
+                        rank: int, dataset_seed: int = 0) -> Scene:
+    """The scene with ``share`` of its subject objects replaced by library assets.
+
+    ``seed`` is the sample's (render) seed, ``rank`` its rank in the category and
+    ``dataset_seed`` the dataset's seed (it fixes the class and asset order of the whole run).
+    """
+    subjects = [i for i, o in enumerate(scene.objects) if not o.distractor and o.asset is None and o.parts]
+    if not subjects or share <= 0 or not any(lib.entries for lib in libraries):
+        return scene
+    rng = np.random.default_rng([seed & 0xFFFFFFFFFFFF, 0xA55E75])
+    want = share * len(subjects)
+    count = min(len(subjects), math.floor(want + rng.random()) if share < 1 else len(subjects))
+    chosen = sorted(rng.permutation(subjects)[:count].tolist())
+    uris = {lib.name: lib.uri for lib in libraries}
+    objects = list(scene.objects)
+    for slot, i in enumerate(chosen):
+        entry = pick(libraries, rank=rank, slot=slot, seed=dataset_seed)
+        if entry is None:
+            break
+        obj = objects[i]
+        base, size = extent(obj)
+        target = min(max(entry.size_m, 0.5 * size), 1.5 * size) * float(rng.uniform(0.85, 1.15))
+        yaw = float(obj.rotation[2]) if any(obj.rotation) else float(rng.uniform(0, 2 * math.pi))
+        ref = AssetRef(library=entry.library, id=entry.path, uri=uris[entry.library], cls=entry.cls,
+                       size=round(target, 5), license=entry.license, attribution=entry.attribution)
+        objects[i] = dataclasses.replace(obj, cls=entry.cls, asset=ref, parts=(),
+                                         location=(obj.location[0], obj.location[1], round(base, 5)),
+                                         rotation=(0.0, 0.0, round(yaw, 6)), scale=(1.0, 1.0, 1.0))
+    params = {**scene.params, "assets": {"share": share, "replaced": len(chosen)}}
+    return dataclasses.replace(scene, objects=tuple(objects), params=params)

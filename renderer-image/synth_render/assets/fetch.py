@@ -1,0 +1,307 @@
+"""Fetch library, environment and texture files into a per-worker cache with a size cap.
+
+A URI is ``file:///dir``, ``s3://bucket/prefix`` (read through :mod:`synth_render.storage`, so
+``endpointUrl``, region and the usual AWS credentials apply) or ``builtin:NAME``
+(``builtin:studiolights``: the HDRIs inside the bpy wheel; ``builtin:sample-objects``: the
+project's generated sample library). ``file://`` and ``builtin:`` files are read in place after
+the path checks; ``s3://`` files are downloaded into ``{cache}/{hash of uri}/{path}`` and evicted
+least-recently-used first once the cache exceeds ``max_bytes``.
+
+Paths are checked twice: :func:`~synth_render.assets.catalog.safe_relpath` refuses ``..``,
+absolute paths and backslashes, and a resolved path must stay inside its root (file://: no
+symlinks anywhere below the library root; cache: never outside the cache folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from synth_render.assets.catalog import UnsafePath, companions, safe_relpath
+
+DEFAULT_CACHE_BYTES = 4 * 1024**3
+BUILTINS = ("studiolights", "sample-objects")
+"""Names that ``builtin:NAME`` accepts."""
+
+
+class Unreachable(OSError):
+    """A URI that cannot be listed or read (missing folder, bucket, credentials, network)."""
+
+
+@dataclass
+class AssetCache:
+    """A per-worker download folder with an LRU size cap, and the S3 settings to fetch with."""
+
+    root: Path
+    max_bytes: int = DEFAULT_CACHE_BYTES
+    endpoint_url: str | None = None
+    region: str | None = None
+    client: Any = None
+    """An S3 client to use (tests hand in one for a local moto server); default: made from settings."""
+    _lru: OrderedDict[Path, int] = field(default_factory=OrderedDict, repr=False)
+    _listings: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    evictions: int = 0
+    downloads: int = 0
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = self.root.resolve()
+        found = []
+        for dirpath, _dirs, names in os.walk(self.root):
+            for n in names:
+                p = Path(dirpath) / n
+                if not n.startswith(".") and p.is_file() and not p.is_symlink():
+                    st = p.stat()
+                    found.append((st.st_atime, p, st.st_size))
+        for _, p, size in sorted(found):
+            self._lru[p] = size
+
+    @property
+    def used_bytes(self) -> int:
+        return sum(self._lru.values())
+
+    def slot(self, uri: str) -> Path:
+        """The cache folder of one URI."""
+        return self.root / hashlib.sha256(uri.encode()).hexdigest()[:16]
+
+    def inside(self, p: Path) -> Path:
+        """``p`` if it lies inside the cache folder, else :class:`UnsafePath`."""
+        r = p.resolve()
+        if not r.is_relative_to(self.root):
+            raise UnsafePath(f"{p} would land outside the asset cache {self.root}")
+        return r
+
+    def _touch(self, p: Path, size: int) -> None:
+        with self._lock:
+            self._lru.pop(p, None)
+            self._lru[p] = size
+
+    def _evict(self, keep: set[Path]) -> None:
+        with self._lock:
+            total = sum(self._lru.values())
+            for p in list(self._lru):
+                if total <= self.max_bytes:
+                    break
+                if p in keep:
+                    continue
+                total -= self._lru.pop(p)
+                p.unlink(missing_ok=True)
+                self.evictions += 1
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _bpy_datafiles() -> Path:
+    spec = importlib.util.find_spec("bpy")
+    if spec is None or not spec.submodule_search_locations:
+        raise Unreachable("builtin:studiolights needs bpy (pip install 'parallel-synth[render]')")
+    base = Path(next(iter(spec.submodule_search_locations)))
+    for cand in sorted(base.glob("*/datafiles/studiolights/world"), reverse=True):
+        if cand.is_dir():
+            return cand
+    raise Unreachable(f"builtin:studiolights: no datafiles/studiolights/world inside {base}")
+
+
+def _builtin_root(name: str, cache: AssetCache) -> Path:
+    if name == "studiolights":
+        return _bpy_datafiles()
+    if name == "sample-objects":
+        from synth_render.assets import sample_library
+
+        return sample_library.ensure(cache.root / "builtin-sample-objects")
+    raise Unreachable(f"builtin:{name}: unknown (built-in: {', '.join(BUILTINS)})")
+
+
+def _parse(uri: str) -> tuple[str, str, str]:
+    """(scheme, bucket or '', path) of an asset URI; raises Unreachable on other forms."""
+    if uri.startswith("builtin:"):
+        return "builtin", "", uri.removeprefix("builtin:")
+    p = urlparse(uri)
+    if p.scheme == "file" and p.netloc in ("", "localhost"):
+        return "file", "", unquote(p.path)
+    if p.scheme == "s3" and p.netloc:
+        return "s3", p.netloc, p.path.strip("/")
+    raise Unreachable(f"{uri!r}: allowed forms are file:///absolute/dir, s3://bucket/prefix and builtin:NAME")
+
+
+def _local_root(uri: str, cache: AssetCache) -> Path | None:
+    scheme, _, path = _parse(uri)
+    if scheme == "builtin":
+        return _builtin_root(path, cache)
+    if scheme == "file":
+        root = Path(path)
+        if not root.is_dir():
+            raise Unreachable(f"{uri}: no such directory")
+        return root
+    return None
+
+
+def _s3(uri: str, cache: AssetCache) -> tuple[Any, str, str]:
+    from synth_render.storage import S3Store, open_store
+
+    store = open_store(uri, endpoint_url=cache.endpoint_url, region=cache.region, client=cache.client)
+    assert isinstance(store, S3Store)
+    return store.client, store.bucket, store.prefix
+
+
+def _walk(root: Path) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for dirpath, dirs, names in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(dirpath) / d).is_symlink())
+        for n in names:
+            p = Path(dirpath) / n
+            if n.startswith(".") or p.is_symlink() or not p.is_file():
+                continue
+            out[p.relative_to(root).as_posix()] = p.stat().st_size
+    return out
+
+
+def list_uri(uri: str, cache: AssetCache) -> dict[str, int]:
+    """Every file below a URI as {relative path: bytes} (symlinks and hidden files left out).
+
+    Raises :class:`Unreachable` when the URI cannot be listed (or holds nothing at all).
+    """
+    if uri in cache._listings:
+        return cache._listings[uri]
+    try:
+        root = _local_root(uri, cache)
+        if root is not None:
+            files = _walk(root)
+        else:
+            client, bucket, prefix = _s3(uri, cache)
+            files = {}
+            pre = f"{prefix}/" if prefix else ""
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=pre):
+                for obj in page.get("Contents", []):
+                    rel = obj["Key"][len(pre):]
+                    if rel and not rel.endswith("/"):
+                        files[rel] = int(obj["Size"])
+    except Unreachable:
+        raise
+    except Exception as exc:  # botocore errors, permissions: say which URI and why
+        raise Unreachable(f"{uri}: cannot list it ({type(exc).__name__}: {exc})") from exc
+    if not files:
+        raise Unreachable(f"{uri}: is empty (no files below it)")
+    cache._listings[uri] = files
+    return files
+
+
+def read_head(uri: str, rel: str, cache: AssetCache, n: int = 512) -> bytes:
+    """The first ``n`` bytes of a file below a URI (for cheap format checks)."""
+    root = _local_root(uri, cache)
+    if root is not None:
+        with open(_checked_local(root, rel), "rb") as f:
+            return f.read(n)
+    client, bucket, prefix = _s3(uri, cache)
+    key = f"{prefix}/{safe_relpath(rel)}" if prefix else safe_relpath(rel)
+    obj = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{n - 1}")
+    data: bytes = obj["Body"].read()
+    return data
+
+
+def _checked_local(root: Path, rel: str) -> Path:
+    rel = safe_relpath(rel)
+    p = root
+    for part in rel.split("/"):
+        p = p / part
+        if p.is_symlink():
+            raise UnsafePath(f"{rel}: symlinks are not followed inside a library")
+    if not p.resolve().is_relative_to(root.resolve()):
+        raise UnsafePath(f"{rel}: resolves outside the library")
+    return p
+
+
+def fetch_file(uri: str, rel: str, cache: AssetCache) -> Path:
+    """A local path to the file ``rel`` below ``uri``, downloading it into the cache if needed."""
+    rel = safe_relpath(rel)
+    root = _local_root(uri, cache)
+    if root is not None:
+        p = _checked_local(root, rel)
+        if not p.is_file():
+            raise FileNotFoundError(f"{uri}/{rel}: no such file")
+        return p
+    dest = cache.inside(cache.slot(uri) / rel)
+    if not dest.is_file():
+        client, bucket, prefix = _s3(uri, cache)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+        os.close(fd)
+        try:
+            client.download_file(bucket, f"{prefix}/{rel}" if prefix else rel, tmp)
+            os.replace(tmp, dest)
+        except Exception as exc:
+            Path(tmp).unlink(missing_ok=True)
+            from botocore.exceptions import ClientError
+
+            if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise FileNotFoundError(f"{uri}/{rel}: no such object") from exc
+            raise
+        cache.downloads += 1
+    cache._touch(dest, dest.stat().st_size)
+    return dest
+
+
+def fetch_asset(uri: str, rel: str, cache: AssetCache) -> Path:
+    """The asset file and its companions (OBJ: MTL and maps; glTF: buffers and images), local.
+
+    A companion path that escapes the library raises :class:`UnsafePath`; a missing companion is
+    left out (Blender then renders without that texture).
+    """
+    main = fetch_file(uri, rel, cache)
+    fmt = rel.rsplit(".", 1)[-1].lower()
+    kept = {main}
+    todo = [(rel, fmt, main)]
+    seen = {rel}
+    while todo:
+        ref_rel, ref_fmt, ref_path = todo.pop()
+        if ref_fmt not in ("obj", "mtl", "gltf"):
+            continue
+        folder = ref_rel.rsplit("/", 1)[0] if "/" in ref_rel else ""
+        for dep in companions(ref_fmt, ref_path.read_bytes()):
+            dep_rel = safe_relpath(f"{folder}/{dep}" if folder else dep)
+            if dep_rel in seen:
+                continue
+            seen.add(dep_rel)
+            try:
+                p = fetch_file(uri, dep_rel, cache)
+            except FileNotFoundError:
+                continue
+            kept.add(p)
+            todo.append((dep_rel, dep_rel.rsplit(".", 1)[-1].lower(), p))
+    if _local_root(uri, cache) is None:
+        cache._evict(keep={cache.inside(p) for p in kept})
+    return main
+
+
+def resolve_uri_dir(uri: str, cache: AssetCache) -> Path:
+    """A local folder with every file below ``uri`` (environments, texture sets).
+
+    file:// and builtin: resolve in place; s3:// prefixes are downloaded into the cache (the
+    whole prefix must fit in the cache's size cap). Raises :class:`Unreachable`.
+    """
+    root = _local_root(uri, cache)
+    if root is not None:
+        return root
+    files = list_uri(uri, cache)
+    total = sum(files.values())
+    if total > cache.max_bytes:
+        raise Unreachable(f"{uri}: {total} bytes do not fit in the asset cache ({cache.max_bytes} bytes)")
+    kept = set()
+    for rel in sorted(files):
+        try:
+            kept.add(cache.inside(fetch_file(uri, rel, cache)))
+        except UnsafePath:
+            continue
+    cache._evict(keep=kept)
+    return cache.slot(uri)

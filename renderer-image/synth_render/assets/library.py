@@ -1,0 +1,102 @@
+"""Libraries as the renderer sees them: listed once, checked, grouped by class.
+
+``load_library`` lists a library URI (see :mod:`~synth_render.assets.fetch`), reads its
+optional ``catalog.yaml`` and returns the usable assets and the refused ones. ``preflight``
+checks every URI of ``spec.assets`` before a run and names the field of each problem, so
+``synthctl generate`` and the operator can fail fast (exit 2 / ``SpecValid=False``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from synth_render.assets.catalog import (
+    CATALOG,
+    AssetEntry,
+    Rejected,
+    UnsafePath,
+    entries_from_listing,
+    parse_catalog,
+)
+from synth_render.assets.fetch import AssetCache, Unreachable, fetch_file, list_uri
+
+
+@dataclass(frozen=True)
+class Library:
+    """The usable assets of one library (sorted by path) and the refused ones."""
+
+    name: str
+    uri: str
+    entries: tuple[AssetEntry, ...]
+    rejected: tuple[Rejected, ...] = ()
+
+    @property
+    def classes(self) -> dict[str, tuple[AssetEntry, ...]]:
+        out: dict[str, list[AssetEntry]] = {}
+        for e in self.entries:
+            out.setdefault(e.cls, []).append(e)
+        return {k: tuple(v) for k, v in sorted(out.items())}
+
+
+class NoUsableAsset(ValueError):
+    """A library that lists no asset the renderer could use."""
+
+
+def load_library(name: str, uri: str, cache: AssetCache) -> Library:
+    """List a library and read its catalog; raises Unreachable, or NoUsableAsset when it is empty."""
+    files = list_uri(uri, cache)
+    catalog: dict[str, dict[str, Any]] = {}
+    if CATALOG in files:
+        try:
+            catalog = parse_catalog(fetch_file(uri, CATALOG, cache).read_bytes(), where=f"{uri}/{CATALOG}")
+        except (ValueError, UnsafePath) as exc:
+            raise NoUsableAsset(str(exc)) from exc
+    entries, rejected = entries_from_listing(name, files, catalog)
+    if not entries:
+        why = "; ".join(f"{r.path}: {r.why}" for r in rejected[:3])
+        raise NoUsableAsset(f"{uri}: no usable asset (expected {{class}}/{{assetId}}.glb|gltf|obj|ply|stl|blend)"
+                            + (f"; refused: {why}" if why else ""))
+    return Library(name=name, uri=uri, entries=tuple(entries), rejected=tuple(rejected))
+
+
+def _assets(spec: Any) -> Mapping[str, Any]:
+    """spec.assets as wire data, from a SynthDatasetSpec or its wire dict."""
+    wire = spec.wire() if hasattr(spec, "wire") else spec
+    return wire.get("assets") or {}
+
+
+def used_libraries(spec: Any) -> set[str]:
+    """Names of the libraries some category draws from."""
+    wire = spec.wire() if hasattr(spec, "wire") else spec
+    return {n for c in wire.get("categories", []) for n in ((c.get("assets") or {}).get("libraries") or [])}
+
+
+def load_libraries(spec: Any, cache: AssetCache) -> dict[str, Library]:
+    """Every library a category uses, by name (raises like :func:`load_library`)."""
+    used = used_libraries(spec)
+    return {lib["name"]: load_library(lib["name"], lib["uri"], cache)
+            for lib in _assets(spec).get("libraries", []) if lib["name"] in used}
+
+
+def preflight(spec: Any, cache: AssetCache, *, environments: bool = True) -> list[tuple[str, str]]:
+    """(field path, problem) for every asset URI of the spec that cannot be used."""
+    problems: list[tuple[str, str]] = []
+    assets = _assets(spec)
+    used = used_libraries(spec)
+    for i, lib in enumerate(assets.get("libraries", [])):
+        if lib["name"] not in used:
+            continue
+        try:
+            load_library(lib["name"], lib["uri"], cache)
+        except (Unreachable, NoUsableAsset) as exc:
+            problems.append((f"spec.assets.libraries[{i}].uri", str(exc)))
+    kinds = ("environments", "textures") if environments else ("textures",)
+    for kind in kinds:
+        for i, src in enumerate(assets.get(kind, [])):
+            try:
+                list_uri(src["uri"], cache)
+            except Unreachable as exc:
+                problems.append((f"spec.assets.{kind}[{i}].uri", str(exc)))
+    return problems
