@@ -16,9 +16,56 @@ Color = tuple[float, float, float]
 
 Primitive = Literal["cube", "sphere", "ico", "cylinder", "cone", "torus", "plane"]
 PRIMITIVES: tuple[Primitive, ...] = ("cube", "sphere", "ico", "cylinder", "cone", "torus", "plane")
+"""The seven basic shapes (the ``geometry`` category labels objects with these names)."""
 
-Pattern = Literal["plain", "noise", "checker", "voronoi", "wave", "magic"]
+Recipe = Literal["rounded_cube", "capsule", "cup", "bottle", "rock_a", "rock_b", "rock_c", "blob", "car_body",
+                 "car_cabin", "tyre", "rim", "dome", "slab"]
+RECIPES: tuple[Recipe, ...] = ("rounded_cube", "capsule", "cup", "bottle", "rock_a", "rock_b", "rock_c", "blob",
+                               "car_body", "car_cabin", "tyre", "rim", "dome", "slab")
+"""Mesh recipes: smoother shapes (bevelled, displaced, lathed, extruded) built once per worker."""
+
+Shape = Primitive | Recipe
+
+_UNIT = ((-0.5, -0.5, -0.5), (0.5, 0.5, 0.5))
+SHAPE_BOUNDS: dict[str, tuple[Vec3, Vec3]] = {
+    **{name: _UNIT for name in (*PRIMITIVES, *RECIPES)},
+    "torus": ((-0.5, -0.5, -0.15), (0.5, 0.5, 0.15)),
+    "tyre": ((-0.5, -0.5, -0.2), (0.5, 0.5, 0.2)),
+    "plane": ((-0.5, -0.5, 0.0), (0.5, 0.5, 0.0)),
+    "dome": ((-0.5, -0.5, 0.0), (0.5, 0.5, 0.5)),
+}
+"""Axis-aligned bounds of each unit shape in its own frame; the Blender meshes fit them exactly."""
+
+Pattern = Literal["plain", "noise", "checker", "voronoi", "wave", "magic", "brick", "windows", "wood"]
 PATTERNS: tuple[Pattern, ...] = ("plain", "noise", "checker", "voronoi", "wave", "magic")
+"""Patterns that generators draw at random; ``brick``, ``windows`` and ``wood`` are chosen on purpose."""
+
+
+@dataclass(frozen=True)
+class Texture:
+    """A PBR texture set (base colour, roughness, normal, metallic maps) from a texture source."""
+
+    uri: str
+    """The source, as written in ``spec.assets.textures`` (``file:///dir``, ``s3://...``, ``builtin:NAME``)."""
+    id: str
+    """The set's folder inside the source."""
+    tile: float = 1.0
+    """Metres covered by one repeat of the images."""
+
+
+@dataclass(frozen=True)
+class Environment:
+    """An HDRI that lights the scene (and backs it when ``visible``)."""
+
+    uri: str
+    """The source, as written in ``spec.assets.environments`` (``builtin:studiolights`` by default)."""
+    id: str
+    """The image's path inside the source (``forest.exr``)."""
+    strength: float = 1.0
+    rotation: float = 0.0
+    """Radians about +Z."""
+    visible: bool = True
+    """False: the HDRI lights the scene but the camera sees ``World.color`` behind it."""
 
 
 @dataclass(frozen=True)
@@ -35,17 +82,42 @@ class Material:
     ior: float = 1.45
     emission: float = 0.0
     bump: float = 0.0
+    texture: Texture | None = None
+    """A PBR texture set replacing the procedural colour, roughness and bump (when the set loads)."""
 
 
 @dataclass(frozen=True)
 class Part:
-    """One mesh primitive of an object, placed relative to the object's origin."""
+    """One mesh (a primitive or a recipe) of an object, placed relative to the object's origin."""
 
-    primitive: Primitive
+    primitive: Shape
     material: Material
     location: Vec3 = (0.0, 0.0, 0.0)
     rotation: Vec3 = (0.0, 0.0, 0.0)
     scale: Vec3 = (1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class AssetRef:
+    """A mesh from an asset library (``spec.assets.libraries``), placed instead of primitive parts.
+
+    The Blender layer imports it once per worker and normalises it: largest dimension ``size``
+    metres, centred on the object's origin in x and y, its base at the origin's z (it rests on
+    whatever the object's ``location`` is on). If it cannot be imported the object is left out
+    of the render and the asset is listed in ``assetsRejected``.
+    """
+
+    library: str
+    id: str
+    """Path inside the library, ``{class}/{assetId}.{ext}``."""
+    uri: str
+    """The library's URI (``spec.assets.libraries[].uri``)."""
+    cls: str
+    """The library class (the object's ``cls`` while the asset renders)."""
+    size: float
+    """Largest dimension after normalisation, metres."""
+    license: str = "unknown"
+    attribution: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +132,10 @@ class SceneObject:
     scale: Vec3 = (1.0, 1.0, 1.0)
     velocity: Vec3 = (0.0, 0.0, 0.0)
     """Metres per frame; a non-zero velocity is rendered with motion blur."""
+    distractor: bool = False
+    """Clutter around the subject objects (labelled like any object, flagged in the sample JSON)."""
+    asset: AssetRef | None = None
+    """A library mesh drawn instead of ``parts`` (an object with an asset has no parts)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +167,8 @@ class World:
     strength: float = 1.0
     fog_density: float = 0.0
     fog_color: Color = (0.8, 0.8, 0.8)
+    environment: Environment | None = None
+    """An HDRI replacing the flat ``color`` as light (and backdrop when visible)."""
 
 
 @dataclass(frozen=True)
