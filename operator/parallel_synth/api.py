@@ -15,10 +15,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from parallel_synth.strictness import QUANTITY_PATTERN, check_quantity, make_scalars_strict
 
 GROUP = "parallelsynth.io"
 VERSION = "v1alpha1"
@@ -66,6 +68,22 @@ class PassName(StrEnum):
     DEPTH = "depth"
     SEGMENTATION = "segmentation"
     NORMALS = "normals"
+    ALBEDO = "albedo"
+    ROUGHNESS = "roughness"
+    METALLIC = "metallic"
+    FLOW = "flow"
+    SEMANTIC = "semantic"
+
+
+class DepthFormat(StrEnum):
+    PNG16 = "png16"
+    EXR = "exr"
+
+
+class SaveScene(StrEnum):
+    NONE = "none"
+    GLB = "glb"
+    BLEND = "blend"
 
 
 class IndexFormat(StrEnum):
@@ -100,6 +118,14 @@ class _Model(BaseModel):
         use_enum_values=True,
         validate_default=True,
     )
+    _strict_scalars: ClassVar[bool] = True
+    """int/float/bool fields refuse what the CRD refuses (``true`` for an int, ``"5"``, ``.inf``)."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls._strict_scalars:
+            make_scalars_strict(cls)
 
     def wire(self) -> dict[str, Any]:
         """The object as it appears in YAML/JSON (camelCase, no unset optionals)."""
@@ -112,6 +138,7 @@ class _Status(_Model):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="ignore", use_enum_values=True
     )
+    _strict_scalars: ClassVar[bool] = False
 
 
 def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
@@ -280,8 +307,21 @@ class RenderSpec(
     passes: list[PassName] = Field(
         default_factory=lambda: [PassName.RGB, PassName.DEPTH, PassName.SEGMENTATION],
         min_length=1,
-        max_length=4,
-        description="Outputs per sample: rgb (always), depth, segmentation, normals.",
+        max_length=10,
+        description="Outputs per sample: rgb (always), depth, segmentation, normals (camera space), albedo, "
+        "roughness, metallic, flow (motion vectors, float EXR), semantic (class ids).",
+    )
+    depth_format: DepthFormat = Field(
+        DepthFormat.PNG16,
+        description="Depth pass encoding: png16 ({key}.depth.png, 16-bit with a scale) or exr "
+        "({key}.depth.exr, float32 metres).",
+    )
+    captioner: str = Field(
+        "builtin",
+        max_length=200,
+        pattern=r"^(builtin|none|[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?)$",
+        description="Caption writer: builtin, none, an entry point name in group parallel_synth.captioners, "
+        "or module:function.",
     )
 
     @field_validator("passes")
@@ -328,6 +368,10 @@ class OutputSpec(_Model):
         default_factory=lambda: [IndexFormat.PARQUET, IndexFormat.JSONL],
         max_length=2,
         description="Index files written when the dataset completes: parquet, jsonl.",
+    )
+    save_scene: SaveScene = Field(
+        SaveScene.NONE,
+        description="Also store each sample's scene: none, glb ({key}.glb) or blend ({key}.blend).",
     )
 
     @field_validator("uri")
@@ -386,8 +430,10 @@ class NodePoolSpec(_Model):
         "nvidia.com/gpu", max_length=253, description="Extended resource name of the GPU."
     )
     gpus_per_worker: int = Field(1, ge=0, le=16, description="GPUs per rendering pod (0: CPU-only).")
-    cpu: str = Field("4", max_length=16, description="CPU request per rendering pod.")
-    memory: str = Field("16Gi", max_length=16, description="Memory request and limit per rendering pod.")
+    cpu: str = Field("4", max_length=16, json_schema_extra={"pattern": QUANTITY_PATTERN},
+                     description="CPU request per rendering pod (a Kubernetes quantity: \"4\", \"500m\").")
+    memory: str = Field("16Gi", max_length=16, json_schema_extra={"pattern": QUANTITY_PATTERN},
+                        description="Memory request and limit per rendering pod (a Kubernetes quantity: \"16Gi\").")
     gpu_type: str | None = Field(None, max_length=63, description="GPU model, informational (e.g. L4, A10G).")
     node_selector: dict[str, str] = Field(
         default_factory=dict, description="Node labels the rendering pods require."
@@ -399,6 +445,11 @@ class NodePoolSpec(_Model):
     on_demand_fallback: bool = Field(
         True, description="Shift new pods to on-demand nodes when spot keeps being preempted."
     )
+
+    @field_validator("cpu", "memory")
+    @classmethod
+    def _quantity(cls, v: str, info: Any) -> str:
+        return check_quantity(v, what=str(info.field_name))
 
 
 class PricingSpec(_Model):
@@ -434,6 +485,266 @@ class RetrySpec(_Model):
 
     per_shard: int = Field(3, ge=0, le=100, description="Pod retries per shard (Job backoffLimitPerIndex).")
     attempts: int = Field(3, ge=1, le=100, description="Job attempts per RenderBatch before it is Failed.")
+
+
+# --------------------------------------------------------------------------- shared GPU clusters (issue #17)
+
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_QUALIFIED_NAME = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+RESERVED_LABEL_PREFIXES = (f"{GROUP}/", "app.kubernetes.io/managed-by", "batch.kubernetes.io/", "kueue.x-k8s.io/",
+                           "job-name", "controller-uid")
+"""Pod label keys the operator or the Job controller own (selectors, Kueue's queue): refused in podTemplate."""
+RESERVED_ANNOTATION_PREFIXES = (f"{GROUP}/", "batch.kubernetes.io/")
+RESERVED_ENV_PREFIXES = ("SYNTH_", "AWS_")
+RESERVED_ENV_NAMES = ("HOME", "TMPDIR", "JOB_COMPLETION_INDEX")
+"""Environment variables the operator sets for the renderer (spec, credentials, paths): refused in podTemplate.env."""
+
+
+def _reserved_cel(field: str, prefixes: tuple[str, ...]) -> dict[str, Any]:
+    cond = " && ".join(f"!k.startsWith('{p}')" for p in prefixes)
+    return _cel((f"self.all(k, {cond})", f"podTemplate.{field}: keys starting with {', '.join(prefixes)} "
+                                         "are set by the operator"))
+
+
+class LocalObjectReference(_Model):
+    """A reference to an object in the dataset's namespace, by name (core/v1 LocalObjectReference)."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Object name.")
+
+
+class KeySelector(_Model):
+    """A key of a ConfigMap or Secret in the dataset's namespace."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="ConfigMap or Secret name.")
+    key: str = Field(max_length=253, pattern=r"^[-._a-zA-Z0-9]+$", description="Key within it.")
+    optional: bool | None = Field(None, description="Start the pod even when the key is missing.")
+
+
+class ObjectFieldSelector(_Model):
+    """A field of the pod (core/v1 ObjectFieldSelector), e.g. metadata.name or spec.nodeName."""
+
+    field_path: str = Field(max_length=256, description="Path of the field, e.g. spec.nodeName.")
+    api_version: str | None = Field(None, max_length=64, description="Schema version of fieldPath (v1).")
+
+
+class ResourceFieldSelector(_Model):
+    """A resource limit or request of the render container (core/v1 ResourceFieldSelector)."""
+
+    resource: str = Field(max_length=253, description="e.g. limits.memory, requests.cpu.")
+    container_name: str | None = Field(None, max_length=63, description="Container (default: the render container).")
+    divisor: str | None = Field(None, max_length=32, description="Output format, e.g. 1Mi.")
+
+
+class EnvVarSource(
+    _Model,
+    json_schema_extra=_cel((
+        "[has(self.fieldRef), has(self.resourceFieldRef), has(self.configMapKeyRef), has(self.secretKeyRef)]"
+        ".filter(x, x).size() == 1",
+        "valueFrom: set exactly one of fieldRef, resourceFieldRef, configMapKeyRef, secretKeyRef",
+    )),
+):
+    """Where an environment variable's value comes from (core/v1 EnvVarSource)."""
+
+    field_ref: ObjectFieldSelector | None = Field(None, description="A field of the pod.")
+    resource_field_ref: ResourceFieldSelector | None = Field(None, description="A resource of the container.")
+    config_map_key_ref: KeySelector | None = Field(None, description="A key of a ConfigMap.")
+    secret_key_ref: KeySelector | None = Field(None, description="A key of a Secret.")
+
+    @model_validator(mode="after")
+    def _one(self) -> EnvVarSource:
+        set_ = [f for f in ("field_ref", "resource_field_ref", "config_map_key_ref", "secret_key_ref")
+                if getattr(self, f) is not None]
+        if len(set_) != 1:
+            raise ValueError("set exactly one of fieldRef, resourceFieldRef, configMapKeyRef, secretKeyRef")
+        return self
+
+
+class EnvVar(
+    _Model,
+    json_schema_extra=_cel(
+        ("!has(self.value)", "podTemplate.env: plain values are refused; use valueFrom (secretKeyRef, "
+                             "configMapKeyRef, fieldRef, resourceFieldRef)"),
+        ("has(self.valueFrom)", "podTemplate.env: valueFrom is required"),
+    ),
+):
+    """An extra environment variable of the render container; values only through valueFrom."""
+
+    name: str = Field(max_length=253, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$", description="Variable name.")
+    value: str | None = Field(
+        None, description="Refused: no plain values (they end up in the Job for all to read); use valueFrom."
+    )
+    value_from: EnvVarSource | None = Field(None, description="Where the value comes from.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if v in RESERVED_ENV_NAMES or v.startswith(RESERVED_ENV_PREFIXES):
+            raise ValueError(f"{v!r} is set by the operator; names {', '.join(RESERVED_ENV_NAMES)} and prefixes "
+                             f"{', '.join(RESERVED_ENV_PREFIXES)} are reserved")
+        return v
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, v: str | None) -> str | None:
+        if v is not None:
+            raise ValueError("plain values are refused (they would be readable in the Job); use valueFrom: "
+                             "secretKeyRef, configMapKeyRef, fieldRef or resourceFieldRef")
+        return v
+
+    @model_validator(mode="after")
+    def _source(self) -> EnvVar:
+        if self.value is None and self.value_from is None:
+            raise ValueError(f"env {self.name!r}: valueFrom is required")
+        return self
+
+
+class NodeSelectorRequirement(_Model):
+    """A node label (or field) requirement (core/v1 NodeSelectorRequirement)."""
+
+    key: str = Field(max_length=316, description="Node label key (or field for matchFields).")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"] = Field(description="Operator.")
+    values: list[str] = Field(default_factory=list, max_length=64, description="Values for In/NotIn/Gt/Lt.")
+
+
+class NodeSelectorTerm(_Model):
+    """Requirements that must all hold (core/v1 NodeSelectorTerm)."""
+
+    match_expressions: list[NodeSelectorRequirement] = Field(
+        default_factory=list, max_length=32, description="By node labels.")
+    match_fields: list[NodeSelectorRequirement] = Field(
+        default_factory=list, max_length=32, description="By node fields (metadata.name).")
+
+
+class NodeSelector(_Model):
+    """Terms of which at least one must hold (core/v1 NodeSelector)."""
+
+    node_selector_terms: list[NodeSelectorTerm] = Field(min_length=1, max_length=16, description="ORed terms.")
+
+
+class PreferredSchedulingTerm(_Model):
+    """A weighted preference (core/v1 PreferredSchedulingTerm)."""
+
+    weight: int = Field(ge=1, le=100, description="Weight 1-100.")
+    preference: NodeSelectorTerm = Field(description="The preferred node requirements.")
+
+
+class NodeAffinity(_Model):
+    """Node affinity (core/v1 NodeAffinity); merged with the operator's spot/on-demand affinity."""
+
+    required_during_scheduling_ignored_during_execution: NodeSelector | None = Field(
+        None, description="Nodes the pods must run on (combined with the operator's own requirement by AND).")
+    preferred_during_scheduling_ignored_during_execution: list[PreferredSchedulingTerm] = Field(
+        default_factory=list, max_length=16, description="Nodes the pods prefer (added to the operator's).")
+
+
+class Affinity(_Model):
+    """Pod affinity: node affinity only (render pods are independent; spread them with topologySpreadConstraints)."""
+
+    node_affinity: NodeAffinity | None = Field(None, description="Node affinity.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _node_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("podAffinity", "podAntiAffinity"):
+                if key in data:
+                    raise ValueError(f"{key} is not supported: only nodeAffinity (spread pods with "
+                                     "podTemplate.topologySpreadConstraints)")
+        return data
+
+
+class LabelSelectorRequirement(_Model):
+    """A label requirement (meta/v1 LabelSelectorRequirement)."""
+
+    key: str = Field(max_length=316, description="Label key.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(description="Operator.")
+    values: list[str] = Field(default_factory=list, max_length=64, description="Values for In/NotIn.")
+
+
+class LabelSelector(_Model):
+    """Selects pods by labels (meta/v1 LabelSelector)."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict, description="Exact label matches.")
+    match_expressions: list[LabelSelectorRequirement] = Field(
+        default_factory=list, max_length=16, description="Expressions.")
+
+
+class TopologySpreadConstraint(_Model):
+    """How render pods spread over zones or nodes (core/v1 TopologySpreadConstraint)."""
+
+    max_skew: int = Field(ge=1, le=1000, description="Largest allowed difference of pod counts between domains.")
+    topology_key: str = Field(max_length=316, description="Node label of the domain, e.g. topology.kubernetes.io/zone.")
+    when_unsatisfiable: Literal["DoNotSchedule", "ScheduleAnyway"] = Field(description="Hard or soft.")
+    label_selector: LabelSelector | None = Field(
+        None, description="Pods counted (e.g. matchLabels: {parallelsynth.io/dataset: NAME}).")
+    min_domains: int | None = Field(None, ge=1, le=1000, description="Minimum eligible domains.")
+    node_affinity_policy: Literal["Honor", "Ignore"] | None = Field(None, description="Honor or Ignore.")
+    node_taints_policy: Literal["Honor", "Ignore"] | None = Field(None, description="Honor or Ignore.")
+    match_label_keys: list[str] = Field(default_factory=list, max_length=16, description="Pod label keys to group by.")
+
+
+class PodTemplateSpec(_Model):
+    """Site-specific settings merged into the render pods; the operator's own fields stay authoritative.
+
+    Labels and annotations are added (keys the operator or Kueue own are refused), priority and
+    runtime class and pull secrets are set, env is appended after the operator's (valueFrom only),
+    node affinity is ANDed with the operator's spot/on-demand requirement and its preferences
+    added. Security context, restart and failure policy, resources and the operator's env are
+    never overridden.
+    """
+
+    labels: dict[str, str] = Field(
+        default_factory=dict, max_length=64, description="Extra pod labels (e.g. cost centre).",
+        json_schema_extra=_reserved_cel("labels", RESERVED_LABEL_PREFIXES))
+    annotations: dict[str, str] = Field(
+        default_factory=dict, max_length=64, description="Extra pod annotations.",
+        json_schema_extra=_reserved_cel("annotations", RESERVED_ANNOTATION_PREFIXES))
+    priority_class_name: str | None = Field(
+        None, max_length=253, pattern=DNS_SUBDOMAIN, description="PriorityClass of the render pods.")
+    runtime_class_name: str | None = Field(
+        None, max_length=253, pattern=DNS_SUBDOMAIN, description="RuntimeClass (e.g. nvidia).")
+    image_pull_secrets: list[LocalObjectReference] = Field(
+        default_factory=list, max_length=16, description="Secrets for pulling the renderer image.")
+    env: list[EnvVar] = Field(default_factory=list, max_length=64, description="Extra env, valueFrom only.")
+    affinity: Affinity | None = Field(None, description="Node affinity (merged with the operator's).")
+    topology_spread_constraints: list[TopologySpreadConstraint] = Field(
+        default_factory=list, max_length=8, description="Spread of the render pods.")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        for k, val in v.items():
+            if k.startswith(RESERVED_LABEL_PREFIXES):
+                raise ValueError(f"label {k!r} is set by the operator (it selects pods on it, or Kueue reads it: "
+                                 "use spec.queue); reserved: " + ", ".join(RESERVED_LABEL_PREFIXES))
+            if not _QUALIFIED_NAME.match(k) or len(k) > 316:
+                raise ValueError(f"label key {k!r} is not a qualified name ([prefix/]name, name <= 63 chars)")
+            if not _LABEL_VALUE.match(val):
+                raise ValueError(f"label {k!r}: value {val!r} is not a label value (<= 63 chars of A-Z a-z 0-9 - _ .)")
+        return v
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations(cls, v: dict[str, str]) -> dict[str, str]:
+        for k in v:
+            if k.startswith(RESERVED_ANNOTATION_PREFIXES):
+                raise ValueError(f"annotation {k!r} is set by the operator; reserved: "
+                                 + ", ".join(RESERVED_ANNOTATION_PREFIXES))
+            if not _QUALIFIED_NAME.match(k) or len(k) > 316:
+                raise ValueError(f"annotation key {k!r} is not a qualified name ([prefix/]name)")
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env_unique(cls, v: list[EnvVar]) -> list[EnvVar]:
+        names = [e.name for e in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"env names must be unique; repeated: {', '.join(dupes)}")
+        return v
 
 
 class SynthDatasetSpec(
@@ -485,6 +796,13 @@ class SynthDatasetSpec(
     )
     image: str = Field(min_length=1, max_length=512, description="Renderer container image.")
     suspend: bool = Field(False, description="Pause: no new work, running Jobs scaled to zero.")
+    queue: str | None = Field(
+        None, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="Kueue LocalQueue: Jobs carry kueue.x-k8s.io/queue-name and start suspended until admitted.",
+    )
+    pod_template: PodTemplateSpec | None = Field(
+        None, description="Labels, annotations, priority/runtime class, pull secrets, env, affinity, spread of render pods."
+    )
 
     @field_validator("categories")
     @classmethod
@@ -575,6 +893,10 @@ class WorkerCounts(_Status):
     active: int = Field(0, description="Rendering pods running now.")
     pending: int = Field(0, description="Pods waiting for capacity (not counted as workers).")
     unschedulable: int = Field(0, description="Pending pods the scheduler cannot place (no GPU capacity).")
+    admitted: int | None = Field(None, description="With spec.queue: pods Kueue admitted (rendering or starting).")
+    waiting: int | None = Field(None, description="With spec.queue: pods whose Jobs wait for Kueue admission.")
+    admission: str | None = Field(
+        None, description="With spec.queue: 'admitted/requested' pods, e.g. '3/8' (printer column).")
     samples_per_day_each: float = Field(0.0, description="Measured samples per day of one worker.")
 
 
@@ -705,6 +1027,9 @@ class RenderBatchStatus(_Status):
     pending: int = Field(0, description="Pods waiting to start.")
     established: int = Field(0, description="Running pods older than one autoscaler tick (kept on scale-down).")
     unschedulable: int = Field(0, description="Pending pods with PodScheduled=False reason Unschedulable.")
+    admitted: int = Field(0, description="With spec.queue: pods Kueue admitted for the current Job.")
+    waiting: int = Field(0, description="With spec.queue: pods of the current Job waiting for admission.")
+    evictions: int = Field(0, description="Kueue evictions of this batch's Jobs (counted in preemptions, not retries).")
     retry_after: str | None = Field(None, description="Earliest start of the next Job attempt (RFC 3339).")
     prior_failed_pods: int = Field(0, description="Pod failures of earlier attempts.")
     gpu_seconds_finished: float = Field(0.0, description="GPU-seconds of pods already finished.")

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from parallel_synth import ranges
+from parallel_synth import kueue, podtemplate, ranges, renderpods
 from parallel_synth.api import (
     API_VERSION,
     GROUP,
@@ -36,6 +36,7 @@ CONTAINER = "render"
 LABEL_ATTEMPT = f"{GROUP}/attempt"
 ANNOTATION_SHARD_OFFSET = f"{GROUP}/shard-offset"
 EXIT_BAD_CONFIG = 2
+EXIT_QUALITY_GATE = 3
 EXIT_SIGTERM = 143
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 MAX_NAME = 63
@@ -176,13 +177,18 @@ def _resources(spec: SynthDatasetSpec) -> dict[str, Any]:
 
 
 def pod_failure_policy() -> dict[str, Any]:
-    """Disruptions and SIGTERM after a checkpoint are not failures; exit 2 fails the Job."""
+    """Disruptions and SIGTERM after a checkpoint are not failures; exit 2 fails the Job; exit 3
+    (the quality gate failed the shard) fails its index at once: the same seeds would fail again."""
     return {
         "rules": [
             {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
             {
                 "action": "FailJob",
                 "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [EXIT_BAD_CONFIG]},
+            },
+            {
+                "action": "FailIndex",
+                "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [EXIT_QUALITY_GATE]},
             },
             {
                 "action": "Ignore",
@@ -215,6 +221,8 @@ def build_job(
     pod_labels = {**lbl, LABEL_ATTEMPT: str(req.attempt)}
     shard_start = req.batch_spec.shard_start + req.shard_offset
     capacity = req.batch_spec.capacity if spec.node_pool.spot else "on-demand"
+    if spec.queue and spec.node_pool.spot:
+        capacity = "spot"  # issue #17: under Kueue its ResourceFlavors pick spot or on-demand, not our fallback
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": settings.termination_grace_seconds,
@@ -242,6 +250,8 @@ def build_job(
         pod_spec["nodeSelector"] = dict(spec.node_pool.node_selector)
     if spec.node_pool.spot or capacity == "on-demand":
         pod_spec["affinity"] = _spot_affinity(capacity)
+    pod_spec = renderpods.finish_pod(pod_spec, spec, settings)  # admin settings: scratch, pull secrets
+    pod_spec = podtemplate.merge_pod_spec(pod_spec, spec.pod_template)  # issue #17: the dataset's site settings
     job_spec: dict[str, Any] = {
         "completionMode": "Indexed",
         "completions": req.completions,
@@ -251,11 +261,11 @@ def build_job(
         "podFailurePolicy": pod_failure_policy(),
         "podReplacementPolicy": "Failed",
         "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
-        "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+        "template": {"metadata": podtemplate.pod_metadata(pod_labels, spec.pod_template), "spec": pod_spec},
     }
     if settings.active_deadline_seconds:
         job_spec["activeDeadlineSeconds"] = settings.active_deadline_seconds
-    return {
+    return kueue.enqueue(spec.queue, {  # issue #17: with spec.queue, created suspended for Kueue to admit
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
@@ -266,7 +276,7 @@ def build_job(
             "ownerReferences": owner_references(owner),
         },
         "spec": job_spec,
-    }
+    })
 
 
 def max_failed_indexes(completions: int) -> int:
@@ -369,7 +379,9 @@ def build_index_job(
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
-    return {
+    pod_spec = renderpods.finish_pod(pod_spec, spec, settings, scratch=False)
+    pod_spec = podtemplate.merge_pod_spec(pod_spec, spec.pod_template, placement=False)  # issue #17
+    return kueue.enqueue(spec.queue, {  # issue #17: the index Job waits in the same queue
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
@@ -391,6 +403,6 @@ def build_index_job(
                 ]
             },
             "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
-            "template": {"metadata": {"labels": lbl}, "spec": pod_spec},
+            "template": {"metadata": podtemplate.pod_metadata(lbl, spec.pod_template), "spec": pod_spec},
         },
-    }
+    }, partial=False)

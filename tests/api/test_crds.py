@@ -54,7 +54,8 @@ def test_printer_columns_show_what_users_look_for() -> None:
         return [c["name"].upper() for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]
                 if not c.get("priority")]
 
-    assert cols("synthdatasets") == ["PHASE", "PROGRESS", "SAMPLES", "RATE/DAY", "WORKERS", "ETA", "COST", "AGE"]
+    assert cols("synthdatasets") == ["PHASE", "PROGRESS", "SAMPLES", "RATE/DAY", "WORKERS", "ADMITTED", "ETA", "COST",
+                                          "AGE"]
     assert cols("renderbatches") == ["DATASET", "SHARDS", "DONE", "PHASE", "ATTEMPT", "PREEMPTIONS", "AGE"]
 
 
