@@ -3,8 +3,8 @@
 A category with ``assets: {libraries, share}`` hands ``share`` of its subject objects (not
 distractors) to the libraries. The choice depends only on the sample's seed and its rank in
 the category: which objects are replaced comes from the seed; the class cycles with the rank
-(every class gets its turn, whatever the class sizes) and the asset within the class follows a
-golden-ratio sequence, so the assets of a class are used evenly. The asset keeps the replaced
+(every class gets its turn, whatever the class sizes) and, within a class, its assets take turns,
+so the assets of a class are used evenly. The asset keeps the replaced
 object's footprint position and heading, stands on the replaced object's base, and gets its
 catalog size, held between 0.5x and 1.5x of the replaced object's size (so the category's
 framing still fits), with a seeded +-15% jitter.
@@ -22,7 +22,6 @@ from synth_render.assets.catalog import AssetEntry
 from synth_render.assets.library import Library
 from synth_render.scene import SHAPE_BOUNDS, AssetRef, Scene, SceneObject
 
-_PHI = (math.sqrt(5.0) - 1.0) / 2.0
 MAX_PER_SAMPLE = 64
 
 
@@ -55,12 +54,12 @@ def pick(libraries: Sequence[Library], *, rank: int, slot: int, seed: int) -> As
     classes, by_cls = _pool(libraries)
     if not classes:
         return None
-    off = np.random.default_rng([seed & 0xFFFFFFFF, 0xA55E7]).random(2)
-    g = rank * MAX_PER_SAMPLE + slot
-    cls = classes[(int(off[0] * len(classes)) + rank + slot) % len(classes)]
+    off = np.random.default_rng([seed & 0xFFFFFFFF, 0xA55E7]).integers(0, 2**31, size=2)
+    g = rank * MAX_PER_SAMPLE + slot + int(off[0])
+    cls = classes[g % len(classes)]
     members = by_cls[cls]
-    u = (off[1] + g * _PHI) % 1.0
-    return members[min(int(u * len(members)), len(members) - 1)][1]
+    turn = g // len(classes)  # how often this class had its turn before: its assets take turns too
+    return members[(turn + int(off[1])) % len(members)][1]
 
 
 def with_library_assets(scene: Scene, libraries: Sequence[Library], *, share: float, seed: int,

@@ -165,6 +165,8 @@ def write_asset(root: Path, cls: str, asset_id: str, fmt: str, *, seed: int, tri
         mat = trimesh.visual.material.PBRMaterial(baseColorTexture=img, roughnessFactor=0.6, metallicFactor=0.0) \
             if fmt == "glb" else trimesh.visual.material.SimpleMaterial(image=img, diffuse=(255, 255, 255, 255))
         mesh.visual = trimesh.visual.TextureVisuals(uv=_uv(mesh.vertices), material=mat)
+    if fmt in ("glb", "obj"):  # these formats are Y-up by convention (importers turn them Z-up)
+        mesh.apply_transform(trimesh.transformations.rotation_matrix(-math.pi / 2, (1, 0, 0)))
     if fmt == "glb":
         _atomic_write(folder / f"{asset_id}.glb", trimesh.Scene(mesh).export(file_type="glb"))
     elif fmt == "obj":
