@@ -6,9 +6,35 @@ wait), so a Deployment with 2 replicas survives a node loss without double recon
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import socket
+from collections.abc import Mapping
 
 import click
+
+PRIORITY_RANGE = 1_000_000_000
+"""Derived peering priorities fall in ``1..PRIORITY_RANGE``: two replicas collide with odds ~1e-9."""
+
+
+def peering_priority(option: str, env: Mapping[str, str] | None = None) -> int:
+    """The kopf peering priority of this replica.
+
+    kopf pauses *every* operator when two peers announce the same priority, so replicas of one
+    Deployment must not share the default. ``auto`` derives a stable priority from the pod's
+    name (``POD_ID``, set by the chart through the downward API; else the host name, which is
+    the pod name in a pod); an integer is taken as is.
+    """
+    if option.strip().lower() != "auto":
+        try:
+            return int(option)
+        except ValueError:
+            raise click.BadParameter(f"{option!r}: use an integer or 'auto'", param_hint="--priority") from None
+    env = os.environ if env is None else env
+    ident = env.get("POD_ID") or env.get("HOSTNAME") or socket.gethostname()
+    digest = hashlib.sha256(ident.encode()).digest()
+    return 1 + int.from_bytes(digest[:8], "big") % PRIORITY_RANGE
 
 
 @click.command("operator")
@@ -20,7 +46,9 @@ import click
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
 @click.option("--peering", "peering_name", default="parallel-synth", show_default=True,
               help="Peering object name (replicas with the same name elect one active).")
-@click.option("--priority", type=int, default=0, help="Peering priority of this replica.")
+@click.option("--priority", "priority_option", default="auto", show_default=True,
+              help="Peering priority of this replica: an integer, or 'auto' (derived from the pod name, "
+                   "so replicas never tie: kopf pauses all peers on a tie).")
 @click.option("--verbose", is_flag=True, help="Info-level logs.")
 @click.option("--debug", is_flag=True, help="Debug-level logs.")
 @click.option("--log-format", type=click.Choice(["json", "plain", "full"]), default="json", show_default=True)
@@ -31,7 +59,7 @@ def operator(
     liveness: str | None,
     metrics_port: int | None,
     peering_name: str,
-    priority: int,
+    priority_option: str,
     verbose: bool,
     debug: bool,
     log_format: str,
@@ -39,6 +67,7 @@ def operator(
     """Run the parallel-synth operator."""
     if not namespaces and not clusterwide:
         raise click.UsageError("choose -n NAMESPACE (repeatable) or -A/--all-namespaces")
+    priority = peering_priority(priority_option)
     import kopf
 
     from parallel_synth import handlers  # registers the handlers
@@ -53,7 +82,7 @@ def operator(
         registry = CollectorRegistry()
         memo = kopf.Memo(metrics=Metrics(registry))
         serve(registry, port=metrics_port)
-    logging.getLogger(__name__).info("settings: %s", handlers.SETTINGS)
+    logging.getLogger(__name__).info("settings: %s; peering priority %d", handlers.SETTINGS, priority)
     kopf.run(
         standalone=standalone,
         namespaces=list(namespaces),

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from parallel_synth import events as ev
+from parallel_synth.admission import policy_errors
 from parallel_synth.api import (
     API_VERSION,
     LABEL_BATCH,
@@ -22,6 +23,7 @@ from parallel_synth.api import (
     RenderBatchSpec,
     SynthDatasetSpec,
 )
+from parallel_synth.asset_policy import asset_uri_errors
 from parallel_synth.batches import (
     LABEL_INDEX,
     BatchDecision,
@@ -75,12 +77,22 @@ def _condition(status: dict[str, Any], kind: str) -> tuple[str, str] | None:
     return None
 
 
-def validated_spec(body: dict[str, Any]) -> tuple[SynthDatasetSpec | None, list[str]]:
-    """Validate a dataset's spec; time-dependent checks use its creation time (stable verdict)."""
+def validated_spec(
+    body: dict[str, Any], *, settings: OperatorSettings | None = None
+) -> tuple[SynthDatasetSpec | None, list[str]]:
+    """Validate a dataset's spec; time-dependent checks use its creation time (stable verdict).
+
+    With ``settings``, the cluster admin's policy too (``admission.py``: file:// outputs, image
+    allow-list, node selectors, tolerations, credentials Secrets).
+    """
     created = parse_time((body.get("metadata") or {}).get("creationTimestamp")) or datetime.now(UTC)
     # The whole object, as `synthctl validate-manifest` checks it: metadata.name becomes a label
     # value and the prefix of batch and Job names, so it must be a DNS label too.
     obj, errors = validate_document(body, now=created)
+    if obj is not None and settings is not None:
+        errors = policy_errors(obj.spec, settings) + asset_uri_errors(obj.spec, settings)
+        if errors:
+            obj = None
     return (obj.spec if obj is not None else None), [str(e) for e in errors]
 
 
@@ -117,7 +129,7 @@ async def reconcile_dataset(
     ns, name = meta["namespace"], meta["name"]
     old = dict(body.get("status") or {})
     generation = int(meta.get("generation") or 0)
-    spec, errors = validated_spec(body)
+    spec, errors = validated_spec(body, settings=settings)
     if spec is None:
         new = invalid_status(old, errors, generation=generation, now=now)
         patch = status_patch(old, new)
@@ -168,7 +180,7 @@ async def reconcile_batch(
     ns, name = meta["namespace"], meta["name"]
     if dataset is None:
         return None  # the owner is gone: garbage collection removes us and our Jobs
-    dspec, _ = validated_spec(dataset)
+    dspec, _ = validated_spec(dataset, settings=settings)
     if dspec is None:
         return None
     spec = RenderBatchSpec.model_validate(body.get("spec") or {})

@@ -45,6 +45,28 @@ class OperatorSettings:
     """ServiceAccount of rendering pods (created by the installs; no RBAC, token not mounted)."""
     cluster_scanning: bool = True
     """Let kopf list namespaces and watch CRDs; turn off where RBAC or the API server forbids it."""
+    renderer_image_pull_secrets: tuple[str, ...] = ()
+    """imagePullSecrets of rendering and index pods (comma-separated names in the variable)."""
+    file_output_claim: str = ""
+    """A ReadWriteMany PVC mounted into rendering pods at ``file_output_path``; without it
+    ``file://`` outputs are refused on a cluster (they would land in a pod's emptyDir and vanish)."""
+    file_output_path: str = "/data"
+    """Where ``file_output_claim`` is mounted; ``file://`` URIs must lie below it."""
+    allowed_image_prefixes: tuple[str, ...] = ()
+    """Registry/repository prefixes ``spec.image`` must start with (empty: any image)."""
+    require_image_digest: bool = False
+    """Refuse ``spec.image`` without an ``@sha256:`` digest (pinned renderer images only)."""
+    allowed_node_selector_keys: tuple[str, ...] = ()
+    """Node label keys ``spec.nodePool.nodeSelector`` may use (empty: any key)."""
+    allowed_toleration_keys: tuple[str, ...] = ()
+    """Taint keys ``spec.nodePool.tolerations`` may tolerate (empty: any key but the control plane's;
+    a toleration without a key, which tolerates every taint, is always refused)."""
+    allowed_credentials_secrets: tuple[str, ...] = ()
+    """Secret names ``spec.output.credentialsSecret`` may name (empty: any Secret of the dataset's namespace)."""
+    unauthorized_limit: int = 3
+    """Consecutive HTTP 401 answers (each after a fresh login) before /healthz fails and the pod restarts."""
+    scratch_overhead_bytes: int = 2 * 1024**3
+    """Scratch space of a rendering pod beyond one shard's bytes (Blender caches, the tar being built)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -58,6 +80,8 @@ class OperatorSettings:
             kind = str(f.type)
             if kind == "str":
                 values[f.name] = raw
+            elif kind.startswith("tuple"):
+                values[f.name] = tuple(x.strip() for x in raw.split(",") if x.strip())
             elif kind == "bool":
                 values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
             elif "int" in kind and "None" in kind:

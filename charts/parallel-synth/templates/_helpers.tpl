@@ -48,6 +48,13 @@ app.kubernetes.io/component: operator
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
+{{/* A list of maps as comma-separated values of one key: (dict "items" LIST "key" "name"). */}}
+{{- define "ps.csv" -}}
+{{- $out := list -}}
+{{- range .items }}{{ $out = append $out (get . $.key) }}{{ end -}}
+{{- join "," $out -}}
+{{- end -}}
+
 {{/* Namespaces that get the renderer ServiceAccount: the release's, the watched ones, the extra ones. */}}
 {{- define "ps.rendererNamespaces" -}}
 {{- $all := list .Release.Namespace -}}

@@ -1,0 +1,94 @@
+"""The cluster admin's policy over SynthDatasets: what a namespace user may ask the operator to run.
+
+Anyone who may create a SynthDataset chooses the image the rendering pods run, where they are
+scheduled and which Secret's AWS keys they receive. The operator therefore checks each spec
+against :class:`~parallel_synth.settings.OperatorSettings` (chart values -> ``SYNTH_OPERATOR_*``)
+before it creates anything; a violation becomes ``SpecValid=False`` with the field path and a
+``SpecInvalid`` Warning Event, exactly like a malformed spec. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from urllib.parse import unquote, urlparse
+
+from parallel_synth.api import SynthDatasetSpec
+from parallel_synth.settings import OperatorSettings
+from parallel_synth.validation import FieldError
+
+CONTROL_PLANE_TAINTS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
+"""Taint keys that keep workloads off the control plane: never tolerated unless explicitly allowed."""
+
+
+def _listed(values: tuple[str, ...]) -> str:
+    return ", ".join(values) if values else "(none)"
+
+
+def output_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[FieldError]:
+    """``file://`` on a cluster writes into the pod's emptyDir: refused unless a shared volume is set up."""
+    uri = spec.output.uri
+    if not uri.startswith("file://"):
+        return []
+    if not settings.file_output_claim:
+        return [FieldError("spec.output.uri", f"{uri}: file:// outputs vanish with the rendering pod on a "
+                           "cluster; use s3://bucket/prefix (file:// is for synthctl generate --local), or ask "
+                           "the cluster admin to set up a shared volume (chart value renderer.fileOutput)")]
+    path = posixpath.normpath(unquote(urlparse(uri).path) or "/")
+    root = posixpath.normpath(settings.file_output_path)
+    if path != root and not path.startswith(root.rstrip("/") + "/"):
+        return [FieldError("spec.output.uri", f"{uri}: on this cluster file:// outputs must lie below "
+                           f"file://{root} (the shared volume)")]
+    return []
+
+
+def image_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[FieldError]:
+    image = spec.image
+    errors = []
+    prefixes = settings.allowed_image_prefixes
+    if prefixes and not any(image.startswith(p) for p in prefixes):
+        errors.append(FieldError("spec.image", f"{image} is not allowed on this cluster; allowed prefixes: "
+                                 f"{_listed(prefixes)}"))
+    if settings.require_image_digest and "@sha256:" not in image:
+        errors.append(FieldError("spec.image", f"{image} must be pinned by digest on this cluster "
+                                 "(name@sha256:<64 hex digits>)"))
+    return errors
+
+
+def scheduling_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[FieldError]:
+    errors = []
+    keys = settings.allowed_node_selector_keys
+    for key in sorted(spec.node_pool.node_selector):
+        if keys and key not in keys:
+            errors.append(FieldError(f"spec.nodePool.nodeSelector.{key}", f"node label {key} is not allowed on "
+                                     f"this cluster; allowed: {_listed(keys)}"))
+    allowed = settings.allowed_toleration_keys
+    for i, tol in enumerate(spec.node_pool.tolerations):
+        key = tol.key or ""
+        where = f"spec.nodePool.tolerations[{i}]"
+        if not key:
+            errors.append(FieldError(where, "a toleration without a key tolerates every taint "
+                                     "(control plane included); name the taint key"))
+        elif key in allowed:
+            continue
+        elif allowed:
+            errors.append(FieldError(where, f"taint {key} may not be tolerated on this cluster; "
+                                     f"allowed: {_listed(allowed)}"))
+        elif key in CONTROL_PLANE_TAINTS:
+            errors.append(FieldError(where, f"taint {key} keeps workloads off the control plane; "
+                                     "rendering pods may not tolerate it"))
+    return errors
+
+
+def secret_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[FieldError]:
+    name = spec.output.credentials_secret
+    allowed = settings.allowed_credentials_secrets
+    if name and allowed and name not in allowed:
+        return [FieldError("spec.output.credentialsSecret", f"Secret {name} may not be used by datasets on this "
+                           f"cluster; allowed: {_listed(allowed)}")]
+    return []
+
+
+def policy_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[FieldError]:
+    """Every way ``spec`` breaks the admin's policy (empty: the operator may run it)."""
+    return [*output_errors(spec, settings), *image_errors(spec, settings),
+            *scheduling_errors(spec, settings), *secret_errors(spec, settings)]
