@@ -15,7 +15,8 @@ from typing import Any
 import click
 
 from parallel_synth import crdgen
-from parallel_synth.validation import find_dataset, load_manifest_text, validate_document
+from parallel_synth.api import SynthDataset
+from parallel_synth.validation import find_dataset, find_datasets, load_manifest_text, validate_document
 
 # name -> ("module:attribute", one-line help shown by `synthctl --help`)
 _LAZY: dict[str, tuple[str, str]] = {
@@ -27,6 +28,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "render-sample": ("synth_render.cli:render_sample", "Re-render one sample by its global index."),
     "simulate": ("parallel_synth.cmd_simulate:simulate", "Simulate a fleet on a simulated clock."),
     "index": ("parallel_synth.cmd_index:index", "Write a finished dataset's index and dataset.json."),
+    "assets": ("parallel_synth.cmd_assets:assets", "Check an asset library: classes, sizes, licences, problems."),
 }
 
 
@@ -64,6 +66,12 @@ def cli() -> None:
       synthctl generate examples/quickstart.yaml --out ./data
       synthctl validate ./data/quickstart/v1
       synthctl preview ./data/quickstart/v1 --out grid.png
+
+    \b
+    Exit codes (every command):
+      0  ok
+      1  the thing checked has problems (a manifest, a dataset, failed shards)
+      2  wrong usage, or the input cannot be read (or the output written)
     """
 
 
@@ -82,32 +90,80 @@ def crds(out: Path | None) -> None:
         click.echo(f"wrote {out / name}")
 
 
+EXIT_PROBLEMS = 1
+"""The thing checked (a manifest, a dataset) has problems."""
+EXIT_USAGE = 2
+"""The command was used wrongly, or its input cannot be read."""
+
+
+def _read_documents(path: str) -> list[Any]:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    return load_manifest_text(text)
+
+
 def read_manifest(path: str) -> Any:
     """Read a manifest file ('-' for stdin) and return its SynthDataset document."""
-    text = sys.stdin.read() if path == "-" else Path(path).read_text()
-    return find_dataset(load_manifest_text(text))
+    return find_dataset(_read_documents(path))
+
+
+def load_dataset(path: str) -> SynthDataset:
+    """The valid SynthDataset of a manifest, or exit: 2 if unreadable, 1 with each field problem."""
+    try:
+        raw = read_manifest(path)
+    except Exception as exc:  # YAML errors, aliases, size, nesting, missing document: all user input
+        click.echo(f"{path}: cannot read manifest: {_one_line(exc)}", err=True)
+        sys.exit(EXIT_USAGE)
+    obj, errors = validate_document(raw, now=datetime.now(UTC))
+    if errors or obj is None:
+        click.echo(f"{path}: {len(errors)} problem(s):", err=True)
+        for e in errors:
+            click.echo(f"  {e}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    return obj
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, RecursionError):
+        text = "nested too deeply"
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 @cli.command("validate-manifest")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 def validate_manifest(file: str) -> None:
-    """Check a SynthDataset manifest; prints each problem with its field path."""
+    """Check every SynthDataset in a manifest file; prints each problem with its field path.
+
+    \b
+    Exit codes: 0 every SynthDataset is valid; 1 a document has problems;
+    2 the file cannot be read (YAML error, too large) or holds no SynthDataset.
+    """
     try:
-        raw = read_manifest(file)
-    except Exception as exc:  # YAML errors, aliases, size, missing document: all user input
-        click.echo(f"{file}: cannot read manifest: {exc}", err=True)
-        sys.exit(2)
-    obj, errors = validate_document(raw, now=datetime.now(UTC))
-    if errors or obj is None:
-        click.echo(f"{file}: {len(errors)} problem(s):", err=True)
-        for e in errors:
-            click.echo(f"  {e}", err=True)
-        sys.exit(1)
-    spec = obj.spec
-    click.echo(
-        f"{file}: valid SynthDataset {obj.metadata.name!r}: {spec.samples:,} samples, "
-        f"{len(spec.categories)} categories, shardSize {spec.shard_size}, output {spec.output.uri}"
-    )
+        docs = _read_documents(file)
+    except Exception as exc:  # YAML errors, aliases, size, nesting: all user input
+        click.echo(f"{file}: cannot read manifest: {_one_line(exc)}", err=True)
+        sys.exit(EXIT_USAGE)
+    found = find_datasets(docs)
+    if not found:
+        click.echo(f"{file}: no document with kind: SynthDataset in the manifest", err=True)
+        sys.exit(EXIT_USAGE)
+    bad = 0
+    for i, raw in found:
+        where = f"{file}" if len(docs) == 1 else f"{file} (document {i + 1})"
+        obj, errors = validate_document(raw, now=datetime.now(UTC))
+        if errors or obj is None:
+            bad += 1
+            click.echo(f"{where}: {len(errors)} problem(s):", err=True)
+            for e in errors:
+                click.echo(f"  {e}", err=True)
+            continue
+        spec = obj.spec
+        click.echo(
+            f"{where}: valid SynthDataset {obj.metadata.name!r}: {spec.samples:,} samples, "
+            f"{len(spec.categories)} categories, shardSize {spec.shard_size}, output {spec.output.uri}"
+        )
+    if bad:
+        sys.exit(EXIT_PROBLEMS)
 
 
 def main() -> None:

@@ -103,6 +103,9 @@ def simulate_cmd(
     Drives the real planner, autoscaler, status aggregation and cost code against simulated
     GPU nodes, Jobs, spot preemptions and render times, and prints per-day samples, workers,
     cost and attained vs target throughput.
+
+    \b
+    Exit codes: 0 simulated; 1 the manifest has problems; 2 wrong usage or unreadable manifest.
     """
     from datetime import UTC, datetime
 

@@ -44,6 +44,27 @@ def _path(loc: tuple[int | str, ...], prefix: str) -> str:
     return ".".join(parts) or "(root)"
 
 
+_TYPE_WORDS = {
+    "int_type": "an integer (not a boolean, a string or a fraction)",
+    "float_type": "a number (not a boolean or a string)",
+    "bool_type": "true or false (not a number or a string)",
+    "string_type": "a string",
+}
+"""Strict-type errors (pydantic's ``*_type``), worded as the CRD's ``type`` would refuse them."""
+
+
+def _shown(value: Any) -> str:
+    """A short YAML-ish rendering of a refused value (``true``, ``.inf``, ``'5'``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value != value:
+        return ".nan"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return ".inf" if value > 0 else "-.inf"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def errors_from_pydantic(exc: ValidationError, *, prefix: str = "") -> list[FieldError]:
     out = []
     for err in exc.errors():
@@ -53,6 +74,10 @@ def errors_from_pydantic(exc: ValidationError, *, prefix: str = "") -> list[Fiel
             msg = "unknown field (check the spelling; fields are camelCase)"
         elif err["type"] == "enum" and "expected" in err.get("ctx", {}):
             msg = f"{err['input']!r} is not allowed; allowed: {err['ctx']['expected']}"
+        elif err["type"] in _TYPE_WORDS:
+            msg = f"{_shown(err.get('input'))} is not allowed: must be {_TYPE_WORDS[err['type']]}"
+        elif err["type"] == "finite_number":
+            msg = f"{_shown(err.get('input'))} is not allowed: must be a finite number"
         out.append(FieldError(_path(loc, prefix), msg))
     return out
 
@@ -122,11 +147,23 @@ def load_manifest_text(text: str) -> list[Any]:
     return [d for d in yaml.load_all(text, Loader=_SafeLoader) if d is not None]
 
 
-def find_dataset(docs: list[Any]) -> Any:
-    """The SynthDataset document of a (possibly multi-document) manifest."""
-    for d in docs:
-        if isinstance(d, dict) and d.get("kind") == "SynthDataset":
-            return d
+def find_datasets(docs: list[Any]) -> list[tuple[int, Any]]:
+    """The SynthDataset documents of a (possibly multi-document) manifest, with their positions.
+
+    A lone document is taken whatever its kind (its ``kind`` is then checked by the model).
+    """
     if len(docs) == 1:
-        return docs[0]
-    raise ValueError("no document with kind: SynthDataset in the manifest")
+        return [(0, docs[0])]
+    return [(i, d) for i, d in enumerate(docs) if isinstance(d, dict) and d.get("kind") == "SynthDataset"]
+
+
+def find_dataset(docs: list[Any]) -> Any:
+    """The one SynthDataset document of a (possibly multi-document) manifest."""
+    found = find_datasets(docs)
+    if not found:
+        raise ValueError("no document with kind: SynthDataset in the manifest")
+    if len(found) > 1:
+        raise ValueError(f"the manifest holds {len(found)} SynthDataset documents (documents "
+                         f"{', '.join(str(i + 1) for i, _ in found)}); this command takes one: split the file "
+                         "(synthctl validate-manifest checks them all)")
+    return found[0][1]

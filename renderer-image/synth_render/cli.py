@@ -22,20 +22,15 @@ from synth_render import sample as _sample
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for {key}.png, {key}.json and the other passes.")
 def render_sample_cmd(manifest: str, index: int, out: Path) -> None:
-    """Re-render one sample by its global index (identical pixels and metadata on the same engine)."""
-    from parallel_synth.cli import read_manifest
-    from parallel_synth.validation import validate_document
+    """Re-render one sample by its global index (identical pixels and metadata on the same engine).
 
-    try:
-        obj, errors = validate_document(read_manifest(manifest), now=datetime.now(UTC))
-    except Exception as exc:
-        click.echo(f"{manifest}: cannot read manifest: {exc}", err=True)
-        sys.exit(2)
-    if obj is None:
-        click.echo(f"{manifest}: invalid SynthDataset:", err=True)
-        for e in errors:
-            click.echo(f"  {e}", err=True)
-        sys.exit(2)
+    \b
+    Exit codes: 0 rendered; 1 the manifest has problems (each printed with its field path);
+    2 wrong usage (--index out of range) or the manifest cannot be read.
+    """
+    from parallel_synth.cli import load_dataset
+
+    obj = load_dataset(manifest)
     spec = obj.spec
     if not 0 <= index < spec.samples:
         click.echo(f"--index {index} out of range: the dataset has samples 0..{spec.samples - 1}", err=True)
