@@ -8,7 +8,6 @@ metadata holds no wall-clock timings; those live in the shard manifest).
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
