@@ -78,3 +78,11 @@ def annotate(meta: dict[str, Any], scene: Scene, renderer: Any) -> None:
     if rejected:
         meta["assetsRejected"] = [{"library": lib, "path": path, "why": refused[f"{lib}/{path}"]}
                                   for lib, path in rejected]
+
+
+def preflight_messages(spec: Any) -> list[str]:
+    """'field: problem' for every asset URI of the spec a worker cannot use (empty when fine)."""
+    from synth_render.assets.library import preflight
+
+    cache = worker_cache(endpoint_url=spec.output.endpoint_url, region=spec.output.region)
+    return [f"{path}: {why}" for path, why in preflight(spec, cache)]
