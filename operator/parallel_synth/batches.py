@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from parallel_synth import cost, planning, ranges, scaling
+from parallel_synth import cost, kueue, planning, ranges, scaling
 from parallel_synth.api import (
     BatchPhase,
     DatasetPhase,
@@ -121,10 +121,15 @@ def decide_batch(
         return JobRequest(dataset=dataset, namespace=namespace, batch=name, batch_spec=spec, attempt=att,
                           shard_offset=offset, completions=completions, parallelism=spec.parallelism)
 
+    queued = bool(dataset_spec.queue)  # issue #17: Kueue admits (unsuspends) the Jobs, see kueue.py
     if attempt == 0:
         st.update(attempt=1, job=job_name(name, 1), phase=_running_phase(spec))
         st.update(batch_counts(st, spec=dataset_spec, shard_start=spec.shard_start,
                                shard_count=spec.shard_count, completed=prior_done, failed=[]))
+        if queued and spec.parallelism == 0:
+            return BatchDecision(status=st)  # a Kueue Job is sized once: created when pods are wanted
+        if queued:
+            st.update(phase=BatchPhase.PENDING.value, message=f"waiting for Kueue admission (queue {dataset_spec.queue})")
         events.append(EventSpec("Normal", "BatchStarted",
                                 f"Job {st['job']}: shards {spec.shard_start}-{spec.shard_start + spec.shard_count - 1}"))
         return BatchDecision(status=st, create_job=request(1, all_offsets), events=events)
@@ -142,13 +147,31 @@ def decide_batch(
             return cost.capacity_of_node(node_labels[node]) == cost.Capacity.SPOT
         return batch_spot
 
+    preempted_ledger = Ledger.load(st.get("preemptedPods") or [], float(st.get("preemptedBefore") or 0.0))
+    preemptions = int(st.get("preemptions") or 0)
+    admission = kueue.admission(job) if queued else kueue.Admission()
+    evicted = kueue.eviction(was_admitted=int(st.get("admitted") or 0), job=job, pods=pods,
+                             job_name=current) if queued else None
+    if evicted is not None:  # issue #17: Kueue took the quota back: preemptions, not a retry
+        counted = {n for _, n in preempted_ledger.entries}
+        fresh = [n for n in evicted.names if n not in counted]
+        lost = len(fresh) if evicted.names else evicted.pods
+        preempted_ledger = preempted_ledger.add([(now.timestamp(), n) for n in fresh],
+                                                limit=settings.max_remembered_pods)
+        preemptions += lost
+        st["evictions"] = int(st.get("evictions") or 0) + 1
+        events.append(EventSpec("Warning", "Evicted",
+                                f"Kueue evicted Job {current} ({evicted.reason}: {evicted.message}); {lost} pod(s) "
+                                "preempted, not retried: it resumes from committed shards when readmitted"))
+    if queued:
+        st.update(admitted=admission.admitted, waiting=admission.waiting)
     acc = account_pods(
         pods,
         gpus=dataset_spec.node_pool.gpus_per_worker,
-        preemptions=int(st.get("preemptions") or 0),
+        preemptions=preemptions,
         gpu_seconds_finished=float(st.get("gpuSecondsFinished") or 0.0),
         finished=Ledger.load(st.get("finishedPods") or [], float(st.get("finishedBefore") or 0.0)),
-        preempted=Ledger.load(st.get("preemptedPods") or [], float(st.get("preemptedBefore") or 0.0)),
+        preempted=preempted_ledger,
         now=now,
         limit=settings.max_remembered_pods,
         spot_gpu_seconds_finished=float(st.get("spotGpuSecondsFinished") or 0.0),
@@ -196,6 +219,9 @@ def decide_batch(
         # The current attempt's Job is not there yet: create it once the backoff is over.
         retry_after = parse_time(st.get("retryAfter"))
         st["phase"] = _running_phase(spec)
+        if queued and spec.parallelism == 0:  # paused under Kueue: no Job until pods are wanted again
+            st["message"] = "paused: no Job while no pods are wanted (Kueue-managed)"
+            return BatchDecision(status=st, events=events)
         if retry_after is not None and now < retry_after:
             return BatchDecision(status=st, events=events)
         st["job"] = current
@@ -234,12 +260,36 @@ def decide_batch(
     # Running: keep the Job's parallelism equal to the batch's.
     st["phase"] = _running_phase(spec)
     st["job"] = current
+    if queued:
+        return _queued_running(st, spec, current, admission, events, queue=str(dataset_spec.queue))
     patch = None
     completions = int(((job or {}).get("spec") or {}).get("completions") or spec.shard_count)
     want = max(0, min(spec.parallelism, completions))
     if prog.parallelism != want:
         patch = want
     return BatchDecision(status=st, patch_parallelism=patch, events=events)
+
+
+def _queued_running(st: dict[str, Any], spec: RenderBatchSpec, current: str, admission: kueue.Admission,
+                    events: list[EventSpec], *, queue: str) -> BatchDecision:
+    """A live Kueue-managed Job: never resized, never (un)suspended by us; deleted to pause.
+
+    See :mod:`parallel_synth.kueue` for why: Kueue owns ``suspend`` and refuses resizes of an
+    admitted Job, so the autoscaler's new parallelism applies to the batch's next Job, and a
+    batch wanted at zero pods (dataset suspended, budget) loses its Job and keeps its shards.
+    """
+    if spec.parallelism == 0:
+        st.update(phase=BatchPhase.SUSPENDED.value, admitted=0, waiting=0,
+                  message="paused: Job deleted (Kueue-managed Jobs are never unsuspended by the operator)")
+        events.append(EventSpec("Normal", "BatchPaused", f"Job {current} deleted; pods checkpoint, "
+                                "committed shards are kept, a new Job is queued when pods are wanted"))
+        return BatchDecision(status=st, delete_jobs=[current], events=events)
+    if admission.is_waiting:
+        st.update(phase=BatchPhase.PENDING.value,
+                  message=f"{admission.waiting} pod(s) waiting for Kueue admission (queue {queue})")
+    else:
+        st.update(phase=BatchPhase.RUNNING.value, message=f"{admission.admitted} pod(s) admitted by Kueue")
+    return BatchDecision(status=st, events=events)
 
 
 def _running_phase(spec: RenderBatchSpec) -> str:
@@ -490,11 +540,26 @@ def decide_dataset(
     st = fill_rates_and_cost(st, spec, now=now)
     # issue #6: measured rate, ETA, workers, cost, capacity mode, autoscaler state and conditions
     st.update(scale.status(now=now))
+    if spec.queue:  # issue #17: a Job Kueue holds is neither a worker nor a failure: show it as waiting
+        st["workers"], st["conditions"] = _admission(st["workers"], st["conditions"], live, spec.queue, now=now)
     for c in scale.conditions:
         st["conditions"] = set_condition(st["conditions"], c["type"], c["status"], c["reason"], c["message"],
                                          now=now)
     events += [EventSpec(*e) for e in scaling.transition_events(old, scale)]
     return DatasetDecision(status=st, create=create, set_parallelism=set_par, delete=delete, events=events)
+
+
+def _admission(workers: dict[str, Any], conditions: list[dict[str, Any]], live: list[BatchView], queue: str, *,
+               now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Workers admitted by Kueue vs waiting for admission, and the ``Admitted`` condition."""
+    admitted = sum(int(v.status.get("admitted") or 0) for v in live)
+    waiting = sum(int(v.status.get("waiting") or 0) for v in live)
+    workers = {**workers, "admitted": admitted, "waiting": waiting, "admission": f"{admitted}/{admitted + waiting}"}
+    reason = ("PartiallyAdmitted" if admitted and waiting else "Waiting" if waiting
+              else "Admitted" if admitted else "NoJobs")
+    conditions = set_condition(conditions, "Admitted", waiting == 0, reason,
+                               f"{admitted} pod(s) admitted, {waiting} waiting in Kueue queue {queue}", now=now)
+    return workers, conditions
 
 
 def invalid_status(
