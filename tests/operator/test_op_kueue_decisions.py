@@ -1,0 +1,87 @@
+"""Pure batch decisions for Kueue-managed Jobs (issue #17): sizes fixed per Job, pause by delete,
+evictions counted once as preemptions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from opbuilders import pod, spec
+
+from parallel_synth.api import RenderBatchSpec
+from parallel_synth.batches import decide_batch
+from parallel_synth.jobs import JobRequest, Owner, build_job
+from parallel_synth.settings import OperatorSettings
+
+NOW = datetime(2026, 1, 1, 1, 0, 0, tzinfo=UTC)
+SETTINGS = OperatorSettings()
+QSPEC = spec(queue="team-a")
+
+
+def bspec(parallelism: int) -> RenderBatchSpec:
+    return RenderBatchSpec(dataset="ds", shard_start=0, shard_count=10, parallelism=parallelism)
+
+
+def kueue_job(*, parallelism: int = 4, suspend: bool, completed: str = "") -> dict[str, Any]:
+    req = JobRequest(dataset="ds", namespace="ns", batch="ds-b0", batch_spec=bspec(parallelism), attempt=1,
+                     shard_offset=0, completions=10, parallelism=parallelism)
+    job = build_job(req, QSPEC, Owner(kind="RenderBatch", name="ds-b0", uid="u"), settings=SETTINGS)
+    job["spec"]["suspend"] = suspend
+    job["status"] = {"active": 0 if suspend else parallelism, "completedIndexes": completed}
+    if suspend:
+        job["status"]["conditions"] = [{"type": "Suspended", "status": "True", "reason": "JobSuspended"}]
+    return job
+
+
+def decide(*, parallelism: int, status: dict[str, Any] | None, job: dict[str, Any] | None,
+           pods: list[dict[str, Any]] | None = None, dataset_spec: Any = QSPEC) -> Any:
+    return decide_batch(dataset="ds", namespace="ns", name="ds-b0", spec=bspec(parallelism), status=status,
+                        dataset_spec=dataset_spec, job=job, pods=pods or [], generation=1, now=NOW,
+                        settings=SETTINGS)
+
+
+def test_no_job_is_queued_while_no_pods_are_wanted() -> None:
+    d = decide(parallelism=0, status=None, job=None)
+    assert d.create_job is None and d.status["attempt"] == 1
+    d = decide(parallelism=0, status=d.status, job=None)
+    assert d.create_job is None and d.status["phase"] == "Suspended"
+    d = decide(parallelism=3, status=d.status, job=None)
+    assert d.create_job is not None and d.create_job.parallelism == 3
+
+
+@pytest.mark.parametrize("suspend", [True, False])
+def test_a_kueue_job_is_never_resized(suspend: bool) -> None:
+    d = decide(parallelism=7, status={"attempt": 1, "admitted": 0 if suspend else 4}, job=kueue_job(suspend=suspend))
+    assert d.patch_parallelism is None and d.delete_jobs == []
+    assert d.status["phase"] == ("Pending" if suspend else "Running")
+    assert (d.status["waiting"], d.status["admitted"]) == ((4, 0) if suspend else (0, 4))
+
+
+def test_the_same_resize_patches_a_job_without_a_queue() -> None:
+    job = kueue_job(suspend=False)
+    del job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"], job["spec"]["suspend"]
+    d = decide(parallelism=7, status={"attempt": 1}, job=job, dataset_spec=spec())
+    assert d.patch_parallelism == 7
+
+
+def test_pause_deletes_the_job_and_keeps_the_committed_shards() -> None:
+    d = decide(parallelism=0, status={"attempt": 1, "admitted": 4}, job=kueue_job(suspend=False, completed="0-3"))
+    assert d.delete_jobs == ["ds-b0-a1"] and d.patch_parallelism is None
+    assert d.status["completedShards"] == "0-3" and d.status["admitted"] == 0 and d.status["retries"] == 0
+    again = decide(parallelism=0, status=d.status, job=None)
+    assert again.create_job is None and again.status.get("evictions", 0) == 0  # a pause is not an eviction
+
+
+@pytest.mark.parametrize(("listed", "preempted"), [
+    (["ds-b0-a1-0-x", "ds-b0-a1-1-y"], 2),  # the pods being stopped are listed: one preemption each
+    ([], 4),  # already gone: the pods last seen admitted
+])
+def test_eviction_counts_preemptions_once_and_no_retry(listed: list[str], preempted: int) -> None:
+    pods = [pod(n, batch="ds-b0", job="ds-b0-a1", phase="Failed", finished="2026-01-01T00:59:00Z", exit_code=143)
+            for n in listed]
+    d = decide(parallelism=4, status={"attempt": 1, "admitted": 4}, job=kueue_job(suspend=True), pods=pods)
+    assert (d.status["preemptions"], d.status["retries"], d.status["evictions"]) == (preempted, 0, 1)
+    assert d.status["phase"] == "Pending" and [e.reason for e in d.events] == ["Evicted"]
+    later = decide(parallelism=4, status=d.status, job=kueue_job(suspend=True), pods=pods)
+    assert (later.status["preemptions"], later.status["evictions"]) == (preempted, 1)  # counted once
