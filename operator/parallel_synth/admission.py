@@ -79,6 +79,37 @@ def scheduling_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> lis
     return errors
 
 
+def template_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[FieldError]:
+    """``spec.podTemplate`` must not reach around the policy: required node affinity uses only the
+    allowed node label keys (and never pins a node by field), env reads only the allowed Secrets."""
+    template = getattr(spec, "pod_template", None)
+    if template is None:
+        return []
+    errors = []
+    keys = settings.allowed_node_selector_keys
+    node = template.affinity.node_affinity if template.affinity is not None else None
+    required = node.required_during_scheduling_ignored_during_execution if node is not None else None
+    if keys and required is not None:
+        for t, term in enumerate(required.node_selector_terms):
+            where = f"spec.podTemplate.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution" \
+                    f".nodeSelectorTerms[{t}]"
+            for i, req in enumerate(term.match_expressions):
+                if req.key not in keys:
+                    errors.append(FieldError(f"{where}.matchExpressions[{i}].key", f"node label {req.key} is not "
+                                             f"allowed on this cluster; allowed: {_listed(keys)}"))
+            for i, req in enumerate(term.match_fields):
+                errors.append(FieldError(f"{where}.matchFields[{i}]", f"pinning nodes by {req.key} is not allowed "
+                                         f"on this cluster; select nodes by the labels {_listed(keys)}"))
+    allowed = settings.allowed_credentials_secrets
+    for i, env in enumerate(template.env):
+        ref = env.value_from.secret_key_ref if env.value_from is not None else None
+        if ref is not None and allowed and ref.name not in allowed:
+            errors.append(FieldError(f"spec.podTemplate.env[{i}].valueFrom.secretKeyRef.name",
+                                     f"Secret {ref.name} may not be used by datasets on this cluster; "
+                                     f"allowed: {_listed(allowed)}"))
+    return errors
+
+
 def secret_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[FieldError]:
     name = spec.output.credentials_secret
     allowed = settings.allowed_credentials_secrets
@@ -91,4 +122,4 @@ def secret_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[Fi
 def policy_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[FieldError]:
     """Every way ``spec`` breaks the admin's policy (empty: the operator may run it)."""
     return [*output_errors(spec, settings), *image_errors(spec, settings),
-            *scheduling_errors(spec, settings), *secret_errors(spec, settings)]
+            *scheduling_errors(spec, settings), *secret_errors(spec, settings), *template_errors(spec, settings)]

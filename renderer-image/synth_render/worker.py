@@ -33,8 +33,9 @@ from typing import Any, Literal
 from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.validation import spec_from_json
-from synth_render import shards
+from synth_render import quarantine, shards
 from synth_render.logs import event, setup_json_logging
+from synth_render.provenance import image_provenance
 from synth_render.sample import Renderer, json_bytes, plan_sample, render_sample
 from synth_render.storage import Store, open_store
 
@@ -144,6 +145,8 @@ class _Record:
     passed: bool
     attempts: int
     seconds: float
+    quality: dict[str, Any] = field(default_factory=dict)
+    index: int = -1
 
 
 @dataclass
@@ -244,13 +247,15 @@ class ShardRun:
             m = shards.sample_metadata(files)
             q = m["quality"]
             self.records.append(_Record(key, m["category"], float(q["score"]), bool(q["passed"]),
-                                        int(q["attempts"]), float(seconds[i]) if i < len(seconds) else 0.0))
+                                        int(q["attempts"]), float(seconds[i]) if i < len(seconds) else 0.0,
+                                        quality=q, index=int(m.get("index", -1))))
         event("checkpoint resumed", shard=self.shard, samples=len(samples))
         return len(samples)
 
     def _expected_files(self) -> set[str]:
-        ext = {"rgb": "png", "depth": "depth.png", "segmentation": "seg.png", "normals": "normals.png"}
-        return {"json", *(ext[str(p)] for p in self.spec.render.passes)}
+        from parallel_synth.passes import sample_members
+
+        return sample_members(self.spec)
 
     # ------------------------------------------------------------------ the run
 
@@ -301,7 +306,7 @@ class ShardRun:
             writer.add(sample.key, sample.files)
             seconds = time.perf_counter() - ts
             self.records.append(_Record(sample.key, plan.category, sample.score, sample.passed, sample.attempts,
-                                        round(seconds, 4)))
+                                        round(seconds, 4), quality=sample.meta["quality"], index=index))
             event("sample", shard=self.shard, index=index, key=sample.key, category=plan.category,
                   score=sample.score, passed=sample.passed, attempts=sample.attempts, seconds=round(seconds, 4),
                   renderSeconds=round(sample.render_seconds, 4), done=writer.samples, of=len(indices))
@@ -325,15 +330,27 @@ class ShardRun:
         with self._ckpt_lock:
             self._committing = True
         size, digest = writer.finish()
+        tar_path, held = writer.path, [r for r in self.records if not r.passed]
+        if held:  # quarantine: failing samples leave the training shard, on record before the commit
+            split = quarantine.split_tar(writer.path, [r.key for r in held], tmp / "kept.tar", tmp / "held.tar")
+            entries = [{"key": r.key, "index": r.index, "category": r.category, "score": r.score,
+                        "attempts": r.attempts, "reasons": list(r.quality.get("reasons") or []),
+                        "quality": r.quality} for r in held]
+            self.store.upload_file(quarantine.quarantine_path(self.shard), tmp / "held.tar")
+            self.store.write_bytes(quarantine.quarantine_list_path(self.shard), json_bytes(
+                quarantine.quarantine_doc(self.dataset, self.spec.version, self.shard, entries, split)))
+            tar_path, size, digest = tmp / "kept.tar", split.kept_bytes, split.kept_sha256
+            event("samples quarantined", shard=self.shard, samples=len(held),
+                  reasons=sorted({x for e in entries for x in e["reasons"]})[:5])
         manifest = self._manifest(indices, size, digest, device or getattr(renderer, "device", ""),
                                   getattr(renderer, "engine_version", ""), t0, resumed)
-        self.store.upload_file(planning.shard_path(self.shard), writer.path)
+        self.store.upload_file(planning.shard_path(self.shard), tar_path)
         self.store.write_bytes(planning.manifest_path(self.shard), json_bytes(manifest))
         self.store.delete(checkpoint_meta_path(self.shard))
         self.store.delete(planning.checkpoint_path(self.shard))
-        event("shard committed", shard=self.shard, samples=writer.samples, bytes=size, sha256=digest,
-              passRate=pass_rate, seconds=round(time.perf_counter() - t0, 3))
-        return ShardOutcome("committed", self.shard, samples=writer.samples, seconds=time.perf_counter() - t0,
+        event("shard committed", shard=self.shard, samples=manifest["samples"], bytes=size, sha256=digest,
+              passRate=pass_rate, quarantined=len(held), seconds=round(time.perf_counter() - t0, 3))
+        return ShardOutcome("committed", self.shard, samples=manifest["samples"], seconds=time.perf_counter() - t0,
                             pass_rate=pass_rate, render_seconds=manifest["timings"]["renderSeconds"],
                             device=manifest["device"], manifest=manifest, resumed=resumed)
 
@@ -343,15 +360,23 @@ class ShardRun:
     def _manifest(self, indices: range, size: int, digest: str, device: str, engine_version: str, t0: float,
                   resumed: int) -> dict[str, Any]:
         scores = [r.score for r in self.records]
+        kept = [r for r in self.records if r.passed]
+        held = [r for r in self.records if not r.passed]
         cats: dict[str, int] = {}
-        for r in self.records:
+        held_cats: dict[str, int] = {}
+        for r in kept:
             cats[r.category] = cats.get(r.category, 0) + 1
+        for r in held:
+            held_cats[r.category] = held_cats.get(r.category, 0) + 1
         render_s = sum(r.seconds for r in self.records)
         return {
             "schema": MANIFEST_SCHEMA, "dataset": self.dataset, "version": self.spec.version, "shard": self.shard,
-            "path": planning.shard_path(self.shard), "samples": len(self.records), "firstIndex": indices.start,
+            "path": planning.shard_path(self.shard), "samples": len(kept), "firstIndex": indices.start,
             "lastIndex": indices.stop - 1, "sha256": digest, "bytes": size, "categories": dict(sorted(cats.items())),
-            "keys": {"first": self.records[0].key, "last": self.records[-1].key},
+            "keys": {"first": kept[0].key, "last": kept[-1].key} if kept else None,
+            "quarantined": {"samples": len(held), "keys": [r.key for r in held],
+                            "categories": dict(sorted(held_cats.items())),
+                            "path": quarantine.quarantine_path(self.shard) if held else None},
             "quality": {"mean": round(sum(scores) / len(scores), 4), "min": round(min(scores), 4),
                         "passRate": round(self._pass_rate(), 4),
                         "rerenders": sum(r.attempts - 1 for r in self.records),
@@ -361,6 +386,7 @@ class ShardRun:
             "device": device, "engine": str(self.spec.render.engine), "engineVersion": engine_version,
             "passes": [str(p) for p in self.spec.render.passes], "specDigest": spec_digest(self.spec),
             "resumedSamples": resumed, "committedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+            **image_provenance(),  # the renderer image (its digest when pinned): synth_render/provenance.py
         }
 
 
@@ -470,6 +496,11 @@ def main(argv: list[str] | None = None) -> None:
         root = planning.dataset_root(spec.output.uri, args.dataset, spec.version)
         store = open_store(root, endpoint_url=spec.output.endpoint_url, region=spec.output.region)
         grace = float(os.environ.get("SYNTH_SIGTERM_GRACE_SECONDS", SIGTERM_GRACE_SECONDS))
+        from synth_render.assets.runtime import preflight_messages
+
+        unusable = preflight_messages(spec)  # an unreadable asset URI: exit 2 naming it, not a retry loop
+        if unusable:
+            raise BadConfig("; ".join(unusable))
     except (BadConfig, IndexError, ValueError) as exc:
         event("bad configuration", level=40, error=str(exc))
         sys.exit(EXIT_CONFIG)

@@ -89,6 +89,14 @@ REFUSED: dict[str, tuple[dict[str, Any], OperatorSettings, str]] = {
                               "spec.nodePool.tolerations[0]: taint dedicated may not be tolerated"),
     "someone-elses-secret": ({"output": {"credentialsSecret": "billing-db"}}, STRICT,
                              "spec.output.credentialsSecret: Secret billing-db may not be used"),
+    "secret-through-pod-template-env": (
+        {"podTemplate": {"env": [{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "billing-db", "key": "pw"}}}]}},
+        STRICT, "spec.podTemplate.env[0].valueFrom.secretKeyRef.name: Secret billing-db may not be used"),
+    "node-pinned-through-pod-template-affinity": (
+        {"podTemplate": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": ["db-1"]}]}]}}}}},
+        STRICT, "matchExpressions[0].key: node label kubernetes.io/hostname is not allowed"),
 }
 
 
