@@ -5,9 +5,12 @@ Usage: ``.venv/bin/python scripts/reliability_report.py [--only NAME ...] [--jso
 
 Each scenario (tests/reliability/box/scenarios.py) renders a tiny dataset with the real operator and
 real renderer pods while one kind of fault is injected, then checks ``synthctl validate``, that every
-sample index is in the bucket exactly once, and that the SynthDataset status equals the bucket. The
-table replaces the text between the ``results`` markers of docs/reliability.md; the rest of the file
-(what the harness simulates, findings) is left as written.
+sample index is in the bucket exactly once, that no shard was committed twice and every tar is the one
+its manifest committed, that the SynthDataset status equals the bucket, and that ``status.preemptions``
+and ``status.retries`` match the injected faults. The table replaces the text between the ``results``
+markers of docs/reliability.md; the rest of the file (what the harness simulates, findings) is left as
+written. The table is stamped with the date of the run it shows (also with ``--from-json``), not with
+the date it was rendered.
 """
 
 from __future__ import annotations
@@ -33,23 +36,37 @@ def _faults(r: ScenarioResult) -> str:
     return "<br>".join(f"{k}: {v}" for k, v in r.faults.items()) or "none"
 
 
+def run_date(results: list[ScenarioResult]) -> str:
+    """When the shown run started (its first scenario), as ``YYYY-MM-DD HH:MM UTC``."""
+    starts = sorted(datetime.fromisoformat(r.started).astimezone(UTC) for r in results if r.started)
+    return starts[0].strftime("%Y-%m-%d %H:%M UTC") if starts else "an unrecorded date"
+
+
+def _counter(got: int, want: str) -> str:
+    return f"{got} / {want}" if str(got) == want or "-" in want else f"**{got} / {want}**"
+
+
 def table(results: list[ScenarioResult]) -> str:
     head = ("| scenario | faults injected | shards | samples committed / target | failed shards "
-            "(expected / status) | validate | duplicates | missing | status == bucket | phase | "
-            "preemptions in status | time |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+            "(expected / status) | validate | duplicates | missing | shards committed twice | bucket consistent "
+            "| status == bucket | preemptions (status / faults) | retries (status / faults) | phase | time |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for r in results:
         verdict = "ok" if r.validate_ok else "FAIL: " + "; ".join(r.validate_problems)[:200]
         status = "yes" if r.status_matches else "NO: " + r.status_detail
         if r.error:
             status = "ERROR: " + r.error.splitlines()[0][:200]
+        twice = ", ".join(f"{k.rsplit('/', 1)[-1]} x{v}" for k, v in r.double_commits.items()) or "none"
+        consistent = "yes" if not r.truth_problems else "NO: " + "; ".join(r.truth_problems)[:200]
         rows.append(
             f"| {r.name} | {_faults(r)} | {r.shards} | {r.committed_samples} / {r.samples} | "
             f"{r.expected_failed_shards or '-'} / {r.reported_failed_shards or '-'} | {verdict} | {r.duplicates} | "
-            f"{r.missing} | {status} | {r.phase} | {r.preemptions_status} | {r.seconds:.0f} s |")
+            f"{r.missing} | {twice} | {consistent} | {status} | "
+            f"{_counter(r.preemptions_status, r.preemptions_expected)} | "
+            f"{_counter(r.retries_status, r.retries_expected)} | {r.phase} | {r.seconds:.0f} s |")
     ok = sum(r.ok for r in results)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"{ok}/{len(results)} scenarios passed all checks (generated {stamp} by "
+    return (f"{ok}/{len(results)} scenarios passed all checks (run of {run_date(results)}, tabled by "
             f"`scripts/reliability_report.py`).\n\n{head}\n" + "\n".join(rows) + "\n")
 
 

@@ -217,3 +217,125 @@ async def test_standalone_operator_starts_watching(tmp_path: Path) -> None:
     async with Box(tmp_path, BoxOptions(standalone=True)) as b:
         await b.start_operator(ready_timeout=30)
         assert b.operator_alive()
+
+
+async def test_every_write_bumps_the_resource_version_and_a_stale_one_conflicts(box: Box) -> None:
+    assert box._server is not None
+    base = f"http://127.0.0.1:{box._server.port}/apis/parallelsynth.io/v1alpha1/namespaces/{NAMESPACE}/renderbatches"
+    merge, jpatch = {"Content-Type": "application/merge-patch+json"}, {"Content-Type": "application/json-patch+json"}
+    seen: list[int] = []
+    async with aiohttp.ClientSession() as s:
+        async def write(method: str, url: str, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
+            async with s.request(method, url, json=body, headers=headers) as r:
+                obj = await r.json()
+                assert r.status in (200, 201), obj
+            seen.append(int(obj["metadata"]["resourceVersion"]))
+            return dict(obj)
+
+        obj = await write("POST", base, {"metadata": {"name": "b"}, "spec": {"dataset": "d"}})
+        stale = obj["metadata"]["resourceVersion"]
+        await write("PATCH", f"{base}/b", {"spec": {"parallelism": 2}}, merge)
+        await write("PATCH", f"{base}/b/status", {"status": {"phase": "Running"}}, merge)
+        obj = await write("PUT", f"{base}/b", {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(seen[-1])},
+                                               "spec": {"dataset": "d", "parallelism": 3}})
+        await write("PUT", f"{base}/b/status", {**obj, "status": {"phase": "Succeeded"}})
+        await write("PATCH", f"{base}/b", [{"op": "add", "path": "/metadata/finalizers", "value": ["x/y"]}], jpatch)
+        await write("DELETE", f"{base}/b", None)  # a finalizer: deletionTimestamp is a write too
+        assert seen == sorted(set(seen)), f"resourceVersion must grow on every write: {seen}"
+        for method, url, body, headers in [
+            ("PUT", f"{base}/b", {**obj, "metadata": {**obj["metadata"], "resourceVersion": stale}}, None),
+            ("PUT", f"{base}/b/status", {**obj, "metadata": {**obj["metadata"], "resourceVersion": stale}}, None),
+            ("PATCH", f"{base}/b", {"metadata": {"resourceVersion": stale}, "spec": {"parallelism": 4}}, merge),
+            ("PATCH", f"{base}/b/status", {"metadata": {"resourceVersion": stale}, "status": {"x": 1}}, merge),
+        ]:
+            async with s.request(method, url, json=body, headers=headers) as r:
+                assert r.status == 409 and (await r.json())["reason"] == "Conflict", (method, url)
+        test = [{"op": "test", "path": "/metadata/resourceVersion", "value": stale},
+                {"op": "remove", "path": "/metadata/finalizers"}]
+        async with s.patch(f"{base}/b", json=test, headers=jpatch) as r:
+            assert r.status == 422
+    assert box.api.injected == {"conflict": 5}, "stale preconditions are counted as conflicts"
+
+
+async def test_concurrent_writers_make_preconditioned_writes_conflict() -> None:
+    """The fault is spent only where it can bite: writes that carry a resourceVersion precondition."""
+    api = ApiServer(faults=ApiFaults(conflict_rate=1.0, max_each=2))
+    async with api:
+        from kmock import Server
+
+        async with Server(api) as srv, aiohttp.ClientSession() as s:
+            base = f"http://127.0.0.1:{srv.port}/apis/parallelsynth.io/v1alpha1/namespaces/x/renderbatches"
+            async with s.post(base, json={"metadata": {"name": "b"}, "spec": {"dataset": "d"}}) as r:
+                assert r.status == 201
+            merge = {"Content-Type": "application/merge-patch+json"}
+            for i in range(3):  # plain merge patches: another writer cannot make them fail
+                async with s.patch(f"{base}/b/status", json={"status": {"n": i}}, headers=merge) as r:
+                    assert r.status == 200
+            assert "concurrent_write" not in api.injected
+            async with s.get(f"{base}/b") as r:
+                rv = (await r.json())["metadata"]["resourceVersion"]
+            async with s.patch(f"{base}/b", json={"metadata": {"resourceVersion": rv}, "spec": {"p": 1}},
+                               headers=merge) as r:
+                assert r.status == 409, "fresh when sent, stale when applied: a real conflict"
+            async with s.get(f"{base}/b") as r:
+                rv = (await r.json())["metadata"]["resourceVersion"]
+            ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+                   {"op": "add", "path": "/metadata/finalizers", "value": ["a/b"]}]
+            async with s.patch(f"{base}/b", json=ops, headers={"Content-Type": "application/json-patch+json"}) as r:
+                assert r.status == 422
+    assert api.injected == {"concurrent_write": 2, "conflict": 2}
+
+
+async def test_s3_proxy_counts_each_shard_commit() -> None:
+    moto = MotoS3().start()
+    proxy = await FaultProxy(moto.url, S3Faults(lost_response_rate=1.0, max_each=1)).start()
+    try:
+        moto.client().create_bucket(Bucket="commits")
+        client = boto3.client("s3", endpoint_url=proxy.url, region_name="us-east-1", aws_access_key_id="k",
+                              aws_secret_access_key="s", config=Config(retries={"max_attempts": 5, "mode": "standard"}))
+
+        def put(key: str, body: bytes) -> None:
+            client.put_object(Bucket="commits", Key=f"data/d/v1/{key}", Body=body)
+
+        await asyncio.to_thread(put, "manifests/00000000.json", b'{"shard": 0}')  # response lost, retried
+        assert proxy.injected == {"lost_response": 1}
+        await asyncio.to_thread(put, "shards/00000001.tar", b"tar")
+        await asyncio.to_thread(put, "shards/00000001.tar", b"tar")
+        await asyncio.to_thread(put, "manifests/00000001.json", b'{"shard": 1}')
+        assert proxy.double_commits() == {}, "a client's retry of a lost response is one commit; tars are not commits"
+        await asyncio.to_thread(put, "manifests/00000001.json", b'{"shard": 1, "by": "a zombie"}')
+        assert proxy.double_commits() == {"/commits/data/d/v1/manifests/00000001.json": 2}
+        assert sum(proxy.commits.values()) == 3
+    finally:
+        await proxy.stop()
+        moto.stop()
+
+
+async def test_a_crash_counts_only_when_a_running_container_was_killed(box: Box) -> None:
+    box.api.create(JOBS, NAMESPACE, job("j", completions=2, parallelism=2, seconds=30, per_index=3))
+    await box.wait_for(lambda: len(box.kubelets.running_pods()) == 2, timeout=30, what="two running pods")
+    first, second = box.kubelets.running_pods()
+    assert box.kubelets.kill(first)
+    await box.wait_for(lambda: first.pod in dict(box.kubelets.exits), timeout=30, what="the killed pod to exit")
+    assert not box.kubelets.kill(first), "a container that has exited cannot crash again"
+    box.kubelets.preempt(second)
+    await box.wait_for(lambda: second.pod in dict(box.kubelets.exits), timeout=30, what="SIGTERM -> exit")
+    assert not box.kubelets.kill(second)
+    assert box.kubelets.killed == [first.pod] and box.kubelets.crashed() == [first.pod]
+
+
+async def test_a_partitioned_node_leaves_zombie_containers_running(box: Box) -> None:
+    box.api.create(JOBS, NAMESPACE, job("j", completions=1, parallelism=1, seconds=4))
+    await box.wait_for(lambda: bool(box.kubelets.running_pods()), timeout=30, what="a running pod")
+    victim = box.kubelets.running_pods()[0]
+    zombies = box.kubelets.partition_node(victim.node)
+    assert [z.pod for z in zombies] == [victim.pod] and box.kubelets.freeze(victim)
+    await box.wait_for(lambda: any(p["metadata"]["name"] != victim.pod for p in box.api.select(PODS, NAMESPACE)),
+                       timeout=30, what="a replacement pod")
+    await box.wait_for(lambda: box.api.read(PODS, NAMESPACE, victim.pod) is None, timeout=10,
+                       what="the node lifecycle controller to evict the partitioned pod")
+    assert victim.proc is not None and victim.proc.returncode is None, "the zombie still runs"
+    await box.wait_for(lambda: finished(box, "j") is not None, timeout=60, what="the Job to finish")
+    assert finished(box, "j") == "Complete" and status(box, "j")["failed"] == 0
+    box.kubelets.thaw(victim)
+    assert await box.kubelets.reap(zombies, 30) == [0], "the zombie ran to its end after its replacement"

@@ -20,9 +20,10 @@ replaces the object store with one that behaves like the real API server where i
   simulated kubelet removes them once their process has exited), garbage collection of dependents
   by ``ownerReferences`` with ``propagationPolicy`` (the batch/v1 Job default is Orphan, as in the
   real API);
-* fault injection for the operator's requests: concurrent writers (so that preconditioned writes
-  get a genuine 409/422), 429 with ``Retry-After``, 500, and watch streams cut mid-way, each counted
-  in :attr:`ApiServer.injected` (answers with status >= 400 are in :attr:`ApiServer.audit`).
+* fault injection for the operator's requests: concurrent writers just before a preconditioned
+  write (every write bumps ``resourceVersion``, so the precondition then gets a genuine 409/422,
+  counted as ``conflict``), 429 with ``Retry-After``, 500, and watch streams cut mid-way, each
+  counted in :attr:`ApiServer.injected` (answers with status >= 400 are in :attr:`ApiServer.audit`).
 
 Validation is limited to what every object gets: names must be RFC 1123 subdomains, label keys
 and values must be valid (422 Invalid otherwise). It does not do: authentication or RBAC,
@@ -103,9 +104,12 @@ class ApiFaults:
     """Faults injected into the operator's HTTP requests (never into in-process calls)."""
 
     conflict_rate: float = 0.0
-    """Probability that another writer modifies the object just before a PATCH/PUT is applied: a request
-    with a resourceVersion precondition then fails as on a real server (409 Conflict, or 422 for a
-    JSON-patch ``test``); a plain merge-patch simply wins, as it would."""
+    """Probability that another writer modifies the object just before a PATCH/PUT that carries a
+    resourceVersion precondition (``metadata.resourceVersion`` in a PUT or merge-patch body, or a
+    JSON-patch ``test`` of ``/metadata/resourceVersion``) is applied: the request then fails as on a
+    real server (409 Conflict, or 422 for the ``test``), counted as ``conflict``. Writes without a
+    precondition are left alone: another writer's change could not make them fail, so spending the
+    fault on them would prove nothing."""
     throttle_rate: float = 0.0
     """Probability that any request gets 429 Too Many Requests with Retry-After."""
     error_rate: float = 0.0
@@ -288,7 +292,9 @@ class ApiServer(KubernetesScaffold):
 
     faults: ApiFaults = attrs.field(factory=ApiFaults)
     injected: dict[str, int] = attrs.field(factory=dict)
-    """Counts of injected faults by kind: conflict, throttle, error, watch_drop."""
+    """Counts of injected faults by kind: concurrent_write, throttle, error, watch_drop; and
+    ``conflict``: preconditioned writes answered 409 Conflict / 422 (failed ``test``) because the
+    object had changed (whoever changed it; AlreadyExists is not a conflict)."""
     kinds: dict[Key, dict[str, Any]] = attrs.field(factory=lambda: copy.deepcopy(_DEFAULT_RESOURCES))
     _store: dict[ObjKey, dict[str, Any]] = attrs.field(factory=dict, init=False)
     _log: list[tuple[int, Key, str, dict[str, Any]]] = attrs.field(factory=list, init=False)
@@ -550,6 +556,8 @@ class ApiServer(KubernetesScaffold):
             return aiohttp.web.json_response(body, status=status)
         except ApiError as e:
             status = e.code
+            if e.reason == "Conflict" or (e.code == 422 and "test failed" in e.message):
+                self._count("conflict")
             return aiohttp.web.json_response(
                 {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure", "code": e.code,
                  "reason": e.reason, "message": e.message},
@@ -575,10 +583,23 @@ class ApiServer(KubernetesScaffold):
             raise ApiError(500, "InternalError", "Internal error occurred: injected by the harness")
 
 
+    @staticmethod
+    def _preconditioned(request: Request) -> bool:
+        """Does a PATCH/PUT carry a resourceVersion precondition (so that a concurrent write fails it)?"""
+        try:
+            data = request.data if request.data is not None else (json.loads(request.text) if request.text else None)
+        except ValueError:
+            return False
+        if isinstance(data, list):
+            return any(isinstance(op, dict) and op.get("op") == "test" and op.get("path") == "/metadata/resourceVersion"
+                       for op in data)
+        return isinstance(data, dict) and bool((data.get("metadata") or {}).get("resourceVersion"))
+
     def _maybe_concurrent_write(self, request: Request, key: Key) -> None:
         f = self.faults
         if (request.method not in ("PATCH", "PUT") or request.name is None or not f.conflict_rate
-                or self.injected.get("concurrent_write", 0) >= f.max_each or f.rng.random() >= f.conflict_rate):
+                or self.injected.get("concurrent_write", 0) >= f.max_each or not self._preconditioned(request)
+                or f.rng.random() >= f.conflict_rate):
             return
         obj = self._store.get((key, request.namespace, request.name))
         if obj is None or obj["metadata"].get("deletionTimestamp"):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -87,6 +88,8 @@ class Truth:
     indexes: Counter[int] = field(default_factory=Counter)
     manifest_samples: int = 0
     problems: list[str] = field(default_factory=list)
+    """Inconsistencies in the bucket: a tar that is not the one its manifest names (sha256 or sample
+    count), a sample filed under another shard. Every scenario requires none."""
 
     @property
     def duplicates(self) -> int:
@@ -296,13 +299,19 @@ class Box:
                 out.committed_shards.add(shard)
                 out.manifest_samples += int(doc["samples"])
                 data = client.get_object(Bucket=BUCKET, Key=f"{root}/shards/{shard:08d}.tar")["Body"].read()
+                if hashlib.sha256(data).hexdigest() != doc.get("sha256"):
+                    out.problems.append(f"shard {shard}: the tar is not the one its manifest committed (sha256)")
+                in_tar = 0
                 with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                     for member in tar:
                         if member.name.endswith(".json") and member.name.count(".") == 1:
                             meta = json.loads(tar.extractfile(member).read())  # type: ignore[union-attr]
                             out.indexes[int(meta["index"])] += 1
+                            in_tar += 1
                             if int(meta.get("shard", shard)) != shard:
                                 out.problems.append(f"{member.name} says shard {meta.get('shard')}, is in {shard}")
+                if in_tar != int(doc["samples"]):
+                    out.problems.append(f"shard {shard}: {in_tar} samples in the tar, manifest says {doc['samples']}")
         return out
 
     async def validate_report(self, dataset: str, *, manifest: Path | None = None, version: str = "1",

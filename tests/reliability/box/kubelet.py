@@ -14,10 +14,13 @@ removal of the Pod object; Pod ``phase``, ``containerStatuses`` (running/termina
 
 Faults: :meth:`Kubelets.preempt` (spot reclaim: ``DisruptionTarget`` reason
 ``TerminationByKubelet``, then SIGTERM through graceful deletion), :meth:`Kubelets.kill`
-(SIGKILL, as the OOM killer or a crashing runtime would), :meth:`Kubelets.lose_node` (the node
+(SIGKILL, as the OOM killer or a crashing runtime would; it reports whether a live container got
+the signal, :meth:`Kubelets.crashed` which kills ended in 137), :meth:`Kubelets.lose_node` (the node
 vanishes: its processes die without a word, its pods stay Running in the API until the node
 lifecycle controller marks them ``DisruptionTarget``/``DeletionByTaintManager``, Failed, and
-removes them; a replacement node joins later).
+removes them; a replacement node joins later), :meth:`Kubelets.partition_node` (the same for the
+API, but the containers keep running and can still reach S3: zombie writers, which
+:meth:`Kubelets.freeze`/:meth:`Kubelets.thaw` hold and release).
 
 Not simulated: images (the command runs from this machine's virtualenv), resource limits, GPUs,
 user IDs and read-only root filesystems (checked statically by tests/security instead), probes,
@@ -86,6 +89,10 @@ class Kubelets:
     exits: list[tuple[str, int]] = field(default_factory=list)
     """Every container exit: (pod name, exit code)."""
     on_exit: Callable[[str, int], None] | None = None
+    killed: list[str] = field(default_factory=list)
+    """Pods whose running container :meth:`kill` signalled."""
+    zombies: list[_Running] = field(default_factory=list)
+    """Containers left running on partitioned nodes (see :meth:`partition_node`)."""
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -100,11 +107,13 @@ class Kubelets:
         await self.shutdown()
 
     async def shutdown(self) -> None:
-        for r in list(self.running.values()):
+        for r in [*self.running.values(), *self.zombies]:
+            self._signal(r, signal.SIGCONT)
+        for r in [*self.running.values(), *self.zombies]:
             if r.proc is not None and r.proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(r.proc.pid, signal.SIGKILL)
-        for r in list(self.running.values()):
+        for r in [*self.running.values(), *self.zombies]:
             if r.task is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(r.task, 10)
@@ -325,11 +334,81 @@ class Kubelets:
             self.api.delete_obj(PODS, r.namespace, r.pod)
         return True
 
-    def kill(self, r: _Running) -> None:
-        """SIGKILL the pod's processes (a crash: exit code 137, no DisruptionTarget)."""
-        if r.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(r.proc.pid, signal.SIGKILL)
+    def kill(self, r: _Running) -> bool:
+        """SIGKILL the pod's processes (a crash: exit code 137, no DisruptionTarget).
+
+        True only when the container was still running and got the signal; a process that had
+        already exited (or is exiting unreaped) is not a crash and returns False. Use
+        :meth:`crashed` afterwards to know whether the kill is what ended it (exit 137).
+        """
+        if r.proc is None or r.proc.returncode is not None or self._exited(r.proc.pid):
+            return False
+        try:
+            os.killpg(r.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return False
+        self.killed.append(r.pod)
+        return True
+
+    def crashed(self) -> list[str]:
+        """Pods that :meth:`kill` signalled and whose container then exited 137 (really killed)."""
+        codes = dict(self.exits)
+        return [p for p in self.killed if codes.get(p) == 128 + signal.SIGKILL]
+
+    @staticmethod
+    def _exited(pid: int) -> bool:
+        """Has the process ended (a zombie waiting to be reaped counts as ended)?"""
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return True
+
+    def partition_node(self, name: str) -> list[_Running]:
+        """The node is cut off from the control plane, not from S3: its kubelet reports nothing more
+        (the node lifecycle controller evicts its pods as for a lost node and the Job controller
+        replaces them), but its containers keep running and uploading: zombie writers. Returns them;
+        :meth:`freeze`/:meth:`thaw` control when they proceed, :meth:`reap` ends them."""
+        node = self._node(name)
+        node.alive = False
+        zombies = [r for r in self.running.values() if r.node == name and r.proc is not None
+                   and r.proc.returncode is None]
+        self.zombies.extend(zombies)
+        self._spawn(self._evict_lost(node))
+        return zombies
+
+    @staticmethod
+    def _signal(r: _Running, sig: int) -> bool:
+        if r.proc is None or r.proc.returncode is not None:
+            return False
+        try:
+            os.killpg(r.proc.pid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def freeze(self, r: _Running) -> bool:
+        """SIGSTOP the pod's processes (a stalled, partitioned node)."""
+        return self._signal(r, signal.SIGSTOP)
+
+    def thaw(self, r: _Running) -> bool:
+        return self._signal(r, signal.SIGCONT)
+
+    async def reap(self, rs: list[_Running], timeout: float) -> list[int | None]:
+        """Wait up to ``timeout`` s for each process to exit, then SIGKILL it; the exit codes (None: killed)."""
+        codes: list[int | None] = []
+        for r in rs:
+            if r.proc is None:
+                codes.append(None)
+                continue
+            try:
+                codes.append(await asyncio.wait_for(asyncio.shield(r.proc.wait()), timeout))
+            except TimeoutError:
+                self._signal(r, signal.SIGCONT)
+                self._signal(r, signal.SIGKILL)
+                await r.proc.wait()
+                codes.append(None)
+        return codes
 
     def lose_node(self, name: str) -> list[str]:
         """The node disappears with all its pods; returns the pods that were on it."""

@@ -10,14 +10,23 @@ the Host header may change) and, with the configured probabilities, injects:
   aborted; nothing reaches the store (S3's PUT is atomic);
 * ``lost_response``: the request is forwarded and committed, then the connection is aborted before
   the response: the client must treat a retry of a committed write as harmless.
+
+The proxy also counts shard commits: every PUT of a ``manifests/*.json`` key (the commit marker,
+written last) that the store accepted, per key, in :attr:`FaultProxy.commits`. A retry of a PUT
+whose response the proxy itself dropped (same key, same bytes) is the same commit, not a second
+one; any other second accepted PUT of a manifest means the shard was committed twice (rendered
+twice, or overwritten by a zombie writer), which the scenarios treat as a failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +37,8 @@ from moto.server import ThreadedMotoServer
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection",
         "content-length", "host"}
+COMMIT_KEY = re.compile(r"/manifests/[^/]+\.json$")
+"""Paths whose accepted PUT commits a shard (the manifest is the commit marker, DESIGN.md)."""
 SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
             b"<Message>Please reduce your request rate.</Message></Error>")
 DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
@@ -83,6 +94,10 @@ class FaultProxy:
         self.requests = 0
         self.access_keys: set[str] = set()
         """Access key ids seen in SigV4 ``Authorization`` headers (who signed the requests)."""
+        self.commits: Counter[str] = Counter()
+        """Accepted PUTs of each ``manifests/*.json`` path (retries of a dropped response not counted)."""
+        self._lost: dict[str, str] = {}
+        """Path -> sha256 of a committed manifest PUT whose response this proxy dropped."""
         self.url = ""
         self._runner: aiohttp.web.ServerRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -109,6 +124,17 @@ class FaultProxy:
             self.injected[kind] = self.injected.get(kind, 0) + 1
             return True
         return False
+
+    def _count_commit(self, path: str, body: bytes, *, lost: bool) -> None:
+        digest = hashlib.sha256(body).hexdigest()
+        if self._lost.pop(path, None) != digest:  # not the client's retry of a write we answered with RST
+            self.commits[path] += 1
+        if lost:
+            self._lost[path] = digest
+
+    def double_commits(self) -> dict[str, int]:
+        """Manifest paths committed more than once, with their commit counts."""
+        return {k: v for k, v in sorted(self.commits.items()) if v > 1}
 
     @staticmethod
     def _abort(request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
@@ -143,7 +169,10 @@ class FaultProxy:
             status = up.status
             out_headers = {k: v for k, v in up.headers.items() if k.lower() not in _HOP}
             up_length = up.headers.get("Content-Length", "0")
-        if self._roll("lost_response", f.lost_response_rate):
+        lost = self._roll("lost_response", f.lost_response_rate)
+        if request.method == "PUT" and 200 <= status < 300 and COMMIT_KEY.search(request.path):
+            self._count_commit(request.path, body, lost=lost)
+        if lost:
             return self._abort(request)
         if request.method == "HEAD":  # keep the object's Content-Length (boto3 reads it from HEAD)
             resp = aiohttp.web.Response(status=status, headers=out_headers)

@@ -5,7 +5,12 @@ kind of fault, then checks the end state the same way:
   were meant to fail; and ``missing-dataset-json`` while the operator does not write the
   dataset summary, a known gap reported in docs/reliability.md);
 * every global sample index of the committed shards appears exactly once, none is missing;
-* the SynthDataset status agrees with the bucket: committed samples and shards, failed shards.
+* the SynthDataset status agrees with the bucket: committed samples and shards, failed shards;
+* the bucket is consistent (:attr:`~box.cluster.Truth.problems` is empty: every tar is the one its
+  manifest committed) and no shard was committed twice (the S3 proxy counts accepted PUTs of each
+  ``manifests/*.json``: a second one means a shard was rendered twice or overwritten);
+* ``status.preemptions`` and ``status.retries`` equal what the faults imply (each scenario states
+  the expected value or bound in its :class:`Expect`).
 
 Used by ``test_scenarios.py`` (pytest) and by ``scripts/reliability_report.py`` (the table).
 """
@@ -18,10 +23,11 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from box.apiserver import EVENTS, ApiFaults
+from box.apiserver import EVENTS, PODS, ApiFaults
 from box.cluster import NAMESPACE, Box, BoxOptions, tiny_spec
 from box.s3 import S3Faults
 
@@ -31,6 +37,29 @@ TIMEOUT = 240.0
 """Longest a scenario may take before it counts as hung."""
 
 Driver = Callable[[Box, str], Coroutine[Any, Any, dict[str, int]]]
+
+# Fault counts that the expected status counters are derived from (keys of ScenarioResult.faults).
+PREEMPTED = "preempted mid-shard (SIGTERM + DisruptionTarget)"
+CRASHED = "killed (SIGKILL, exit 137)"
+DENIED = "s3.denied"
+PODS_LOST = "pods lost with the node"
+ZOMBIES = "zombie pods (partitioned, replaced, then let go)"
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What ``status.preemptions`` and ``status.retries`` must be, given the injected fault counts.
+
+    Each is a function of the fault counts to an inclusive ``(low, high)`` bound; the default is
+    exactly 0 (no fault that the operator should count).
+    """
+
+    preemptions: Callable[[dict[str, int]], tuple[int, int]] = lambda f: (0, 0)
+    retries: Callable[[dict[str, int]], tuple[int, int]] = lambda f: (0, 0)
+
+
+def _bound(b: tuple[int, int]) -> str:
+    return str(b[0]) if b[0] == b[1] else f"{b[0]}-{b[1]}"
 
 
 @dataclass
@@ -52,14 +81,28 @@ class ScenarioResult:
     status_detail: str = ""
     preemptions_status: int = 0
     retries_status: int = 0
+    preemptions_expected: str = ""
+    retries_expected: str = ""
+    counters_match: bool = False
+    """status.preemptions and status.retries within the bounds the faults imply."""
+    counters_detail: str = ""
+    truth_problems: list[str] = field(default_factory=list)
+    committed_shards: int = 0
+    commits: int = 0
+    """Accepted manifest PUTs seen by the S3 proxy (one per committed shard when all is well)."""
+    double_commits: dict[str, int] = field(default_factory=dict)
+    """Manifests committed more than once (path -> accepted PUTs)."""
     operator_alive: bool = True
+    started: str = ""
+    """When the run started (UTC, ISO 8601): the report stamps its table with this, not with today."""
     seconds: float = 0.0
     error: str = ""
 
     @property
     def ok(self) -> bool:
         return (not self.error and self.validate_ok and self.duplicates == 0 and self.missing == 0
-                and self.unexpected == 0 and self.status_matches and self.operator_alive)
+                and self.unexpected == 0 and self.status_matches and self.operator_alive
+                and not self.truth_problems and not self.double_commits and self.counters_match)
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
@@ -82,7 +125,7 @@ def finished(box: Box, name: str) -> bool:
 
 
 async def final_checks(box: Box, name: str, spec: dict[str, Any], result: ScenarioResult,
-                       expected_failed: set[int]) -> None:
+                       expected_failed: set[int], expect: Expect | None = None) -> None:
     samples, size = int(spec["samples"]), int(spec["shardSize"])
     shards = -(-samples // size)
     result.shards, result.samples = shards, samples
@@ -93,9 +136,23 @@ async def final_checks(box: Box, name: str, spec: dict[str, Any], result: Scenar
     result.expected_failed_shards = _ranges(expected_failed)
     result.reported_failed_shards = str(st.get("failedShards") or "")
     truth = await asyncio.to_thread(box.truth, name)
+    result.truth_problems = list(truth.problems)
+    if box.proxy is not None:
+        result.commits = sum(box.proxy.commits.values())
+        result.double_commits = box.proxy.double_commits()
+    expect = expect or Expect()
+    counters = {"preemptions": (result.preemptions_status, expect.preemptions(result.faults)),
+                "retries": (result.retries_status, expect.retries(result.faults))}
+    result.preemptions_expected = _bound(counters["preemptions"][1])
+    result.retries_expected = _bound(counters["retries"][1])
+    off = [f"status.{k} {got}, faults imply {_bound(b)}" for k, (got, b) in counters.items()
+           if not b[0] <= got <= b[1]]
+    result.counters_match = not off
+    result.counters_detail = "; ".join(off) or "counters == faults"
     expected = {i for s in range(shards) if s not in expected_failed
                 for i in range(s * size, min((s + 1) * size, samples))}
     result.committed_samples = len(truth.indexes)
+    result.committed_shards = len(truth.committed_shards)
     result.duplicates = truth.duplicates
     result.missing = truth.missing(expected)
     result.unexpected = len(set(truth.indexes) - expected)
@@ -131,9 +188,10 @@ async def final_checks(box: Box, name: str, spec: dict[str, Any], result: Scenar
 
 async def run_scenario(name: str, workdir: Path, *, options: BoxOptions | None = None,
                        spec_kwargs: dict[str, Any] | None = None, driver: Driver | None = None,
-                       expected_failed: set[int] | None = None, timeout: float = TIMEOUT) -> ScenarioResult:
+                       expected_failed: set[int] | None = None, timeout: float = TIMEOUT,
+                       expect: Expect | None = None, driver_timeout: float = 15.0) -> ScenarioResult:
     """Render one tiny dataset under ``driver``'s faults and check the end state."""
-    result = ScenarioResult(name=name)
+    result = ScenarioResult(name=name, started=datetime.now(UTC).isoformat(timespec="seconds"))
     t0 = time.monotonic()
     async with Box(workdir, options) as box:
         spec = tiny_spec(endpoint=box.endpoint, **(spec_kwargs or {}))
@@ -147,16 +205,14 @@ async def run_scenario(name: str, workdir: Path, *, options: BoxOptions | None =
             finally:
                 if task is not None:
                     try:  # drivers stop on their own once the dataset is finished
-                        faults = await asyncio.wait_for(task, 15)
+                        faults = await asyncio.wait_for(task, driver_timeout)
                     except (TimeoutError, asyncio.CancelledError):
                         faults = {"driver did not stop": 1}
             faults.update({f"api.{k}": v for k, v in box.api.injected.items()})
-            if box.api.faults.conflict_rate:
-                faults["api.conflicts answered (409/422)"] = sum(1 for _, _, c in box.api.audit if c in (409, 422))
             if box.proxy is not None:
                 faults.update({f"s3.{k}": v for k, v in box.proxy.injected.items()})
             result.faults = {k: v for k, v in sorted(faults.items()) if v}
-            await final_checks(box, name, spec, result, expected_failed or set())
+            await final_checks(box, name, spec, result, expected_failed or set(), expect)
         except Exception as exc:
             result.error = f"{type(exc).__name__}: {exc}"[:2000]
             (workdir / "error.txt").write_text(result.error)
@@ -197,20 +253,27 @@ def preempt_driver(limit: int) -> Driver:
                 return False
             return box.kubelets.preempt(box.rng.choice(pods))
         n = await box.chaos(lambda: finished(box, name), act, every=(0.3, 1.0), limit=limit, timeout=TIMEOUT)
-        return {"preempted mid-shard (SIGTERM + DisruptionTarget)": n}
+        return {PREEMPTED: n}
     return drive
+
+
+def _render_pod(box: Box, r: Any) -> bool:
+    """A pod of a render Job (not the index Job): only those count in the batches' status."""
+    pod = box.api.read(PODS, r.namespace, r.pod)
+    return pod is not None and "parallelsynth.io/attempt" in (pod["metadata"].get("labels") or {})
 
 
 def crash_driver(limit: int) -> Driver:
     async def drive(box: Box, name: str) -> dict[str, int]:
         def act() -> bool:
-            pods = _busy(box, 1.5)
-            if not pods:
-                return False
-            box.kubelets.kill(box.rng.choice(pods))
-            return True
-        n = await box.chaos(lambda: finished(box, name), act, every=(1.5, 3.0), limit=limit, timeout=TIMEOUT)
-        return {"killed (SIGKILL)": n}
+            pods = [r for r in _busy(box, 1.5) if _render_pod(box, r)]
+            return bool(pods) and box.kubelets.kill(box.rng.choice(pods))
+        await box.chaos(lambda: finished(box, name), act, every=(1.5, 3.0), limit=limit, timeout=TIMEOUT)
+        await box.wait_for(lambda: all(p in dict(box.kubelets.exits) for p in box.kubelets.killed), timeout=30,
+                           what="the killed containers to exit")
+        # A crash is a container that the kill ended (exit 137), not a signal sent to a pod on its way out.
+        return {CRASHED: len(box.kubelets.crashed()),
+                "kill signals that ended no container": len(box.kubelets.killed) - len(box.kubelets.crashed())}
     return drive
 
 
@@ -256,7 +319,32 @@ def node_loss_driver() -> Driver:
         if node is None:
             return {}
         lost = box.kubelets.lose_node(node)
-        return {"node lost": 1, "pods lost with it": len(lost)}
+        return {"node lost": 1, PODS_LOST: len(lost)}
+    return drive
+
+
+def partition_driver(hold: float = 60.0) -> Driver:
+    """Cut a node with a pod mid-shard off the API server but not from S3; hold its containers (SIGSTOP)
+    until the dataset has finished with their replacements, then let them go on: the worst ordering,
+    a zombie that uploads its shard after the shard was committed (and indexed) by another pod."""
+    async def drive(box: Box, name: str) -> dict[str, int]:
+        def target() -> str | None:
+            nodes = [r.node for r in _busy(box, 1.0) if _rendering(box, r) and _render_pod(box, r)]
+            return nodes[0] if nodes else None
+        await box.wait_for(lambda: target() is not None or finished(box, name), timeout=TIMEOUT,
+                           what="a pod rendering a shard")
+        node = target()
+        if node is None:
+            return {}
+        zombies = box.kubelets.partition_node(node)
+        for z in zombies:
+            box.kubelets.freeze(z)
+        await box.wait_for(lambda: finished(box, name), timeout=TIMEOUT, what=f"{name} to finish without the zombies")
+        for z in zombies:
+            box.kubelets.thaw(z)
+        codes = await box.kubelets.reap(zombies, hold)
+        return {"node partitioned": 1, ZOMBIES: len(zombies),
+                "zombies that ran to their end": sum(c is not None for c in codes)}
     return drive
 
 
@@ -270,6 +358,8 @@ class Scenario:
     name: str
     title: str
     run: Callable[[Path], Awaitable[ScenarioResult]]
+    proves: tuple[str, ...] = ()
+    """Fault counts that must be non-zero for the run to show anything (the fault really happened)."""
 
 
 async def baseline(workdir: Path) -> ScenarioResult:
@@ -282,16 +372,30 @@ SLOWER_RENDER = {"engine": "cycles", "device": "cpu", "resolutions": [{"width": 
 
 
 async def spot_preemption(workdir: Path) -> ScenarioResult:
+    # Each preempted pod is one preemption; DisruptionTarget pods are ignored by podFailurePolicy: no retry.
     return await run_scenario("spot-preemption", workdir, driver=preempt_driver(limit=6),
-                              spec_kwargs={"samples": 24, "shard_size": 6, "render": SLOWER_RENDER})
+                              spec_kwargs={"samples": 24, "shard_size": 6, "render": SLOWER_RENDER},
+                              expect=Expect(preemptions=lambda f: (f.get(PREEMPTED, 0),) * 2))
+
+
+CRASH_BATCHES, CRASH_ATTEMPTS = 2, 2
+"""18 samples in shards of 3, 3 shards per batch: 2 batches; ``retry.attempts`` 2."""
+
+
+def _crash_retries(f: dict[str, int]) -> tuple[int, int]:
+    """Every crash and every refused upload is one failed pod (each pod's upload is refused once: 403 is
+    not retried); each batch may add its second Job attempt (shard 4's batch always does)."""
+    failed_pods = f.get(CRASHED, 0) + f.get(DENIED, 0)
+    return failed_pods + 1, failed_pods + CRASH_BATCHES * (CRASH_ATTEMPTS - 1)
 
 
 async def crashes_and_errors(workdir: Path) -> ScenarioResult:
     opts = BoxOptions(s3_faults=S3Faults(deny_puts=(f"shards/{DENIED_SHARD:08d}.tar",)))
     return await run_scenario(
         "crashes-and-errors", workdir, options=opts,
-        spec_kwargs={"samples": 18, "shard_size": 3, "per_shard": 1, "attempts": 2, "shards_per_batch": 3},
-        driver=crash_driver(limit=3), expected_failed={DENIED_SHARD})
+        spec_kwargs={"samples": 18, "shard_size": 3, "per_shard": 1, "attempts": CRASH_ATTEMPTS,
+                     "shards_per_batch": 3},
+        driver=crash_driver(limit=3), expected_failed={DENIED_SHARD}, expect=Expect(retries=_crash_retries))
 
 
 async def operator_restarts(workdir: Path) -> ScenarioResult:
@@ -314,19 +418,34 @@ async def s3_faults(workdir: Path) -> ScenarioResult:
 
 
 async def node_loss(workdir: Path) -> ScenarioResult:
+    # The lost pods get DisruptionTarget (DeletionByTaintManager): each is a preemption, none a retry.
     return await run_scenario("node-loss", workdir, options=BoxOptions(nodes=2, pods_per_node=2),
                               spec_kwargs={"samples": 18, "shard_size": 3, "workers_max": 3,
                                            "shards_per_batch": 3},
-                              driver=node_loss_driver())
+                              driver=node_loss_driver(), expect=Expect(preemptions=lambda f: (f.get(PODS_LOST, 0),) * 2))
+
+
+async def zombie_writer(workdir: Path) -> ScenarioResult:
+    # As node-loss for the API (each partitioned pod is a preemption, none a retry); the zombies must
+    # neither commit their shard a second time nor leave a tar that is not the committed one.
+    return await run_scenario("zombie-writer", workdir, options=BoxOptions(nodes=2, pods_per_node=2),
+                              spec_kwargs={"samples": 12, "shard_size": 3, "workers_max": 3, "shards_per_batch": 4},
+                              driver=partition_driver(hold=60.0), driver_timeout=90.0,
+                              expect=Expect(preemptions=lambda f: (f.get(ZOMBIES, 0),) * 2))
 
 
 SCENARIOS: list[Scenario] = [
     Scenario("baseline", "no faults (reference)", baseline),
-    Scenario("spot-preemption", "SIGTERM to random pods mid-shard, DisruptionTarget set", spot_preemption),
+    Scenario("spot-preemption", "SIGTERM to random pods mid-shard, DisruptionTarget set", spot_preemption,
+             proves=(PREEMPTED,)),
     Scenario("crashes-and-errors", f"SIGKILL to random pods; shard {DENIED_SHARD}'s upload always refused",
-             crashes_and_errors),
-    Scenario("operator-restarts", "operator SIGKILLed and restarted mid-run, twice", operator_restarts),
-    Scenario("api-errors", "409, 429 + Retry-After, 500 and cut watch streams from the API", api_errors),
+             crashes_and_errors, proves=(CRASHED, DENIED)),
+    Scenario("operator-restarts", "operator SIGKILLed and restarted mid-run, twice", operator_restarts,
+             proves=("operator SIGKILL + restart",)),
+    Scenario("api-errors", "409, 429 + Retry-After, 500 and cut watch streams from the API", api_errors,
+             proves=("api.conflict",)),
     Scenario("s3-faults", "503 SlowDown, connection resets, partial uploads, lost responses", s3_faults),
-    Scenario("node-loss", "a node and all its pods vanish at once", node_loss),
+    Scenario("node-loss", "a node and all its pods vanish at once", node_loss, proves=(PODS_LOST,)),
+    Scenario("zombie-writer", "a node is partitioned from the API mid-shard; its pods are replaced, then upload",
+             zombie_writer, proves=(ZOMBIES, "zombies that ran to their end")),
 ]
