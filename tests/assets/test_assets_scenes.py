@@ -1,0 +1,134 @@
+"""Library objects in scenes (pure, seeded), credits, `synthctl assets check`, fail-fast paths."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from parallel_synth.credits import Credits
+from synth_render.assets.choose import with_library_assets
+from synth_render.assets.fetch import AssetCache
+from synth_render.assets.library import load_library
+from synth_render.generators import GENERATORS, GenConfig
+
+ROOT = Path(__file__).parents[2]
+
+
+def _scene(seed: int, rank: int) -> Any:
+    cfg = GenConfig(category="composition", seed=seed, rank=rank,
+                    strata=tuple(np.random.default_rng(seed).random(8)), aspect=1.0)
+    return GENERATORS["composition"](cfg, np.random.default_rng(seed))
+
+
+@pytest.fixture
+def lib(sample_lib: Path, tmp_path: Path) -> Any:
+    return load_library("props", sample_lib.as_uri(), AssetCache(tmp_path / "cache"))
+
+
+def test_share_of_subject_objects_comes_from_the_library(lib: Any) -> None:
+    replaced = total = 0
+    for i in range(40):
+        scene = with_library_assets(_scene(i, i), [lib], share=0.5, seed=i, rank=i)
+        replaced += sum(o.asset is not None for o in scene.objects)
+        total += len(scene.objects)
+        for o in scene.objects:
+            if o.asset is not None:
+                assert o.cls == o.asset.cls and o.parts == () and o.asset.license == "CC0-1.0"
+    assert 0.4 < replaced / total < 0.6
+
+
+def test_classes_and_assets_are_used_evenly_and_choice_is_seeded(lib: Any) -> None:
+    classes: Counter[str] = Counter()
+    assets: Counter[str] = Counter()
+    for i in range(60):
+        scene = with_library_assets(_scene(i, i), [lib], share=1.0, seed=i, rank=i)
+        again = with_library_assets(_scene(i, i), [lib], share=1.0, seed=i, rank=i)
+        assert scene == again
+        for o in scene.objects:
+            classes[o.asset.cls] += 1
+            assets[o.asset.id] += 1
+    assert len(classes) == 5 and max(classes.values()) - min(classes.values()) <= 0.1 * sum(classes.values()) / 5 + 2
+    assert len(assets) == 10 and min(assets.values()) >= 0.7 * sum(assets.values()) / 10
+
+
+def test_credits_count_each_asset_once_per_sample_and_list_rejections() -> None:
+    c = Credits()
+    a = {"library": "props", "id": "mug/m.glb", "license": "CC0-1.0", "attribution": "me"}
+    c.add_sample({"objects": [{"id": 1, "asset": a}, {"id": 2, "asset": a}, {"id": 3, "class": "cube"}],
+                  "environment": {"uri": "builtin:studiolights", "id": "forest.exr"}})
+    c.add_sample({"objects": [{"id": 1, "asset": a}],
+                  "assetsRejected": [{"library": "props", "path": "box/bad.glb", "why": "not a GLB file"}]})
+    doc = c.doc()
+    assert doc["credits"]["assets"] == [{**a, "samples": 2}]
+    assert doc["credits"]["environments"][0]["license"] == "CC0-1.0"
+    assert doc["assetsRejected"] == [{"library": "props", "path": "box/bad.glb", "why": "not a GLB file"}]
+
+
+def _synthctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "parallel_synth.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+
+
+def test_assets_check_reports_classes_and_problems(sample_lib: Path, tmp_path: Path) -> None:
+    ok = _synthctl("assets", "check", sample_lib.as_uri())
+    assert ok.returncode == 0, ok.stderr
+    assert "10 usable of 10 assets in 5 classes" in ok.stdout and "CC0-1.0 (10)" in ok.stdout
+    bad = tmp_path / "bad"
+    (bad / "box").mkdir(parents=True)
+    (bad / "box" / "good.stl").write_bytes(next(sample_lib.rglob("*.stl")).read_bytes())
+    (bad / "box" / "corrupt.glb").write_bytes(b"this is not a mesh at all")
+    (bad / "box" / "empty.ply").write_bytes(b"ply\nformat ascii 1.0\nelement vertex 0\nend_header\n")
+    res = _synthctl("assets", "check", bad.as_uri())
+    assert res.returncode == 1
+    assert "corrupt.glb" in res.stderr and "empty.ply" in res.stderr and "Traceback" not in res.stderr
+    gone = _synthctl("assets", "check", "file:///no/such/lib")
+    assert gone.returncode == 2 and "file:///no/such/lib" in gone.stderr and "Traceback" not in gone.stderr
+
+
+def _manifest(tmp_path: Path, uri: str) -> Path:
+    doc = {"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset", "metadata": {"name": "lib-test"},
+           "spec": {"samples": 2, "shardSize": 2, "output": {"uri": (tmp_path / "out").as_uri()}, "image": "x",
+                    "assets": {"libraries": [{"name": "props", "uri": uri}]},
+                    "categories": [{"name": "composition", "assets": {"libraries": ["props"]}}]}}
+    p = tmp_path / "m.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    return p
+
+
+@pytest.mark.parametrize("kind", ["unreachable", "empty"])
+def test_generate_refuses_an_unusable_library_before_rendering(kind: str, tmp_path: Path) -> None:
+    if kind == "empty":
+        (tmp_path / "lib" / "notes").mkdir(parents=True)
+        (tmp_path / "lib" / "notes" / "readme.txt").write_text("no meshes")
+        uri = (tmp_path / "lib").as_uri()
+    else:
+        uri = "file:///no/such/library"
+    res = _synthctl("generate", str(_manifest(tmp_path, uri)), "--out", str(tmp_path / "out"))
+    assert res.returncode == 2, res.stderr
+    assert "spec.assets.libraries[0].uri" in res.stderr and uri in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "out" / "lib-test" / "v1" / "shards").exists()
+
+
+def test_operator_refuses_asset_uris_pods_cannot_read() -> None:
+    from parallel_synth.reconcile import validated_spec
+    from parallel_synth.settings import OperatorSettings
+
+    body = {"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
+            "metadata": {"name": "d", "namespace": "n"},
+            "spec": {"samples": 2, "output": {"uri": "s3://bucket/out"}, "image": "x",
+                     "assets": {"libraries": [{"name": "a", "uri": "file:///srv/lib"},
+                                              {"name": "b", "uri": "builtin:nope"},
+                                              {"name": "c", "uri": "s3://bucket/lib"}]}}}
+    spec, errors = validated_spec(body, settings=OperatorSettings())
+    assert spec is None
+    assert any(e.startswith("spec.assets.libraries[0].uri") and "file:///srv/lib" in e for e in errors)
+    assert any(e.startswith("spec.assets.libraries[1].uri") and "builtin:sample-objects" in e for e in errors)
+    assert not any("libraries[2]" in e for e in errors)
