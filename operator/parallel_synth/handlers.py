@@ -57,8 +57,15 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.probe(id="apiRequests")
 def api_requests(memo: kopf.Memo, **_: Any) -> int:
-    """Liveness/health payload: API requests made by the operator core so far."""
+    """Liveness/health payload: API requests made by the operator core so far.
+
+    Fails (so /healthz answers 500 and the kubelet restarts the pod) once the API refused our
+    credentials ``SETTINGS.unauthorized_limit`` times in a row, each time after a fresh login.
+    """
     kube = memo.get("kube")
+    if kube is not None and kube.unauthorized >= SETTINGS.unauthorized_limit:
+        raise kopf.PermanentError(f"{kube.unauthorized} API requests in a row refused with 401 Unauthorized "
+                                  "after a fresh login: the operator's credentials are not accepted")
     return sum(kube.calls.values()) if kube is not None else 0
 
 

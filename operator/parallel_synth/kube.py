@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import inspect
 import logging
 import os
 import ssl
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -130,38 +132,42 @@ class Kube:
         headers: dict[str, str] | None = None,
         ssl_context: ssl.SSLContext | bool | None = None,
         timeout: float = 30.0,
+        relogin: Callable[[], Any] | None = None,
     ) -> None:
         self.server = server.rstrip("/")
         self._headers = dict(headers or {})
         self._ssl = ssl_context
+        self._relogin = relogin
+        self.unauthorized = 0
+        """Consecutive requests refused with 401 even after a fresh login (0 after any other answer)."""
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self._node_labels: dict[str, dict[str, str]] = {}
         self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
 
     @classmethod
-    def from_connection(cls, info: Any) -> Kube:
-        """Build from a ``kopf.ConnectionInfo``."""
-        headers: dict[str, str] = {}
-        if info.token:
-            headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
-        elif info.username and info.password:
-            raw = base64.b64encode(f"{info.username}:{info.password}".encode()).decode()
-            headers["Authorization"] = f"Basic {raw}"
-        ctx: ssl.SSLContext | bool | None = None
-        if str(info.server).startswith("https"):
-            if info.insecure:
-                ctx = False
-            else:
-                ctx = ssl.create_default_context(
-                    cafile=os.fspath(info.ca_path) if info.ca_path else None,
-                    cadata=_text(info.ca_data) if info.ca_data else None,
-                )
-                cert = _as_file(info.certificate_path, info.certificate_data)
-                key = _as_file(info.private_key_path, info.private_key_data)
-                if cert:
-                    ctx.load_cert_chain(cert, key)
-        return cls(str(info.server), headers=headers, ssl_context=ctx)
+    def from_connection(cls, info: Any, *, relogin: Callable[[], Any] | None = None) -> Kube:
+        """Build from a ``kopf.ConnectionInfo``; ``relogin`` returns a fresh one after a 401."""
+        server, headers, ctx = _credentials(info)
+        return cls(server, headers=headers, ssl_context=ctx, relogin=relogin)
+
+    async def _refresh(self) -> bool:
+        """Log in again (re-read the service-account token, re-run the exec plugin); False if impossible."""
+        if self._relogin is None:
+            return False
+        try:
+            info = self._relogin()
+            if inspect.isawaitable(info):
+                info = await info
+            _, self._headers, self._ssl = _credentials(info)
+        except Exception as exc:  # a failed login is reported as the 401 that caused it
+            logger.warning("re-login after 401 failed: %s", exc)
+            return False
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        logger.info("credentials refreshed after 401 Unauthorized")
+        return True
 
     async def close(self) -> None:
         if self._session is not None:
@@ -184,25 +190,38 @@ class Kube:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
         headers = {"Content-Type": content_type} if body is not None else {}
+        refreshed = False
         for attempt in range(RETRIES + 1):
             self.calls[(verb, resource.plural)] += 1
+            if self._session is None:  # closed by a re-login
+                self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
             async with self._session.request(
                 method, self.server + path, json=body, params=params, headers=headers,
                 ssl=True if self._ssl is None else self._ssl
             ) as resp:
                 data = await resp.json(content_type=None) if resp.content_length != 0 else None
-                if resp.status == 404 and ok_missing:
-                    return 404, None
-                if resp.status == 409 and ok_conflict:
-                    return 409, data
-                if resp.status in RETRYABLE and attempt < RETRIES:
-                    # API priority and fairness (429) or a passing server error: wait as told, bounded.
-                    await asyncio.sleep(retry_delay(resp.headers.get("Retry-After"), attempt))
+                status = resp.status
+            if status == 401:
+                # Rotated token (bound service-account tokens, exec plugins): log in again, retry once.
+                if not refreshed and attempt < RETRIES and await self._refresh():
+                    refreshed = True
                     continue
-                if resp.status >= 400:
-                    msg = data.get("message") if isinstance(data, dict) else str(data)
-                    raise KubeError(resp.status, f"{method} {path}: {msg}")
-                return resp.status, data
+                self.unauthorized += 1
+                msg = data.get("message") if isinstance(data, dict) else str(data)
+                raise KubeError(401, f"{method} {path}: {msg}")
+            self.unauthorized = 0
+            if status == 404 and ok_missing:
+                return 404, None
+            if status == 409 and ok_conflict:
+                return 409, data
+            if status in RETRYABLE and attempt < RETRIES:
+                # API priority and fairness (429) or a passing server error: wait as told, bounded.
+                await asyncio.sleep(retry_delay(resp.headers.get("Retry-After"), attempt))
+                continue
+            if status >= 400:
+                msg = data.get("message") if isinstance(data, dict) else str(data)
+                raise KubeError(status, f"{method} {path}: {msg}")
+            return status, data
         raise AssertionError("unreachable")  # the loop returns or raises
 
     async def node_labels(self, name: str) -> dict[str, str] | None:
@@ -267,6 +286,30 @@ class Kube:
         return status != 404
 
 
+def _credentials(info: Any) -> tuple[str, dict[str, str], ssl.SSLContext | bool | None]:
+    """Server, auth headers and TLS context of a ``kopf.ConnectionInfo``."""
+    headers: dict[str, str] = {}
+    if info.token:
+        headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
+    elif info.username and info.password:
+        raw = base64.b64encode(f"{info.username}:{info.password}".encode()).decode()
+        headers["Authorization"] = f"Basic {raw}"
+    ctx: ssl.SSLContext | bool | None = None
+    if str(info.server).startswith("https"):
+        if info.insecure:
+            ctx = False
+        else:
+            ctx = ssl.create_default_context(
+                cafile=os.fspath(info.ca_path) if info.ca_path else None,
+                cadata=_text(info.ca_data) if info.ca_data else None,
+            )
+            cert = _as_file(info.certificate_path, info.certificate_data)
+            key = _as_file(info.private_key_path, info.private_key_data)
+            if cert:
+                ctx.load_cert_chain(cert, key)
+    return str(info.server), headers, ctx
+
+
 def _text(data: str | bytes) -> str:
     return data.decode() if isinstance(data, bytes) else data
 
@@ -303,5 +346,5 @@ def login(*, settings: Any) -> Any:
 
 
 def connect(settings: Any) -> Kube:
-    """A client logged in the same way as kopf itself (see :func:`login`)."""
-    return Kube.from_connection(login(settings=settings))
+    """A client logged in the same way as kopf itself (see :func:`login`), which logs in again on 401."""
+    return Kube.from_connection(login(settings=settings), relogin=lambda: login(settings=settings))
