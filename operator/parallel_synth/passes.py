@@ -1,0 +1,73 @@
+"""Which files a sample carries, given the spec: one place for pass names and tar extensions.
+
+The worker (checkpoint checks), ``synthctl validate`` (members present), the capacity plan
+(bytes per pass) and the exporters all ask this module instead of keeping their own tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PASS_EXT: dict[str, str] = {
+    "rgb": "png",
+    "depth": "depth.png",
+    "segmentation": "seg.png",
+    "normals": "normals.png",
+    "albedo": "albedo.png",
+    "roughness": "roughness.png",
+    "metallic": "metallic.png",
+    "flow": "flow.exr",
+    "semantic": "sem.png",
+}
+"""Tar member extension of each pass (after the key); depth is ``depth.exr`` with depthFormat exr."""
+
+PASS_WEIGHTS: dict[str, float] = {
+    "rgb": 1.0,
+    "depth": 0.5,
+    "segmentation": 0.05,
+    "normals": 0.8,
+    "albedo": 0.5,
+    "roughness": 0.05,
+    "metallic": 0.02,
+    "flow": 0.3,
+    "semantic": 0.04,
+    "depth.exr": 1.5,
+    "txt": 0.001,
+    "json": 0.02,
+}
+"""Relative stored size of each pass against the RGB PNG (measured on the default preset by
+``benchmarks/bench_passes.py``): used to split bytesPerSample over the passes."""
+
+
+def pass_ext(name: str, *, depth_format: str = "png16") -> str:
+    if name == "depth" and str(depth_format) == "exr":
+        return "depth.exr"
+    return PASS_EXT[name]
+
+
+def sample_members(spec: Any) -> set[str]:
+    """Every tar member extension a sample of ``spec`` has (``json`` always; ``txt`` with a captioner)."""
+    render = spec.render
+    out = {"json", *(pass_ext(str(p), depth_format=str(render.depth_format)) for p in render.passes)}
+    if str(render.captioner) != "none":
+        out.add("txt")
+    save = str(spec.output.save_scene)
+    if save != "none":
+        out.add(save)
+    return out
+
+
+def bytes_weights(spec: Any) -> dict[str, float]:
+    """Relative stored size of each enabled pass (keyed by pass name, plus caption/scene file)."""
+    render = spec.render
+    out: dict[str, float] = {}
+    for p in render.passes:
+        name = str(p)
+        key = "depth.exr" if name == "depth" and str(render.depth_format) == "exr" else name
+        out[name] = PASS_WEIGHTS.get(key, 1.0)
+    out["json"] = PASS_WEIGHTS["json"]
+    if str(render.captioner) != "none":
+        out["caption"] = PASS_WEIGHTS["txt"]
+    if str(spec.output.save_scene) != "none":
+        out["scene"] = 3.0
+    return out
