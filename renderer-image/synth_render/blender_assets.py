@@ -47,6 +47,8 @@ class Template:
     owned: dict[str, list[Any]]
     bytes: int
     triangles: int
+    bounds: tuple[tuple[float, float, float], tuple[float, float, float]] = ((0.0,) * 3, (0.0,) * 3)
+    """Axis-aligned bounds in normalised space (largest dimension 1, base at z = 0)."""
 
 
 @dataclass
@@ -179,8 +181,7 @@ class AssetImporter:
             if fmt in ("glb", "gltf"):
                 import logging
 
-                logging.getLogger("glTFImporter").setLevel(logging.ERROR)
-                bpy.ops.import_scene.gltf(filepath=p)
+                bpy.ops.import_scene.gltf(filepath=p, loglevel=logging.ERROR)
             elif fmt == "obj":
                 bpy.ops.wm.obj_import(filepath=p)
             elif fmt == "ply":
@@ -250,7 +251,14 @@ class AssetImporter:
             except RuntimeError:
                 continue  # a texture that cannot be read renders pink; the mesh is still fine
         est = verts * 120 + tris * 40 + pixels * 4
-        return Template(key=key, meshes=meshes, owned=owned, bytes=est, triangles=tris)
+        nlo = tuple(float(v) for v in (lo - np.asarray(centre)) / ext)
+        nhi = tuple(float(v) for v in (hi - np.asarray(centre)) / ext)
+        return Template(key=key, meshes=meshes, owned=owned, bytes=est, triangles=tris,
+                        bounds=(nlo, nhi))  # type: ignore[arg-type]
+
+    def template(self, ref: AssetRef) -> Template | None:
+        """The imported template of an asset (importing it if needed); None when rejected."""
+        return self._template(ref)
 
 
 def _fallback_material(bpy: Any, mesh: Any) -> Any:
