@@ -185,5 +185,6 @@ def test_argocd_health_of_the_live_dataset_is_healthy(applied_dataset: dict[str,
     live = get_json("synthdataset", DATASET, "-n", NAMESPACE)
     lua = lua51.LuaRuntime()
     lua.globals().obj = lua.table_from(live, recursive=True)
-    result = lua.execute((ROOT / "charts" / "parallel-synth" / "files" / "argocd-health.lua").read_text())
+    result = lua.execute((ROOT / "charts" / "parallel-synth" / "files" / "resource_customizations" / "parallelsynth.io"
+                          / "SynthDataset" / "health.lua").read_text())
     assert result["status"] == "Healthy", result["message"]

@@ -1,4 +1,4 @@
-"""The ArgoCD health check: what ArgoCD shows for a SynthDataset in each state.
+"""The ArgoCD health checks: what ArgoCD shows for a SynthDataset (and a RenderBatch) in each state.
 
 ArgoCD runs health checks in gopher-lua (Lua 5.1) with the live object as the global `obj`;
 the script returns {status, message}. We run the same script in Lua 5.1 through lupa.
@@ -6,6 +6,7 @@ the script returns {status, message}. We run the same script in Lua 5.1 through 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,15 +15,49 @@ from install_helpers import CHART, ROOT, load_all
 
 lupa = pytest.importorskip("lupa.lua51", reason="pip install lupa (in the dev extra)")
 
-SCRIPT = (CHART / "files" / "argocd-health.lua").read_text()
+CUSTOMIZATIONS = CHART / "files" / "resource_customizations" / "parallelsynth.io"
+KINDS = ("SynthDataset", "RenderBatch")
+SCRIPT = (CUSTOMIZATIONS / "SynthDataset" / "health.lua").read_text()
 KEY = "resource.customizations.health.parallelsynth.io_SynthDataset"
+KEYS = {kind: f"resource.customizations.health.parallelsynth.io_{kind}" for kind in KINDS}
+SCRIPTS = {kind: (CUSTOMIZATIONS / kind / "health.lua").read_text() for kind in KINDS}
 
 
-def health(obj: dict[str, Any]) -> dict[str, str]:
+def health(obj: dict[str, Any], script: str = SCRIPT) -> dict[str, str]:
     lua = lupa.LuaRuntime(unpack_returned_tuples=True)
     lua.globals().obj = lua.table_from(obj, recursive=True)
-    result = lua.execute(SCRIPT)
+    result = lua.execute(script)
     return {"status": result["status"], "message": result["message"]}
+
+
+def _argocd_cases() -> list[Any]:
+    """Every case of argo-cd's health_test.yaml, for both kinds (the files argo-cd's own test reads)."""
+    cases = []
+    for kind in KINDS:
+        spec = yaml.safe_load((CUSTOMIZATIONS / kind / "health_test.yaml").read_text())
+        for case in spec["tests"]:
+            cases.append(pytest.param(kind, case, id=f"{kind}-{Path(case['inputPath']).stem}"))
+    return cases
+
+
+@pytest.mark.parametrize(("kind", "case"), _argocd_cases())
+def test_argocd_health_test_fixtures(kind: str, case: dict[str, Any]) -> None:
+    obj = yaml.safe_load((CUSTOMIZATIONS / kind / case["inputPath"]).read_text())
+    assert obj["kind"] == kind and obj["apiVersion"] == "parallelsynth.io/v1alpha1"
+    assert health(obj, SCRIPTS[kind]) == case["healthStatus"]
+
+
+def test_argocd_layout_is_complete() -> None:
+    for kind in KINDS:
+        folder = CUSTOMIZATIONS / kind
+        listed = {case["inputPath"] for case in yaml.safe_load((folder / "health_test.yaml").read_text())["tests"]}
+        on_disk = {f"testdata/{p.name}" for p in (folder / "testdata").glob("*.yaml")}
+        assert listed == on_disk, "every testdata file is a case, every case has its file"
+        statuses = {case["healthStatus"]["status"] for case in
+                    yaml.safe_load((folder / "health_test.yaml").read_text())["tests"]}
+        assert {"Healthy", "Progressing", "Degraded", "Suspended"} <= statuses
+        deleting = [yaml.safe_load((folder / p).read_text()) for p in listed]
+        assert any(o["metadata"].get("deletionTimestamp") for o in deleting), f"{kind}: no deleting object"
 
 
 def dataset(status: dict[str, Any] | None = None, generation: int = 1) -> dict[str, Any]:
@@ -88,7 +123,8 @@ def test_chart_configmap_carries_the_script(render_chart) -> None:
     objs = render_chart("--set", "argocd.healthCheck.enabled=true")
     cm = next(o for o in objs if o["kind"] == "ConfigMap" and KEY in o.get("data", {}))
     assert cm["metadata"]["namespace"] == "argocd"
-    assert cm["data"][KEY].strip() == SCRIPT.strip()
+    for kind in KINDS:
+        assert cm["data"][KEYS[kind]].strip() == SCRIPTS[kind].strip()
     own = render_chart("--set", "argocd.healthCheck.enabled=true", "--set", "argocd.healthCheck.configMapName=argocd-cm")
     cm = next(o for o in own if o["kind"] == "ConfigMap" and KEY in o.get("data", {}))
     assert cm["metadata"]["name"] == "argocd-cm"
@@ -98,8 +134,9 @@ def test_chart_configmap_carries_the_script(render_chart) -> None:
 
 def test_docs_show_the_same_script() -> None:
     docs = (ROOT / "docs" / "argocd.md").read_text()
-    assert KEY in docs
-    assert SCRIPT.strip() in docs, "docs/argocd.md must quote charts/parallel-synth/files/argocd-health.lua verbatim"
+    for kind in KINDS:
+        assert KEYS[kind] in docs
+        assert SCRIPTS[kind].strip() in docs, f"docs/argocd.md must quote {kind}/health.lua verbatim"
 
 
 def test_application_example_points_at_real_paths() -> None:
@@ -117,4 +154,5 @@ def test_application_example_points_at_real_paths() -> None:
 def test_argocd_cm_patch_example_is_the_script() -> None:
     patch = yaml.safe_load((ROOT / "examples" / "argocd" / "argocd-cm-patch.yaml").read_text())
     assert patch["metadata"]["name"] == "argocd-cm"
-    assert patch["data"][KEY].strip() == SCRIPT.strip()
+    for kind in KINDS:
+        assert patch["data"][KEYS[kind]].strip() == SCRIPTS[kind].strip()

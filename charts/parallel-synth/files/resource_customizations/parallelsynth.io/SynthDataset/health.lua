@@ -1,5 +1,6 @@
 -- ArgoCD health check for parallelsynth.io/SynthDataset, computed from the status the
 -- operator writes (the operator never writes the spec, so the dataset stays Synced):
+--   being deleted                                 -> Progressing (the operator cleans up; data stays)
 --   no status yet, or status older than the spec  -> Progressing
 --   condition SpecValid=False                     -> Degraded, with the condition's message
 --   phase Succeeded                               -> Healthy
@@ -25,6 +26,12 @@ local function progress(st)
   end
   if st.eta ~= nil then msg = msg .. ", ETA " .. st.eta end
   return msg
+end
+
+if obj.metadata ~= nil and obj.metadata.deletionTimestamp ~= nil then
+  hs.status = "Progressing"
+  hs.message = "Deleting: the operator removes its RenderBatches and Jobs (the rendered data stays)"
+  return hs
 end
 
 if status == nil or status.phase == nil then
