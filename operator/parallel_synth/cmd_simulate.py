@@ -44,6 +44,8 @@ def _summary_lines(r: SimReport) -> list[str]:
         f"  shards committed {r.shards_completed:,}/{r.shards_total:,}, failed {r.shards_failed:,}, "
         f"committed twice {r.duplicate_commits}",
     ]
+    if r.quota_gpus is not None:
+        lines += _quota_lines(r)
     if r.budget_stop_day is not None:
         lines.append(f"  budget stopped new work on day {r.budget_stop_day:,.2f}")
     if len(r.capacity_switches) > 1:
@@ -52,11 +54,38 @@ def _summary_lines(r: SimReport) -> list[str]:
     return lines
 
 
+def _quota_lines(r: SimReport) -> list[str]:
+    """Issue #17: the rate and ETA a team gets from its Kueue quota.
+
+    The rate is the whole run's (committed samples / elapsed days), compared with what the
+    time-averaged quota allows; the ETA projects the quota in effect at the end at the same
+    efficiency (start-up and interruptions included).
+    """
+    ideal = r.quota_per_day or 0.0
+    rate = r.samples_completed / r.elapsed_days if r.elapsed_days > 0 else 0.0
+    efficiency = rate / ideal if ideal else 0.0
+    ahead = (r.quota_final_per_day or 0.0) * efficiency
+    left = r.samples_target - r.samples_completed
+    eta_days = r.elapsed_days if r.finished else (r.elapsed_days + left / ahead if ahead > 0 else float("inf"))
+    when = "".join(f", {g} from day {day:g}" for day, g in r.quota_schedule[:4])
+    eta = "never (the quota is 0)" if eta_days == float("inf") else _fmt_days(eta_days)
+    return [
+        f"  Kueue quota {r.quota_gpus} GPUs{when}: {r.admitted_gpus:,.1f} GPUs admitted on average; the quota allows "
+        f"{ideal:,.0f} samples/day at the render time, the run got {rate:,.0f}"
+        + (f" ({efficiency:.0%})" if ideal else ""),
+        f"  ETA under this quota: {eta}"
+        + (" (finished)" if r.finished else f" (projected: {ahead:,.0f} samples/day from now on)")
+        + (f"; Kueue evicted {r.kueue_evictions} pod(s): counted as preemptions, resumed from checkpoints"
+           if r.kueue_evictions else ""),
+    ]
+
+
 def _day_line(d: DayStats) -> str:
     target = f"{d.samples / d.target_per_day:6.0%}" if d.target_per_day else "     -"
+    admitted = f" {d.admitted_gpus:8.1f}/{d.quota_gpus}" if d.quota_gpus is not None else ""
     return (
         f"{d.day:6d} {d.samples:>12,} {d.cumulative:>14,} {d.workers:8.1f} {d.desired:7d} {d.pending:7d} "
-        f"{d.dollars:>11,.2f} {d.cumulative_dollars:>14,.2f} {target} {d.capacity_mode}"
+        f"{d.dollars:>11,.2f} {d.cumulative_dollars:>14,.2f} {target} {d.capacity_mode}{admitted}"
     )
 
 
@@ -81,6 +110,10 @@ HEADER = (
 @click.option("--tick", "tick_seconds", type=float, default=300.0, show_default=True,
               help="Autoscaler tick in simulated seconds (coarser is faster for long runs).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulation.")
+@click.option("--quota", "quota_gpus", type=click.IntRange(min=1), default=None,
+              help="Kueue: GPUs the dataset's queue admits at once; prints the rate and ETA this quota gives.")
+@click.option("--quota-change", "quota_changes", multiple=True, metavar="DAY:GPUS",
+              help="Kueue: the quota becomes GPUS from simulated DAY on (repeatable; needs --quota).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Write a PNG plot (samples/day vs target, workers, dollars).")
 @click.option("--quiet", is_flag=True, help="Only the summary, not one line per day.")
@@ -95,6 +128,8 @@ def simulate_cmd(
     on_demand_gpus: int | None,
     tick_seconds: float,
     seed: int,
+    quota_gpus: int | None,
+    quota_changes: tuple[str, ...],
     plot_path: str | None,
     quiet: bool,
 ) -> None:
@@ -112,6 +147,7 @@ def simulate_cmd(
     from parallel_synth.cli import read_manifest
     from parallel_synth.validation import validate_document
 
+    schedule = _quota_schedule(quota_changes, quota_gpus)
     try:
         raw = read_manifest(manifest)
     except Exception as exc:  # unreadable input is a user error, not a crash
@@ -133,10 +169,12 @@ def simulate_cmd(
         tick_seconds=tick_seconds,
         seed=seed,
         start=datetime.now(UTC).replace(microsecond=0),
+        quota_gpus=quota_gpus,
+        quota_schedule=schedule,
     )
     live = not as_json and not quiet
     if live:
-        click.echo(HEADER)
+        click.echo(HEADER + (f" {'admitted/quota GPUs':>12}" if quota_gpus is not None else ""))
     report = run_simulation(obj.metadata.name, obj.spec, config, progress=(lambda d: click.echo(_day_line(d))) if live else None)
     if plot_path:
         plot([report], plot_path, title=f"synthctl simulate {obj.metadata.name}")
@@ -150,6 +188,24 @@ def simulate_cmd(
         click.echo(line)
     if plot_path:
         click.echo(f"wrote {plot_path}")
+
+
+def _quota_schedule(changes: tuple[str, ...], quota: int | None) -> tuple[tuple[float, int], ...]:
+    """``DAY:GPUS`` options as (day, GPUs) pairs; a usage error (exit 2) names the bad one."""
+    if changes and quota is None:
+        raise click.UsageError("--quota-change needs --quota (the quota before the first change)")
+    out = []
+    for item in changes:
+        day, sep, gpus = item.partition(":")
+        try:
+            pair = (float(day), int(gpus))
+        except ValueError:
+            pair = (-1.0, -1)
+        if not sep or pair[0] < 0 or pair[1] < 0:
+            raise click.BadParameter(f"{item!r}: expected DAY:GPUS, e.g. 2:4 (day >= 0, GPUs >= 0)",
+                                     param_hint="--quota-change")
+        out.append(pair)
+    return tuple(sorted(out))
 
 
 simulate = simulate_cmd

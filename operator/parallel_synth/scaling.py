@@ -347,6 +347,8 @@ def capacity_mode(
     mode = state.capacity_mode or Capacity.SPOT.value
     if not spec.node_pool.on_demand_fallback:
         return Capacity.SPOT.value, "Spot", _mode(state, Capacity.SPOT.value, now)
+    if spec.queue:  # issue #17: under Kueue its ResourceFlavors choose spot or on-demand, not this fallback
+        return Capacity.SPOT.value, "KueueFlavors", _mode(state, Capacity.SPOT.value, now)
     if mode == Capacity.ON_DEMAND.value:
         if now - state.mode_since >= settings.spot_retry_seconds:
             return Capacity.SPOT.value, "SpotRetry", _mode(replace(state, preemption_marks=()), "spot", now)

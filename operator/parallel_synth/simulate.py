@@ -13,7 +13,12 @@ What is real and what is simulated:
   delay), Indexed Jobs (parallelism, one pod per shard, newest pods deleted first on
   scale-down, preempted indexes recreated), render times (the per-sample time times a
   log-normal factor per pod), spot preemptions (Poisson per spot pod), render failures, and
-  the renderer's checkpoint on SIGTERM (a preempted pod keeps the samples it finished).
+  the renderer's checkpoint on SIGTERM (a preempted pod keeps the samples it finished);
+* simulated, with a quota (issue #17): Kueue admission. Pods wait for admission while the
+  dataset's admitted GPUs would exceed the ClusterQueue's quota (per pod, as partial admission
+  with ``job-min-parallelism: 1`` grants); when the quota shrinks (``quota_schedule``: another
+  team reclaims its share), Kueue evicts the newest admitted pods: they checkpoint, count as
+  preemptions, and wait for admission again.
 
 Granularity: events are pod starts, shard completions, preemptions, autoscaler ticks and day
 boundaries, kept in a heap on a simulated clock. Nothing is ever done per sample, so a
@@ -43,9 +48,9 @@ from parallel_synth.status import batch_counts
 from parallel_synth.throughput import SECONDS_PER_DAY
 
 # event kinds (ordered: at equal times, pods end before ticks look at them)
-_END, _PREEMPT, _READY, _DAY, _TICK, _FULL, _QUICK = range(7)
-# pod states
-_WAITING, _PROVISIONING, _RUNNING, _GONE = range(4)
+_END, _PREEMPT, _READY, _DAY, _TICK, _FULL, _QUICK, _QUOTA = range(8)
+# pod states (_QUEUED: waiting for Kueue admission, holds no quota and no node)
+_WAITING, _PROVISIONING, _RUNNING, _GONE, _QUEUED = range(5)
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,10 @@ class SimConfig:
     """Seed of the simulation's random generator (render times, preemptions, failures)."""
     start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
     """Simulated start time (deadlines in the spec are compared with the simulated clock)."""
+    quota_gpus: int | None = None
+    """Kueue: GPUs the dataset's queue admits at once (None: no Kueue, pods only wait for nodes)."""
+    quota_schedule: tuple[tuple[float, int], ...] = ()
+    """Kueue: (day, GPUs) quota changes from that simulated day on (needs ``quota_gpus``)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,10 @@ class DayStats:
     target_per_day: float | None
     capacity_mode: str
     lost_gpu_hours: float
+    admitted_gpus: float = 0.0
+    """Average GPUs admitted by Kueue over the day (with a quota; 0 without)."""
+    quota_gpus: int | None = None
+    """The quota at the end of the day (None: no Kueue)."""
 
 
 @dataclass
@@ -152,6 +165,18 @@ class SimReport:
     wall_seconds: float
     days: list[DayStats] = field(default_factory=list)
     final_status: dict[str, Any] = field(default_factory=dict)
+    quota_gpus: int | None = None
+    """Kueue quota at the start (None: no Kueue)."""
+    quota_per_day: float | None = None
+    """Samples/day the quota allows at the true render time, with no overhead (time-averaged quota)."""
+    quota_schedule: tuple[tuple[float, int], ...] = ()
+    """The quota changes simulated: (day, GPUs)."""
+    quota_final_per_day: float | None = None
+    """Samples/day the quota in effect at the end allows (no overhead): the rate from now on."""
+    admitted_gpus: float = 0.0
+    """Average GPUs admitted over the run (with a quota)."""
+    kueue_evictions: int = 0
+    """Pods Kueue evicted when the quota shrank (counted in preemptions)."""
 
     def summary(self) -> dict[str, Any]:
         """The report without the per-day rows and the status (for --json and tests)."""
@@ -162,7 +187,7 @@ class SimReport:
 
 
 class _Pod:
-    __slots__ = ("batch", "capacity", "duration", "left", "offset", "started", "state", "version")
+    __slots__ = ("admitted", "batch", "capacity", "duration", "left", "offset", "started", "state", "version")
 
     def __init__(self, batch: _Batch, offset: int, left: int, capacity: str) -> None:
         self.batch = batch
@@ -173,6 +198,7 @@ class _Pod:
         self.started = 0.0
         self.duration = 0.0  # render time of the samples left (start-up excluded)
         self.version = 0
+        self.admitted = False  # holds Kueue quota
 
 
 class _Batch:
@@ -255,6 +281,8 @@ class Simulation:
 
     def __init__(self, name: str, spec: SynthDatasetSpec, config: SimConfig) -> None:
         self.name = name
+        if config.quota_gpus is not None and not spec.queue:  # a quota means Kueue: the operator behaves so
+            spec = spec.model_copy(update={"queue": "simulated"})
         self.spec = spec
         self.cfg = config
         self.rng = random.Random(config.seed)
@@ -297,6 +325,13 @@ class Simulation:
         self.full_pending = False
         self.handovers = 0
         self._day_mark = (0, 0.0, 0.0, 0.0)  # samples, area, dollars, lost at the last day boundary
+        self.quota = config.quota_gpus  # issue #17: Kueue admission (None: none)
+        self.quota_used = 0
+        self.kueue: deque[_Pod] = deque()
+        self.adm_area = 0.0
+        self.adm_last_t = 0.0
+        self.adm_day_mark = 0.0
+        self.kueue_evictions = 0
 
     # ------------------------------------------------------------------ event plumbing
 
@@ -315,7 +350,44 @@ class Simulation:
 
     # ------------------------------------------------------------------ pods and nodes
 
+    def _admit(self, delta: int) -> None:
+        self.adm_area += self.quota_used * (self.t - self.adm_last_t)
+        self.adm_last_t = self.t
+        self.quota_used += delta
+
+    def _admit_queued(self) -> None:
+        """Kueue admits waiting pods, oldest first, while the quota has room."""
+        while self.quota is not None and self.kueue and self.quota_used + self.gpus <= self.quota:
+            nxt = self.kueue.popleft()
+            if nxt.state == _QUEUED:
+                self._schedule(nxt)
+
+    def _on_quota(self, limit: int) -> None:
+        """The quota changes; above it, Kueue evicts the newest admitted pods (they checkpoint)."""
+        self.quota = limit
+        if self.quota_used > limit:
+            held = [p for b in self.batches.values() for p in b.active if p.admitted]
+            held.sort(key=lambda p: (p.state == _RUNNING, p.started), reverse=True)
+            for pod in held:
+                if self.quota_used <= limit:
+                    break
+                if pod.state == _RUNNING:
+                    self.preemptions += 1
+                    pod.batch.preemptions += 1
+                self.kueue_evictions += 1
+                batch = pod.batch
+                self._interrupt(pod, node_lost=False)
+                self._sync(batch)
+        self._admit_queued()
+
     def _schedule(self, pod: _Pod) -> None:
+        if self.quota is not None and not pod.admitted:
+            if self.quota_used + self.gpus > self.quota:
+                pod.state = _QUEUED
+                self.kueue.append(pod)
+                return
+            pod.admitted = True
+            self._admit(self.gpus)
         pool = self.pools[pod.capacity]
         if pool.used + self.gpus <= pool.limit:
             pool.used += self.gpus
@@ -363,6 +435,10 @@ class Simulation:
             nxt = pool.waiting.popleft()
             if nxt.state == _WAITING:
                 self._schedule(nxt)
+        if pod.admitted:
+            pod.admitted = False
+            self._admit(-self.gpus)
+            self._admit_queued()
 
     def _charge(self, pod: _Pod) -> float:
         """Account the pod's GPU time (it is ending now); returns the seconds charged."""
@@ -475,7 +551,7 @@ class Simulation:
     def _make_body(self, b: _Batch) -> dict[str, Any]:
         young = self.t - self.cfg.tick_seconds
         live = 0.0
-        running = established = waiting = provisioning = 0
+        running = established = waiting = provisioning = queued = 0
         for p in b.active:
             if p.state == _RUNNING:
                 live += (self.t - p.started) * self.gpus
@@ -485,6 +561,8 @@ class Simulation:
                 waiting += 1
             elif p.state == _PROVISIONING:
                 provisioning += 1
+            elif p.state == _QUEUED:
+                queued += 1
         if b.dirty:
             b.spans = (b.spans[0], ranges.normalise((o, o) for o in b.failed))
             b.dirty = False
@@ -505,6 +583,8 @@ class Simulation:
                 "pending": waiting + provisioning,
                 "established": established,
                 "unschedulable": waiting,
+                "admitted": running + waiting + provisioning if self.quota is not None else 0,
+                "waiting": queued,
             },
             spec=self.spec,
             shard_start=b.shard_start,
@@ -578,6 +658,7 @@ class Simulation:
 
     def _on_day(self) -> None:
         self._set_running(0)
+        self._admit(0)
         day = len(self.days)
         spent = dollars(self._gpu_now(), self.spec.pricing)
         samples0, area0, dollars0, lost0 = self._day_mark
@@ -596,8 +677,11 @@ class Simulation:
                 target_per_day=self.spec.throughput.target_per_day,
                 capacity_mode=self.mode,
                 lost_gpu_hours=(self.lost - lost0) / 3600.0,
+                admitted_gpus=(self.adm_area - self.adm_day_mark) / SECONDS_PER_DAY,
+                quota_gpus=self.quota,
             )
         )
+        self.adm_day_mark = self.adm_area
         self._day_mark = (self.committed_samples, self.area, spent, self.lost)
 
     # ------------------------------------------------------------------ run
@@ -613,6 +697,9 @@ class Simulation:
         limit = (self.cfg.days if self.cfg.days is not None else self.cfg.max_days) * SECONDS_PER_DAY
         self._push(0.0, _TICK)
         self._push(SECONDS_PER_DAY, _DAY)
+        if self.quota is not None:
+            for day, gpus in self.cfg.quota_schedule:
+                self._push(day * SECONDS_PER_DAY, _QUOTA, int(gpus))
         while self.heap:
             t, kind, _, obj, version = heapq.heappop(self.heap)
             if t > limit:
@@ -642,6 +729,8 @@ class Simulation:
             elif kind == _QUICK:
                 self.quick_pending = False
                 self._on_handover()
+            elif kind == _QUOTA:
+                self._on_quota(obj)
             elif kind == _DAY:
                 self._on_day()
                 if progress is not None:
@@ -652,7 +741,20 @@ class Simulation:
         self._on_tick()  # a final reconcile so the status shows the end state
         return self._report(time.perf_counter() - wall)
 
+    def _mean_quota(self) -> float:
+        """The quota averaged over the simulated time."""
+        q0 = float(self.cfg.quota_gpus or 0)
+        if self.t <= 0:
+            return q0
+        area, t, q = 0.0, 0.0, q0
+        for day, gpus in sorted(self.cfg.quota_schedule):
+            at = min(day * SECONDS_PER_DAY, self.t)
+            area += q * max(0.0, at - t)
+            t, q = max(t, at), float(gpus)
+        return (area + q * max(0.0, self.t - t)) / self.t
+
     def _report(self, wall: float) -> SimReport:
+        self._admit(0)
         gpu = self._gpu_now()
         spent = dollars(gpu, self.spec.pricing)
         cost = self.status.get("cost") or {}
@@ -700,6 +802,12 @@ class Simulation:
             wall_seconds=wall,
             days=self.days,
             final_status=self.status,
+            quota_gpus=self.cfg.quota_gpus,
+            quota_per_day=self._mean_quota() * SECONDS_PER_DAY / self.sps if self.cfg.quota_gpus else None,
+            quota_schedule=tuple(c for c in self.cfg.quota_schedule if c[0] * SECONDS_PER_DAY < self.t),
+            quota_final_per_day=(self.quota or 0) * SECONDS_PER_DAY / self.sps if self.cfg.quota_gpus else None,
+            admitted_gpus=self.adm_area / self.t if self.t > 0 and self.quota is not None else 0.0,
+            kueue_evictions=self.kueue_evictions,
         )
 
 
