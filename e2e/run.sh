@@ -80,6 +80,8 @@ say "installing the chart"
 "${KUBECTL[@]}" create namespace synth-e2e --dry-run=client -o yaml | "${KUBECTL[@]}" apply -f -
 "$HELM" --kube-context "$CONTEXT" upgrade --install parallel-synth charts/parallel-synth \
   --namespace parallel-synth --create-namespace -f e2e/values.yaml --wait --timeout 5m
+say "helm test: the operator serves its metrics"
+"$HELM" --kube-context "$CONTEXT" test parallel-synth --namespace parallel-synth --timeout 3m
 
 # --- tests -------------------------------------------------------------------------------
 say "running e2e/test_e2e.py"
