@@ -28,6 +28,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "render-sample": ("synth_render.cli:render_sample", "Re-render one sample by its global index."),
     "simulate": ("parallel_synth.cmd_simulate:simulate", "Simulate a fleet on a simulated clock."),
     "index": ("parallel_synth.cmd_index:index", "Write a finished dataset's index and dataset.json."),
+    "export": ("parallel_synth.local.export:export", "Export a dataset as COCO, BOP or NeRF (streaming)."),
     "assets": ("parallel_synth.cmd_assets:assets", "Check an asset library: classes, sizes, licences, problems."),
 }
 

@@ -123,3 +123,56 @@ def bboxes_from_mask(seg: np.ndarray) -> dict[int, list[int]]:
 def pixel_counts(seg: np.ndarray) -> dict[int, int]:
     ids, counts = np.unique(seg, return_counts=True)
     return {int(i): int(n) for i, n in zip(ids, counts, strict=True) if i != 0}
+
+
+# --------------------------------------------------------------------------- intrinsic passes
+
+
+def normals_to_camera(normals: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """World-space normals (H, W, 3) to the OpenCV camera frame of world-to-camera ``e``
+    (+x right, +y down, +z forward: a surface facing the camera has a negative z)."""
+    return np.asarray(np.nan_to_num(normals, nan=0.0) @ np.asarray(e)[:3, :3].T, dtype=np.float32)
+
+
+def encode_unit_gray(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A 0..1 map (roughness, metallic) to 8-bit grey ``round(v * 255)``; 0 outside ``mask``."""
+    v = np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0)
+    out = np.asarray(np.round(v * 255.0), dtype=np.uint8)
+    out[~mask] = 0
+    return out
+
+
+def exr_bytes(channels: dict[str, np.ndarray]) -> bytes:
+    """Float32 single-part scanline EXR (ZIP), deterministic bytes; channel name -> (H, W) array."""
+    import os
+    import tempfile
+
+    import OpenEXR
+
+    data = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in channels.items()}
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    fd, path = tempfile.mkstemp(suffix=".exr")
+    os.close(fd)
+    try:
+        OpenEXR.File(header, data).write(path)
+        with open(path, "rb") as f:
+            return f.read()
+    finally:
+        os.unlink(path)
+
+
+def read_exr_bytes(data: bytes) -> dict[str, np.ndarray]:
+    """Channels of an EXR given as bytes (the inverse of :func:`exr_bytes`)."""
+    import os
+    import tempfile
+
+    import OpenEXR
+
+    fd, path = tempfile.mkstemp(suffix=".exr")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        with OpenEXR.File(path, separate_channels=True) as exr:
+            return {k: np.array(v.pixels) for k, v in exr.channels().items()}
+    finally:
+        os.unlink(path)
