@@ -142,3 +142,29 @@ def test_export_refuses_an_empty_folder(tmp_path: Path) -> None:
 
     res = CliRunner().invoke(cli, ["export", str(tmp_path), "--format", "coco", "--out", str(tmp_path / "o")])
     assert res.exit_code == 1 and "no committed shards" in res.output
+
+
+@pytest.mark.blender
+def test_index_columns_and_hugging_face_loader(dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's Hugging Face recipe, offline: every sample with its caption and masks."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(dataset / "index" / "metadata.parquet")
+    rows = table.to_pylist()
+    assert {"caption", "classIds", "passed", "quality"} <= set(table.column_names)
+    metas = {k: m for k, (m, _) in _samples(dataset).items()}
+    for row in rows:
+        meta = metas[row["key"]]
+        assert row["caption"] == meta["caption"] and row["classIds"] == meta["classIds"]
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from datasets import load_dataset
+
+    tars = sorted(str(p) for p in (dataset / "shards").glob("*.tar"))
+    ds = load_dataset("webdataset", data_files={"train": tars}, split="train", cache_dir=str(tmp_path / "hf"))
+    assert len(ds) == len(metas)
+    first = ds[0]
+    assert first["json"]["caption"] == first["txt"] == metas[first["__key__"]]["caption"]
+    seg = np.asarray(first["seg.png"])
+    assert seg.shape == (64, 64) and set(np.unique(seg)) - {0} == {o["id"] for o in first["json"]["objects"]}
