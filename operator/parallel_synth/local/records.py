@@ -17,14 +17,32 @@ import pyarrow as pa
 
 from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
+from parallel_synth.passes import PASS_EXT as _PASS_EXT
 
 REQUIRED_FIELDS: tuple[str, ...] = (
     "index", "seed", "category", "shard", "scene", "render", "camera", "objects", "quality",
 )
 """Top-level fields every sample's metadata carries (DESIGN.md, "Names")."""
 
-PASS_EXT: dict[str, str] = {"rgb": "png", "depth": "depth.png", "segmentation": "seg.png", "normals": "normals.png"}
-"""Tar member extension of each pass, after the key."""
+PASS_EXT: dict[str, str] = dict(_PASS_EXT)
+"""Tar member extension of each pass, after the key (``parallel_synth.passes``)."""
+
+QUALITY_COMPONENTS: tuple[str, ...] = (
+    "score", "noise", "exposure", "clipping", "contrast", "entropy", "coverage", "visibility", "masks",
+    "noiseSigma", "mean", "clipped", "visibleObjects", "expectedObjects",
+)
+"""The quality gate's figures copied from ``{key}.json`` ``quality`` into the index's ``quality`` column."""
+
+
+def quality_columns(meta: dict[str, Any]) -> tuple[bool | None, dict[str, float | None]]:
+    """(passed, {component: value}) of a sample, ``None`` where the metadata lacks them."""
+    q = meta.get("quality") if isinstance(meta.get("quality"), dict) else {}
+    assert isinstance(q, dict)
+    comps = {k: float(q[k]) if isinstance(q.get(k), int | float) and not isinstance(q.get(k), bool) else None
+             for k in QUALITY_COMPONENTS}
+    passed = q.get("passed")
+    return (passed if isinstance(passed, bool) else None), comps
+
 
 INDEX_SCHEMA = pa.schema(
     [
@@ -46,6 +64,10 @@ INDEX_SCHEMA = pa.schema(
             ),
         ),
         ("metadata", pa.string()),
+        ("passed", pa.bool_()),
+        ("quality", pa.struct([(name, pa.float64()) for name in QUALITY_COMPONENTS])),
+        ("caption", pa.string()),
+        ("classIds", pa.list_(pa.int32())),
     ]
 )
 """Columns of ``index/metadata.parquet`` (``metadata`` holds the sample's whole JSON)."""
@@ -173,6 +195,7 @@ def index_row(
     ]
     index = meta.get("index")
     seed = meta.get("seed")
+    passed, components = quality_columns(meta)
     return {
         "key": key,
         "index": index if isinstance(index, int) else None,
@@ -187,4 +210,9 @@ def index_row(
         "num_objects": len(objs),
         "objects": objs,
         "metadata": json.dumps(meta, separators=(",", ":"), sort_keys=True),
+        "passed": passed,
+        "quality": components,
+        "caption": meta["caption"] if isinstance(meta.get("caption"), str) else None,
+        "classIds": sorted({int(o["classId"]) for o in objects if isinstance(o, dict)
+                            and isinstance(o.get("classId"), int)}),
     }
