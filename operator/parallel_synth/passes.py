@@ -58,16 +58,14 @@ def sample_members(spec: Any) -> set[str]:
 
 
 def bytes_weights(spec: Any) -> dict[str, float]:
-    """Relative stored size of each enabled pass (keyed by pass name, plus caption/scene file)."""
+    """Relative stored size of each enabled pass (keyed by pass name, plus ``scene`` for the scene file);
+    the JSON and the caption are a few kB and ride with ``rgb``."""
     render = spec.render
     out: dict[str, float] = {}
     for p in render.passes:
         name = str(p)
         key = "depth.exr" if name == "depth" and str(render.depth_format) == "exr" else name
         out[name] = PASS_WEIGHTS.get(key, 1.0)
-    out["json"] = PASS_WEIGHTS["json"]
-    if str(render.captioner) != "none":
-        out["caption"] = PASS_WEIGHTS["txt"]
     if str(spec.output.save_scene) != "none":
         out["scene"] = 3.0
     return out

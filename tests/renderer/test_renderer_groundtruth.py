@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from renderer_helpers import tiny_spec
 
 from parallel_synth.classes import CATEGORY_CLASSES, spec_vocabulary
 from synth_render import captions, groundtruth, post
 from synth_render.sample import plan_sample, scene_for
 from synth_render.scene import Camera, Light, Material, Part, Scene, SceneObject, World, scene_to_dict
-from renderer_helpers import tiny_spec
 
 ALL = [{"name": c, "weight": 1} for c in CATEGORY_CLASSES]
 
@@ -93,7 +93,7 @@ def test_user_captioner_hook() -> None:
     fn = captions.load_captioner("test_renderer_groundtruth:_my_captioner")
     assert fn is not None and fn({"objects": []}, None) == "mine"
     assert captions.load_captioner("none") is None
-    with pytest.raises(ValueError, match="render.captioner"):
+    with pytest.raises(ValueError, match=r"render\.captioner"):
         captions.load_captioner("no_such_entry_point")
 
 

@@ -82,6 +82,8 @@ class CapacityPlan:
     dollars_per_sample: CostPlan
     assumptions: list[Assumption] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    bytes_per_pass: dict[str, float] = field(default_factory=dict)
+    """bytesPerSample split over the enabled passes (plus json, caption, scene file) by ``passes.PASS_WEIGHTS``."""
 
     def to_json(self) -> dict[str, Any]:
         def costs(c: CostPlan) -> dict[str, float]:
@@ -108,12 +110,16 @@ class CapacityPlan:
             "dollarsPerSample": costs(self.dollars_per_sample),
             "assumptions": [asdict(a) for a in self.assumptions],
             "warnings": list(self.warnings),
+            "bytesPerPass": dict(self.bytes_per_pass),
+            "storageBytesPerPass": {k: v * self.samples for k, v in self.bytes_per_pass.items()},
         }
 
 
 def rgb_fraction(passes: list[str]) -> float:
     """Share of a sample's stored bytes that the RGB image takes, given its passes."""
-    total = sum(PASS_WEIGHTS.get(str(p), 1.0) for p in passes)
+    from parallel_synth.passes import PASS_WEIGHTS as ALL_WEIGHTS
+
+    total = sum(PASS_WEIGHTS.get(str(p), ALL_WEIGHTS.get(str(p), 1.0)) for p in passes)
     return PASS_WEIGHTS[PassName.RGB] / total
 
 
@@ -158,7 +164,7 @@ def capacity_plan(
         "spotRework", rework, "default" if inputs.spot_rework is None else "flag",
         "fraction of spot GPU time redone after preemptions",
     )
-    rgb_share = rgb_fraction(list(spec.render.passes))
+    rgb_share = _split_bytes(spec, 1.0).get("rgb", rgb_fraction(list(spec.render.passes)))
     a_rgb = Assumption(
         "rgbShareOfBytes", rgb_share, "default", "pass size weights: " + ", ".join(
             f"{k}={v:g}" for k, v in PASS_WEIGHTS.items()
@@ -232,7 +238,16 @@ def capacity_plan(
         dollars_per_sample=per_sample,
         assumptions=[a_gpu, a_bytes, a_share, a_rework, a_rgb],
         warnings=warnings,
+        bytes_per_pass=_split_bytes(spec, bps),
     )
+
+
+def _split_bytes(spec: SynthDatasetSpec, bps: float) -> dict[str, float]:
+    from parallel_synth.passes import bytes_weights
+
+    weights = bytes_weights(spec)
+    total = sum(weights.values()) or 1.0
+    return {k: bps * w / total for k, w in weights.items()}
 
 
 def human_bytes(n: float) -> str:

@@ -24,6 +24,8 @@ def render_plan(name: str, spec: SynthDatasetSpec, p: CapacityPlan, *, console: 
     t.add_column(style="dim")
     t.add_row("storage per sample", human_bytes(p.bytes_per_sample), f"all passes ({passes}) *")
     t.add_row("", human_bytes(p.bytes_per_sample_rgb_only), "rgb only *")
+    for name, b in p.bytes_per_pass.items():
+        t.add_row(f"  {name}", human_bytes(b), f"{human_bytes(b * p.samples)} in total *")
     t.add_row("storage total", human_bytes(p.storage_bytes), "all passes")
     t.add_row("", human_bytes(p.storage_bytes_rgb_only), "rgb only")
     t.add_row("GPU time per sample", f"{p.gpu_seconds_per_sample:g} s", "*")
