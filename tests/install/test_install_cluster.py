@@ -317,3 +317,20 @@ def test_every_dashboard_series_is_fed_by_the_operator() -> None:
                     if name == "parallelsynth_reconcile_errors_total":
                         continue  # a counter that only appears once a reconcile failed
                     assert name in exposed, f"panel {panel['title']!r}: {name} is never exposed"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--set", "renderer.imagePullSecrets[0].nam=regcred"), "nam"),
+        (("--set", "renderer.networkPolicy.objectStore.ports={70000}"), "ports"),
+        (("--set", "renderer.networkPolicy.objectStore.cidrs={s3.amazonaws.com}"), "cidrs"),
+        (("--set", "renderer.fileOutput.mountPath=relative/path"), "mountPath"),
+        (("--set", "policy.allowedImagePrefixes={a\\,b}"), "allowedImagePrefixes"),
+        (("--set", "policy.requireImageDigest=maybe"), "requireImageDigest"),
+        (("--set", "policy.allowedSecrets={x}"), "allowedSecrets"),
+    ],
+)
+def test_values_schema_rejects_bad_cluster_values(helm: str, args: tuple[str, ...], message: str) -> None:
+    out = run(helm, "template", "ps", str(CHART), *args, check=False)
+    assert out.returncode != 0 and message in out.stderr, out.stderr
