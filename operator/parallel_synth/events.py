@@ -2,7 +2,8 @@
 
 Reasons used by the operator core: ``Planned``, ``BatchStarted``, ``BatchFinished``,
 ``BatchRetried``, ``BatchFailed``, ``Preempted``, ``SpecInvalid``, ``Finished``; issue #6 adds
-``BudgetExceeded`` through :func:`budget_exceeded`.
+``BudgetExceeded`` through :func:`budget_exceeded`; issue #17 (Kueue) adds ``Evicted`` (Kueue
+took an admitted Job back: preemptions, not retries) and ``BatchPaused`` (a Kueue Job deleted to pause).
 """
 
 from __future__ import annotations
