@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 
+from parallel_synth.local.store import new_file_mode
+
 T = TypeVar("T")
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -70,6 +72,7 @@ class FileStore:
         dest = self._p(path)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+        os.fchmod(fd, new_file_mode())  # mkstemp's 0600 would hide shards from other users of the disk
         os.close(fd)
         try:
             write(Path(tmp))

@@ -246,5 +246,5 @@ def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     manifest = write_manifest(tmp_path / "m.yaml", tiny_wire(tmp_path))
     res = CliRunner().invoke(cli, ["generate", str(manifest), "--out", str(blocker / "data")])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # the output cannot be written: DESIGN's "input cannot be read" class
     assert "cannot write to" in res.output

@@ -14,8 +14,9 @@ Problems are collected, not raised: the result is a list a person or CI can act 
 from __future__ import annotations
 
 import json
+import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,13 +24,21 @@ from pydantic import ValidationError
 
 from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
+from parallel_synth.local.images import MAX_PIXELS, PASS_FORMATS, sample_image_problems
 from parallel_synth.local.index import DATASET_JSON, INDEX_JSONL, INDEX_PARQUET
 from parallel_synth.local.records import PASS_EXT, metadata_problems, png_size, quality_score
 from parallel_synth.local.store import DatasetFiles
 from parallel_synth.local.tars import MAX_MEMBER_BYTES, Hostile, Sample, ScanResult, scan_shard
+from parallel_synth.passes import sample_members
 
 MAX_LISTED_PROBLEMS = 1000
 """Problems kept in the report; the count covers all of them."""
+
+MAX_JSON_BYTES = 64 * 1024 * 1024
+"""``dataset.json`` or a shard manifest larger than this is a problem, not read."""
+
+MAX_GAP_LISTED = 10
+"""A run of more missing shards than this is one problem (with its count), not one per shard."""
 
 MANIFEST_FIELDS = ("shard", "samples", "sha256", "bytes")
 _SHARD_NAME = re.compile(r"^(shards/(\d{8})\.tar|manifests/(\d{8})\.json)$")
@@ -57,6 +66,13 @@ class CheckOptions:
     """Required fraction of passing samples; default: the spec's ``quality.minPassRate``."""
     max_member_bytes: int = MAX_MEMBER_BYTES
     require_index: bool = True
+    sample: int | None = None
+    """Check only this many shards, picked at random among those present (``None``: all)."""
+    seed: int | None = None
+    """Seed of that random pick (``None``: a different pick each run)."""
+    max_pixels: int = MAX_PIXELS
+    """Images larger than this (width x height) are problems, judged from their header alone."""
+    decode_images: bool = True
 
 
 @dataclass
@@ -77,6 +93,9 @@ class Report:
     categories: dict[str, int] = field(default_factory=dict)
     targets: dict[str, int] = field(default_factory=dict)
     dataset: str | None = None
+    quarantined: int = 0
+    """Samples held back by the quality gate (under ``quarantine/``, not in the shards)."""
+    quarantined_categories: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -86,8 +105,11 @@ class Report:
     def pass_rate(self) -> float | None:
         return self.passed / self.scored if self.scored else None
 
-    def add(self, code: str, where: str, message: str) -> None:
-        self.problem_count += 1
+    sampled: bool = False
+
+    def add(self, code: str, where: str, message: str, *, count: int = 1) -> None:
+        """One problem (``count`` > 1: one line standing for that many of the same kind)."""
+        self.problem_count += count
         if len(self.problems) < MAX_LISTED_PROBLEMS:
             self.problems.append(Problem(code, where, message))
 
@@ -102,8 +124,9 @@ class Report:
             "problemCount": self.problem_count,
             "problems": [asdict(p) for p in self.problems],
             "truncated": self.problem_count > len(self.problems),
-            "shards": {"expected": self.shards_expected, "checked": self.shards_checked},
+            "shards": {"expected": self.shards_expected, "checked": self.shards_checked, "sampled": self.sampled},
             "samples": self.samples,
+            "quarantined": self.quarantined,
             "bytes": self.bytes,
             "quality": {
                 "minScore": self.min_quality,
@@ -125,10 +148,23 @@ class Report:
 
 def _read_json(files: DatasetFiles, rel: str, report: Report, code: str) -> Any:
     try:
+        size = files.size(rel)
+        if size is not None and size > MAX_JSON_BYTES:
+            report.add(code, rel, f"{size:,} bytes, more than the {MAX_JSON_BYTES:,} a JSON file here may have")
+            return None
         return json.loads(files.read_bytes(rel))
+    except RecursionError:
+        report.add(code, rel, "not valid JSON: nested too deeply")
     except (ValueError, UnicodeDecodeError) as exc:
-        report.add(code, rel, f"not valid JSON: {exc}")
+        report.add(code, rel, f"not valid JSON: {_short(exc)}")
+    except OSError as exc:
+        report.add(code, rel, f"cannot be read: {_short(exc)}")
     return None
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def load_spec(files: DatasetFiles, report: Report) -> SynthDatasetSpec | None:
@@ -138,19 +174,40 @@ def load_spec(files: DatasetFiles, report: Report) -> SynthDatasetSpec | None:
                    "missing: the dataset was not finished (generate writes it when all shards are committed)")
         return None
     doc = _read_json(files, DATASET_JSON, report, "bad-dataset-json")
-    if not isinstance(doc, dict):
+    if doc is None:
         return None
-    report.dataset = doc.get("name")
+    if not isinstance(doc, dict):
+        report.add("bad-dataset-json", DATASET_JSON, f"not a JSON object (a {_json_type(doc)})")
+        return None
+    name = doc.get("name")
+    report.dataset = name if isinstance(name, str) else None
+    if not isinstance(doc.get("spec"), dict):
+        report.add("bad-dataset-json", DATASET_JSON, "has no spec object")
+        return None
     try:
-        return SynthDatasetSpec.model_validate(doc.get("spec"))
+        return SynthDatasetSpec.model_validate(doc["spec"])
     except ValidationError as exc:
-        report.add("bad-dataset-json", DATASET_JSON, f"spec is not a valid SynthDataset spec: {exc.errors()[:3]}")
+        from parallel_synth.validation import errors_from_pydantic
+
+        errors = errors_from_pydantic(exc, prefix="spec")
+        report.add("bad-dataset-json", DATASET_JSON, "spec is not a valid SynthDataset spec: "
+                   + "; ".join(str(e) for e in errors[:3]) + (f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""))
+    except RecursionError:
+        report.add("bad-dataset-json", DATASET_JSON, "spec is nested too deeply")
     return None
 
 
-def _listed_shards(files: DatasetFiles, report: Report, total: int | None) -> int:
-    """Flag files that do not belong in shards/ or manifests/; return the highest shard + 1 seen."""
-    highest = -1
+def _json_type(value: Any) -> str:
+    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), "null")
+
+
+def _listed_shards(files: DatasetFiles, report: Report, total: int | None) -> set[int]:
+    """Flag files that do not belong in shards/ or manifests/; return the shards present (tar or manifest).
+
+    The listing bounds the work: a ``dataset.json`` that claims 10^11 shards costs one listing,
+    not 10^11 existence checks.
+    """
+    present: set[int] = set()
     for prefix in ("shards", "manifests"):
         for rel in files.list(prefix):
             m = _SHARD_NAME.match(rel)
@@ -161,8 +218,30 @@ def _listed_shards(files: DatasetFiles, report: Report, total: int | None) -> in
             shard = int(m.group(2) or m.group(3))
             if total is not None and shard >= total:
                 report.add("unexpected-file", rel, f"shard {shard} is beyond the dataset's {total} shards")
-            highest = max(highest, shard)
-    return highest + 1
+                continue
+            present.add(shard)
+    return present
+
+
+def _gaps(present: list[int], total: int) -> Iterable[tuple[int, int]]:
+    """Runs ``[start, stop)`` of shards in ``range(total)`` missing from the sorted ``present``."""
+    at = 0
+    for shard in present:
+        if shard > at:
+            yield at, shard
+        at = shard + 1
+    if at < total:
+        yield at, total
+
+
+def _report_missing(present: list[int], total: int, report: Report) -> None:
+    for start, stop in _gaps(present, total):
+        if stop - start <= MAX_GAP_LISTED:
+            for shard in range(start, stop):
+                report.add("missing-shard", planning.shard_path(shard), "neither the tar nor its manifest exists")
+        else:
+            report.add("missing-shard", f"{planning.shard_path(start)}..{planning.shard_path(stop - 1)}",
+                       f"{stop - start:,} shards: neither tars nor manifests exist", count=stop - start)
 
 
 def check_manifest(manifest: Any, shard: int, spec: SynthDatasetSpec | None) -> list[str]:
@@ -174,9 +253,18 @@ def check_manifest(manifest: Any, shard: int, spec: SynthDatasetSpec | None) -> 
         out.append(f"says shard {manifest['shard']}, stored as shard {shard}")
     if spec is not None and "samples" in manifest:
         expected = len(planning.shard_range(spec, shard))
-        if manifest["samples"] != expected:
-            out.append(f"says {manifest['samples']} samples, the planner expects {expected}")
+        held = quarantined_count(manifest)
+        if isinstance(manifest["samples"], int) and manifest["samples"] + held != expected:
+            extra = f" (+{held} quarantined)" if held else ""
+            out.append(f"says {manifest['samples']} samples{extra}, the planner expects {expected}")
     return out
+
+
+def quarantined_count(manifest: dict[str, Any]) -> int:
+    """Samples of a shard held back by the quality gate (``quarantine/``), per its manifest."""
+    q = manifest.get("quarantined")
+    n = q.get("samples") if isinstance(q, dict) else 0
+    return n if isinstance(n, int) and n >= 0 else 0
 
 
 def check_shard(
@@ -203,26 +291,31 @@ def check_shard(
     report.shards_checked += 1
     expected_range = planning.shard_range(spec, shard) if spec is not None else None
     passes = [str(p) for p in spec.render.passes] if spec is not None else ["rgb"]
-    needed = {"json", *(PASS_EXT[p] for p in passes)}
+    needed = sample_members(spec) if spec is not None else {"json", *(PASS_EXT[p] for p in passes)}
     keys: set[str] = set()
     categories: dict[str, int] = {}
     result = ScanResult()
-    with files.open(tar_rel) as stream:
-        for item in scan_shard(stream, result, load=frozenset({"json"}), heads=frozenset({"png"}),
-                               max_member_bytes=opts.max_member_bytes):
-            if isinstance(item, Hostile):
-                if item.reason == "repeated member name":
-                    report.add("duplicate-key", f"{tar_rel}:{item.name}", "the member appears twice")
-                else:
-                    report.add("hostile-member", f"{tar_rel}:{item.name}", item.reason)
-                continue
-            _check_sample(item, shard, spec, expected_range, needed, keys, categories, report, opts,
-                          seen_keys=seen_keys)
+    load = frozenset({"json", *PASS_FORMATS}) if opts.decode_images else frozenset({"json"})
+    try:
+        with files.open(tar_rel) as stream:
+            for item in scan_shard(stream, result, load=load, heads=frozenset({"png"}),
+                                   max_member_bytes=opts.max_member_bytes):
+                if isinstance(item, Hostile):
+                    if item.reason == "repeated member name":
+                        report.add("duplicate-key", f"{tar_rel}:{item.name}", "the member appears twice")
+                    else:
+                        report.add("hostile-member", f"{tar_rel}:{item.name}", item.reason)
+                    continue
+                _check_sample(item, shard, spec, expected_range, needed, keys, categories, report, opts,
+                              seen_keys=seen_keys)
+    except OSError as exc:  # a directory where the tar should be, permissions, a vanished file
+        report.add("unreadable-shard", tar_rel, f"cannot be read: {_short(exc)}")
+        return
     if result.error:
         report.add("truncated-tar", tar_rel, f"unreadable after {len(keys)} samples: {result.error}")
     if isinstance(manifest, dict):
         if manifest.get("bytes") is not None and manifest["bytes"] != result.bytes:
-            report.add("size-mismatch", tar_rel, f"{result.bytes:,} bytes, manifest says {manifest['bytes']:,}")
+            report.add("size-mismatch", tar_rel, f"{result.bytes:,} bytes, manifest says {manifest['bytes']!r}")
         if manifest.get("sha256") is not None and manifest["sha256"] != result.sha256:
             report.add("sha256-mismatch", tar_rel, f"sha256 {result.sha256[:16]}..., manifest says "
                        f"{str(manifest['sha256'])[:16]}...")
@@ -233,8 +326,16 @@ def check_shard(
             found = {c: n for c, n in categories.items() if n}
             if {c: n for c, n in man_cats.items() if n} != found:
                 report.add("category-count", tar_rel, f"categories {found}, manifest says {man_cats}")
-    if expected_range is not None and not result.error and len(keys) < len(expected_range):
-        missing = len(expected_range) - len(keys)
+    held = quarantined_count(manifest) if isinstance(manifest, dict) else 0
+    if held and isinstance(manifest, dict):
+        report.quarantined += held
+        for cat, n in (manifest["quarantined"].get("categories") or {}).items():
+            report.quarantined_categories[cat] = report.quarantined_categories.get(cat, 0) + int(n)
+        for key in manifest["quarantined"].get("keys") or []:
+            if key in keys:
+                report.add("quarantine-leak", f"{tar_rel}:{key}", "a quarantined sample is in the training shard")
+    if expected_range is not None and not result.error and len(keys) + held < len(expected_range):
+        missing = len(expected_range) - len(keys) - held
         report.add("missing-samples", tar_rel, f"{missing} of the shard's {len(expected_range)} samples are missing")
     report.bytes += result.bytes
 
@@ -268,12 +369,20 @@ def _check_sample(
     report.samples += 1
     try:
         meta = json.loads(item.data["json"])
+    except RecursionError:
+        report.add("bad-metadata", where, f"{item.key}.json is nested too deeply")
+        return
     except (ValueError, UnicodeDecodeError) as exc:
-        report.add("bad-metadata", where, f"{item.key}.json is not valid JSON: {exc}")
+        report.add("bad-metadata", where, f"{item.key}.json is not valid JSON: {_short(exc)}")
         return
     for msg in metadata_problems(meta, key=item.key, shard=shard, spec=spec,
                                  size=png_size(item.data.get("png", b""))):
         report.add("bad-metadata", where, msg)
+    if opts.decode_images:
+        images = {ext: data for ext, data in item.data.items() if ext in PASS_FORMATS}
+        for msg in sample_image_problems(item.key, images, meta if isinstance(meta, dict) else None,
+                                         max_pixels=opts.max_pixels):
+            report.add("bad-image", where, msg)
     if not isinstance(meta, dict):
         return
     cat = str(meta.get("category", "?"))
@@ -298,9 +407,9 @@ def check_dataset(
     recorded = load_spec(files, report)
     spec = spec or recorded
     total = planning.shard_count(spec) if spec is not None else None
-    seen = _listed_shards(files, report, total)
+    present = _listed_shards(files, report, total)
     if total is None:
-        total = seen
+        total = max(present) + 1 if present else 0
         if total == 0:
             report.add("empty", files.root, "no shards or manifests found: is this a dataset root "
                        "({uri}/{dataset}/v{version})?")
@@ -310,11 +419,17 @@ def check_dataset(
     report.min_pass_rate = opts.min_pass_rate if opts.min_pass_rate is not None else (
         spec.quality.min_pass_rate if spec is not None else None)
     seen_keys: set[str] | None = set() if spec is None else None
-    for shard in range(total):
+    ordered = sorted(present)
+    _report_missing(ordered, total, report)
+    todo = ordered
+    if opts.sample is not None and opts.sample < len(ordered):
+        report.sampled = True
+        todo = sorted(random.Random(opts.seed).sample(ordered, opts.sample))
+    for n, shard in enumerate(todo):
         check_shard(files, shard, spec, report, opts, seen_keys=seen_keys)
         if on_shard is not None:
-            on_shard(shard, total)
-    _check_totals(files, spec, report, opts, complete=report.shards_checked == total)
+            on_shard(n, len(todo))
+    _check_totals(files, spec, report, opts, complete=report.shards_checked == total and not report.sampled)
     return report
 
 
@@ -330,7 +445,8 @@ def _check_totals(
     report.targets = planning.category_targets(spec)
     if complete:
         for cat in sorted(set(report.targets) | set(report.categories)):
-            found, target = report.categories.get(cat, 0), report.targets.get(cat, 0)
+            found = report.categories.get(cat, 0) + report.quarantined_categories.get(cat, 0)
+            target = report.targets.get(cat, 0)
             if found != target:
                 report.add("category-balance", cat, f"{found:,} samples, the spec's weights give {target:,}")
     if not opts.require_index or not files.exists(DATASET_JSON):
@@ -348,7 +464,8 @@ def _check_totals(
         if rows != report.samples:
             report.add("index-rows", INDEX_JSONL, f"{rows:,} rows for {report.samples:,} samples")
     if isinstance(doc, dict):
-        completed = (doc.get("samples") or {}).get("completed")
+        samples = doc.get("samples")
+        completed = samples.get("completed") if isinstance(samples, dict) else None
         if completed != report.samples:
             report.add("bad-dataset-json", DATASET_JSON,
                        f"samples.completed is {completed}, the shards hold {report.samples:,}")

@@ -7,10 +7,13 @@ exit code. Registered lazily by ``parallel_synth.cli``, so none of this is impor
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,19 +30,10 @@ EXIT_SIGTERM = 143
 
 
 def _load(manifest: str) -> SynthDataset:
-    from parallel_synth.cli import read_manifest
-    from parallel_synth.validation import validate_document
+    """The manifest's SynthDataset; exits 2 if it cannot be read, 1 if it has field problems."""
+    from parallel_synth.cli import load_dataset
 
-    try:
-        raw = read_manifest(manifest)
-    except Exception as exc:  # YAML errors, size, missing document: all user input
-        raise click.ClickException(f"{manifest}: cannot read manifest: {exc}") from exc
-    obj, errors = validate_document(raw, now=datetime.now(UTC))
-    if errors or obj is None:
-        lines = "\n".join(f"  {e}" for e in errors)
-        click.echo(f"{manifest}: {len(errors)} problem(s):\n{lines}", err=True)
-        sys.exit(EXIT_USAGE)
-    return obj
+    return load_dataset(manifest)
 
 
 def _root_uri(out: Path | None, uri: str) -> str:
@@ -58,7 +52,8 @@ def _root_uri(out: Path | None, uri: str) -> str:
 @click.option("--progress", "progress_mode", type=click.Choice(["auto", "live", "lines"]), default="auto",
               help="Live panel on a terminal, plain lines otherwise (auto).")
 @click.option("--log-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where workers' logs go (default: a folder under the system temp dir).")
+              help="Where workers' logs go (default: DATASET/.synth/logs/ in the output; for s3:// output, "
+                   "a folder under the system temp dir).")
 @click.option("--local", "_local", is_flag=True, hidden=True,
               help="Accepted for DESIGN.md's `synthctl generate --local`; generate always runs locally.")
 @click.option("--renderer", default=None, hidden=True, help="module:function with run_shard's signature.")
@@ -67,31 +62,70 @@ def generate(manifest: str, out: Path | None, workers: int | None, progress_mode
     """Render a dataset on this machine; a second run resumes where the first stopped.
 
     Ctrl-C stops cleanly: workers save a checkpoint of their shard; run the same command again
-    to continue. Committed shards are never rendered twice.
+    to continue. Committed shards are never rendered twice. One run per output at a time: a
+    second concurrent run on the same output is refused and names the holder.
+
+    \b
+    Exit codes: 0 every shard committed; 1 the manifest has problems, or shards failed after
+    their retries; 2 wrong usage, unreadable manifest, unwritable or busy output;
+    130 stopped by Ctrl-C, 143 by SIGTERM (run again to resume).
     """
-    from parallel_synth.local.generate import run_dataset
-    from parallel_synth.local.index import DATASET_JSON, write_index
-    from parallel_synth.local.pool import DEFAULT_RENDERER, default_workers, gpu_count
-    from parallel_synth.local.progress import Display, LineDisplay, LiveDisplay
-    from parallel_synth.local.store import open_dataset
+    from parallel_synth.local.lock import OutputLocked, output_lock
+    from parallel_synth.local.store import LocalFiles, open_dataset
 
     obj = _load(manifest)
     spec, name = obj.spec, obj.metadata.name
     if out is not None:
         spec = spec.model_copy(update={"output": spec.output.model_copy(update={"uri": out.resolve().as_uri()})})
+    from parallel_synth.cmd_assets import preflight_or_exit
+
+    preflight_or_exit(spec)  # an unreadable asset URI or an empty library: exit 2 before any worker starts
     root = planning.dataset_root(spec.output.uri, name, spec.version)
     files = open_dataset(root, endpoint_url=spec.output.endpoint_url, region=spec.output.region)
-    try:
-        _guard_spec(files, spec.wire())
-    except click.ClickException:
-        raise
-    except Exception as exc:  # permissions, missing bucket, no credentials: say where and why
-        raise click.ClickException(f"cannot write to {root}: {type(exc).__name__}: {exc}") from exc
+    local = files.path if isinstance(files, LocalFiles) else None
+    lock_path = (local / STATE_DIR / "generate.lock") if local is not None else (
+        _scratch() / "locks" / f"{hashlib.sha256(root.encode()).hexdigest()[:16]}.lock")
+    with ExitStack() as held:
+        try:
+            held.enter_context(output_lock(lock_path))
+            _guard_spec(files, spec.wire())
+        except click.ClickException as exc:
+            raise _Usage(exc.message) from None
+        except OutputLocked as exc:
+            raise _Usage(f"{root}: {exc}") from None
+        except Exception as exc:  # permissions, missing bucket, no credentials: say where and why
+            raise _Usage(f"cannot write to {root}: {type(exc).__name__}: {exc}") from exc
+        _generate_locked(spec, name, files, root, workers=workers, progress_mode=progress_mode,
+                         logs=log_dir or ((local / STATE_DIR / "logs") if local is not None else
+                                          _scratch() / f"{name}-v{spec.version}-logs"),
+                         renderer=renderer)
+
+
+STATE_DIR = ".synth"
+"""Run state inside a local dataset root (lock, worker logs); validate and loaders ignore it."""
+
+
+class _Usage(click.ClickException):
+    """Wrong usage or an input/output that cannot be used: exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def _scratch() -> Path:
+    return Path(tempfile.gettempdir()) / "parallel-synth"
+
+
+def _generate_locked(spec: Any, name: str, files: Any, root: str, *, workers: int | None, progress_mode: str,
+                     logs: Path, renderer: str | None) -> None:
+    from parallel_synth.local.generate import run_dataset
+    from parallel_synth.local.index import DATASET_JSON, write_index
+    from parallel_synth.local.pool import DEFAULT_RENDERER, default_workers, gpu_count
+    from parallel_synth.local.progress import Display, LineDisplay, LiveDisplay
+
     n = workers or default_workers()
     gpus = gpu_count()
     live = progress_mode == "live" or (progress_mode == "auto" and sys.stdout.isatty())
     click.echo(f"{name}: {spec.samples:,} samples in {planning.shard_count(spec):,} shards -> {root}")
-    logs = log_dir or Path(tempfile.gettempdir()) / "parallel-synth" / f"{name}-v{spec.version}-logs"
     click.echo(f"workers: {n} ({'GPU' if gpus else 'CPU'}), logs in {logs}; "
                "Ctrl-C stops cleanly, run again to resume")
     display: Display = LiveDisplay(f"synthctl generate {name}") if live else LineDisplay(sys.stdout)
@@ -179,26 +213,38 @@ def _how_to_load(root: str, local: bool, doc: dict[str, Any]) -> str:
 @click.option("--region", default=None, help="S3 region.")
 @click.option("--max-member-mb", type=click.IntRange(min=1), default=256, show_default=True,
               help="Tar members larger than this are reported as hostile.")
+@click.option("--max-megapixels", type=click.IntRange(min=1), default=67, show_default=True,
+              help="Images larger than this are problems, judged from their PNG header (never decoded).")
+@click.option("--sample", "sample", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Check N shards picked at random (a huge bucket); missing shards are still all counted.")
+@click.option("--seed", type=int, default=None, help="Seed of the --sample pick (default: a new pick each run).")
 def validate(location: str, min_quality: float | None, min_pass_rate: float | None, report_path: Path | None,
-             manifest: str | None, endpoint_url: str | None, region: str | None, max_member_mb: int) -> None:
+             manifest: str | None, endpoint_url: str | None, region: str | None, max_member_mb: int,
+             max_megapixels: int, sample: int | None, seed: int | None) -> None:
     """Check a rendered dataset (a path, file:// or s3:// URI of {uri}/{dataset}/v{version}).
 
-    Exits 1 with the list of problems when anything is wrong, 0 when the dataset is sound.
+    Every image is decoded and checked against its pass (size, mode, bit depth, segmentation
+    ids against the metadata's objects).
+
+    \b
+    Exit codes: 0 the dataset is sound; 1 it has problems (each one listed);
+    2 wrong usage, or the location cannot be read (bad URI, unreachable endpoint, no access).
     """
     from parallel_synth.local.checks import CheckOptions, check_dataset
-    from parallel_synth.local.store import open_dataset
 
-    files = open_dataset(location, endpoint_url=endpoint_url, region=region)
+    files = _open_location(location, endpoint_url=endpoint_url, region=region)
     spec = _load(manifest).spec if manifest else None
     opts = CheckOptions(min_quality=min_quality, min_pass_rate=min_pass_rate,
-                        max_member_bytes=max_member_mb * 1024 * 1024)
+                        max_member_bytes=max_member_mb * 1024 * 1024, sample=sample, seed=seed,
+                        max_pixels=max_megapixels * 1_000_000)
     err = sys.stderr.isatty()
 
     def tick(shard: int, total: int) -> None:
         if err and (shard + 1) % 10 == 0:
             click.echo(f"\rchecked {shard + 1}/{total} shards", err=True, nl=False)
 
-    report = check_dataset(files, spec=spec, options=opts, on_shard=tick)
+    with _reading(location):
+        report = check_dataset(files, spec=spec, options=opts, on_shard=tick)
     if err:
         click.echo("\r" + " " * 40 + "\r", err=True, nl=False)
     doc = report.to_json()
@@ -211,7 +257,8 @@ def validate(location: str, min_quality: float | None, min_pass_rate: float | No
     out = sys.stderr if str(report_path) == "-" else sys.stdout
     q = doc["quality"]
     rate = "n/a" if q["passRate"] is None else f"{q['passRate']:.1%}"
-    click.echo(f"{files.root}: {doc['shards']['checked']}/{doc['shards']['expected']} shards, "
+    sampled = " (a random sample)" if report.sampled else ""
+    click.echo(f"{files.root}: {doc['shards']['checked']}/{doc['shards']['expected']} shards{sampled}, "
                f"{report.samples:,} samples, {report.bytes / 1e6:,.1f} MB, quality pass rate {rate} "
                f"(score >= {q['minScore']})", file=out)
     if report.ok:
@@ -239,28 +286,67 @@ def validate(location: str, min_quality: float | None, min_pass_rate: float | No
 @click.option("--region", default=None, help="S3 region.")
 def preview(location: str, out: Path, per_category: int, cell: int, endpoint_url: str | None,
             region: str | None) -> None:
-    """Contact sheet: one row per category, masks overlaid, boxes and labels drawn."""
-    from parallel_synth.api import SynthDatasetSpec
-    from parallel_synth.local.index import DATASET_JSON
-    from parallel_synth.local.preview import collect_samples, compose_sheet
-    from parallel_synth.local.store import open_dataset
+    """Contact sheet: one row per category, masks overlaid, boxes and labels drawn.
 
-    files = open_dataset(location, endpoint_url=endpoint_url, region=region)
-    categories = None
-    title = files.root
-    if files.exists(DATASET_JSON):
-        doc = json.loads(files.read_bytes(DATASET_JSON))
-        spec = SynthDatasetSpec.model_validate(doc["spec"])
-        categories = list(planning.category_targets(spec))
-        title = f"{doc.get('name', '')} v{spec.version}: {doc['samples']['completed']:,} samples"
-    rows = collect_samples(files, categories=categories, per_row=per_category)
+    Samples whose images or metadata cannot be used are left out (and counted).
+
+    \b
+    Exit codes: 0 written; 1 no sample could be shown (the dataset has problems:
+    run synthctl validate); 2 wrong usage, or the location cannot be read or the PNG written.
+    """
+    from parallel_synth.local.preview import collect_samples, compose_sheet, dataset_title
+
+    files = _open_location(location, endpoint_url=endpoint_url, region=region)
+    with _reading(location):
+        categories, title, warning = dataset_title(files)
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
+        skipped: list[str] = []
+        rows = collect_samples(files, categories=categories, per_row=per_category, skipped=skipped)
+    if skipped:
+        click.echo(f"left out {len(skipped)} unusable sample(s) or shard(s), e.g. {skipped[0]}", err=True)
     if not any(rows.values()):
-        raise click.ClickException(f"{files.root}: no committed samples to show")
+        click.echo(f"{files.root}: no usable committed samples to show (run synthctl validate)", err=True)
+        sys.exit(EXIT_PROBLEMS)
     sheet = compose_sheet(rows, per_row=per_category, cell=cell, title=title)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sheet.save(out)
+    except OSError as exc:
+        raise _Usage(f"cannot write {out}: {_one_line(exc)}") from None
     shown = sum(len(v) for v in rows.values())
     click.echo(f"wrote {out} ({sheet.width}x{sheet.height}): {shown} samples in {len(rows)} categories")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # no boto3: only local paths
+        return (OSError,)
+    return (OSError, BotoCoreError, ClientError)
+
+
+def _open_location(location: str, *, endpoint_url: str | None, region: str | None) -> Any:
+    from parallel_synth.local.store import open_dataset
+
+    try:
+        return open_dataset(location, endpoint_url=endpoint_url, region=region)
+    except (ValueError, *_storage_errors()) as exc:
+        raise _Usage(f"{location}: {_one_line(exc)}") from None
+
+
+@contextmanager
+def _reading(location: str) -> Iterator[None]:
+    """Storage that cannot be read (endpoint down, no credentials, no bucket) is exit 2, in one line."""
+    try:
+        yield
+    except _storage_errors() as exc:
+        raise _Usage(f"cannot read {location}: {type(exc).__name__}: {_one_line(exc)}") from None
 
 
 # --------------------------------------------------------------------------- plan
@@ -280,7 +366,12 @@ def preview(location: str, out: Path, per_category: int, cell: int, endpoint_url
               help="Fraction of spot GPU time redone after preemptions (default 0.03).")
 def plan(manifest: str, as_json: bool, gpu_seconds_per_sample: float | None, bytes_per_sample: float | None,
          spot_share: float | None, spot_rework: float | None) -> None:
-    """Capacity plan: storage, GPU-hours, wall time, cost and the workers the target needs."""
+    """Capacity plan: storage, GPU-hours, wall time, cost and the workers the target needs.
+
+    \b
+    Exit codes: 0 planned; 1 the manifest has problems (or cannot be planned);
+    2 wrong usage or unreadable manifest.
+    """
     from parallel_synth.local.capacity import PlanInputs, capacity_plan
 
     obj = _load(manifest)

@@ -7,10 +7,18 @@ the parent, which sets the shared stop event; a thread in each worker mirrors it
 Each worker is pinned to its own share of the CPU cores (and its own GPU when there are
 GPUs), so N workers do not oversubscribe the machine. Per-sample progress goes to the
 parent through a queue; the shard's outcome comes back as a plain dict.
+
+Workers die with their parent: on Linux the kernel sends them SIGKILL when the parent dies
+(``prctl(PR_SET_PDEATHSIG)``), elsewhere a thread in each worker sees its parent change and
+exits. A ``kill -9`` of ``synthctl generate`` therefore never leaves workers rendering (and
+committing) shards that a rerun would render again.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import dataclasses
 import importlib
 import multiprocessing as mp
 import os
@@ -85,6 +93,8 @@ class WorkerConfig:
     """Cores each worker is pinned to; default: the usable cores split evenly among the workers."""
     log_dir: str | None = None
     """Workers' stdout/stderr (Blender's own messages) go to ``worker-N.log`` here, not the terminal."""
+    parent_pid: int | None = None
+    """The process that started the workers: they exit when it is gone."""
 
 
 _state: dict[str, Any] = {}
@@ -95,8 +105,36 @@ def _mirror(source: Any, target: threading.Event) -> None:
     target.set()
 
 
+PR_SET_PDEATHSIG = 1
+PARENT_POLL_SECONDS = 1.0
+
+
+def _die_with_parent(parent_pid: int | None) -> None:
+    """Arrange for this worker to end when ``parent_pid`` does (even by SIGKILL)."""
+    if parent_pid is None:
+        return
+    armed = False
+    if hasattr(os, "sched_getaffinity"):  # Linux: the kernel kills us when the parent dies
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
 def _init_worker(config: WorkerConfig, stop: Any, events: Any, counter: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(config.parent_pid)
     with counter.get_lock():
         slot = counter.value
         counter.value += 1
@@ -185,6 +223,8 @@ class WorkerPool:
     """A spawn-context process pool with a shared stop event and a progress queue."""
 
     def __init__(self, config: WorkerConfig) -> None:
+        if config.parent_pid is None:
+            config = dataclasses.replace(config, parent_pid=os.getpid())
         self.config = config
         self.ctx = mp.get_context("spawn")
         self.stop = self.ctx.Event()

@@ -10,8 +10,8 @@ as every category has its samples. ``compose_sheet`` is pure (arrays in, image o
 from __future__ import annotations
 
 import colorsys
-import io
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from parallel_synth import planning
+from parallel_synth.local.images import MAX_PIXELS, decode_png
 from parallel_synth.local.records import object_class
 from parallel_synth.local.store import DatasetFiles
 from parallel_synth.local.tars import Sample, ScanResult, scan_shard
@@ -49,11 +50,11 @@ def overlay(rgb: np.ndarray, seg: np.ndarray | None, *, alpha: float = 0.45) -> 
     """The RGB image with each non-zero id of ``seg`` tinted in its colour."""
     out = rgb.astype(np.float32)
     if seg is not None and seg.shape[:2] == rgb.shape[:2]:
-        for oid in np.unique(seg):
-            if oid == 0:
-                continue
-            mask = seg == oid
-            out[mask] = (1 - alpha) * out[mask] + alpha * np.array(id_color(int(oid)), np.float32)
+        mask = seg != 0
+        if mask.any():  # one pass whatever the number of ids (a hostile mask may hold 65535)
+            ids, which = np.unique(seg[mask], return_inverse=True)
+            colors = np.array([id_color(int(oid)) for oid in ids], np.float32)
+            out[mask] = (1 - alpha) * out[mask] + alpha * colors[which.reshape(-1)]
     return out.clip(0, 255).astype(np.uint8)
 
 
@@ -112,27 +113,74 @@ def compose_sheet(
     return sheet
 
 
-def _decode(item: Sample) -> PreviewSample | None:
+def _usable_object(obj: Any) -> bool:
+    if not isinstance(obj, dict):
+        return False
+    bbox = obj.get("bbox")
+    return (isinstance(obj.get("id", 0), int) and isinstance(bbox, list) and len(bbox) == 4
+            and all(isinstance(v, int | float) and math.isfinite(v) and abs(v) < 1e6 for v in bbox))
+
+
+def _decode(item: Sample, *, max_pixels: int = MAX_PIXELS) -> PreviewSample | str:
+    """The sample ready to draw, or why it cannot be drawn (never raises on hostile bytes)."""
     if "json" not in item.data or "png" not in item.data:
-        return None
-    meta = json.loads(item.data["json"])
-    rgb = np.asarray(Image.open(io.BytesIO(item.data["png"])).convert("RGB"))
+        return f"{item.key}: no .json or .png"
+    try:
+        meta = json.loads(item.data["json"])
+    except RecursionError:
+        return f"{item.key}.json: nested too deeply"
+    except (ValueError, UnicodeDecodeError):
+        return f"{item.key}.json: not valid JSON"
+    if not isinstance(meta, dict):
+        return f"{item.key}.json: not a JSON object"
+    rgb, _, problem = decode_png(item.data["png"], max_pixels=max_pixels)
+    if rgb is None:
+        return f"{item.key}.png {problem}"
+    if rgb.ndim == 2:
+        rgb = np.stack([rgb] * 3, axis=-1)
+    rgb = rgb[..., :3]
+    if rgb.dtype != np.uint8:
+        rgb = (rgb >> 8).astype(np.uint8) if rgb.dtype == np.uint16 else rgb.astype(np.uint8)
     seg = None
     if "seg.png" in item.data:
-        seg = np.asarray(Image.open(io.BytesIO(item.data["seg.png"])))
-        if seg.ndim == 3:
+        seg, _, _ = decode_png(item.data["seg.png"], max_pixels=max_pixels)  # an unusable mask: no overlay
+        if seg is not None and seg.ndim == 3:
             seg = seg[..., 0]
     q = meta.get("quality")
     score = q.get("score") if isinstance(q, dict) else None
-    objects = [o for o in meta.get("objects", []) if isinstance(o, dict)]
-    return PreviewSample(item.key, str(meta.get("category", "?")), rgb, seg, objects,
-                         float(score) if isinstance(score, int | float) else None)
+    objects = meta.get("objects")
+    objects = [o for o in objects if _usable_object(o)] if isinstance(objects, list) else []
+    return PreviewSample(item.key, str(meta.get("category", "?"))[:64], rgb, seg, objects,
+                         float(score) if isinstance(score, int | float) and math.isfinite(score) else None)
+
+
+def dataset_title(files: DatasetFiles) -> tuple[list[str] | None, str, str | None]:
+    """(categories in spec order, sheet title, warning) from ``dataset.json`` when it is usable."""
+    from pydantic import ValidationError
+
+    from parallel_synth.api import SynthDatasetSpec
+    from parallel_synth.local.index import DATASET_JSON
+
+    if not files.exists(DATASET_JSON):
+        return None, files.root, None
+    try:
+        doc = json.loads(files.read_bytes(DATASET_JSON))
+        spec = SynthDatasetSpec.model_validate(doc["spec"])
+        completed = int(doc["samples"]["completed"])
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError, ValidationError, OSError):
+        return None, files.root, f"{DATASET_JSON} is not usable (run synthctl validate); showing the shards as they are"
+    return list(planning.category_targets(spec)), f"{str(doc.get('name', ''))[:64]} v{spec.version}: " \
+        f"{completed:,} samples", None
 
 
 def collect_samples(
-    files: DatasetFiles, *, categories: Iterable[str] | None, per_row: int, max_shards: int | None = None
+    files: DatasetFiles, *, categories: Iterable[str] | None, per_row: int, max_shards: int | None = None,
+    skipped: list[str] | None = None,
 ) -> dict[str, list[PreviewSample]]:
-    """Up to ``per_row`` samples per category, read from the first committed shards."""
+    """Up to ``per_row`` samples per category, read from the first committed shards.
+
+    Samples (and shards) that cannot be used are left out; why goes into ``skipped``.
+    """
     wanted = list(categories) if categories is not None else None
     rows: dict[str, list[PreviewSample]] = {c: [] for c in wanted} if wanted else {}
     shards = (int(rel[len("manifests/") : -len(".json")]) for rel in files.list("manifests")
@@ -141,16 +189,27 @@ def collect_samples(
         if max_shards is not None and n >= max_shards:
             break
         result = ScanResult()
-        with files.open(planning.shard_path(shard)) as stream:
-            for item in scan_shard(stream, result, load=frozenset({"json", "png", "seg.png"})):
-                if not isinstance(item, Sample):
-                    continue
-                s = _decode(item)
-                if s is None or (wanted is not None and s.category not in rows):
-                    continue
-                row = rows.setdefault(s.category, [])
-                if len(row) < per_row:
-                    row.append(s)
+        try:
+            with files.open(planning.shard_path(shard)) as stream:
+                for item in scan_shard(stream, result, load=frozenset({"json", "png", "seg.png"})):
+                    if not isinstance(item, Sample):
+                        continue
+                    s = _decode(item)
+                    if isinstance(s, str):
+                        if skipped is not None:
+                            skipped.append(s)
+                        continue
+                    if wanted is not None and s.category not in rows:
+                        continue
+                    row = rows.setdefault(s.category, [])
+                    if len(row) < per_row:
+                        row.append(s)
+        except OSError as exc:  # a directory where the tar should be, a vanished file
+            if skipped is not None:
+                skipped.append(f"{planning.shard_path(shard)}: {type(exc).__name__}")
+            continue
+        if result.error and skipped is not None:
+            skipped.append(f"{planning.shard_path(shard)}: {result.error}")
         if wanted is not None and all(len(v) >= per_row for v in rows.values()):
             break
     return rows

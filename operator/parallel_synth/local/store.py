@@ -17,6 +17,29 @@ from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
 
 
+def umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but brief)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file (0o666 minus the umask, 0o644 typically).
+
+    ``tempfile.mkstemp`` creates 0o600 files; a dataset renamed from them would be unreadable
+    to the other users of a shared disk, so atomic writes set this mode before the rename.
+    """
+    return 0o666 & ~umask()
+
+
 class DatasetFiles(Protocol):
     """The files under one dataset root."""
 
@@ -69,6 +92,7 @@ class LocalFiles:
         target = self._p(rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.fchmod(fd, new_file_mode())
         return target, fd, tmp
 
     def write_bytes(self, rel: str, data: bytes) -> None:
@@ -153,11 +177,14 @@ def open_dataset(
         parsed = urlparse(location)
         if client is None:
             import boto3
+            from botocore.config import Config
 
             client = boto3.client(
                 "s3",
                 endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
                 region_name=region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+                # an unreachable endpoint is an error in seconds, not minutes of silent retries
+                config=Config(connect_timeout=10, read_timeout=120, retries={"max_attempts": 3, "mode": "standard"}),
             )
         return S3Files(parsed.netloc, parsed.path, client)
     if location.startswith("file://"):
