@@ -260,6 +260,41 @@ class CategoryWeight(_Model):
     )
 
 
+class ScheduleCategory(_Model):
+    """A category's weight within one schedule segment."""
+
+    name: Category = Field(description="Category name: one of " + ", ".join(ALL_CATEGORIES) + ".")
+    weight: float = Field(1.0, ge=0, le=1e9, description="Relative weight within the segment.")
+
+
+class ScheduleSegment(
+    _Model,
+    json_schema_extra=_cel(
+        ("self.categories.all(c, self.categories.exists_one(d, d.name == c.name))",
+         "schedule[].categories must not repeat a name"),
+        ("self.categories.exists(c, has(c.weight) && c.weight > 0)",
+         "schedule[].categories: at least one weight must be > 0"),
+    ),
+):
+    """Category weights from a shard on: shards before ``fromShard`` keep the weights they had."""
+
+    from_shard: int = Field(ge=1, le=10**9, description="First shard this segment re-weights (>= 1).")
+    categories: list[ScheduleCategory] = Field(
+        min_length=1, max_length=11, description="Categories and weights from fromShard on."
+    )
+
+    @field_validator("categories")
+    @classmethod
+    def _weights(cls, v: list[ScheduleCategory]) -> list[ScheduleCategory]:
+        names = [c.name for c in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"category names must be unique; repeated: {', '.join(map(str, dupes))}")
+        if sum(c.weight for c in v) <= 0:
+            raise ValueError("the weights sum to zero: at least one category needs weight > 0")
+        return v
+
+
 class ResolutionTier(_Model):
     """An output resolution and the fraction of samples rendered at it."""
 
@@ -344,6 +379,22 @@ class QualitySpec(_Model):
         0.9, ge=0, le=1, description="A shard whose fraction of passing samples is below this fails."
     )
     max_rerenders: int = Field(2, ge=0, le=10, description="Re-render attempts for a failing sample.")
+    max_noise_sigma: float | None = Field(
+        None, gt=0, le=1, description="Fail samples whose estimated noise std (luminance 0..1) is above this "
+        "(default 0.06, see docs/quality.md).",
+    )
+    max_clipped: float | None = Field(
+        None, gt=0, le=1, description="Fail samples with more than this share of pixels clipped to black or white "
+        "(default 0.4).",
+    )
+    min_object_pixels: int | None = Field(
+        None, ge=1, le=10**8, description="An object with fewer visible pixels is not visible (default 16); "
+        "a sample needs one visible object.",
+    )
+    min_visible_fraction: float | None = Field(
+        None, ge=0, le=1, description="An object with a lower visible share (occlusion, frame crop) is not "
+        "visible (default 0.05).",
+    )
 
 
 class OutputSpec(_Model):
@@ -568,6 +619,8 @@ class EnvVar(
         ("!has(self.value)", "podTemplate.env: plain values are refused; use valueFrom (secretKeyRef, "
                              "configMapKeyRef, fieldRef, resourceFieldRef)"),
         ("has(self.valueFrom)", "podTemplate.env: valueFrom is required"),
+        ("!(self.name in ['HOME', 'TMPDIR', 'JOB_COMPLETION_INDEX']) && !self.name.startsWith('SYNTH_') "
+         "&& !self.name.startsWith('AWS_')", "podTemplate.env: this name is set by the operator"),
     ),
 ):
     """An extra environment variable of the render container; values only through valueFrom."""
@@ -760,6 +813,10 @@ class SynthDatasetSpec(
             "has(self.assets) && has(self.assets.libraries) && self.assets.libraries.exists(l, l.name == n)))",
             "categories[].assets.libraries must name libraries in spec.assets.libraries",
         ),
+        (
+            "!has(self.schedule) || self.schedule.all(s, self.schedule.exists_one(t, t.fromShard == s.fromShard))",
+            "schedule segments must not repeat a fromShard",
+        ),
     ),
 ):
     """A synthetic image dataset: what to render, where to write it, how fast and for how much."""
@@ -803,6 +860,21 @@ class SynthDatasetSpec(
     pod_template: PodTemplateSpec | None = Field(
         None, description="Labels, annotations, priority/runtime class, pull secrets, env, affinity, spread of render pods."
     )
+    schedule: list[ScheduleSegment] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Append-only re-weighting: each segment sets the category weights from its fromShard on "
+        "(fromShard strictly increasing); finished shards keep theirs.",
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: list[ScheduleSegment]) -> list[ScheduleSegment]:
+        for i in range(1, len(v)):
+            if v[i].from_shard <= v[i - 1].from_shard:
+                raise ValueError(f"schedule[{i}].fromShard {v[i].from_shard} must be greater than "
+                                 f"schedule[{i - 1}].fromShard {v[i - 1].from_shard} (segments are append-only)")
+        return v
 
     @field_validator("categories")
     @classmethod

@@ -20,6 +20,7 @@ from parallel_synth.api import (
     SynthDatasetSpec,
     SynthDatasetStatus,
 )
+from parallel_synth.immutability import TRANSITION_RULES
 
 _KEEP = (
     "type",
@@ -187,7 +188,7 @@ def _col(name: str, path: str, kind: str = "string", description: str = "", prio
 
 
 def synthdataset_crd() -> dict[str, Any]:
-    return _crd(
+    crd = _crd(
         kind="SynthDataset",
         plural="synthdatasets",
         short="sds",
@@ -209,6 +210,10 @@ def synthdataset_crd() -> dict[str, Any]:
             _col("Projected", ".status.cost.projectedDollars", "number", "Projected cost", priority=1),
         ],
     )
+    # Transition rules (oldSelf) on the root: they need the old status to know the dataset started.
+    root = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    root["x-kubernetes-validations"] = [*root["x-kubernetes-validations"], *TRANSITION_RULES]
+    return crd
 
 
 def renderbatch_crd() -> dict[str, Any]:

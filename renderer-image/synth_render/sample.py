@@ -19,7 +19,8 @@ from PIL import Image
 
 from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
-from synth_render import post, quality
+from synth_render import annotate, content, post, quality
+from synth_render.assets import runtime as assets_runtime
 from synth_render.generators import GENERATORS, GenConfig
 from synth_render.sampling import r_sequence, rotate
 from synth_render.scene import Scene, scene_to_dict
@@ -32,7 +33,7 @@ class Renderer(Protocol):
     engine_version: str
 
     def render(self, scene: Scene, *, width: int, height: int, spp: int, denoise: bool, seed: int,
-               normals: bool = True) -> Any: ...
+               normals: bool = True, extras: Any = None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,11 @@ def scene_for(spec: SynthDatasetSpec, plan: SamplePlan, attempt: int = 0) -> tup
     """The scene of a sample (attempt > 0: a quality re-render with a derived seed)."""
     seed = planning.derived_seed(plan.seed, attempt)
     config = GenConfig(category=plan.category, seed=seed, rank=plan.rank, strata=strata_for(spec, plan, attempt),
-                       aspect=plan.width / plan.height)
-    return GENERATORS[plan.category](config, np.random.default_rng(seed)), config
+                       aspect=plan.width / plan.height,
+                       environments=content.environment_catalog(tuple(e.uri for e in spec.assets.environments)),
+                       textures=content.texture_catalog(tuple(t.uri for t in spec.assets.textures)))
+    scene = GENERATORS[plan.category](config, np.random.default_rng(seed))
+    return assets_runtime.apply(spec, scene, seed=seed, rank=plan.rank), config
 
 
 def adaptive_spp(spec: SynthDatasetSpec, complexity: float) -> int:
@@ -116,14 +120,14 @@ def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attem
     scene, config = scene_for(spec, plan, attempt)
     spp = adaptive_spp(spec, scene.complexity)
     out = renderer.render(scene, width=plan.width, height=plan.height, spp=spp, denoise=spec.render.denoise,
-                          seed=config.seed, normals="normals" in passes)
-    has_nan = bool(np.isnan(out.rgb).any() or np.isnan(out.depth).any())
+                          seed=config.seed, normals="normals" in passes,
+                          extras=annotate.extras_for(spec, scene, plan.width, plan.height))
     rgb = post.linear_to_srgb8(out.rgb)
     seg = post.encode_segmentation(out.index)
-    report = quality.score(rgb, seg, expected_objects=len(scene.objects), has_nan=has_nan)
     arrays = {"rgb": rgb, "seg": seg, "depth": out.depth}
     if out.normals is not None:
-        arrays["normals"] = post.encode_normals(out.normals, out.depth < post.BACKGROUND_DEPTH)
+        arrays["normals"] = post.encode_normals(post.normals_to_camera(out.normals, post.extrinsics(scene.camera)),
+                                                out.depth < post.BACKGROUND_DEPTH)
     boxes = post.bboxes_from_mask(seg)
     counts = post.pixel_counts(seg)
     classes = {o.id: o.cls for o in scene.objects}
@@ -141,9 +145,22 @@ def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attem
                    "focalMm": scene.camera.focal_mm, "sensorMm": scene.camera.sensor_mm},
         "objects": [{"id": oid, "class": classes.get(oid, "unknown"), "bbox": box, "pixels": counts[oid]}
                     for oid, box in sorted(boxes.items())],
-        "quality": report.as_dict(),
     }
+    annotate.annotate(spec, scene, out, seg, meta, arrays)
+    assets_runtime.annotate(meta, scene, renderer)
+    quality.gate_metadata(meta, out, rgb, seg, scene_ids=[o.id for o in scene.objects],
+                          thresholds=quality.thresholds_for(spec.quality))
     return meta, arrays, out.render_seconds
+
+
+def _passes_gate(meta: dict[str, Any], min_score: float) -> bool:
+    """No failure reason from the gate and a score of at least ``minScore``."""
+    return not meta["quality"].get("reasons") and float(meta["quality"]["score"]) >= min_score
+
+
+def _rank(meta: dict[str, Any]) -> tuple[bool, float]:
+    """The best attempt: one without failure reasons first, then the highest score."""
+    return not meta["quality"].get("reasons"), float(meta["quality"]["score"])
 
 
 def render_sample(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, *, dataset: str) -> RenderedSample:
@@ -156,14 +173,14 @@ def render_sample(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, 
         meta, arrays, secs = _attempt(spec, plan, renderer, attempt, passes)
         seconds += secs
         attempts += 1
-        if best is None or meta["quality"]["score"] > best[0]["quality"]["score"]:
+        if best is None or _rank(meta) > _rank(best[0]):
             best = (meta, arrays)
-        if meta["quality"]["score"] >= spec.quality.min_score:
+        if _passes_gate(meta, spec.quality.min_score):
             break
     assert best is not None
     meta, arrays = best
     score = float(meta["quality"]["score"])
-    passed = score >= spec.quality.min_score
+    passed = _passes_gate(meta, spec.quality.min_score)
     meta = {"schema": SCHEMA, "key": plan.key, "index": plan.index, "seed": plan.seed, "category": plan.category,
             "categoryRank": plan.rank, "shard": plan.shard, "dataset": dataset, "version": spec.version, **meta}
     meta["quality"] = {**meta["quality"], "passed": passed, "attempts": attempts, "minScore": spec.quality.min_score}
@@ -176,7 +193,11 @@ def render_sample(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, 
         files["seg.png"] = png_bytes(arrays["seg"])
     if "normals" in passes:
         files["normals.png"] = png_bytes(arrays["normals"])
-        meta["normals"] = {"space": "world", "encoding": "(n + 1) / 2 * 255"}
+        meta["normals"] = {"space": "camera", "convention": "opencv (+x right, +y down, +z forward; "
+                           "surfaces facing the camera have z < 0)", "encoding": "(n + 1) / 2 * 255, 0 = no surface"}
+    annotate.add_files(spec, meta, arrays, files, png=png_bytes, rgb=arrays["rgb"])
+    if quality.caption_verdict(meta):
+        passed = False
     files["json"] = json_bytes(meta)
     if math.isnan(score):
         raise ValueError("quality score is NaN")

@@ -7,11 +7,18 @@ rules' behaviour rather than their text.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import celpy
 
 _ENV = celpy.Environment()
+
+
+@lru_cache(maxsize=512)
+def _program(rule: str) -> Any:
+    """A compiled rule (compiling dominates the cost of evaluating)."""
+    return _ENV.program(_ENV.compile(rule))
 
 
 def apply_defaults(schema: dict[str, Any], obj: Any) -> Any:
@@ -29,14 +36,23 @@ def apply_defaults(schema: dict[str, Any], obj: Any) -> Any:
     return obj
 
 
-def cel_violations(schema: dict[str, Any], obj: Any, path: str = "") -> list[tuple[str, str]]:
-    """(path, message) for every rule that evaluates to false on ``obj`` (after defaulting)."""
+def cel_violations(schema: dict[str, Any], obj: Any, path: str = "", *, old: Any = None) -> list[tuple[str, str]]:
+    """(path, message) for every rule that evaluates to false on ``obj`` (after defaulting).
+
+    Transition rules (those that use ``oldSelf``) run only when ``old`` (the stored object) is
+    given, as the API server runs them only on updates; only root-level ones are evaluated.
+    """
     if not path:
         obj = apply_defaults(schema, obj)
+        old = apply_defaults(schema, old) if old is not None else None
     out: list[tuple[str, str]] = []
     for rule in schema.get("x-kubernetes-validations", []):
-        program = _ENV.program(_ENV.compile(rule["rule"]))
-        result = program.evaluate({"self": celpy.json_to_cel(obj)})
+        binding = {"self": celpy.json_to_cel(obj)}
+        if "oldSelf" in rule["rule"]:
+            if old is None or path:
+                continue
+            binding["oldSelf"] = celpy.json_to_cel(old)
+        result = _program(rule["rule"]).evaluate(binding)
         if isinstance(result, Exception) or not bool(result):
             out.append((path or "(root)", rule["message"]))
     if isinstance(obj, dict):

@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 
 from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
+from parallel_synth.classes import dataset_classes
+from parallel_synth.credits import Credits
 from parallel_synth.local.records import INDEX_SCHEMA, index_row, png_size
 from parallel_synth.local.store import DatasetFiles
 from parallel_synth.local.tars import Sample, ScanResult, scan_shard
@@ -30,6 +32,8 @@ from parallel_synth.local.tars import Sample, ScanResult, scan_shard
 INDEX_PARQUET = "index/metadata.parquet"
 INDEX_JSONL = "index/metadata.jsonl"
 DATASET_JSON = "dataset.json"
+INDEX_QUARANTINE = "index/quarantine.jsonl"
+"""One line per quarantined sample: shard, key, index, category, score, reasons, every component."""
 
 
 @dataclass
@@ -47,9 +51,14 @@ class Summary:
     categories: dict[str, int] = field(default_factory=dict)
     engines: set[str] = field(default_factory=set)
     devices: set[str] = field(default_factory=set)
+    quarantined: int = 0
+    quarantined_categories: dict[str, int] = field(default_factory=dict)
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    credits: Credits = field(default_factory=Credits)
 
     def add_row(self, row: dict[str, Any], *, min_score: float) -> None:
         self.samples += 1
+        self.credits.add_sample(json.loads(row["metadata"]) if isinstance(row.get("metadata"), str) else {})
         cat = row["category"]
         self.categories[cat] = self.categories.get(cat, 0) + 1
         score = row["score"]
@@ -64,9 +73,21 @@ class Summary:
         quality = manifest.get("quality") or {}
         self.rerenders += int(quality.get("rerenders") or 0)
         self.render_seconds += float((manifest.get("timings") or {}).get("renderSeconds") or 0.0)
+        held = manifest.get("quarantined")
+        if isinstance(held, dict) and isinstance(held.get("samples"), int):
+            self.quarantined += held["samples"]
+            for cat, n in (held.get("categories") or {}).items():
+                self.quarantined_categories[cat] = self.quarantined_categories.get(cat, 0) + int(n)
         for key, bag in (("engine", self.engines), ("device", self.devices)):
             if manifest.get(key):
                 bag.add(str(manifest[key]))
+
+    def add_quarantine(self, entries: list[dict[str, Any]]) -> None:
+        """Count the failure reasons of quarantined samples (by their kind: 'noise', 'mask', ...)."""
+        for e in entries:
+            for reason in e.get("reasons") or ["score below minScore"]:
+                kind = str(reason).split(":", 1)[0]
+                self.quarantine_reasons[kind] = self.quarantine_reasons.get(kind, 0) + 1
 
 
 def dataset_summary(
@@ -80,13 +101,21 @@ def dataset_summary(
         "createdAt": now.astimezone(UTC).isoformat(timespec="seconds"),
         "samples": {"target": spec.samples, "completed": summary.samples},
         "shards": {"total": planning.shard_count(spec), "completed": planning.shard_count(spec)},
-        "categories": {c: {"target": t, "completed": summary.categories.get(c, 0)} for c, t in targets.items()},
+        "categories": {c: {"target": t, "completed": summary.categories.get(c, 0),
+                           "quarantined": summary.quarantined_categories.get(c, 0)} for c, t in targets.items()},
         "quality": {
             "minScore": spec.quality.min_score,
             "mean": summary.score_sum / summary.scored if summary.scored else None,
             "min": summary.score_min,
-            "passRate": summary.passed / summary.scored if summary.scored else None,
+            "passRate": (summary.passed / (summary.scored + summary.quarantined)
+                         if summary.scored + summary.quarantined else None),
             "rerenders": summary.rerenders,
+        },
+        "quarantine": {
+            "samples": summary.quarantined,
+            "categories": dict(sorted(summary.quarantined_categories.items())),
+            "reasons": dict(sorted(summary.quarantine_reasons.items())),
+            "layout": "quarantine/{shard:08d}.tar, quarantine/{shard:08d}.json",
         },
         "bytes": summary.bytes,
         "bytesPerSample": summary.bytes / summary.samples if summary.samples else None,
@@ -94,6 +123,8 @@ def dataset_summary(
         "engines": sorted(summary.engines),
         "devices": sorted(summary.devices),
         "passes": list(spec.render.passes),
+        "classes": dataset_classes(spec),
+        **summary.credits.doc(),
         "layout": {
             "shards": "shards/{shard:08d}.tar",
             "manifests": "manifests/{shard:08d}.json",
@@ -139,10 +170,17 @@ def write_index(
         pq_path, jl_path = Path(tmp) / "metadata.parquet", Path(tmp) / "metadata.jsonl"
         writer = pq.ParquetWriter(pq_path, INDEX_SCHEMA, compression="zstd") if "parquet" in formats else None
         jsonl = jl_path.open("w") if "jsonl" in formats else None
+        q_path = Path(tmp) / "quarantine.jsonl"
+        held_out = q_path.open("w")
         try:
             for shard in range(planning.shard_count(spec)):
                 manifest = json.loads(files.read_bytes(planning.manifest_path(shard)))
                 summary.add_manifest(manifest)
+                if (manifest.get("quarantined") or {}).get("samples"):
+                    held = json.loads(files.read_bytes(f"quarantine/{shard:08d}.json"))
+                    summary.add_quarantine(held.get("entries") or [])
+                    for e in held.get("entries") or []:
+                        held_out.write(json.dumps({"shard": shard, **e}) + "\n")
                 rows, _ = shard_rows(files, shard)
                 for row in rows:
                     summary.add_row(row, min_score=spec.quality.min_score)
@@ -158,6 +196,10 @@ def write_index(
                 writer.close()
             if jsonl is not None:
                 jsonl.close()
+            held_out.close()
+        if summary.quarantined:
+            files.put_file(INDEX_QUARANTINE, q_path)
+            written.append(INDEX_QUARANTINE)
         if writer is not None:
             files.put_file(INDEX_PARQUET, pq_path)
             written.append(INDEX_PARQUET)

@@ -1,0 +1,107 @@
+"""The transition rule: a started dataset keeps seed, shardSize, render, categories and its schedule.
+
+Each old/new pair goes through the CRD's CEL rules (with ``oldSelf``, evaluated by cel-python)
+and through ``transition_problems`` (what ``validate-manifest --old`` runs): both must agree.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from cel_eval import cel_violations
+
+from parallel_synth import crdgen
+from parallel_synth.api import SynthDataset
+from parallel_synth.immutability import transition_problems
+
+SCHEMA = crdgen.synthdataset_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+SEG = {"fromShard": 4, "categories": [{"name": "geometry", "weight": 1}, {"name": "fluids", "weight": 3}]}
+
+
+def _obj(**spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset", "metadata": {"name": "ds"},
+        "spec": {"samples": 10000, "seed": 1, "shardSize": 100, "output": {"uri": "s3://bucket-a/x"},
+                 "image": "r:1", "categories": [{"name": "geometry", "weight": 1}, {"name": "fluids", "weight": 1}],
+                 "schedule": [SEG]},
+    }
+    base["spec"].update(spec)
+    return base
+
+
+def _started(obj: dict[str, Any], next_shard: int = 6, completed: int = 0) -> dict[str, Any]:
+    return {**copy.deepcopy(obj), "status": {"nextShard": next_shard, "shards": {"completed": completed}}}
+
+
+def _changed(path: str, value: Any) -> dict[str, Any]:
+    obj = _obj()
+    node = obj["spec"]
+    keys = path.split(".")
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    node[keys[-1]] = value
+    return obj
+
+
+def _wire(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as the API server stores it: the spec with its defaults."""
+    out = SynthDataset.model_validate({k: v for k, v in obj.items() if k != "status"}).wire()
+    if "status" in obj:
+        out["status"] = obj["status"]
+    return out
+
+
+NEW_SEG = {"fromShard": 8, "categories": [{"name": "fluids", "weight": 1}]}
+
+CASES = [
+    # (case, old, new, refused)
+    ("not started: seed may change", _obj(), _changed("seed", 2), False),
+    ("started: seed", _started(_obj()), _changed("seed", 2), True),
+    ("started: seed with a new version", _started(_obj()), {**_changed("seed", 2),
+                                                              "spec": {**_changed("seed", 2)["spec"], "version": "2"}},
+     False),
+    ("started: shardSize", _started(_obj()), _changed("shardSize", 50), True),
+    ("started: render.denoise", _started(_obj()), _changed("render", {"denoise": False}), True),
+    ("started: category weights", _started(_obj()),
+     _changed("categories", [{"name": "geometry", "weight": 2}, {"name": "fluids", "weight": 1}]), True),
+    ("started: more samples", _started(_obj()), _changed("samples", 20000), False),
+    ("started: quality settings", _started(_obj()), _changed("quality", {"minScore": 0.7}), False),
+    ("started by a committed shard", _started(_obj(), next_shard=0, completed=1), _changed("seed", 2), True),
+    ("started: append a segment after nextShard", _started(_obj()), _changed("schedule", [SEG, NEW_SEG]), False),
+    ("started: append a segment before nextShard", _started(_obj(), next_shard=9),
+     _changed("schedule", [SEG, NEW_SEG]), True),
+    ("started: edit an existing segment", _started(_obj()),
+     _changed("schedule", [{**SEG, "categories": [{"name": "fluids", "weight": 1}]}]), True),
+    ("started: move an existing segment", _started(_obj()), _changed("schedule", [{**SEG, "fromShard": 5}]), True),
+    ("started: remove a segment", _started(_obj()), _changed("schedule", []), True),
+    ("not started: edit a segment", _obj(), _changed("schedule", [{**SEG, "fromShard": 5}]), False),
+]
+
+
+@pytest.mark.parametrize(("case", "old", "new", "refused"), CASES, ids=[c[0] for c in CASES])
+def test_the_cel_rule_and_validate_manifest_old_agree(case: str, old: dict[str, Any], new: dict[str, Any],
+                                                      refused: bool) -> None:
+    old_w, new_w = _wire(old), _wire(new)
+    new_w["status"] = old_w.get("status")  # a spec update keeps the stored status
+    if new_w["status"] is None:
+        del new_w["status"]
+    cel = [m for _, m in cel_violations(SCHEMA, new_w, old=old_w)]
+    py = transition_problems(old_w, new_w)
+    assert bool(cel) == refused, (case, cel)
+    assert bool(py) == refused, (case, py)
+
+
+def test_transition_rules_do_not_run_on_create() -> None:
+    assert cel_violations(SCHEMA, _wire(_obj())) == []
+
+
+def test_the_message_names_the_fields_and_the_way_out() -> None:
+    old = _wire(_started(_obj()))
+    new = _wire(_changed("seed", 2))
+    new["status"] = old["status"]
+    problems = transition_problems(old, new)
+    assert problems == ["spec.seed cannot change once the dataset has started, unless spec.version changes too"]
+    assert any("unless spec.version changes" in m for _, m in cel_violations(SCHEMA, new, old=old))
