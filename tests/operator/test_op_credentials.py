@@ -8,12 +8,14 @@ call; credentials that stay refused must turn /healthz red so the kubelet restar
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import kopf
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 from parallel_synth import handlers
 from parallel_synth.kube import JOBS, Kube, KubeError
@@ -78,6 +80,28 @@ def test_a_rotated_token_is_reread_and_the_call_retried_once(tmp_path: Path) -> 
     assert api.seen == ["Bearer t1", "Bearer t1", "Bearer t2", "Bearer t2"]
 
 
+async def healthz(memo: kopf.Memo) -> int:
+    """Status of GET /healthz from kopf's own liveness server (what ``--liveness`` runs) over our probes."""
+    from kopf._core.engines.probing import health_reporter
+    from kopf._core.intents.registries import get_default_registry
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ready = asyncio.Event()
+    task = asyncio.create_task(health_reporter(
+        f"http://127.0.0.1:{port}/healthz", memo=memo, indices={}, registry=get_default_registry(),
+        settings=kopf.OperatorSettings(), ready_flag=ready))
+    try:
+        await ready.wait()
+        async with ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+            return resp.status
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def test_credentials_refused_after_relogin_fail_the_liveness_probe(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("revoked")
@@ -89,6 +113,7 @@ def test_credentials_refused_after_relogin_fail_the_liveness_probe(tmp_path: Pat
             kube = client(url, token)
             memo = kopf.Memo(kube=kube)
             try:
+                assert await healthz(memo) == 200
                 for n in range(1, limit + 1):
                     assert handlers.api_requests(memo=memo) >= 0  # still alive before the limit
                     with pytest.raises(KubeError) as err:
@@ -96,6 +121,7 @@ def test_credentials_refused_after_relogin_fail_the_liveness_probe(tmp_path: Pat
                     assert err.value.status == 401 and kube.unauthorized == n
                 with pytest.raises(kopf.PermanentError, match="401 Unauthorized"):
                     handlers.api_requests(memo=memo)
+                assert await healthz(memo) == 500, "the kubelet must see the operator as dead"
                 api.token = "revoked"  # an admin fixes the binding: the next success heals the probe
                 await kube.get(JOBS, "ns", "a")
                 assert kube.unauthorized == 0 and handlers.api_requests(memo=memo) > 0
