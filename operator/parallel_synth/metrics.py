@@ -28,6 +28,7 @@ preemptions_total, retries_total            counter   pods preempted; pod and Jo
 samples_per_day, target_samples_per_day     gauge     measured rate, spec target
 samples_per_day_per_worker                  gauge     measured rate of one worker (autoscaler input)
 workers_desired / workers_active / workers_pending  gauge  autoscaler output, running, waiting
+workers_admitted / workers_waiting          gauge     with spec.queue: pods Kueue admitted / holds
 gpu_seconds_total{capacity}                 counter   GPU time by spot / on-demand
 cost_dollars_total                          counter   dollars spent
 projected_cost_dollars, budget_dollars      gauge     projected total, budget.maxDollars
@@ -82,6 +83,8 @@ class DatasetSnapshot:
     workers_desired: int = 0
     workers_active: int = 0
     workers_pending: int = 0
+    workers_admitted: int | None = None  # issue #17: only with spec.queue
+    workers_waiting: int | None = None
     spot_gpu_seconds: float = 0.0
     on_demand_gpu_seconds: float = 0.0
     dollars: float = 0.0
@@ -151,6 +154,8 @@ def snapshot_from_status(
         workers_desired=int(_num(workers.get("desired"))),
         workers_active=int(_num(workers.get("active"))),
         workers_pending=int(_num(workers.get("pending"))),
+        workers_admitted=None if workers.get("admitted") is None else int(_num(workers.get("admitted"))),
+        workers_waiting=None if workers.get("waiting") is None else int(_num(workers.get("waiting"))),
         spot_gpu_seconds=spot_h * 3600.0,
         on_demand_gpu_seconds=od_h * 3600.0,
         dollars=_num(cost.get("dollars")),
@@ -206,6 +211,8 @@ class _DatasetCollector(Collector):
         desired = gauge("workers_desired", "Rendering pods the autoscaler wants.")
         active = gauge("workers_active", "Rendering pods running.")
         pending = gauge("workers_pending", "Rendering pods waiting for capacity (not workers).")
+        admitted = gauge("workers_admitted", "With spec.queue: rendering pods Kueue admitted.")
+        waiting = gauge("workers_waiting", "With spec.queue: rendering pods of Jobs waiting for Kueue admission.")
         gpu = counter("gpu_seconds", "GPU-seconds consumed, by capacity type.", [*_LABELS, "capacity"])
         spent = counter("cost_dollars", "Dollars spent.")
         projected = gauge("projected_cost_dollars", "Projected total dollars at the current rate.")
@@ -233,6 +240,10 @@ class _DatasetCollector(Collector):
             desired.add_metric(key, float(s.workers_desired))
             active.add_metric(key, float(s.workers_active))
             pending.add_metric(key, float(s.workers_pending))
+            if s.workers_admitted is not None:
+                admitted.add_metric(key, float(s.workers_admitted))
+            if s.workers_waiting is not None:
+                waiting.add_metric(key, float(s.workers_waiting))
             gpu.add_metric([*key, "spot"], s.spot_gpu_seconds)
             gpu.add_metric([*key, "on-demand"], s.on_demand_gpu_seconds)
             spent.add_metric(key, s.dollars)
@@ -248,7 +259,7 @@ class _DatasetCollector(Collector):
                 passing.add_metric(key, s.quality_pass_ratio)
         yield from (
             completed, target, samples_failed, shards_done, shards_failed, preemptions, retries, rate,
-            per_worker, target_rate, desired, active, pending, gpu, spent, projected, budget, exceeded, eta,
+            per_worker, target_rate, desired, active, pending, admitted, waiting, gpu, spent, projected, budget, exceeded, eta,
             on_demand, storage, passing,
         )
 

@@ -85,3 +85,19 @@ def test_eviction_counts_preemptions_once_and_no_retry(listed: list[str], preemp
     assert d.status["phase"] == "Pending" and [e.reason for e in d.events] == ["Evicted"]
     later = decide(parallelism=4, status=d.status, job=kueue_job(suspend=True), pods=pods)
     assert (later.status["preemptions"], later.status["evictions"]) == (preempted, 1)  # counted once
+
+
+def test_metrics_show_admitted_and_waiting_pods_only_with_a_queue() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from parallel_synth.metrics import Metrics
+
+    registry = CollectorRegistry()
+    m = Metrics(registry)
+    m.update_from_status("ns", "queued", {"samples": 10, "queue": "q"}, {"workers": {"admitted": 3, "waiting": 5}},
+                         now=NOW)
+    m.update_from_status("ns", "plain", {"samples": 10}, {"workers": {"active": 2}}, now=NOW)
+    lines = [ln for ln in generate_latest(registry).decode().splitlines() if not ln.startswith("#")]
+    assert 'parallelsynth_workers_admitted{dataset="queued",namespace="ns"} 3.0' in lines
+    assert 'parallelsynth_workers_waiting{dataset="queued",namespace="ns"} 5.0' in lines
+    assert not any("plain" in ln and ("_admitted" in ln or "_waiting" in ln) for ln in lines)
