@@ -5,6 +5,7 @@ figures below count wall time, so other load on the cores shows up in them):
 
     python benchmarks/bench_renderer.py                      # small + default preset, RSS over 500
     python benchmarks/bench_renderer.py --samples 100 --default-samples 2 --process-samples 4
+    python benchmarks/bench_renderer.py --assets 300                 # asset libraries vs primitives
 
 Figures:
 - samples/minute of the long-lived worker (``run_shard`` writing a real shard to a temp folder),
@@ -12,6 +13,9 @@ Figures:
   encoding, quality gate, tar, commit), target under 10 %,
 - the speedup over starting one Blender process per sample (small preset), target >= 3x,
 - worker RSS after 20 and after N samples (target: growth under 50 MB).
+- ``--assets N``: a 20-asset library of ~50k-triangle meshes at 256x256 against primitive scenes:
+  samples/minute (target >= 0.8x), time outside the render call (< 10 %), imports per asset per
+  worker (<= 1) and RSS growth over N samples (< 100 MB).
 """
 
 from __future__ import annotations
@@ -112,13 +116,106 @@ def compare_process_per_sample(preset: str, samples: int) -> dict[str, Any]:
     return {"samples": samples, "reused": reused / samples, "fresh": fresh / samples, "speedup": fresh / reused}
 
 
+def _assets_spec(samples: int, library: str | None, spp: int) -> SynthDatasetSpec:
+    """Composition scenes at 256x256; with ``library`` every subject object is a library asset."""
+    cat: dict[str, Any] = {"name": "composition", "weight": 1}
+    extra: dict[str, Any] = {}
+    if library:
+        cat["assets"] = {"libraries": ["bench"], "share": 1.0}
+        extra["assets"] = {"libraries": [{"name": "bench", "uri": library}]}
+    return SynthDatasetSpec.model_validate({
+        "samples": samples, "seed": 5, "shardSize": samples, "categories": [cat], **extra,
+        "render": {"device": "cpu", "resolutions": [{"width": 256, "height": 256}],
+                   "samples": {"min": spp, "max": spp}, "denoise": False, "passes": ["rgb", "depth", "segmentation"]},
+        "quality": {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0},
+        "output": {"uri": "file:///tmp/unused"}, "image": "bench",
+    })
+
+
+def _run_spec(spec: SynthDatasetSpec, rss_at: tuple[int, ...]) -> dict[str, Any]:
+    render_s = steady_render = 0.0
+    rss: dict[int, float] = {}
+    done = 0
+    first_done = 0.0
+
+    def progress(ev: dict[str, Any]) -> None:
+        nonlocal render_s, steady_render, done, first_done
+        render_s += ev["renderSeconds"]
+        done += 1
+        if done == 1:
+            first_done = time.perf_counter()
+        else:
+            steady_render += ev["renderSeconds"]
+        if done in rss_at:
+            rss[done] = _rss_mb()
+
+    with tempfile.TemporaryDirectory() as td:
+        t0 = time.perf_counter()
+        out = run_shard(spec, "bench", 0, store=open_store(Path(td).as_uri()), progress=progress)
+        wall = time.perf_counter() - t0
+    assert out.status == "committed", out
+    steady_wall = time.perf_counter() - first_done
+    return {"wall": wall, "per_min": spec.samples / wall * 60, "steady_per_min": (spec.samples - 1) / steady_wall * 60,
+            "steady_outside": 1 - steady_render / steady_wall, "rss": rss}
+
+
+def bench_assets(samples: int, baseline: int, spp: int) -> None:
+    """A 20-asset library of ~50k-triangle meshes vs primitive scenes, same settings, one worker."""
+    from synth_render.assets.catalog import FORMATS
+    from synth_render.assets.sample_library import write_library
+    from synth_render.worker import shared_renderer
+
+    with tempfile.TemporaryDirectory(prefix="bench-assets-") as td:
+        lib = write_library(Path(td) / "lib", per_class=4, triangles=50_000, formats=("glb", "obj", "ply", "stl"))
+        files = [p for p in lib.rglob("*") if p.suffix.lstrip(".") in FORMATS]
+        import trimesh
+
+        tris = [len(trimesh.load(str(f), force="mesh").faces) for f in files]
+        print(f"\nasset library: {len(files)} assets (GLB/OBJ/PLY/STL), {min(tris):,}-{max(tris):,} triangles, "
+              f"mean {sum(tris) / len(tris):,.0f}")
+        prim = _run_spec(_assets_spec(baseline, None, spp), rss_at=())
+        n = max(samples, 21)
+        with_assets = _run_spec(_assets_spec(n, lib.as_uri(), spp), rss_at=(20, n))
+        importer = shared_renderer("cpu", "cycles")._assets  # type: ignore[attr-defined]
+    imports = importer.stats.imports if importer is not None else {}
+    print(f"composition scenes, 256x256, {spp} spp, no denoise, one worker:")
+    print(f"  primitives ({baseline} samples):   {prim['steady_per_min']:8.1f} samples/min after the first "
+          f"({prim['per_min']:.1f} incl. start-up)")
+    print(f"  library assets ({n} samples): {with_assets['steady_per_min']:8.1f} samples/min after the first "
+          f"({with_assets['per_min']:.1f} incl. start-up)")
+    print(f"  ratio assets / primitives:   {with_assets['steady_per_min'] / prim['steady_per_min']:8.2f}x  "
+          "(target >= 0.8x)")
+    print(f"  outside render call:         {with_assets['steady_outside'] * 100:8.1f} %  per sample after the first "
+          f"(target < 10 %; primitives {prim['steady_outside'] * 100:.1f} %)")
+    print(f"  imports per asset:           max {max(imports.values(), default=0)}, "
+          f"{len(imports)} assets imported, {sum(imports.values())} imports, "
+          f"evictions {importer.stats.evictions if importer else 0}  (target <= 1)")
+    rss20, rssn = with_assets["rss"].get(20, float("nan")), with_assets["rss"].get(n, float("nan"))
+    print(f"  worker RSS:                  {rss20:8.1f} MB after 20, {rssn:.1f} MB after {n}: "
+          f"growth {rssn - rss20:+.1f} MB  (target < 100 MB)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--assets", type=int, default=0, metavar="N",
+                   help="Only the asset-library benchmark: N samples with a 20-asset ~50k-triangle library "
+                        "(RSS at 20 and N; the issue asks for 300).")
+    p.add_argument("--assets-baseline", type=int, default=40, help="Primitive-scene samples to compare with.")
+    p.add_argument("--assets-spp", type=int, default=16, help="Samples per pixel in the asset benchmark.")
     p.add_argument("--samples", type=int, default=500, help="Samples for the small-preset worker run (RSS at 20 and N).")
     p.add_argument("--default-samples", type=int, default=4, help="Samples at the default preset (512x512, 16-64 spp).")
     p.add_argument("--process-samples", type=int, default=11, help="Samples for the process-per-sample comparison.")
+    p.add_argument("--quick", action="store_true",
+                   help="A short run (`make bench`): 60 small-preset samples, 1 at the default preset, 5 compared.")
     args = p.parse_args()
+    if args.quick:
+        args.samples = min(args.samples, 60)
+        args.default_samples = min(args.default_samples, 1)
+        args.process_samples = min(args.process_samples, 5)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (shared cores inflate wall time)")
+    if args.assets:
+        bench_assets(args.assets, args.assets_baseline, args.assets_spp)
+        return
 
     n = max(args.samples, 21)
     small = run_worker("small", n, rss_at=(20, n))
