@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from parallel_synth import cost, kueue, planning, ranges, scaling
+from parallel_synth import cost, exitcodes, kueue, planning, ranges, scaling
 from parallel_synth.api import (
     BatchPhase,
     DatasetPhase,
@@ -25,7 +25,16 @@ from parallel_synth.api import (
     SynthDatasetSpec,
     SynthDatasetStatus,
 )
-from parallel_synth.jobs import JobProgress, JobRequest, job_name, job_progress, shard_offset_of, short_name
+from parallel_synth.jobs import (
+    CONTAINER,
+    EXIT_QUALITY_GATE,
+    JobProgress,
+    JobRequest,
+    job_name,
+    job_progress,
+    shard_offset_of,
+    short_name,
+)
 from parallel_synth.settings import OperatorSettings
 from parallel_synth.status import (
     Ledger,
@@ -138,6 +147,15 @@ def decide_batch(
     prog: JobProgress | None = job_progress(job) if job is not None else None
     done = progress_with_job(prior_done, prog, spec.shard_count)
     missing = ranges.subtract(all_offsets, done)
+    # Exit 3 (the quality gate failed the shard): failed for good by the Job's FailIndex rule, and
+    # never put in a later attempt, where the same seeds would fail again (exitcodes.py).
+    gate_failed = ranges.subtract(ranges.union(
+        ranges.parse(st.get("qualityFailedShards")),
+        exitcodes.offsets_exited_with(pods, exit_code=EXIT_QUALITY_GATE, container=CONTAINER, job_name=current,
+                                      shard_offset=shard_offset_of(job)) if job is not None else []), done)
+    if gate_failed:
+        st["qualityFailedShards"] = ranges.format_spans(gate_failed)
+        missing = ranges.subtract(missing, gate_failed)
 
     # Pods: preemptions once per pod, GPU time once per finished pod, spot time by node label.
     batch_spot = spec.capacity == "spot" and dataset_spec.node_pool.spot
@@ -207,6 +225,17 @@ def decide_batch(
         job_name=current if job else None, gpus=dataset_spec.node_pool.gpus_per_worker)
     st["gpuSecondsSettled"] = round(max(0.0, acc.gpu_seconds_finished - unsettled), 3)
 
+    if not missing and gate_failed:
+        why = "the quality gate failed them (exit 3; not retried with the same seeds)"
+        st.update(phase=BatchPhase.FAILED.value, failedShards=ranges.format_spans(gate_failed), active=0, pending=0,
+                  message=f"shards {ranges.format_spans(gate_failed)} failed: {why}")
+        st["conditions"] = set_condition(st.get("conditions") or [], "Ready", False, "QualityGate",
+                                         st["message"], now=now)
+        events.append(EventSpec("Warning", "BatchFailed",
+                                f"shards {ranges.format_spans(ranges.shift(gate_failed, spec.shard_start))} "
+                                f"failed: {why}"))
+        return BatchDecision(status=st, events=events)
+
     if not missing:
         st.update(phase=BatchPhase.SUCCEEDED.value, active=0, pending=0, message="all shards committed")
         st["conditions"] = set_condition(st.get("conditions") or [], "Ready", True, "Succeeded",
@@ -232,7 +261,7 @@ def decide_batch(
         if final:
             why = ("a pod exited with code 2 (bad configuration; retrying cannot help)"
                    if prog.reason == "PodFailurePolicy" else f"{attempt} attempt(s) failed")
-            st.update(phase=BatchPhase.FAILED.value, failedShards=ranges.format_spans(missing),
+            st.update(phase=BatchPhase.FAILED.value, failedShards=ranges.format_spans(ranges.union(missing, gate_failed)),
                       active=0, pending=0, message=f"{why}: {prog.reason} {prog.message}".strip())
             st["conditions"] = set_condition(st.get("conditions") or [], "Ready", False, "Failed",
                                              st["message"], now=now)
@@ -505,6 +534,8 @@ def decide_dataset(
     # issue #6: the autoscaler sizes and spreads the workers on the counters just aggregated
     scale = autoscale(spec, st, live + new_views, now=now, settings=settings)
     want = desired_parallelism(spec, live + new_views, suspended=suspended, scaled=scale.parallelism)
+    if spec.queue and scale.budget.exceeded:  # issue #17: a Kueue Job cannot drain (no resize): stop it
+        want = {k: 0 for k in want}
     create = [NewBatch(c.name, c.index, c.spec.model_copy(
         update={"parallelism": want.get(c.name, 0), "capacity": scale.capacity_mode})) for c in create]
     set_par = {v.name: want[v.name] for v in live if v.name in want and want[v.name] != v.spec.parallelism}

@@ -18,7 +18,9 @@ The contract, as the rest of the operator applies it:
 * **Pause is delete.** When the dataset is suspended, or the budget or autoscaler wants no pods
   for a batch, its Job is deleted (pods checkpoint on SIGTERM; committed shards are kept in the
   batch status) and created again, suspended, when pods are wanted again. Setting
-  ``suspend: true`` ourselves would be undone by Kueue while its Workload stays admitted.
+  ``suspend: true`` ourselves would be undone by Kueue while its Workload stays admitted. A spent
+  budget stops Kueue Jobs this way too (a plain Job is shrunk and its running shards finish; a
+  Kueue Job cannot shrink, so its pods stop and keep what they checkpointed).
 * **Eviction is a preemption.** An admitted Job that becomes suspended again was evicted by Kueue
   (preempted by a higher priority workload, reclaimed by its cohort, a stopped ClusterQueue, a
   PodsReady timeout). It counts as preemptions (the pods it had), never as a retry; the attempt

@@ -101,3 +101,17 @@ def test_metrics_show_admitted_and_waiting_pods_only_with_a_queue() -> None:
     assert 'parallelsynth_workers_admitted{dataset="queued",namespace="ns"} 3.0' in lines
     assert 'parallelsynth_workers_waiting{dataset="queued",namespace="ns"} 5.0' in lines
     assert not any("plain" in ln and ("_admitted" in ln or "_waiting" in ln) for ln in lines)
+
+
+@pytest.mark.parametrize(("queue", "kept"), [(None, 2), ("team-a", 0)])
+def test_a_spent_budget_drains_plain_jobs_but_stops_kueue_jobs(queue: str | None, kept: int) -> None:
+    from parallel_synth.batches import decide_dataset
+
+    s = spec(budget={"maxDollars": 1.0}, **({"queue": queue} if queue else {}))
+    body = {"metadata": {"name": "ds-b0", "labels": {"parallelsynth.io/batch-index": "0"}},
+            "spec": bspec(4).wire(),
+            "status": {"phase": "Running", "attempt": 1, "active": 2, "established": 2, "gpuSeconds": 1e6}}
+    d = decide_dataset(name="ds", spec=s, status={"plan": {"shardsPerBatch": 10}}, batches=[body], generation=1,
+                       now=NOW, settings=SETTINGS)
+    assert {c["type"]: c["status"] for c in d.status["conditions"]}["BudgetExceeded"] == "True"
+    assert d.set_parallelism == {"ds-b0": kept}  # Kueue: the Job is deleted (pods checkpoint), never resized
