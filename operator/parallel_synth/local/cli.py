@@ -189,9 +189,12 @@ def _how_to_load(root: str, local: bool, doc: dict[str, Any]) -> str:
         shards = f"pipe:aws s3 cp {root}/shards/{{00000000..{last:08d}}}.tar -"
     return (
         f"\nData: {where}\n"
-        "Load it:\n"
-        f"  import webdataset as wds, pyarrow.parquet as pq\n"
-        f"  ds = wds.WebDataset(\"{shards}\").decode(\"rgb\")  # keys: png, json, seg.png, depth.png\n"
+        "Load it (depth and seg stay exact 16-bit arrays; see README \"Try it\"):\n"
+        "  import io, numpy as np, webdataset as wds, pyarrow.parquet as pq\n"
+        "  from PIL import Image\n"
+        "  def exact(key, data):  # depth.png, seg.png -> numpy uint16/uint8, never 8-bit RGB\n"
+        "      return np.array(Image.open(io.BytesIO(data))) if key.endswith((\"depth.png\", \"seg.png\")) else None\n"
+        f"  ds = wds.WebDataset(\"{shards}\", shardshuffle=False).decode(exact, \"pil\")\n"
         f"  index = pq.read_table(\"{where}/index/metadata.parquet\")  # one row per sample"
     )
 
