@@ -1086,6 +1086,8 @@ class RenderBatchStatus(_Status):
     job: str | None = Field(None, description="Name of the current Job.")
     completed_shards: str = Field("", description="Committed shards as ranges of offsets, e.g. '0-41,43'.")
     failed_shards: str = Field("", description="Failed shards as ranges of offsets.")
+    quality_failed_shards: str = Field(
+        "", description="Offsets the quality gate failed (exit 3): failed for good, never in a later attempt.")
     samples_completed: int = Field(0, description="Samples in committed shards.")
     shards_done: int = Field(0, description="Number of committed shards (printer column).")
     preemptions: int = Field(0, description="Pods preempted.")
