@@ -189,7 +189,8 @@ def bench_assets(samples: int, baseline: int, spp: int) -> None:
           f"(target < 10 %; primitives {prim['steady_outside'] * 100:.1f} %)")
     print(f"  imports per asset:           max {max(imports.values(), default=0)}, "
           f"{len(imports)} assets imported, {sum(imports.values())} imports, "
-          f"evictions {importer.stats.evictions if importer else 0}  (target <= 1)")
+          f"evictions {importer.stats.evictions if importer else 0}, "
+          f"{importer.stats.import_seconds if importer else 0:.1f} s importing  (target <= 1)")
     rss20, rssn = with_assets["rss"].get(20, float("nan")), with_assets["rss"].get(n, float("nan"))
     print(f"  worker RSS:                  {rss20:8.1f} MB after 20, {rssn:.1f} MB after {n}: "
           f"growth {rssn - rss20:+.1f} MB  (target < 100 MB)")
