@@ -146,7 +146,7 @@ def validate_manifest(file: str) -> None:
         sys.exit(EXIT_USAGE)
     found = find_datasets(docs)
     if not found:
-        click.echo(f"{file}: no document with kind: SynthDataset in the manifest", err=True)
+        click.echo(f"{file}: cannot read manifest: no document with kind: SynthDataset in it", err=True)
         sys.exit(EXIT_USAGE)
     bad = 0
     for i, raw in found:
