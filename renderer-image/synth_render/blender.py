@@ -23,11 +23,22 @@ import numpy as np
 
 from synth_render import post
 from synth_render._bpy import require_bpy
-from synth_render.scene import Light, Material, Part, Primitive, Scene, Vec3
+from synth_render.blender_content import (
+    METRIC_PATTERNS,
+    EnvironmentWorld,
+    TextureSets,
+    build_shape,
+    metric_pattern,
+)
+from synth_render.scene import SHAPE_BOUNDS, Light, Material, Part, Scene, Shape, Vec3
 
 _TEXTURES = {"noise": ("ShaderNodeTexNoise", "Fac"), "checker": ("ShaderNodeTexChecker", "Fac"),
              "voronoi": ("ShaderNodeTexVoronoi", "Distance"), "wave": ("ShaderNodeTexWave", "Fac"),
              "magic": ("ShaderNodeTexMagic", "Fac")}
+_AOVS = ("roughness", "metallic")
+_AOV_SOURCES = {"albedo": ("Base Color", "COLOR"), "roughness": ("Roughness", "VALUE"),
+                "metallic": ("Metallic", "VALUE")}
+"""Shader AOVs fed from the Principled BSDF inputs (the albedo AOV is the exact base colour)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,24 @@ class RenderOutput:
     normals: np.ndarray | None  # (H, W, 3) float32, world space
     render_seconds: float
     spp: int
+    albedo: np.ndarray | None = None  # (H, W, 3) float32, linear base colour (shader AOV of the Principled input)
+    roughness: np.ndarray | None = None  # (H, W) float32, shader AOV
+    metallic: np.ndarray | None = None  # (H, W) float32, shader AOV
+    flow: np.ndarray | None = None  # (H, W, 2) float32, pixels to the next frame (+u right, +v down)
+    amodal: tuple[np.ndarray, ...] = ()  # object-index maps of the amodal renders (one per group)
+    scene_file: bytes | None = None  # the sample's scene as .glb or .blend
+    aux_seconds: float = 0.0  # time of the extra ground-truth renders and the scene export
+
+
+@dataclass(frozen=True)
+class Extras:
+    """Ground truth beyond the base passes (``synth_render.groundtruth`` explains each)."""
+
+    albedo: bool = False
+    aovs: bool = False
+    flow: bool = False
+    amodal_groups: tuple[tuple[int, ...], ...] = ()
+    save_scene: str = "none"  # none | glb | blend
 
 
 def _trs(location: Vec3, rotation: Vec3, scale: Vec3) -> np.ndarray:
@@ -138,18 +167,23 @@ class BlenderRenderer:
         sc.camera = self._camera
         self._world = self._make_world()
         sc.world = self._world
-        self._meshes: dict[str, Any] = {}
+        self._env = EnvironmentWorld(bpy, self._world, self._world_bg, self._world_out)
+        self._textures = TextureSets(bpy)
+        # Every shape's unit mesh, built once and shared by all samples.
+        self._meshes: dict[str, Any] = {name: build_shape(bpy, name) for name in SHAPE_BOUNDS}
         self._sample_objects: list[Any] = []
         self._sample_lights: list[Any] = []
         self._sample_materials: list[Any] = []
         self._sample_actions: list[Any] = []
+        self._assets: Any = None  # blender_assets.AssetImporter, made for the first library object
         self.engine_version = bpy.app.version_string
 
     # ------------------------------------------------------------------ public
 
     def render(self, scene: Scene, *, width: int, height: int, spp: int, denoise: bool, seed: int,
-               normals: bool = True) -> RenderOutput:
+               normals: bool = True, extras: Extras | None = None) -> RenderOutput:
         """Render a scene and return its passes; the Blender scene is clean again afterwards."""
+        ex = extras or Extras()
         sc = self._scene
         sc.render.resolution_x, sc.render.resolution_y = width, height
         sc.cycles.samples = spp
@@ -158,23 +192,42 @@ class BlenderRenderer:
         if denoise:
             sc.cycles.denoiser = "OPTIX" if self._gpu_kind == "OPTIX" else "OPENIMAGEDENOISE"
         self._scene.view_layers[0].use_pass_normal = normals
+        self._set_extra_passes(ex)
+        aux: dict[str, Any] = {}
         try:
             self._build(scene)
+            if ex.aovs or ex.albedo:
+                self._attach_aovs()
             t0 = time.perf_counter()
             with _quiet_stdout(self._quiet):
                 self._bpy.ops.render.render(write_still=True)
             seconds = time.perf_counter() - t0
             out = self._read_exr(normals=normals)
+            t1 = time.perf_counter()
+            aux = self._aux_renders(ex, moving=bool(self._scene.render.use_motion_blur))
+            if ex.save_scene != "none":
+                aux["scene_file"] = self._save_scene(ex.save_scene)
+            aux_seconds = time.perf_counter() - t1
         finally:
             self._clear()
+            self._set_extra_passes(Extras())
+        flow = aux.get("flow")
+        if ex.flow and flow is None:  # nothing moves: the flow is zero everywhere
+            flow = np.zeros((height, width, 2), dtype=np.float32)
         return RenderOutput(rgb=out["rgb"], depth=out["depth"], index=out["index"], normals=out.get("normals"),
-                            render_seconds=seconds, spp=spp)
+                            render_seconds=seconds, spp=spp, albedo=out.get("albedo"),
+                            roughness=out.get("roughness"), metallic=out.get("metallic"), flow=flow,
+                            amodal=tuple(aux.get("amodal", ())), scene_file=aux.get("scene_file"),
+                            aux_seconds=aux_seconds)
 
     def datablock_counts(self) -> dict[str, int]:
         """How many data-blocks of each kind exist (flat across samples when nothing leaks)."""
         d = self._bpy.data
-        return {k: len(getattr(d, k)) for k in ("objects", "meshes", "materials", "lights", "images", "worlds",
-                                               "actions", "node_groups", "cameras", "textures")}
+        # HDRIs and texture images are kept for the worker's life (one load per file): not per-sample data.
+        kept = {"images": self._env.cached + self._textures.cached}
+        return {k: len(getattr(d, k)) - kept.get(k, 0)
+                for k in ("objects", "meshes", "materials", "lights", "images", "worlds", "actions", "node_groups",
+                          "cameras", "textures")}
 
     def close(self) -> None:
         self._tmp.cleanup()
@@ -195,6 +248,7 @@ class BlenderRenderer:
 
     def _set_world(self, scene: Scene) -> None:
         w = scene.world
+        self._env.apply(w)
         self._world_bg.inputs["Color"].default_value = (*w.color, 1.0)
         self._world_bg.inputs["Strength"].default_value = w.strength
         links = self._world.node_tree.links
@@ -205,12 +259,10 @@ class BlenderRenderer:
             self._world_vol.inputs["Color"].default_value = (*w.fog_color, 1.0)
             links.new(self._world_vol.outputs["Volume"], self._world_out.inputs["Volume"])
 
-    def _mesh(self, primitive: Primitive) -> Any:
-        if primitive not in self._meshes:
-            self._meshes[primitive] = _build_mesh(self._bpy, primitive)
+    def _mesh(self, primitive: Shape) -> Any:
         return self._meshes[primitive]
 
-    def _material(self, m: Material) -> Any:
+    def _material(self, m: Material, scale: Vec3 = (1.0, 1.0, 1.0)) -> Any:
         mat = self._bpy.data.materials.new("synth-mat")
         self._sample_materials.append(mat)
         if mat.node_tree is None:
@@ -224,6 +276,11 @@ class BlenderRenderer:
         if m.emission > 0:
             bsdf.inputs["Emission Color"].default_value = (*m.color, 1.0)
             bsdf.inputs["Emission Strength"].default_value = m.emission
+        if m.texture is not None and self._textures.apply(nt, bsdf, m, scale):
+            return mat
+        if m.pattern in METRIC_PATTERNS:
+            metric_pattern(nt, bsdf, m, scale)
+            return mat
         if m.pattern == "plain":
             bsdf.inputs["Base Color"].default_value = (*m.color, 1.0)
             return mat
@@ -244,17 +301,24 @@ class BlenderRenderer:
         return mat
 
     def _add_part(self, part: Part, parent: np.ndarray, pass_index: int, velocity: Vec3,
-                  cache: dict[Material, Any]) -> None:
+                  cache: dict[Any, Any]) -> None:
         bpy = self._bpy
         obj = bpy.data.objects.new("synth-part", self._mesh(part.primitive))
         self._sample_objects.append(obj)
-        if part.material not in cache:
-            cache[part.material] = self._material(part.material)
+        m = parent @ _trs(part.location, part.rotation, part.scale)
+        key: Any = part.material
+        scale: Vec3 = (1.0, 1.0, 1.0)
+        if part.material.texture is not None or part.material.pattern in METRIC_PATTERNS:
+            # Laid out in metres: one material per part size (the part's scale is in its matrix).
+            sx, sy, sz = (round(float(np.linalg.norm(m[:3, i])), 3) for i in range(3))
+            scale = (sx, sy, sz)
+            key = (part.material, scale)
+        if key not in cache:
+            cache[key] = self._material(part.material, scale)
         # The mesh is shared by all samples: the material is linked to the object instead.
         obj.material_slots[0].link = "OBJECT"
-        obj.material_slots[0].material = cache[part.material]
+        obj.material_slots[0].material = cache[key]
         obj.pass_index = pass_index
-        m = parent @ _trs(part.location, part.rotation, part.scale)
         obj.matrix_world = _to_matrix(bpy, m)
         self._scene.collection.objects.link(obj)
         if any(velocity):
@@ -298,11 +362,15 @@ class BlenderRenderer:
             dof.aperture_fstop = scene.camera.fstop
             dof.focus_distance = float(np.linalg.norm(np.subtract(scene.camera.look_at, scene.camera.location)))
         self._set_world(scene)
-        cache: dict[Material, Any] = {}
+        cache: dict[Any, Any] = {}
         moving = False
+        if self._assets is not None:
+            self._assets.begin_sample()
         for obj in scene.objects:
             parent = _trs(obj.location, obj.rotation, obj.scale)
             moving = moving or any(obj.velocity)
+            if obj.asset is not None:
+                self._add_asset(obj, parent)
             for part in obj.parts:
                 self._add_part(part, parent, obj.id, obj.velocity, cache)
         for part in scene.background:
@@ -310,6 +378,22 @@ class BlenderRenderer:
         for light in scene.lights:
             self._add_light(light)
         self._scene.render.use_motion_blur = moving
+
+    def _add_asset(self, obj: Any, parent: np.ndarray) -> None:
+        """Linked duplicates of a library asset (imported once per worker); skipped if it is rejected."""
+        if self._assets is None:
+            from synth_render.assets.runtime import worker_cache
+            from synth_render.blender_assets import AssetImporter
+
+            self._assets = AssetImporter(self._bpy, worker_cache(), quiet=self._quiet)
+            self._assets.begin_sample()
+        made = self._assets.instance(obj.asset, parent, obj.id, self._scene.collection)
+        self._sample_objects.extend(made or [])
+
+    @property
+    def assets_rejected(self) -> dict[str, str]:
+        """Library assets this worker refused to render ({library}/{path} -> why)."""
+        return dict(self._assets.rejected) if self._assets is not None else {}
 
     def _clear(self) -> None:
         d = self._bpy.data
@@ -326,9 +410,106 @@ class BlenderRenderer:
         self._sample_materials.clear()
         self._sample_actions.clear()
 
+    # ------------------------------------------------------------------ extra ground truth
+
+    def _set_extra_passes(self, ex: Extras) -> None:
+        """Switch the view layer's albedo and roughness/metallic AOVs on or off."""
+        vl = self._scene.view_layers[0]
+        want = {"albedo"} if ex.albedo else set()
+        if ex.aovs:
+            want.update(_AOVS)
+        have = {a.name: a for a in vl.aovs}
+        for name, (_, kind) in _AOV_SOURCES.items():
+            if name in want and name not in have:
+                aov = vl.aovs.add()
+                aov.name, aov.type = name, kind
+            elif name not in want and name in have:
+                vl.aovs.remove(have[name])
+
+    def _attach_aovs(self) -> None:
+        """Feed every sample material's Principled base colour/roughness/metallic (value or texture) to the AOVs."""
+        seen: set[int] = set()
+        for obj in self._sample_objects:
+            for slot in getattr(obj, "material_slots", ()):
+                mat = slot.material
+                if mat is None or id(mat) in seen or mat.node_tree is None:
+                    continue
+                seen.add(id(mat))
+                nt = mat.node_tree
+                bsdf = next((n for n in nt.nodes if n.type == "BSDF_PRINCIPLED"), None)
+                for name, (socket, kind) in _AOV_SOURCES.items():
+                    node = nt.nodes.new("ShaderNodeOutputAOV")
+                    node.aov_name = name
+                    dst = node.inputs["Color" if kind == "COLOR" else "Value"]
+                    src = bsdf.inputs[socket] if bsdf is not None else None
+                    if src is not None and src.is_linked:
+                        nt.links.new(src.links[0].from_socket, dst)
+                    elif src is not None:
+                        dst.default_value = src.default_value
+                    else:
+                        dst.default_value = (0.0, 0.0, 0.0, 1.0) if kind == "COLOR" else 0.0
+
+    def _aux_renders(self, ex: Extras, *, moving: bool) -> dict[str, Any]:
+        """1-sample renders for flow (motion blur off) and amodal masks (one per object group)."""
+        if not ex.amodal_groups and not (ex.flow and moving):
+            return {}
+        sc, vl = self._scene, self._scene.view_layers[0]
+        saved = (sc.cycles.samples, sc.cycles.use_denoising, sc.render.use_motion_blur, sc.cycles.max_bounces,
+                 vl.use_pass_normal, vl.use_pass_z)
+        sc.cycles.samples, sc.cycles.use_denoising, sc.render.use_motion_blur = 1, False, False
+        sc.cycles.max_bounces = 0
+        vl.use_pass_normal = vl.use_pass_z = False
+        self._set_extra_passes(Extras())
+        out: dict[str, Any] = {}
+        parts = [o for o in self._sample_objects if o.type == "MESH"]
+        try:
+            if ex.flow and moving:
+                vl.use_pass_vector = True
+                self._render_quiet()
+                v = self._read_layers()["Vector"]
+                # Cycles' (Z, W) points from the current position to the previous frame's, y up
+                # (measured); flow to the next frame in image axes (v down) is (-Z, W) for linear motion.
+                out["flow"] = np.stack([-v["Z"], v["W"]], axis=-1).astype(np.float32)
+                vl.use_pass_vector = False
+            amodal = []
+            for group in ex.amodal_groups:
+                members = set(group)
+                for o in parts:
+                    o.visible_camera = o.pass_index in members
+                self._render_quiet()
+                amodal.append(next(iter(self._read_layers()["Object Index"].values())))
+            out["amodal"] = amodal
+        finally:
+            for o in parts:
+                o.visible_camera = True
+            vl.use_pass_vector = False
+            (sc.cycles.samples, sc.cycles.use_denoising, sc.render.use_motion_blur, sc.cycles.max_bounces,
+             vl.use_pass_normal, vl.use_pass_z) = saved
+        return out
+
+    def _render_quiet(self) -> None:
+        with _quiet_stdout(self._quiet):
+            self._bpy.ops.render.render(write_still=True)
+
+    def _save_scene(self, kind: str) -> bytes:
+        """The sample's scene (objects, materials, lights, camera) as .glb or .blend bytes."""
+        bpy = self._bpy
+        path = os.path.join(self._tmp.name, f"scene.{kind}")
+        with _quiet_stdout(self._quiet):
+            if kind == "glb":
+                bpy.ops.export_scene.gltf(filepath=path, export_format="GLB", use_selection=False,
+                                          export_cameras=True, export_lights=True, export_apply=True)
+            else:
+                bpy.ops.wm.save_as_mainfile(filepath=path, copy=True, compress=True)
+        with open(path, "rb") as f:
+            data = f.read()
+        os.unlink(path)
+        return data
+
     # ------------------------------------------------------------------ reading
 
-    def _read_exr(self, *, normals: bool) -> dict[str, np.ndarray]:
+    def _read_layers(self) -> dict[str, dict[str, np.ndarray]]:
+        """The render's EXR as {pass name: {channel: (H, W) float32}}; the file is removed."""
         import OpenEXR
 
         parts: dict[str, dict[str, np.ndarray]] = {}
@@ -337,6 +518,10 @@ class BlenderRenderer:
                 parts[p.name().split(".", 1)[-1]] = {k.rsplit(".", 1)[-1]: np.array(v.pixels)
                                                      for k, v in p.channels.items()}
         os.unlink(self._exr)
+        return parts
+
+    def _read_exr(self, *, normals: bool) -> dict[str, np.ndarray]:
+        parts = self._read_layers()
         comb = parts["Combined"]
         out = {
             "rgb": np.stack([comb["R"], comb["G"], comb["B"]], axis=-1),
@@ -346,6 +531,12 @@ class BlenderRenderer:
         if normals:
             n = parts["Normal"]
             out["normals"] = np.stack([n["X"], n["Y"], n["Z"]], axis=-1)
+        if "albedo" in parts:
+            d = parts["albedo"]
+            out["albedo"] = np.stack([d["R"], d["G"], d["B"]], axis=-1)
+        for name in _AOVS:
+            if name in parts:
+                out[name] = next(iter(parts[name].values()))
         return out
 
 
@@ -371,47 +562,3 @@ def _to_matrix(bpy: Any, m: np.ndarray) -> Any:
     import mathutils
 
     return mathutils.Matrix(m.tolist())
-
-
-def _build_mesh(bpy: Any, primitive: Primitive) -> Any:
-    """A unit-sized primitive mesh (fits in [-0.5, 0.5]^3, torus 0.3 tall) with one material slot."""
-    import bmesh
-
-    mesh = bpy.data.meshes.new(f"synth-{primitive}")
-    bm = bmesh.new()
-    if primitive == "cube":
-        bmesh.ops.create_cube(bm, size=1.0)
-    elif primitive == "sphere":
-        bmesh.ops.create_uvsphere(bm, u_segments=32, v_segments=16, radius=0.5)
-    elif primitive == "ico":
-        bmesh.ops.create_icosphere(bm, subdivisions=1, radius=0.5)
-    elif primitive == "cylinder":
-        bmesh.ops.create_cone(bm, cap_ends=True, segments=32, radius1=0.5, radius2=0.5, depth=1.0)
-    elif primitive == "cone":
-        bmesh.ops.create_cone(bm, cap_ends=True, segments=32, radius1=0.5, radius2=0.0, depth=1.0)
-    elif primitive == "plane":
-        bmesh.ops.create_grid(bm, x_segments=1, y_segments=1, size=0.5)
-    elif primitive == "torus":
-        _torus(bm, major=0.35, minor=0.15)
-    else:
-        raise ValueError(f"unknown primitive {primitive!r}")
-    bm.to_mesh(mesh)
-    bm.free()
-    if primitive in ("sphere", "cylinder", "cone", "torus"):
-        mesh.shade_smooth()
-    mesh.materials.append(None)
-    return mesh
-
-
-def _torus(bm: Any, *, major: float, minor: float, segments: int = 32, rings: int = 12) -> None:
-    verts = []
-    for i in range(segments):
-        a = 2 * math.pi * i / segments
-        for j in range(rings):
-            b = 2 * math.pi * j / rings
-            r = major + minor * math.cos(b)
-            verts.append(bm.verts.new((r * math.cos(a), r * math.sin(a), minor * math.sin(b))))
-    for i in range(segments):
-        for j in range(rings):
-            i2, j2 = (i + 1) % segments, (j + 1) % rings
-            bm.faces.new((verts[i * rings + j], verts[i2 * rings + j], verts[i2 * rings + j2], verts[i * rings + j2]))

@@ -36,9 +36,9 @@ SHAPE_BOUNDS: dict[str, tuple[Vec3, Vec3]] = {
 }
 """Axis-aligned bounds of each unit shape in its own frame; the Blender meshes fit them exactly."""
 
-Pattern = Literal["plain", "noise", "checker", "voronoi", "wave", "magic", "brick", "windows", "wood"]
+Pattern = Literal["plain", "noise", "checker", "voronoi", "wave", "magic", "brick", "windows", "wood", "tiles"]
 PATTERNS: tuple[Pattern, ...] = ("plain", "noise", "checker", "voronoi", "wave", "magic")
-"""Patterns that generators draw at random; ``brick``, ``windows`` and ``wood`` are chosen on purpose."""
+"""Patterns that generators draw at random; ``brick``, ``windows``, ``wood`` and ``tiles`` are chosen on purpose."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,10 @@ class GenConfig:
     """Low-discrepancy point in [0,1)^8 for the category's main parameters (from ``rank``)."""
     aspect: float = 1.0
     """Image width / height, so that generators can frame their objects."""
+    environments: tuple[tuple[str, str], ...] = ()
+    """(source URI, image id) of every HDRI the spec offers, in a fixed order; empty: flat-colour skies."""
+    textures: tuple[tuple[str, str], ...] = ()
+    """(source URI, set id) of every PBR texture set the spec offers; empty: procedural materials only."""
 
 
 Generator = Callable[[GenConfig, np.random.Generator], Scene]
