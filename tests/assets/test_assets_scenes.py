@@ -132,3 +132,23 @@ def test_operator_refuses_asset_uris_pods_cannot_read() -> None:
     assert any(e.startswith("spec.assets.libraries[0].uri") and "file:///srv/lib" in e for e in errors)
     assert any(e.startswith("spec.assets.libraries[1].uri") and "builtin:sample-objects" in e for e in errors)
     assert not any("libraries[2]" in e for e in errors)
+
+
+def test_dataset_json_credits_assets_and_lists_rejections() -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from parallel_synth.api import SynthDatasetSpec
+    from parallel_synth.local.index import Summary, dataset_summary
+
+    spec = SynthDatasetSpec.model_validate({"samples": 2, "output": {"uri": "file:///tmp/x"}, "image": "x"})
+    s = Summary()
+    a = {"library": "props", "id": "mug/m.glb", "license": "CC-BY-4.0", "attribution": "Jane"}
+    metas = [{"objects": [{"id": 1, "class": "mug", "asset": a}]},
+             {"objects": [{"id": 2, "class": "mug", "asset": a}],
+              "assetsRejected": [{"library": "props", "path": "box/x.glb", "why": "no mesh with faces"}]}]
+    for m in metas:
+        s.add_row({"category": "composition", "score": 1.0, "metadata": json.dumps(m)}, min_score=0.0)
+    doc = dataset_summary(spec, "d", s, files=[], now=datetime.now(UTC))
+    assert doc["credits"]["assets"] == [{**a, "samples": 2}]
+    assert doc["assetsRejected"] == [{"library": "props", "path": "box/x.glb", "why": "no mesh with faces"}]
