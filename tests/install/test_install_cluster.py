@@ -201,6 +201,13 @@ def test_admin_policy_values_reach_the_operator_settings(render_chart) -> None:
     assert defaults == OperatorSettings(), "default chart values keep the operator's defaults"
 
 
+def test_kustomize_and_chart_expose_the_same_operator_settings(render_chart, render_kustomize) -> None:
+    chart, kustomize = operator_env(render_chart()), operator_env(render_kustomize(""))
+    names = {n for n in chart if n.startswith("SYNTH_OPERATOR_")}
+    assert names and names == {n for n in kustomize if n.startswith("SYNTH_OPERATOR_")}
+    assert OperatorSettings.from_env(kustomize) == OperatorSettings.from_env(chart) == OperatorSettings()
+
+
 # ------------------------------------------------------------------ 14: pods, versions, roles, test, alerts
 
 
