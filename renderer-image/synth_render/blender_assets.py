@@ -49,6 +49,8 @@ class Template:
     triangles: int
     bounds: tuple[tuple[float, float, float], tuple[float, float, float]] = ((0.0,) * 3, (0.0,) * 3)
     """Axis-aligned bounds in normalised space (largest dimension 1, base at z = 0)."""
+    recolour: bool = False
+    """The asset brought no material (STL, PLY without colours): each sample may tint it."""
 
 
 @dataclass
@@ -73,6 +75,9 @@ class AssetImporter:
         """key ({library}/{id}) -> why it was refused."""
         self.stats = AssetStats()
         self._in_use: set[str] = set()
+        self._tints: list[Any] = []
+        """Materials that tint material-less assets, reused sample after sample (bounded by instances per sample)."""
+        self._tints_used = 0
 
     @property
     def loaded_bytes(self) -> int:
@@ -80,6 +85,18 @@ class AssetImporter:
 
     def begin_sample(self) -> None:
         self._in_use.clear()
+        self._tints_used = 0
+
+    def _tint(self, color: tuple[float, float, float]) -> Any:
+        if self._tints_used == len(self._tints):
+            mat = _fallback_material(self._bpy, None)
+            mat.use_fake_user = True
+            self._tints.append(mat)
+        mat = self._tints[self._tints_used]
+        self._tints_used += 1
+        bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+        bsdf.inputs["Base Color"].default_value = (*color, 1.0)
+        return mat
 
     def instance(self, ref: AssetRef, matrix: np.ndarray, pass_index: int, collection: Any) -> list[Any] | None:
         """New objects showing the asset at ``matrix`` (normalised size applied); None if rejected."""
@@ -91,9 +108,14 @@ class AssetImporter:
 
         m = matrix @ np.diag([ref.size, ref.size, ref.size, 1.0])
         objs = []
+        tint = self._tint(ref.color) if tpl.recolour and ref.color is not None else None
         for mesh in tpl.meshes:
             obj = bpy.data.objects.new(f"asset-{ref.id}", mesh)
             obj.pass_index = pass_index
+            if tint is not None:  # the shared mesh keeps its grey: the tint is linked to this object only
+                for slot in obj.material_slots:
+                    slot.link = "OBJECT"
+                    slot.material = tint
             obj.matrix_world = mathutils.Matrix(m.tolist())
             collection.objects.link(obj)
             objs.append(obj)
@@ -146,6 +168,9 @@ class AssetImporter:
         for tpl in self._loaded.values():
             self._remove(tpl)
         self._loaded.clear()
+        for mat in self._tints:
+            self._bpy.data.materials.remove(mat, do_unlink=True)
+        self._tints.clear()
 
     def _import(self, ref: AssetRef, key: str) -> Template:
         try:
@@ -234,6 +259,7 @@ class AssetImporter:
         centre = ((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2])
         norm = mathutils.Matrix.Scale(1.0 / ext, 4) @ mathutils.Matrix.Translation([-c for c in centre])
         tris = 0
+        recolour = False
         for m in meshes:
             m.transform(norm)
             m.update()
@@ -241,6 +267,7 @@ class AssetImporter:
             if not m.materials or all(mat is None for mat in m.materials):
                 mat = _fallback_material(bpy, m)
                 owned["materials"].append(mat)
+                recolour = recolour or not len(m.color_attributes)
             m.use_fake_user = True
         pixels = 0
         for img in owned.get("images", []):
@@ -254,7 +281,7 @@ class AssetImporter:
         nlo = tuple(float(v) for v in (lo - np.asarray(centre)) / ext)
         nhi = tuple(float(v) for v in (hi - np.asarray(centre)) / ext)
         return Template(key=key, meshes=meshes, owned=owned, bytes=est, triangles=tris,
-                        bounds=(nlo, nhi))  # type: ignore[arg-type]
+                        bounds=(nlo, nhi), recolour=recolour)  # type: ignore[arg-type]
 
     def template(self, ref: AssetRef) -> Template | None:
         """The imported template of an asset (importing it if needed); None when rejected."""
@@ -269,6 +296,8 @@ def _fallback_material(bpy: Any, mesh: Any) -> Any:
     nt = mat.node_tree
     bsdf = next(n for n in nt.nodes if n.type == "BSDF_PRINCIPLED")
     bsdf.inputs["Roughness"].default_value = 0.5
+    if mesh is None:
+        return mat
     if len(mesh.color_attributes):
         attr = nt.nodes.new("ShaderNodeVertexColor")
         attr.layer_name = mesh.color_attributes[0].name

@@ -118,6 +118,8 @@ class AssetRef:
     """Largest dimension after normalisation, metres."""
     license: str = "unknown"
     attribution: str = ""
+    color: Color | None = None
+    """Base colour for an asset that brings no material of its own (STL, PLY without colours)."""
 
 
 @dataclass(frozen=True)

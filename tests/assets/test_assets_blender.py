@@ -179,3 +179,18 @@ def test_a_sample_with_assets_rerenders_identically(renderer: Any, sample_lib: P
     shown = [o for o in meta["objects"] if "asset" in o]
     assert shown and all(o["asset"]["library"] == "props" and o["asset"]["license"] == "CC0-1.0" for o in shown)
     assert all(o["class"] == o["asset"]["id"].split("/")[0] for o in shown)
+
+
+def test_material_less_assets_take_the_sample_colour_without_leaking(renderer: Any, formats_lib: Path) -> None:
+    import bpy
+
+    means = {}
+    counts = []
+    for name, color in (("red", (0.8, 0.05, 0.05)), ("blue", (0.05, 0.05, 0.8)), ("red2", (0.8, 0.05, 0.05))):
+        ref = dataclasses.replace(_ref(formats_lib, "box/one-stl.stl"), color=color)
+        out = renderer.render(_scene([ref]), width=32, height=32, spp=4, denoise=False, seed=1, normals=False)
+        mask = post.encode_segmentation(out.index) == 1
+        means[name] = out.rgb[mask].mean(axis=0)
+        counts.append(len(bpy.data.materials))
+    assert means["red"][0] > 2 * means["red"][2] and means["blue"][2] > 2 * means["blue"][0]
+    assert counts[1] == counts[2]  # tints are reused, not accumulated

@@ -7,11 +7,13 @@ the category: which objects are replaced comes from the seed; the class cycles w
 so the assets of a class are used evenly. The asset keeps the replaced
 object's footprint position and heading, stands on the replaced object's base, and gets its
 catalog size, held between 0.5x and 1.5x of the replaced object's size (so the category's
-framing still fits), with a seeded +-15% jitter.
+framing still fits), with a seeded +-15% jitter, and a seeded colour that the renderer uses
+when the asset brings no material of its own.
 """
 
 from __future__ import annotations
 
+import colorsys
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -86,8 +88,10 @@ def with_library_assets(scene: Scene, libraries: Sequence[Library], *, share: fl
         base, size = extent(obj)
         target = min(max(entry.size_m, 0.5 * size), 1.5 * size) * float(rng.uniform(0.85, 1.15))
         yaw = float(obj.rotation[2]) if any(obj.rotation) else float(rng.uniform(0, 2 * math.pi))
+        r, g, b = colorsys.hsv_to_rgb(float(rng.random()), float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.35, 0.9)))
         ref = AssetRef(library=entry.library, id=entry.path, uri=uris[entry.library], cls=entry.cls,
-                       size=round(target, 5), license=entry.license, attribution=entry.attribution)
+                       size=round(target, 5), license=entry.license, attribution=entry.attribution,
+                       color=(round(r, 4), round(g, 4), round(b, 4)))
         objects[i] = dataclasses.replace(obj, cls=entry.cls, asset=ref, parts=(),
                                          location=(obj.location[0], obj.location[1], round(base, 5)),
                                          rotation=(0.0, 0.0, round(yaw, 6)), scale=(1.0, 1.0, 1.0))
