@@ -117,6 +117,16 @@ def test_generate_refuses_an_unusable_library_before_rendering(kind: str, tmp_pa
     assert not (tmp_path / "out" / "lib-test" / "v1" / "shards").exists()
 
 
+def test_generate_refuses_an_unreachable_environment(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, "builtin:sample-objects")
+    doc = yaml.safe_load(manifest.read_text())
+    doc["spec"]["assets"]["environments"] = [{"uri": "file:///no/such/hdris"}]
+    manifest.write_text(yaml.safe_dump(doc))
+    res = _synthctl("generate", str(manifest), "--out", str(tmp_path / "out"))
+    assert res.returncode == 2
+    assert "spec.assets.environments[0].uri: file:///no/such/hdris" in res.stderr and "Traceback" not in res.stderr
+
+
 def test_operator_refuses_asset_uris_pods_cannot_read() -> None:
     from parallel_synth.reconcile import validated_spec
     from parallel_synth.settings import OperatorSettings
