@@ -194,3 +194,24 @@ def test_material_less_assets_take_the_sample_colour_without_leaking(renderer: A
         counts.append(len(bpy.data.materials))
     assert means["red"][0] > 2 * means["red"][2] and means["blue"][2] > 2 * means["blue"][0]
     assert counts[1] == counts[2]  # tints are reused, not accumulated
+
+
+def test_an_s3_library_imports_through_the_endpoint(formats_lib: Path, s3_client: Any, s3_endpoint: str,
+                                                    bucket: str, tmp_path: Path) -> None:
+    bpy = pytest.importorskip("bpy")
+    from asset_helpers import upload_dir
+
+    from synth_render.assets.fetch import AssetCache
+    from synth_render.blender_assets import AssetImporter
+
+    upload_dir(s3_client, bucket, "lib", formats_lib)
+    cache = AssetCache(tmp_path / "cache", endpoint_url=s3_endpoint)
+    imp = AssetImporter(bpy, cache)
+    ref = AssetRef(library="s3lib", id="chair/one-obj.obj", uri=f"s3://{bucket}/lib", cls="chair", size=0.9)
+    tpl = imp.template(ref)
+    assert tpl is not None, imp.rejected
+    assert tpl.triangles > 50 and max(np.subtract(tpl.bounds[1], tpl.bounds[0])) == pytest.approx(1.0, rel=1e-3)
+    images = [i for kind, blocks in tpl.owned.items() if kind == "images" for i in blocks]
+    assert images and all(i.packed_file is not None for i in images)  # the OBJ's texture came along and is packed
+    assert all(p.resolve().is_relative_to(cache.root) for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    imp.close()
