@@ -10,6 +10,8 @@ block each category gets its largest-remainder share of the weights, and the blo
 interleaves categories with smooth weighted round-robin, so any prefix of the dataset (a run
 stopped at any point, a single shard) is balanced to within one sample per category per block.
 Per-category counts over any index range are closed-form (``category_counts``).
+``spec.schedule`` cuts the shards into segments (``segments``), each with its own weights and its
+own blocks starting at its first index; a segment never changes the samples before it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from __future__ import annotations
 import hashlib
 import math
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from parallel_synth.api import SynthDatasetSpec
 
@@ -98,16 +102,58 @@ def _layout(names: tuple[str, ...], weights: tuple[float, ...]) -> CategoryLayou
     return CategoryLayout(names=names, block=tuple(block), prefix=tuple(prefix))
 
 
-def category_layout(spec: SynthDatasetSpec) -> CategoryLayout:
-    """The category layout of a dataset (only categories with weight > 0 take part)."""
-    active = [(str(c.name), float(c.weight)) for c in spec.categories if c.weight > 0]
+def _layout_of(categories: Sequence[Any]) -> CategoryLayout:
+    active = [(str(c.name), float(c.weight)) for c in categories if c.weight > 0]
     return _layout(tuple(n for n, _ in active), tuple(w for _, w in active))
+
+
+def category_layout(spec: SynthDatasetSpec) -> CategoryLayout:
+    """The category layout of a dataset's first segment (only categories with weight > 0 take part)."""
+    return _layout_of(spec.categories)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of shards with one set of category weights: ``spec.categories``, then ``spec.schedule``."""
+
+    from_shard: int
+    start: int
+    """First global sample index of the segment."""
+    stop: int | None
+    """First index of the next segment (None: the last segment runs to the end)."""
+    layout: CategoryLayout
+
+
+def segments(spec: SynthDatasetSpec) -> tuple[Segment, ...]:
+    """The schedule's segments in order; the first is ``spec.categories`` from shard 0.
+
+    A sample's category depends only on the segments that start at or before its shard, and a
+    segment's interleaving starts afresh at its first index, so appending a segment never moves
+    a sample of an earlier shard and every segment's prefix is balanced on its own.
+    """
+    starts = [(0, spec.categories)] + [(s.from_shard, s.categories)
+                                       for s in sorted(getattr(spec, "schedule", None) or [],
+                                                       key=lambda s: s.from_shard)]
+    out = []
+    for i, (shard, cats) in enumerate(starts):
+        nxt = starts[i + 1][0] * spec.shard_size if i + 1 < len(starts) else None
+        out.append(Segment(from_shard=shard, start=shard * spec.shard_size, stop=nxt, layout=_layout_of(cats)))
+    return tuple(out)
+
+
+def _segment_at(segs: tuple[Segment, ...], index: int) -> Segment:
+    return segs[bisect_right([s.start for s in segs], index) - 1]
+
+
+def segment_of_shard(spec: SynthDatasetSpec, shard: int) -> Segment:
+    """The schedule segment a shard belongs to."""
+    return _segment_at(segments(spec), shard * spec.shard_size)
 
 
 def category_of(spec: SynthDatasetSpec, index: int) -> str:
     """The category of the sample at a global index."""
-    layout = category_layout(spec)
-    return layout.names[layout.block[index % CATEGORY_BLOCK]]
+    seg = _segment_at(segments(spec), index)
+    return seg.layout.names[seg.layout.block[(index - seg.start) % CATEGORY_BLOCK]]
 
 
 def _count_before(layout: CategoryLayout, c: int, index: int) -> int:
@@ -117,18 +163,41 @@ def _count_before(layout: CategoryLayout, c: int, index: int) -> int:
 
 def category_rank(spec: SynthDatasetSpec, index: int) -> int:
     """How many samples of the same category come before this index (for stratification)."""
-    layout = category_layout(spec)
-    c = layout.block[index % CATEGORY_BLOCK]
-    return _count_before(layout, c, index)
+    name = category_of(spec, index)
+    return category_counts(spec, 0, index).get(name, 0)
+
+
+def _segment_counts(seg: Segment, start: int, stop: int) -> dict[str, int]:
+    lo = max(start, seg.start)
+    hi = stop if seg.stop is None else min(stop, seg.stop)
+    if hi <= lo:
+        return {}
+    layout = seg.layout
+    return {name: _count_before(layout, c, hi - seg.start) - _count_before(layout, c, lo - seg.start)
+            for c, name in enumerate(layout.names)}
 
 
 def category_counts(spec: SynthDatasetSpec, start: int, stop: int) -> dict[str, int]:
-    """Number of samples of each category among global indices [start, stop)."""
-    layout = category_layout(spec)
-    return {
-        name: _count_before(layout, c, stop) - _count_before(layout, c, start)
-        for c, name in enumerate(layout.names)
-    }
+    """Number of samples of each category among global indices [start, stop) (O(segments x categories))."""
+    segs = segments(spec)
+    out = {name: 0 for seg in segs for name in seg.layout.names}
+    for seg in segs:
+        for name, n in _segment_counts(seg, start, stop).items():
+            out[name] = out.get(name, 0) + n
+    return out
+
+
+def segment_targets(spec: SynthDatasetSpec) -> list[dict[str, Any]]:
+    """Per schedule segment: its shards ``[fromShard, toShard)`` and target samples per category."""
+    total = shard_count(spec)
+    out = []
+    for seg in segments(spec):
+        stop = spec.samples if seg.stop is None else min(seg.stop, spec.samples)
+        to_shard = total if seg.stop is None else min(seg.stop // spec.shard_size, total)
+        out.append({"fromShard": seg.from_shard, "toShard": max(to_shard, seg.from_shard),
+                    "categories": _segment_counts(seg, seg.start, max(stop, seg.start)) or
+                    {name: 0 for name in seg.layout.names}})
+    return out
 
 
 def category_targets(spec: SynthDatasetSpec) -> dict[str, int]:

@@ -83,6 +83,8 @@ def spec_digest(spec: SynthDatasetSpec) -> str:
     """Digest of the spec fields that decide sample content (a checkpoint must match them)."""
     w = spec.wire()
     keep = {k: w.get(k) for k in ("samples", "seed", "version", "shardSize", "categories", "render", "quality")}
+    if w.get("schedule"):  # only when set, so that checkpoints of datasets without one stay valid
+        keep["schedule"] = w["schedule"]
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -96,6 +96,9 @@ class Report:
     quarantined: int = 0
     """Samples held back by the quality gate (under ``quarantine/``, not in the shards)."""
     quarantined_categories: dict[str, int] = field(default_factory=dict)
+    segments: dict[int, dict[str, int]] = field(default_factory=dict)
+    """Samples found (shards plus quarantine) per category, per schedule segment (by its fromShard)."""
+    segment_targets: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -127,6 +130,10 @@ class Report:
             "shards": {"expected": self.shards_expected, "checked": self.shards_checked, "sampled": self.sampled},
             "samples": self.samples,
             "quarantined": self.quarantined,
+            "segments": [{"fromShard": seg["fromShard"], "toShard": seg["toShard"],
+                          "categories": {c: {"found": self.segments.get(seg["fromShard"], {}).get(c, 0), "target": t}
+                                         for c, t in seg["categories"].items()}}
+                         for seg in self.segment_targets],
             "bytes": self.bytes,
             "quality": {
                 "minScore": self.min_quality,
@@ -327,6 +334,11 @@ def check_shard(
             if {c: n for c, n in man_cats.items() if n} != found:
                 report.add("category-count", tar_rel, f"categories {found}, manifest says {man_cats}")
     held = quarantined_count(manifest) if isinstance(manifest, dict) else 0
+    if spec is not None:
+        seg = report.segments.setdefault(planning.segment_of_shard(spec, shard).from_shard, {})
+        held_cats = (manifest.get("quarantined") or {}).get("categories") or {} if held else {}
+        for cat, n in [*categories.items(), *held_cats.items()]:
+            seg[cat] = seg.get(cat, 0) + int(n)
     if held and isinstance(manifest, dict):
         report.quarantined += held
         for cat, n in (manifest["quarantined"].get("categories") or {}).items():
@@ -443,7 +455,14 @@ def _check_totals(
     if spec is None:
         return
     report.targets = planning.category_targets(spec)
+    report.segment_targets = planning.segment_targets(spec) if spec.schedule else []
     if complete:
+        for seg in report.segment_targets:
+            found_in = report.segments.get(seg["fromShard"], {})
+            for cat, target in seg["categories"].items():
+                if found_in.get(cat, 0) != target:
+                    report.add("category-balance", f"schedule segment from shard {seg['fromShard']}: {cat}",
+                               f"{found_in.get(cat, 0):,} samples, the segment's weights give {target:,}")
         for cat in sorted(set(report.targets) | set(report.categories)):
             found = report.categories.get(cat, 0) + report.quarantined_categories.get(cat, 0)
             target = report.targets.get(cat, 0)

@@ -169,14 +169,45 @@ def _guard_spec(files: Any, wire: dict[str, Any]) -> None:
     if files.exists(rel):
         earlier = json.loads(files.read_bytes(rel)).get("spec")
         keep = ("samples", "seed", "version", "shardSize", "categories", "render", "quality")
-        if earlier is not None and any(earlier.get(k) != wire.get(k) for k in keep):
+        grown = _grown_schedule(files, earlier, wire) if earlier is not None else None
+        if grown is None and earlier is not None and any(earlier.get(k) != wire.get(k) for k in keep):
             changed = [k for k in keep if earlier.get(k) != wire.get(k)]
+            if earlier.get("schedule") != wire.get("schedule"):
+                changed.append("schedule")
             raise click.ClickException(
                 f"{files.root} was started with a different spec (changed: {', '.join(changed)}); "
                 "bump spec.version to render a new version, or restore the manifest to resume"
             )
+        if grown:
+            files.write_bytes(rel, (json.dumps({"spec": wire}, indent=2) + "\n").encode())
         return
     files.write_bytes(rel, (json.dumps({"spec": wire}, indent=2) + "\n").encode())
+
+
+def _grown_schedule(files: Any, earlier: dict[str, Any], wire: dict[str, Any]) -> bool | None:
+    """True when ``wire`` only appends schedule segments and/or grows ``samples`` after the committed
+    shards (the committed shards keep their samples); None when it changes anything else."""
+    from parallel_synth.immutability import transition_problems
+
+    same = ("seed", "version", "shardSize", "categories", "render", "quality")
+    if any(earlier.get(k) != wire.get(k) for k in same) or int(wire["samples"]) < int(earlier["samples"]):
+        return None
+    if earlier.get("schedule") == wire.get("schedule") and earlier["samples"] == wire["samples"]:
+        return False
+    size = int(earlier["shardSize"])
+    if int(wire["samples"]) != int(earlier["samples"]) and int(earlier["samples"]) % size:
+        raise click.ClickException(
+            f"spec.samples: {files.root} ends with a short shard ({int(earlier['samples']) % size} of {size} samples);"
+            " growing it would change a committed shard: bump spec.version instead")
+    committed = [int(p.rsplit("/", 1)[-1].split(".")[0]) for p in files.list("manifests") if p.endswith(".json")]
+    checkpoints = [int(p.rsplit("/", 1)[-1].split(".")[0]) for p in files.list("checkpoints")
+                   if p.endswith(".json")]
+    next_shard = max([*committed, *checkpoints], default=-1) + 1
+    problems = transition_problems({"spec": earlier, "status": {"nextShard": next_shard}}, {"spec": wire},
+                                   assume_started=True)
+    if problems:
+        raise click.ClickException(f"{files.root}: " + "; ".join(problems))
+    return True
 
 
 def _how_to_load(root: str, local: bool, doc: dict[str, Any]) -> str:

@@ -51,6 +51,8 @@ class Summary:
     categories: dict[str, int] = field(default_factory=dict)
     engines: set[str] = field(default_factory=set)
     devices: set[str] = field(default_factory=set)
+    segments: dict[int, dict[str, int]] = field(default_factory=dict)
+    """Committed samples per category, per schedule segment (by its fromShard)."""
     quarantined: int = 0
     quarantined_categories: dict[str, int] = field(default_factory=dict)
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
@@ -111,6 +113,11 @@ def dataset_summary(
                          if summary.scored + summary.quarantined else None),
             "rerenders": summary.rerenders,
         },
+        "segments": [
+            {**seg, "categories": {c: {"target": t, "completed": summary.segments.get(seg["fromShard"], {}).get(c, 0)}
+                                   for c, t in seg["categories"].items()}}
+            for seg in planning.segment_targets(spec)
+        ],
         "quarantine": {
             "samples": summary.quarantined,
             "categories": dict(sorted(summary.quarantined_categories.items())),
@@ -182,8 +189,10 @@ def write_index(
                     for e in held.get("entries") or []:
                         held_out.write(json.dumps({"shard": shard, **e}) + "\n")
                 rows, _ = shard_rows(files, shard)
+                seg = summary.segments.setdefault(planning.segment_of_shard(spec, shard).from_shard, {})
                 for row in rows:
                     summary.add_row(row, min_score=spec.quality.min_score)
+                    seg[row["category"]] = seg.get(row["category"], 0) + 1
                 if writer is not None and rows:
                     writer.write_table(pa.Table.from_pylist(rows, schema=INDEX_SCHEMA))
                 if jsonl is not None:
