@@ -27,7 +27,7 @@ def real_wire(tmp: Path, samples: int, shard_size: int) -> dict[str, object]:
         tmp / "ignored", samples=samples, shardSize=shard_size,
         render={"resolutions": [{"width": 64, "height": 64}], "samples": {"min": 4, "max": 4},
                 "denoise": False, "passes": ["rgb", "depth", "segmentation"]},
-        quality={"minScore": 0.2, "minPassRate": 0.5, "maxRerenders": 1},
+        quality={"minScore": 0.2, "minPassRate": 0.5, "maxRerenders": 1, "maxNoiseSigma": 0.5},  # 4 spp: noisy
     )
 
 

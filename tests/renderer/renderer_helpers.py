@@ -15,7 +15,9 @@ def tiny_spec_dict(**overrides: Any) -> dict[str, Any]:
         "shardSize": 4,
         "render": {"resolutions": [{"width": 64, "height": 64}], "samples": {"min": 4, "max": 4},
                    "denoise": False, "passes": ["rgb", "depth", "segmentation", "normals"]},
-        "quality": {"minScore": 0.2, "minPassRate": 0.5, "maxRerenders": 1},
+        # 4 spp without the denoiser is noisy by design (fast renders); the gate's noise rule is
+        # tested in test_renderer_quality, so it is relaxed here.
+        "quality": {"minScore": 0.2, "minPassRate": 0.5, "maxRerenders": 1, "maxNoiseSigma": 0.5},
         "output": {"uri": "file:///tmp/unused"},
         "image": "renderer:test",
     }
