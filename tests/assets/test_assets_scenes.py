@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -162,3 +163,17 @@ def test_dataset_json_credits_assets_and_lists_rejections() -> None:
     doc = dataset_summary(spec, "d", s, files=[], now=datetime.now(UTC))
     assert doc["credits"]["assets"] == [{**a, "samples": 2}]
     assert doc["assetsRejected"] == [{"library": "props", "path": "box/x.glb", "why": "no mesh with faces"}]
+
+
+def test_render_pod_exits_2_naming_an_unreadable_library(tmp_path: Path) -> None:
+    import json
+
+    spec = {"samples": 2, "shardSize": 2, "output": {"uri": (tmp_path / "out").as_uri()}, "image": "x",
+            "assets": {"libraries": [{"name": "props", "uri": "file:///no/such/library"}]},
+            "categories": [{"name": "composition", "assets": {"libraries": ["props"]}}]}
+    res = subprocess.run([sys.executable, "-m", "synth_render.worker", "--dataset", "d", "--shard", "0"],
+                         env={**os.environ, "SYNTH_SPEC_JSON": json.dumps(spec)}, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 2
+    assert "spec.assets.libraries[0].uri: file:///no/such/library" in res.stderr
+    assert not (tmp_path / "out" / "d").exists()
