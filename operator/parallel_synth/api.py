@@ -1033,6 +1033,14 @@ class IndexStatus(_Status):
     job: str | None = Field(None, description="Name of the index Job.")
 
 
+class SegmentStatus(_Status):
+    """Category progress within one schedule segment."""
+
+    from_shard: int = Field(0, description="First shard of the segment.")
+    to_shard: int = Field(0, description="First shard after the segment.")
+    categories: dict[str, CategoryProgress] = Field(default_factory=dict, description="Per-category progress.")
+
+
 class SynthDatasetStatus(_Status):
     """Status of a SynthDataset; paths are read by printer columns, ArgoCD and dashboards."""
 
@@ -1042,6 +1050,9 @@ class SynthDatasetStatus(_Status):
     samples: Counts = Field(default_factory=Counts, description="Sample counts.")
     shards: ShardCounts = Field(default_factory=ShardCounts, description="Shard counts.")
     categories: dict[str, CategoryProgress] = Field(default_factory=dict, description="Per-category progress.")
+    schedule: list[SegmentStatus] = Field(
+        default_factory=list, description="With spec.schedule: category progress per segment."
+    )
     samples_per_day: float = Field(0.0, description="Measured samples per day.")
     eta: str | None = Field(None, description="Estimated completion time (RFC 3339).")
     workers: WorkerCounts = Field(default_factory=WorkerCounts, description="Worker counts.")

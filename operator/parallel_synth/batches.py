@@ -25,6 +25,7 @@ from parallel_synth.api import (
     SynthDatasetSpec,
     SynthDatasetStatus,
 )
+from parallel_synth.curation import done_shards, segment_progress
 from parallel_synth.jobs import (
     CONTAINER,
     EXIT_QUALITY_GATE,
@@ -525,6 +526,11 @@ def decide_dataset(
         progress=percent(shards_done, total_shards),
         capacityMode="spot" if spec.node_pool.spot else "on-demand",
     )
+    if spec.schedule:  # issue #16: category progress per schedule segment
+        st["schedule"] = segment_progress(spec, done_shards(folded_idx, per, total_shards, failed_global,
+                                                            live_done_spans))
+    else:
+        st.pop("schedule", None)
     failed_text = ranges.bounded_text(failed_global, max_spans=settings.max_status_ranges)
     if failed_text:
         st["failedShards"] = failed_text

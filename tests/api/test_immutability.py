@@ -105,3 +105,32 @@ def test_the_message_names_the_fields_and_the_way_out() -> None:
     problems = transition_problems(old, new)
     assert problems == ["spec.seed cannot change once the dataset has started, unless spec.version changes too"]
     assert any("unless spec.version changes" in m for _, m in cel_violations(SCHEMA, new, old=old))
+
+
+def _run(tmp_path: Any, old: dict[str, Any], new: dict[str, Any]) -> Any:
+    import subprocess
+    import sys
+
+    import yaml
+
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(old))
+    (tmp_path / "new.yaml").write_text(yaml.safe_dump(new))
+    return subprocess.run([sys.executable, "-m", "parallel_synth.cli", "validate-manifest", "--old",
+                           str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml")],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_validate_manifest_old_refuses_and_accepts_like_the_api_server(tmp_path: Any) -> None:
+    refused = _run(tmp_path, _obj(), _changed("seed", 2))  # no status: taken as started
+    assert refused.returncode == 1 and "spec.seed cannot change" in refused.stderr
+    appended = _run(tmp_path, _obj(), _changed("schedule", [SEG, NEW_SEG]))
+    assert appended.returncode == 0, appended.stderr
+    not_started = _run(tmp_path, {**_obj(), "status": {"nextShard": 0}}, _changed("seed", 2))
+    assert not_started.returncode == 0, not_started.stderr
+    (tmp_path / "broken.yaml").write_text("a: [")
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, "-m", "parallel_synth.cli", "validate-manifest", "--old",
+                          str(tmp_path / "broken.yaml"), str(tmp_path / "new.yaml")],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
