@@ -331,6 +331,15 @@ class ShardRun:
                                        f"{self.spec.quality.min_pass_rate}")
         with self._ckpt_lock:
             self._committing = True
+        committed = read_manifest(self.store, self.shard)
+        if committed is not None and not verify_shard(self.store, self.shard):
+            # Committed meanwhile by another pod: this one was replaced (a partitioned node's zombie)
+            # and must not commit the shard a second time over the other's.
+            event("shard committed by another pod, not overwritten", shard=self.shard,
+                  samples=committed.get("samples"))
+            return ShardOutcome("skipped", self.shard, samples=int(committed.get("samples", 0)),
+                                seconds=time.perf_counter() - t0, pass_rate=pass_rate, device=device,
+                                manifest=committed, resumed=resumed)
         size, digest = writer.finish()
         tar_path, held = writer.path, [r for r in self.records if not r.passed]
         if held:  # quarantine: failing samples leave the training shard, on record before the commit

@@ -66,6 +66,24 @@ def test_a_committed_shard_is_skipped(renderer: Any, tmp_path: Path) -> None:
     assert again.samples == 4
 
 
+def test_a_shard_committed_by_another_pod_while_rendering_is_not_committed_again(renderer: Any,
+                                                                                  tmp_path: Path) -> None:
+    """A replaced pod that kept running (a partitioned node's zombie) must not overwrite the commit."""
+    spec = tiny_spec()
+    other = open_store((tmp_path / "replacement").as_uri())
+    run_shard(spec, "ds", 0, store=other, renderer=renderer)
+    store = open_store((tmp_path / "bucket").as_uri())
+
+    def replacement_commits(event: dict[str, Any]) -> None:
+        if not store.exists(planning.manifest_path(0)):
+            for path in (planning.shard_path(0), planning.manifest_path(0)):
+                store.write_bytes(path, other.read_bytes(path) or b"")
+
+    zombie = run_shard(spec, "ds", 0, store=store, progress=replacement_commits, renderer=renderer)
+    assert zombie.status == "skipped" and zombie.exit_code == 0
+    assert store.read_bytes(planning.manifest_path(0)) == other.read_bytes(planning.manifest_path(0))
+
+
 @pytest.mark.parametrize("damage", ["corrupt-manifest", "truncated-tar", "missing-tar"])
 def test_a_corrupted_commit_is_detected_and_rendered_again(renderer: Any, tmp_path: Path, damage: str) -> None:
     spec = tiny_spec()

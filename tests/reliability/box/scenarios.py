@@ -2,8 +2,8 @@
 kind of fault, then checks the end state the same way:
 
 * ``synthctl validate`` on the bucket reports no problem except the expected ones (the shards that
-  were meant to fail; and ``missing-dataset-json`` while the operator does not write the
-  dataset summary, a known gap reported in docs/reliability.md);
+  were meant to fail, and ``missing-dataset-json`` where shards failed: such a dataset is never
+  indexed);
 * every global sample index of the committed shards appears exactly once, none is missing;
 * the SynthDataset status agrees with the bucket: committed samples and shards, failed shards;
 * the bucket is consistent (:attr:`~box.cluster.Truth.problems` is empty: every tar is the one its
