@@ -172,3 +172,13 @@ def test_the_legacy_score_entry_point_still_scores() -> None:
     assert quality.score(rgb, seg, expected_objects=2).ok
     assert quality.score(rgb, seg, expected_objects=2, has_nan=True).score == 0.0
     assert quality.score(rgb, np.zeros_like(seg), expected_objects=2).score == 0.0
+
+
+def test_a_caption_problem_fails_the_kept_attempt() -> None:
+    meta: dict[str, Any] = {"quality": {"score": 0.9, "reasons": [], "passed": True},
+                            "captionCheck": ["caption does not mention visible 'car'"]}
+    assert quality.caption_verdict(meta) == ["caption does not mention visible 'car'"]
+    assert meta["quality"]["passed"] is False
+    assert meta["quality"]["reasons"] == ["caption: caption does not mention visible 'car'"]
+    clean: dict[str, Any] = {"quality": {"score": 0.9, "reasons": [], "passed": True}, "captionCheck": []}
+    assert quality.caption_verdict(clean) == [] and clean["quality"]["passed"] is True

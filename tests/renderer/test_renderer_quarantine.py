@@ -24,7 +24,9 @@ def _seeds(spec: object, index: int, attempts: range) -> set[int]:
 
 
 def test_a_sample_failing_every_rerender_is_quarantined_and_one_that_recovers_is_kept(tmp_path: Path) -> None:
-    spec = tiny_spec(samples=8, shardSize=8, quality={"minScore": 0.3, "minPassRate": 0.5, "maxRerenders": 2})
+    spec = tiny_spec(samples=8, shardSize=8,
+                     quality={"minScore": 0.3, "minPassRate": 0.5, "maxRerenders": 2, "maxNoiseSigma": None},
+                     render={"captioner": "none"})  # captions: test_a_caption_problem_fails_the_kept_attempt
     paint = PaintRenderer(noisy_seeds=_seeds(spec, 2, range(3)) | _seeds(spec, 5, range(1)))
     store = open_store(tmp_path.as_uri())
     out = run_shard(spec, "ds", 0, store=store, renderer=paint)
@@ -65,7 +67,7 @@ def test_a_sample_failing_every_rerender_is_quarantined_and_one_that_recovers_is
 
 
 def test_a_shard_under_min_pass_rate_exits_3_and_commits_nothing(tmp_path: Path) -> None:
-    spec = tiny_spec(quality={"minScore": 0.3, "minPassRate": 0.9, "maxRerenders": 1})
+    spec = tiny_spec(quality={"minScore": 0.3, "minPassRate": 0.9, "maxRerenders": 1, "maxNoiseSigma": None})
     noisy = set().union(*(_seeds(spec, i, range(2)) for i in range(4)))
     store = open_store(tmp_path.as_uri())
     out = run_shard(spec, "ds", 0, store=store, renderer=PaintRenderer(noisy_seeds=noisy))

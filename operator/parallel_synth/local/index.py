@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.classes import dataset_classes
+from parallel_synth.coverage import Coverage
 from parallel_synth.credits import Credits
 from parallel_synth.local.records import INDEX_SCHEMA, index_row, png_size
 from parallel_synth.local.store import DatasetFiles
@@ -172,6 +173,7 @@ def write_index(
     """Write the index files and ``dataset.json``; returns the summary document."""
     formats = [str(f) for f in spec.output.index_formats]
     summary = Summary()
+    coverage = Coverage(seed=spec.seed)
     written: list[str] = []
     with tempfile.TemporaryDirectory(prefix="synth-index-") as tmp:
         pq_path, jl_path = Path(tmp) / "metadata.parquet", Path(tmp) / "metadata.jsonl"
@@ -193,6 +195,7 @@ def write_index(
                 for row in rows:
                     summary.add_row(row, min_score=spec.quality.min_score)
                     seg[row["category"]] = seg.get(row["category"], 0) + 1
+                    coverage.add(json.loads(row["metadata"]))
                 if writer is not None and rows:
                     writer.write_table(pa.Table.from_pylist(rows, schema=INDEX_SCHEMA))
                 if jsonl is not None:
@@ -216,5 +219,6 @@ def write_index(
             files.put_file(INDEX_JSONL, jl_path)
             written.append(INDEX_JSONL)
     doc = dataset_summary(spec, dataset, summary, files=written, now=now)
+    doc["coverage"] = coverage.result()
     files.write_bytes(DATASET_JSON, (json.dumps(doc, indent=2) + "\n").encode())
     return doc
