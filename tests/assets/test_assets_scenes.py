@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -52,9 +53,12 @@ def test_classes_and_assets_are_used_evenly_and_choice_is_seeded(lib: Any) -> No
         scene = with_library_assets(_scene(i, i), [lib], share=1.0, seed=i, rank=i)
         again = with_library_assets(_scene(i, i), [lib], share=1.0, seed=i, rank=i)
         assert scene == again
+        assert all(o.asset is not None for o in scene.objects if not o.distractor)  # share 1: every subject
+        assert all(o.asset is None for o in scene.objects if o.distractor)  # clutter stays procedural
         for o in scene.objects:
-            classes[o.asset.cls] += 1
-            assets[o.asset.id] += 1
+            if o.asset is not None:
+                classes[o.asset.cls] += 1
+                assets[o.asset.id] += 1
     assert len(classes) == 5 and max(classes.values()) - min(classes.values()) <= 0.1 * sum(classes.values()) / 5 + 2
     assert len(assets) == 10 and min(assets.values()) >= 0.7 * sum(assets.values()) / 10
 
@@ -146,7 +150,6 @@ def test_operator_refuses_asset_uris_pods_cannot_read() -> None:
 
 
 def test_dataset_json_credits_assets_and_lists_rejections() -> None:
-    import json
     from datetime import UTC, datetime
 
     from parallel_synth.api import SynthDatasetSpec
@@ -166,7 +169,6 @@ def test_dataset_json_credits_assets_and_lists_rejections() -> None:
 
 
 def test_render_pod_exits_2_naming_an_unreadable_library(tmp_path: Path) -> None:
-    import json
 
     spec = {"samples": 2, "shardSize": 2, "output": {"uri": (tmp_path / "out").as_uri()}, "image": "x",
             "assets": {"libraries": [{"name": "props", "uri": "file:///no/such/library"}]},
@@ -177,3 +179,14 @@ def test_render_pod_exits_2_naming_an_unreadable_library(tmp_path: Path) -> None
     assert res.returncode == 2
     assert "spec.assets.libraries[0].uri: file:///no/such/library" in res.stderr
     assert not (tmp_path / "out" / "d").exists()
+
+
+def test_assets_check_reads_an_s3_library_through_the_endpoint(sample_lib: Path, s3_client: Any, s3_endpoint: str,
+                                                               bucket: str) -> None:
+    from asset_helpers import upload_dir
+
+    upload_dir(s3_client, bucket, "props", sample_lib)
+    res = _synthctl("assets", "check", f"s3://{bucket}/props", "--endpoint-url", s3_endpoint, "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["usable"] == 10 and report["classes"] == {c: 2 for c in ("bottle", "box", "chair", "lamp", "mug")}
