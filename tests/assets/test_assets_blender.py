@@ -49,7 +49,26 @@ def formats_lib(tmp_path_factory: pytest.TempPathFactory) -> Path:
         write_asset(root, cls, f"one-{fmt}", fmt, seed=5)
     (root / "lamp").mkdir()
     _write_blend(root / "lamp" / "one-blend.blend")
+    _write_gltf(root / "cup", "one-gltf")
     return root
+
+
+def _write_gltf(folder: Path, name: str) -> None:
+    """A text glTF with separate .bin buffers and a texture (trimesh's exporter), Y-up as glTF wants."""
+    import math
+
+    import trimesh
+    from PIL import Image
+
+    mesh = make_mesh("mug", 9)
+    mesh.apply_transform(trimesh.transformations.rotation_matrix(-math.pi / 2, (1, 0, 0)))
+    uv = np.c_[np.linspace(0, 1, len(mesh.vertices)), np.linspace(1, 0, len(mesh.vertices))]
+    img = Image.fromarray((np.indices((16, 16)).sum(0) % 2 * 200 + 30).astype(np.uint8)).convert("RGB")
+    mesh.visual = trimesh.visual.TextureVisuals(uv=uv, material=trimesh.visual.material.PBRMaterial(
+        baseColorTexture=img))
+    folder.mkdir(parents=True)
+    for fname, data in trimesh.Scene(mesh).export(file_type="gltf").items():
+        (folder / (f"{name}.gltf" if fname.endswith(".gltf") else fname)).write_bytes(data)
 
 
 def _scene(refs: list[AssetRef], *, spread: float = 1.2) -> Scene:
@@ -72,7 +91,7 @@ def _projected_box(corners_world: np.ndarray, cam: Camera) -> np.ndarray:
     return np.array([uv[0].min(), uv[1].min(), uv[0].max(), uv[1].max()])
 
 
-@pytest.mark.parametrize("rel", ["mug/one-glb.glb", "chair/one-obj.obj", "bottle/one-ply.ply", "box/one-stl.stl",
+@pytest.mark.parametrize("rel", ["mug/one-glb.glb", "cup/one-gltf.gltf", "chair/one-obj.obj", "bottle/one-ply.ply", "box/one-stl.stl",
                                  "lamp/one-blend.blend"])
 def test_each_format_renders_and_its_mask_matches_its_projected_bounds(renderer: Any, formats_lib: Path,
                                                                        rel: str) -> None:

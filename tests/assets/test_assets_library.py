@@ -131,3 +131,15 @@ def test_cache_stays_under_its_size_cap(s3_client: Any, s3_endpoint: str, bucket
     # the most recent files are kept; an evicted one comes back on demand
     assert fetch_asset(uri, "box/a11.stl", cache).is_file()
     assert fetch_asset(uri, "box/a00.stl", cache).stat().st_size == 10_000
+
+
+def test_gltf_buffers_come_along_from_s3(s3_client: Any, s3_endpoint: str, bucket: str, tmp_path: Path) -> None:
+    import trimesh
+
+    files = trimesh.Scene(trimesh.creation.box()).export(file_type="gltf")
+    for name, data in files.items():
+        key = "lib/box/a.gltf" if name.endswith(".gltf") else f"lib/box/{name}"
+        s3_client.put_object(Bucket=bucket, Key=key, Body=data)
+    cache = AssetCache(tmp_path / "cache", endpoint_url=s3_endpoint)
+    local = fetch_asset(f"s3://{bucket}/lib", "box/a.gltf", cache)
+    assert {p.name for p in local.parent.iterdir()} == {"a.gltf", *(n for n in files if n.endswith(".bin"))}
