@@ -135,7 +135,8 @@ def test_rendered_sample_ground_truth(renderer: Any) -> None:
 
     spec = tiny_spec(categories=[{"name": "composition", "weight": 1}],
                      render={"passes": ["rgb", "depth", "segmentation", "normals", "albedo", "roughness", "metallic",
-                                        "flow", "semantic"], "depthFormat": "exr"})
+                                        "flow", "semantic"], "depthFormat": "exr"},
+                     output={"uri": "file:///tmp/unused", "saveScene": "glb"})
     s = render_sample(spec, plan_sample(spec, 1), renderer, dataset="d")
     meta = s.meta
     seg = np.asarray(Image.open(io.BytesIO(s.files["seg.png"])))
@@ -154,6 +155,7 @@ def test_rendered_sample_ground_truth(renderer: Any) -> None:
     assert post.read_exr_bytes(s.files["flow.exr"])["R"].shape == seg.shape
     assert s.files["txt"].decode() == meta["caption"] and meta["captionCheck"] == []
     assert meta["normals"]["space"] == "camera"
+    assert s.files["glb"][:4] == b"glTF"  # output.saveScene: the sample's scene as binary glTF
 
 
 @pytest.mark.blender
