@@ -29,6 +29,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "simulate": ("parallel_synth.cmd_simulate:simulate", "Simulate a fleet on a simulated clock."),
     "index": ("parallel_synth.cmd_index:index", "Write a finished dataset's index and dataset.json."),
     "export": ("parallel_synth.local.export:export", "Export a dataset as COCO, BOP or NeRF (streaming)."),
+    "report": ("parallel_synth.cmd_report:report", "HTML report: balance, coverage, quality, worst samples, cost."),
     "assets": ("parallel_synth.cmd_assets:assets", "Check an asset library: classes, sizes, licences, problems."),
 }
 

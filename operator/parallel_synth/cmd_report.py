@@ -1,0 +1,47 @@
+"""``synthctl report DIR_OR_URI --out report.html``: the thin CLI over ``local.report``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+
+@click.command("report")
+@click.argument("location")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="HTML file to write (self-contained: plots and thumbnails inline).")
+@click.option("--worst", type=click.IntRange(0, 64), default=8, show_default=True,
+              help="Thumbnails of this many worst kept and quarantined samples.")
+@click.option("--endpoint-url", default=None, help="S3 endpoint (MinIO, R2, ...).")
+@click.option("--region", default=None, help="S3 region.")
+def report(location: str, out: Path, worst: int, endpoint_url: str | None, region: str | None) -> None:
+    """One HTML page: category balance, coverage and diversity, quality with the worst samples, cost.
+
+    \b
+    Exit codes: 0 written; 2 wrong usage, the dataset is not finished (no dataset.json) or
+    cannot be read, or the HTML cannot be written.
+    """
+    from parallel_synth.local.cli import _one_line, _open_location, _reading, _Usage
+    from parallel_synth.local.report import gather, render_html
+
+    t0 = time.perf_counter()
+    files = _open_location(location, endpoint_url=endpoint_url, region=region)
+    with _reading(location):
+        try:
+            data = gather(files, worst=worst)
+        except FileNotFoundError as exc:
+            raise _Usage(f"{location}: {_one_line(exc)}") from None
+        except (ValueError, KeyError) as exc:
+            raise _Usage(f"{location}: cannot read the index or dataset.json: {_one_line(exc)}") from None
+    page = render_html(data)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise _Usage(f"cannot write {out}: {_one_line(exc)}") from None
+    click.echo(f"wrote {out} ({len(page) / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f}s: "
+               f"{len(data.scores):,} samples, {len(data.quarantined)} quarantined shown")
+    sys.exit(0)

@@ -1,0 +1,317 @@
+"""``synthctl report``: one self-contained HTML page about a finished dataset.
+
+Reads ``dataset.json`` (counts, categories, schedule segments, quality, quarantine, coverage,
+render time, the spec's prices), the index's score columns (not the per-sample JSON) and the
+images of the few worst samples, and writes one HTML file with its plots inline (matplotlib
+PNGs as base64 data URIs): category balance, coverage and diversity, the quality distribution
+with thumbnails of the worst kept and quarantined samples, and cost. ``gather`` does the
+reading, ``render_html`` is pure.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import tarfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from parallel_synth import planning
+from parallel_synth.local.index import DATASET_JSON, INDEX_JSONL, INDEX_PARQUET, INDEX_QUARANTINE
+from parallel_synth.local.store import DatasetFiles
+
+THUMB = 112
+MAX_PARAM_PLOTS = 6
+
+
+@dataclass
+class ReportData:
+    """What the report shows, gathered from a dataset root."""
+
+    doc: dict[str, Any]
+    scores: np.ndarray
+    categories: list[str]
+    components: dict[str, float] = field(default_factory=dict)
+    worst: list[dict[str, Any]] = field(default_factory=list)
+    """Lowest-scoring kept samples: key, shard, category, score, thumbnail (PNG bytes or None)."""
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    """Quarantined samples (worst first): key, shard, category, score, reasons, thumbnail."""
+
+
+def _index_columns(files: DatasetFiles) -> tuple[np.ndarray, list[str], list[str], list[int], dict[str, float]]:
+    """(scores, keys, categories, shards, mean quality components) of the kept samples."""
+    if files.exists(INDEX_PARQUET):
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(io.BytesIO(files.read_bytes(INDEX_PARQUET)))
+        cols = [c for c in ("key", "shard", "category", "score", "quality") if c in pf.schema_arrow.names]
+        table = pf.read(columns=cols)
+        scores = np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=np.float64)
+        comps: dict[str, float] = {}
+        if "quality" in cols:
+            flat = table.column("quality").combine_chunks()
+            for i, f in enumerate(flat.type):
+                values = np.asarray(flat.field(i).to_numpy(zero_copy_only=False), dtype=np.float64)
+                if f.name not in ("score", "visibleObjects", "expectedObjects") and np.isfinite(values).any():
+                    comps[f.name] = float(np.nanmean(values))
+        return (scores, table.column("key").to_pylist(), table.column("category").to_pylist(),
+                table.column("shard").to_pylist(), comps)
+    keys, cats, shards, sc = [], [], [], []
+    with files.open(INDEX_JSONL) as f:
+        for line in f:
+            row = json.loads(line)
+            keys.append(row["key"])
+            cats.append(row["category"])
+            shards.append(row["shard"])
+            sc.append(row["score"] if row.get("score") is not None else np.nan)
+    return np.asarray(sc, dtype=np.float64), keys, cats, shards, {}
+
+
+def _thumbnails(files: DatasetFiles, tar_rel: str, keys: set[str]) -> dict[str, bytes]:
+    """The RGB images of ``keys`` from one tar (one streaming pass), as small PNGs."""
+    from PIL import Image
+
+    out: dict[str, bytes] = {}
+    if not keys or not files.exists(tar_rel):
+        return out
+    with files.open(tar_rel) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        for m in tar:
+            key, _, ext = m.name.partition(".")
+            if ext != "png" or key not in keys or not m.isfile() or m.size > 64 << 20:
+                continue
+            f = tar.extractfile(m)
+            if f is None:
+                continue
+            try:
+                img = Image.open(io.BytesIO(f.read())).convert("RGB")
+                img.thumbnail((THUMB, THUMB))
+                buf = io.BytesIO()
+                img.save(buf, format="PNG")
+                out[key] = buf.getvalue()
+            except Exception:  # a broken image is left out of the report, not fatal
+                continue
+            if len(out) == len(keys):
+                break
+    return out
+
+
+def gather(files: DatasetFiles, *, worst: int = 8) -> ReportData:
+    """Read what the report needs; raises FileNotFoundError when the dataset has no dataset.json."""
+    if not files.exists(DATASET_JSON):
+        raise FileNotFoundError(f"{DATASET_JSON} is missing: the dataset is not finished (or not a dataset root)")
+    doc = json.loads(files.read_bytes(DATASET_JSON))
+    scores, keys, cats, shards, comps = _index_columns(files)
+    data = ReportData(doc=doc, scores=scores, categories=cats, components=comps)
+    order = np.argsort(np.where(np.isnan(scores), np.inf, scores), kind="stable")[:worst]
+    data.worst = [{"key": keys[i], "shard": int(shards[i]), "category": cats[i], "score": float(scores[i])}
+                  for i in order]
+    if files.exists(INDEX_QUARANTINE):
+        held = [json.loads(line) for line in files.read_bytes(INDEX_QUARANTINE).decode().splitlines() if line]
+        held.sort(key=lambda e: float(e.get("score") or 0.0))
+        data.quarantined = held[:worst]
+    by_tar: dict[str, set[str]] = {}
+    for w in data.worst:
+        by_tar.setdefault(planning.shard_path(w["shard"]), set()).add(w["key"])
+    for q in data.quarantined:
+        by_tar.setdefault(f"quarantine/{int(q['shard']):08d}.tar", set()).add(str(q["key"]))
+    thumbs: dict[str, bytes] = {}
+    for rel, wanted in sorted(by_tar.items()):
+        thumbs.update(_thumbnails(files, rel, wanted))
+    for item in [*data.worst, *data.quarantined]:
+        item["thumbnail"] = thumbs.get(str(item["key"]))
+    return data
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _balance_plot(doc: dict[str, Any]) -> str:
+    import matplotlib.pyplot as plt
+
+    cats = doc.get("categories") or {}
+    names = list(cats)
+    target = [cats[n].get("target", 0) for n in names]
+    done = [cats[n].get("completed", 0) for n in names]
+    held = [cats[n].get("quarantined", 0) for n in names]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.bar(x - 0.2, target, 0.4, label="target", color="#bbb")
+    ax.bar(x + 0.2, done, 0.4, label="kept", color="#3a7")
+    ax.bar(x + 0.2, held, 0.4, bottom=done, label="quarantined", color="#d54")
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylabel("samples")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def _quality_plot(data: ReportData) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    kept = data.scores[np.isfinite(data.scores)]
+    held = [float(q.get("score") or 0.0) for q in data.quarantined]
+    axes[0].hist(kept, bins=20, range=(0, 1), color="#3a7", label=f"kept ({len(kept)})")
+    if held:
+        axes[0].hist(held, bins=20, range=(0, 1), color="#d54", label="quarantined (worst shown)")
+    min_score = (data.doc.get("quality") or {}).get("minScore")
+    if isinstance(min_score, int | float):
+        axes[0].axvline(min_score, color="k", ls="--", lw=1, label="minScore")
+    axes[0].set_xlabel("score")
+    axes[0].legend(fontsize=8)
+    comps = data.components
+    if comps:
+        names = sorted(comps)
+        axes[1].barh(names, [comps[n] for n in names], color="#47a")
+        axes[1].set_xlabel("mean over kept samples")
+    else:
+        axes[1].axis("off")
+    return _png(fig)
+
+
+def _coverage_plots(coverage: dict[str, Any]) -> list[tuple[str, str]]:
+    import matplotlib.pyplot as plt
+
+    out = []
+    cats = coverage.get("categories") or {}
+    if cats:
+        names = sorted(cats)
+        fig, ax = plt.subplots(figsize=(8, 2.5))
+        ax.bar(names, [cats[n].get("diversity", 0.0) for n in names], color="#a6c")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("diversity")
+        ax.tick_params(axis="x", rotation=30)
+        out.append(("Diversity per category (mean normalised entropy of its histograms)", _png(fig)))
+    for name in sorted(cats):
+        params = list((cats[name].get("params") or {}).items())[:MAX_PARAM_PLOTS]
+        extra = [(k, {"kind": "categorical", "counts": cats[name][k]}) for k in ("classes", "environments")
+                 if cats[name].get(k)]
+        panels = params + extra
+        if not panels:
+            continue
+        fig, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 2), squeeze=False)
+        for ax, (pname, p) in zip(axes[0], panels, strict=True):
+            if p["kind"] == "numeric":
+                edges = p["bins"]
+                ax.bar(edges[:-1], p["counts"], width=np.diff(edges), align="edge", color="#47a")
+            else:
+                items = sorted(p["counts"].items(), key=lambda kv: -kv[1])[:8]
+                ax.bar([str(k)[:10] for k, _ in items], [v for _, v in items], color="#c84")
+                ax.tick_params(axis="x", rotation=60, labelsize=6)
+            ax.set_title(pname, fontsize=8)
+            ax.tick_params(labelsize=6)
+        out.append((f"{name}: {cats[name].get('samples', 0)} samples, diversity {cats[name].get('diversity', 0):.2f}",
+                    _png(fig)))
+    return out
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
+        "th{background:#f4f4f4}td.l,th.l{text-align:left}figure{display:inline-block;margin:4px;font-size:11px;"
+        "width:140px;vertical-align:top}img.plot{max-width:100%}h2{border-bottom:1px solid #ddd}")
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _img(b64: str, alt: str, cls: str = "plot") -> str:
+    return f'<img class="{cls}" alt="{_e(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> str:
+    h = "".join(f'<th class="l">{_e(c)}</th>' if i == 0 else f"<th>{_e(c)}</th>" for i, c in enumerate(head))
+    body = "".join("<tr>" + "".join(f'<td class="l">{_e(c)}</td>' if i == 0 else f"<td>{_e(c)}</td>"
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _samples(items: list[dict[str, Any]], *, quarantined: bool) -> str:
+    if not items:
+        return "<p>None.</p>"
+    cells = []
+    for it in items:
+        thumb = (_img(base64.b64encode(it["thumbnail"]).decode(), f"sample {it['key']}", "thumb")
+                 if it.get("thumbnail") else "<p>(image not found)</p>")
+        why = "; ".join(map(str, it.get("reasons") or [])) if quarantined else ""
+        cells.append(f"<figure>{thumb}<figcaption>{_e(it['key'])} {_e(it.get('category', ''))} "
+                     f"score {float(it.get('score') or 0):.3f}{('<br>' + _e(why)) if why else ''}</figcaption></figure>")
+    return "<div>" + "".join(cells) + "</div>"
+
+
+def _cost_rows(doc: dict[str, Any]) -> list[list[Any]]:
+    spec = doc.get("spec") or {}
+    pricing = spec.get("pricing") or {}
+    seconds = float(doc.get("renderSeconds") or 0.0)
+    gpus = float((spec.get("nodePool") or {}).get("gpusPerWorker", 1) or 0)
+    hours = seconds / 3600 * max(gpus, 1.0)
+    kept = int((doc.get("samples") or {}).get("completed") or 0)
+    rows: list[list[Any]] = [["render time (all attempts)", f"{seconds:,.1f} s"],
+                             ["GPU-hours (render time x GPUs per worker)", f"{hours:,.4f}"]]
+    for label, key in (("spot", "spotPerGpuHour"), ("on-demand", "onDemandPerGpuHour")):
+        if isinstance(pricing.get(key), int | float):
+            dollars = hours * float(pricing[key])
+            per1k = dollars / kept * 1000 if kept else 0.0
+            rows.append([f"cost at {label} price", f"${dollars:,.2f} (${per1k:,.3f} per 1k kept samples)"])
+    rows.append(["stored bytes", f"{int(doc.get('bytes') or 0):,}"])
+    return rows
+
+
+def render_html(data: ReportData) -> str:
+    """The report page (pure: plots are drawn in memory)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    doc = data.doc
+    q = doc.get("quality") or {}
+    held = doc.get("quarantine") or {}
+    samples = doc.get("samples") or {}
+    title = f"{doc.get('name', 'dataset')} v{doc.get('version', '?')}"
+    parts = [f"<h1>{_e(title)}</h1>",
+             f"<p>{int(samples.get('completed') or 0):,} kept samples of {int(samples.get('target') or 0):,} "
+             f"targeted; {int(held.get('samples') or 0):,} quarantined. Created {_e(doc.get('createdAt', ''))}.</p>",
+             "<h2>Category balance</h2>", _img(_balance_plot(doc), "category balance"),
+             _table(["category", "target", "kept", "quarantined"],
+                    [[c, v.get("target", 0), v.get("completed", 0), v.get("quarantined", 0)]
+                     for c, v in (doc.get("categories") or {}).items()])]
+    segs = doc.get("segments") or []
+    if len(segs) > 1:
+        parts.append("<h3>Schedule segments</h3>")
+        parts.append(_table(["segment", "shards", "category", "target", "kept"],
+                            [[f"from shard {s['fromShard']}", f"{s['fromShard']}-{s['toShard'] - 1}", c,
+                              v["target"], v["completed"]] for s in segs for c, v in s["categories"].items()]))
+    coverage = doc.get("coverage") or {}
+    parts.append("<h2>Coverage and diversity</h2>")
+    parts.append(f"<p>Overall diversity {float(coverage.get('diversity') or 0):.3f} "
+                 "(1: every value or bin equally used; 0: all samples alike).</p>")
+    for caption, b64 in _coverage_plots(coverage):
+        parts.append(f"<h3>{_e(caption)}</h3>{_img(b64, caption)}")
+    parts.append("<h2>Quality</h2>")
+    parts.append(_table(["figure", "value"], [[k, v if not isinstance(v, float) else f"{v:.4f}"]
+                                              for k, v in q.items()]))
+    parts.append(_img(_quality_plot(data), "quality distribution"))
+    if held.get("reasons"):
+        parts.append(_table(["quarantine reason", "samples"], [[k, v] for k, v in held["reasons"].items()]))
+    parts.append("<h3>Worst kept samples</h3>")
+    parts.append(_samples(data.worst, quarantined=False))
+    parts.append("<h3>Quarantined samples (worst first)</h3>")
+    parts.append(_samples(data.quarantined, quarantined=True))
+    parts.append("<h2>Cost</h2>")
+    parts.append(_table(["item", "value"], _cost_rows(doc)))
+    body = "\n".join(parts)
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{_e(title)} report</title>\n'
+            f"<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
