@@ -132,7 +132,7 @@ def _parse(uri: str) -> tuple[str, str, str]:
         return "file", "", unquote(p.path)
     if p.scheme == "s3" and p.netloc:
         return "s3", p.netloc, p.path.strip("/")
-    raise Unreachable(f"{uri!r}: allowed forms are file:///absolute/dir, s3://bucket/prefix and builtin:NAME")
+    raise Unreachable(f"{uri}: allowed forms are file:///absolute/dir, s3://bucket/prefix and builtin:NAME")
 
 
 def _local_root(uri: str, cache: AssetCache) -> Path | None:
