@@ -80,6 +80,13 @@ class DepthFormat(StrEnum):
     EXR = "exr"
 
 
+class ViewPattern(StrEnum):
+    ORBIT = "orbit"
+    ARC = "arc"
+    STEREO = "stereo"
+    RANDOM = "random"
+
+
 class SaveScene(StrEnum):
     NONE = "none"
     GLB = "glb"
@@ -318,6 +325,40 @@ class SampleRange(_Model, json_schema_extra=_cel(("self.min <= self.max", "sampl
         return self
 
 
+class ElevationRange(
+    _Model, json_schema_extra=_cel(("self.min <= self.max", "elevation.min must be <= elevation.max"))
+):
+    """Camera elevation above the look-at point's horizontal plane, degrees."""
+
+    min: float = Field(5.0, ge=-89, le=89, description="Lowest elevation, degrees.")
+    max: float = Field(60.0, ge=-89, le=89, description="Highest elevation, degrees.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ElevationRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class ViewsSpec(_Model):
+    """One scene seen from several cameras (multi-view): ``{key}.view{k:02d}.*`` per view."""
+
+    count: int = Field(1, ge=1, le=64, description="Cameras per sample; view 0 is the scene's own camera.")
+    pattern: ViewPattern = Field(
+        ViewPattern.ORBIT,
+        description="orbit (evenly around the look-at point), arc (over spanDegrees around view 0), "
+        "stereo (parallel rig shifted by baseline), random (seeded, within elevation).",
+    )
+    radius: float | None = Field(
+        None, gt=0, le=1000, description="Distance to the look-at point, metres; default: view 0's distance."
+    )
+    elevation: ElevationRange | None = Field(
+        None, description="Elevation range, degrees: random draws in it, orbit/arc clamp into it."
+    )
+    span_degrees: float = Field(90.0, gt=0, le=360, description="arc: the azimuth range the views cover.")
+    baseline: float = Field(0.1, gt=0, le=100, description="stereo: metres between neighbouring cameras.")
+
+
 class RenderSpec(
     _Model,
     json_schema_extra=_cel(
@@ -350,6 +391,9 @@ class RenderSpec(
         DepthFormat.PNG16,
         description="Depth pass encoding: png16 ({key}.depth.png, 16-bit with a scale) or exr "
         "({key}.depth.exr, float32 metres).",
+    )
+    views: ViewsSpec = Field(
+        default_factory=ViewsSpec, description="Multi-view: cameras per sample and how they are placed."
     )
     captioner: str = Field(
         "builtin",
