@@ -63,12 +63,13 @@ def says(log: Path, text: str) -> bool:
 def test_replicas_with_derived_priorities_elect_one_active(tmp_path: Path) -> None:
     low, high = sorted(range(2), key=lambda i: peering_priority("auto", {"POD_ID": PODS[i]}))
     with ThreadedKMock() as km, replicas(km, tmp_path) as logs:
-        wait_for(lambda: says(logs[low], "Pausing operations in favour of"), timeout=60,
-                 what="the lower-priority replica to stand by")
+        wait_for(lambda: all(says(log, "Keep-alive in 'ps'") for log in logs), timeout=60,
+                 what="both replicas to announce themselves in the peering")
         km.request("POST", f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/synthdatasets", DATASET)
         wait_for(lambda: km.items(f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/renderbatches"), timeout=30,
-                 what="the active replica to reconcile")
-        assert not says(logs[high], "Pausing operations in favour of")
+                 what="the active replica to reconcile (no freeze)")
+        wait_for(lambda: says(logs[high], "Adding the finalizer"), timeout=30, what="the higher replica's handlers")
+        assert not says(logs[low], "Adding the finalizer"), "the lower replica stands by"
         assert not any(says(log, SAME_PRIORITY) for log in logs)
 
 
