@@ -240,11 +240,34 @@ JOB_FEATURES = {  # Job field or pod-failure action -> first Kubernetes minor wh
 }
 
 
+CRD_FEATURES = {  # CEL validation-rule field of a CRD -> first minor where it is on by default
+    "messageExpression": 27, "reason": 28, "fieldPath": 28, "optionalOldSelf": 30,
+}
+
+
+def _crd_rule_fields() -> set[str]:
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for rule in node.get("x-kubernetes-validations") or []:
+                found.update(rule)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    for path in (CHART / "crds").glob("parallelsynth.io_*.yaml"):
+        walk(yaml.safe_load(path.read_text()))
+    return found
+
+
 def test_chart_kube_version_is_the_oldest_that_runs_our_jobs(helm: str) -> None:
     job = render_job(OperatorSettings())
     used = {k for k in JOB_FEATURES if k in job["spec"]}
     used |= {r["action"] for r in job["spec"]["podFailurePolicy"]["rules"]} & set(JOB_FEATURES)
-    oldest = max(JOB_FEATURES[k] for k in used)
+    oldest = max([JOB_FEATURES[k] for k in used] + [CRD_FEATURES[k] for k in _crd_rule_fields() & set(CRD_FEATURES)])
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["kubeVersion"] == f">=1.{oldest}.0-0"
     kubernetes_validate.validate(job, f"1.{oldest}.0", strict=True)
