@@ -432,14 +432,14 @@ def metric_pattern(nt: Any, bsdf: Any, m: Material, scale: tuple[float, float, f
             nt.links.new(brick.outputs["Fac"], bump.inputs["Height"])
             nt.links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
             return
-        # Windows: one "brick" per 3.2 m x 3 m bay, the mortar is the wall, the bricks are glass.
+        # Windows: one "brick" per 2.4 m x 3 m bay, the mortar is the wall, the bricks are glass.
         brick.offset = 0.0
         brick.inputs["Scale"].default_value = 1.0
         brick.inputs["Brick Width"].default_value = 1.0
         brick.inputs["Row Height"].default_value = 1.0
-        brick.inputs["Mortar Size"].default_value = 0.32
+        brick.inputs["Mortar Size"].default_value = 0.24
         brick.inputs["Mortar Smooth"].default_value = 0.0
-        mapping.inputs["Scale"].default_value = (scale[0] / 3.2, scale[1] / 3.2, scale[2] / 3.0)
+        mapping.inputs["Scale"].default_value = (scale[0] / 2.4, scale[1] / 2.4, scale[2] / 3.0)
         brick.inputs["Color1"].default_value = (*m.color2, 1.0)
         brick.inputs["Color2"].default_value = (*tuple(0.8 * c for c in m.color2), 1.0)
         brick.inputs["Mortar"].default_value = (*m.color, 1.0)

@@ -156,3 +156,11 @@ r3 = _r3
 def choose(rng: np.random.Generator, options: tuple[Primitive, ...]) -> Primitive:
     """A uniformly chosen primitive."""
     return options[int(rng.integers(len(options)))]
+
+
+_LABELS = {"rounded_cube": "cube", "rock_a": "rock", "rock_b": "rock", "rock_c": "rock", "dome": "dome"}
+
+
+def label(shape: str) -> str:
+    """The class name of a single-shape object (a bevelled cube is a cube, a displaced ico a rock)."""
+    return _LABELS.get(shape, shape)

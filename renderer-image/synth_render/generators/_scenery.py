@@ -101,8 +101,10 @@ def surface_material(config: GenConfig, rng: np.random.Generator, kind: SurfaceK
                      color2=c.hsv(0.06, 0.6, float(rng.uniform(0.1, 0.25))), pattern="wood", pattern_scale=4.0,
                      roughness=0.35, bump=0.03)
     elif kind == "grass":
-        m = Material(color=c.hsv(float(rng.uniform(0.2, 0.3)), 0.55, float(rng.uniform(0.25, 0.4))),
-                     color2=c.hsv(0.12, 0.5, 0.25), pattern="noise", pattern_scale=6.0, roughness=0.95, bump=0.3)
+        m = Material(color=c.hsv(float(rng.uniform(0.22, 0.3)), float(rng.uniform(0.6, 0.8)),
+                                 float(rng.uniform(0.15, 0.3))),
+                     color2=c.hsv(float(rng.uniform(0.1, 0.15)), 0.6, float(rng.uniform(0.1, 0.2))), pattern="noise",
+                     pattern_scale=3.0, roughness=0.95, bump=0.5)
     else:
         m = Material(color=(0.07, 0.07, 0.075), color2=(0.13, 0.13, 0.13), pattern="noise", pattern_scale=30.0,
                      roughness=0.8, bump=0.2)

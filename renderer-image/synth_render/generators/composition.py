@@ -1,19 +1,23 @@
 """Composition: arrangements (grid, row, stack, ring, cluster) with occlusion between objects.
 
-Strata: arrangement, object count, spacing, camera azimuth, elevation.
+Strata: arrangement, object count, spacing, camera azimuth, elevation. Objects are dropped at
+their arrangement's spots onto a ground or table; a stack puts boxes on top of each other.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from synth_render.generators import _common as c
+from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
-from synth_render.scene import Scene, SceneObject
+from synth_render.scene import Part, Scene, SceneObject
 
 _LAYOUTS = ("grid", "row", "stack", "ring", "cluster")
+_SHAPES = ("cube", "sphere", "cylinder", "cone", "ico", "rounded_cube", "capsule")
 
 
 def _positions(layout: str, n: int, spacing: float, rng: np.random.Generator) -> list[tuple[float, float, int]]:
@@ -37,16 +41,36 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     layout = c.pick(_LAYOUTS, u[0])
     count = 3 + int(u[1] * 10)
     spacing = c.lerp(0.9, 1.8, u[2])
+    azimuth = u[3] * 2 * math.pi
+    spots = _positions(layout, count, spacing, rng)
+    extent = max(math.hypot(x, y) for x, y, _ in spots) + 0.6
+    kind = "table" if rng.random() < 0.4 else "ground"
+    bd = s.backdrop(config, rng, kind, extent=extent, facing=azimuth)
     objects: list[SceneObject] = []
-    size = 0.8
-    for i, (x, y, level) in enumerate(_positions(layout, count, spacing, rng)):
-        shape = "cube" if layout == "stack" else c.choose(rng, ("cube", "sphere", "cylinder", "cone", "ico"))
-        obj = c.prop(rng, i + 1, shape, (x, y), size, z=size * (level + 0.5) if layout == "stack" else None)
-        objects.append(obj)
-    extent = max(math.hypot(o.location[0], o.location[1]) for o in objects) + size
+    tower_top: dict[tuple[float, float], int] = {}
+    for x, y, level in spots:
+        shape = "rounded_cube" if layout == "stack" else _SHAPES[int(rng.integers(len(_SHAPES)))]
+        size = 0.8 * float(rng.uniform(0.85, 1.0)) if layout != "stack" else 0.8 * (0.92 ** level)
+        obj = SceneObject(id=len(objects) + 1, cls=c.label(shape),
+                          parts=(Part(shape, c.material(rng)),), scale=(size, size, size),
+                          rotation=(0.0, 0.0, round(float(rng.uniform(-0.3, 0.3) if layout == "stack"
+                                                          else rng.uniform(0, 2 * math.pi)), 4)))
+        below = tower_top.get((x, y))
+        placed = bd.layout.stack(obj, below) if level > 0 and below is not None else bd.layout.drop(
+            obj, x, y, on=bd.top, stackable=layout == "stack")
+        if placed is not None:
+            if layout == "stack":
+                tower_top[(x, y)] = len(bd.layout.placed) - 1
+            objects.append(replace(placed, id=len(objects) + 1))
+    if not objects:
+        objects = s.place_subjects(bd.layout, rng, [SceneObject(id=1, cls="cube", parts=(Part("cube", c.material(rng)),),
+                                                                scale=(0.8, 0.8, 0.8))], radius=extent, on=bd.top)
+    objects = s.add_clutter(rng, bd.layout, objects, share=0.2, size=0.3, radius=extent + 0.5, on=bd.top)
     top = max(o.location[2] for o in objects)
-    cam = c.orbit_camera((0.0, 0.0, top / 2), radius=max(extent, top), azimuth=u[3] * 2 * math.pi,
-                         elevation=c.lerp(0.15, 1.2, u[4]), aspect=config.aspect, margin=0.8)
-    return Scene(category=config.category, objects=tuple(objects), lights=c.key_lights(rng), camera=cam,
-                 world=c.sky(rng), background=(c.ground(rng),),
-                 params={"layout": layout, "count": count, "spacing": round(spacing, 4)})
+    world = s.world(config, rng, visible=rng.random() < 0.7)
+    rise = max(top - bd.center[2], 0.4)
+    cam = c.orbit_camera((0.0, 0.0, bd.center[2] + rise / 2), radius=max(extent, rise),
+                         azimuth=azimuth, elevation=c.lerp(0.15, 1.2, u[4]), aspect=config.aspect, margin=0.8)
+    return Scene(category=config.category, objects=tuple(objects), lights=s.lights(rng, world), camera=cam,
+                 world=world, background=bd.parts,
+                 params={"layout": layout, "count": count, "spacing": round(spacing, 4), "backdrop": kind})

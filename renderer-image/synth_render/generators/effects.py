@@ -6,14 +6,17 @@ Strata: effect, strength, object count, camera azimuth, elevation.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from synth_render.generators import _common as c
+from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
 from synth_render.scene import Material, Part, Scene, SceneObject, World
 
 _EFFECTS = ("fog", "glow", "bokeh", "blur")
+_SHAPES = ("sphere", "cube", "ico", "cylinder", "torus", "rounded_cube", "capsule")
 
 
 def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
@@ -21,9 +24,10 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     effect = c.pick(_EFFECTS, u[0])
     strength = u[1]
     count = 3 + int(u[2] * 5)
-    objects: list[SceneObject] = []
-    for i, (x, y) in enumerate(c.scatter(rng, count, 2.6, 1.1)):
-        shape = c.choose(rng, ("sphere", "cube", "ico", "cylinder", "torus"))
+    azimuth = u[3] * 2 * math.pi
+    subjects: list[SceneObject] = []
+    for i in range(count):
+        shape = _SHAPES[int(rng.integers(len(_SHAPES)))]
         size = float(rng.uniform(0.5, 1.1))
         mat = c.material(rng)
         if effect == "glow" and rng.random() < 0.6:
@@ -33,19 +37,23 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
             a = float(rng.uniform(0, 6.28))
             sp = c.lerp(0.1, 0.6, strength)
             vel = (round(sp * math.cos(a), 4), round(sp * math.sin(a), 4), 0.0)
-        objects.append(SceneObject(id=i + 1, cls=shape, parts=(Part(shape, mat),),
-                                   location=c.r3((x, y, c.HALF_HEIGHT[shape] * size)),
-                                   rotation=(0.0, 0.0, round(float(rng.uniform(0, 6.28)), 4)),
-                                   scale=(size, size, size), velocity=vel))
-    world = c.sky(rng)
-    if effect == "fog":
-        world = World(color=world.color, strength=world.strength, fog_density=round(c.lerp(0.02, 0.15, strength), 4),
-                      fog_color=c.hsv(0.6, 0.1, 0.9))
+        subjects.append(SceneObject(id=i + 1, cls=c.label(shape), parts=(Part(shape, mat),),
+                                    rotation=(0.0, 0.0, round(float(rng.uniform(0, 6.28)), 4)),
+                                    scale=(size, size, size), velocity=vel))
+    bd = s.backdrop(config, rng, "ground", extent=3.0, facing=azimuth)
+    objects = s.place_subjects(bd.layout, rng, subjects, radius=2.6)  # velocities travel with the objects
     if effect == "glow":
-        world = World(color=(0.02, 0.02, 0.04), strength=0.3)
+        env = s.environment(config, rng, prefer=("night",), visible=True, strength=(0.3, 0.6))
+        world = World(color=(0.02, 0.02, 0.04), strength=0.3, environment=env)
+    elif effect == "fog":  # an HDRI at infinity behind infinite fog gives no light: lamps and a sky instead
+        world = c.sky(rng)
+    else:
+        world = s.world(config, rng, visible=True)
+    if effect == "fog":
+        world = replace(world, fog_density=round(c.lerp(0.02, 0.15, strength), 4), fog_color=c.hsv(0.6, 0.1, 0.9))
     fstop = round(c.lerp(0.8, 2.8, 1 - strength), 3) if effect == "bokeh" else 0.0
-    cam = c.orbit_camera((0.0, 0.0, 0.4), radius=3.0, azimuth=u[3] * 2 * math.pi, elevation=c.lerp(0.15, 0.8, u[4]),
+    cam = c.orbit_camera((0.0, 0.0, 0.4), radius=3.0, azimuth=azimuth, elevation=c.lerp(0.15, 0.8, u[4]),
                          aspect=config.aspect, margin=0.8, focal_mm=50.0 if effect == "bokeh" else 35.0, fstop=fstop)
-    lights = c.key_lights(rng, strength=0.3 if effect == "glow" else 1.0)
+    lights = s.lights(rng, world, strength=0.3 if effect == "glow" else 1.0)
     return Scene(category=config.category, objects=tuple(objects), lights=lights, camera=cam, world=world,
-                 background=(c.ground(rng),), params={"effect": effect, "strength": round(strength, 4), "count": count})
+                 background=bd.parts, params={"effect": effect, "strength": round(strength, 4), "count": count})

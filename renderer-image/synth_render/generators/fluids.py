@@ -1,6 +1,8 @@
-"""Fluids: liquids in glasses, droplets and puddles: refraction and glossy reflections.
+"""Fluids: liquids in real glassware, droplets and puddles: refraction and glossy reflections.
 
-Strata: scene kind, liquid tint, index of refraction, count, camera azimuth.
+Strata: scene kind, liquid tint, index of refraction, count, camera azimuth. Glasses are hollow
+lathed glass (walls with thickness) holding a liquid column; bottles are glass with liquid;
+droplets are domes of liquid on a table; puddles are thin liquid films on the floor.
 """
 
 from __future__ import annotations
@@ -10,10 +12,43 @@ import math
 import numpy as np
 
 from synth_render.generators import _common as c
+from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
 from synth_render.scene import Material, Part, Scene, SceneObject
 
 _KINDS = ("glasses", "droplets", "puddles")
+_GLASS = Material(color=(0.97, 0.98, 0.98), roughness=0.0, transmission=1.0, ior=1.5)
+
+
+def _glass(rng: np.random.Generator, oid: int, liquid: Material) -> SceneObject:
+    h = float(rng.uniform(0.09, 0.16))
+    r = float(rng.uniform(0.035, 0.05))
+    fill = float(rng.uniform(0.35, 0.85))
+    inner_bottom = 0.1 * h  # the cup recipe: floor 10% of the height, walls 5% of the radius
+    depth = (h - inner_bottom) * fill
+    parts = [Part("cup", _GLASS, location=(0.0, 0.0, round(h / 2, 4)), scale=c.r3((2 * r, 2 * r, h))),
+             Part("cylinder", liquid, location=c.r3((0.0, 0.0, inner_bottom + depth / 2)),
+                  scale=c.r3((2 * r * 0.895, 2 * r * 0.895, depth)))]
+    if rng.random() < 0.3:  # a stemmed glass: the cup on a stem and foot
+        stem = float(rng.uniform(0.05, 0.08))
+        parts = [Part("cylinder", _GLASS, location=(0.0, 0.0, 0.003), scale=c.r3((2 * r * 0.9, 2 * r * 0.9, 0.006))),
+                 Part("cylinder", _GLASS, location=c.r3((0.0, 0.0, stem / 2)), scale=(0.008, 0.008, round(stem, 4))),
+                 *(Part(p.primitive, p.material, location=c.r3((0.0, 0.0, p.location[2] + stem)), scale=p.scale)
+                   for p in parts)]
+    return SceneObject(id=oid, cls="glass", parts=tuple(parts))
+
+
+def _bottle(rng: np.random.Generator, oid: int, liquid: Material) -> SceneObject:
+    h = float(rng.uniform(0.22, 0.3))
+    r = float(rng.uniform(0.03, 0.045))
+    tinted = Material(color=c.hsv(float(rng.choice([0.3, 0.1, 0.55])), float(rng.uniform(0.0, 0.6)), 0.9),
+                      roughness=0.0, transmission=1.0, ior=1.5)
+    fill = float(rng.uniform(0.2, 0.45))
+    return SceneObject(id=oid, cls="glass", parts=(
+        Part("bottle", tinted, location=c.r3((0.0, 0.0, h / 2)), scale=c.r3((2 * r, 2 * r, h))),
+        Part("cylinder", liquid, location=c.r3((0.0, 0.0, 0.01 + h * fill / 2)),
+             scale=c.r3((2 * r * 0.9, 2 * r * 0.9, h * fill))),
+    ))
 
 
 def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
@@ -22,30 +57,37 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     tint = c.hsv(u[1], c.lerp(0.0, 0.8, u[1]), 1.0)
     ior = round(c.lerp(1.30, 1.50, u[2]), 4)
     count = 2 + int(u[3] * 5)
+    azimuth = u[4] * 2 * math.pi
     liquid = Material(color=tint, roughness=0.02, transmission=1.0, ior=ior)
-    glass = Material(color=(0.95, 0.95, 0.95), roughness=0.01, transmission=1.0, ior=1.5)
-    objects = []
-    for i, (x, y) in enumerate(c.scatter(rng, count, 0.6 + 0.5 * count, 0.9)):
-        if kind == "glasses":
-            h = float(rng.uniform(0.5, 1.0))
-            fill = float(rng.uniform(0.3, 0.9))
-            objects.append(SceneObject(id=i + 1, cls="glass", location=c.r3((x, y, 0.0)), parts=(
-                Part("cylinder", glass, location=(0.0, 0.0, h / 2), scale=(0.5, 0.5, h)),
-                Part("cylinder", liquid, location=(0.0, 0.0, h * fill / 2), scale=(0.46, 0.46, h * fill)),
-            )))
-        elif kind == "droplets":
-            s = float(rng.uniform(0.5, 1.0))
-            objects.append(SceneObject(id=i + 1, cls="droplet", location=c.r3((x, y, s * 0.3)),
-                                       scale=c.r3((s, s, s * 0.6)), parts=(Part("sphere", liquid),)))
-        else:
-            s = float(rng.uniform(0.8, 1.6))
-            objects.append(SceneObject(id=i + 1, cls="puddle", location=c.r3((x, y, 0.01)),
-                                       rotation=(0.0, 0.0, round(float(rng.uniform(0, 6.28)), 4)),
-                                       scale=c.r3((s, s * float(rng.uniform(0.5, 1.0)), 0.02)),
-                                       parts=(Part("sphere", Material(color=tint, roughness=0.02, metallic=0.0,
-                                                                      transmission=0.6, ior=ior)),)))
-    cam = c.orbit_camera((0.0, 0.0, 0.3), radius=0.8 + 0.5 * count, azimuth=u[4] * 2 * math.pi,
-                         elevation=float(rng.uniform(0.3, 0.9)), aspect=config.aspect, margin=0.8)
-    return Scene(category=config.category, objects=tuple(objects), lights=c.key_lights(rng, strength=1.3), camera=cam,
-                 world=c.sky(rng, strength=1.5), background=(c.ground(rng, pattern="checker"),),
+    objects: list[SceneObject] = []
+    if kind == "puddles":
+        spread = 0.8 + 0.5 * count
+        bd = s.backdrop(config, rng, "ground", extent=spread, facing=azimuth)
+        # A wet film: dark, mirror-smooth, tinted (what a puddle looks like: reflections, not colour).
+        film = Material(color=tuple(round(0.25 * t, 4) for t in tint), roughness=0.01, metallic=0.0, ior=ior)  # type: ignore[arg-type]
+        for i in range(count):
+            sz = float(rng.uniform(0.8, 1.6))
+            objects.append(SceneObject(id=i + 1, cls="puddle", rotation=(0.0, 0.0, round(float(rng.uniform(0, 6.28)), 4)),
+                                       scale=c.r3((sz, sz * float(rng.uniform(0.5, 1.0)), 0.04)),
+                                       parts=(Part("dome", film),)))
+        objects = s.place_subjects(bd.layout, rng, objects, radius=spread)
+        target, radius, elev = (0.0, 0.0, 0.2), spread, float(rng.uniform(0.3, 0.9))
+    else:
+        spread = 0.12 + 0.05 * count
+        bd = s.backdrop(config, rng, "table", extent=spread, facing=azimuth)
+        for i in range(count):
+            if kind == "glasses":
+                objects.append(_glass(rng, i + 1, liquid) if rng.random() < 0.75 else _bottle(rng, i + 1, liquid))
+            else:
+                sz = float(rng.uniform(0.05, 0.1))
+                objects.append(SceneObject(id=i + 1, cls="droplet", scale=c.r3((sz, sz * float(rng.uniform(0.8, 1.0)),
+                                                                                sz * 0.9)),
+                                           parts=(Part("dome", liquid),)))
+        objects = s.place_subjects(bd.layout, rng, objects, radius=spread, on=bd.top)
+        objects = s.add_clutter(rng, bd.layout, objects, share=0.3, size=0.08, radius=spread + 0.1, on=bd.top)
+        target, radius, elev = (0.0, 0.0, bd.center[2] + 0.05), spread + 0.1, float(rng.uniform(0.25, 0.8))
+    world = s.world(config, rng, prefer=(*s.INDOOR, "courtyard"), visible=True, strength=(0.9, 1.4))
+    cam = c.orbit_camera(target, radius=radius, azimuth=azimuth, elevation=elev, aspect=config.aspect, margin=0.9)
+    return Scene(category=config.category, objects=tuple(objects), lights=s.lights(rng, world, strength=1.3),
+                 camera=cam, world=world, background=bd.parts,
                  params={"kind": kind, "tint": list(tint), "ior": ior, "count": count})

@@ -1,6 +1,7 @@
 """Lighting: the same kind of tabletop scene under varied light type, count, power and colour.
 
-Strata: light type, light count, intensity (log scale), colour temperature, ambient level.
+Strata: light type, light count, intensity (log scale), colour temperature, ambient level. The
+ambient is a dim, hidden HDRI (when the spec offers environments) so the lamps dominate.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import math
 import numpy as np
 
 from synth_render.generators import _common as c
+from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
-from synth_render.scene import Light, Scene, World
+from synth_render.scene import Light, Part, Scene, SceneObject, World
 
 _KINDS = ("sun", "point", "area", "spot")
+_SHAPES = ("sphere", "rounded_cube", "cone", "torus", "cylinder", "capsule")
 
 
 def _kelvin_rgb(kelvin: float) -> tuple[float, float, float]:
@@ -33,9 +36,16 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     count = 1 + int(u[1] * 4)
     gain = 2 ** c.lerp(-1.5, 1.5, u[2])
     kelvin = c.lerp(2200, 9000, u[3])
-    objects = [c.prop(rng, i + 1, c.choose(rng, ("sphere", "cube", "cone", "torus", "cylinder")), p,
-                      float(rng.uniform(0.7, 1.2)))
-               for i, p in enumerate(c.scatter(rng, 3 + int(rng.integers(3)), 2.0, 1.2))]
+    azimuth = float(rng.uniform(0, 2 * math.pi))
+    subjects = []
+    for i in range(3 + int(rng.integers(3))):
+        shape = _SHAPES[int(rng.integers(len(_SHAPES)))]
+        sz = float(rng.uniform(0.7, 1.2))
+        subjects.append(SceneObject(id=i + 1, cls=c.label(shape), parts=(Part(shape, c.material(rng),
+                                                                    location=(0.0, 0.0, 0.15 if shape == "torus" else 0.5)),),
+                                    rotation=(0.0, 0.0, round(float(rng.uniform(0, 6.28)), 4)), scale=(sz, sz, sz)))
+    bd = s.backdrop(config, rng, "wall" if rng.random() < 0.6 else "ground", extent=2.4, facing=azimuth)
+    objects = s.place_subjects(bd.layout, rng, subjects, radius=2.0)
     lights = []
     for k in range(count):
         az = 2 * math.pi * (k / count + float(rng.uniform(0, 0.2)))
@@ -45,9 +55,11 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
                       size=round(float(rng.uniform(0.05, 2.0)), 3))
         lights.append(c.aim(light, (0.0, 0.0, 0.3)))
     ambient = round(c.lerp(0.02, 0.4, u[4]), 4)
-    cam = c.orbit_camera((0.0, 0.0, 0.4), radius=3.0, azimuth=float(rng.uniform(0, 2 * math.pi)),
+    env = s.environment(config, rng, prefer=s.INDOOR, visible=False, strength=(ambient, ambient))
+    world = World(color=(0.3, 0.35, 0.45), strength=ambient, environment=env)
+    cam = c.orbit_camera((0.0, 0.0, 0.4), radius=3.0, azimuth=azimuth,
                          elevation=float(rng.uniform(0.3, 0.8)), aspect=config.aspect, margin=0.8)
     return Scene(category=config.category, objects=tuple(objects), lights=tuple(lights), camera=cam,
-                 world=World(color=(0.3, 0.35, 0.45), strength=ambient), background=(c.ground(rng),),
+                 world=world, background=bd.parts,
                  params={"kind": kind, "count": count, "gain": round(gain, 4), "kelvin": round(kelvin, 1),
                          "ambient": ambient})

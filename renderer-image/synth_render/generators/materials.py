@@ -1,19 +1,23 @@
-"""Materials: a few large objects whose surfaces vary: pattern, metal, roughness, glass.
+"""Materials: a few large objects whose surfaces vary: pattern, metal, roughness, glass, PBR sets.
 
 Strata: texture pattern, metallic/roughness regime, transmission, pattern scale, camera azimuth.
+Objects stand on a table or against a wall under an HDRI (reflections and refraction show it).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from synth_render.generators import _common as c
+from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
 from synth_render.scene import PATTERNS, Material, Part, Scene, SceneObject
 
 _REGIMES = ("matte", "glossy", "metal", "brushed", "glass", "emissive")
+_SHAPES = ("sphere", "rounded_cube", "torus", "cylinder", "capsule", "bottle", "rock_a")
 
 
 def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
@@ -21,8 +25,9 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     pattern = c.pick(PATTERNS, u[0])
     regime = c.pick(_REGIMES, u[1])
     count = 1 + int(rng.integers(4))
+    azimuth = u[4] * 2 * math.pi
     objects = []
-    for i, (x, y) in enumerate(c.scatter(rng, count, 0.4 + 0.7 * count, 1.4)):
+    for i in range(count):
         base = c.material(rng, pattern=pattern)
         mat = Material(
             color=base.color, color2=base.color2, pattern=pattern,
@@ -34,13 +39,23 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
             emission=2.0 if regime == "emissive" else 0.0,
             bump=base.bump,
         )
-        shape = c.choose(rng, ("sphere", "cube", "torus", "cylinder", "ico"))
-        s = float(rng.uniform(0.9, 1.3))
-        objects.append(SceneObject(id=i + 1, cls=shape, parts=(Part(shape, mat),),
-                                   location=c.r3((x, y, c.HALF_HEIGHT[shape] * s)),
-                                   rotation=(0.0, 0.0, round(float(rng.uniform(0, 6.28)), 4)), scale=(s, s, s)))
-    cam = c.orbit_camera((0.0, 0.0, 0.5), radius=0.8 + 0.7 * count, azimuth=u[4] * 2 * math.pi,
+        if regime in ("matte", "glossy") and rng.random() < 0.5:
+            tex = s.texture(config, rng)
+            if tex is not None:
+                mat = replace(mat, texture=tex)
+        shape = _SHAPES[int(rng.integers(len(_SHAPES)))]
+        sz = float(rng.uniform(0.9, 1.3))
+        lift = 0.15 if shape == "torus" else 0.5
+        objects.append(SceneObject(id=i + 1, cls=c.label(shape), parts=(Part(shape, mat, location=(0.0, 0.0, lift)),),
+                                   rotation=(0.0, 0.0, round(float(rng.uniform(0, 6.28)), 4)), scale=(sz, sz, sz)))
+    spread = 0.4 + 0.7 * count
+    kind = "table" if rng.random() < 0.5 else "wall"
+    bd = s.backdrop(config, rng, kind, extent=spread + 0.4, facing=azimuth)
+    placed = s.place_subjects(bd.layout, rng, objects, radius=spread, on=bd.top)
+    world = s.world(config, rng, prefer=(*s.INDOOR, "courtyard", "city"), visible=rng.random() < 0.6,
+                    strength=(1.0, 1.5))
+    cam = c.orbit_camera((0.0, 0.0, bd.center[2] + 0.5), radius=spread + 0.4, azimuth=azimuth,
                          elevation=float(rng.uniform(0.2, 0.7)), aspect=config.aspect, margin=1.0)
-    return Scene(category=config.category, objects=tuple(objects), lights=c.key_lights(rng), camera=cam,
-                 world=c.sky(rng, strength=1.5), background=(c.ground(rng),),
-                 params={"pattern": pattern, "regime": regime, "count": count})
+    return Scene(category=config.category, objects=tuple(placed), lights=s.lights(rng, world), camera=cam,
+                 world=world, background=bd.parts,
+                 params={"pattern": pattern, "regime": regime, "count": count, "backdrop": kind})
