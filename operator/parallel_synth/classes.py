@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-_SHAPES = ("cone", "cube", "cylinder", "ico", "sphere", "torus")
+_SHAPES = ("capsule", "cone", "cube", "cylinder", "ico", "sphere", "torus")
 _CLUTTER = ("ball", "book", "bottle", "box", "can", "mug")
 """Distractor props that scene building may add to any category."""
 
 CATEGORY_CLASSES: dict[str, tuple[str, ...]] = {
     "geometry": (*_SHAPES, *_CLUTTER),
-    "materials": (*_SHAPES, *_CLUTTER),
+    "materials": (*_SHAPES, "rock", *_CLUTTER),
     "lighting": (*_SHAPES, *_CLUTTER),
     "camera": (*_SHAPES, *_CLUTTER),
     "composition": (*_SHAPES, *_CLUTTER),

@@ -64,6 +64,7 @@ def annotate(spec: SynthDatasetSpec, scene: Scene, out: Any, seg: np.ndarray, me
     if getattr(out, "scene_file", None) is not None:
         arrays["scene_file"] = np.frombuffer(out.scene_file, dtype=np.uint8)
     meta["render"]["auxSeconds"] = round(float(getattr(out, "aux_seconds", 0.0)), 4)
+    meta["render"]["amodalRenders"] = len(getattr(out, "amodal", ()))
 
 
 def add_files(spec: SynthDatasetSpec, meta: dict[str, Any], arrays: dict[str, np.ndarray], files: dict[str, bytes],

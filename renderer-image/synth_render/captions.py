@@ -37,7 +37,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "plane": ("panel", "panels"), "person": ("person", "people"), "glass": ("glass", "glasses"),
     "droplet": ("droplet", "droplets"), "puddle": ("puddle", "puddles"), "tree": ("tree", "trees"),
     "rock": ("rock", "rocks"), "building": ("building", "buildings"), "car": ("car", "cars"),
-    "van": ("van", "vans"), "truck": ("truck", "trucks"),
+    "van": ("van", "vans"), "truck": ("truck", "trucks"), "rounded_cube": ("rounded block", "rounded blocks"),
 }
 """Singular and plural noun of each class; other classes (asset libraries) get a regular plural."""
 
@@ -157,7 +157,9 @@ def caption(meta: dict[str, Any], rgb: Any = None) -> str:
     objects = _join(phrases) if phrases else "an empty scene"
 
     relations = []
-    ranked = sorted(vis, key=lambda o: -int(o.get("pixels", 0)))[:3]
+    short = [(desc[int(o["id"])][1], desc[int(o["id"])][3]) for o in vis]
+    unique = [o for o, d in zip(vis, short, strict=True) if short.count(d) == 1]
+    ranked = sorted(unique, key=lambda o: -int(o.get("pixels", 0)))[:3]
     for a, b in itertools.pairwise(ranked):
         sa, sb = by_id[int(a["id"])], by_id[int(b["id"])]
         pa, pb = _camera_xyz(meta, sa), _camera_xyz(meta, sb)
@@ -178,12 +180,16 @@ def caption(meta: dict[str, Any], rgb: Any = None) -> str:
     rel_text = (_join(relations) + ".") if relations else ""
     if t == 0:
         opener = pick(("A photo", "A render", "An image"))
-        text = f"{opener} of {objects} {env}, {light}. {rel_text.capitalize()} {cam.capitalize()}."
+        text = f"{opener} of {objects} {env}, {light}. {_cap(rel_text)} {_cap(cam)}."
     elif t == 1:
-        text = f"{objects[0].upper() + objects[1:]} {env}, {cam}. {rel_text.capitalize()} {light.capitalize()}."
+        text = f"{_cap(objects)} {env}, {cam}. {_cap(rel_text)} {_cap(light)}."
     else:
-        text = f"{cam.capitalize()}: {objects}. {rel_text.capitalize()} The scene is {light}, {env}."
+        text = f"{_cap(cam)}: {objects}. {_cap(rel_text)} The scene is {light}, {env}."
     return re.sub(r"\s+", " ", text.replace(" .", ".")).strip()
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _lighting(scene: dict[str, Any], pick: Callable[[tuple[str, ...]], str]) -> str:
@@ -193,7 +199,7 @@ def _lighting(scene: dict[str, Any], pick: Callable[[tuple[str, ...]], str]) -> 
     tone = (pick(("warm", "golden")) + " ") if warm else ""
     world = scene.get("world", {})
     if world.get("environment") or scene.get("environment"):
-        return f"lit by a {tone}HDRI environment"
+        return f"lit by {'a ' + tone if tone else 'an '}HDRI environment map"
     if "sun" in kinds:
         sun = next(light for light in lights if light.get("kind") == "sun")
         low = abs(float(sun.get("rotation", (0, 0, 0))[0])) > 1.0
