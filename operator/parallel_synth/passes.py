@@ -54,6 +54,9 @@ def sample_members(spec: Any) -> set[str]:
     save = str(spec.output.save_scene)
     if save != "none":
         out.add(save)
+    from parallel_synth.multiview import view_members
+
+    out |= view_members(spec)  # view{k:02d}.* of multi-view samples (render.views)
     return out
 
 

@@ -58,6 +58,7 @@ class RenderOutput:
     amodal: tuple[np.ndarray, ...] = ()  # object-index maps of the amodal renders (one per group)
     scene_file: bytes | None = None  # the sample's scene as .glb or .blend
     aux_seconds: float = 0.0  # time of the extra ground-truth renders and the scene export
+    views: tuple[Any, ...] = ()  # blender_views.ViewOutput of views 1.. (multi-view samples)
 
 
 @dataclass(frozen=True)
@@ -181,8 +182,11 @@ class BlenderRenderer:
     # ------------------------------------------------------------------ public
 
     def render(self, scene: Scene, *, width: int, height: int, spp: int, denoise: bool, seed: int,
-               normals: bool = True, extras: Extras | None = None) -> RenderOutput:
-        """Render a scene and return its passes; the Blender scene is clean again afterwards."""
+               normals: bool = True, extras: Extras | None = None, views: tuple[Any, ...] = ()) -> RenderOutput:
+        """Render a scene and return its passes; the Blender scene is clean again afterwards.
+
+        ``views``: more cameras (``scene.Camera``) to render the same built scene from (multi-view).
+        """
         ex = extras or Extras()
         sc = self._scene
         sc.render.resolution_x, sc.render.resolution_y = width, height
@@ -208,6 +212,10 @@ class BlenderRenderer:
             if ex.save_scene != "none":
                 aux["scene_file"] = self._save_scene(ex.save_scene)
             aux_seconds = time.perf_counter() - t1
+            if views:
+                from synth_render.blender_views import render_views
+
+                aux["views"] = render_views(self, tuple(views), normals=normals)
         finally:
             self._clear()
             self._set_extra_passes(Extras())
@@ -218,7 +226,7 @@ class BlenderRenderer:
                             render_seconds=seconds, spp=spp, albedo=out.get("albedo"),
                             roughness=out.get("roughness"), metallic=out.get("metallic"), flow=flow,
                             amodal=tuple(aux.get("amodal", ())), scene_file=aux.get("scene_file"),
-                            aux_seconds=aux_seconds)
+                            aux_seconds=aux_seconds, views=tuple(aux.get("views", ())))
 
     def datablock_counts(self) -> dict[str, int]:
         """How many data-blocks of each kind exist (flat across samples when nothing leaks)."""

@@ -19,7 +19,7 @@ from PIL import Image
 
 from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
-from synth_render import annotate, content, post, quality
+from synth_render import annotate, content, post, quality, views
 from synth_render.assets import runtime as assets_runtime
 from synth_render.generators import GENERATORS, GenConfig
 from synth_render.sampling import r_sequence, rotate
@@ -119,9 +119,11 @@ def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attem
              passes: list[str]) -> tuple[dict[str, Any], dict[str, np.ndarray], float]:
     scene, config = scene_for(spec, plan, attempt)
     spp = adaptive_spp(spec, scene.complexity)
+    cameras = views.cameras_for(spec, scene, config.seed)
     out = renderer.render(scene, width=plan.width, height=plan.height, spp=spp, denoise=spec.render.denoise,
                           seed=config.seed, normals="normals" in passes,
-                          extras=annotate.extras_for(spec, scene, plan.width, plan.height))
+                          extras=annotate.extras_for(spec, scene, plan.width, plan.height),
+                          **({"views": cameras[1:]} if len(cameras) > 1 else {}))
     rgb = post.linear_to_srgb8(out.rgb)
     seg = post.encode_segmentation(out.index)
     arrays = {"rgb": rgb, "seg": seg, "depth": out.depth}
@@ -148,6 +150,7 @@ def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attem
     }
     annotate.annotate(spec, scene, out, seg, meta, arrays)
     assets_runtime.annotate(meta, scene, renderer)
+    views.annotate_views(spec, scene, cameras, out, meta, arrays, png=png_bytes)
     quality.gate_metadata(meta, out, rgb, seg, scene_ids=[o.id for o in scene.objects],
                           thresholds=quality.thresholds_for(spec.quality))
     return meta, arrays, out.render_seconds
@@ -196,6 +199,7 @@ def render_sample(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, 
         meta["normals"] = {"space": "camera", "convention": "opencv (+x right, +y down, +z forward; "
                            "surfaces facing the camera have z < 0)", "encoding": "(n + 1) / 2 * 255, 0 = no surface"}
     annotate.add_files(spec, meta, arrays, files, png=png_bytes, rgb=arrays["rgb"])
+    views.add_files(meta, arrays, files)
     if quality.caption_verdict(meta):
         passed = False
     files["json"] = json_bytes(meta)

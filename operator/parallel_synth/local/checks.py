@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from parallel_synth import planning
+from parallel_synth import multiview, planning
 from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.local.images import MAX_PIXELS, PASS_FORMATS, sample_image_problems
 from parallel_synth.local.index import DATASET_JSON, INDEX_JSONL, INDEX_PARQUET
@@ -303,6 +303,8 @@ def check_shard(
     categories: dict[str, int] = {}
     result = ScanResult()
     load = frozenset({"json", *PASS_FORMATS}) if opts.decode_images else frozenset({"json"})
+    if opts.decode_images and spec is not None:  # multi-view: every view's images too
+        load |= {m for m in multiview.view_members(spec) if m.split(".", 1)[1] in PASS_FORMATS}
     try:
         with files.open(tar_rel) as stream:
             for item in scan_shard(stream, result, load=load, heads=frozenset({"png"}),
@@ -395,6 +397,14 @@ def _check_sample(
         for msg in sample_image_problems(item.key, images, meta if isinstance(meta, dict) else None,
                                          max_pixels=opts.max_pixels):
             report.add("bad-image", where, msg)
+    if isinstance(meta, dict):  # multi-view samples (render.views): the views list and each view's images
+        for msg in multiview.views_problems(meta, count=multiview.view_count(spec) if spec is not None else None):
+            report.add("bad-metadata", where, msg)
+        for name, vimages, stub in (multiview.view_image_inputs(item.key, item.data, meta)
+                                    if opts.decode_images else []):
+            vimages = {ext: data for ext, data in vimages.items() if ext in PASS_FORMATS}
+            for msg in sample_image_problems(name, vimages, stub, max_pixels=opts.max_pixels):
+                report.add("bad-image", where, msg)
     if not isinstance(meta, dict):
         return
     cat = str(meta.get("category", "?"))

@@ -68,6 +68,7 @@ INDEX_SCHEMA = pa.schema(
         ("quality", pa.struct([(name, pa.float64()) for name in QUALITY_COMPONENTS])),
         ("caption", pa.string()),
         ("classIds", pa.list_(pa.int32())),
+        ("num_views", pa.int32()),  # cameras of a multi-view sample (render.views), 1 otherwise
     ]
 )
 """Columns of ``index/metadata.parquet`` (``metadata`` holds the sample's whole JSON)."""
@@ -215,4 +216,5 @@ def index_row(
         "caption": meta["caption"] if isinstance(meta.get("caption"), str) else None,
         "classIds": sorted({int(o["classId"]) for o in objects if isinstance(o, dict)
                             and isinstance(o.get("classId"), int)}),
+        "num_views": len(meta["views"]) if isinstance(meta.get("views"), list) and meta["views"] else 1,
     }

@@ -1,0 +1,106 @@
+"""Multi-view samples (``render.views``) on the dataset side: members, metadata and image checks.
+
+A sample with ``render.views.count = N > 1`` carries, besides its top-level files (which are
+view 0), ``{key}.view{k:02d}.{ext}`` for k in 0..N-1 and every pass except ``flow`` (motion is
+view 0's only), and a ``views`` list in its JSON: ``[{view, intrinsics, extrinsics, objects}]``
+where each object keeps the id it has in every other view. ``synthctl validate``, the capacity
+plan and the exporters ask this module; it only reads specs and metadata (no Blender).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+VIEW_MEMBER = re.compile(r"^view(\d{2})\.(.+)$")
+"""A view member's extension after the key: ``view03.seg.png`` -> (3, ``seg.png``)."""
+
+NOT_PER_VIEW = frozenset({"flow"})
+"""Passes written for view 0 only (the top-level file)."""
+
+
+def view_count(spec: Any) -> int:
+    """Cameras per sample of ``spec`` (1 without ``render.views``)."""
+    views = getattr(getattr(spec, "render", None), "views", None)
+    return int(views.count) if views is not None else 1
+
+
+def view_exts(spec: Any) -> list[str]:
+    """Extensions each view has (``png``, ``depth.png``, ``seg.png``, ...), empty for single-view specs."""
+    if view_count(spec) < 2:
+        return []
+    from parallel_synth.passes import pass_ext
+
+    render = spec.render
+    return [pass_ext(str(p), depth_format=str(render.depth_format)) for p in render.passes
+            if str(p) not in NOT_PER_VIEW]
+
+
+def view_members(spec: Any) -> set[str]:
+    """Every ``view{k:02d}.{ext}`` member a sample of ``spec`` has."""
+    exts = view_exts(spec)
+    return {f"view{k:02d}.{ext}" for k in range(view_count(spec)) for ext in exts}
+
+
+def split_member(ext: str) -> tuple[int, str] | None:
+    """(view, pass extension) of a view member, None for any other member."""
+    m = VIEW_MEMBER.match(ext)
+    return (int(m.group(1)), m.group(2)) if m else None
+
+
+def _matrix(v: Any, rows: int, cols: int) -> bool:
+    return (isinstance(v, list) and len(v) == rows
+            and all(isinstance(r, list) and len(r) == cols
+                    and all(isinstance(x, int | float) and not isinstance(x, bool) for x in r) for r in v))
+
+
+def views_problems(meta: dict[str, Any], *, count: int | None) -> list[str]:
+    """What is wrong with a sample's ``views`` list (``count``: the spec's view count, None if unknown)."""
+    views = meta.get("views")
+    if views is None:
+        return [f"views is missing (render.views.count is {count})"] if count is not None and count > 1 else []
+    if not isinstance(views, list):
+        return ["views is not a list"]
+    problems = []
+    if count is not None and len(views) != count:
+        problems.append(f"views has {len(views)} entries, render.views.count is {count}")
+    known = {o.get("id") for o in (meta.get("scene") or {}).get("objects", []) if isinstance(o, dict)} \
+        if isinstance(meta.get("scene"), dict) else None
+    for k, v in enumerate(views):
+        if not isinstance(v, dict):
+            problems.append(f"views[{k}] is not an object")
+            continue
+        if v.get("view") != k:
+            problems.append(f"views[{k}].view is {v.get('view')!r}, expected {k}")
+        if not _matrix(v.get("intrinsics"), 3, 3):
+            problems.append(f"views[{k}].intrinsics is not a 3x3 matrix")
+        if not _matrix(v.get("extrinsics"), 4, 4):
+            problems.append(f"views[{k}].extrinsics is not a 4x4 matrix")
+        objs = v.get("objects")
+        if not isinstance(objs, list):
+            problems.append(f"views[{k}].objects is not a list")
+            continue
+        ids = [o.get("id") for o in objs if isinstance(o, dict)]
+        if known is not None:
+            strangers = sorted(i for i in ids if i not in known)
+            if strangers:
+                problems.append(f"views[{k}].objects has ids {strangers} that are not objects of the scene")
+    return problems
+
+
+def view_image_inputs(key: str, members: dict[str, bytes], meta: dict[str, Any]
+                      ) -> list[tuple[str, dict[str, bytes], dict[str, Any]]]:
+    """Per view: (name like ``{key}.view01``, its members by pass extension, a metadata stub with
+    that view's ``objects`` and the sample's ``render`` size), to check like a single-view sample."""
+    views = meta.get("views")
+    by_view: dict[int, dict[str, bytes]] = {}
+    for ext, data in members.items():
+        split = split_member(ext)
+        if split is not None:
+            by_view.setdefault(split[0], {})[split[1]] = data
+    out = []
+    for k, files in sorted(by_view.items()):
+        entry = views[k] if isinstance(views, list) and 0 <= k < len(views) and isinstance(views[k], dict) else {}
+        stub = {"render": meta.get("render"), "objects": entry.get("objects")} if entry else {"render": meta.get("render")}
+        out.append((f"{key}.view{k:02d}", files, stub))
+    return out
