@@ -60,7 +60,8 @@ def table(results: list[ScenarioResult]) -> str:
         twice = ", ".join(f"{k.rsplit('/', 1)[-1]} x{v}" for k, v in r.double_commits.items()) or "none"
         consistent = "yes" if not r.truth_problems else "NO: " + "; ".join(r.truth_problems)[:200]
         rows.append(
-            f"| {r.name} | {_faults(r)} | {r.shards} | {r.committed_samples} / {r.samples} | "
+            f"| {r.name} | {_faults(r)} | {r.shards} | {r.committed_samples} / {r.samples}"
+            f"{f' ({r.quarantined} quarantined)' if r.quarantined else ''} | "
             f"{r.expected_failed_shards or '-'} / {r.reported_failed_shards or '-'} | {verdict} | {r.duplicates} | "
             f"{r.missing} | {twice} | {consistent} | {status} | "
             f"{_counter(r.preemptions_status, r.preemptions_expected)} | "

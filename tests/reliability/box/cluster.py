@@ -90,6 +90,8 @@ class Truth:
     committed_shards: set[int] = field(default_factory=set)
     indexes: Counter[int] = field(default_factory=Counter)
     manifest_samples: int = 0
+    quarantined: int = 0
+    """Samples of committed shards that the quality gate moved to ``quarantine/`` (in ``indexes`` too)."""
     problems: list[str] = field(default_factory=list)
     """Inconsistencies in the bucket: a tar that is not the one its manifest names (sha256 or sample
     count), a sample filed under another shard. Every scenario requires none."""
@@ -315,7 +317,25 @@ class Box:
                                 out.problems.append(f"{member.name} says shard {meta.get('shard')}, is in {shard}")
                 if in_tar != int(doc["samples"]):
                     out.problems.append(f"shard {shard}: {in_tar} samples in the tar, manifest says {doc['samples']}")
+                held = int((doc.get("quarantined") or {}).get("samples") or 0)
+                if held:
+                    self._quarantined(client, f"{root}/quarantine/{shard:08d}", shard, held, out)
         return out
+
+    @staticmethod
+    def _quarantined(client: Any, base: str, shard: int, held: int, out: Truth) -> None:
+        """Samples the quality gate moved out of a committed shard: accounted for, in its quarantine."""
+        try:
+            doc = json.loads(client.get_object(Bucket=BUCKET, Key=f"{base}.json")["Body"].read())
+            data = client.get_object(Bucket=BUCKET, Key=f"{base}.tar")["Body"].read()
+        except client.exceptions.NoSuchKey:
+            out.problems.append(f"shard {shard}: manifest says {held} quarantined, the quarantine is missing")
+            return
+        indexes = [int(e["index"]) for e in doc.get("entries") or []]
+        if len(indexes) != held or hashlib.sha256(data).hexdigest() != doc.get("sha256"):
+            out.problems.append(f"shard {shard}: quarantine does not match the manifest ({len(indexes)} of {held})")
+        out.quarantined += len(indexes)
+        out.indexes.update(indexes)
 
     async def validate_report(self, dataset: str, *, manifest: Path | None = None, version: str = "1",
                               prefix: str = "data") -> tuple[int, list[dict[str, Any]]]:

@@ -4,7 +4,9 @@ kind of fault, then checks the end state the same way:
 * ``synthctl validate`` on the bucket reports no problem except the expected ones (the shards that
   were meant to fail, and ``missing-dataset-json`` where shards failed: such a dataset is never
   indexed);
-* every global sample index of the committed shards appears exactly once, none is missing;
+* every global sample index of the committed shards appears exactly once, none is missing (a sample
+  that the quality gate quarantined counts where it is: in ``quarantine/``, listed by its shard's
+  manifest);
 * the SynthDataset status agrees with the bucket: committed samples and shards, failed shards;
 * the bucket is consistent (:attr:`~box.cluster.Truth.problems` is empty: every tar is the one its
   manifest committed) and no shard was committed twice (the S3 proxy counts accepted PUTs of each
@@ -70,6 +72,8 @@ class ScenarioResult:
     samples: int = 0
     phase: str = ""
     committed_samples: int = 0
+    """Samples in the bucket: in committed shards, or quarantined by the quality gate."""
+    quarantined: int = 0
     expected_failed_shards: str = ""
     reported_failed_shards: str = ""
     validate_ok: bool = False
@@ -152,6 +156,7 @@ async def final_checks(box: Box, name: str, spec: dict[str, Any], result: Scenar
     expected = {i for s in range(shards) if s not in expected_failed
                 for i in range(s * size, min((s + 1) * size, samples))}
     result.committed_samples = len(truth.indexes)
+    result.quarantined = truth.quarantined
     result.committed_shards = len(truth.committed_shards)
     result.duplicates = truth.duplicates
     result.missing = truth.missing(expected)
@@ -162,8 +167,8 @@ async def final_checks(box: Box, name: str, spec: dict[str, Any], result: Scenar
         "shards.failed": int((st.get("shards") or {}).get("failed") or 0),
         "failedShards": result.reported_failed_shards,
     }
-    want = {
-        "samples.completed": truth.manifest_samples,
+    want = {  # a quarantined sample was rendered and is accounted for, outside the training shard
+        "samples.completed": truth.manifest_samples + truth.quarantined,
         "shards.completed": len(truth.committed_shards),
         "shards.failed": len(expected_failed),
         "failedShards": result.expected_failed_shards,
@@ -360,6 +365,10 @@ class Scenario:
     run: Callable[[Path], Awaitable[ScenarioResult]]
     proves: tuple[str, ...] = ()
     """Fault counts that must be non-zero for the run to show anything (the fault really happened)."""
+    counter_gap: str = ""
+    """A known operator bug that makes ``status.preemptions``/``retries`` differ from the faults (see
+    docs/reliability.md, Findings). The test then expects the mismatch (every other check still
+    holds) and the report shows it; remove it once the operator is fixed."""
 
 
 async def baseline(workdir: Path) -> ScenarioResult:
@@ -404,7 +413,9 @@ async def operator_restarts(workdir: Path) -> ScenarioResult:
 
 
 async def api_errors(workdir: Path) -> ScenarioResult:
-    faults = ApiFaults(conflict_rate=0.5, throttle_rate=0.03, error_rate=0.03, watch_drop_rate=0.3,
+    # Every preconditioned write (kopf's finalizer JSON-patches; the operator's own status merge-patches
+    # carry none) meets a concurrent writer, up to 4: a real 409/422 in every run.
+    faults = ApiFaults(conflict_rate=1.0, throttle_rate=0.03, error_rate=0.03, watch_drop_rate=0.3,
                        max_each=4, seed=3)
     return await run_scenario("api-errors", workdir, options=BoxOptions(api_faults=faults),
                               spec_kwargs={"samples": 12, "shard_size": 3})
@@ -434,6 +445,10 @@ async def zombie_writer(workdir: Path) -> ScenarioResult:
                               expect=Expect(preemptions=lambda f: (f.get(ZOMBIES, 0),) * 2))
 
 
+LOST_PODS_UNCOUNTED = ("status.preemptions misses pods evicted from a lost node: they are Failed with "
+                       "DisruptionTarget and removed (Job tracking finalizer released) between two polls of the "
+                       "batch timer, which only counts the pods it lists (finding 6)")
+
 SCENARIOS: list[Scenario] = [
     Scenario("baseline", "no faults (reference)", baseline),
     Scenario("spot-preemption", "SIGTERM to random pods mid-shard, DisruptionTarget set", spot_preemption,
@@ -445,7 +460,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("api-errors", "409, 429 + Retry-After, 500 and cut watch streams from the API", api_errors,
              proves=("api.conflict",)),
     Scenario("s3-faults", "503 SlowDown, connection resets, partial uploads, lost responses", s3_faults),
-    Scenario("node-loss", "a node and all its pods vanish at once", node_loss, proves=(PODS_LOST,)),
+    Scenario("node-loss", "a node and all its pods vanish at once", node_loss, proves=(PODS_LOST,),
+             counter_gap=LOST_PODS_UNCOUNTED),
     Scenario("zombie-writer", "a node is partitioned from the API mid-shard; its pods are replaced, then upload",
-             zombie_writer, proves=(ZOMBIES, "zombies that ran to their end")),
+             zombie_writer, proves=(ZOMBIES, "zombies that ran to their end"), counter_gap=LOST_PODS_UNCOUNTED),
 ]
