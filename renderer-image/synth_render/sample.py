@@ -153,7 +153,7 @@ def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attem
     views.annotate_views(spec, scene, cameras, out, meta, arrays, png=png_bytes)
     quality.gate_metadata(meta, out, rgb, seg, scene_ids=[o.id for o in scene.objects],
                           thresholds=quality.thresholds_for(spec.quality))
-    return meta, arrays, out.render_seconds
+    return meta, arrays, out.render_seconds + sum(float(v.render_seconds) for v in getattr(out, "views", ()))
 
 
 def _passes_gate(meta: dict[str, Any], min_score: float) -> bool:
