@@ -63,8 +63,7 @@ def annotate(spec: SynthDatasetSpec, scene: Scene, out: Any, seg: np.ndarray, me
         arrays["flow"] = np.asarray(out.flow, dtype=np.float32)
     if getattr(out, "scene_file", None) is not None:
         arrays["scene_file"] = np.frombuffer(out.scene_file, dtype=np.uint8)
-    meta["render"]["auxSeconds"] = round(float(getattr(out, "aux_seconds", 0.0)), 4)
-    meta["render"]["amodalRenders"] = len(getattr(out, "amodal", ()))
+    meta["render"]["amodalRenders"] = len(getattr(out, "amodal", ()))  # no timings here: samples stay byte-identical
 
 
 def add_files(spec: SynthDatasetSpec, meta: dict[str, Any], arrays: dict[str, np.ndarray], files: dict[str, bytes],
