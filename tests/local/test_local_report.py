@@ -32,6 +32,7 @@ def test_the_report_is_valid_self_contained_html_with_every_section(dataset: Loc
     assert headings == ["Category balance", "Coverage and diversity", "Quality", "Cost"]
     images = [img.get("src") for img in tree.iter("img")]
     assert len(images) >= 4 and all(src.startswith("data:image/png;base64,") for src in images)
+    assert len(list(tree.iter("{http://www.w3.org/2000/svg}svg"))) >= len(doc_categories(page)) > 0  # inline
     assert not re.search(r'(src|href)="(https?:)?//', page), "the report must not load anything from outside"
     # The worst samples are shown with their thumbnails (the fake renderer's 32 px images).
     assert sum(1 for f in tree.iter("figure") if f.find("img") is not None) == 8
@@ -39,6 +40,10 @@ def test_the_report_is_valid_self_contained_html_with_every_section(dataset: Loc
     assert doc["coverage"]["samples"] == doc["samples"]["completed"]
     assert set(doc["coverage"]["categories"]) == set(doc["categories"])
     assert all(0.0 <= c["diversity"] <= 1.0 for c in doc["coverage"]["categories"].values())
+
+
+def doc_categories(page: str) -> list[str]:
+    return re.findall(r"<h3>(\w+): \d+ samples, diversity", page)
 
 
 def test_an_unfinished_dataset_is_a_usage_error(tmp_path: Path) -> None:

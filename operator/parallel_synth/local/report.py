@@ -3,9 +3,9 @@
 Reads ``dataset.json`` (counts, categories, schedule segments, quality, quarantine, coverage,
 render time, the spec's prices), the index's score columns (not the per-sample JSON) and the
 images of the few worst samples, and writes one HTML file with its plots inline (matplotlib
-PNGs as base64 data URIs): category balance, coverage and diversity, the quality distribution
-with thumbnails of the worst kept and quarantined samples, and cost. ``gather`` does the
-reading, ``render_html`` is pure.
+PNGs as base64 data URIs; small inline SVG histograms for coverage): category balance,
+coverage and diversity, the quality distribution with thumbnails of the worst kept and
+quarantined samples, and cost. ``gather`` does the reading, ``render_html`` is pure.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def _png(fig: Any) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=72)  # no bbox_inches="tight": it draws every figure twice
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
@@ -147,7 +147,7 @@ def _balance_plot(doc: dict[str, Any]) -> str:
     done = [cats[n].get("completed", 0) for n in names]
     held = [cats[n].get("quarantined", 0) for n in names]
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(8, 3))
+    fig, ax = plt.subplots(figsize=(8, 3), layout="constrained")
     ax.bar(x - 0.2, target, 0.4, label="target", color="#bbb")
     ax.bar(x + 0.2, done, 0.4, label="kept", color="#3a7")
     ax.bar(x + 0.2, held, 0.4, bottom=done, label="quarantined", color="#d54")
@@ -160,7 +160,7 @@ def _balance_plot(doc: dict[str, Any]) -> str:
 def _quality_plot(data: ReportData) -> str:
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3), layout="constrained")
     kept = data.scores[np.isfinite(data.scores)]
     held = [float(q.get("score") or 0.0) for q in data.quarantined]
     axes[0].hist(kept, bins=20, range=(0, 1), color="#3a7", label=f"kept ({len(kept)})")
@@ -181,6 +181,28 @@ def _quality_plot(data: ReportData) -> str:
     return _png(fig)
 
 
+def _svg_hist(title: str, p: dict[str, Any]) -> str:
+    """A small inline SVG bar chart (cheap: a dataset has categories x parameters of them)."""
+    if p["kind"] == "numeric":
+        values = [float(v) for v in p["counts"]]
+        edges = p["bins"]
+        labels = [f"{edges[0]:.3g}", f"{edges[-1]:.3g}"]
+    else:
+        items = sorted(p["counts"].items(), key=lambda kv: -kv[1])[:10]
+        values = [float(v) for _, v in items]
+        labels = [", ".join(str(k)[:12] for k, _ in items[:3]) + (" ..." if len(items) > 3 else ""), ""]
+    w, h, top = 180, 70, 14
+    peak = max(values, default=0.0) or 1.0
+    bw = w / max(len(values), 1)
+    bars = "".join(f'<rect x="{i * bw + 1:.1f}" y="{top + h - v / peak * h:.1f}" width="{max(bw - 2, 1):.1f}" '
+                   f'height="{v / peak * h:.1f}" fill="#47a"><title>{v:,.0f}</title></rect>'
+                   for i, v in enumerate(values))
+    return (f'<svg class="hist" width="{w}" height="{top + h + 14}" viewBox="0 0 {w} {top + h + 14}" '
+            f'role="img" aria-label="{_e(title)}"><text x="0" y="10" font-size="10">{_e(title[:30])}</text>'
+            f'{bars}<text x="0" y="{top + h + 12}" font-size="8">{_e(labels[0])}</text>'
+            f'<text x="{w}" y="{top + h + 12}" font-size="8" text-anchor="end">{_e(labels[1])}</text></svg>')
+
+
 def _coverage_plots(coverage: dict[str, Any]) -> list[tuple[str, str]]:
     import matplotlib.pyplot as plt
 
@@ -188,32 +210,21 @@ def _coverage_plots(coverage: dict[str, Any]) -> list[tuple[str, str]]:
     cats = coverage.get("categories") or {}
     if cats:
         names = sorted(cats)
-        fig, ax = plt.subplots(figsize=(8, 2.5))
+        fig, ax = plt.subplots(figsize=(8, 2.5), layout="constrained")
         ax.bar(names, [cats[n].get("diversity", 0.0) for n in names], color="#a6c")
         ax.set_ylim(0, 1)
         ax.set_ylabel("diversity")
         ax.tick_params(axis="x", rotation=30)
-        out.append(("Diversity per category (mean normalised entropy of its histograms)", _png(fig)))
+        out.append(("Diversity per category (mean normalised entropy of its histograms)",
+                    _img(_png(fig), "diversity per category")))
     for name in sorted(cats):
         params = list((cats[name].get("params") or {}).items())[:MAX_PARAM_PLOTS]
         extra = [(k, {"kind": "categorical", "counts": cats[name][k]}) for k in ("classes", "environments")
                  if cats[name].get(k)]
-        panels = params + extra
-        if not panels:
-            continue
-        fig, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 2), squeeze=False)
-        for ax, (pname, p) in zip(axes[0], panels, strict=True):
-            if p["kind"] == "numeric":
-                edges = p["bins"]
-                ax.bar(edges[:-1], p["counts"], width=np.diff(edges), align="edge", color="#47a")
-            else:
-                items = sorted(p["counts"].items(), key=lambda kv: -kv[1])[:8]
-                ax.bar([str(k)[:10] for k, _ in items], [v for _, v in items], color="#c84")
-                ax.tick_params(axis="x", rotation=60, labelsize=6)
-            ax.set_title(pname, fontsize=8)
-            ax.tick_params(labelsize=6)
-        out.append((f"{name}: {cats[name].get('samples', 0)} samples, diversity {cats[name].get('diversity', 0):.2f}",
-                    _png(fig)))
+        panels = [_svg_hist(pname, p) for pname, p in params + extra]
+        if panels:
+            out.append((f"{name}: {cats[name].get('samples', 0)} samples, diversity "
+                        f"{cats[name].get('diversity', 0):.2f}", "".join(panels)))
     return out
 
 
@@ -298,8 +309,8 @@ def render_html(data: ReportData) -> str:
     parts.append("<h2>Coverage and diversity</h2>")
     parts.append(f"<p>Overall diversity {float(coverage.get('diversity') or 0):.3f} "
                  "(1: every value or bin equally used; 0: all samples alike).</p>")
-    for caption, b64 in _coverage_plots(coverage):
-        parts.append(f"<h3>{_e(caption)}</h3>{_img(b64, caption)}")
+    for caption, figure in _coverage_plots(coverage):
+        parts.append(f"<h3>{_e(caption)}</h3><div>{figure}</div>")
     parts.append("<h2>Quality</h2>")
     parts.append(_table(["figure", "value"], [[k, v if not isinstance(v, float) else f"{v:.4f}"]
                                               for k, v in q.items()]))
