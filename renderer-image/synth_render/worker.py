@@ -352,7 +352,7 @@ class ShardRun:
                 quarantine.quarantine_doc(self.dataset, self.spec.version, self.shard, entries, split)))
             tar_path, size, digest = tmp / "kept.tar", split.kept_bytes, split.kept_sha256
             event("samples quarantined", shard=self.shard, samples=len(held),
-                  reasons=sorted({x for e in entries for x in e["reasons"]})[:5])
+                  reasons=sorted({str(x) for r in held for x in (r.quality.get("reasons") or [])})[:5])
         manifest = self._manifest(indices, size, digest, device or getattr(renderer, "device", ""),
                                   getattr(renderer, "engine_version", ""), t0, resumed)
         self.store.upload_file(planning.shard_path(self.shard), tar_path)
