@@ -468,6 +468,11 @@ class BlenderRenderer:
         sc.cycles.max_bounces = 0
         vl.use_pass_normal = vl.use_pass_z = False
         self._set_extra_passes(Extras())
+        # Cheap: no world (no fog, no HDRI), one emission-free shader for everything (no texture
+        # evaluation, no light sampling), and Cycles keeps the scene between the aux renders.
+        world, sc.world = sc.world, None
+        vl.material_override = self._aux_material()
+        sc.render.use_persistent_data = True
         out: dict[str, Any] = {}
         parts = [o for o in self._sample_objects if o.type == "MESH"]
         try:
@@ -491,9 +496,27 @@ class BlenderRenderer:
             for o in parts:
                 o.visible_camera = True
             vl.use_pass_vector = False
+            sc.world, vl.material_override = world, None
+            sc.render.use_persistent_data = False
             (sc.cycles.samples, sc.cycles.use_denoising, sc.render.use_motion_blur, sc.cycles.max_bounces,
              vl.use_pass_normal, vl.use_pass_z) = saved
         return out
+
+    def _aux_material(self) -> Any:
+        """A black emission material (created once): shading the aux renders costs nothing."""
+        if getattr(self, "_aux_mat", None) is None:
+            mat = self._bpy.data.materials.new("synth-aux")
+            if mat.node_tree is None:
+                mat.use_nodes = True
+            nt = mat.node_tree
+            for n in list(nt.nodes):
+                if n.type != "OUTPUT_MATERIAL":
+                    nt.nodes.remove(n)
+            em = nt.nodes.new("ShaderNodeEmission")
+            em.inputs["Strength"].default_value = 0.0
+            nt.links.new(em.outputs["Emission"], next(n for n in nt.nodes if n.type == "OUTPUT_MATERIAL").inputs["Surface"])
+            self._aux_mat = mat
+        return self._aux_mat
 
     def _render_quiet(self) -> None:
         with _quiet_stdout(self._quiet):

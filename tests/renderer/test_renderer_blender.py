@@ -49,7 +49,7 @@ def test_each_category_renders_with_masks_and_boxes_matching_its_objects(rendere
     plan = plan_sample(spec, 2)
     sample = render_sample(spec, plan, renderer, dataset="t")
     meta = sample.meta
-    assert meta["category"] == category and set(sample.files) == {"png", "json", "depth.png", "seg.png"}
+    assert meta["category"] == category and set(sample.files) == {"png", "json", "txt", "depth.png", "seg.png"}
     scene_ids = {o["id"]: o["cls"] for o in meta["scene"]["objects"]}
     from io import BytesIO
 
