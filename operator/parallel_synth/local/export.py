@@ -385,7 +385,7 @@ def export(location: str, fmt: str, out: Path, images: bool, endpoint_url: str |
         if not committed_shards(files):
             click.echo(f"{location}: no committed shards (manifests/*.json) to export", err=True)
             sys.exit(1)
-    except (ValueError, OSError) as exc:
+    except Exception as exc:  # a bad URI, missing credentials, an unreachable endpoint: all input problems
         click.echo(f"{location}: cannot read the dataset: {exc}", err=True)
         sys.exit(2)
     show = sys.stderr.isatty() if progress is None else progress
@@ -396,9 +396,12 @@ def export(location: str, fmt: str, out: Path, images: bool, endpoint_url: str |
         try:
             stats = export_dataset(files, fmt, out, images=images,
                                    on_shard=lambda done, total: bar.update(task, completed=done, total=total))
-        except ValueError as exc:
+        except ValueError as exc:  # a sample without what the format needs, a damaged shard
             click.echo(f"{location}: {exc}", err=True)
             sys.exit(1)
+        except OSError as exc:
+            click.echo(f"--out {out}: cannot write: {exc}", err=True)
+            sys.exit(2)
     what = {"coco": "annotations", "bop": "object poses", "nerf": "frames"}[fmt]
     click.echo(f"wrote {out} ({fmt}): {stats.samples:,} samples from {stats.shards:,} shards, "
                f"{stats.annotations:,} {what}, {len(stats.classes)} classes")
