@@ -182,7 +182,7 @@ def caption(meta: dict[str, Any], rgb: Any = None) -> str:
         opener = pick(("A photo", "A render", "An image"))
         text = f"{opener} of {objects} {env}, {light}. {_cap(rel_text)} {_cap(cam)}."
     elif t == 1:
-        text = f"{_cap(objects)} {env}, {cam}. {_cap(rel_text)} {_cap(light)}."
+        text = f"{_cap(objects)} {env}, {cam}. {_cap(rel_text)} Everything is {light}."
     else:
         text = f"{_cap(cam)}: {objects}. {_cap(rel_text)} The scene is {light}, {env}."
     return re.sub(r"\s+", " ", text.replace(" .", ".")).strip()
@@ -197,8 +197,11 @@ def _lighting(scene: dict[str, Any], pick: Callable[[tuple[str, ...]], str]) -> 
     kinds = {str(light.get("kind")) for light in lights}
     warm = [light for light in lights if colorsys.rgb_to_hsv(*light.get("color", (1, 1, 1)))[1] > 0.15]
     tone = (pick(("warm", "golden")) + " ") if warm else ""
-    world = scene.get("world", {})
-    if world.get("environment") or scene.get("environment"):
+    env = _hdri(scene)
+    if env is not None:
+        name = _SAFE_HDRI.get(env[0])
+        if name:
+            return f"under {tone}{name} {pick(('lighting', 'light'))}"
         return f"lit by {'a ' + tone if tone else 'an '}HDRI environment map"
     if "sun" in kinds:
         sun = next(light for light in lights if light.get("kind") == "sun")
@@ -231,9 +234,30 @@ def _camera_words(meta: dict[str, Any], scene: dict[str, Any], pick: Callable[[t
     return " ".join(words)
 
 
+_SAFE_HDRI = {"city": "city", "courtyard": "courtyard", "forest": "forest", "interior": "indoor", "night": "night",
+              "studio": "studio", "sunrise": "sunrise", "sunset": "sunset"}
+"""Environment maps named in captions (the ones shipped with Blender); others are 'an HDRI environment',
+so that a file name can never put a class noun into a caption."""
+
+
+def _hdri(scene: dict[str, Any]) -> tuple[str, bool] | None:
+    """(stem of the environment map, visible) or None without one."""
+    env = scene.get("world", {}).get("environment") or scene.get("environment")
+    if not isinstance(env, dict):
+        return None
+    stem = str(env.get("id", "")).rsplit("/", 1)[-1].split(".", 1)[0].lower()
+    return stem, bool(env.get("visible", True))
+
+
 def _environment(scene: dict[str, Any], pick: Callable[[tuple[str, ...]], str]) -> str:
     world = scene.get("world", {})
-    parts = [f"against a {colour_word(world.get('color', (0.05, 0.05, 0.06)))} {pick(('background', 'backdrop'))}"]
+    env = _hdri(scene)
+    if env is not None and env[1]:
+        name = _SAFE_HDRI.get(env[0])
+        parts = [f"in a {name} setting" if name else "in front of an environment map"]
+    else:
+        parts = [f"against a {colour_word(world.get('color', (0.05, 0.05, 0.06)))} "
+                 f"{pick(('background', 'backdrop'))}"]
     if float(world.get("fog_density", 0.0)) > 0:
         parts.append(pick(("in hazy fog", "in thick mist")))
     return " ".join(parts)

@@ -6,6 +6,7 @@ so that the expected answer (base colour, occlusion, truncation) is known.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from typing import Any
@@ -18,7 +19,17 @@ from renderer_helpers import tiny_spec
 from parallel_synth.classes import CATEGORY_CLASSES, spec_vocabulary
 from synth_render import captions, groundtruth, post
 from synth_render.sample import plan_sample, scene_for
-from synth_render.scene import Camera, Light, Material, Part, Scene, SceneObject, World, scene_to_dict
+from synth_render.scene import (
+    Camera,
+    Environment,
+    Light,
+    Material,
+    Part,
+    Scene,
+    SceneObject,
+    World,
+    scene_to_dict,
+)
 
 ALL = [{"name": c, "weight": 1} for c in CATEGORY_CLASSES]
 
@@ -83,6 +94,12 @@ def test_hand_checked_caption() -> None:
     assert "cone" not in text
     assert "the red cube is to the left of the blue sphere" in text.lower()
     assert "sunlight" in text
+    forest = dataclasses.replace(scene, world=dataclasses.replace(
+        scene.world, environment=Environment(uri="builtin:studiolights", id="forest.exr")))
+    assert "forest" in captions.caption(_meta(forest, [1, 2]))
+    odd = dataclasses.replace(forest, world=dataclasses.replace(
+        forest.world, environment=Environment(uri="file:///hdri", id="cone_factory.exr")))
+    assert "cone" not in captions.caption(_meta(odd, [1, 2]))  # file names never reach a caption
     assert captions.caption_check(text, visible_classes={"cube", "sphere"}, vocabulary=["cube", "sphere", "cone"]) == []
     assert captions.caption_check("A red cube.", visible_classes={"cube", "sphere"},
                                   vocabulary=["cube", "sphere", "cone"]) == ["caption does not mention visible 'sphere'"]
