@@ -39,6 +39,10 @@ PASS_WEIGHTS: dict[str, float] = {
 ``benchmarks/bench_passes.py``): used to split bytesPerSample over the passes."""
 
 
+OPTIONAL_MEMBERS = frozenset({"txt"})
+"""Members ``synthctl validate`` does not require: datasets rendered before captions existed lack them."""
+
+
 def pass_ext(name: str, *, depth_format: str = "png16") -> str:
     if name == "depth" and str(depth_format) == "exr":
         return "depth.exr"

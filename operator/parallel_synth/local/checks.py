@@ -29,7 +29,7 @@ from parallel_synth.local.index import DATASET_JSON, INDEX_JSONL, INDEX_PARQUET
 from parallel_synth.local.records import PASS_EXT, metadata_problems, png_size, quality_score
 from parallel_synth.local.store import DatasetFiles
 from parallel_synth.local.tars import MAX_MEMBER_BYTES, Hostile, Sample, ScanResult, scan_shard
-from parallel_synth.passes import sample_members
+from parallel_synth.passes import OPTIONAL_MEMBERS, sample_members
 
 MAX_LISTED_PROBLEMS = 1000
 """Problems kept in the report; the count covers all of them."""
@@ -298,7 +298,7 @@ def check_shard(
     report.shards_checked += 1
     expected_range = planning.shard_range(spec, shard) if spec is not None else None
     passes = [str(p) for p in spec.render.passes] if spec is not None else ["rgb"]
-    needed = sample_members(spec) if spec is not None else {"json", *(PASS_EXT[p] for p in passes)}
+    needed = (sample_members(spec) - OPTIONAL_MEMBERS) if spec is not None else {"json", *(PASS_EXT[p] for p in passes)}
     keys: set[str] = set()
     categories: dict[str, int] = {}
     result = ScanResult()
