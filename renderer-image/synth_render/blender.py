@@ -198,6 +198,8 @@ class BlenderRenderer:
         self._scene.view_layers[0].use_pass_normal = normals
         self._set_extra_passes(ex)
         aux: dict[str, Any] = {}
+        # Multi-view: Cycles keeps the synced scene (BVH, shaders, images) from view 0 to the last view.
+        sc.render.use_persistent_data = bool(views)
         try:
             self._build(scene)
             if ex.aovs or ex.albedo:
@@ -219,6 +221,7 @@ class BlenderRenderer:
         finally:
             self._clear()
             self._set_extra_passes(Extras())
+            sc.render.use_persistent_data = False
         flow = aux.get("flow")
         if ex.flow and flow is None:  # nothing moves: the flow is zero everywhere
             flow = np.zeros((height, width, 2), dtype=np.float32)

@@ -156,8 +156,8 @@ def annotate_views(spec: Any, scene: Scene, cameras: tuple[Camera, ...], out: An
                                   class_ids=class_ids, png=png)
     entries[0]["objects"] = [{k: o[k] for k in _VIEW_OBJECT_KEYS if k in o} for o in meta["objects"]]
     meta["views"] = entries
-    meta["render"]["views"] = {"count": len(cameras), "pattern": str(spec.render.views.pattern),
-                               "viewSeconds": [round(float(v.render_seconds), 4) for v in out.views]}
+    # No timings here: identical samples must give identical JSON (view render time is in the attempt's seconds).
+    meta["render"]["views"] = {"count": len(cameras), "pattern": str(spec.render.views.pattern)}
     for ext, data in files.items():
         arrays[_FILE + ext] = np.frombuffer(data, dtype=np.uint8)
 

@@ -151,3 +151,28 @@ def test_a_point_seen_in_two_views_reprojects_onto_the_same_object_with_the_nerf
             # Object edges may fall on a neighbouring pixel; the bulk must agree exactly.
             assert float(np.mean(ids_a == ids_b)) > 0.9, (key, a, b, float(np.mean(ids_a == ids_b)))
     assert checked >= 3
+
+
+def _in_process_spec(pattern: str) -> Any:
+    from parallel_synth.api import SynthDatasetSpec
+
+    return SynthDatasetSpec.model_validate({
+        "samples": 8, "seed": 2, "output": {"uri": "file:///tmp/unused"}, "image": "r:t",
+        "categories": [{"name": "geometry", "weight": 1}],
+        "render": {"resolutions": [{"width": 64, "height": 48}], "samples": {"min": 1, "max": 1}, "denoise": False,
+                   "passes": ["rgb", "segmentation", "depth"], "views": {"count": 2, "pattern": pattern}},
+        "quality": {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigma": 1.0}})
+
+
+def test_a_multi_view_sample_re_renders_byte_identically_and_leaks_nothing(renderer: Any) -> None:
+    from synth_render.sample import plan_sample, render_sample
+
+    spec = _in_process_spec("random")
+    first = render_sample(spec, plan_sample(spec, 3), renderer, dataset="t")
+    counts = renderer.datablock_counts()
+    render_sample(spec, plan_sample(spec, 4), renderer, dataset="t")
+    again = render_sample(spec, plan_sample(spec, 3), renderer, dataset="t")
+    assert renderer.datablock_counts() == counts
+    assert first.files.keys() == again.files.keys() and "view01.seg.png" in first.files
+    assert all(first.files[k] == again.files[k] for k in first.files)
+    assert _png(first.files["view01.png"]).shape == (48, 64, 3)
