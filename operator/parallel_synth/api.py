@@ -568,10 +568,12 @@ class EstimatesSpec(_Model):
     """Inputs the planner cannot measure before the run (capacity plan, autoscaler prior)."""
 
     gpu_seconds_per_sample: float = Field(
-        60.0, gt=0, le=86400, description="Render time of one sample on one GPU, in seconds."
+        60.0, gt=0, le=86400,
+        description="Render time of one sample on one GPU, in seconds (one camera: plan scales it by render.views).",
     )
     bytes_per_sample: int = Field(
-        5_000_000, gt=0, description="Stored bytes per sample with all passes, before measurement."
+        5_000_000, gt=0,
+        description="Stored bytes per sample with all passes, before measurement (one camera: scaled by render.views).",
     )
 
 

@@ -28,6 +28,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from parallel_synth import multiview
 from parallel_synth.api import PricingSpec, SynthDatasetSpec
 
 
@@ -208,7 +209,7 @@ def cost_report(
     slightly over-counts the shards in flight, which errs on the safe side for a budget.
     """
     spent = dollars(gpu, spec.pricing)
-    per_gpu_s = gpu_seconds_per_sample or spec.estimates.gpu_seconds_per_sample
+    per_gpu_s = gpu_seconds_per_sample or multiview.estimated_gpu_seconds_per_sample(spec)  # all views
     per_sample = per_gpu_s * price_per_gpu_hour(spec, capacity) / 3600.0
     remaining = max(0, spec.samples - completed_samples)
     return CostReport(

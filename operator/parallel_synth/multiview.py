@@ -104,3 +104,45 @@ def view_image_inputs(key: str, members: dict[str, bytes], meta: dict[str, Any]
         stub = {"render": meta.get("render"), "objects": entry.get("objects")} if entry else {"render": meta.get("render")}
         out.append((f"{key}.view{k:02d}", files, stub))
     return out
+
+
+# --------------------------------------------------------------------------- planning and cost
+
+EXTRA_VIEW_GPU_SHARE = 0.85
+"""Render time of one more view against a single-view sample: the scene is generated, built and
+synced once, so a view costs its path tracing, read-back and encoding. Measured with
+``benchmarks/bench_views.py`` on the CPU at 128x128: 0.64 at 4 spp, about 0.9 at 16 spp (tracing
+dominates there); on GPUs, where tracing is fast, the share is lower. Planning errs high."""
+
+
+def gpu_factor(spec: Any) -> float:
+    """GPU time of a sample of ``spec`` over the same sample with one camera."""
+    return 1.0 + (view_count(spec) - 1) * EXTRA_VIEW_GPU_SHARE
+
+
+def view_bytes_weight(spec: Any, weights: dict[str, float]) -> float:
+    """Relative stored size of the ``view{k:02d}.*`` members, given the single-view pass ``weights``
+    (``passes.bytes_weights`` without views): N copies of every per-view pass."""
+    n = view_count(spec)
+    if n < 2:
+        return 0.0
+    return n * sum(w for name, w in weights.items() if name not in NOT_PER_VIEW and name not in ("scene", "views"))
+
+
+def bytes_factor(spec: Any) -> float:
+    """Stored bytes of a sample of ``spec`` over the same sample with one camera."""
+    from parallel_synth.passes import bytes_weights
+
+    weights = {k: v for k, v in bytes_weights(spec).items() if k != "views"}
+    base = sum(weights.values()) or 1.0
+    return (base + view_bytes_weight(spec, weights)) / base
+
+
+def estimated_gpu_seconds_per_sample(spec: Any) -> float:
+    """``spec.estimates.gpuSecondsPerSample`` (one camera) scaled to the spec's views."""
+    return float(spec.estimates.gpu_seconds_per_sample) * gpu_factor(spec)
+
+
+def estimated_bytes_per_sample(spec: Any) -> float:
+    """``spec.estimates.bytesPerSample`` (one camera) scaled to the spec's views."""
+    return float(spec.estimates.bytes_per_sample) * bytes_factor(spec)

@@ -75,4 +75,9 @@ def bytes_weights(spec: Any) -> dict[str, float]:
         out[name] = PASS_WEIGHTS.get(key, 1.0)
     if str(spec.output.save_scene) != "none":
         out["scene"] = 3.0
+    from parallel_synth.multiview import view_bytes_weight
+
+    views = view_bytes_weight(spec, out)  # view{k:02d}.* of multi-view samples (render.views)
+    if views:
+        out["views"] = views
     return out

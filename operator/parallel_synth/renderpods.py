@@ -16,6 +16,7 @@ import copy
 import math
 from typing import Any
 
+from parallel_synth import multiview
 from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.settings import OperatorSettings
 
@@ -26,7 +27,7 @@ MIB = 1024**2
 
 def shard_bytes(spec: SynthDatasetSpec) -> int:
     """Stored bytes of one full shard, from the planner's per-sample estimate (``spec.estimates``)."""
-    return spec.shard_size * spec.estimates.bytes_per_sample
+    return spec.shard_size * math.ceil(multiview.estimated_bytes_per_sample(spec))  # all views
 
 
 def scratch_bytes(spec: SynthDatasetSpec, settings: OperatorSettings) -> int:

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from parallel_synth import planning
+from parallel_synth import multiview, planning
 from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.cost import BudgetState, Capacity, CostReport, GpuTime, budget_state, cost_report
 from parallel_synth.throughput import (
@@ -732,7 +732,7 @@ def autoscale(
     thr = measure(
         win,
         current=current,
-        prior_gpu_seconds_per_sample=spec.estimates.gpu_seconds_per_sample,
+        prior_gpu_seconds_per_sample=multiview.estimated_gpu_seconds_per_sample(spec),  # all views
         gpus_per_worker=spec.node_pool.gpus_per_worker,
     )
     total_gpu = float(status.get("gpuSeconds") or 0.0)

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from parallel_synth import planning, ranges
+from parallel_synth import multiview, planning, ranges
 from parallel_synth.api import RenderBatchSpec, SynthDatasetSpec
 from parallel_synth.batches import LABEL_INDEX, decide_dataset
 from parallel_synth.cost import Capacity, GpuTime, dollars
@@ -286,7 +286,7 @@ class Simulation:
         self.spec = spec
         self.cfg = config
         self.rng = random.Random(config.seed)
-        self.sps = config.gpu_seconds_per_sample or spec.estimates.gpu_seconds_per_sample
+        self.sps = config.gpu_seconds_per_sample or multiview.estimated_gpu_seconds_per_sample(spec)  # all views
         self.gpus = max(1, spec.node_pool.gpus_per_worker)
         default_cap = spec.workers.max * self.gpus
         self.pools = {

@@ -84,6 +84,8 @@ class CapacityPlan:
     warnings: list[str] = field(default_factory=list)
     bytes_per_pass: dict[str, float] = field(default_factory=dict)
     """bytesPerSample split over the enabled passes (plus json, caption, scene file) by ``passes.PASS_WEIGHTS``."""
+    views: int = 1
+    """Cameras per sample (render.views.count): GPU time and bytes per sample count all of them."""
 
     def to_json(self) -> dict[str, Any]:
         def costs(c: CostPlan) -> dict[str, float]:
@@ -112,6 +114,7 @@ class CapacityPlan:
             "warnings": list(self.warnings),
             "bytesPerPass": dict(self.bytes_per_pass),
             "storageBytesPerPass": {k: v * self.samples for k, v in self.bytes_per_pass.items()},
+            "views": self.views,
         }
 
 
@@ -133,6 +136,20 @@ def _estimate(
     return value, Assumption(name, value, "manifest (spec.estimates)" if given else "default")
 
 
+def _per_view(spec: SynthDatasetSpec, value: float, a: Assumption, kind: str) -> tuple[float, Assumption]:
+    """Multi-view (render.views): the manifest's estimates are for one camera, scaled to N views here;
+    a flag is a measured figure of the whole sample and is kept as given."""
+    from parallel_synth import multiview
+
+    n = multiview.view_count(spec)
+    if n < 2 or a.source == "flag":
+        return value, a
+    factor = multiview.gpu_factor(spec) if kind == "gpu" else multiview.bytes_factor(spec)
+    note = (f"{a.value:g} for one camera x {factor:.2f} for render.views.count {n}"
+            + (f" (each extra view {multiview.EXTRA_VIEW_GPU_SHARE:g} of a single-view render)" if kind == "gpu" else ""))
+    return value * factor, Assumption(a.name, value * factor, a.source, note)
+
+
 def default_spot_share(spec: SynthDatasetSpec) -> float:
     """Share of GPU-hours on spot in the mix the spec asks for."""
     if not spec.node_pool.spot:
@@ -147,6 +164,7 @@ def capacity_plan(
     inputs = inputs or PlanInputs()
     gpu_s, a_gpu = _estimate(spec, "gpuSecondsPerSample", "gpu_seconds_per_sample", inputs.gpu_seconds_per_sample)
     bps, a_bytes = _estimate(spec, "bytesPerSample", "bytes_per_sample", inputs.bytes_per_sample)
+    (gpu_s, a_gpu), (bps, a_bytes) = _per_view(spec, gpu_s, a_gpu, "gpu"), _per_view(spec, bps, a_bytes, "bytes")
     if gpu_s <= 0 or bps <= 0:
         raise ValueError("gpu-seconds-per-sample and bytes-per-sample must be > 0")
     if inputs.spot_share is not None:
@@ -239,7 +257,14 @@ def capacity_plan(
         assumptions=[a_gpu, a_bytes, a_share, a_rework, a_rgb],
         warnings=warnings,
         bytes_per_pass=_split_bytes(spec, bps),
+        views=_views_of(spec),
     )
+
+
+def _views_of(spec: SynthDatasetSpec) -> int:
+    from parallel_synth.multiview import view_count
+
+    return view_count(spec)
 
 
 def _split_bytes(spec: SynthDatasetSpec, bps: float) -> dict[str, float]:
