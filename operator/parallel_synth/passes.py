@@ -26,17 +26,20 @@ PASS_WEIGHTS: dict[str, float] = {
     "depth": 0.5,
     "segmentation": 0.05,
     "normals": 0.8,
-    "albedo": 0.5,
-    "roughness": 0.05,
-    "metallic": 0.02,
+    "albedo": 0.7,
+    "roughness": 0.015,
+    "metallic": 0.005,
     "flow": 0.3,
-    "semantic": 0.04,
-    "depth.exr": 1.5,
-    "txt": 0.001,
-    "json": 0.02,
+    "semantic": 0.005,
+    "depth.exr": 0.6,
+    "glb": 0.1,
+    "blend": 1.0,
 }
-"""Relative stored size of each pass against the RGB PNG (measured on the default preset by
-``benchmarks/bench_passes.py``): used to split bytesPerSample over the passes."""
+"""Relative stored size of each pass against the RGB PNG, used to split bytesPerSample over the
+passes. The new passes are measured on the default preset (512x512) by
+``benchmarks/bench_passes.py``: albedo 246 kB, depth.exr 196 kB, glb 32 kB, roughness 4.5 kB, sem
+1.3 kB, metallic 1.2 kB against RGB 344 kB; flow is 0.01 of RGB on still scenes and ~0.5 on moving
+ones (0.3 assumed). The first four keep the values the plan used before."""
 
 
 OPTIONAL_MEMBERS = frozenset({"txt"})
@@ -74,7 +77,7 @@ def bytes_weights(spec: Any) -> dict[str, float]:
         key = "depth.exr" if name == "depth" and str(render.depth_format) == "exr" else name
         out[name] = PASS_WEIGHTS.get(key, 1.0)
     if str(spec.output.save_scene) != "none":
-        out["scene"] = 3.0
+        out["scene"] = PASS_WEIGHTS[str(spec.output.save_scene)]
     from parallel_synth.multiview import view_bytes_weight
 
     views = view_bytes_weight(spec, out)  # view{k:02d}.* of multi-view samples (render.views)
