@@ -359,10 +359,23 @@ class ViewsSpec(_Model):
     baseline: float = Field(0.1, gt=0, le=100, description="stereo: metres between neighbouring cameras.")
 
 
+class FramesSpec(_Model):
+    """Short sequences: ``{key}.frame{t:03d}.*`` per frame, objects moving by their velocity."""
+
+    count: int = Field(1, ge=1, le=240, description="Frames per sample; frame 0 is the still the sample has anyway.")
+    fps: float = Field(24.0, gt=0, le=240, description="Frames per second (recorded; velocities are per frame).")
+    camera_degrees_per_frame: float = Field(
+        0.0, ge=-30, le=30, description="Camera motion: orbit about the look-at point, degrees per frame (0: static)."
+    )
+
+
 class RenderSpec(
     _Model,
     json_schema_extra=_cel(
         ("!has(self.passes) || self.passes.exists(p, p == 'rgb')", "render.passes must include rgb"),
+        ("!(has(self.views) && has(self.views.count) && self.views.count > 1 && has(self.frames) && "
+         "has(self.frames.count) && self.frames.count > 1)",
+         "render.views.count and render.frames.count cannot both be > 1"),
     ),
 ):
     """How each sample is rendered."""
@@ -395,6 +408,9 @@ class RenderSpec(
     views: ViewsSpec = Field(
         default_factory=ViewsSpec, description="Multi-view: cameras per sample and how they are placed."
     )
+    frames: FramesSpec = Field(
+        default_factory=FramesSpec, description="Sequences: frames per sample, frame rate and camera motion."
+    )
     captioner: str = Field(
         "builtin",
         max_length=200,
@@ -402,6 +418,12 @@ class RenderSpec(
         description="Caption writer: builtin, none, an entry point name in group parallel_synth.captioners, "
         "or module:function.",
     )
+
+    @model_validator(mode="after")
+    def _views_or_frames(self) -> RenderSpec:
+        if self.views.count > 1 and self.frames.count > 1:
+            raise ValueError("render.views.count and render.frames.count cannot both be > 1 (one or the other)")
+        return self
 
     @field_validator("passes")
     @classmethod
