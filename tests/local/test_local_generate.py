@@ -49,7 +49,7 @@ def test_generate_then_validate(tmp_path: Path, subprocess_env: dict[str, str]) 
     assert keys_of(root) == [planning.sample_key(i) for i in range(110)]
     summary = json.loads((root / "dataset.json").read_text())
     assert summary["samples"] == {"target": 110, "completed": 110}
-    assert summary["categories"]["fluids"] == {"target": 10, "completed": 10}
+    assert summary["categories"]["fluids"] == {"target": 10, "completed": 10, "quarantined": 0}
     assert summary["spec"]["seed"] == 3
     # one parquet row group per shard: the index was written shard by shard
     assert pq.ParquetFile(root / "index" / "metadata.parquet").num_row_groups == 11
