@@ -19,7 +19,7 @@ from PIL import Image
 
 from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
-from synth_render import annotate, content, post, quality, views
+from synth_render import annotate, content, frames, post, quality, views
 from synth_render.assets import runtime as assets_runtime
 from synth_render.generators import GENERATORS, GenConfig
 from synth_render.sampling import r_sequence, rotate
@@ -120,10 +120,14 @@ def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attem
     scene, config = scene_for(spec, plan, attempt)
     spp = adaptive_spp(spec, scene.complexity)
     cameras = views.cameras_for(spec, scene, config.seed)
+    frame_cams = frames.cameras_for(spec, scene)
+    more: dict[str, Any] = {"views": cameras[1:]} if len(cameras) > 1 else {}
+    if len(frame_cams) > 1:
+        more["frames"] = frame_cams
     out = renderer.render(scene, width=plan.width, height=plan.height, spp=spp, denoise=spec.render.denoise,
                           seed=config.seed, normals="normals" in passes,
                           extras=annotate.extras_for(spec, scene, plan.width, plan.height),
-                          **({"views": cameras[1:]} if len(cameras) > 1 else {}))
+                          **more)
     rgb = post.linear_to_srgb8(out.rgb)
     seg = post.encode_segmentation(out.index)
     arrays = {"rgb": rgb, "seg": seg, "depth": out.depth}
@@ -148,12 +152,27 @@ def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attem
         "objects": [{"id": oid, "class": classes.get(oid, "unknown"), "bbox": box, "pixels": counts[oid]}
                     for oid, box in sorted(boxes.items())],
     }
+    _content_metadata(meta, scene)
     annotate.annotate(spec, scene, out, seg, meta, arrays)
     assets_runtime.annotate(meta, scene, renderer)
     views.annotate_views(spec, scene, cameras, out, meta, arrays, png=png_bytes)
+    frames.annotate_frames(spec, scene, frame_cams, out, meta, arrays, png=png_bytes)
     quality.gate_metadata(meta, out, rgb, seg, scene_ids=[o.id for o in scene.objects],
                           thresholds=quality.thresholds_for(spec.quality))
-    return meta, arrays, out.render_seconds + sum(float(v.render_seconds) for v in getattr(out, "views", ()))
+    extra = (*getattr(out, "views", ()), *getattr(out, "frames", ()))
+    return meta, arrays, out.render_seconds + sum(float(v.render_seconds) for v in extra)
+
+
+def _content_metadata(meta: dict[str, Any], scene: Scene) -> None:
+    """The HDRI that lit the scene (top-level ``environment``) and which objects are clutter."""
+    env = scene.world.environment
+    if env is not None:
+        meta["environment"] = {"uri": env.uri, "id": env.id, "strength": env.strength, "rotation": env.rotation,
+                               "visible": env.visible}
+    clutter = {o.id for o in scene.objects if o.distractor}
+    for o in meta["objects"]:
+        if o["id"] in clutter:
+            o["distractor"] = True
 
 
 def _passes_gate(meta: dict[str, Any], min_score: float) -> bool:
@@ -200,6 +219,7 @@ def render_sample(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, 
                            "surfaces facing the camera have z < 0)", "encoding": "(n + 1) / 2 * 255, 0 = no surface"}
     annotate.add_files(spec, meta, arrays, files, png=png_bytes, rgb=arrays["rgb"])
     views.add_files(meta, arrays, files)
+    frames.add_files(meta, arrays, files)
     if quality.caption_verdict(meta):
         passed = False
     files["json"] = json_bytes(meta)

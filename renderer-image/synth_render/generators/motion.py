@@ -14,7 +14,7 @@ import numpy as np
 from synth_render.generators import _common as c
 from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
-from synth_render.placement import object_bounds
+from synth_render.placement import object_bounds, overlap
 from synth_render.scene import Part, Scene, SceneObject
 
 _SHAPES = ("sphere", "cube", "ico", "cylinder", "rounded_cube", "capsule")
@@ -40,10 +40,11 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
         placed = bd.layout.scatter(obj, rng, radius=2.4)
         if placed is None:
             continue
-        if up:  # lifted straight up from its free spot (nothing above it), falling
-            lift = round(float(rng.uniform(0.5, 1.8)), 4)
-            lo, hi = object_bounds(placed)
-            bd.layout.placed[-1] = (lo + np.array([0, 0, lift]), hi + np.array([0, 0, lift]))
+        lift = round(float(rng.uniform(0.5, 1.8)), 4)
+        lo, hi = object_bounds(placed)
+        lifted = (lo + np.array([0, 0, lift]), hi + np.array([0, 0, lift]))
+        if up and not any(overlap(lifted, b) for b in bd.layout.placed[:-1]):  # lifted into free air, falling
+            bd.layout.placed[-1] = lifted
             placed = replace(placed, location=(placed.location[0], placed.location[1],
                                                round(placed.location[2] + lift, 4)))
             vel = (round(sp * math.cos(h), 4), round(sp * math.sin(h), 4), round(-max(sp, 0.1) * 0.5, 4))

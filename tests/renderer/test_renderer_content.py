@@ -1,0 +1,108 @@
+"""Environments and texture sets, rendered with real bpy: HDRI light, backdrops, PBR maps, metadata."""
+
+from __future__ import annotations
+
+import json
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from renderer_helpers import tiny_spec
+
+from synth_render import content, post
+from synth_render.sample import plan_sample, render_sample
+from synth_render.scene import (
+    Camera,
+    Environment,
+    Material,
+    Part,
+    Scene,
+    SceneObject,
+    Texture,
+    World,
+)
+from synth_render.texture_maker import write_texture_sets
+
+pytestmark = pytest.mark.blender
+
+STUDIO = "builtin:studiolights"
+
+
+def _scene(world: World, *, floor: Material | None = None) -> Scene:
+    ball = SceneObject(id=1, cls="sphere", parts=(Part("sphere", Material(color=(0.7, 0.7, 0.7), roughness=0.6)),),
+                       location=(0.0, 0.0, 0.5))
+    ground = Part("plane", floor or Material(color=(0.5, 0.5, 0.5), roughness=0.8), scale=(8.0, 8.0, 1.0))
+    cam = Camera(location=(2.2, -2.2, 1.6), look_at=(0.0, 0.0, 0.3), focal_mm=30.0)
+    return Scene(category="geometry", objects=(ball,), lights=(), camera=cam, world=world, background=(ground,))
+
+
+def _render(renderer: Any, scene: Scene, size: int = 64) -> Any:
+    return renderer.render(scene, width=size, height=size, spp=8, denoise=False, seed=3, normals=False)
+
+
+def test_brightness_follows_the_environment_strength(renderer: Any) -> None:
+    means = []
+    for strength in (0.5, 1.0, 2.0):
+        env = Environment(uri=STUDIO, id="courtyard.exr", strength=strength, rotation=0.7, visible=False)
+        out = _render(renderer, _scene(World(color=(0.0, 0.0, 0.0), environment=env)))
+        means.append(float(out.rgb[out.index > 0].mean()))  # the lit ball only
+    assert means[0] > 0.01
+    assert means[1] / means[0] == pytest.approx(2.0, rel=0.15)
+    assert means[2] / means[1] == pytest.approx(2.0, rel=0.15)
+
+
+def test_the_backdrop_shows_the_hdri_only_when_visible(renderer: Any) -> None:
+    def sky(visible: bool, rotation: float = 0.0) -> np.ndarray:
+        env = Environment(uri=STUDIO, id="forest.exr", strength=1.0, rotation=rotation, visible=visible)
+        scene = _scene(World(color=(0.0, 0.0, 0.0), environment=env))
+        out = _render(renderer, Scene(**{**scene.__dict__, "camera": Camera(location=(3.0, 0.0, 0.6),
+                                                                              look_at=(0.0, 0.0, 1.2))}))
+        return out.rgb[out.depth >= post.BACKGROUND_DEPTH]
+
+    shown, hidden, turned = sky(True), sky(False), sky(True, rotation=2.5)
+    assert len(shown) > 200
+    # Hidden: the flat (black) colour; only pixels on object edges carry some light.
+    assert float(shown.mean()) > 0.05 and float(np.quantile(hidden.max(axis=1), 0.9)) == 0.0
+    assert not np.allclose(shown.mean(axis=0), turned.mean(axis=0), atol=0.01)  # rotation turns the backdrop
+
+
+def test_a_default_spec_is_lit_by_the_builtin_studiolights(renderer: Any) -> None:
+    spec = tiny_spec(categories=[{"name": "characters"}], render={"passes": ["rgb", "segmentation"]})
+    sample = render_sample(spec, plan_sample(spec, 1), renderer, dataset="t")
+    env = json.loads(sample.files["json"])["environment"]
+    assert env["uri"] == STUDIO and env["id"] in content.environment_ids(STUDIO)
+    assert env["strength"] > 0 and 0.0 <= env["rotation"] < 6.3
+    assert sample.meta["scene"]["world"]["environment"]["id"] == env["id"]
+    rgb = np.asarray(Image.open(BytesIO(sample.files["png"])))
+    assert 30 < rgb.mean() < 230
+
+
+def test_texture_sets_colour_the_surfaces_they_are_on(renderer: Any, tmp_path: Path) -> None:
+    write_texture_sets(tmp_path / "tex", size=32)
+    red = tmp_path / "tex" / "red"
+    red.mkdir()
+    Image.fromarray(np.tile(np.array([220, 20, 20], np.uint8), (8, 8, 1))).save(red / "red_basecolor.png")
+    uri = (tmp_path / "tex").as_uri()
+    light = World(color=(0.0, 0.0, 0.0), environment=Environment(uri=STUDIO, id="studio.exr", visible=False))
+    textured = Material(color=(0.1, 0.1, 0.9), texture=Texture(uri=uri, id="red", tile=0.5))
+    out = _render(renderer, _scene(light, floor=textured))
+    floor = out.rgb[(out.index == 0) & (out.depth < post.BACKGROUND_DEPTH)].mean(axis=0)
+    assert floor[0] > 3 * floor[2]  # the set's red, not the material's blue fallback colour
+    plain = _render(renderer, _scene(light, floor=Material(color=(0.1, 0.1, 0.9))))
+    floor = plain.rgb[(plain.index == 0) & (plain.depth < post.BACKGROUND_DEPTH)].mean(axis=0)
+    assert floor[2] > 3 * floor[0]
+
+
+def test_spec_textures_reach_the_backdrops_of_a_sample(renderer: Any, tmp_path: Path) -> None:
+    write_texture_sets(tmp_path / "tex", size=32)
+    uri = (tmp_path / "tex").as_uri()
+    spec = tiny_spec(categories=[{"name": "fluids"}], render={"passes": ["rgb", "segmentation"]},
+                     assets={"textures": [{"uri": uri}]})
+    a = render_sample(spec, plan_sample(spec, 2), renderer, dataset="t")
+    used = {p["material"]["texture"]["id"] for p in a.meta["scene"]["background"] if p["material"]["texture"]}
+    assert used and used <= {"wood", "tiles", "concrete"}
+    b = render_sample(spec, plan_sample(spec, 2), renderer, dataset="t")
+    assert a.files["png"] == b.files["png"]  # textured samples re-render identically
