@@ -28,13 +28,13 @@ BUILTIN_ENVIRONMENT_LICENSE = {"license": "CC0-1.0", "attribution": "Greg Zaal, 
 """The studiolights' own license.txt: CC0, made by Greg Zaal from Poly Haven originals."""
 
 _ROLES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("normal_dx", ("normaldx", "nor_dx", "normal_dx")),
-    ("normal", ("normalgl", "nor_gl", "normal_gl", "normal", "nor", "nrm")),
-    ("color", ("basecolor", "base_color", "albedo", "diffuse", "diff", "color", "col")),
+    ("normal_dx", ("normaldx", "nordx")),
+    ("normal", ("normalgl", "norgl", "normal", "nor", "nrm")),
+    ("color", ("basecolor", "albedo", "diffuse", "diff", "color", "col")),
     ("roughness", ("roughness", "rough", "rgh")),
     ("metallic", ("metallic", "metalness", "metal")),
 )
-"""Map roles and the name tokens that mark them (first match wins, so NormalDX beats Normal)."""
+"""Map roles and the name tokens that mark them, separators removed (first match wins: NormalDX beats Normal)."""
 
 
 class ContentError(ValueError):
