@@ -73,3 +73,26 @@ def test_a_shard_under_min_pass_rate_exits_3_and_commits_nothing(tmp_path: Path)
     out = run_shard(spec, "ds", 0, store=store, renderer=PaintRenderer(noisy_seeds=noisy))
     assert out.status == "failed" and out.exit_code == EXIT_QUALITY == 3 and "pass rate" in out.reason
     assert not store.exists(planning.manifest_path(0)) and not store.exists(quarantine_path(0))
+
+
+def test_validate_flags_a_failed_sample_found_in_a_training_shard(tmp_path: Path) -> None:
+    """Datasets rendered before the quarantine shipped failing samples with passed: false."""
+    spec = tiny_spec(samples=4, shardSize=4, render={"captioner": "none"},
+                     quality={"minScore": 0.3, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigma": None})
+    store = open_store(tmp_path.as_uri())
+    assert run_shard(spec, "ds", 0, store=store, renderer=PaintRenderer()).status == "committed"
+    tar = tmp_path / planning.shard_path(0)
+    samples = list(shards.read_samples(tar))
+    key, files = samples[1]
+    meta = json.loads(files["json"])
+    meta["quality"] = {**meta["quality"], "passed": False, "reasons": ["noise: estimated sigma 0.2 > 0.06"]}
+    writer = shards.ShardWriter(tmp_path / "re.tar")
+    for k, f in samples:
+        writer.add(k, {**f, "json": json.dumps(meta).encode()} if k == key else f)
+    size, digest = writer.finish()
+    tar.write_bytes((tmp_path / "re.tar").read_bytes())
+    man_path = tmp_path / planning.manifest_path(0)
+    man_path.write_text(json.dumps({**json.loads(man_path.read_text()), "bytes": size, "sha256": digest}))
+    report = check_dataset(open_dataset(tmp_path.as_uri()), spec=spec, options=CheckOptions())
+    leaks = [p for p in report.problems if p.code == "quarantine-leak"]
+    assert len(leaks) == 1 and key in leaks[0].message and "noise" in leaks[0].message

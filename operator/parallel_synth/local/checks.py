@@ -397,8 +397,8 @@ def _check_sample(
         for msg in sample_image_problems(item.key, images, meta if isinstance(meta, dict) else None,
                                          max_pixels=opts.max_pixels):
             report.add("bad-image", where, msg)
-    if isinstance(meta, dict):  # multi-view samples (render.views): the views list and each view's images
-        for msg in multiview.views_problems(meta, count=multiview.view_count(spec) if spec is not None else None):
+    if isinstance(meta, dict):  # multi-view samples and sequences: the views/frames lists and their images
+        for msg in multiview.series_problems(meta, spec):
             report.add("bad-metadata", where, msg)
         for name, vimages, stub in (multiview.view_image_inputs(item.key, item.data, meta)
                                     if opts.decode_images else []):
@@ -414,6 +414,10 @@ def _check_sample(
     if score is not None and report.min_quality is not None:
         report.scored += 1
         report.passed += score >= report.min_quality
+    q = meta.get("quality")
+    if isinstance(q, dict) and q.get("passed") is False:  # the gate failed it: it belongs in quarantine/
+        why = "; ".join(map(str, q.get("reasons") or [])) or f"score {q.get('score')} < minScore"
+        report.add("quarantine-leak", where, f"{item.key} failed the quality gate ({why}) but is in a training shard")
 
 
 def check_dataset(
