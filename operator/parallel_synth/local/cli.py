@@ -151,8 +151,8 @@ def _generate_locked(spec: Any, name: str, files: Any, root: str, *, workers: in
     resumed = f", {result.resumed_samples} samples resumed from checkpoints" if result.resumed_samples else ""
     click.echo(f"all {planning.shard_count(spec):,} shards committed "
                f"({result.rendered_shards} rendered now, {result.skipped_shards} earlier{resumed})")
-    if result.rendered_shards == 0 and files.exists(DATASET_JSON):
-        doc = json.loads(files.read_bytes(DATASET_JSON))
+    doc = _readable_summary(files, DATASET_JSON) if result.rendered_shards == 0 else None
+    if doc is not None:
         click.echo("the dataset was already complete; index and dataset.json kept as they are")
     else:
         click.echo("writing the index (index/metadata.parquet, index/metadata.jsonl) and dataset.json...")
@@ -161,6 +161,18 @@ def _generate_locked(spec: Any, name: str, files: Any, root: str, *, workers: in
     click.echo(f"done in {result.seconds:.0f}s: {doc['samples']['completed']:,} samples, "
                f"quality mean {q['mean'] or 0:.2f}, pass rate {q['passRate'] or 0:.1%}")
     click.echo(_how_to_load(root, spec.output.uri.startswith("file://"), doc))
+
+
+def _readable_summary(files: Any, rel: str) -> dict[str, Any] | None:
+    """An existing ``dataset.json`` that can be shown, or ``None`` (missing or damaged: write it again)."""
+    if not files.exists(rel):
+        return None
+    try:
+        doc = json.loads(files.read_bytes(rel))
+        doc["quality"]["mean"], doc["quality"]["passRate"], doc["samples"]["completed"], doc["shards"]["total"]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def _guard_spec(files: Any, wire: dict[str, Any]) -> None:
@@ -368,9 +380,10 @@ def _storage_errors() -> tuple[type[BaseException], ...]:
 def _open_location(location: str, *, endpoint_url: str | None, region: str | None) -> Any:
     from parallel_synth.local.store import open_dataset
 
+    errors: tuple[type[BaseException], ...] = (ValueError, *_storage_errors())
     try:
         return open_dataset(location, endpoint_url=endpoint_url, region=region)
-    except (ValueError, *_storage_errors()) as exc:
+    except errors as exc:
         raise _Usage(f"{location}: {_one_line(exc)}") from None
 
 
