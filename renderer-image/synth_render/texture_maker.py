@@ -34,7 +34,7 @@ def _noise(rng: np.random.Generator, size: int, octaves: int = 4) -> np.ndarray:
     for k in range(octaves):
         cells = 4 * 2**k
         grid = rng.random((cells, cells))
-        img = np.asarray(Image.fromarray((grid * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC)) / 255.0
+        img = np.asarray(Image.fromarray((grid * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC)) / 255.0
         out += img / 2**k
     out -= out.min()
     return out / max(out.max(), 1e-9)

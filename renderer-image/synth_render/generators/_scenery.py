@@ -183,6 +183,7 @@ CLUTTER = ("mug", "book", "box", "ball", "bottle", "can")
 def clutter_object(rng: np.random.Generator, oid: int, kind: str, size: float) -> SceneObject:
     """A small everyday object (a distractor), about ``size`` metres across."""
     rot = (0.0, 0.0, round(float(rng.uniform(0, 2 * math.pi)), 4))
+    parts: tuple[Part, ...]
     if kind == "mug":
         body = c.material(rng, pattern="plain", metallic=0.0, roughness=0.25)
         parts = (Part("cup", body, location=(0.0, 0.0, 0.5), scale=(1.0, 1.0, 1.0)),

@@ -12,9 +12,9 @@ import numpy as np
 from synth_render.generators import _common as c
 from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
-from synth_render.scene import Part, Scene, SceneObject
+from synth_render.scene import Part, Scene, SceneObject, Shape
 
-_SHAPES = ("cube", "sphere", "cylinder", "cone", "ico", "rounded_cube", "capsule")
+_SHAPES: tuple[Shape, ...] = ("cube", "sphere", "cylinder", "cone", "ico", "rounded_cube", "capsule")
 
 
 def generate(config: GenConfig, rng: np.random.Generator) -> Scene:

@@ -42,7 +42,7 @@ def _figure(rng: np.random.Generator, oid: int, height: float, arms: float, stri
     else:
         skin = Material(color=c.hsv(float(rng.uniform(0.04, 0.09)), float(rng.uniform(0.3, 0.6)),
                                     float(rng.uniform(0.3, 0.95))), roughness=0.55)
-        shirt = c.material(rng, pattern=str(rng.choice(["plain", "plain", "checker", "wave"])), metallic=0.0,
+        shirt = c.material(rng, pattern=("plain", "plain", "checker", "wave")[int(rng.integers(4))], metallic=0.0,
                            roughness=0.85)
         sleeve = shirt if rng.random() < 0.5 else skin
         pants = Material(color=c.color(rng, sat=(0.1, 0.6), val=(0.1, 0.5)), roughness=0.8)
@@ -91,7 +91,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     azimuth = u[4] * 2 * math.pi
     spread = 0.5 + 0.6 * count
     figures = [_figure(rng, i + 1, height * float(rng.uniform(0.9, 1.1)), arms, stride) for i in range(count)]
-    kind = "wall" if rng.random() < 0.3 else "ground"
+    kind: s.BackdropKind = "wall" if rng.random() < 0.3 else "ground"
     bd = s.backdrop(config, rng, kind, extent=spread + 0.3, facing=azimuth,
                     floor="floor" if kind == "wall" else ("grass" if rng.random() < 0.4 else "floor"))
     placed = s.place_subjects(bd.layout, rng, figures, radius=spread)

@@ -14,10 +14,10 @@ import numpy as np
 from synth_render.generators import _common as c
 from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
-from synth_render.scene import Part, Scene, SceneObject
+from synth_render.scene import Part, Scene, SceneObject, Shape
 
 _LAYOUTS = ("grid", "row", "stack", "ring", "cluster")
-_SHAPES = ("cube", "sphere", "cylinder", "cone", "ico", "rounded_cube", "capsule")
+_SHAPES: tuple[Shape, ...] = ("cube", "sphere", "cylinder", "cone", "ico", "rounded_cube", "capsule")
 
 
 def _positions(layout: str, n: int, spacing: float, rng: np.random.Generator) -> list[tuple[float, float, int]]:
@@ -44,12 +44,12 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     azimuth = u[3] * 2 * math.pi
     spots = _positions(layout, count, spacing, rng)
     extent = max(math.hypot(x, y) for x, y, _ in spots) + 0.6
-    kind = "table" if rng.random() < 0.4 else "ground"
+    kind: s.BackdropKind = "table" if rng.random() < 0.4 else "ground"
     bd = s.backdrop(config, rng, kind, extent=extent, facing=azimuth)
     objects: list[SceneObject] = []
     tower_top: dict[tuple[float, float], int] = {}
     for x, y, level in spots:
-        shape = "rounded_cube" if layout == "stack" else _SHAPES[int(rng.integers(len(_SHAPES)))]
+        shape: Shape = "rounded_cube" if layout == "stack" else _SHAPES[int(rng.integers(len(_SHAPES)))]
         size = 0.8 * float(rng.uniform(0.85, 1.0)) if layout != "stack" else 0.8 * (0.92 ** level)
         obj = SceneObject(id=len(objects) + 1, cls=c.label(shape),
                           parts=(Part(shape, c.material(rng)),), scale=(size, size, size),

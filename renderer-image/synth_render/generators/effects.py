@@ -13,10 +13,10 @@ import numpy as np
 from synth_render.generators import _common as c
 from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
-from synth_render.scene import Material, Part, Scene, SceneObject, World
+from synth_render.scene import Material, Part, Scene, SceneObject, Shape, World
 
 _EFFECTS = ("fog", "glow", "bokeh", "blur")
-_SHAPES = ("sphere", "cube", "ico", "cylinder", "torus", "rounded_cube", "capsule")
+_SHAPES: tuple[Shape, ...] = ("sphere", "cube", "ico", "cylinder", "torus", "rounded_cube", "capsule")
 
 
 def generate(config: GenConfig, rng: np.random.Generator) -> Scene:

@@ -14,7 +14,7 @@ import numpy as np
 from synth_render.generators import _common as c
 from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
-from synth_render.scene import Light, Material, Part, Scene, SceneObject, World
+from synth_render.scene import Light, Material, Part, Recipe, Scene, SceneObject, World
 
 _SETTINGS = ("forest", "rocky", "town", "park")
 
@@ -51,7 +51,7 @@ def _rock(rng: np.random.Generator, oid: int) -> SceneObject:
     m = Material(color=c.hsv(float(rng.uniform(0.05, 0.12)), float(rng.uniform(0.05, 0.2)), float(rng.uniform(0.3, 0.55))),
                  color2=c.hsv(0.1, 0.1, float(rng.uniform(0.15, 0.3))), pattern="voronoi", pattern_scale=6.0,
                  roughness=0.9, bump=0.7)
-    shape = ("rock_a", "rock_b", "rock_c")[int(rng.integers(3))]
+    shape: Recipe = ("rock_a", "rock_b", "rock_c")[int(rng.integers(3))]
     return SceneObject(id=oid, cls="rock", parts=(Part(shape, m, location=(0.0, 0.0, 0.5)),),
                        rotation=(0.0, 0.0, round(float(rng.uniform(0, 6.28)), 4)),
                        scale=c.r3((sz, sz * float(rng.uniform(0.7, 1.0)), sz * float(rng.uniform(0.5, 0.8)))))

@@ -16,7 +16,7 @@ from synth_render.generators.base import GenConfig
 from synth_render.scene import PRIMITIVES, Part, Scene, SceneObject
 
 _SHAPES = tuple(p for p in PRIMITIVES if p != "plane")
-_BACKDROPS = ("ground", "ground", "wall", "table")
+_BACKDROPS: tuple[s.BackdropKind, ...] = ("ground", "ground", "wall", "table")
 
 
 def generate(config: GenConfig, rng: np.random.Generator) -> Scene:

@@ -13,10 +13,10 @@ import numpy as np
 from synth_render.generators import _common as c
 from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
-from synth_render.scene import Light, Part, Scene, SceneObject, World
+from synth_render.scene import Light, Part, Scene, SceneObject, Shape, World
 
 _KINDS = ("sun", "point", "area", "spot")
-_SHAPES = ("sphere", "rounded_cube", "cone", "torus", "cylinder", "capsule")
+_SHAPES: tuple[Shape, ...] = ("sphere", "rounded_cube", "cone", "torus", "cylinder", "capsule")
 
 
 def _kelvin_rgb(kelvin: float) -> tuple[float, float, float]:

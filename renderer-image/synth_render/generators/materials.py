@@ -14,10 +14,10 @@ import numpy as np
 from synth_render.generators import _common as c
 from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
-from synth_render.scene import PATTERNS, Material, Part, Scene, SceneObject
+from synth_render.scene import PATTERNS, Material, Part, Scene, SceneObject, Shape
 
 _REGIMES = ("matte", "glossy", "metal", "brushed", "glass", "emissive")
-_SHAPES = ("sphere", "rounded_cube", "torus", "cylinder", "capsule", "bottle", "rock_a")
+_SHAPES: tuple[Shape, ...] = ("sphere", "rounded_cube", "torus", "cylinder", "capsule", "bottle", "rock_a")
 
 
 def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
@@ -49,7 +49,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
         objects.append(SceneObject(id=i + 1, cls=c.label(shape), parts=(Part(shape, mat, location=(0.0, 0.0, lift)),),
                                    rotation=(0.0, 0.0, round(float(rng.uniform(0, 6.28)), 4)), scale=(sz, sz, sz)))
     spread = 0.4 + 0.7 * count
-    kind = "table" if rng.random() < 0.5 else "wall"
+    kind: s.BackdropKind = "table" if rng.random() < 0.5 else "wall"
     bd = s.backdrop(config, rng, kind, extent=spread + 0.4, facing=azimuth)
     placed = s.place_subjects(bd.layout, rng, objects, radius=spread, on=bd.top)
     world = s.world(config, rng, prefer=(*s.INDOOR, "courtyard", "city"), visible=rng.random() < 0.6,

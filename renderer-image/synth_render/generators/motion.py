@@ -15,9 +15,9 @@ from synth_render.generators import _common as c
 from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
 from synth_render.placement import object_bounds, overlap
-from synth_render.scene import Part, Scene, SceneObject
+from synth_render.scene import Part, Scene, SceneObject, Shape
 
-_SHAPES = ("sphere", "cube", "ico", "cylinder", "rounded_cube", "capsule")
+_SHAPES: tuple[Shape, ...] = ("sphere", "cube", "ico", "cylinder", "rounded_cube", "capsule")
 
 
 def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
