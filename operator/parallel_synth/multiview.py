@@ -1,10 +1,12 @@
-"""Multi-view samples (``render.views``) on the dataset side: members, metadata and image checks.
+"""Multi-view samples and sequences (``render.views``, ``render.frames``) on the dataset side.
 
 A sample with ``render.views.count = N > 1`` carries, besides its top-level files (which are
 view 0), ``{key}.view{k:02d}.{ext}`` for k in 0..N-1 and every pass except ``flow`` (motion is
 view 0's only), and a ``views`` list in its JSON: ``[{view, intrinsics, extrinsics, objects}]``
-where each object keeps the id it has in every other view. ``synthctl validate``, the capacity
-plan and the exporters ask this module; it only reads specs and metadata (no Blender).
+where each object keeps the id it has in every other view. A sequence (``render.frames.count =
+T > 1``) has ``{key}.frame{t:03d}.{ext}`` for every pass (flow included) and ``frames: [{frame,
+time, intrinsics, extrinsics, objects}]``. ``synthctl validate``, the capacity plan and the
+exporters ask this module; it only reads specs and metadata (no Blender).
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-VIEW_MEMBER = re.compile(r"^view(\d{2})\.(.+)$")
-"""A view member's extension after the key: ``view03.seg.png`` -> (3, ``seg.png``)."""
+VIEW_MEMBER = re.compile(r"^(?:view(\d{2})|frame(\d{3}))\.(.+)$")
+"""A view or frame member's extension after the key: ``view03.seg.png`` -> (3, ``seg.png``)."""
 
 NOT_PER_VIEW = frozenset({"flow"})
 """Passes written for view 0 only (the top-level file)."""
@@ -25,27 +27,36 @@ def view_count(spec: Any) -> int:
     return int(views.count) if views is not None else 1
 
 
+def frame_count(spec: Any) -> int:
+    """Frames per sample of ``spec`` (1 without ``render.frames``)."""
+    frames = getattr(getattr(spec, "render", None), "frames", None)
+    return int(frames.count) if frames is not None else 1
+
+
 def view_exts(spec: Any) -> list[str]:
-    """Extensions each view has (``png``, ``depth.png``, ``seg.png``, ...), empty for single-view specs."""
-    if view_count(spec) < 2:
+    """Extensions each view (or frame) has (``png``, ``depth.png``, ``seg.png``, ...), empty for stills."""
+    views, frames = view_count(spec) > 1, frame_count(spec) > 1
+    if not views and not frames:
         return []
     from parallel_synth.passes import pass_ext
 
     render = spec.render
     return [pass_ext(str(p), depth_format=str(render.depth_format)) for p in render.passes
-            if str(p) not in NOT_PER_VIEW]
+            if frames or str(p) not in NOT_PER_VIEW]
 
 
 def view_members(spec: Any) -> set[str]:
-    """Every ``view{k:02d}.{ext}`` member a sample of ``spec`` has."""
+    """Every ``view{k:02d}.{ext}`` / ``frame{t:03d}.{ext}`` member a sample of ``spec`` has."""
     exts = view_exts(spec)
+    if frame_count(spec) > 1:
+        return {f"frame{t:03d}.{ext}" for t in range(frame_count(spec)) for ext in exts}
     return {f"view{k:02d}.{ext}" for k in range(view_count(spec)) for ext in exts}
 
 
 def split_member(ext: str) -> tuple[int, str] | None:
-    """(view, pass extension) of a view member, None for any other member."""
+    """(view or frame, pass extension) of a view/frame member, None for any other member."""
     m = VIEW_MEMBER.match(ext)
-    return (int(m.group(1)), m.group(2)) if m else None
+    return (int(m.group(1) or m.group(2)), m.group(3)) if m else None
 
 
 def _matrix(v: Any, rows: int, cols: int) -> bool:
@@ -54,37 +65,45 @@ def _matrix(v: Any, rows: int, cols: int) -> bool:
                     and all(isinstance(x, int | float) and not isinstance(x, bool) for x in r) for r in v))
 
 
-def views_problems(meta: dict[str, Any], *, count: int | None) -> list[str]:
-    """What is wrong with a sample's ``views`` list (``count``: the spec's view count, None if unknown)."""
-    views = meta.get("views")
+def series_problems(meta: dict[str, Any], spec: Any) -> list[str]:
+    """``views_problems`` for the views and for the frames of a sample (``spec`` None: counts unknown)."""
+    return (views_problems(meta, count=view_count(spec) if spec is not None else None)
+            + views_problems(meta, count=frame_count(spec) if spec is not None else None, field="frames"))
+
+
+def views_problems(meta: dict[str, Any], *, count: int | None, field: str = "views") -> list[str]:
+    """What is wrong with a sample's ``views`` (or ``frames``) list (``count``: the spec's, None if unknown)."""
+    views = meta.get(field)
+    key = field[:-1]
     if views is None:
-        return [f"views is missing (render.views.count is {count})"] if count is not None and count > 1 else []
+        return ([f"{field} is missing (render.{field}.count is {count})"]
+                if count is not None and count > 1 else [])
     if not isinstance(views, list):
-        return ["views is not a list"]
+        return [f"{field} is not a list"]
     problems = []
     if count is not None and len(views) != count:
-        problems.append(f"views has {len(views)} entries, render.views.count is {count}")
+        problems.append(f"{field} has {len(views)} entries, render.{field}.count is {count}")
     known = {o.get("id") for o in (meta.get("scene") or {}).get("objects", []) if isinstance(o, dict)} \
         if isinstance(meta.get("scene"), dict) else None
     for k, v in enumerate(views):
         if not isinstance(v, dict):
-            problems.append(f"views[{k}] is not an object")
+            problems.append(f"{field}[{k}] is not an object")
             continue
-        if v.get("view") != k:
-            problems.append(f"views[{k}].view is {v.get('view')!r}, expected {k}")
+        if v.get(key) != k:
+            problems.append(f"{field}[{k}].{key} is {v.get(key)!r}, expected {k}")
         if not _matrix(v.get("intrinsics"), 3, 3):
-            problems.append(f"views[{k}].intrinsics is not a 3x3 matrix")
+            problems.append(f"{field}[{k}].intrinsics is not a 3x3 matrix")
         if not _matrix(v.get("extrinsics"), 4, 4):
-            problems.append(f"views[{k}].extrinsics is not a 4x4 matrix")
+            problems.append(f"{field}[{k}].extrinsics is not a 4x4 matrix")
         objs = v.get("objects")
         if not isinstance(objs, list):
-            problems.append(f"views[{k}].objects is not a list")
+            problems.append(f"{field}[{k}].objects is not a list")
             continue
         ids = [o.get("id") for o in objs if isinstance(o, dict)]
         if known is not None:
             strangers = sorted(i for i in ids if i not in known)
             if strangers:
-                problems.append(f"views[{k}].objects has ids {strangers} that are not objects of the scene")
+                problems.append(f"{field}[{k}].objects has ids {strangers} that are not objects of the scene")
     return problems
 
 
@@ -92,17 +111,17 @@ def view_image_inputs(key: str, members: dict[str, bytes], meta: dict[str, Any]
                       ) -> list[tuple[str, dict[str, bytes], dict[str, Any]]]:
     """Per view: (name like ``{key}.view01``, its members by pass extension, a metadata stub with
     that view's ``objects`` and the sample's ``render`` size), to check like a single-view sample."""
-    views = meta.get("views")
-    by_view: dict[int, dict[str, bytes]] = {}
+    by_view: dict[tuple[str, int], dict[str, bytes]] = {}
     for ext, data in members.items():
         split = split_member(ext)
         if split is not None:
-            by_view.setdefault(split[0], {})[split[1]] = data
+            by_view.setdefault(("frames" if ext.startswith("frame") else "views", split[0]), {})[split[1]] = data
     out = []
-    for k, files in sorted(by_view.items()):
-        entry = views[k] if isinstance(views, list) and 0 <= k < len(views) and isinstance(views[k], dict) else {}
+    for (field, k), files in sorted(by_view.items()):
+        series = meta.get(field)
+        entry = series[k] if isinstance(series, list) and 0 <= k < len(series) and isinstance(series[k], dict) else {}
         stub = {"render": meta.get("render"), "objects": entry.get("objects")} if entry else {"render": meta.get("render")}
-        out.append((f"{key}.view{k:02d}", files, stub))
+        out.append((f"{key}.view{k:02d}" if field == "views" else f"{key}.frame{k:03d}", files, stub))
     return out
 
 
@@ -116,24 +135,26 @@ dominates there); on GPUs, where tracing is fast, the share is lower. Planning e
 
 
 def gpu_factor(spec: Any) -> float:
-    """GPU time of a sample of ``spec`` over the same sample with one camera."""
-    return 1.0 + (view_count(spec) - 1) * EXTRA_VIEW_GPU_SHARE
+    """GPU time of a sample of ``spec`` over the same still with one camera (views or frames)."""
+    return 1.0 + (view_count(spec) - 1 + frame_count(spec) - 1) * EXTRA_VIEW_GPU_SHARE
 
 
 def view_bytes_weight(spec: Any, weights: dict[str, float]) -> float:
     """Relative stored size of the ``view{k:02d}.*`` members, given the single-view pass ``weights``
     (``passes.bytes_weights`` without views): N copies of every per-view pass."""
+    if frame_count(spec) > 1:  # every pass, flow included, per frame
+        return frame_count(spec) * sum(w for name, w in weights.items() if name not in ("scene", "views", "frames"))
     n = view_count(spec)
     if n < 2:
         return 0.0
-    return n * sum(w for name, w in weights.items() if name not in NOT_PER_VIEW and name not in ("scene", "views"))
+    return n * sum(w for name, w in weights.items() if name not in NOT_PER_VIEW and name not in ("scene", "views", "frames"))
 
 
 def bytes_factor(spec: Any) -> float:
     """Stored bytes of a sample of ``spec`` over the same sample with one camera."""
     from parallel_synth.passes import bytes_weights
 
-    weights = {k: v for k, v in bytes_weights(spec).items() if k != "views"}
+    weights = {k: v for k, v in bytes_weights(spec).items() if k not in ("views", "frames")}
     base = sum(weights.values()) or 1.0
     return (base + view_bytes_weight(spec, weights)) / base
 

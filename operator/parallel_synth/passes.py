@@ -78,9 +78,9 @@ def bytes_weights(spec: Any) -> dict[str, float]:
         out[name] = PASS_WEIGHTS.get(key, 1.0)
     if str(spec.output.save_scene) != "none":
         out["scene"] = PASS_WEIGHTS[str(spec.output.save_scene)]
-    from parallel_synth.multiview import view_bytes_weight
+    from parallel_synth.multiview import frame_count, view_bytes_weight
 
-    views = view_bytes_weight(spec, out)  # view{k:02d}.* of multi-view samples (render.views)
+    views = view_bytes_weight(spec, out)  # view{k:02d}.* / frame{t:03d}.* (render.views, render.frames)
     if views:
-        out["views"] = views
+        out["frames" if frame_count(spec) > 1 else "views"] = views
     return out

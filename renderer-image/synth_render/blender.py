@@ -59,6 +59,7 @@ class RenderOutput:
     scene_file: bytes | None = None  # the sample's scene as .glb or .blend
     aux_seconds: float = 0.0  # time of the extra ground-truth renders and the scene export
     views: tuple[Any, ...] = ()  # blender_views.ViewOutput of views 1.. (multi-view samples)
+    frames: tuple[Any, ...] = ()  # blender_frames.FrameOutput of frames 1.. (sequences)
 
 
 @dataclass(frozen=True)
@@ -182,10 +183,12 @@ class BlenderRenderer:
     # ------------------------------------------------------------------ public
 
     def render(self, scene: Scene, *, width: int, height: int, spp: int, denoise: bool, seed: int,
-               normals: bool = True, extras: Extras | None = None, views: tuple[Any, ...] = ()) -> RenderOutput:
+               normals: bool = True, extras: Extras | None = None, views: tuple[Any, ...] = (),
+               frames: tuple[Any, ...] = ()) -> RenderOutput:
         """Render a scene and return its passes; the Blender scene is clean again afterwards.
 
         ``views``: more cameras (``scene.Camera``) to render the same built scene from (multi-view).
+        ``frames``: the camera of every frame of a sequence (``blender_frames``), frame 0 first.
         """
         ex = extras or Extras()
         sc = self._scene
@@ -199,9 +202,13 @@ class BlenderRenderer:
         self._set_extra_passes(ex)
         aux: dict[str, Any] = {}
         # Multi-view: Cycles keeps the synced scene (BVH, shaders, images) from view 0 to the last view.
-        sc.render.use_persistent_data = bool(views)
+        sc.render.use_persistent_data = bool(views) or len(frames) > 1
         try:
             self._build(scene)
+            if len(frames) > 1:
+                from synth_render import blender_frames
+
+                blender_frames.prepare(self, scene, tuple(frames), flow=ex.flow)
             if ex.aovs or ex.albedo:
                 self._attach_aovs()
             t0 = time.perf_counter()
@@ -218,18 +225,25 @@ class BlenderRenderer:
                 from synth_render.blender_views import render_views
 
                 aux["views"] = render_views(self, tuple(views), normals=normals)
+            if len(frames) > 1:
+                aux["frames"] = blender_frames.render_frames(self, len(frames), normals=normals, flow=ex.flow)
         finally:
+            if len(frames) > 1:
+                from synth_render import blender_frames
+
+                blender_frames.finish(self)
             self._clear()
             self._set_extra_passes(Extras())
             sc.render.use_persistent_data = False
-        flow = aux.get("flow")
+        flow = aux.get("flow", out.get("flow"))  # sequences: frame 0's own vector pass
         if ex.flow and flow is None:  # nothing moves: the flow is zero everywhere
             flow = np.zeros((height, width, 2), dtype=np.float32)
         return RenderOutput(rgb=out["rgb"], depth=out["depth"], index=out["index"], normals=out.get("normals"),
                             render_seconds=seconds, spp=spp, albedo=out.get("albedo"),
                             roughness=out.get("roughness"), metallic=out.get("metallic"), flow=flow,
                             amodal=tuple(aux.get("amodal", ())), scene_file=aux.get("scene_file"),
-                            aux_seconds=aux_seconds, views=tuple(aux.get("views", ())))
+                            aux_seconds=aux_seconds, views=tuple(aux.get("views", ())),
+                            frames=tuple(aux.get("frames", ())))
 
     def datablock_counts(self) -> dict[str, int]:
         """How many data-blocks of each kind exist (flat across samples when nothing leaks)."""
@@ -571,6 +585,10 @@ class BlenderRenderer:
         for name in _AOVS:
             if name in parts:
                 out[name] = next(iter(parts[name].values()))
+        if "Vector" in parts:  # sequences (blender_frames): the frame's own vector pass
+            from synth_render.blender_frames import flow_of
+
+            out["flow"] = flow_of(parts)
         return out
 
 

@@ -172,18 +172,22 @@ def add_files(meta: dict[str, Any], arrays: dict[str, np.ndarray], files: dict[s
     if "depth" in meta and "scale" in meta["depth"]:
         meta["views"][0]["depthScale"] = meta["depth"]["scale"]
     for name, data in arrays.items():
-        if name.startswith(_FILE):
+        if name.startswith(_FILE + "view"):
             files[name[len(_FILE):]] = data.tobytes()
 
 
 def view_entries(*, scene: Scene, cameras: tuple[Camera, ...], outputs: list[Any], passes: set[str],
                  width: int, height: int, depth_format: str, class_ids: dict[str, int],
-                 png: Callable[[np.ndarray], bytes]) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
+                 png: Callable[[np.ndarray], bytes], scenes: tuple[Scene, ...] | None = None,
+                 member_of: Callable[[int, str], str] | None = None,
+                 field: str = "view") -> tuple[dict[str, bytes], list[dict[str, Any]]]:
     """Members ``view{k:02d}.*`` of views 1.. and the ``views`` entries of all views (view 0 without objects).
 
     ``outputs[k - 1]`` holds the arrays of view k >= 1 (``rgb``, ``depth``, ``index`` and optional
-    ``normals``, ``albedo``, ``roughness``, ``metallic``, as the renderer returns them).
+    ``normals``, ``albedo``, ``roughness``, ``metallic``, ``flow``, as the renderer returns them).
+    Sequences reuse this with ``scenes`` (the scene at each frame), ``member_of`` and ``field="frame"``.
     """
+    name_of = member_of or member
     if len(outputs) != len(cameras) - 1:
         raise ValueError(f"{len(cameras)} cameras but {len(outputs)} extra view renders")
     files: dict[str, bytes] = {}
@@ -191,7 +195,7 @@ def view_entries(*, scene: Scene, cameras: tuple[Camera, ...], outputs: list[Any
     cls_of = {o.id: o.cls for o in scene.objects}
     for k, cam in enumerate(cameras):
         k_mat, e_mat = post.intrinsics(cam, width, height), post.extrinsics(cam)
-        entry: dict[str, Any] = {"view": k, "file": member(k, "png"), "intrinsics": _m(k_mat),
+        entry: dict[str, Any] = {field: k, "file": name_of(k, "png"), "intrinsics": _m(k_mat),
                                  "extrinsics": _m(e_mat), "location": list(cam.location),
                                  "lookAt": list(cam.look_at)}
         entries.append(entry)
@@ -199,28 +203,31 @@ def view_entries(*, scene: Scene, cameras: tuple[Camera, ...], outputs: list[Any
             continue
         out = outputs[k - 1]
         seg = post.encode_segmentation(out.index)
-        files[member(k, "png")] = png(post.linear_to_srgb8(out.rgb))
+        files[name_of(k, "png")] = png(post.linear_to_srgb8(out.rgb))
         surface = out.depth < post.BACKGROUND_DEPTH
         if "depth" in passes:
             if depth_format == "exr":
                 depth = np.where(surface, out.depth, 0.0)
-                files[member(k, "depth.exr")] = post.exr_bytes({"Y": np.nan_to_num(depth, nan=0.0)})
+                files[name_of(k, "depth.exr")] = post.exr_bytes({"Y": np.nan_to_num(depth, nan=0.0)})
             else:
                 depth16, scale = post.encode_depth(out.depth)
-                files[member(k, "depth.png")] = png(depth16)
+                files[name_of(k, "depth.png")] = png(depth16)
                 entry["depthScale"] = scale
         if "segmentation" in passes:
-            files[member(k, "seg.png")] = png(seg)
+            files[name_of(k, "seg.png")] = png(seg)
         if "normals" in passes and getattr(out, "normals", None) is not None:
-            files[member(k, "normals.png")] = png(post.encode_normals(post.normals_to_camera(out.normals, e_mat),
+            files[name_of(k, "normals.png")] = png(post.encode_normals(post.normals_to_camera(out.normals, e_mat),
                                                                       surface))
         if "albedo" in passes and getattr(out, "albedo", None) is not None:
-            files[member(k, "albedo.png")] = png(post.linear_to_srgb8(out.albedo))
+            files[name_of(k, "albedo.png")] = png(post.linear_to_srgb8(out.albedo))
         for name in ("roughness", "metallic"):
             if name in passes and getattr(out, name, None) is not None:
-                files[member(k, f"{name}.png")] = png(post.encode_unit_gray(getattr(out, name), surface))
+                files[name_of(k, f"{name}.png")] = png(post.encode_unit_gray(getattr(out, name), surface))
         boxes, counts = post.bboxes_from_mask(seg), post.pixel_counts(seg)
-        recs = groundtruth.object_records(scene, cam, visible_pixels=counts, amodal=None, class_ids=class_ids)
+        if "flow" in passes and getattr(out, "flow", None) is not None:
+            files[name_of(k, "flow.exr")] = post.exr_bytes({"R": out.flow[..., 0], "G": out.flow[..., 1]})
+        at = scenes[k] if scenes is not None else scene
+        recs = groundtruth.object_records(at, cam, visible_pixels=counts, amodal=None, class_ids=class_ids)
         objects = []
         for oid, box in sorted(boxes.items()):
             obj: dict[str, Any] = {"id": oid, "class": cls_of.get(oid, "unknown"), "bbox": box, "pixels": counts[oid]}
@@ -228,7 +235,7 @@ def view_entries(*, scene: Scene, cameras: tuple[Camera, ...], outputs: list[Any
             objects.append(obj)
         if "semantic" in passes:
             sem = groundtruth.semantic_mask(seg, {int(o["id"]): int(o["classId"]) for o in objects if "classId" in o})
-            files[member(k, "sem.png")] = png(sem)
+            files[name_of(k, "sem.png")] = png(sem)
         entry["objects"] = objects
     return files, entries
 

@@ -86,6 +86,8 @@ class CapacityPlan:
     """bytesPerSample split over the enabled passes (plus json, caption, scene file) by ``passes.PASS_WEIGHTS``."""
     views: int = 1
     """Cameras per sample (render.views.count): GPU time and bytes per sample count all of them."""
+    frames: int = 1
+    """Frames per sample (render.frames.count), counted the same way."""
 
     def to_json(self) -> dict[str, Any]:
         def costs(c: CostPlan) -> dict[str, float]:
@@ -115,6 +117,7 @@ class CapacityPlan:
             "bytesPerPass": dict(self.bytes_per_pass),
             "storageBytesPerPass": {k: v * self.samples for k, v in self.bytes_per_pass.items()},
             "views": self.views,
+            "frames": self.frames,
         }
 
 
@@ -141,12 +144,13 @@ def _per_view(spec: SynthDatasetSpec, value: float, a: Assumption, kind: str) ->
     a flag is a measured figure of the whole sample and is kept as given."""
     from parallel_synth import multiview
 
-    n = multiview.view_count(spec)
-    if n < 2 or a.source == "flag":
+    views, frames = multiview.view_count(spec), multiview.frame_count(spec)
+    if max(views, frames) < 2 or a.source == "flag":
         return value, a
+    what = f"render.views.count {views}" if views > 1 else f"render.frames.count {frames}"
     factor = multiview.gpu_factor(spec) if kind == "gpu" else multiview.bytes_factor(spec)
-    note = (f"{a.value:g} for one camera x {factor:.2f} for render.views.count {n}"
-            + (f" (each extra view {multiview.EXTRA_VIEW_GPU_SHARE:g} of a single-view render)" if kind == "gpu" else ""))
+    note = (f"{a.value:g} for one camera x {factor:.2f} for {what}"
+            + (f" (each extra view or frame {multiview.EXTRA_VIEW_GPU_SHARE:g} of a still)" if kind == "gpu" else ""))
     return value * factor, Assumption(a.name, value * factor, a.source, note)
 
 
@@ -258,6 +262,7 @@ def capacity_plan(
         warnings=warnings,
         bytes_per_pass=_split_bytes(spec, bps),
         views=_views_of(spec),
+        frames=_frames_of(spec),
     )
 
 
@@ -265,6 +270,12 @@ def _views_of(spec: SynthDatasetSpec) -> int:
     from parallel_synth.multiview import view_count
 
     return view_count(spec)
+
+
+def _frames_of(spec: SynthDatasetSpec) -> int:
+    from parallel_synth.multiview import frame_count
+
+    return frame_count(spec)
 
 
 def _split_bytes(spec: SynthDatasetSpec, bps: float) -> dict[str, float]:

@@ -69,6 +69,7 @@ INDEX_SCHEMA = pa.schema(
         ("caption", pa.string()),
         ("classIds", pa.list_(pa.int32())),
         ("num_views", pa.int32()),  # cameras of a multi-view sample (render.views), 1 otherwise
+        ("num_frames", pa.int32()),  # frames of a sequence (render.frames), 1 otherwise
     ]
 )
 """Columns of ``index/metadata.parquet`` (``metadata`` holds the sample's whole JSON)."""
@@ -217,4 +218,5 @@ def index_row(
         "classIds": sorted({int(o["classId"]) for o in objects if isinstance(o, dict)
                             and isinstance(o.get("classId"), int)}),
         "num_views": len(meta["views"]) if isinstance(meta.get("views"), list) and meta["views"] else 1,
+        "num_frames": len(meta["frames"]) if isinstance(meta.get("frames"), list) and meta["frames"] else 1,
     }

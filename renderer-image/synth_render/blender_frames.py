@@ -1,0 +1,133 @@
+"""The Blender side of sequences: key the built scene's motion at every frame and render the frames.
+
+``prepare`` runs after the sample's scene is built and before frame 0's render: it keys every
+moving object at ``location + t v`` and the camera at its frame-t pose for Blender frames
+``0 .. T + 1`` (frame t of the sample is Blender frame t + 1, as the still is), turns motion blur
+off and the vector pass on. ``render_frames`` renders frames 1.. of the built scene (Cycles keeps
+its synced scene between them); ``finish`` removes the camera's keys (the camera lives for the
+worker). Flow of a frame comes from its own vector pass: pixels to the next frame, +u right, +v down.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from synth_render.blender_views import set_camera
+from synth_render.scene import Camera, Scene
+
+FLOW_SIGN = (-1.0, 1.0)
+"""Forward flow (u right, v down) = (FLOW_SIGN[0] * Z, FLOW_SIGN[1] * W) of Cycles' vector pass
+(as measured for ``blender._aux_renders``; checked against a known translation in the tests)."""
+
+
+@dataclass(frozen=True)
+class FrameOutput:
+    rgb: np.ndarray
+    depth: np.ndarray
+    index: np.ndarray
+    normals: np.ndarray | None
+    albedo: np.ndarray | None
+    roughness: np.ndarray | None
+    metallic: np.ndarray | None
+    flow: np.ndarray | None
+    render_seconds: float
+
+
+def flow_of(layers: dict[str, dict[str, np.ndarray]]) -> np.ndarray | None:
+    v = layers.get("Vector")
+    if v is None:
+        return None
+    return np.stack([FLOW_SIGN[0] * v["Z"], FLOW_SIGN[1] * v["W"]], axis=-1).astype(np.float32)
+
+
+def prepare(renderer: Any, scene: Scene, cameras: tuple[Camera, ...], *, flow: bool) -> None:
+    """Key object and camera motion for all frames; sharp frames, vector pass for flow."""
+    sc = renderer._scene
+    count = len(cameras)
+    velocity = {o.id: np.asarray(o.velocity, dtype=np.float64) for o in scene.objects if any(o.velocity)}
+    sc.frame_set(1)
+    for obj in renderer._sample_objects:
+        v = velocity.get(int(getattr(obj, "pass_index", 0))) if obj.type == "MESH" else None
+        if v is None:
+            continue
+        base = np.asarray(obj.matrix_world.translation, dtype=np.float64)
+        for f in range(0, count + 2):
+            obj.location = tuple(base + (f - 1) * v)
+            obj.keyframe_insert("location", frame=f)
+        action = obj.animation_data.action if obj.animation_data else None
+        if action is not None and action not in renderer._sample_actions:
+            renderer._sample_actions.append(action)
+    cam = renderer._camera
+    if any(c != cameras[0] for c in cameras):
+        for f in range(0, count + 2):
+            t = min(max(f - 1, 0), count - 1)
+            # Beyond the last frame the camera keeps moving at the same rate (flow of the last frame).
+            c = cameras[t] if f - 1 == t else _extrapolate(cameras, f - 1)
+            set_camera(renderer._bpy, cam, c)
+            cam.keyframe_insert("location", frame=f)
+            cam.keyframe_insert("rotation_euler", frame=f)
+    sc.render.use_motion_blur = False
+    sc.view_layers[0].use_pass_vector = flow
+    sc.frame_set(1)
+
+
+def _extrapolate(cameras: tuple[Camera, ...], t: int) -> Camera:
+    """A camera one step beyond the ends of the sequence (same step as the nearest pair)."""
+    from dataclasses import replace
+
+    a, b = (cameras[0], cameras[1]) if t < 0 else (cameras[-2], cameras[-1])
+    step = np.subtract(b.location, a.location) if t >= 0 else np.subtract(a.location, b.location)
+    base = b if t >= 0 else a
+    return replace(base, location=tuple(float(x) for x in np.add(base.location, step)))  # type: ignore[arg-type]
+
+
+def render_frames(renderer: Any, count: int, *, normals: bool, flow: bool) -> tuple[FrameOutput, ...]:
+    """Render Blender frames 2 .. count (the sample's frames 1 .. count - 1)."""
+    sc = renderer._scene
+    sc.render.use_persistent_data = True
+    outs = []
+    for t in range(1, count):
+        sc.frame_set(t + 1)
+        sc.view_layers[0].use_pass_vector = flow  # the ground-truth renders of frame 0 switch it off
+        t0 = time.perf_counter()
+        renderer._render_quiet()
+        seconds = time.perf_counter() - t0
+        layers = renderer._read_layers()
+        comb = layers["Combined"]
+        a = _arrays(layers, normals=normals)
+        outs.append(FrameOutput(rgb=np.stack([comb["R"], comb["G"], comb["B"]], axis=-1), depth=a["depth"],
+                                index=a["index"], normals=a.get("normals"), albedo=a.get("albedo"),
+                                roughness=a.get("roughness"), metallic=a.get("metallic"),
+                                flow=flow_of(layers) if flow else None, render_seconds=seconds))
+    return tuple(outs)
+
+
+def _arrays(parts: dict[str, dict[str, np.ndarray]], *, normals: bool) -> dict[str, np.ndarray]:
+    out = {"depth": parts["Depth"]["V"] if "V" in parts["Depth"] else next(iter(parts["Depth"].values())),
+           "index": next(iter(parts["Object Index"].values()))}
+    if normals and "Normal" in parts:
+        n = parts["Normal"]
+        out["normals"] = np.stack([n["X"], n["Y"], n["Z"]], axis=-1)
+    if "albedo" in parts:
+        d = parts["albedo"]
+        out["albedo"] = np.stack([d["R"], d["G"], d["B"]], axis=-1)
+    for name in ("roughness", "metallic"):
+        if name in parts:
+            out[name] = next(iter(parts[name].values()))
+    return out
+
+
+def finish(renderer: Any) -> None:
+    """Drop the camera's keys (and its action), back to frame 1, vector pass off."""
+    cam = renderer._camera
+    if cam.animation_data is not None:
+        action = cam.animation_data.action
+        cam.animation_data_clear()
+        if action is not None and action not in renderer._sample_actions:
+            renderer._bpy.data.actions.remove(action, do_unlink=True)
+    renderer._scene.view_layers[0].use_pass_vector = False
+    renderer._scene.frame_set(1)
