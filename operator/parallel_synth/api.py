@@ -270,7 +270,10 @@ class CategoryWeight(_Model):
 class ScheduleCategory(_Model):
     """A category's weight within one schedule segment."""
 
-    name: Category = Field(description="Category name: one of " + ", ".join(ALL_CATEGORIES) + ".")
+    name: Category = Field(
+        description="Category name: one of " + ", ".join(ALL_CATEGORIES) + ".",
+        json_schema_extra={"maxLength": 32},  # bounds the CEL cost estimate of the schedule transition rules
+    )
     weight: float = Field(1.0, ge=0, le=1e9, description="Relative weight within the segment.")
 
 
