@@ -101,7 +101,7 @@ def views_problems(meta: dict[str, Any], *, count: int | None, field: str = "vie
             continue
         ids = [o.get("id") for o in objs if isinstance(o, dict)]
         if known is not None:
-            strangers = sorted(i for i in ids if i not in known)
+            strangers = sorted((i for i in ids if i not in known), key=str)
             if strangers:
                 problems.append(f"{field}[{k}].objects has ids {strangers} that are not objects of the scene")
     return problems

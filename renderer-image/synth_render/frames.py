@@ -64,10 +64,15 @@ def scene_at(scene: Scene, t: int) -> Scene:
     """The scene at frame ``t``: every object moved by ``t`` times its velocity."""
     if t == 0:
         return scene
-    objs = tuple(replace(o, location=tuple(float(a) + t * float(v) for a, v in zip(o.location, o.velocity,
-                                                                                        strict=True)))
-                 if any(o.velocity) else o for o in scene.objects)
+    objs = tuple(replace(o, location=_moved(o.location, o.velocity, t)) if any(o.velocity) else o
+                 for o in scene.objects)
     return replace(scene, objects=objs)  # type: ignore[arg-type]
+
+
+def _moved(location: tuple[float, float, float], velocity: tuple[float, float, float],
+           t: int) -> tuple[float, float, float]:
+    x, y, z = (float(a) + t * float(v) for a, v in zip(location, velocity, strict=True))
+    return (x, y, z)
 
 
 def cameras_for(spec: Any, scene: Scene) -> tuple[Camera, ...]:
