@@ -88,8 +88,9 @@ async def run(names: list[str] | None, keep: Path | None) -> list[ScenarioResult
         base = keep or Path(tempfile.mkdtemp(prefix="reliability-"))
         print(f"running {sc.name}: {sc.title} ...", flush=True)
         r = await sc.run(base / sc.name)
-        print(f"  {'ok' if r.ok else 'FAILED'} in {r.seconds:.0f} s: faults {r.faults}; {r.status_detail} "
-              f"{r.error[:300]}", flush=True)
+        print(f"  {'ok' if r.ok else 'FAILED'} in {r.seconds:.0f} s: faults {r.faults}; {r.status_detail}; "
+              f"{r.counters_detail}; {r.commits} shard commits, twice: {r.double_commits or 'none'}; "
+              f"bucket problems: {r.truth_problems or 'none'} {r.error[:300]}", flush=True)
         results.append(r)
     return results
 
