@@ -89,6 +89,12 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
                     floor="plinth" if setting == "town" else "grass", ground_size=400.0)
     made = [makers[int(rng.integers(3))](rng, i + 1) for i in range(count)]
     made.sort(key=lambda o: -float(o.scale[0]) if o.cls != "building" else -100.0)  # big things first: they need room
+    cam = c.orbit_camera((0.0, 0.0, 1.2), radius=spread * 0.8, azimuth=u[3] * 2 * math.pi,
+                         elevation=c.lerp(0.05, 0.6, u[4]), aspect=config.aspect, margin=0.9, focal_mm=28.0)
+    # Keep the ground near the camera clear: nothing stands in front of the lens or behind it.
+    reach = 0.45 * math.hypot(cam.location[0], cam.location[1])
+    bd.layout.obstacles.append((np.array([cam.location[0] - reach, cam.location[1] - reach, -1.0]),
+                                np.array([cam.location[0] + reach, cam.location[1] + reach, 1e3])))
     objects = s.place_subjects(bd.layout, rng, made, radius=spread)
     objects = s.add_clutter(rng, bd.layout, objects, share=0.15, size=0.5, radius=spread)
     low = sun_elev < 0.5
@@ -103,8 +109,6 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
                         size=0.02),)
         world = World(color=c.hsv(0.58 - 0.05 * warm, 0.5 - 0.2 * warm, 0.9),
                       strength=round(c.lerp(0.3, 1.0, sun_elev / 1.3), 3))
-    cam = c.orbit_camera((0.0, 0.0, 1.2), radius=spread * 0.8, azimuth=u[3] * 2 * math.pi,
-                         elevation=c.lerp(0.05, 0.6, u[4]), aspect=config.aspect, margin=0.9, focal_mm=28.0)
     return Scene(category=config.category, objects=tuple(objects), lights=lights, camera=cam, world=world,
                  background=bd.parts,
                  params={"setting": setting, "sun_elevation": round(sun_elev, 4), "count": count})

@@ -110,7 +110,8 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     count = 1 + int(u[1] * 4)
     hue = u[2]
     heading = float(rng.choice([0.0, math.pi])) + float(rng.uniform(-0.05, 0.05))
-    bd = s.backdrop(config, rng, "ground", extent=count * 4.0, facing=u[4] * 2 * math.pi, floor="grass" if rng.random() < 0.5 else "plinth",
+    bd = s.backdrop(config, rng, "ground", extent=count * 4.0, facing=u[4] * 2 * math.pi,
+                    floor="grass" if rng.random() < 0.5 else "plinth",
                     ground_size=300.0)
     road_m = s.surface_material(config, rng, "road")
     road_w = 8.0
@@ -141,7 +142,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     objects = s.add_clutter(rng, bd.layout, objects, share=0.0 if rng.random() < 0.5 else 0.4, size=0.6,
                             radius=count * 4.0 + 4.0)
     world = s.world(config, rng, prefer=("city", "courtyard", "sunset", "sunrise", "forest"), visible=True)
-    cam = c.orbit_camera((0.0, 0.0, 0.8), radius=2.5 + count * 3.5, azimuth=u[4] * 2 * math.pi,
+    cam = c.orbit_camera((0.0, 0.0, 0.8), radius=2.0 + count * 2.6, azimuth=u[4] * 2 * math.pi,
                          elevation=c.lerp(0.08, 1.0, u[3]), aspect=config.aspect, margin=0.85)
     return Scene(category=config.category, objects=tuple(objects), lights=s.lights(rng, world), camera=cam,
                  world=world, background=tuple(background),
