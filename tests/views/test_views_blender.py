@@ -82,6 +82,9 @@ def test_validate_and_index_accept_views_and_flag_a_missing_view_member(dataset:
                          check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     assert pq.read_table(dataset / "index" / "metadata.parquet").column("num_views").to_pylist() == [VIEWS] * 2
+    res = subprocess.run([*SYNTHCTL, "preview", str(dataset), "--out", str(tmp_path / "sheet.png")],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0 and (tmp_path / "sheet.png").stat().st_size > 0, res.stderr
     # A shard that lost one view's mask is a problem that names the member.
     broken = tmp_path / "broken"
     subprocess.run(["cp", "-r", str(dataset), str(broken)], check=True)
