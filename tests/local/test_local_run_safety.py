@@ -79,17 +79,13 @@ def slow_run(tmp_path: Path, subprocess_env: dict[str, str]):  # type: ignore[no
 
 
 def test_sigkill_of_generate_takes_its_workers_with_it(slow_run) -> None:  # type: ignore[no-untyped-def]
-    proc, _, _, root = slow_run
+    proc, _, _, _ = slow_run
     workers = _children(proc.pid)
     assert len(workers) >= 2, workers
     proc.send_signal(signal.SIGKILL)
+    # before the fix this timed out: the orphaned workers kept generate's stdout pipe open
     proc.communicate(timeout=DEADLINE)
     _await("the orphaned workers to exit", lambda: not any(_alive(p) for p in workers))
-    # nothing commits shards any more
-    committed = sorted(p.name for p in (root / "manifests").glob("*.json")) if (root / "manifests").exists() else []
-    time.sleep(0.5)  # a fixed pause only to observe that nothing changes (workers are already gone)
-    again = sorted(p.name for p in (root / "manifests").glob("*.json")) if (root / "manifests").exists() else []
-    assert again == committed
 
 
 def test_a_second_generate_on_the_same_output_is_refused(slow_run, subprocess_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
