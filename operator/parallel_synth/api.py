@@ -305,6 +305,22 @@ class ScheduleSegment(
         return v
 
 
+class RerenderSpec(_Model):
+    """Which samples of the old version a derived version renders again."""
+
+    below_score: float = Field(
+        ge=0, le=1, description="Re-render the samples whose quality score in the old version is below this "
+        "(and the ones quarantined there); copy the others.",
+    )
+
+
+class DerivedFromSpec(_Model):
+    """A version that improves an earlier one: re-renders its low scorers, copies the rest."""
+
+    version: str = Field(pattern=VERSION_PATTERN, description="The earlier version of the same dataset.")
+    rerender: RerenderSpec = Field(description="Which samples to render again.")
+
+
 class ResolutionTier(_Model):
     """An output resolution and the fraction of samples rendered at it."""
 
@@ -369,6 +385,9 @@ class FramesSpec(_Model):
     fps: float = Field(24.0, gt=0, le=240, description="Frames per second (recorded; velocities are per frame).")
     camera_degrees_per_frame: float = Field(
         0.0, ge=-30, le=30, description="Camera motion: orbit about the look-at point, degrees per frame (0: static)."
+    )
+    motion_blur: bool = Field(
+        False, description="Blur each frame over the shutter (the flow then comes from an extra 1-sample render)."
     )
 
 
@@ -931,12 +950,22 @@ class SynthDatasetSpec(
     pod_template: PodTemplateSpec | None = Field(
         None, description="Labels, annotations, priority/runtime class, pull secrets, env, affinity, spread of render pods."
     )
+    derived_from: DerivedFromSpec | None = Field(
+        None, description="Derive this version from an earlier one: samples scoring under rerender.belowScore there "
+        "are rendered again (with this version's seeds and render settings), the others copied.",
+    )
     schedule: list[ScheduleSegment] = Field(
         default_factory=list,
         max_length=64,
         description="Append-only re-weighting: each segment sets the category weights from its fromShard on "
         "(fromShard strictly increasing); finished shards keep theirs.",
     )
+
+    @model_validator(mode="after")
+    def _derived(self) -> SynthDatasetSpec:
+        if self.derived_from is not None and self.derived_from.version == self.version:
+            raise ValueError(f"derivedFrom.version must name an earlier version, not this one ({self.version!r})")
+        return self
 
     @field_validator("schedule")
     @classmethod

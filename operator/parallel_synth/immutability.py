@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-FROZEN = ("seed", "shardSize", "render", "categories")
+FROZEN = ("seed", "shardSize", "render", "categories", "derivedFrom")
 """Spec fields that decide sample content and cannot change on a started dataset (same version)."""
 
 _STARTED = ("(has(oldSelf.status) && ((has(oldSelf.status.nextShard) && oldSelf.status.nextShard > 0) || "
@@ -32,8 +32,8 @@ TRANSITION_RULES: list[dict[str, str]] = [
         "rule": _GUARD + " && ".join(
             f"((has(self.spec.{f}) == has(oldSelf.spec.{f})) && (!has(self.spec.{f}) || self.spec.{f} == oldSelf.spec.{f}))"
             for f in FROZEN),
-        "message": "spec.seed, spec.shardSize, spec.render and spec.categories cannot change once the dataset "
-                   "has started, unless spec.version changes too",
+        "message": "spec.seed, spec.shardSize, spec.render, spec.categories and spec.derivedFrom cannot change "
+                   "once the dataset has started, unless spec.version changes too",
     },
     {
         "rule": _GUARD + "!has(oldSelf.spec.schedule) || (has(self.spec.schedule) && "

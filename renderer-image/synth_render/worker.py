@@ -14,6 +14,7 @@ Exit codes: 0 committed or already committed, 2 bad configuration, 3 quality gat
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -33,10 +34,10 @@ from typing import Any, Literal
 from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.validation import spec_from_json
-from synth_render import quarantine, shards
+from synth_render import derive, quarantine, shards
 from synth_render.logs import event, setup_json_logging
 from synth_render.provenance import image_provenance
-from synth_render.sample import Renderer, json_bytes, plan_sample, render_sample
+from synth_render.sample import RenderedSample, Renderer, json_bytes, plan_sample, render_sample
 from synth_render.storage import Store, open_store
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_QUALITY, EXIT_SIGTERM = 0, 1, 2, 3, 143
@@ -83,8 +84,9 @@ def spec_digest(spec: SynthDatasetSpec) -> str:
     """Digest of the spec fields that decide sample content (a checkpoint must match them)."""
     w = spec.wire()
     keep = {k: w.get(k) for k in ("samples", "seed", "version", "shardSize", "categories", "render", "quality")}
-    if w.get("schedule"):  # only when set, so that checkpoints of datasets without one stay valid
-        keep["schedule"] = w["schedule"]
+    for extra in ("schedule", "derivedFrom"):  # only when set: checkpoints of datasets without stay valid
+        if w.get(extra):
+            keep[extra] = w[extra]
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -294,17 +296,28 @@ class ShardRun:
                      t0: float) -> ShardOutcome:
         renderer = self.renderer
         device = ""
+        old = None  # spec.derivedFrom: the earlier version's shard, read alongside
+        if self.spec.derived_from is not None:
+            old = derive.OldShard(self.spec, derive.sibling_store(self.store, self.spec.version,
+                                                                  self.spec.derived_from.version), self.shard, tmp)
         for index in indices[resumed:]:
             if self.stop.is_set():
                 break
-            if renderer is None:
-                renderer = self.renderer = shared_renderer(str(self.spec.render.device), str(self.spec.render.engine))
-                if self.on_renderer is not None:
-                    self.on_renderer()
-            device = renderer.device
             ts = time.perf_counter()
             plan = plan_sample(self.spec, index)
-            sample = render_sample(self.spec, plan, renderer, dataset=self.dataset)
+            sample, old_score = self._copied(old, plan) if old is not None else (None, None)
+            if sample is None:
+                if renderer is None:
+                    renderer = self.renderer = shared_renderer(str(self.spec.render.device),
+                                                               str(self.spec.render.engine))
+                    if self.on_renderer is not None:
+                        self.on_renderer()
+                device = renderer.device
+                sample = render_sample(self.spec, plan, renderer, dataset=self.dataset)
+                if old is not None:
+                    files, meta = derive.rerendered(sample.files, sample.meta, old_version=old.version,
+                                                    old_score=old_score)
+                    sample = dataclasses.replace(sample, files=files, meta=meta)
             writer.add(sample.key, sample.files)
             seconds = time.perf_counter() - ts
             self.records.append(_Record(sample.key, plan.category, sample.score, sample.passed, sample.attempts,
@@ -364,6 +377,16 @@ class ShardRun:
         return ShardOutcome("committed", self.shard, samples=manifest["samples"], seconds=time.perf_counter() - t0,
                             pass_rate=pass_rate, render_seconds=manifest["timings"]["renderSeconds"],
                             device=manifest["device"], manifest=manifest, resumed=resumed)
+
+    def _copied(self, old: derive.OldShard, plan: Any) -> tuple[RenderedSample | None, float | None]:
+        """The earlier version's sample when it is good enough to keep (derivedFrom), else None."""
+        files, score = old.take(plan.key, plan.category)
+        if files is None:
+            return None, score
+        files, meta = derive.copied(files, version=self.spec.version, old_version=old.version)
+        q = meta.get("quality") or {}
+        return RenderedSample(key=plan.key, files=files, meta=meta, score=float(q.get("score") or 0.0),
+                              passed=True, attempts=int(q.get("attempts") or 1), render_seconds=0.0), score
 
     def _pass_rate(self) -> float:
         return sum(r.passed for r in self.records) / len(self.records) if self.records else 0.0

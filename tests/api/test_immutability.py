@@ -78,6 +78,8 @@ CASES = [
     ("started: move an existing segment", _started(_obj()), _changed("schedule", [{**SEG, "fromShard": 5}]), True),
     ("started: remove a segment", _started(_obj()), _changed("schedule", []), True),
     ("not started: edit a segment", _obj(), _changed("schedule", [{**SEG, "fromShard": 5}]), False),
+    ("started: derivedFrom", _started(_obj()),
+     _changed("derivedFrom", {"version": "0", "rerender": {"belowScore": 0.5}}), True),
 ]
 
 

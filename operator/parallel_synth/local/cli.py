@@ -180,7 +180,7 @@ def _guard_spec(files: Any, wire: dict[str, Any]) -> None:
     rel = "local-run.json"
     if files.exists(rel):
         earlier = json.loads(files.read_bytes(rel)).get("spec")
-        keep = ("samples", "seed", "version", "shardSize", "categories", "render", "quality")
+        keep = ("samples", "seed", "version", "shardSize", "categories", "render", "quality", "derivedFrom")
         grown = _grown_schedule(files, earlier, wire) if earlier is not None else None
         if grown is None and earlier is not None and any(earlier.get(k) != wire.get(k) for k in keep):
             changed = [k for k in keep if earlier.get(k) != wire.get(k)]
@@ -201,7 +201,7 @@ def _grown_schedule(files: Any, earlier: dict[str, Any], wire: dict[str, Any]) -
     shards (the committed shards keep their samples); None when it changes anything else."""
     from parallel_synth.immutability import transition_problems
 
-    same = ("seed", "version", "shardSize", "categories", "render", "quality")
+    same = ("seed", "version", "shardSize", "categories", "render", "quality", "derivedFrom")
     if any(earlier.get(k) != wire.get(k) for k in same) or int(wire["samples"]) < int(earlier["samples"]):
         return None
     if earlier.get("schedule") == wire.get("schedule") and earlier["samples"] == wire["samples"]:

@@ -54,6 +54,8 @@ class Summary:
     devices: set[str] = field(default_factory=set)
     segments: dict[int, dict[str, int]] = field(default_factory=dict)
     """Committed samples per category, per schedule segment (by its fromShard)."""
+    derived: dict[str, int] = field(default_factory=dict)
+    """With spec.derivedFrom: kept samples copied from the earlier version, and rendered again."""
     quarantined: int = 0
     quarantined_categories: dict[str, int] = field(default_factory=dict)
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
@@ -195,7 +197,12 @@ def write_index(
                 for row in rows:
                     summary.add_row(row, min_score=spec.quality.min_score)
                     seg[row["category"]] = seg.get(row["category"], 0) + 1
-                    coverage.add(json.loads(row["metadata"]))
+                    meta = json.loads(row["metadata"])
+                    coverage.add(meta)
+                    derived = meta.get("derived")
+                    if isinstance(derived, dict):
+                        kind = "copied" if derived.get("copied") else "rerendered"
+                        summary.derived[kind] = summary.derived.get(kind, 0) + 1
                 if writer is not None and rows:
                     writer.write_table(pa.Table.from_pylist(rows, schema=INDEX_SCHEMA))
                 if jsonl is not None:
@@ -220,5 +227,10 @@ def write_index(
             written.append(INDEX_JSONL)
     doc = dataset_summary(spec, dataset, summary, files=written, now=now)
     doc["coverage"] = coverage.result()
+    if spec.derived_from is not None:
+        doc["derivedFrom"] = {"version": spec.derived_from.version,
+                              "belowScore": spec.derived_from.rerender.below_score,
+                              "copied": summary.derived.get("copied", 0),
+                              "rerendered": summary.derived.get("rerendered", 0)}
     files.write_bytes(DATASET_JSON, (json.dumps(doc, indent=2) + "\n").encode())
     return doc

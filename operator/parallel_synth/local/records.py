@@ -129,7 +129,10 @@ def metadata_problems(
                 expected_cat = planning.category_of(spec, index)
                 if "category" in meta and meta["category"] != expected_cat:
                     problems.append(f"category {meta['category']!r}, planner says {expected_cat!r}")
-                expected_seed = planning.sample_seed(spec.seed, spec.version, index)
+                derived = meta.get("derived") if isinstance(meta.get("derived"), dict) else {}
+                assert isinstance(derived, dict)
+                seed_version = str(derived["from"]) if derived.get("copied") and derived.get("from") else spec.version
+                expected_seed = planning.sample_seed(spec.seed, seed_version, index)  # copied: its old seed
                 if "seed" in meta and meta["seed"] != expected_seed:
                     problems.append(f"seed {meta['seed']} does not derive from (seed, version, index)")
     elif "index" in meta:
