@@ -184,11 +184,12 @@ class BlenderRenderer:
 
     def render(self, scene: Scene, *, width: int, height: int, spp: int, denoise: bool, seed: int,
                normals: bool = True, extras: Extras | None = None, views: tuple[Any, ...] = (),
-               frames: tuple[Any, ...] = ()) -> RenderOutput:
+               frames: tuple[Any, ...] = (), frame_motion_blur: bool = False) -> RenderOutput:
         """Render a scene and return its passes; the Blender scene is clean again afterwards.
 
         ``views``: more cameras (``scene.Camera``) to render the same built scene from (multi-view).
-        ``frames``: the camera of every frame of a sequence (``blender_frames``), frame 0 first.
+        ``frames``: the camera of every frame of a sequence (``blender_frames``), frame 0 first;
+        ``frame_motion_blur``: blur its frames over the shutter.
         """
         ex = extras or Extras()
         sc = self._scene
@@ -208,7 +209,7 @@ class BlenderRenderer:
             if len(frames) > 1:
                 from synth_render import blender_frames
 
-                blender_frames.prepare(self, scene, tuple(frames), flow=ex.flow)
+                blender_frames.prepare(self, scene, tuple(frames), flow=ex.flow, motion_blur=frame_motion_blur)
             if ex.aovs or ex.albedo:
                 self._attach_aovs()
             t0 = time.perf_counter()
@@ -226,7 +227,8 @@ class BlenderRenderer:
 
                 aux["views"] = render_views(self, tuple(views), normals=normals)
             if len(frames) > 1:
-                aux["frames"] = blender_frames.render_frames(self, len(frames), normals=normals, flow=ex.flow)
+                aux["frames"] = blender_frames.render_frames(self, len(frames), normals=normals, flow=ex.flow,
+                                                             motion_blur=frame_motion_blur)
         finally:
             if len(frames) > 1:
                 from synth_render import blender_frames

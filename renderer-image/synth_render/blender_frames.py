@@ -2,8 +2,9 @@
 
 ``prepare`` runs after the sample's scene is built and before frame 0's render: it keys every
 moving object at ``location + t v`` and the camera at its frame-t pose for Blender frames
-``0 .. T + 1`` (frame t of the sample is Blender frame t + 1, as the still is), turns motion blur
-off and the vector pass on. ``render_frames`` renders frames 1.. of the built scene (Cycles keeps
+``0 .. T + 1`` (frame t of the sample is Blender frame t + 1, as the still is) and, for sharp frames,
+turns motion blur off and the vector pass on (motion-blurred frames get their flow from an extra
+1-sample render each, as ``blender._aux_renders`` does for stills). ``render_frames`` renders frames 1.. of the built scene (Cycles keeps
 its synced scene between them); ``finish`` removes the camera's keys (the camera lives for the
 worker). Flow of a frame comes from its own vector pass: pixels to the next frame, +u right, +v down.
 """
@@ -44,8 +45,10 @@ def flow_of(layers: dict[str, dict[str, np.ndarray]]) -> np.ndarray | None:
     return np.stack([FLOW_SIGN[0] * v["Z"], FLOW_SIGN[1] * v["W"]], axis=-1).astype(np.float32)
 
 
-def prepare(renderer: Any, scene: Scene, cameras: tuple[Camera, ...], *, flow: bool) -> None:
-    """Key object and camera motion for all frames; sharp frames, vector pass for flow."""
+def prepare(renderer: Any, scene: Scene, cameras: tuple[Camera, ...], *, flow: bool,
+            motion_blur: bool = False) -> None:
+    """Key object and camera motion for all frames; sharp frames with the vector pass for flow, or
+    motion-blurred frames (frame 0's flow then comes from ``blender._aux_renders``)."""
     sc = renderer._scene
     count = len(cameras)
     velocity = {o.id: np.asarray(o.velocity, dtype=np.float64) for o in scene.objects if any(o.velocity)}
@@ -70,8 +73,8 @@ def prepare(renderer: Any, scene: Scene, cameras: tuple[Camera, ...], *, flow: b
             set_camera(renderer._bpy, cam, c)
             cam.keyframe_insert("location", frame=f)
             cam.keyframe_insert("rotation_euler", frame=f)
-    sc.render.use_motion_blur = False
-    sc.view_layers[0].use_pass_vector = flow
+    sc.render.use_motion_blur = motion_blur
+    sc.view_layers[0].use_pass_vector = flow and not motion_blur  # Cycles has no vector pass under blur
     sc.frame_set(1)
 
 
@@ -85,18 +88,21 @@ def _extrapolate(cameras: tuple[Camera, ...], t: int) -> Camera:
     return replace(base, location=tuple(float(x) for x in np.add(base.location, step)))  # type: ignore[arg-type]
 
 
-def render_frames(renderer: Any, count: int, *, normals: bool, flow: bool) -> tuple[FrameOutput, ...]:
+def render_frames(renderer: Any, count: int, *, normals: bool, flow: bool,
+                  motion_blur: bool = False) -> tuple[FrameOutput, ...]:
     """Render Blender frames 2 .. count (the sample's frames 1 .. count - 1)."""
     sc = renderer._scene
     sc.render.use_persistent_data = True
     outs = []
     for t in range(1, count):
         sc.frame_set(t + 1)
-        sc.view_layers[0].use_pass_vector = flow  # the ground-truth renders of frame 0 switch it off
+        sc.view_layers[0].use_pass_vector = flow and not motion_blur  # frame 0's extra renders switch it off
         t0 = time.perf_counter()
         renderer._render_quiet()
         seconds = time.perf_counter() - t0
         layers = renderer._read_layers()
+        if flow and motion_blur:
+            layers["Vector"] = _sharp_vector(renderer)
         comb = layers["Combined"]
         a = _arrays(layers, normals=normals)
         outs.append(FrameOutput(rgb=np.stack([comb["R"], comb["G"], comb["B"]], axis=-1), depth=a["depth"],
@@ -104,6 +110,20 @@ def render_frames(renderer: Any, count: int, *, normals: bool, flow: bool) -> tu
                                 roughness=a.get("roughness"), metallic=a.get("metallic"),
                                 flow=flow_of(layers) if flow else None, render_seconds=seconds))
     return tuple(outs)
+
+
+def _sharp_vector(renderer: Any) -> dict[str, np.ndarray]:
+    """The vector pass of the current frame from a 1-sample render without motion blur."""
+    sc, vl = renderer._scene, renderer._scene.view_layers[0]
+    saved = (sc.cycles.samples, sc.cycles.use_denoising, sc.render.use_motion_blur, sc.cycles.max_bounces)
+    sc.cycles.samples, sc.cycles.use_denoising, sc.render.use_motion_blur, sc.cycles.max_bounces = 1, False, False, 0
+    vl.use_pass_vector = True
+    try:
+        renderer._render_quiet()
+        return dict(renderer._read_layers()["Vector"])
+    finally:
+        vl.use_pass_vector = False
+        sc.cycles.samples, sc.cycles.use_denoising, sc.render.use_motion_blur, sc.cycles.max_bounces = saved
 
 
 def _arrays(parts: dict[str, dict[str, np.ndarray]], *, normals: bool) -> dict[str, np.ndarray]:

@@ -4,8 +4,9 @@ Pure (no Blender). Frame 0 is the sample's still (its top-level files); at frame
 with ``velocity`` v (metres per frame) is at ``location + t v`` and the camera has orbited
 ``t * cameraDegreesPerFrame`` degrees about its look-at point (azimuth, about +Z). The Blender
 layer keys exactly these positions at every frame, so the ``flow`` pass of frame t (pixels to
-frame t + 1) is the motion the next frame shows. Sequences render without motion blur (sharp
-frames whose flow is exact); ``{key}.frame{t:03d}.*`` holds every pass of frame t and the JSON
+frame t + 1) is the motion the next frame shows. Frames are sharp by default (the flow comes from
+the frame's own render); with ``motionBlur`` each frame is blurred over the shutter and its flow
+comes from an extra 1-sample render; ``{key}.frame{t:03d}.*`` holds every pass of frame t and the JSON
 ``frames: [{frame, time, intrinsics, extrinsics, objects}]`` keeps each object's id in every frame.
 """
 
@@ -30,13 +31,15 @@ class FrameParams:
     count: int = 1
     fps: float = 24.0
     camera_degrees_per_frame: float = 0.0
+    motion_blur: bool = False
 
 
 def params_from_spec(frames: Any) -> FrameParams:
     if frames is None:
         return FrameParams()
     return FrameParams(count=int(frames.count), fps=float(frames.fps),
-                       camera_degrees_per_frame=float(frames.camera_degrees_per_frame))
+                       camera_degrees_per_frame=float(frames.camera_degrees_per_frame),
+                       motion_blur=bool(frames.motion_blur))
 
 
 def member(frame: int, ext: str) -> str:
@@ -99,7 +102,7 @@ def annotate_frames(spec: Any, scene: Scene, cameras: tuple[Camera, ...], out: A
         e["time"] = round(t / params.fps, 6)
     entries[0]["objects"] = [{k: o[k] for k in views._VIEW_OBJECT_KEYS if k in o} for o in meta["objects"]]
     meta["frames"] = entries
-    meta["render"]["frames"] = {"count": len(cameras), "fps": params.fps, "motionBlur": False,
+    meta["render"]["frames"] = {"count": len(cameras), "fps": params.fps, "motionBlur": params.motion_blur,
                                 "cameraDegreesPerFrame": params.camera_degrees_per_frame}
     for ext, data in files.items():
         arrays[_FILE + ext] = np.frombuffer(data, dtype=np.uint8)

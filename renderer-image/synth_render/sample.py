@@ -124,6 +124,8 @@ def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attem
     more: dict[str, Any] = {"views": cameras[1:]} if len(cameras) > 1 else {}
     if len(frame_cams) > 1:
         more["frames"] = frame_cams
+        if spec.render.frames.motion_blur:
+            more["frame_motion_blur"] = True
     out = renderer.render(scene, width=plan.width, height=plan.height, spp=spp, denoise=spec.render.denoise,
                           seed=config.seed, normals="normals" in passes,
                           extras=annotate.extras_for(spec, scene, plan.width, plan.height),

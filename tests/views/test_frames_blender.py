@@ -52,12 +52,15 @@ def _expected_flow(depth: np.ndarray, cam_t: Camera, cam_next: Camera, shift: np
 
 def _render(renderer: Any, scene: Scene, params: fr.FrameParams, spp: int = 1, denoise: bool = False) -> Any:
     return renderer.render(scene, width=SIZE, height=SIZE, spp=spp, denoise=denoise, seed=1, normals=False,
-                           extras=Extras(flow=True), frames=fr.frame_cameras(scene.camera, params))
+                           extras=Extras(flow=True), frames=fr.frame_cameras(scene.camera, params),
+                           frame_motion_blur=params.motion_blur)
 
 
-def test_flow_of_a_known_translation_and_of_an_orbiting_camera_is_the_geometric_motion(renderer: Any) -> None:
+@pytest.mark.parametrize("blur", [False, True])
+def test_flow_of_a_known_translation_and_of_an_orbiting_camera_is_the_geometric_motion(renderer: Any,
+                                                                                        blur: bool) -> None:
     v = np.array([0.12, 0.0, 0.06])
-    params = fr.FrameParams(count=3, camera_degrees_per_frame=1.5)
+    params = fr.FrameParams(count=3, camera_degrees_per_frame=1.5, motion_blur=blur)
     scene = _scene(tuple(v))  # type: ignore[arg-type]
     out = _render(renderer, scene, params)
     cams = fr.frame_cameras(CAM, params)
@@ -70,6 +73,9 @@ def test_flow_of_a_known_translation_and_of_an_orbiting_camera_is_the_geometric_
             err = np.linalg.norm(flow - _expected_flow(depth, cams[t], cam_next, shift), axis=-1)[inner]
             assert inner.sum() > 20
             assert float(np.median(err)) < 0.5, (t, float(np.median(err)))
+    if blur:  # the moving box is smeared over the shutter: the blurred frame differs from the sharp one
+        sharp = _render(renderer, scene, fr.FrameParams(count=3, camera_degrees_per_frame=1.5))
+        assert not np.array_equal(post.linear_to_srgb8(sharp.frames[0].rgb), post.linear_to_srgb8(out.frames[0].rgb))
 
 
 def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
