@@ -64,7 +64,7 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
         spread = 0.8 + 0.5 * count
         bd = s.backdrop(config, rng, "ground", extent=spread, facing=azimuth)
         # A wet film: dark, mirror-smooth, tinted (what a puddle looks like: reflections, not colour).
-        film = Material(color=tuple(round(0.25 * t, 4) for t in tint), roughness=0.01, metallic=0.0, ior=ior)  # type: ignore[arg-type]
+        film = Material(color=tuple(round(0.06 * t, 4) for t in tint), roughness=0.01, metallic=0.0, ior=ior)  # type: ignore[arg-type]
         for i in range(count):
             sz = float(rng.uniform(0.8, 1.6))
             objects.append(SceneObject(id=i + 1, cls="puddle", rotation=(0.0, 0.0, round(float(rng.uniform(0, 6.28)), 4)),
