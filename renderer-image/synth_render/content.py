@@ -11,14 +11,13 @@ ambientCG / Poly Haven file names (``*_Color``, ``*_diff``, ``*_Roughness``, ``*
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from synth_render.assets.fetch import AssetCache, resolve_uri_dir
+from synth_render.assets.fetch import resolve_uri_dir
+from synth_render.assets.runtime import worker_cache
 
 ENVIRONMENT_SUFFIXES = (".exr", ".hdr")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff")
@@ -76,18 +75,11 @@ def _local_root(uri: str) -> Path:
     raise ContentError(f"{uri}: unknown source (allowed: builtin:studiolights, file:///dir, s3://bucket/prefix)")
 
 
-@lru_cache(maxsize=1)
-def _process_cache() -> AssetCache:
-    """The worker's asset cache (``$SYNTH_ASSET_CACHE``, default a folder under the temp dir)."""
-    root = os.environ.get("SYNTH_ASSET_CACHE") or os.path.join(tempfile.gettempdir(), "synth-asset-cache")
-    return AssetCache(root=Path(root), endpoint_url=os.environ.get("SYNTH_ASSET_ENDPOINT_URL") or None)
-
-
 @lru_cache(maxsize=64)
 def _fetched_root(uri: str) -> Path:
     """A local copy of an S3 source, downloaded once per process through the asset cache."""
     try:
-        return resolve_uri_dir(uri, _process_cache())
+        return resolve_uri_dir(uri, worker_cache())  # the worker's asset cache, shared with the libraries
     except OSError as exc:
         raise ContentError(f"{uri}: {exc}") from None
 
