@@ -276,6 +276,7 @@ class BlenderRenderer:
     def _set_world(self, scene: Scene) -> None:
         w = scene.world
         self._env.apply(w)
+        self._textures.begin_sample()
         self._world_bg.inputs["Color"].default_value = (*w.color, 1.0)
         self._world_bg.inputs["Strength"].default_value = w.strength
         links = self._world.node_tree.links

@@ -241,6 +241,13 @@ ENV_MEAN = 0.6
 """HDRIs are scaled so that their mean luminance is this at strength 1 (bright and dim images alike)."""
 
 
+MAX_ENVIRONMENT_BYTES = 512 * 1024**2
+"""Float pixels of the HDRIs kept loaded per worker (least recently used dropped first; the eight
+1K builtin ones take 64 MB, a 4K HDRI ~134 MB); one is in use per sample."""
+MAX_TEXTURE_IMAGES = 48
+"""Texture images kept loaded per worker; images of the sample being built are never dropped."""
+
+
 class EnvironmentWorld:
     """HDRI nodes added to the renderer's world; images are loaded once and kept for the worker's life."""
 
@@ -291,10 +298,19 @@ class EnvironmentWorld:
         self._hidden.inputs[1].default_value = 0.0 if env.visible else 1.0
         links.new(self._mix.outputs["Shader"], surface)
 
+    def _bytes(self) -> int:
+        return sum(_float_bytes(img) for img in self._images.values())
+
     def _image(self, path: Path) -> tuple[Any, float]:
         """The loaded image and its exposure gain (strength 1 = mean radiance ``ENV_MEAN``)."""
-        if path not in self._images:
+        if path in self._images:
+            self._images[path] = self._images.pop(path)  # most recently used last
+        else:
             img = self._bpy.data.images.load(str(path), check_existing=True)
+            while self._images and self._bytes() + _float_bytes(img) > MAX_ENVIRONMENT_BYTES:
+                old = next(iter(self._images))
+                self._bpy.data.images.remove(self._images.pop(old))
+                self._gains.pop(old, None)
             img.colorspace_settings.name = "Linear Rec.709"
             px = np.empty(len(img.pixels), dtype=np.float32)
             img.pixels.foreach_get(px)
@@ -303,6 +319,10 @@ class EnvironmentWorld:
             self._images[path] = img
             self._gains[path] = float(np.clip(ENV_MEAN / max(mean, 1e-6), 0.25, 4.0))
         return self._images[path], self._gains[path]
+
+
+def _float_bytes(img: Any) -> int:
+    return int(img.size[0]) * int(img.size[1]) * 16
 
 
 # --------------------------------------------------------------------------- textures
@@ -314,6 +334,7 @@ class TextureSets:
     def __init__(self, bpy: Any) -> None:
         self._bpy = bpy
         self._images: dict[Path, Any] = {}
+        self._in_use: set[Path] = set()
 
     @property
     def cached(self) -> int:
@@ -364,8 +385,19 @@ class TextureSets:
                 break
         return True
 
+    def begin_sample(self) -> None:
+        """A new sample starts: images of the previous one may be dropped again."""
+        self._in_use.clear()
+
     def _image(self, path: Path, colour: bool) -> Any:
-        if path not in self._images:
+        self._in_use.add(path)
+        if path in self._images:
+            self._images[path] = self._images.pop(path)  # most recently used last
+        else:
+            for old in [p for p in self._images if p not in self._in_use]:
+                if len(self._images) < MAX_TEXTURE_IMAGES:
+                    break
+                self._bpy.data.images.remove(self._images.pop(old))
             img = self._bpy.data.images.load(str(path), check_existing=True)
             img.colorspace_settings.name = "sRGB" if colour else "Non-Color"
             self._images[path] = img

@@ -106,3 +106,21 @@ def test_spec_textures_reach_the_backdrops_of_a_sample(renderer: Any, tmp_path: 
     assert used and used <= {"wood", "tiles", "concrete"}
     b = render_sample(spec, plan_sample(spec, 2), renderer, dataset="t")
     assert a.files["png"] == b.files["png"]  # textured samples re-render identically
+
+
+def test_hdri_and_texture_images_stay_within_their_memory_bounds(renderer: Any, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from synth_render import blender_content
+
+    monkeypatch.setattr(blender_content, "MAX_ENVIRONMENT_BYTES", 2 * 1024 * 512 * 16)  # two 1K HDRIs
+    monkeypatch.setattr(blender_content, "MAX_TEXTURE_IMAGES", 4)
+    write_texture_sets(tmp_path / "tex", size=16)
+    uri = (tmp_path / "tex").as_uri()
+    before = len(renderer._bpy.data.images)
+    for env_id, set_id in [("city.exr", "wood"), ("forest.exr", "tiles"), ("sunset.exr", "concrete"),
+                           ("city.exr", "wood")]:
+        world = World(environment=Environment(uri=STUDIO, id=env_id, visible=False))
+        out = _render(renderer, _scene(world, floor=Material(texture=Texture(uri=uri, id=set_id))), size=32)
+        assert float(out.rgb.mean()) > 0.01
+        assert renderer._env.cached <= 2 and renderer._textures.cached <= 4
+    assert len(renderer._bpy.data.images) <= before + 2 + 4
