@@ -108,3 +108,40 @@ def test_views_metadata_problems_name_the_field() -> None:
 def test_bad_views_settings_are_refused_naming_the_field(views: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _spec(**views)
+
+
+def test_views_and_frames_together_are_refused() -> None:
+    with pytest.raises(ValueError, match="cannot both be > 1"):
+        SynthDatasetSpec.model_validate({"samples": 4, "output": {"uri": "file:///tmp/x"}, "image": "r:t",
+                                         "render": {"views": {"count": 2}, "frames": {"count": 2}}})
+
+
+def test_a_frame_moves_objects_by_their_velocity_and_orbits_the_camera() -> None:
+    from synth_render import frames as fr
+    from synth_render.scene import Material, Part, Scene, SceneObject
+
+    still = SceneObject(id=1, cls="cube", parts=(Part("cube", Material()),), location=(1.0, 0.0, 0.5))
+    mover = SceneObject(id=2, cls="cube", parts=(Part("cube", Material()),), location=(0.0, 0.0, 0.5),
+                        velocity=(0.1, -0.2, 0.0))
+    scene = Scene(category="motion", objects=(still, mover), lights=(), camera=MAIN)
+    at3 = fr.scene_at(scene, 3)
+    assert at3.objects[0] == still and at3.objects[1].location == pytest.approx((0.3, -0.6, 0.5))
+    assert [o.id for o in at3.objects] == [1, 2]
+    cams = fr.frame_cameras(MAIN, fr.FrameParams(count=4, camera_degrees_per_frame=10.0))
+    r0, az0, el0 = _spherical(MAIN)
+    for t, cam in enumerate(cams):
+        r, az, el = _spherical(cam)
+        assert r == pytest.approx(r0) and el == pytest.approx(el0) and cam.look_at == MAIN.look_at
+        assert (az - az0 - 10 * t + 180) % 360 - 180 == pytest.approx(0, abs=1e-6)
+    assert fr.frame_cameras(MAIN, fr.FrameParams(count=3)) == (MAIN,) * 3
+
+
+def test_members_of_a_sequence_are_every_pass_per_frame_flow_included() -> None:
+    spec = SynthDatasetSpec.model_validate({
+        "samples": 4, "output": {"uri": "file:///tmp/x"}, "image": "r:t",
+        "render": {"passes": ["rgb", "segmentation", "flow"], "frames": {"count": 3}}})
+    members = sample_members(spec)
+    assert {"frame000.png", "frame002.seg.png", "frame001.flow.exr"} <= members
+    assert not any(m.startswith("view") for m in members)
+    assert multiview.split_member("frame012.seg.png") == (12, "seg.png")
+    assert multiview.split_member("view03.png") == (3, "png")
