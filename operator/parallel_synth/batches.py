@@ -12,7 +12,7 @@ the two sees the index already folded and only deletes, so nothing is counted tw
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +36,7 @@ from parallel_synth.jobs import (
     shard_offset_of,
     short_name,
 )
+from parallel_synth.podwatch import unlisted
 from parallel_synth.settings import OperatorSettings
 from parallel_synth.status import (
     Ledger,
@@ -109,12 +110,15 @@ def decide_batch(
     now: datetime,
     settings: OperatorSettings,
     node_labels: Mapping[str, Mapping[str, str]] | None = None,
+    gone_pods: Sequence[dict[str, Any]] = (),
 ) -> BatchDecision:
     """Reconcile one batch: start, watch, retry or finish its Job attempts.
 
     ``node_labels`` (node name -> labels) splits GPU time into spot and on-demand by the node each
     pod ran on; a pod whose node is unknown (gone, or no labels given) counts as the batch's
-    capacity type.
+    capacity type. ``gone_pods``: the last state of pods the pod watch saw disrupted or deleted
+    (:mod:`parallel_synth.podwatch`); those not in ``pods`` count in preemptions and GPU time too
+    (each pod once, by the same ledgers).
     """
     st: dict[str, Any] = dict(status or {})
     st["observedGeneration"] = generation
@@ -184,8 +188,9 @@ def decide_batch(
                                 "preempted, not retried: it resumes from committed shards when readmitted"))
     if queued:
         st.update(admitted=admission.admitted, waiting=admission.waiting)
+    accounted = pods + unlisted(pods, gone_pods)  # finding 6: pods lost between two ticks
     acc = account_pods(
-        pods,
+        accounted,
         gpus=dataset_spec.node_pool.gpus_per_worker,
         preemptions=preemptions,
         gpu_seconds_finished=float(st.get("gpuSecondsFinished") or 0.0),
@@ -222,7 +227,7 @@ def decide_batch(
     st["completedShards"] = ranges.format_spans(done)
     # issue #6: GPU time of settled shards only (the autoscaler's rate is samples / this)
     unsettled = scaling.unsettled_gpu_seconds(
-        pods, settled=ranges.union(done, failed_now), shard_offset=shard_offset_of(job) if job else 0,
+        accounted, settled=ranges.union(done, failed_now), shard_offset=shard_offset_of(job) if job else 0,
         job_name=current if job else None, gpus=dataset_spec.node_pool.gpus_per_worker)
     st["gpuSecondsSettled"] = round(max(0.0, acc.gpu_seconds_finished - unsettled), 3)
 

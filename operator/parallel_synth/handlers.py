@@ -3,6 +3,8 @@
 * A timer per SynthDataset folds finished batches, opens new ones and writes the status.
 * A timer per RenderBatch turns its Job and Pods into batch status and starts/retries attempts.
 * An index of SynthDatasets gives batch timers their dataset without an API call.
+* A watch of the operator's pods remembers pods disrupted or deleted between two batch ticks
+  (``podwatch.py``); the next tick of their batch counts them.
 * Events are decided with the status (posted once per transition), not by change handlers.
 * With ``synthctl operator --metrics-port``, ``memo.metrics`` (:class:`parallel_synth.metrics.Metrics`)
   times each reconcile and exposes each dataset's status as Prometheus metrics.
@@ -20,14 +22,15 @@ from typing import Any
 import kopf
 
 from parallel_synth import kube as kube_mod
-from parallel_synth import reconcile
-from parallel_synth.api import GROUP, VERSION
+from parallel_synth import podwatch, reconcile
+from parallel_synth.api import GROUP, LABEL_BATCH, LABEL_MANAGED_BY, MANAGED_BY, VERSION
 from parallel_synth.metrics import Metrics
 from parallel_synth.settings import OperatorSettings
 
 SETTINGS = OperatorSettings.from_env()
 DATASETS = (GROUP, VERSION, "synthdatasets")
 BATCHES = (GROUP, VERSION, "renderbatches")
+PODS = ("v1", "pods")
 
 
 @kopf.on.startup()
@@ -39,7 +42,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # Timers stop within one tick; re-check soon so finalizers of deleted objects go quickly.
     settings.background.instant_exit_timeout = min(SETTINGS.batch_interval, SETTINGS.dataset_interval) + 1.0
     settings.background.cancellation_polling = 2.0
+    settings.watching.label_selectors[PODS] = podwatch.LABEL_SELECTOR  # our pods only, filtered by the server
     memo.kube = kube_mod.connect(settings)
+    memo.pods = podwatch.PodMemory()
 
 
 @kopf.on.login()
@@ -98,16 +103,24 @@ def dataset_deleted(namespace: str | None, name: str | None, memo: kopf.Memo, **
         metrics.forget(str(namespace), str(name))
 
 
+@kopf.on.event(*PODS, labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_BATCH: kopf.PRESENT})
+def pod_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Remember pods disrupted or deleted, which may be gone before the batch timer lists them."""
+    memo.pods.record(event.get("type"), dict(body), now=datetime.now(UTC).timestamp())
+
+
 @kopf.timer(*BATCHES, interval=SETTINGS.batch_interval, initial_delay=SETTINGS.initial_delay)
 async def batch_timer(
-    body: kopf.Body, namespace: str | None, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
+    body: kopf.Body, namespace: str | None, name: str | None, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
 ) -> None:
     index: kopf.Index[Any, Any] = kwargs["dataset_bodies"]
     found = list(index.get((namespace, spec.get("dataset")), []))
     dataset = found[0] if found else await memo.kube.get(kube_mod.DATASETS, str(namespace), str(spec.get("dataset")))
     metrics: Metrics | None = memo.get("metrics")
+    taken = memo.pods.take(str(namespace), str(name))
     if metrics is None:
-        await reconcile.reconcile_batch(memo.kube, dict(body), dataset, settings=SETTINGS)
-        return
-    with metrics.time_reconcile("batch"):
-        await reconcile.reconcile_batch(memo.kube, dict(body), dataset, settings=SETTINGS)
+        await reconcile.reconcile_batch(memo.kube, dict(body), dataset, settings=SETTINGS, gone_pods=taken.pods)
+    else:
+        with metrics.time_reconcile("batch"):
+            await reconcile.reconcile_batch(memo.kube, dict(body), dataset, settings=SETTINGS, gone_pods=taken.pods)
+    memo.pods.forget(taken)  # written into the batch status (a failed tick keeps them for the next)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -173,8 +174,12 @@ async def reconcile_batch(
     *,
     settings: OperatorSettings,
     now: datetime | None = None,
+    gone_pods: Sequence[dict[str, Any]] = (),
 ) -> BatchDecision | None:
-    """One reconciliation of a RenderBatch; ``dataset`` is its owner's body (None: gone)."""
+    """One reconciliation of a RenderBatch; ``dataset`` is its owner's body (None: gone).
+
+    ``gone_pods``: what the pod watch remembered of this batch's pods (``podwatch.PodMemory``).
+    """
     now = now or datetime.now(UTC)
     meta = body["metadata"]
     ns, name = meta["namespace"], meta["name"]
@@ -198,7 +203,7 @@ async def reconcile_batch(
     decision = decide_batch(
         dataset=spec.dataset, namespace=ns, name=name, spec=spec, status=old, dataset_spec=dspec, job=job,
         pods=pods or [], generation=int(meta.get("generation") or 0), now=now, settings=settings,
-        node_labels=node_labels)
+        node_labels=node_labels, gone_pods=gone_pods)
     patch = status_patch(old, decision.status)
     if patch:
         await kube.patch(BATCHES, ns, name, {"status": patch}, status=True)

@@ -24,7 +24,7 @@ DOCUMENTED_CALLS: list[Call] = [
     *[("parallelsynth.io", "renderbatches", v) for v in ("get", "list", "watch", "create", "patch", "delete")],
     ("parallelsynth.io", "renderbatches/status", "patch"),
     *[("batch", "jobs", v) for v in ("get", "list", "create", "patch", "delete")],
-    ("", "pods", "list"),
+    *[("", "pods", v) for v in ("list", "watch")],
     ("", "nodes", "get"),
     ("", "events", "create"),
     *[("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")],

@@ -83,10 +83,11 @@ secretKeyRef, which the kubelet resolves.
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, create, patch, delete]
-# Rendering pods: list only (preemptions, pending pods, the node of each pod).
+# Rendering pods: read only (preemptions, pending pods, the node of each pod; the watch sees
+# pods evicted and removed between two batch ticks).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [list]
+  verbs: [list, watch]
 # kopf and the operator post Events about datasets and batches.
 - apiGroups: [""]
   resources: [events]

@@ -365,10 +365,6 @@ class Scenario:
     run: Callable[[Path], Awaitable[ScenarioResult]]
     proves: tuple[str, ...] = ()
     """Fault counts that must be non-zero for the run to show anything (the fault really happened)."""
-    counter_gap: str = ""
-    """A known operator bug that makes ``status.preemptions``/``retries`` differ from the faults (see
-    docs/reliability.md, Findings). The test then expects the mismatch (every other check still
-    holds) and the report shows it; remove it once the operator is fixed."""
 
 
 async def baseline(workdir: Path) -> ScenarioResult:
@@ -445,10 +441,6 @@ async def zombie_writer(workdir: Path) -> ScenarioResult:
                               expect=Expect(preemptions=lambda f: (f.get(ZOMBIES, 0),) * 2))
 
 
-LOST_PODS_UNCOUNTED = ("status.preemptions misses pods evicted from a lost node: they are Failed with "
-                       "DisruptionTarget and removed (Job tracking finalizer released) between two polls of the "
-                       "batch timer, which only counts the pods it lists (finding 6)")
-
 SCENARIOS: list[Scenario] = [
     Scenario("baseline", "no faults (reference)", baseline),
     Scenario("spot-preemption", "SIGTERM to random pods mid-shard, DisruptionTarget set", spot_preemption,
@@ -460,8 +452,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("api-errors", "409, 429 + Retry-After, 500 and cut watch streams from the API", api_errors,
              proves=("api.conflict",)),
     Scenario("s3-faults", "503 SlowDown, connection resets, partial uploads, lost responses", s3_faults),
-    Scenario("node-loss", "a node and all its pods vanish at once", node_loss, proves=(PODS_LOST,),
-             counter_gap=LOST_PODS_UNCOUNTED),
+    Scenario("node-loss", "a node and all its pods vanish at once", node_loss, proves=(PODS_LOST,)),
     Scenario("zombie-writer", "a node is partitioned from the API mid-shard; its pods are replaced, then upload",
-             zombie_writer, proves=(ZOMBIES, "zombies that ran to their end"), counter_gap=LOST_PODS_UNCOUNTED),
+             zombie_writer, proves=(ZOMBIES, "zombies that ran to their end")),
 ]

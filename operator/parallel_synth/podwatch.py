@@ -1,0 +1,134 @@
+"""Pods that vanish between two batch ticks, remembered from a watch (reliability finding 6).
+
+The batch timer counts preemptions and GPU time from the pods it lists. A pod lost with its node
+(or cut off from the control plane) is marked ``DisruptionTarget`` and Failed, counted by the Job
+controller (ignored by the podFailurePolicy: the Job's ``failed`` never shows it) and removed
+within a second: usually before the next tick can list it, so it was never counted. The operator
+therefore also watches its rendering pods (a server-side label selector: only pods it created)
+and remembers the last state of each pod that matters for accounting, disrupted
+(``DisruptionTarget`` or exit 143) or deleted after it ended, until a tick of its batch has
+written it into the batch status. The batch's bounded ledgers (``preemptedPods``,
+``finishedPods``) keep counting each pod once by name, whether a tick listed it, got it from here,
+or both (:func:`unlisted` never hands a tick a pod it also listed).
+
+Memory: an entry goes once a tick of its batch has written it (:meth:`PodMemory.forget` keeps
+entries updated meanwhile), or after ``ttl`` seconds (the batch finished meanwhile, the index
+Job's pods); at most ``limit`` entries, oldest dropped first. Nothing is persisted: a pod lost in
+the seconds before an operator restart is still missed, as before.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from parallel_synth.api import LABEL_BATCH, LABEL_MANAGED_BY, MANAGED_BY
+from parallel_synth.status import pod_facts
+
+LABEL_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_BATCH}"
+"""The operator's pods (what the batch timer lists): the only pods the watch receives."""
+
+BatchKey = tuple[str, str]
+"""(namespace, RenderBatch name)."""
+
+
+def worth_remembering(event_type: str | None, pod: Mapping[str, Any]) -> bool:
+    """A pod whose state the batch status must not lose: disrupted, or deleted after it ended."""
+    facts = pod_facts(dict(pod))
+    return facts.preempted_at is not None or (event_type == "DELETED" and facts.terminal)
+
+
+def batch_of(pod: Mapping[str, Any]) -> BatchKey | None:
+    meta = pod.get("metadata") or {}
+    batch = (meta.get("labels") or {}).get(LABEL_BATCH)
+    return (str(meta.get("namespace") or ""), str(batch)) if batch else None
+
+
+def unlisted(listed: Iterable[Mapping[str, Any]], remembered: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Remembered pods the tick did not list (a listed pod's state is the newer one), once each."""
+    names = {str((p.get("metadata") or {}).get("name") or "") for p in listed}
+    out: list[dict[str, Any]] = []
+    for pod in remembered:
+        name = str((pod.get("metadata") or {}).get("name") or "")
+        if name and name not in names:
+            names.add(name)
+            out.append(dict(pod))
+    return out
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What a tick got for one batch: the pods and the version of each entry when taken."""
+
+    batch: BatchKey
+    pods: tuple[dict[str, Any], ...] = ()
+    versions: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Entry:
+    seq: int
+    at: float
+    pod: dict[str, Any]
+
+
+class PodMemory:
+    """The last accounting-relevant state of watched pods, per batch, until a tick has used it."""
+
+    def __init__(self, *, ttl: float = 3600.0, limit: int = 10_000) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self._batches: dict[BatchKey, dict[str, _Entry]] = {}
+        self._seq = itertools.count(1)
+
+    def __len__(self) -> int:
+        return sum(len(e) for e in self._batches.values())
+
+    def record(self, event_type: str | None, pod: Mapping[str, Any], *, now: float) -> bool:
+        """Remember ``pod`` if it matters (True); drop expired entries."""
+        self._expire(now)
+        key = batch_of(pod)
+        if key is None or not worth_remembering(event_type, pod):
+            return False
+        meta = pod.get("metadata") or {}
+        uid = str(meta.get("uid") or meta.get("name") or "")
+        self._batches.setdefault(key, {})[uid] = _Entry(next(self._seq), now, dict(pod))
+        if len(self) > self.limit:
+            self._drop_oldest(len(self) - self.limit)
+        return True
+
+    def take(self, namespace: str, batch: str) -> Taken:
+        """The remembered pods of one batch (they stay until :meth:`forget`)."""
+        key = (namespace, batch)
+        entries = self._batches.get(key, {})
+        return Taken(key, tuple(e.pod for e in entries.values()),
+                     tuple((uid, e.seq) for uid, e in entries.items()))
+
+    def forget(self, taken: Taken) -> None:
+        """Drop what a tick has written; an entry recorded again since is kept."""
+        entries = self._batches.get(taken.batch)
+        if entries is None:
+            return
+        for uid, seq in taken.versions:
+            if uid in entries and entries[uid].seq == seq:
+                del entries[uid]
+        if not entries:
+            del self._batches[taken.batch]
+
+    def _expire(self, now: float) -> None:
+        for key in list(self._batches):
+            entries = self._batches[key]
+            for uid in [u for u, e in entries.items() if now - e.at > self.ttl]:
+                del entries[uid]
+            if not entries:
+                del self._batches[key]
+
+    def _drop_oldest(self, n: int) -> None:
+        order: Sequence[tuple[int, BatchKey, str]] = sorted(
+            (e.seq, key, uid) for key, entries in self._batches.items() for uid, e in entries.items())
+        for _, key, uid in order[:n]:
+            del self._batches[key][uid]
+            if not self._batches[key]:
+                del self._batches[key]
