@@ -56,7 +56,8 @@ def _index_columns(files: DatasetFiles) -> tuple[np.ndarray, list[str], list[str
             flat = table.column("quality").combine_chunks()
             for i, f in enumerate(flat.type):
                 values = np.asarray(flat.field(i).to_numpy(zero_copy_only=False), dtype=np.float64)
-                if f.name not in ("score", "visibleObjects", "expectedObjects") and np.isfinite(values).any():
+                raw = ("score", "visibleObjects", "expectedObjects", "noiseSigma", "mean", "clipped")  # not 0..1 parts
+                if f.name not in raw and np.isfinite(values).any():
                     comps[f.name] = float(np.nanmean(values))
         return (scores, table.column("key").to_pylist(), table.column("category").to_pylist(),
                 table.column("shard").to_pylist(), comps)
