@@ -85,6 +85,10 @@ def test_validate_and_index_accept_views_and_flag_a_missing_view_member(dataset:
     res = subprocess.run([*SYNTHCTL, "preview", str(dataset), "--out", str(tmp_path / "sheet.png")],
                          capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 0 and (tmp_path / "sheet.png").stat().st_size > 0, res.stderr
+    from parallel_synth.local.preview import collect_samples
+
+    (row,) = collect_samples(LocalFiles(dataset), categories=None, per_row=2).values()
+    assert [(s.series, len(s.others)) for s in row] == [(f"{VIEWS} views", VIEWS - 1)] * 2  # thumbnails of views 1..
     # A shard that lost one view's mask is a problem that names the member.
     broken = tmp_path / "broken"
     subprocess.run(["cp", "-r", str(dataset), str(broken)], check=True)

@@ -38,6 +38,10 @@ class PreviewSample:
     seg: np.ndarray | None  # HxW integer ids
     objects: list[dict[str, Any]] = field(default_factory=list)
     score: float | None = None
+    others: list[np.ndarray] = field(default_factory=list)
+    """Thumbnails of a multi-view sample's other views or a sequence's later frames (render.views/frames)."""
+    series: str = ""
+    """``8 views`` / ``8 frames`` for such samples."""
 
 
 def id_color(oid: int) -> tuple[int, int, int]:
@@ -88,8 +92,16 @@ def _cell(s: PreviewSample, cell: int) -> Image.Image:
             tx, ty = max(1.0, min(box[0] + 2, img.width - tw - 2)), max(0.0, box[1] - 12)
             draw.rectangle((tx - 1, ty, tx + tw + 1, ty + 11), fill=(0, 0, 0))
             draw.text((tx, ty), label, fill=color, font=font)
-    draw.text((3, img.height - 13), s.key + (f"  q={s.score:.2f}" if s.score is not None else ""),
+    draw.text((3, img.height - 13), s.key + (f"  q={s.score:.2f}" if s.score is not None else "")
+              + (f"  {s.series}" if s.series else ""),
               fill=(255, 255, 255), font=font, stroke_width=1, stroke_fill=(0, 0, 0))
+    thumb = max(8, img.width // 4)  # the other views/frames along the top edge, right to left
+    for n, other in enumerate(s.others[:3]):
+        small = Image.fromarray(other).resize((thumb, max(1, round(thumb * other.shape[0] / other.shape[1]))),
+                                              Image.Resampling.BILINEAR)
+        x = img.width - (n + 1) * (thumb + 1)
+        img.paste(small, (x, 0))
+        draw.rectangle((x, 0, x + small.width - 1, small.height - 1), outline=(255, 255, 255))
     return img
 
 
@@ -150,8 +162,28 @@ def _decode(item: Sample, *, max_pixels: int = MAX_PIXELS) -> PreviewSample | st
     score = q.get("score") if isinstance(q, dict) else None
     objects = meta.get("objects")
     objects = [o for o in objects if _usable_object(o)] if isinstance(objects, list) else []
+    others, series = _series(item, meta, max_pixels=max_pixels)
     return PreviewSample(item.key, str(meta.get("category", "?"))[:64], rgb, seg, objects,
-                         float(score) if isinstance(score, int | float) and math.isfinite(score) else None)
+                         float(score) if isinstance(score, int | float) and math.isfinite(score) else None,
+                         others, series)
+
+
+SERIES_THUMBS = tuple(f"view{k:02d}.png" for k in (1, 2, 3)) + tuple(f"frame{t:03d}.png" for t in (1, 2, 3))
+"""Members drawn as thumbnails of a multi-view sample or a sequence (``render.views``/``render.frames``)."""
+
+
+def _series(item: Sample, meta: dict[str, Any], *, max_pixels: int) -> tuple[list[np.ndarray], str]:
+    for field_name in ("views", "frames"):
+        entries = meta.get(field_name)
+        if isinstance(entries, list) and len(entries) > 1:
+            thumbs = []
+            for name in SERIES_THUMBS:
+                if name.startswith(field_name[:-1]) and name in item.data:
+                    arr, _, _ = decode_png(item.data[name], max_pixels=max_pixels)
+                    if arr is not None and arr.ndim == 3 and arr.dtype == np.uint8:
+                        thumbs.append(arr[..., :3])
+            return thumbs, f"{len(entries)} {field_name}"
+    return [], ""
 
 
 def dataset_title(files: DatasetFiles) -> tuple[list[str] | None, str, str | None]:
@@ -191,7 +223,7 @@ def collect_samples(
         result = ScanResult()
         try:
             with files.open(planning.shard_path(shard)) as stream:
-                for item in scan_shard(stream, result, load=frozenset({"json", "png", "seg.png"})):
+                for item in scan_shard(stream, result, load=frozenset({"json", "png", "seg.png", *SERIES_THUMBS})):
                     if not isinstance(item, Sample):
                         continue
                     s = _decode(item)
