@@ -130,8 +130,9 @@ def view_image_inputs(key: str, members: dict[str, bytes], meta: dict[str, Any]
 EXTRA_VIEW_GPU_SHARE = 0.85
 """Render time of one more view against a single-view sample: the scene is generated, built and
 synced once, so a view costs its path tracing, read-back and encoding. Measured with
-``benchmarks/bench_views.py`` on the CPU at 128x128: 0.64 at 4 spp, about 0.9 at 16 spp (tracing
-dominates there); on GPUs, where tracing is fast, the share is lower. Planning errs high."""
+``benchmarks/bench_views.py`` on the CPU at 128x128 (process CPU time): 0.64 at 4 spp, 0.86 at
+16 spp (tracing dominates there; ``bench_frames.py`` gives 0.87 for a frame); on GPUs, where
+tracing is fast, the share is lower. Planning errs high."""
 
 
 def gpu_factor(spec: Any) -> float:
