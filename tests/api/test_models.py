@@ -61,7 +61,7 @@ BAD: list[tuple[str, str, Any, str, str]] = [
     ("zero samples", "spec.samples", 0, "spec.samples", ">= 1"),
     ("bad engine", "spec.render.engine", "povray", "spec.render.engine", "cycles"),
     ("bad device", "spec.render.device", "tpu", "spec.render.device", "optix"),
-    ("unknown pass", "spec.render.passes", ["rgb", "albedo"], "spec.render.passes[1]", "normals"),
+    ("unknown pass", "spec.render.passes", ["rgb", "thermal"], "spec.render.passes[1]", "normals"),
     ("passes without rgb", "spec.render.passes", ["depth"], "spec.render.passes", "rgb"),
     ("spp min > max", "spec.render.samples", {"min": 64, "max": 8}, "spec.render.samples", "min (64) must be <= max (8)"),
     ("minScore above 1", "spec.quality.minScore", 1.5, "spec.quality.minScore", "<= 1"),
