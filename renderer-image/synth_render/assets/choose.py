@@ -53,7 +53,11 @@ def extent(obj: SceneObject) -> tuple[float, float]:
 
 def pick(libraries: Sequence[Library], *, rank: int, slot: int, seed: int) -> AssetEntry | None:
     """The asset for the ``slot``-th replaced object of the sample with this category rank."""
-    classes, by_cls = _pool(libraries)
+    return _pick(*_pool(libraries), rank=rank, slot=slot, seed=seed)
+
+
+def _pick(classes: list[str], by_cls: dict[str, list[tuple[Library, AssetEntry]]], *, rank: int, slot: int,
+          seed: int) -> AssetEntry | None:
     if not classes:
         return None
     off = np.random.default_rng([seed & 0xFFFFFFFF, 0xA55E7]).integers(0, 2**31, size=2)
@@ -80,8 +84,9 @@ def with_library_assets(scene: Scene, libraries: Sequence[Library], *, share: fl
     chosen = sorted(rng.permutation(subjects)[:count].tolist())
     uris = {lib.name: lib.uri for lib in libraries}
     objects = list(scene.objects)
+    classes, by_cls = _pool(libraries)
     for slot, i in enumerate(chosen):
-        entry = pick(libraries, rank=rank, slot=slot, seed=dataset_seed)
+        entry = _pick(classes, by_cls, rank=rank, slot=slot, seed=dataset_seed)
         if entry is None:
             break
         obj = objects[i]
