@@ -199,6 +199,9 @@ class BlenderRenderer:
         sc.cycles.use_denoising = denoise
         if denoise:
             sc.cycles.denoiser = "OPTIX" if self._gpu_kind == "OPTIX" else "OPENIMAGEDENOISE"
+            # Albedo and normal guides used as they are: the ACCURATE prefilter denoises them first,
+            # two more OIDN runs that cost a third of a 128-px frame's CPU time.
+            sc.cycles.denoising_prefilter = "FAST"
         self._scene.view_layers[0].use_pass_normal = normals
         self._set_extra_passes(ex)
         aux: dict[str, Any] = {}

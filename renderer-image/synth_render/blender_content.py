@@ -20,6 +20,9 @@ import numpy as np
 from synth_render import content
 from synth_render.scene import SHAPE_BOUNDS, Material, World
 
+_CONTACT_GAP = {"dome": 0.01}
+"""Unit-frame gap between a shape's mesh and the bottom of its bounds."""
+
 _SMOOTH = {"sphere", "cylinder", "cone", "torus", "capsule", "cup", "bottle", "rock_a", "rock_b", "rock_c", "blob",
            "rounded_cube", "car_body", "car_cabin", "tyre", "rim", "dome", "slab"}
 """Shapes shaded smooth (sharp edges above ~40 degrees stay sharp)."""
@@ -38,7 +41,9 @@ def build_shape(bpy: Any, name: str) -> Any:
     bm = bmesh.new()
     _RECIPES[name](bm)
     lo, hi = SHAPE_BOUNDS[name]
-    _fit(bm, lo, hi)
+    # Liquid domes float a hair above their bounds' floor: a refracting face coplanar with the
+    # table or floor they rest on renders black.
+    _fit(bm, (lo[0], lo[1], lo[2] + _CONTACT_GAP.get(name, 0.0)), hi)
     bm.normal_update()
     bm.to_mesh(mesh)
     bm.free()

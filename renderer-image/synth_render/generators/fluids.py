@@ -63,12 +63,12 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     if kind == "puddles":
         spread = 0.8 + 0.5 * count
         bd = s.backdrop(config, rng, "ground", extent=spread, facing=azimuth)
-        # A wet film: dark, mirror-smooth, tinted (what a puddle looks like: reflections, not colour).
-        film = Material(color=tuple(round(0.06 * t, 4) for t in tint), roughness=0.01, metallic=0.0, ior=ior)  # type: ignore[arg-type]
+        # A clear liquid film: the floor shows through it, the sky reflects off it.
+        film = Material(color=c.hsv(u[1], c.lerp(0.0, 0.4, u[1]), 1.0), roughness=0.01, transmission=1.0, ior=ior)
         for i in range(count):
             sz = float(rng.uniform(0.8, 1.6))
             objects.append(SceneObject(id=i + 1, cls="puddle", rotation=(0.0, 0.0, round(float(rng.uniform(0, 6.28)), 4)),
-                                       scale=c.r3((sz, sz * float(rng.uniform(0.5, 1.0)), 0.04)),
+                                       scale=c.r3((sz, sz * float(rng.uniform(0.5, 1.0)), 0.008)),
                                        parts=(Part("dome", film),)))
         objects = s.place_subjects(bd.layout, rng, objects, radius=spread)
         target, radius, elev = (0.0, 0.0, 0.2), spread, float(rng.uniform(0.3, 0.9))
