@@ -312,10 +312,6 @@ class EnvironmentWorld:
             self._images[path] = self._images.pop(path)  # most recently used last
         else:
             img = self._bpy.data.images.load(str(path), check_existing=True)
-            while self._images and self._bytes() + _float_bytes(img) > MAX_ENVIRONMENT_BYTES:
-                old = next(iter(self._images))
-                self._bpy.data.images.remove(self._images.pop(old))
-                self._gains.pop(old, None)
             img.colorspace_settings.name = "Linear Rec.709"
             px = np.empty(len(img.pixels), dtype=np.float32)
             img.pixels.foreach_get(px)
@@ -323,6 +319,10 @@ class EnvironmentWorld:
             mean = float(np.mean(rgba[:, :3] @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)))
             self._images[path] = img
             self._gains[path] = float(np.clip(ENV_MEAN / max(mean, 1e-6), 0.25, 4.0))
+        while len(self._images) > 1 and self._bytes() > MAX_ENVIRONMENT_BYTES:  # drop the least recently used
+            old = next(iter(self._images))
+            self._bpy.data.images.remove(self._images.pop(old))
+            self._gains.pop(old, None)
         return self._images[path], self._gains[path]
 
 
@@ -399,13 +399,13 @@ class TextureSets:
         if path in self._images:
             self._images[path] = self._images.pop(path)  # most recently used last
         else:
-            for old in [p for p in self._images if p not in self._in_use]:
-                if len(self._images) < MAX_TEXTURE_IMAGES:
-                    break
-                self._bpy.data.images.remove(self._images.pop(old))
             img = self._bpy.data.images.load(str(path), check_existing=True)
             img.colorspace_settings.name = "sRGB" if colour else "Non-Color"
             self._images[path] = img
+        for old in [p for p in self._images if p not in self._in_use]:  # least recently used first
+            if len(self._images) <= MAX_TEXTURE_IMAGES:
+                break
+            self._bpy.data.images.remove(self._images.pop(old))
         return self._images[path]
 
 
