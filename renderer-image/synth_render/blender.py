@@ -10,7 +10,6 @@ Primitive meshes are built once (``bmesh``, no operators) and shared by all samp
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from synth_render.blender_content import (
     metric_pattern,
 )
 from synth_render.scene import SHAPE_BOUNDS, Light, Material, Part, Scene, Shape, Vec3
+from synth_render.transforms import trs
 
 _TEXTURES = {"noise": ("ShaderNodeTexNoise", "Fac"), "checker": ("ShaderNodeTexChecker", "Fac"),
              "voronoi": ("ShaderNodeTexVoronoi", "Distance"), "wave": ("ShaderNodeTexWave", "Fac"),
@@ -71,19 +71,6 @@ class Extras:
     flow: bool = False
     amodal_groups: tuple[tuple[int, ...], ...] = ()
     save_scene: str = "none"  # none | glb | blend
-
-
-def _trs(location: Vec3, rotation: Vec3, scale: Vec3) -> np.ndarray:
-    """4x4 matrix of translation @ rotation (Euler XYZ) @ scale, as Blender composes them."""
-    cx, cy, cz = (math.cos(a) for a in rotation)
-    sx, sy, sz = (math.sin(a) for a in rotation)
-    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    m = np.eye(4)
-    m[:3, :3] = rz @ ry @ rx @ np.diag(scale)
-    m[:3, 3] = location
-    return m
 
 
 def choose_device(bpy: Any, requested: str) -> tuple[str, str]:
@@ -336,7 +323,7 @@ class BlenderRenderer:
         bpy = self._bpy
         obj = bpy.data.objects.new("synth-part", self._mesh(part.primitive))
         self._sample_objects.append(obj)
-        m = parent @ _trs(part.location, part.rotation, part.scale)
+        m = parent @ trs(part.location, part.rotation, part.scale)
         key: Any = part.material
         scale: Vec3 = (1.0, 1.0, 1.0)
         if part.material.texture is not None or part.material.pattern in METRIC_PATTERNS:
@@ -379,7 +366,7 @@ class BlenderRenderer:
             data.shadow_soft_size = light.size
         obj = bpy.data.objects.new("synth-light", data)
         self._sample_objects.append(obj)
-        obj.matrix_world = _to_matrix(bpy, _trs(light.location, light.rotation, (1.0, 1.0, 1.0)))
+        obj.matrix_world = _to_matrix(bpy, trs(light.location, light.rotation, (1.0, 1.0, 1.0)))
         self._scene.collection.objects.link(obj)
 
     def _build(self, scene: Scene) -> None:
@@ -398,7 +385,7 @@ class BlenderRenderer:
         if self._assets is not None:
             self._assets.begin_sample()
         for obj in scene.objects:
-            parent = _trs(obj.location, obj.rotation, obj.scale)
+            parent = trs(obj.location, obj.rotation, obj.scale)
             moving = moving or any(obj.velocity)
             if obj.asset is not None:
                 self._add_asset(obj, parent)

@@ -22,7 +22,6 @@ Conventions (also written into every sample's JSON):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from synth_render import post
-from synth_render.scene import SHAPE_BOUNDS, Camera, Scene, SceneObject, Vec3
+from synth_render.scene import SHAPE_BOUNDS, Camera, Scene, SceneObject
+from synth_render.transforms import trs
 
 _UNIT = (np.array([-0.5, -0.5, -0.5]), np.array([0.5, 0.5, 0.5]))
 
@@ -39,19 +39,6 @@ def _shape_bounds(shape: str) -> tuple[np.ndarray, np.ndarray]:
     """Local bounds of a unit shape as the Blender layer builds it (unknown meshes: the unit cube)."""
     b = SHAPE_BOUNDS.get(shape)
     return (np.asarray(b[0], dtype=np.float64), np.asarray(b[1], dtype=np.float64)) if b else _UNIT
-
-
-def trs(location: Vec3, rotation: Vec3, scale: Vec3) -> np.ndarray:
-    """4x4 translation @ rotation (Euler XYZ) @ scale, as Blender composes ``matrix_world``."""
-    cx, cy, cz = (math.cos(a) for a in rotation)
-    sx, sy, sz = (math.sin(a) for a in rotation)
-    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    m = np.eye(4)
-    m[:3, :3] = rz @ ry @ rx @ np.diag(scale)
-    m[:3, 3] = location
-    return m
 
 
 def _corners(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
