@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from synth_render.blender_views import set_camera
+from synth_render.blender_views import ViewOutput, set_camera
 from synth_render.scene import Camera, Scene
 
 FLOW_SIGN = (-1.0, 1.0)
@@ -26,16 +26,10 @@ FLOW_SIGN = (-1.0, 1.0)
 
 
 @dataclass(frozen=True)
-class FrameOutput:
-    rgb: np.ndarray
-    depth: np.ndarray
-    index: np.ndarray
-    normals: np.ndarray | None
-    albedo: np.ndarray | None
-    roughness: np.ndarray | None
-    metallic: np.ndarray | None
+class FrameOutput(ViewOutput):
+    """The arrays of one extra frame: a view's passes plus the frame's flow."""
+
     flow: np.ndarray | None
-    render_seconds: float
 
 
 def flow_of(layers: dict[str, dict[str, np.ndarray]]) -> np.ndarray | None:

@@ -22,7 +22,7 @@ import numpy as np
 from synth_render import views
 from synth_render.scene import Camera, Scene
 
-_FILE = "file:"
+_FILE = views._FILE
 _FRAME0_EXTS = (*views._VIEW0_EXTS, "flow.exr")
 
 
@@ -110,13 +110,4 @@ def annotate_frames(spec: Any, scene: Scene, cameras: tuple[Camera, ...], out: A
 
 def add_files(meta: dict[str, Any], arrays: dict[str, np.ndarray], files: dict[str, bytes]) -> None:
     """The kept attempt's frame members: frame 0 copies the top-level files, frames 1.. from ``arrays``."""
-    if not meta.get("frames"):
-        return
-    for ext in _FRAME0_EXTS:
-        if ext in files:
-            files[member(0, ext)] = files[ext]
-    if "depth" in meta and "scale" in meta["depth"]:
-        meta["frames"][0]["depthScale"] = meta["depth"]["scale"]
-    for name, data in arrays.items():
-        if name.startswith(_FILE + "frame"):
-            files[name[len(_FILE):]] = data.tobytes()
+    views.add_member_files(meta, arrays, files, field="frame", view0_exts=_FRAME0_EXTS, member_of=member)

@@ -164,15 +164,23 @@ def annotate_views(spec: Any, scene: Scene, cameras: tuple[Camera, ...], out: An
 
 def add_files(meta: dict[str, Any], arrays: dict[str, np.ndarray], files: dict[str, bytes]) -> None:
     """The kept attempt's view members: view 0 copies the top-level files, views 1.. from ``arrays``."""
-    if not meta.get("views"):
+    add_member_files(meta, arrays, files, field="view", view0_exts=_VIEW0_EXTS, member_of=member)
+
+
+def add_member_files(meta: dict[str, Any], arrays: dict[str, np.ndarray], files: dict[str, bytes], *,
+                     field: str, view0_exts: tuple[str, ...], member_of: Callable[[int, str], str]) -> None:
+    """Members of ``meta[field + "s"]`` (views or frames): entry 0 copies the top-level files named in
+    ``view0_exts``, entries 1.. are the ``file:{field}...`` arrays that :func:`view_entries` encoded."""
+    entries = meta.get(field + "s")
+    if not entries:
         return
-    for ext in _VIEW0_EXTS:
+    for ext in view0_exts:
         if ext in files:
-            files[member(0, ext)] = files[ext]
+            files[member_of(0, ext)] = files[ext]
     if "depth" in meta and "scale" in meta["depth"]:
-        meta["views"][0]["depthScale"] = meta["depth"]["scale"]
+        entries[0]["depthScale"] = meta["depth"]["scale"]
     for name, data in arrays.items():
-        if name.startswith(_FILE + "view"):
+        if name.startswith(_FILE + field):
             files[name[len(_FILE):]] = data.tobytes()
 
 
