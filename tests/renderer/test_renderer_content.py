@@ -124,3 +124,14 @@ def test_hdri_and_texture_images_stay_within_their_memory_bounds(renderer: Any, 
         assert float(out.rgb.mean()) > 0.01
         assert renderer._env.cached <= 2 and renderer._textures.cached <= 4
     assert len(renderer._bpy.data.images) <= before + 2 + 4
+
+
+def test_every_shape_mesh_fits_the_bounds_placement_relies_on(renderer: Any) -> None:
+    from synth_render.scene import SHAPE_BOUNDS
+
+    for name, (lo, hi) in SHAPE_BOUNDS.items():
+        mesh = renderer._meshes[name]
+        co = np.array([v.co[:] for v in mesh.vertices])
+        assert len(mesh.polygons) > 0, name
+        assert (co.min(axis=0) >= np.array(lo) - 1e-5).all() and (co.max(axis=0) <= np.array(hi) + 1e-5).all(), name
+        assert np.allclose(co.max(axis=0), hi, atol=1e-5), name  # tight: the top is where things stack
