@@ -20,13 +20,9 @@ W = H = 64
 
 
 @pytest.fixture(scope="module")
-def renderer() -> Any:
-    pytest.importorskip("bpy")
-    from synth_render.blender import BlenderRenderer
-
-    r = BlenderRenderer(device="cpu")
-    yield r
-    r.close()
+def renderer(module_renderer: Any) -> Any:
+    """This module's own Blender scene: the import counts below start from zero."""
+    return module_renderer
 
 
 def _write_blend(path: Path) -> None:
