@@ -17,24 +17,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from synth_render.scene import SHAPE_BOUNDS, Part, SceneObject, Vec3
+from synth_render.transforms import trs
+
+__all__ = ["GROUND", "Box", "Layout", "Surface", "object_bounds", "overlap", "part_bounds", "trs"]
 
 Box = tuple[np.ndarray, np.ndarray]
 """(min corner, max corner) of an axis-aligned box, world frame."""
 
 EPS = 1e-6
-
-
-def trs(location: Vec3, rotation: Vec3, scale: Vec3) -> np.ndarray:
-    """4x4 matrix of translation @ rotation (Euler XYZ) @ scale, as Blender composes them."""
-    cx, cy, cz = (math.cos(a) for a in rotation)
-    sx, sy, sz = (math.sin(a) for a in rotation)
-    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    m = np.eye(4)
-    m[:3, :3] = rz @ ry @ rx @ np.diag(scale)
-    m[:3, 3] = location
-    return m
 
 
 def _corners(lo: Vec3, hi: Vec3) -> np.ndarray:
