@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,3 +52,12 @@ def build_dataset(spec: SynthDatasetSpec, name: str = "tiny") -> LocalFiles:
     files = LocalFiles(Path(root.removeprefix("file://")))
     write_index(spec, name, files, now=datetime(2026, 1, 1, tzinfo=UTC))
     return files
+
+
+def recommit(files: LocalFiles, shard: int, data: bytes) -> None:
+    """Replace a shard's tar and make its manifest agree (so only the content is wrong)."""
+    (files.path / planning.shard_path(shard)).write_bytes(data)
+    man_path = files.path / planning.manifest_path(shard)
+    man = json.loads(man_path.read_text())
+    man.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    man_path.write_text(json.dumps(man))

@@ -5,7 +5,6 @@ Every case starts from a sound dataset written by the fake renderer and damages 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import struct
@@ -18,6 +17,7 @@ import fakerender
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from local_helpers import recommit
 from PIL import Image
 
 from parallel_synth import planning
@@ -27,15 +27,6 @@ from parallel_synth.local.checks import CheckOptions, check_dataset
 from parallel_synth.local.store import LocalFiles
 
 # --------------------------------------------------------------------------- helpers
-
-
-def recommit(files: LocalFiles, shard: int, data: bytes) -> None:
-    """Replace a shard's tar and make its manifest agree (so only the content is wrong)."""
-    (files.path / planning.shard_path(shard)).write_bytes(data)
-    man_path = files.path / planning.manifest_path(shard)
-    man = json.loads(man_path.read_text())
-    man.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
-    man_path.write_text(json.dumps(man))
 
 
 def damage_sample(files: LocalFiles, spec: SynthDatasetSpec, index: int,

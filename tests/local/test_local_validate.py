@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tarfile
@@ -11,6 +10,7 @@ from pathlib import Path
 import fakerender
 import pytest
 from click.testing import CliRunner
+from local_helpers import recommit
 
 from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
@@ -22,15 +22,6 @@ from parallel_synth.local.store import LocalFiles
 def codes(files: LocalFiles, **opts: object) -> set[str]:
     report = check_dataset(files, options=CheckOptions(**opts))  # type: ignore[arg-type]
     return {p.code for p in report.problems}
-
-
-def recommit(files: LocalFiles, shard: int, data: bytes) -> None:
-    """Replace a shard's tar and make its manifest agree (so only the content is wrong)."""
-    (files.path / planning.shard_path(shard)).write_bytes(data)
-    man_path = files.path / planning.manifest_path(shard)
-    man = json.loads(man_path.read_text())
-    man.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
-    man_path.write_text(json.dumps(man))
 
 
 def test_a_sound_dataset_passes(dataset: LocalFiles) -> None:
