@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from parallel_synth.local.cli import s3_options
+
 
 @click.command("report")
 @click.argument("location")
@@ -15,8 +17,7 @@ import click
               help="HTML file to write (self-contained: plots and thumbnails inline).")
 @click.option("--worst", type=click.IntRange(0, 64), default=8, show_default=True,
               help="Thumbnails of this many worst kept and quarantined samples.")
-@click.option("--endpoint-url", default=None, help="S3 endpoint (MinIO, R2, ...).")
-@click.option("--region", default=None, help="S3 region.")
+@s3_options
 def report(location: str, out: Path, worst: int, endpoint_url: str | None, region: str | None) -> None:
     """One HTML page: category balance, coverage and diversity, quality with the worst samples, cost.
 

@@ -321,6 +321,12 @@ def validate(location: str, min_quality: float | None, min_pass_rate: float | No
 # --------------------------------------------------------------------------- preview
 
 
+def s3_options(command: Any) -> Any:
+    """``--endpoint-url`` and ``--region`` of the commands that read a finished dataset (also from S3)."""
+    command = click.option("--region", default=None, help="S3 region.")(command)
+    return click.option("--endpoint-url", default=None, help="S3 endpoint (MinIO, R2, ...).")(command)
+
+
 @click.command("preview")
 @click.argument("location")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -328,8 +334,7 @@ def validate(location: str, min_quality: float | None, min_pass_rate: float | No
 @click.option("--per-category", type=click.IntRange(1, 32), default=6, show_default=True,
               help="Samples per row.")
 @click.option("--cell", type=click.IntRange(32, 1024), default=192, show_default=True, help="Cell size in pixels.")
-@click.option("--endpoint-url", default=None, help="S3 endpoint (MinIO, R2, ...).")
-@click.option("--region", default=None, help="S3 region.")
+@s3_options
 def preview(location: str, out: Path, per_category: int, cell: int, endpoint_url: str | None,
             region: str | None) -> None:
     """Contact sheet: one row per category, masks overlaid, boxes and labels drawn.
