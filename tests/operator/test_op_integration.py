@@ -9,15 +9,10 @@ import kubernetes_validate
 import pytest
 from conftest import running_operator
 from kmockx import ThreadedKMock, wait_for
+from opcluster import DS, JOBS, NS, PODS, RB, job, names, reasons, status
 
 pytestmark = pytest.mark.integration
 
-NS = "ns"
-DS = f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/synthdatasets"
-RB = f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/renderbatches"
-JOBS = f"/apis/batch/v1/namespaces/{NS}/jobs"
-PODS = f"/api/v1/namespaces/{NS}/pods"
-EVENTS = f"/api/v1/namespaces/{NS}/events"
 
 DATASET: dict[str, Any] = {
     "apiVersion": "parallelsynth.io/v1alpha1",
@@ -39,18 +34,6 @@ def dataset(**spec: Any) -> dict[str, Any]:
     return body
 
 
-def status(km: ThreadedKMock) -> dict[str, Any]:
-    return (km.request("GET", f"{DS}/ds") or {}).get("status") or {}
-
-
-def names(km: ThreadedKMock, path: str) -> list[str]:
-    return sorted(o["metadata"]["name"] for o in km.items(path))
-
-
-def job(km: ThreadedKMock, name: str) -> dict[str, Any]:
-    return km.request("GET", f"{JOBS}/{name}") or {}
-
-
 def set_job_status(km: ThreadedKMock, name: str, **fields: Any) -> None:
     """What the Job controller writes: completedIndexes, failedIndexes, counters, conditions."""
     km.patch(f"{JOBS}/{name}/status", {"status": fields})
@@ -60,10 +43,6 @@ def finish_job(km: ThreadedKMock, name: str) -> None:
     n = job(km, name)["spec"]["completions"]
     set_job_status(km, name, completedIndexes=f"0-{n - 1}", succeeded=n, active=0,
                    conditions=[{"type": "Complete", "status": "True", "reason": "CompletionsReached"}])
-
-
-def reasons(km: ThreadedKMock) -> list[str]:
-    return [e["reason"] for e in km.items(EVENTS) if e["involvedObject"]["kind"] in ("SynthDataset", "RenderBatch")]
 
 
 def test_dataset_opens_a_bounded_window_of_batches_with_valid_jobs(cluster: ThreadedKMock, operator: Any) -> None:

@@ -12,15 +12,10 @@ from typing import Any
 
 import pytest
 from kmockx import ThreadedKMock, wait_for
+from opcluster import DS, JOBS, NS, PODS, batch, job, names, reasons, status
 
 pytestmark = pytest.mark.integration
 
-NS = "ns"
-DS = f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/synthdatasets"
-RB = f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/renderbatches"
-JOBS = f"/apis/batch/v1/namespaces/{NS}/jobs"
-PODS = f"/api/v1/namespaces/{NS}/pods"
-EVENTS = f"/api/v1/namespaces/{NS}/events"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 DATASET: dict[str, Any] = {
@@ -36,26 +31,6 @@ DATASET: dict[str, Any] = {
         "image": "ghcr.io/example/synth-render:1.0",
     },
 }
-
-
-def status(km: ThreadedKMock) -> dict[str, Any]:
-    return (km.request("GET", f"{DS}/ds") or {}).get("status") or {}
-
-
-def batch(km: ThreadedKMock, name: str = "ds-b0") -> dict[str, Any]:
-    return (km.request("GET", f"{RB}/{name}") or {}).get("status") or {}
-
-
-def job(km: ThreadedKMock, name: str) -> dict[str, Any]:
-    return km.request("GET", f"{JOBS}/{name}") or {}
-
-
-def names(km: ThreadedKMock, path: str) -> list[str]:
-    return sorted(o["metadata"]["name"] for o in km.items(path))
-
-
-def reasons(km: ThreadedKMock) -> list[str]:
-    return [e["reason"] for e in km.items(EVENTS) if e["involvedObject"]["kind"] in ("SynthDataset", "RenderBatch")]
 
 
 def kueue_admits(km: ThreadedKMock, name: str) -> None:
