@@ -65,8 +65,9 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def run_worker(preset: str, samples: int, *, rss_at: tuple[int, ...] = ()) -> dict[str, Any]:
-    spec = _spec(preset, samples)
+def _timed_shard(spec: SynthDatasetSpec, rss_at: tuple[int, ...]) -> dict[str, Any]:
+    """Shard 0 of ``spec`` by the worker into a temporary store: wall and render seconds, in total and
+    after the first sample (``steady_*``), and the RSS in MB after each sample count in ``rss_at``."""
     render_s = steady_render = 0.0
     rss: dict[int, float] = {}
     done = 0
@@ -88,9 +89,16 @@ def run_worker(preset: str, samples: int, *, rss_at: tuple[int, ...] = ()) -> di
         out = run_shard(spec, "bench", 0, store=open_store(Path(td).as_uri()), progress=progress)
         wall = time.perf_counter() - t0
     assert out.status == "committed", out
-    steady = 1 - steady_render / (time.perf_counter() - first_done) if samples > 1 else float("nan")
+    return {"wall": wall, "render": render_s, "steady_render": steady_render,
+            "steady_wall": time.perf_counter() - first_done, "rss": rss, "device": out.device}
+
+
+def run_worker(preset: str, samples: int, *, rss_at: tuple[int, ...] = ()) -> dict[str, Any]:
+    t = _timed_shard(_spec(preset, samples), rss_at)
+    wall, render_s = t["wall"], t["render"]
+    steady = 1 - t["steady_render"] / t["steady_wall"] if samples > 1 else float("nan")
     return {"samples": samples, "wall": wall, "render": render_s, "per_min": samples / wall * 60,
-            "outside": 1 - render_s / wall, "steady": steady, "rss": rss, "device": out.device}
+            "outside": 1 - render_s / wall, "steady": steady, "rss": t["rss"], "device": t["device"]}
 
 
 def compare_process_per_sample(preset: str, samples: int) -> dict[str, Any]:
@@ -133,30 +141,10 @@ def _assets_spec(samples: int, library: str | None, spp: int) -> SynthDatasetSpe
 
 
 def _run_spec(spec: SynthDatasetSpec, rss_at: tuple[int, ...]) -> dict[str, Any]:
-    render_s = steady_render = 0.0
-    rss: dict[int, float] = {}
-    done = 0
-    first_done = 0.0
-
-    def progress(ev: dict[str, Any]) -> None:
-        nonlocal render_s, steady_render, done, first_done
-        render_s += ev["renderSeconds"]
-        done += 1
-        if done == 1:
-            first_done = time.perf_counter()
-        else:
-            steady_render += ev["renderSeconds"]
-        if done in rss_at:
-            rss[done] = _rss_mb()
-
-    with tempfile.TemporaryDirectory() as td:
-        t0 = time.perf_counter()
-        out = run_shard(spec, "bench", 0, store=open_store(Path(td).as_uri()), progress=progress)
-        wall = time.perf_counter() - t0
-    assert out.status == "committed", out
-    steady_wall = time.perf_counter() - first_done
+    t = _timed_shard(spec, rss_at)
+    wall, steady_wall = t["wall"], t["steady_wall"]
     return {"wall": wall, "per_min": spec.samples / wall * 60, "steady_per_min": (spec.samples - 1) / steady_wall * 60,
-            "steady_outside": 1 - steady_render / steady_wall, "rss": rss}
+            "steady_outside": 1 - t["steady_render"] / steady_wall, "rss": t["rss"]}
 
 
 def bench_assets(samples: int, baseline: int, spp: int) -> None:
