@@ -281,6 +281,7 @@ class EnvironmentWorld:
         nt.links.new(self._flat.outputs["Background"], self._mix.inputs[2])
         self._images: dict[Path, Any] = {}
         self._gains: dict[Path, float] = {}
+        self._sizes: dict[Path, int] = {}
 
     @property
     def cached(self) -> int:
@@ -304,7 +305,7 @@ class EnvironmentWorld:
         links.new(self._mix.outputs["Shader"], surface)
 
     def _bytes(self) -> int:
-        return sum(_float_bytes(img) for img in self._images.values())
+        return sum(self._sizes.values())
 
     def _image(self, path: Path) -> tuple[Any, float]:
         """The loaded image and its exposure gain (strength 1 = mean radiance ``ENV_MEAN``)."""
@@ -319,15 +320,13 @@ class EnvironmentWorld:
             mean = float(np.mean(rgba[:, :3] @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)))
             self._images[path] = img
             self._gains[path] = float(np.clip(ENV_MEAN / max(mean, 1e-6), 0.25, 4.0))
+            self._sizes[path] = px.nbytes  # read once: asking Blender for an image's size costs ~8 ms
         while len(self._images) > 1 and self._bytes() > MAX_ENVIRONMENT_BYTES:  # drop the least recently used
             old = next(iter(self._images))
             self._bpy.data.images.remove(self._images.pop(old))
             self._gains.pop(old, None)
+            self._sizes.pop(old, None)
         return self._images[path], self._gains[path]
-
-
-def _float_bytes(img: Any) -> int:
-    return int(img.size[0]) * int(img.size[1]) * 16
 
 
 # --------------------------------------------------------------------------- textures
