@@ -78,9 +78,10 @@ def test_kueue_job_waits_runs_and_is_preempted_without_burning_a_retry(
     # admitted: Kueue unsuspends, the pod runs
     kueue_admits(km, "ds-b0-a1")
     render_pod(km, "ds-b0-a1", "ds-b0-a1-0-p1")
-    b = wait_for(lambda: batch(km) if batch(km).get("phase") == "Running" and batch(km).get("admitted") == 1 else None,
-                 what="b0 admitted and running")
-    assert b["waiting"] == 0 and b["active"] == 1
+    # the tick that sees the admission may list the pod only on the next one: wait for both
+    b = wait_for(lambda: batch(km) if batch(km).get("phase") == "Running" and batch(km).get("admitted") == 1
+                 and batch(km).get("active") == 1 else None, what="b0 admitted and its pod running")
+    assert b["waiting"] == 0
     st = wait_for(lambda: status(km) if status(km).get("workers", {}).get("admission") == "1/2" else None,
                   what="1 of 2 admitted")
     assert {c["type"]: c["reason"] for c in st["conditions"]}["Admitted"] == "PartiallyAdmitted"
