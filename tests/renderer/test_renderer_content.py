@@ -135,3 +135,32 @@ def test_every_shape_mesh_fits_the_bounds_placement_relies_on(renderer: Any) -> 
         assert len(mesh.polygons) > 0, name
         assert (co.min(axis=0) >= np.array(lo) - 1e-5).all() and (co.max(axis=0) <= np.array(hi) + 1e-5).all(), name
         assert np.allclose(co.max(axis=0), hi, atol=1e-5), name  # tight: the top is where things stack
+
+
+def _write_exr(path: Path, rgb: tuple[float, float, float]) -> None:
+    import OpenEXR
+
+    px = np.empty((32, 64, 3), np.float32)
+    px[:] = rgb
+    with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}, {"RGB": px}) as f:
+        f.write(str(path))
+
+
+def test_a_folder_of_hdris_lights_the_samples(renderer: Any, tmp_path: Path) -> None:
+    (tmp_path / "hdri" / "dusk").mkdir(parents=True)
+    _write_exr(tmp_path / "hdri" / "dusk" / "red.exr", (3.0, 0.4, 0.3))
+    uri = (tmp_path / "hdri").as_uri()
+    spec = tiny_spec(categories=[{"name": "geometry"}], render={"passes": ["rgb", "segmentation"]},
+                     assets={"environments": [{"uri": uri}]})
+    sample = render_sample(spec, plan_sample(spec, 0), renderer, dataset="t")
+    assert sample.meta["environment"]["uri"] == uri and sample.meta["environment"]["id"] == "dusk/red.exr"
+    rgb = np.asarray(Image.open(BytesIO(sample.files["png"]))).reshape(-1, 3).mean(axis=0)
+    assert rgb[0] > 1.5 * rgb[2]  # the red sky tints the whole scene
+
+
+def test_no_environments_means_flat_skies_and_lamps(renderer: Any) -> None:
+    spec = tiny_spec(categories=[{"name": "characters"}], render={"passes": ["rgb", "segmentation"]},
+                     assets={"environments": []})
+    sample = render_sample(spec, plan_sample(spec, 1), renderer, dataset="t")
+    assert "environment" not in sample.meta and sample.meta["scene"]["world"]["environment"] is None
+    assert sample.meta["scene"]["lights"]  # the sun and fill lamps of the flat-sky fallback
