@@ -19,7 +19,7 @@ import numpy as np
 from synth_render.scene import SHAPE_BOUNDS, Part, SceneObject, Vec3
 from synth_render.transforms import trs
 
-__all__ = ["GROUND", "Box", "Layout", "Surface", "object_bounds", "overlap", "part_bounds", "trs"]
+__all__ = ["GROUND", "Box", "Layout", "Surface", "asset_bounds", "object_bounds", "overlap", "part_bounds", "trs"]
 
 Box = tuple[np.ndarray, np.ndarray]
 """(min corner, max corner) of an axis-aligned box, world frame."""
@@ -40,9 +40,21 @@ def part_bounds(part: Part, parent: np.ndarray) -> Box:
 
 def object_bounds(obj: SceneObject, *, at: Vec3 | None = None) -> Box:
     """World bounds of an object (or of the object moved to ``at``)."""
+    if obj.asset is not None and not obj.parts:
+        return asset_bounds(obj.asset.size, float(obj.rotation[2]), obj.location if at is None else at)
     parent = trs(obj.location if at is None else at, obj.rotation, obj.scale)
     boxes = [part_bounds(p, parent) for p in obj.parts]
     return np.min([b[0] for b in boxes], axis=0), np.max([b[1] for b in boxes], axis=0)
+
+
+def asset_bounds(size: float, yaw: float, at: Vec3) -> Box:
+    """Safe outer bounds of a library asset (largest dimension ``size``, base centred on ``at``, turned by ``yaw``).
+
+    The exact mesh is known only in Blender, so the asset counts as a ``size`` cube standing on its base.
+    """
+    half = size / 2 * (abs(math.cos(yaw)) + abs(math.sin(yaw)))
+    x, y, z = at
+    return np.array([x - half, y - half, z]), np.array([x + half, y + half, z + size])
 
 
 def overlap(a: Box, b: Box, *, gap: float = 0.0) -> bool:

@@ -6,6 +6,10 @@ import numpy as np
 import pytest
 
 from parallel_synth.api import ALL_CATEGORIES
+from synth_render.assets.catalog import AssetEntry
+from synth_render.assets.choose import with_library_assets
+from synth_render.assets.library import Library
+from synth_render.assets.sample_library import SIZES
 from synth_render.generators import GENERATORS, GenConfig
 from synth_render.placement import Layout, Surface, object_bounds, overlap, trs
 from synth_render.sampling import r_sequence
@@ -54,20 +58,40 @@ def _supported(box: tuple[np.ndarray, np.ndarray], others: list[tuple[np.ndarray
 @pytest.mark.parametrize("category", ALL_CATEGORIES)
 def test_objects_rest_on_a_surface_and_never_overlap(category: str) -> None:
     for rank in range(16):
-        scene = _scene(category, rank, environments=ENVS if rank % 2 else ())
-        boxes = [object_bounds(o) for o in scene.objects]
-        for i, a in enumerate(boxes):
-            for j in range(i + 1, len(boxes)):
-                assert not overlap(a, boxes[j]), (category, rank, scene.objects[i].cls, scene.objects[j].cls)
-            for part in scene.background:  # nor into the table or walls (planes are ground, road, markings)
-                if part.primitive != "plane":
-                    lo, hi = _local_box(_corners(a), part)
-                    ulo, uhi = SHAPE_BOUNDS[part.primitive]
-                    assert not overlap((lo, hi), (np.array(ulo), np.array(uhi))), (category, rank, part.primitive)
-            obj = scene.objects[i]
-            if obj.velocity[2] < 0:  # falling (motion): in the air on purpose
-                continue
-            assert _supported(a, [b for k, b in enumerate(boxes) if k != i], scene), (category, rank, obj.cls, a)
+        _assert_placed(_scene(category, rank, environments=ENVS if rank % 2 else ()), category, rank)
+
+
+# The sample library's classes and catalog sizes: a chair (0.9 m) may replace a 10 cm cube.
+LIBRARY = Library("objects", "builtin:sample-objects", tuple(
+    AssetEntry(library="objects", path=f"{cls}/{cls}-{k:03d}.glb", cls=cls, format="glb", size_m=size)
+    for cls, size in sorted(SIZES.items()) for k in range(2)))
+
+
+@pytest.mark.parametrize("category", ALL_CATEGORIES)
+def test_library_objects_rest_on_a_surface_and_never_overlap(category: str) -> None:
+    replaced = 0
+    for rank in range(8):
+        scene = with_library_assets(_scene(category, rank, environments=ENVS), [LIBRARY], share=1.0,
+                                    seed=1000 + rank, rank=rank, dataset_seed=7)
+        replaced += sum(o.asset is not None for o in scene.objects)
+        _assert_placed(scene, category, rank)
+    assert replaced > 0, category  # the scenes do hold library objects
+
+
+def _assert_placed(scene: Scene, category: str, rank: int) -> None:
+    boxes = [object_bounds(o) for o in scene.objects]
+    for i, a in enumerate(boxes):
+        for j in range(i + 1, len(boxes)):
+            assert not overlap(a, boxes[j]), (category, rank, scene.objects[i].cls, scene.objects[j].cls)
+        for part in scene.background:  # nor into the table or walls (planes are ground, road, markings)
+            if part.primitive != "plane":
+                lo, hi = _local_box(_corners(a), part)
+                ulo, uhi = SHAPE_BOUNDS[part.primitive]
+                assert not overlap((lo, hi), (np.array(ulo), np.array(uhi))), (category, rank, part.primitive)
+        obj = scene.objects[i]
+        if obj.velocity[2] < 0:  # falling (motion): in the air on purpose
+            continue
+        assert _supported(a, [b for k, b in enumerate(boxes) if k != i], scene), (category, rank, obj.cls, a)
 
 
 def test_a_full_surface_refuses_more_objects_instead_of_overlapping() -> None:
