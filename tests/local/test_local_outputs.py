@@ -13,7 +13,7 @@ from PIL import Image
 from parallel_synth import planning
 from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.cli import cli
-from parallel_synth.local.preview import id_color, overlay
+from parallel_synth.local.preview import HEADER, LABEL_WIDTH, PreviewSample, compose_sheet, id_color, overlay
 from parallel_synth.local.progress import LineDisplay, Tracker, format_duration, summary_line
 from parallel_synth.local.store import LocalFiles
 
@@ -56,6 +56,19 @@ def test_overlay_tints_objects_and_keeps_the_background() -> None:
     assert (out[0, 0] == 100).all()
     expected = (0.5 * 100 + 0.5 * np.array(id_color(3))).astype(np.uint8)
     assert np.abs(out[2, 2].astype(int) - expected).max() <= 1
+
+
+def test_sheet_outlines_masks_and_leaves_the_render_visible() -> None:
+    rgb = np.full((32, 32, 3), 120, np.uint8)
+    seg = np.zeros((32, 32), np.uint16)
+    seg[8:24, 8:24] = 5  # no bbox: only the mask is drawn
+    sheet = compose_sheet({"geometry": [PreviewSample("k", "geometry", rgb, seg)]}, per_row=1, cell=64)
+    cell = np.asarray(sheet)[HEADER:HEADER + 64, LABEL_WIDTH:LABEL_WIDTH + 64].astype(int)
+    colour = np.array(id_color(5))
+    assert (cell[16, 16:48] == colour).all() and (cell[16:48, 16] == colour).all()  # the mask's edge, crisp
+    inside = cell[32, 32]
+    assert np.abs(inside - 120).max() < 0.25 * np.abs(colour - 120).max()  # a faint tint: the render shows
+    assert (cell[4, 4] == 120).all()  # the background untouched
 
 
 def test_preview_draws_one_row_per_category(dataset: LocalFiles, tmp_path: object) -> None:

@@ -1,8 +1,8 @@
 """``synthctl preview``: a contact sheet to see at a glance that the data is right.
 
-One row per category, a few samples per row; each sample's segmentation mask is overlaid in
-translucent colours (one colour per object id) and every object's bounding box is drawn with
-its class name, so a misaligned mask, a box off by a few pixels, or a category that renders
+One row per category, a few samples per row; each sample's segmentation mask is drawn as a
+one-pixel outline over a faint tint (one colour per object id, so the render itself stays
+visible) and every object's bounding box is drawn with its class name, so a misaligned mask, a box off by a few pixels, or a category that renders
 empty frames is visible immediately. Shards are streamed in order and reading stops as soon
 as every category has its samples. ``compose_sheet`` is pure (arrays in, image out).
 """
@@ -26,6 +26,8 @@ from parallel_synth.local.store import DatasetFiles
 from parallel_synth.local.tars import Sample, ScanResult, scan_shard
 
 LABEL_WIDTH = 130
+MASK_ALPHA = 0.18
+"""Opacity of the mask tint on the sheet: enough to tell objects apart, light enough to see the render."""
 HEADER = 28
 PAD = 4
 
@@ -62,6 +64,31 @@ def overlay(rgb: np.ndarray, seg: np.ndarray | None, *, alpha: float = 0.45) -> 
     return out.clip(0, 255).astype(np.uint8)
 
 
+def outline(rgb: np.ndarray, seg: np.ndarray | None) -> np.ndarray:
+    """The RGB image with the border pixels of each non-zero id of ``seg`` painted in its colour."""
+    out = rgb.copy()
+    if seg is None or seg.shape[:2] != rgb.shape[:2]:
+        return out
+    edge = np.zeros(seg.shape[:2], bool)
+    edge[1:, :] |= seg[1:, :] != seg[:-1, :]
+    edge[:-1, :] |= seg[:-1, :] != seg[1:, :]
+    edge[:, 1:] |= seg[:, 1:] != seg[:, :-1]
+    edge[:, :-1] |= seg[:, :-1] != seg[:, 1:]
+    edge &= seg != 0
+    if edge.any():
+        ids, which = np.unique(seg[edge], return_inverse=True)
+        colors = np.array([id_color(int(oid)) for oid in ids], np.uint8)
+        out[edge] = colors[which.reshape(-1)]
+    return out
+
+
+def _nearest(seg: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``seg`` resized to width x height without mixing ids (any integer dtype)."""
+    rows = np.minimum((np.arange(height) + 0.5) * seg.shape[0] / height, seg.shape[0] - 1).astype(int)
+    cols = np.minimum((np.arange(width) + 0.5) * seg.shape[1] / width, seg.shape[1] - 1).astype(int)
+    return seg[rows[:, None], cols[None, :]]
+
+
 def _font(size: int) -> Any:
     try:
         return ImageFont.load_default(size=size)
@@ -72,9 +99,10 @@ def _font(size: int) -> Any:
 def _cell(s: PreviewSample, cell: int) -> Image.Image:
     h, w = s.rgb.shape[:2]
     scale = cell / max(h, w)
-    img = Image.fromarray(overlay(s.rgb, s.seg)).resize(
-        (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR
-    )
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    rgb = np.asarray(Image.fromarray(s.rgb).resize(size, Image.Resampling.BILINEAR))
+    seg = _nearest(s.seg, *size) if s.seg is not None and s.seg.shape[:2] == (h, w) else None
+    img = Image.fromarray(outline(overlay(rgb, seg, alpha=MASK_ALPHA), seg))  # at cell size: crisp 1-px edges
     draw = ImageDraw.Draw(img)
     font = _font(11)
     for obj in s.objects:
@@ -85,7 +113,7 @@ def _cell(s: PreviewSample, cell: int) -> Image.Image:
         # Inclusive pixel box -> the outline around those pixels.
         box = (x0 * scale, y0 * scale, (x1 + 1) * scale - 1, (y1 + 1) * scale - 1)
         color = id_color(int(obj.get("id", 0)))
-        draw.rectangle(box, outline=color, width=2)
+        draw.rectangle(box, outline=color, width=1)
         label = object_class(obj)
         if label:
             tw = draw.textlength(label, font=font)
