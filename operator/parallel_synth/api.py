@@ -265,6 +265,10 @@ class CategoryWeight(_Model):
     assets: CategoryAssets | None = Field(
         None, description="Take this share of subject objects from asset libraries (default: procedural only)."
     )
+    render: CategoryRender | None = Field(
+        None, description="This category's own render.views / render.frames (default: spec.render's), "
+        "so one dataset can mix stills, multi-view samples and sequences.",
+    )
 
 
 class ScheduleCategory(_Model):
@@ -389,6 +393,20 @@ class FramesSpec(_Model):
     motion_blur: bool = Field(
         False, description="Blur each frame over the shutter (the flow then comes from an extra 1-sample render)."
     )
+
+
+class CategoryRender(
+    _Model,
+    json_schema_extra=_cel(
+        ("!(has(self.views) && has(self.views.count) && self.views.count > 1 && has(self.frames) && "
+         "has(self.frames.count) && self.frames.count > 1)",
+         "categories[].render.views.count and categories[].render.frames.count cannot both be > 1"),
+    ),
+):
+    """A category's overrides of ``spec.render.views`` / ``spec.render.frames`` (each replaces the whole field)."""
+
+    views: ViewsSpec | None = Field(None, description="Multi-view for this category (default: spec.render.views).")
+    frames: FramesSpec | None = Field(None, description="Sequences for this category (default: spec.render.frames).")
 
 
 class RenderSpec(
@@ -904,6 +922,14 @@ class SynthDatasetSpec(
             "categories[].assets.libraries must name libraries in spec.assets.libraries",
         ),
         (
+            "!has(self.categories) || self.categories.all(c, !has(c.render) || !("
+            "(has(c.render.views) ? has(c.render.views.count) && c.render.views.count > 1 : has(self.render) && "
+            "has(self.render.views) && has(self.render.views.count) && self.render.views.count > 1) && "
+            "(has(c.render.frames) ? has(c.render.frames.count) && c.render.frames.count > 1 : has(self.render) && "
+            "has(self.render.frames) && has(self.render.frames.count) && self.render.frames.count > 1)))",
+            "categories[].render: views.count and frames.count cannot both be > 1 (with spec.render's as defaults)",
+        ),
+        (
             "!has(self.schedule) || self.schedule.all(s, self.schedule.exists_one(t, t.fromShard == s.fromShard))",
             "schedule segments must not repeat a fromShard",
         ),
@@ -998,6 +1024,20 @@ class SynthDatasetSpec(
                         f"categories[{i}].assets.libraries: unknown library {name!r} "
                         f"(spec.assets.libraries has: {allowed})"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _category_views_or_frames(self) -> SynthDatasetSpec:
+        for i, c in enumerate(self.categories):
+            if c.render is None:
+                continue
+            views = c.render.views if c.render.views is not None else self.render.views
+            frames = c.render.frames if c.render.frames is not None else self.render.frames
+            if views.count > 1 and frames.count > 1:
+                raise ValueError(
+                    f"categories[{i}].render: views.count {views.count} and frames.count {frames.count} cannot "
+                    "both be > 1 (spec.render's apply where the category sets none; set the other to count: 1)"
+                )
         return self
 
 

@@ -21,21 +21,37 @@ NOT_PER_VIEW = frozenset({"flow"})
 """Passes written for view 0 only (the top-level file)."""
 
 
-def view_count(spec: Any) -> int:
-    """Cameras per sample of ``spec`` (1 without ``render.views``)."""
-    views = getattr(getattr(spec, "render", None), "views", None)
+def view_count(spec: Any, category: str | None = None) -> int:
+    """Cameras per sample of ``category`` (``planning.effective_views``; None: ``spec.render.views``), 1 without."""
+    from parallel_synth.planning import effective_views
+
+    views = effective_views(spec, category)
     return int(views.count) if views is not None else 1
 
 
-def frame_count(spec: Any) -> int:
-    """Frames per sample of ``spec`` (1 without ``render.frames``)."""
-    frames = getattr(getattr(spec, "render", None), "frames", None)
+def frame_count(spec: Any, category: str | None = None) -> int:
+    """Frames per sample of ``category`` (``planning.effective_frames``; None: ``spec.render.frames``), 1 without."""
+    from parallel_synth.planning import effective_frames
+
+    frames = effective_frames(spec, category)
     return int(frames.count) if frames is not None else 1
 
 
-def view_exts(spec: Any) -> list[str]:
+def max_counts(spec: Any) -> tuple[int, int]:
+    """The most cameras and the most frames any category's samples have."""
+    cats = [c for _, c in _mix(spec)]
+    return max(view_count(spec, c) for c in cats), max(frame_count(spec, c) for c in cats)
+
+
+def _mix(spec: Any) -> list[tuple[float, str | None]]:
+    from parallel_synth.planning import render_mix
+
+    return render_mix(spec)
+
+
+def view_exts(spec: Any, category: str | None = None) -> list[str]:
     """Extensions each view (or frame) has (``png``, ``depth.png``, ``seg.png``, ...), empty for stills."""
-    views, frames = view_count(spec) > 1, frame_count(spec) > 1
+    views, frames = view_count(spec, category) > 1, frame_count(spec, category) > 1
     if not views and not frames:
         return []
     from parallel_synth.passes import pass_ext
@@ -45,12 +61,17 @@ def view_exts(spec: Any) -> list[str]:
             if frames or str(p) not in NOT_PER_VIEW]
 
 
-def view_members(spec: Any) -> set[str]:
-    """Every ``view{k:02d}.{ext}`` / ``frame{t:03d}.{ext}`` member a sample of ``spec`` has."""
-    exts = view_exts(spec)
-    if frame_count(spec) > 1:
-        return {f"frame{t:03d}.{ext}" for t in range(frame_count(spec)) for ext in exts}
-    return {f"view{k:02d}.{ext}" for k in range(view_count(spec)) for ext in exts}
+def view_members(spec: Any, category: str | None = None) -> set[str]:
+    """Every ``view{k:02d}.{ext}`` / ``frame{t:03d}.{ext}`` member a sample of ``category`` has."""
+    exts = view_exts(spec, category)
+    if frame_count(spec, category) > 1:
+        return {f"frame{t:03d}.{ext}" for t in range(frame_count(spec, category)) for ext in exts}
+    return {f"view{k:02d}.{ext}" for k in range(view_count(spec, category)) for ext in exts}
+
+
+def any_view_members(spec: Any) -> set[str]:
+    """The view/frame members of every category's samples together."""
+    return set().union(*(view_members(spec, c) for _, c in _mix(spec)))
 
 
 def split_member(ext: str) -> tuple[int, str] | None:
@@ -66,9 +87,11 @@ def _matrix(v: Any, rows: int, cols: int) -> bool:
 
 
 def series_problems(meta: dict[str, Any], spec: Any) -> list[str]:
-    """``views_problems`` for the views and for the frames of a sample (``spec`` None: counts unknown)."""
-    return (views_problems(meta, count=view_count(spec) if spec is not None else None)
-            + views_problems(meta, count=frame_count(spec) if spec is not None else None, field="frames"))
+    """``views_problems`` for the views and for the frames of a sample (``spec`` None: counts unknown);
+    the counts are those of the sample's ``category``."""
+    cat = meta.get("category") if isinstance(meta.get("category"), str) else None
+    return (views_problems(meta, count=view_count(spec, cat) if spec is not None else None)
+            + views_problems(meta, count=frame_count(spec, cat) if spec is not None else None, field="frames"))
 
 
 def views_problems(meta: dict[str, Any], *, count: int | None, field: str = "views") -> list[str]:
@@ -136,19 +159,38 @@ tracing is fast, the share is lower. Planning errs high."""
 
 
 def gpu_factor(spec: Any) -> float:
-    """GPU time of a sample of ``spec`` over the same still with one camera (views or frames)."""
-    return 1.0 + (view_count(spec) - 1 + frame_count(spec) - 1) * EXTRA_VIEW_GPU_SHARE
+    """GPU time of an average sample of ``spec`` over the same still with one camera (views or frames),
+    each category weighted by its share of the samples."""
+    return sum(share * (1.0 + (view_count(spec, c) - 1 + frame_count(spec, c) - 1) * EXTRA_VIEW_GPU_SHARE)
+               for share, c in _mix(spec))
+
+
+def _series_weight(spec: Any, category: str | None, weights: dict[str, float]) -> tuple[str, float]:
+    if frame_count(spec, category) > 1:  # every pass, flow included, per frame
+        return "frames", frame_count(spec, category) * sum(
+            w for name, w in weights.items() if name not in ("scene", "views", "frames"))
+    n = view_count(spec, category)
+    if n < 2:
+        return "views", 0.0
+    return "views", n * sum(w for name, w in weights.items()
+                            if name not in NOT_PER_VIEW and name not in ("scene", "views", "frames"))
+
+
+def series_bytes_weights(spec: Any, weights: dict[str, float]) -> dict[str, float]:
+    """Relative stored size of the ``view{k:02d}.*`` (key ``views``) and ``frame{t:03d}.*`` (``frames``)
+    members of an average sample, given the single-view pass ``weights``: N copies of every per-view
+    pass for the categories that have them, weighted by their share of the samples."""
+    out: dict[str, float] = {}
+    for share, c in _mix(spec):
+        field, w = _series_weight(spec, c, weights)
+        if w:
+            out[field] = out.get(field, 0.0) + share * w
+    return out
 
 
 def view_bytes_weight(spec: Any, weights: dict[str, float]) -> float:
-    """Relative stored size of the ``view{k:02d}.*`` members, given the single-view pass ``weights``
-    (``passes.bytes_weights`` without views): N copies of every per-view pass."""
-    if frame_count(spec) > 1:  # every pass, flow included, per frame
-        return frame_count(spec) * sum(w for name, w in weights.items() if name not in ("scene", "views", "frames"))
-    n = view_count(spec)
-    if n < 2:
-        return 0.0
-    return n * sum(w for name, w in weights.items() if name not in NOT_PER_VIEW and name not in ("scene", "views", "frames"))
+    """``series_bytes_weights`` summed: views and frames of an average sample together."""
+    return sum(series_bytes_weights(spec, weights).values())
 
 
 def bytes_factor(spec: Any) -> float:
@@ -161,10 +203,10 @@ def bytes_factor(spec: Any) -> float:
 
 
 def estimated_gpu_seconds_per_sample(spec: Any) -> float:
-    """``spec.estimates.gpuSecondsPerSample`` (one camera) scaled to the spec's views."""
+    """``spec.estimates.gpuSecondsPerSample`` (one camera) scaled to the views/frames of an average sample."""
     return float(spec.estimates.gpu_seconds_per_sample) * gpu_factor(spec)
 
 
 def estimated_bytes_per_sample(spec: Any) -> float:
-    """``spec.estimates.bytesPerSample`` (one camera) scaled to the spec's views."""
+    """``spec.estimates.bytesPerSample`` (one camera) scaled to the views/frames of an average sample."""
     return float(spec.estimates.bytes_per_sample) * bytes_factor(spec)

@@ -52,8 +52,9 @@ def pass_ext(name: str, *, depth_format: str = "png16") -> str:
     return PASS_EXT[name]
 
 
-def sample_members(spec: Any) -> set[str]:
-    """Every tar member extension a sample of ``spec`` has (``json`` always; ``txt`` with a captioner)."""
+def sample_members(spec: Any, category: str | None = None) -> set[str]:
+    """Every tar member extension a sample of ``spec`` (of ``category``: its own views/frames) has
+    (``json`` always; ``txt`` with a captioner)."""
     render = spec.render
     out = {"json", *(pass_ext(str(p), depth_format=str(render.depth_format)) for p in render.passes)}
     if str(render.captioner) != "none":
@@ -63,7 +64,7 @@ def sample_members(spec: Any) -> set[str]:
         out.add(save)
     from parallel_synth.multiview import view_members
 
-    out |= view_members(spec)  # view{k:02d}.* of multi-view samples (render.views)
+    out |= view_members(spec, category)  # view{k:02d}.* / frame{t:03d}.* (the category's render.views/frames)
     return out
 
 
@@ -78,9 +79,8 @@ def bytes_weights(spec: Any) -> dict[str, float]:
         out[name] = PASS_WEIGHTS.get(key, 1.0)
     if str(spec.output.save_scene) != "none":
         out["scene"] = PASS_WEIGHTS[str(spec.output.save_scene)]
-    from parallel_synth.multiview import frame_count, view_bytes_weight
+    from parallel_synth.multiview import series_bytes_weights
 
-    views = view_bytes_weight(spec, out)  # view{k:02d}.* / frame{t:03d}.* (render.views, render.frames)
-    if views:
-        out["frames" if frame_count(spec) > 1 else "views"] = views
+    # view{k:02d}.* / frame{t:03d}.* of an average sample (render.views/frames, per category share)
+    out.update(series_bytes_weights(spec, out))
     return out

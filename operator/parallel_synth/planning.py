@@ -205,6 +205,56 @@ def category_targets(spec: SynthDatasetSpec) -> dict[str, int]:
     return category_counts(spec, 0, spec.samples)
 
 
+# --------------------------------------------------------------------------- views and frames per category
+
+
+def _category_render(spec: Any, category: str | None) -> Any:
+    if category is None:
+        return None
+    for c in getattr(spec, "categories", None) or ():
+        if str(c.name) == str(category):
+            return getattr(c, "render", None)
+    return None
+
+
+def effective_views(spec: Any, category: str | None = None) -> Any:
+    """``render.views`` of a sample of ``category``: ``categories[].render.views`` where that category
+    sets it, else ``spec.render.views`` (None for a spec without one). Every reader asks this."""
+    own = _category_render(spec, category)
+    if own is not None and own.views is not None:
+        return own.views
+    return getattr(getattr(spec, "render", None), "views", None)
+
+
+def effective_frames(spec: Any, category: str | None = None) -> Any:
+    """``render.frames`` of a sample of ``category`` (``categories[].render.frames``, else the spec's)."""
+    own = _category_render(spec, category)
+    if own is not None and own.frames is not None:
+        return own.frames
+    return getattr(getattr(spec, "render", None), "frames", None)
+
+
+def spec_for_category(spec: SynthDatasetSpec, category: str) -> SynthDatasetSpec:
+    """``spec`` with ``render.views`` / ``render.frames`` replaced by ``category``'s effective ones
+    (the renderer renders each sample with it); ``spec`` itself when the category overrides nothing."""
+    own = _category_render(spec, category)
+    if own is None or (own.views is None and own.frames is None):
+        return spec
+    render = spec.render.model_copy(update={"views": effective_views(spec, category),
+                                            "frames": effective_frames(spec, category)})
+    return spec.model_copy(update={"render": render})
+
+
+def render_mix(spec: Any) -> list[tuple[float, str | None]]:
+    """(share of the dataset's samples, category) for planning views/frames: ``[(1.0, None)]`` when no
+    category has its own ``render``, else every category with samples and its share of the targets."""
+    if not any(getattr(c, "render", None) is not None for c in getattr(spec, "categories", None) or ()):
+        return [(1.0, None)]
+    targets = category_targets(spec)
+    total = sum(targets.values()) or 1
+    return [(n / total, name) for name, n in sorted(targets.items()) if n > 0]
+
+
 # --------------------------------------------------------------------------- shards
 
 

@@ -155,6 +155,10 @@ def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attem
                     for oid, box in sorted(boxes.items())],
     }
     _content_metadata(meta, scene)
+    sims = tuple(getattr(out, "simulations", ()))
+    if sims:  # the bake behind the sample's liquid/smoke/fire (synth_render.simulation)
+        meta["simulation"] = {**{k: v for k, v in sims[0].items() if k != "id"},
+                              "objects": sorted({int(r["id"]) for r in sims})}
     annotate.annotate(spec, scene, out, seg, meta, arrays)
     assets_runtime.annotate(meta, scene, renderer)
     views.annotate_views(spec, scene, cameras, out, meta, arrays, png=png_bytes)
@@ -189,6 +193,7 @@ def _rank(meta: dict[str, Any]) -> tuple[bool, float]:
 
 def render_sample(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, *, dataset: str) -> RenderedSample:
     """Render a sample, re-rendering with derived seeds while it scores under ``quality.minScore``."""
+    spec = planning.spec_for_category(spec, plan.category)  # its category's render.views / render.frames
     passes = [str(p) for p in spec.render.passes]
     best: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None
     seconds = 0.0

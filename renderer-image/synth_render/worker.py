@@ -228,10 +228,10 @@ class ShardRun:
             if len(samples) != meta.get("samples") or len(samples) > len(keys):
                 raise ValueError(f"checkpoint holds {len(samples)} samples, metadata says {meta.get('samples')}")
             seconds = list(meta.get("sampleSeconds", []))
-            required = self._expected_files()
             for i, (key, files) in enumerate(samples):
                 if key != keys[i]:
                     raise ValueError(f"checkpoint sample {i} has key {key}, expected {keys[i]}")
+                required = self._expected_files(planning.category_of(self.spec, int(key)))
                 if set(files) != required:
                     raise ValueError(f"checkpoint sample {key} has files {sorted(files)}, expected {sorted(required)}")
                 m = shards.sample_metadata(files)
@@ -256,10 +256,10 @@ class ShardRun:
         event("checkpoint resumed", shard=self.shard, samples=len(samples))
         return len(samples)
 
-    def _expected_files(self) -> set[str]:
+    def _expected_files(self, category: str) -> set[str]:
         from parallel_synth.passes import sample_members
 
-        return sample_members(self.spec)
+        return sample_members(self.spec, category)
 
     # ------------------------------------------------------------------ the run
 

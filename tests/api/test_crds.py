@@ -108,6 +108,10 @@ CEL_BAD = [
     ({"assets": {"libraries": [{"name": "a", "uri": "file:///a"}, {"name": "a", "uri": "file:///b"}]}},
      "assets.libraries must not repeat a name"),
     ({"categories": [{"name": "camera", "assets": {"libraries": ["nope"]}}]}, "must name libraries in spec.assets"),
+    ({"render": {"views": {"count": 3}}, "categories": [{"name": "motion", "render": {"frames": {"count": 4}}}]},
+     "categories[].render: views.count and frames.count cannot both be > 1"),
+    ({"categories": [{"name": "motion", "render": {"frames": {"count": 4}, "views": {"count": 2}}}]},
+     "categories[].render.views.count and categories[].render.frames.count cannot both be > 1"),
 ]
 
 

@@ -85,9 +85,10 @@ class CapacityPlan:
     bytes_per_pass: dict[str, float] = field(default_factory=dict)
     """bytesPerSample split over the enabled passes (plus json, caption, scene file) by ``passes.PASS_WEIGHTS``."""
     views: int = 1
-    """Cameras per sample (render.views.count): GPU time and bytes per sample count all of them."""
+    """Cameras per sample (render.views.count; with categories[].render the most any category has): GPU
+    time and bytes per sample count them for each category's share of the samples."""
     frames: int = 1
-    """Frames per sample (render.frames.count), counted the same way."""
+    """Frames per sample (render.frames.count, the most any category has), counted the same way."""
 
     def to_json(self) -> dict[str, Any]:
         def costs(c: CostPlan) -> dict[str, float]:
@@ -142,12 +143,20 @@ def _estimate(
 def _per_view(spec: SynthDatasetSpec, value: float, a: Assumption, kind: str) -> tuple[float, Assumption]:
     """Multi-view (render.views): the manifest's estimates are for one camera, scaled to N views here;
     a flag is a measured figure of the whole sample and is kept as given."""
-    from parallel_synth import multiview
+    from parallel_synth import multiview, planning
 
-    views, frames = multiview.view_count(spec), multiview.frame_count(spec)
+    views, frames = multiview.max_counts(spec)
     if max(views, frames) < 2 or a.source == "flag":
         return value, a
-    what = f"render.views.count {views}" if views > 1 else f"render.frames.count {frames}"
+    mix = [(share, c) for share, c in planning.render_mix(spec)
+           if max(multiview.view_count(spec, c), multiview.frame_count(spec, c)) > 1]
+    if mix and mix[0][1] is not None:  # categories[].render: only their share of the samples pays
+        what = "categories[].render (" + ", ".join(
+            f"{c}: {share:.0%} of the samples x " + (f"{n} views" if (n := multiview.view_count(spec, c)) > 1
+                                                     else f"{multiview.frame_count(spec, c)} frames")
+            for share, c in mix) + ")"
+    else:
+        what = f"render.views.count {views}" if views > 1 else f"render.frames.count {frames}"
     factor = multiview.gpu_factor(spec) if kind == "gpu" else multiview.bytes_factor(spec)
     note = (f"{a.value:g} for one camera x {factor:.2f} for {what}"
             + (f" (each extra view or frame {multiview.EXTRA_VIEW_GPU_SHARE:g} of a still)" if kind == "gpu" else ""))
@@ -267,15 +276,16 @@ def capacity_plan(
 
 
 def _views_of(spec: SynthDatasetSpec) -> int:
-    from parallel_synth.multiview import view_count
+    """The most cameras a sample has (categories[].render.views may give some categories more)."""
+    from parallel_synth.multiview import max_counts
 
-    return view_count(spec)
+    return max_counts(spec)[0]
 
 
 def _frames_of(spec: SynthDatasetSpec) -> int:
-    from parallel_synth.multiview import frame_count
+    from parallel_synth.multiview import max_counts
 
-    return frame_count(spec)
+    return max_counts(spec)[1]
 
 
 def _split_bytes(spec: SynthDatasetSpec, bps: float) -> dict[str, float]:

@@ -304,7 +304,7 @@ def check_shard(
     result = ScanResult()
     load = frozenset({"json", *PASS_FORMATS}) if opts.decode_images else frozenset({"json"})
     if opts.decode_images and spec is not None:  # multi-view: every view's images too
-        load |= {m for m in multiview.view_members(spec) if m.split(".", 1)[1] in PASS_FORMATS}
+        load |= {m for m in multiview.any_view_members(spec) if m.split(".", 1)[1] in PASS_FORMATS}
     try:
         with files.open(tar_rel) as stream:
             for item in scan_shard(stream, result, load=load, heads=frozenset({"png"}),
@@ -375,6 +375,8 @@ def _check_sample(
         if item.key in seen_keys:
             report.add("duplicate-key", where, "the key appears in another shard too")
         seen_keys.add(item.key)
+    if spec is not None and item.key.isdigit() and 0 <= int(item.key) < spec.samples:  # the category's views/frames
+        needed = sample_members(spec, planning.category_of(spec, int(item.key))) - OPTIONAL_MEMBERS
     missing = sorted(needed - set(item.sizes))
     if missing:
         report.add("missing-member", where, "missing " + ", ".join(f"{item.key}.{m}" for m in missing))

@@ -107,6 +107,8 @@ class ExportStats:
     samples: int = 0
     annotations: int = 0
     classes: dict[int, str] = field(default_factory=dict)
+    skipped: int = 0
+    """Samples the format leaves out (nerf: the stills and sequences of a dataset with multi-view samples)."""
 
 
 def committed_shards(files: DatasetFiles) -> list[int]:
@@ -173,10 +175,15 @@ def export_dataset(files: DatasetFiles, fmt: str, out: Path, *, images: bool = F
     ids = _ClassIds(dataset_classes(files))
     stats = ExportStats()
     writer = {"coco": _Coco, "bop": _Bop, "nerf": _Nerf}[fmt](out, images=images, class_id=ids, stats=stats)
+    if isinstance(writer, _Nerf):
+        writer.views_only = _has_multi_view(files)
     try:
         for n, shard in enumerate(shards):
             for key, data in iter_samples(files, shard, writer.load):
                 meta = json.loads(data["json"])
+                if not writer.wants(meta):
+                    stats.skipped += 1
+                    continue
                 writer.add(key, shard, meta, data)
                 stats.samples += 1
             stats.shards += 1
@@ -189,8 +196,29 @@ def export_dataset(files: DatasetFiles, fmt: str, out: Path, *, images: bool = F
     return stats
 
 
+def _has_multi_view(files: DatasetFiles) -> bool:
+    """Whether ``dataset.json``'s spec gives any category more than one camera (render.views or
+    categories[].render.views); False without a usable one."""
+    from pydantic import ValidationError
+
+    from parallel_synth.api import SynthDatasetSpec
+    from parallel_synth.multiview import max_counts
+
+    if not files.exists("dataset.json"):
+        return False
+    try:
+        spec = SynthDatasetSpec.model_validate(json.loads(files.read_bytes("dataset.json"))["spec"])
+    except (ValueError, TypeError, KeyError, RecursionError, ValidationError, OSError):
+        return False
+    return max_counts(spec)[0] > 1
+
+
 class _Writer:
     load: frozenset[str] = frozenset({"json"})
+
+    def wants(self, meta: dict[str, Any]) -> bool:
+        """Whether the format exports this sample (all by default)."""
+        return True
 
     def __init__(self, out: Path, *, images: bool, class_id: _ClassIds, stats: ExportStats) -> None:
         self.out, self.images, self.class_id, self.stats = out, images, class_id, stats
@@ -324,11 +352,19 @@ class _Bop(_Writer):
 
 
 class _Nerf(_Writer):
-    """One folder per sample with ``transforms.json``: a frame per view (the single view until #13)."""
+    """One folder per sample with ``transforms.json``: a frame per view (one frame for a still).
+
+    In a dataset with multi-view samples (``views_only``) only those are exported: a still or a
+    sequence of one category next to them is no novel-view scene."""
+
+    views_only = False
 
     def __init__(self, out: Path, **kw: Any) -> None:
         super().__init__(out, **kw)
         self.load = frozenset({"json", "png", *(f"view{k:02d}.png" for k in range(100))})
+
+    def wants(self, meta: dict[str, Any]) -> bool:
+        return not self.views_only or (isinstance(meta.get("views"), list) and len(meta["views"]) > 1)
 
     def add(self, key: str, shard: int, meta: dict[str, Any], data: dict[str, bytes]) -> None:
         d = self.out / key
@@ -403,5 +439,6 @@ def export(location: str, fmt: str, out: Path, images: bool, endpoint_url: str |
             click.echo(f"--out {out}: cannot write: {exc}", err=True)
             sys.exit(2)
     what = {"coco": "annotations", "bop": "object poses", "nerf": "frames"}[fmt]
+    skipped = f" ({stats.skipped:,} samples without views left out)" if stats.skipped else ""
     click.echo(f"wrote {out} ({fmt}): {stats.samples:,} samples from {stats.shards:,} shards, "
-               f"{stats.annotations:,} {what}, {len(stats.classes)} classes")
+               f"{stats.annotations:,} {what}, {len(stats.classes)} classes{skipped}")

@@ -1,0 +1,103 @@
+"""``categories[].render``: one dataset mixing multi-view samples, sequences and stills."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from parallel_synth import multiview, planning
+from parallel_synth.api import SynthDatasetSpec
+from parallel_synth.cli import cli
+
+MIXED = [{"name": "geometry", "weight": 1, "render": {"views": {"count": 3, "pattern": "orbit"}}},
+         {"name": "motion", "weight": 1, "render": {"frames": {"count": 2, "fps": 12}}},
+         {"name": "materials", "weight": 1}]
+
+
+def _manifest(tmp_path: Path, spec: dict[str, Any], name: str = "mixed") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
+                                    "metadata": {"name": name}, "spec": spec}))
+    return path
+
+
+def _plan(tmp_path: Path, categories: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    spec = {"samples": 2000, "shardSize": 100, "output": {"uri": "s3://bucket/x"}, "image": "img",
+            "estimates": {"gpuSecondsPerSample": 10, "bytesPerSample": 1_000_000},
+            "render": {"passes": ["rgb", "depth", "segmentation"]}, "categories": categories}
+    res = CliRunner().invoke(cli, ["plan", str(_manifest(tmp_path, spec, name)), "--json"])
+    assert res.exit_code == 0, res.output
+    return dict(json.loads(res.output))
+
+
+def test_plan_counts_extra_views_and_frames_only_for_the_categories_that_have_them(tmp_path: Path) -> None:
+    cats = [*MIXED[:2], {"name": "materials", "weight": 2}]  # shares 1/4, 1/4, 1/2
+    plain = _plan(tmp_path, [{k: v for k, v in c.items() if k != "render"} for c in cats], "plain")
+    mixed = _plan(tmp_path, cats, "mixed")
+    share = multiview.EXTRA_VIEW_GPU_SHARE
+    # A quarter of the samples has 2 extra views, a quarter 1 extra frame, half none.
+    extra = (2 * share + 1 * share) / 4
+    assert mixed["gpuSecondsPerSample"] == pytest.approx(10 * (1 + extra))
+    assert mixed["gpuHours"] == pytest.approx(plain["gpuHours"] * (1 + extra))
+    # Bytes: every pass once per view (3 views) or frame (2 frames), for that category's quarter.
+    assert mixed["bytesPerPass"]["views"] == pytest.approx(1_000_000 * 3 / 4)
+    assert mixed["bytesPerPass"]["frames"] == pytest.approx(1_000_000 * 2 / 4)
+    assert mixed["bytesPerSample"] == pytest.approx(1_000_000 * (1 + 3 / 4 + 2 / 4))
+    assert "views" not in plain["bytesPerPass"] and plain["gpuSecondsPerSample"] == 10
+    assert (mixed["views"], mixed["frames"]) == (3, 2)
+    note = next(a["note"] for a in mixed["assumptions"] if a["name"] == "gpuSecondsPerSample")
+    assert "geometry" in note and "motion" in note and "materials" not in note
+
+
+def test_a_category_cannot_have_views_and_frames_with_the_spec_defaults_either() -> None:
+    spec = {"samples": 10, "output": {"uri": "s3://bucket/x"}, "image": "i", "render": {"views": {"count": 3}},
+            "categories": [{"name": "motion", "render": {"frames": {"count": 4}}}]}
+    with pytest.raises(ValueError, match=r"categories\[0\]\.render: views.count 3 and frames.count 4"):
+        SynthDatasetSpec.model_validate(spec)
+    spec["categories"] = [{"name": "motion", "render": {"frames": {"count": 4}, "views": {"count": 1}}}]
+    fixed = SynthDatasetSpec.model_validate(spec)
+    assert multiview.view_count(fixed, "motion") == 1 and multiview.frame_count(fixed, "motion") == 4
+    assert multiview.view_count(fixed, "geometry") == 3  # not listed: spec.render's
+
+
+@pytest.mark.blender
+@pytest.mark.slow
+def test_a_mixed_dataset_generates_validates_and_exports_nerf_for_its_multi_view_samples(tmp_path: Path) -> None:
+    pytest.importorskip("bpy")
+    spec = {"samples": 3, "seed": 5, "version": "1", "shardSize": 3, "categories": MIXED,
+            "render": {"resolutions": [{"width": 32, "height": 32}], "samples": {"min": 1, "max": 1},
+                       "denoise": False, "passes": ["rgb", "segmentation"]},
+            "quality": {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigma": 1.0},
+            "output": {"uri": (tmp_path / "out").as_uri()}, "image": "renderer:test"}
+    cmd = [sys.executable, "-m", "parallel_synth.cli"]
+    res = subprocess.run([*cmd, "generate", str(_manifest(tmp_path, spec)), "--out", str(tmp_path / "d"),
+                          "--workers", "1"], capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    root = tmp_path / "d" / "mixed" / "v1"
+    model = SynthDatasetSpec.model_validate(spec)
+    by_cat = {planning.category_of(model, i): planning.sample_key(i) for i in range(3)}
+    with tarfile.open(root / planning.shard_path(0)) as tar:
+        names = set(tar.getnames())
+    assert {f"{by_cat['geometry']}.view{k:02d}.{e}" for k in range(3) for e in ("png", "seg.png")} <= names
+    assert {f"{by_cat['motion']}.frame{t:03d}.{e}" for t in range(2) for e in ("png", "seg.png")} <= names
+    assert not any(n.startswith(by_cat["materials"]) and (".view" in n or ".frame" in n) for n in names)
+    assert not any(n.startswith(by_cat["geometry"]) and ".frame" in n for n in names)
+
+    res = subprocess.run([*cmd, "validate", str(root)], capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+    out = tmp_path / "nerf"
+    res = subprocess.run([*cmd, "export", str(root), "--format", "nerf", "--out", str(out)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert sorted(p.name for p in out.iterdir()) == [by_cat["geometry"]]
+    assert len(json.loads((out / by_cat["geometry"] / "transforms.json").read_text())["frames"]) == 3
+    assert "2 samples without views left out" in res.stdout
