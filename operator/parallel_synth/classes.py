@@ -29,8 +29,8 @@ CATEGORY_CLASSES: dict[str, tuple[str, ...]] = {
     "environment": ("building", "rock", "tree", *_CLUTTER),
     "characters": ("person", *_CLUTTER),
     "vehicles": ("car", "truck", "van", *_CLUTTER),
-    "fluids": ("droplet", "glass", "puddle", *_CLUTTER),
-    "effects": (*_SHAPES, *_CLUTTER),
+    "fluids": ("droplet", "glass", "liquid", "puddle", *_CLUTTER),
+    "effects": (*_SHAPES, "fire", "smoke", *_CLUTTER),
 }
 """Classes each built-in category generator may emit."""
 

@@ -60,6 +60,7 @@ class RenderOutput:
     aux_seconds: float = 0.0  # time of the extra ground-truth renders and the scene export
     views: tuple[Any, ...] = ()  # blender_views.ViewOutput of views 1.. (multi-view samples)
     frames: tuple[Any, ...] = ()  # blender_frames.FrameOutput of frames 1.. (sequences)
+    simulations: tuple[dict[str, Any], ...] = ()  # blender_sim.reports: one per simulated object
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,7 @@ class BlenderRenderer:
         self._scene.view_layers[0].use_pass_normal = normals
         self._set_extra_passes(ex)
         aux: dict[str, Any] = {}
+        sims: tuple[dict[str, Any], ...] = ()
         # Multi-view: Cycles keeps the synced scene (BVH, shaders, images) from view 0 to the last view.
         sc.render.use_persistent_data = bool(views) or len(frames) > 1
         try:
@@ -207,6 +209,11 @@ class BlenderRenderer:
                 self._bpy.ops.render.render(write_still=True)
             seconds = time.perf_counter() - t0
             out = self._read_exr(normals=normals)
+            if any(o.simulation is not None for o in scene.objects):
+                from synth_render import blender_sim
+
+                out["index"] = blender_sim.label(self, scene, out["index"], out["depth"])
+                sims = blender_sim.reports(self)
             t1 = time.perf_counter()
             aux = self._aux_renders(ex, moving=bool(self._scene.render.use_motion_blur))
             if ex.save_scene != "none":
@@ -235,7 +242,7 @@ class BlenderRenderer:
                             roughness=out.get("roughness"), metallic=out.get("metallic"), flow=flow,
                             amodal=tuple(aux.get("amodal", ())), scene_file=aux.get("scene_file"),
                             aux_seconds=aux_seconds, views=tuple(aux.get("views", ())),
-                            frames=tuple(aux.get("frames", ())))
+                            frames=tuple(aux.get("frames", ())), simulations=sims)
 
     def datablock_counts(self) -> dict[str, int]:
         """How many data-blocks of each kind exist (flat across samples when nothing leaks)."""
@@ -389,6 +396,10 @@ class BlenderRenderer:
             moving = moving or any(obj.velocity)
             if obj.asset is not None:
                 self._add_asset(obj, parent)
+            if obj.simulation is not None:
+                from synth_render import blender_sim
+
+                blender_sim.add(self, obj)
             for part in obj.parts:
                 self._add_part(part, parent, obj.id, obj.velocity, cache)
         for part in scene.background:
@@ -427,6 +438,10 @@ class BlenderRenderer:
         self._sample_lights.clear()
         self._sample_materials.clear()
         self._sample_actions.clear()
+        if getattr(self, "_sim_state", None) is not None:
+            from synth_render import blender_sim
+
+            blender_sim.clear(self)
 
     # ------------------------------------------------------------------ extra ground truth
 

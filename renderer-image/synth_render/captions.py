@@ -38,6 +38,8 @@ NOUNS: dict[str, tuple[str, str]] = {
     "droplet": ("droplet", "droplets"), "puddle": ("puddle", "puddles"), "tree": ("tree", "trees"),
     "rock": ("rock", "rocks"), "building": ("building", "buildings"), "car": ("car", "cars"),
     "van": ("van", "vans"), "truck": ("truck", "trucks"), "rounded_cube": ("rounded block", "rounded blocks"),
+    "liquid": ("splash of liquid", "splashes of liquid"), "smoke": ("plume of smoke", "plumes of smoke"),
+    "fire": ("fire", "fires"),
 }
 """Singular and plural noun of each class; other classes (asset libraries) get a regular plural."""
 

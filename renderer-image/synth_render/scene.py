@@ -8,7 +8,7 @@ sample is on record. Units are Blender's: metres, radians, watts.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 Vec3 = tuple[float, float, float]
@@ -123,6 +123,46 @@ class AssetRef:
 
 
 @dataclass(frozen=True)
+class Simulation:
+    """A simulated liquid or smoke/fire drawn as this object (``synth_render.simulation`` bakes it).
+
+    Coordinates are world coordinates (the object's own transform is the identity).
+    """
+
+    kind: Literal["liquid", "smoke", "fire"]
+    scenario: str
+    """liquid: ``pour`` | ``fill`` | ``splash``; smoke/fire: ``plume``."""
+    seed: int
+    tier: int
+    """Resolution tier 0..2 (from the scene's complexity)."""
+    origin: Vec3
+    """Centre of the domain's base."""
+    size: Vec3
+    """Domain extent (metres)."""
+    container: tuple[float, float, float, float, float] | None = None
+    """A glass the liquid collides with: (x, y, inner radius, inner floor z, rim z)."""
+    ground: float = 0.0
+    volume: float = 0.0
+    """Liquid volume, m³."""
+    angle: float = 0.0
+    """Pour direction / wind direction, radians about +Z."""
+    wind: float = 0.0
+    source: float = 0.15
+    """Smoke source radius as a share of the domain width."""
+    part: Literal["all", "flame", "smoke"] = "all"
+    """Which particles this object draws (fire: flame = young, smoke = old)."""
+    material: Material = field(default_factory=Material)
+    density: float = 0.0
+    """Volume density (smoke/fire, per metre)."""
+    temperature: float = 0.0
+    """Flame blackbody temperature, kelvin (fire)."""
+
+    def cache_key(self) -> Simulation:
+        """The parameters the bake depends on (not how an object draws it)."""
+        return replace(self, part="all", material=Material(), density=0.0, temperature=0.0)
+
+
+@dataclass(frozen=True)
 class SceneObject:
     """A labelled object: its parts share one instance id in the segmentation."""
 
@@ -138,6 +178,8 @@ class SceneObject:
     """Clutter around the subject objects (labelled like any object, flagged in the sample JSON)."""
     asset: AssetRef | None = None
     """A library mesh drawn instead of ``parts`` (an object with an asset has no parts)."""
+    simulation: Simulation | None = None
+    """A simulated liquid/smoke/fire drawn instead of ``parts`` (``synth_render.simulation``)."""
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from synth_render import simulation
 from synth_render.generators import _common as c
 from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
-from synth_render.scene import Material, Part, Scene, SceneObject, Shape, World
+from synth_render.scene import Material, Part, Scene, SceneObject, Shape, Simulation, World
 
-_EFFECTS = ("fog", "glow", "bokeh", "blur")
+_EFFECTS = ("fog", "glow", "bokeh", "blur", "smoke", "fire")
 _SHAPES: tuple[Shape, ...] = ("sphere", "cube", "ico", "cylinder", "torus", "rounded_cube", "capsule")
 
 
@@ -55,5 +56,28 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     cam = c.orbit_camera((0.0, 0.0, 0.4), radius=3.0, azimuth=azimuth, elevation=c.lerp(0.15, 0.8, u[4]),
                          aspect=config.aspect, margin=0.8, focal_mm=50.0 if effect == "bokeh" else 35.0, fstop=fstop)
     lights = s.lights(rng, world, strength=0.3 if effect == "glow" else 1.0)
-    return Scene(category=config.category, objects=tuple(objects), lights=lights, camera=cam, world=world,
-                 background=bd.parts, params={"effect": effect, "strength": round(strength, 4), "count": count})
+    scene = Scene(category=config.category, objects=tuple(objects), lights=lights, camera=cam, world=world,
+                  background=bd.parts, params={"effect": effect, "strength": round(strength, 4), "count": count})
+    return _with_plume(scene, rng, effect, strength) if effect in ("smoke", "fire") else scene
+
+
+def _with_plume(scene: Scene, rng: np.random.Generator, effect: str, strength: float) -> Scene:
+    """A simulated smoke plume (or a fire with smoke above it) among the objects (``synth_render.simulation``)."""
+    tier = simulation.tier_of(scene.complexity)
+    grey = float(rng.uniform(0.35, 0.85))
+    sim = Simulation(kind="smoke" if effect == "smoke" else "fire", scenario="plume", seed=int(rng.integers(2**31)),
+                     tier=tier, origin=(0.0, 0.0, 0.0), size=(1.2, 1.2, 1.8),
+                     angle=round(float(rng.uniform(0, 2 * math.pi)), 4), wind=round(c.lerp(0.0, 0.08, strength), 4),
+                     source=round(c.lerp(0.08, 0.16, strength), 4), material=Material(color=(grey, grey, grey)),
+                     density=round(c.lerp(4.0, 12.0, strength), 3))
+    first = max((o.id for o in scene.objects), default=0) + 1
+    plume: list[SceneObject] = []
+    if effect == "fire":
+        plume.append(SceneObject(id=first, cls="fire", parts=(), simulation=replace(
+            sim, part="flame", density=2.0, material=Material(color=(1.0, 0.5, 0.1)),
+            temperature=round(c.lerp(1300.0, 1900.0, strength), 1))))
+        plume.append(SceneObject(id=first + 1, cls="smoke", parts=(), simulation=replace(
+            sim, part="smoke", material=Material(color=(0.15, 0.15, 0.15)))))
+    else:
+        plume.append(SceneObject(id=first, cls="smoke", parts=(), simulation=sim))
+    return replace(scene, objects=(*scene.objects, *plume), params={**scene.params, "simulationTier": tier})

@@ -8,15 +8,19 @@ droplets are domes of liquid on a table; puddles are thin liquid films on the fl
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
+from synth_render import simulation
 from synth_render.generators import _common as c
 from synth_render.generators import _scenery as s
 from synth_render.generators.base import GenConfig
-from synth_render.scene import Material, Part, Scene, SceneObject
+from synth_render.scene import Material, Part, Scene, SceneObject, Simulation
 
-_KINDS = ("glasses", "droplets", "puddles")
+_KINDS = ("glasses", "droplets", "puddles", "pour", "fill", "splash")
+_SIMULATED = ("pour", "fill", "splash")
+_WATER = Material(color=(0.92, 0.96, 1.0), roughness=0.02, transmission=1.0, ior=1.333)
 _GLASS = Material(color=(0.97, 0.98, 0.98), roughness=0.0, transmission=1.0, ior=1.5)
 
 
@@ -60,6 +64,9 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     azimuth = u[4] * 2 * math.pi
     liquid = Material(color=tint, roughness=0.02, transmission=1.0, ior=ior)
     objects: list[SceneObject] = []
+    if kind in _SIMULATED:
+        return _simulated(config, rng, kind, azimuth, Material(color=c.hsv(u[1], c.lerp(0.0, 0.3, u[1]), 1.0),
+                                                              roughness=0.02, transmission=1.0, ior=ior))
     if kind == "puddles":
         spread = 0.8 + 0.5 * count
         bd = s.backdrop(config, rng, "ground", extent=spread, facing=azimuth)
@@ -91,3 +98,43 @@ def generate(config: GenConfig, rng: np.random.Generator) -> Scene:
     return Scene(category=config.category, objects=tuple(objects), lights=s.lights(rng, world, strength=1.3),
                  camera=cam, world=world, background=bd.parts,
                  params={"kind": kind, "tint": list(tint), "ior": ior, "count": count})
+
+
+def _simulated(config: GenConfig, rng: np.random.Generator, kind: str, azimuth: float, water: Material) -> Scene:
+    """A simulated liquid (``synth_render.simulation``): poured or filled into an empty glass, or splashed."""
+    bd = s.backdrop(config, rng, "table", extent=0.25, facing=azimuth)
+    h = float(rng.uniform(0.1, 0.15))
+    r = float(rng.uniform(0.04, 0.055))
+    objects: list[SceneObject] = []
+    if kind != "splash":
+        objects = s.place_subjects(bd.layout, rng, [SceneObject(id=1, cls="glass", parts=(
+            Part("cup", _GLASS, location=(0.0, 0.0, round(h / 2, 4)), scale=c.r3((2 * r, 2 * r, h))),))],
+            radius=0.05, on=bd.top)
+        objects = s.add_clutter(rng, bd.layout, objects, share=1.0, size=0.07, radius=0.3, on=bd.top)
+    top = bd.center[2]
+    gx, gy = (objects[0].location[0], objects[0].location[1]) if objects else (0.0, 0.0)
+    r_in = 0.9 * r
+    fill = float(rng.uniform(0.3, 0.6))
+    if kind == "splash":
+        volume = float(rng.uniform(1.5e-4, 3.5e-4))
+        container, size = None, (0.4, 0.4, 0.3)
+    else:
+        volume = math.pi * r_in**2 * (0.9 * h) * fill
+        container = (*c.r3((gx, gy, r_in)), round(top + 0.1 * h, 4), round(top + h, 4))
+        size = (round(6 * r, 4), round(6 * r, 4), round(h * 1.6, 4))
+    sim = Simulation(kind="liquid", scenario=kind, seed=int(rng.integers(2**31)), tier=0,
+                     origin=c.r3((gx, gy, top)), size=size, container=container, ground=round(top, 4),
+                     volume=round(volume, 8), angle=round(float(rng.uniform(0, 2 * math.pi)), 4),
+                     material=water if rng.random() < 0.5 else _WATER)
+    liquid = SceneObject(id=len(objects) + 1, cls="liquid", parts=(), simulation=sim)
+    world = s.world(config, rng, prefer=(*s.INDOOR, "courtyard"), visible=True, strength=(0.9, 1.4))
+    target = (gx, gy, top + (0.6 * h if kind != "splash" else 0.03))
+    elev = float(rng.uniform(0.3, 0.7) if kind == "splash" else rng.uniform(0.8, 1.1))  # see into the glass
+    cam = c.orbit_camera(target, radius=0.22, azimuth=azimuth, elevation=elev,
+                         aspect=config.aspect, margin=0.9)
+    scene = Scene(category=config.category, objects=(*objects, liquid), lights=s.lights(rng, world, strength=1.3),
+                  camera=cam, world=world, background=bd.parts,
+                  params={"kind": kind, "tint": list(sim.material.color), "ior": sim.material.ior, "count": 1})
+    tier = simulation.tier_of(scene.complexity)
+    liquid = replace(liquid, simulation=replace(sim, tier=tier))
+    return replace(scene, objects=(*objects, liquid), params={**scene.params, "simulationTier": tier})
