@@ -113,6 +113,8 @@ class RenderedSample:
     passed: bool
     attempts: int
     render_seconds: float
+    simulation: dict[str, Any] | None = None
+    """The bake of a simulated sample: the JSON's ``simulation`` plus ``seconds`` and ``cacheHit``."""
 
 
 def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attempt: int,
@@ -157,8 +159,12 @@ def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attem
     _content_metadata(meta, scene)
     sims = tuple(getattr(out, "simulations", ()))
     if sims:  # the bake behind the sample's liquid/smoke/fire (synth_render.simulation)
-        meta["simulation"] = {**{k: v for k, v in sims[0].items() if k != "id"},
-                              "objects": sorted({int(r["id"]) for r in sims})}
+        # No wall-clock fields in the JSON (identical samples, identical tar): seconds and cacheHit
+        # ride in RenderedSample.simulation (the worker's sample event), under "_run" until then.
+        meta["simulation"] = {**{k: v for k, v in sims[0].items() if k not in ("id", "seconds", "cacheHit")},
+                              "objects": sorted({int(r["id"]) for r in sims}),
+                              "_run": {"seconds": round(sum(float(r["seconds"]) for r in sims if not r["cacheHit"]), 4),
+                                       "cacheHit": all(bool(r["cacheHit"]) for r in sims)}}
     annotate.annotate(spec, scene, out, seg, meta, arrays)
     assets_runtime.annotate(meta, scene, renderer)
     views.annotate_views(spec, scene, cameras, out, meta, arrays, png=png_bytes)
@@ -208,6 +214,7 @@ def render_sample(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, 
             break
     assert best is not None
     meta, arrays = best
+    sim_run = meta["simulation"].pop("_run") if "simulation" in meta else None
     score = float(meta["quality"]["score"])
     passed = _passes_gate(meta, spec.quality.min_score)
     meta = {"schema": SCHEMA, "key": plan.key, "index": plan.index, "seed": plan.seed, "category": plan.category,
@@ -233,4 +240,5 @@ def render_sample(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, 
     if math.isnan(score):
         raise ValueError("quality score is NaN")
     return RenderedSample(key=plan.key, files=files, meta=meta, score=score, passed=passed, attempts=attempts,
-                          render_seconds=seconds)
+                          render_seconds=seconds,
+                          simulation={**meta["simulation"], **sim_run} if sim_run is not None else None)

@@ -47,6 +47,10 @@ OPTICAL_DEPTH_LABEL = 0.5
 """A pixel is labelled smoke/fire where the volume's optical depth in front of the surface reaches this."""
 FLAME_AGE = 0.45
 """Fire: particles younger than this share of the bake are flame, older ones smoke."""
+COHESION = 0.4
+"""Liquid: how strongly under-dense cells pull particles together (keeps a splash a puddle, not a spray)."""
+MAX_SPEED = 2.0
+"""Liquid particle speed cap, m/s."""
 
 
 def tier_of(complexity: float) -> int:
@@ -98,11 +102,11 @@ def _cic_weights(g: np.ndarray, shape: tuple[int, ...]) -> tuple[list[np.ndarray
     return idx, wts
 
 
-def _splat(g: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+def _splat(g: np.ndarray, shape: tuple[int, int, int], values: np.ndarray | None = None) -> np.ndarray:
     idx, wts = _cic_weights(g, shape)
     out = np.zeros(int(np.prod(shape)))
     for i, w in zip(idx, wts, strict=True):
-        out += np.bincount(i, weights=w, minlength=out.size)
+        out += np.bincount(i, weights=w if values is None else w * values, minlength=out.size)
     return out.reshape(shape)
 
 
@@ -146,8 +150,8 @@ def _liquid(sim: Simulation, deadline: float) -> tuple[np.ndarray, np.ndarray, f
         else:
             ang = sim.angle
             side = np.array([math.cos(ang), math.sin(ang), 0.0])
-            spout = np.array([cx, cy, rim + 1.2 * r_in]) + side * 1.1 * r_in
-            v = -side * 0.45 + np.array([0.0, 0.0, 0.2])
+            spout = np.array([cx, cy, rim + 1.2 * r_in]) + side * 0.7 * r_in
+            v = -side * 0.25 + np.array([0.0, 0.0, -0.3])
         start = spout + off - v * dt * rng.random((n, 1)) * 2  # a column one step long, not a disk
         vel0 = np.tile(v, (n, 1)) + rng.normal(scale=0.02, size=(n, 3))
     x = start.copy()
@@ -173,13 +177,22 @@ def _liquid(sim: Simulation, deadline: float) -> tuple[np.ndarray, np.ndarray, f
         for _ in range(3):  # density constraint on the grid: push particles out of crowded cells
             gp = (x[live] - lo) / spacing
             rho = _splat(gp, shape) + solid_rho
-            press = np.maximum(rho - 1.0, 0.0)
+            press = np.maximum(rho - 1.0, -COHESION)  # below rest density: a pull (surface tension)
             grads = np.gradient(press)
             push = np.stack([_gather(gr, gp) for gr in grads], axis=1)
             x[live] -= 0.5 * spacing * np.clip(push, -1.0, 1.0)
             x[live] += rng.normal(scale=1e-4 * spacing, size=(int(live.sum()), 3))
             x = _collide(x, prev, live, cx, cy, r_in, wall, floor, rim, ground, rad)
-        vel[live] = (x[live] - prev[live]) / dt * 0.995
+        v = (x[live] - prev[live]) / dt * 0.995
+        speed = np.linalg.norm(v, axis=1, keepdims=True)
+        v *= np.minimum(1.0, MAX_SPEED / np.maximum(speed, 1e-9))  # constraint kicks do not launch a spray
+        gp = (x[live] - lo) / spacing  # viscosity: blend towards the grid's mean velocity (keeps the liquid together)
+        rho = np.maximum(_splat(gp, shape), 1e-6)
+        mean = np.stack([_gather(_splat(gp, shape, v[:, i]) / rho, gp) for i in range(3)], axis=1)
+        v = 0.6 * v + 0.4 * mean
+        resting = x[live, 2] <= ground + rad + 0.75 * spacing  # friction on the table
+        v[resting, :2] *= 0.6
+        vel[live] = v
         x[~live] = start[~live]
         done = step + 1
     ages = (1.0 - birth / max(steps, 1)).astype(np.float32)

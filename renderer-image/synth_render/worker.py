@@ -324,7 +324,8 @@ class ShardRun:
                                         round(seconds, 4), quality=sample.meta["quality"], index=index))
             event("sample", shard=self.shard, index=index, key=sample.key, category=plan.category,
                   score=sample.score, passed=sample.passed, attempts=sample.attempts, seconds=round(seconds, 4),
-                  renderSeconds=round(sample.render_seconds, 4), done=writer.samples, of=len(indices))
+                  renderSeconds=round(sample.render_seconds, 4), done=writer.samples, of=len(indices),
+                  **({"simulation": sample.simulation} if sample.simulation else {}))
             if self.progress is not None:
                 self.progress({"index": index, "key": sample.key, "category": plan.category, "score": sample.score,
                                "passed": sample.passed, "attempts": sample.attempts, "seconds": seconds,
