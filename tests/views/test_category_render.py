@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -16,6 +17,8 @@ from click.testing import CliRunner
 from parallel_synth import multiview, planning
 from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.cli import cli
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 MIXED = [{"name": "geometry", "weight": 1, "render": {"views": {"count": 3, "pattern": "orbit"}}},
          {"name": "motion", "weight": 1, "render": {"frames": {"count": 2, "fps": 12}}},
@@ -70,7 +73,8 @@ def test_a_category_cannot_have_views_and_frames_with_the_spec_defaults_either()
 
 @pytest.mark.blender
 @pytest.mark.slow
-def test_a_mixed_dataset_generates_validates_and_exports_nerf_for_its_multi_view_samples(tmp_path: Path) -> None:
+def test_a_mixed_dataset_generates_validates_and_exports_nerf_for_its_multi_view_samples(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("bpy")
     spec = {"samples": 3, "seed": 5, "version": "1", "shardSize": 3, "categories": MIXED,
             "render": {"resolutions": [{"width": 32, "height": 32}], "samples": {"min": 1, "max": 1},
@@ -101,3 +105,19 @@ def test_a_mixed_dataset_generates_validates_and_exports_nerf_for_its_multi_view
     assert sorted(p.name for p in out.iterdir()) == [by_cat["geometry"]]
     assert len(json.loads((out / by_cat["geometry"] / "transforms.json").read_text())["frames"]) == 3
     assert "2 samples without views left out" in res.stdout
+
+    # The README's Hugging Face recipe loads the mix (it would refuse the differing members without features).
+    text = README.read_text()
+    block = re.search(r"```python\n(from datasets import .*?)```", text, re.S)
+    assert block, "no Hugging Face block in README.md"
+    (tmp_path / "data" / "quickstart").mkdir(parents=True)
+    (tmp_path / "data" / "quickstart" / "v1").symlink_to(root)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    scope: dict[str, Any] = {}
+    exec(compile(block.group(1), "README.md", "exec"), scope)
+    rows = {r["__key__"]: r for r in scope["ds"]}
+    assert len(rows) == 3 and len(rows[by_cat["geometry"]]["json"]["views"]) == 3
+    assert len(rows[by_cat["motion"]]["json"]["frames"]) == 2
