@@ -42,7 +42,7 @@ def test_objects_are_labelled_with_unique_ids(category: str) -> None:
         s = _scene(category, r, r)
         ids = [o.id for o in s.objects]
         assert s.objects and len(set(ids)) == len(ids) and min(ids) >= 1 and max(ids) < 256
-        assert all(o.cls and o.parts for o in s.objects)
+        assert all(o.cls and (o.parts or o.simulation is not None) for o in s.objects)  # simulated: drawn from a bake
         assert s.category == category
 
 
@@ -52,7 +52,7 @@ def test_categories_differ_from_each_other() -> None:
     assert classes["characters"] == {"person"}
     assert classes["vehicles"] <= {"car", "van", "truck"}
     assert classes["environment"] <= {"tree", "rock", "building"}
-    assert classes["fluids"] <= {"glass", "droplet", "puddle"}
+    assert classes["fluids"] <= {"glass", "droplet", "puddle", "liquid"}
 
 
 def test_main_parameters_are_stratified() -> None:
