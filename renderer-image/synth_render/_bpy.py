@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 try:
@@ -25,3 +29,21 @@ def require_bpy() -> Any:
             f"({_error}); install it with: pip install 'parallel-synth[render]' (Python 3.11)"
         )
     return _bpy
+
+
+@contextmanager
+def quiet_stdout(enabled: bool) -> Iterator[None]:
+    """Silence Blender's progress lines on fd 1 (our logs go to stderr as JSON)."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)

@@ -9,18 +9,16 @@ Primitive meshes are built once (``bmesh``, no operators) and shared by all samp
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from synth_render import post
+from synth_render._bpy import quiet_stdout as _quiet_stdout
 from synth_render._bpy import require_bpy
 from synth_render.blender_content import (
     METRIC_PATTERNS,
@@ -598,24 +596,6 @@ class BlenderRenderer:
 
             out["flow"] = flow_of(parts)
         return out
-
-
-@contextlib.contextmanager
-def _quiet_stdout(enabled: bool) -> Iterator[None]:
-    """Silence Blender's progress lines on fd 1 (our logs go to stderr as JSON)."""
-    if not enabled:
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _to_matrix(bpy: Any, m: np.ndarray) -> Any:

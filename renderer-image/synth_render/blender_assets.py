@@ -198,7 +198,7 @@ class AssetImporter:
 
     def _run_importer(self, fmt: str, path: Path) -> list[Any]:
         bpy = self._bpy
-        from synth_render.blender import _quiet_stdout
+        from synth_render._bpy import quiet_stdout as _quiet_stdout
 
         before = set(bpy.data.objects)
         p = str(path)
