@@ -102,18 +102,21 @@ def _cic_weights(g: np.ndarray, shape: tuple[int, ...]) -> tuple[list[np.ndarray
     return idx, wts
 
 
-def _splat(g: np.ndarray, shape: tuple[int, int, int], values: np.ndarray | None = None) -> np.ndarray:
-    idx, wts = _cic_weights(g, shape)
+Weights = tuple[list[np.ndarray], list[np.ndarray]]
+
+
+def _splat(g: np.ndarray | Weights, shape: tuple[int, int, int], values: np.ndarray | None = None) -> np.ndarray:
+    idx, wts = _cic_weights(g, shape) if isinstance(g, np.ndarray) else g
     out = np.zeros(int(np.prod(shape)))
     for i, w in zip(idx, wts, strict=True):
         out += np.bincount(i, weights=w if values is None else w * values, minlength=out.size)
     return out.reshape(shape)
 
 
-def _gather(field: np.ndarray, g: np.ndarray) -> np.ndarray:
-    idx, wts = _cic_weights(g, field.shape)
+def _gather(field: np.ndarray, g: np.ndarray | Weights) -> np.ndarray:
+    idx, wts = _cic_weights(g, field.shape) if isinstance(g, np.ndarray) else g
     flat = field.ravel()
-    return sum((flat[i] * w for i, w in zip(idx, wts, strict=True)), np.zeros(len(g)))
+    return sum((flat[i] * w for i, w in zip(idx, wts, strict=True)), np.zeros(len(idx[0])))
 
 
 # --------------------------------------------------------------------------- liquid
@@ -175,7 +178,7 @@ def _liquid(sim: Simulation, deadline: float) -> tuple[np.ndarray, np.ndarray, f
         vel[live] += g * dt
         x[live] += vel[live] * dt
         for _ in range(3):  # density constraint on the grid: push particles out of crowded cells
-            gp = (x[live] - lo) / spacing
+            gp = _cic_weights((x[live] - lo) / spacing, shape)  # shared by the splat and the gathers
             rho = _splat(gp, shape) + solid_rho
             press = np.maximum(rho - 1.0, -COHESION)  # below rest density: a pull (surface tension)
             grads = np.gradient(press)
@@ -186,7 +189,7 @@ def _liquid(sim: Simulation, deadline: float) -> tuple[np.ndarray, np.ndarray, f
         v = (x[live] - prev[live]) / dt * 0.995
         speed = np.linalg.norm(v, axis=1, keepdims=True)
         v *= np.minimum(1.0, MAX_SPEED / np.maximum(speed, 1e-9))  # constraint kicks do not launch a spray
-        gp = (x[live] - lo) / spacing  # viscosity: blend towards the grid's mean velocity (keeps the liquid together)
+        gp = _cic_weights((x[live] - lo) / spacing, shape)  # viscosity: blend towards the grid's mean velocity (keeps the liquid together)
         rho = np.maximum(_splat(gp, shape), 1e-6)
         mean = np.stack([_gather(_splat(gp, shape, v[:, i]) / rho, gp) for i in range(3)], axis=1)
         v = 0.6 * v + 0.4 * mean
@@ -225,12 +228,6 @@ def _collide(x: np.ndarray, prev: np.ndarray, live: np.ndarray, cx: float, cy: f
 
 
 # --------------------------------------------------------------------------- smoke and fire
-
-
-def _advect(field: np.ndarray, u: tuple[np.ndarray, np.ndarray, np.ndarray], dt_cells: float,
-            grid: np.ndarray) -> np.ndarray:
-    back = grid - dt_cells * np.stack([c.ravel() for c in u], axis=1)
-    return _gather(field, back).reshape(field.shape)
 
 
 def _project(u: list[np.ndarray], iters: int = 16) -> list[np.ndarray]:
@@ -284,13 +281,14 @@ def _plume(sim: Simulation, deadline: float) -> tuple[np.ndarray, np.ndarray, fl
         swirl = rng.normal(scale=0.25, size=(2, *shape[:2], 1)) * (temp > 0.05)
         u[0] = u[0] + swirl[0] + wind[0] * temp
         u[1] = u[1] + swirl[1] + wind[1] * temp
-        vel = (u[0], u[1], u[2])
-        u = [_advect(c, vel, dt_cells, grid) for c in u]
-        temp = _advect(temp, vel, dt_cells, grid) * 0.97
+        back = _cic_weights(grid - dt_cells * np.stack([c.ravel() for c in u], axis=1), shape)
+        u = [_gather(c, back).reshape(shape) for c in u]  # semi-Lagrangian advection
+        temp = _gather(temp, back).reshape(shape) * 0.97
         u = _project(u)
         live = birth <= step
         g = pos[live]
-        v = np.stack([_gather(c, g) for c in u], axis=1)
+        wg = _cic_weights(g, shape)
+        v = np.stack([_gather(c, wg) for c in u], axis=1)
         pos[live] = np.clip(g + dt_cells * v, 0.0, np.asarray(shape, dtype=np.float64) - 1.0)
         done = step + 1
     origin = np.array([sim.origin[0] - sim.size[0] / 2, sim.origin[1] - sim.size[1] / 2, sim.origin[2]])
