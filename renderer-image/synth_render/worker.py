@@ -322,10 +322,12 @@ class ShardRun:
             seconds = time.perf_counter() - ts
             self.records.append(_Record(sample.key, plan.category, sample.score, sample.passed, sample.attempts,
                                         round(seconds, 4), quality=sample.meta["quality"], index=index))
+            # A simulated sample's bake (seconds, cacheHit): wall clock stays out of the sample JSON.
+            sim_fields: dict[str, Any] = {"simulation": sample.simulation} if sample.simulation else {}
             event("sample", shard=self.shard, index=index, key=sample.key, category=plan.category,
                   score=sample.score, passed=sample.passed, attempts=sample.attempts, seconds=round(seconds, 4),
                   renderSeconds=round(sample.render_seconds, 4), done=writer.samples, of=len(indices),
-                  **({"simulation": sample.simulation} if sample.simulation else {}))
+                  **sim_fields)
             if self.progress is not None:
                 self.progress({"index": index, "key": sample.key, "category": plan.category, "score": sample.score,
                                "passed": sample.passed, "attempts": sample.attempts, "seconds": seconds,
