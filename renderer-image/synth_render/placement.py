@@ -42,6 +42,10 @@ def object_bounds(obj: SceneObject, *, at: Vec3 | None = None) -> Box:
     """World bounds of an object (or of the object moved to ``at``)."""
     if obj.asset is not None and not obj.parts:
         return asset_bounds(obj.asset.size, float(obj.rotation[2]), obj.location if at is None else at)
+    if obj.simulation is not None and not obj.parts:  # a simulated liquid/smoke: its domain (world coordinates)
+        sim = obj.simulation
+        lo = np.array([sim.origin[0] - sim.size[0] / 2, sim.origin[1] - sim.size[1] / 2, sim.origin[2]])
+        return lo, lo + np.asarray(sim.size, dtype=np.float64)
     parent = trs(obj.location if at is None else at, obj.rotation, obj.scale)
     boxes = [part_bounds(p, parent) for p in obj.parts]
     return np.min([b[0] for b in boxes], axis=0), np.max([b[1] for b in boxes], axis=0)

@@ -144,3 +144,12 @@ def test_a_fire_sample_labels_fire_and_smoke_and_bakes_once(renderer: Any) -> No
     again = render_sample(spec, plan, renderer, dataset="t")
     assert again.simulation is not None and again.simulation["cacheHit"] is True
     assert again.files == sample.files  # a cache hit draws the same bake: the same sample
+
+
+def test_a_simulated_object_has_bounds_for_placement_and_asset_swaps() -> None:
+    from synth_render.placement import object_bounds
+    from synth_render.scene import SceneObject
+
+    lo, hi = object_bounds(SceneObject(id=1, cls="smoke", parts=(), simulation=_smoke()))
+    np.testing.assert_allclose(lo, [-0.6, -0.6, 0.0])
+    np.testing.assert_allclose(hi, [0.6, 0.6, 1.8])
