@@ -59,6 +59,15 @@ def test_plan_counts_extra_views_and_frames_only_for_the_categories_that_have_th
     note = next(a["note"] for a in mixed["assumptions"] if a["name"] == "gpuSecondsPerSample")
     assert "geometry" in note and "motion" in note and "materials" not in note
 
+    # simulate spends the same GPU time per sample (categories weighted alike).
+    from parallel_synth.simulate import SimConfig, simulate
+
+    cfg = SimConfig(jitter=0.0, pod_startup_seconds=0.0, node_provision_seconds=0.0)
+    runs = [simulate(n, SynthDatasetSpec.model_validate(yaml.safe_load((tmp_path / f"{n}.yaml").read_text())["spec"]),
+                     cfg) for n in ("plain", "mixed")]
+    gpu = [r.spot_gpu_hours + r.on_demand_gpu_hours for r in runs]
+    assert gpu[1] / gpu[0] == pytest.approx(1 + extra, rel=0.05)
+
 
 def test_a_category_cannot_have_views_and_frames_with_the_spec_defaults_either() -> None:
     spec = {"samples": 10, "output": {"uri": "s3://bucket/x"}, "image": "i", "render": {"views": {"count": 3}},
