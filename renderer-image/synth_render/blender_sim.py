@@ -91,7 +91,7 @@ def add(r: Any, obj: SceneObject) -> None:
         st["bakes"][key] = (res, hit)
     pts = simulation.particles_for(sim, res)
     surface = sim.kind == "liquid"
-    radius = res.radius * (2.2 if surface else 1.8)
+    radius = res.radius * (2.2 if surface else 1.1)
     mat = r._material(sim.material) if surface else _volume_material(bpy, obj)
     if not surface:
         r._sample_materials.append(mat)

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from synth_render.simulation import VOLUME_CLASSES
+
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 _MAD_TO_SIGMA = 1.4826 / 6.0
 """A 3x3 Laplacian [[1,-2,1],[-2,4,-2],[1,-2,1]] has L2 norm 6; MAD of a normal is 0.6745 sigma."""
@@ -170,6 +172,9 @@ def _mask_problems(seg: np.ndarray, counts: dict[int, int], scene_ids: Sequence[
     n = int(fg.sum())
     if depth is not None and n:
         bad = fg & ~(np.isfinite(depth) & (depth > 0) & (depth < BACKGROUND_DEPTH))
+        volumes = [int(o["id"]) for o in objects or () if isinstance(o, Mapping) and o.get("class") in VOLUME_CLASSES]
+        if volumes:  # smoke/fire are labelled by optical depth (synth_render.simulation): sky may be behind
+            bad &= ~np.isin(seg, volumes)
         share = float(bad.sum() / n)
         if share > thresholds.max_unsupported:
             problems.append(f"{share:.0%} of labelled pixels have no surface in the depth pass")

@@ -36,7 +36,7 @@ LIQUID_PARTICLES = (600, 1200, 2400)
 """Liquid particles per tier."""
 SMOKE_GRID = (12, 16, 20)
 """Smoke grid cells along the domain's width per tier (the height is 1.5 times that)."""
-SMOKE_PARTICLES = (800, 1500, 3000)
+SMOKE_PARTICLES = (1600, 2400, 4000)
 STEPS = {"liquid": 48, "smoke": 40, "fire": 40}
 """Solver steps per bake (fixed: the sim is a function of its parameters only)."""
 BUDGET_ENV = "SYNTH_SIM_BUDGET_SECONDS"
@@ -45,6 +45,8 @@ DEFAULT_BUDGET = 20.0
 DEFAULT_CACHE_MB = 64.0
 OPTICAL_DEPTH_LABEL = 0.5
 """A pixel is labelled smoke/fire where the volume's optical depth in front of the surface reaches this."""
+VOLUME_CLASSES = ("smoke", "fire")
+"""Classes drawn as volumes: labelled by optical depth, with no surface of their own in the depth pass."""
 FLAME_AGE = 0.45
 """Fire: particles younger than this share of the bake are flame, older ones smoke."""
 COHESION = 0.4

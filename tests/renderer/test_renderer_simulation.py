@@ -139,6 +139,8 @@ def test_a_fire_sample_labels_fire_and_smoke_and_bakes_once(renderer: Any) -> No
     sample = render_sample(spec, plan, renderer, dataset="t")
     classes = {o["class"] for o in sample.meta["objects"]}
     assert {"fire", "smoke"} <= classes
+    # Smoke over the sky has no surface behind it: the gate does not count that against the mask.
+    assert not any("depth pass" in r for r in sample.meta["quality"]["reasons"])
     assert sample.simulation is not None and sample.simulation["kind"] == "fire"
     assert len(sample.meta["simulation"]["objects"]) == 2
     again = render_sample(spec, plan, renderer, dataset="t")
