@@ -30,8 +30,9 @@ import numpy as np
 
 from synth_render.scene import Simulation
 
-TIERS = ((0.34, 0), (0.67, 1), (2.0, 2))
-"""(complexity upper bound, tier): the scene's complexity picks a simulation resolution tier."""
+TIERS = ((0.1, 0), (0.2, 1), (2.0, 2))
+"""(complexity upper bound, tier): the scene's complexity picks a simulation resolution tier (the
+built-in fluids/effects scenes span complexity ~0.04..0.25, so all three tiers occur)."""
 LIQUID_PARTICLES = (600, 1200, 2400)
 """Liquid particles per tier."""
 SMOKE_GRID = (12, 16, 20)
