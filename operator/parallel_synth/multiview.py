@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from parallel_synth.passes import pass_ext, still_bytes_weights, still_members
+
 VIEW_MEMBER = re.compile(r"^(?:view(\d{2})|frame(\d{3}))\.(.+)$")
 """A view or frame member's extension after the key: ``view03.seg.png`` -> (3, ``seg.png``)."""
 
@@ -54,8 +56,6 @@ def view_exts(spec: Any, category: str | None = None) -> list[str]:
     views, frames = view_count(spec, category) > 1, frame_count(spec, category) > 1
     if not views and not frames:
         return []
-    from parallel_synth.passes import pass_ext
-
     render = spec.render
     return [pass_ext(str(p), depth_format=str(render.depth_format)) for p in render.passes
             if frames or str(p) not in NOT_PER_VIEW]
@@ -195,9 +195,7 @@ def view_bytes_weight(spec: Any, weights: dict[str, float]) -> float:
 
 def bytes_factor(spec: Any) -> float:
     """Stored bytes of a sample of ``spec`` over the same sample with one camera."""
-    from parallel_synth.passes import bytes_weights
-
-    weights = {k: v for k, v in bytes_weights(spec).items() if k not in ("views", "frames")}
+    weights = still_bytes_weights(spec)
     base = sum(weights.values()) or 1.0
     return (base + view_bytes_weight(spec, weights)) / base
 
@@ -210,3 +208,17 @@ def estimated_gpu_seconds_per_sample(spec: Any) -> float:
 def estimated_bytes_per_sample(spec: Any) -> float:
     """``spec.estimates.bytesPerSample`` (one camera) scaled to the views/frames of an average sample."""
     return float(spec.estimates.bytes_per_sample) * bytes_factor(spec)
+
+
+def sample_members(spec: Any, category: str | None = None) -> set[str]:
+    """Every tar member extension a sample of ``category`` has: the still's members plus its own
+    ``view{k:02d}.*`` / ``frame{t:03d}.*`` (the category's ``render.views``/``frames``)."""
+    return still_members(spec) | view_members(spec, category)
+
+
+def bytes_weights(spec: Any) -> dict[str, float]:
+    """Relative stored size of each enabled pass of an average sample: the still's passes plus
+    ``views``/``frames`` for the view and frame members (per category share)."""
+    out = still_bytes_weights(spec)
+    out.update(series_bytes_weights(spec, out))
+    return out

@@ -52,9 +52,9 @@ def pass_ext(name: str, *, depth_format: str = "png16") -> str:
     return PASS_EXT[name]
 
 
-def sample_members(spec: Any, category: str | None = None) -> set[str]:
-    """Every tar member extension a sample of ``spec`` (of ``category``: its own views/frames) has
-    (``json`` always; ``txt`` with a captioner)."""
+def still_members(spec: Any) -> set[str]:
+    """Every tar member extension of one camera of one still (``json`` always; ``txt`` with a
+    captioner); ``multiview.sample_members`` adds the views and frames of a sample's category."""
     render = spec.render
     out = {"json", *(pass_ext(str(p), depth_format=str(render.depth_format)) for p in render.passes)}
     if str(render.captioner) != "none":
@@ -62,15 +62,13 @@ def sample_members(spec: Any, category: str | None = None) -> set[str]:
     save = str(spec.output.save_scene)
     if save != "none":
         out.add(save)
-    from parallel_synth.multiview import view_members
-
-    out |= view_members(spec, category)  # view{k:02d}.* / frame{t:03d}.* (the category's render.views/frames)
     return out
 
 
-def bytes_weights(spec: Any) -> dict[str, float]:
-    """Relative stored size of each enabled pass (keyed by pass name, plus ``scene`` for the scene file);
-    the JSON and the caption are a few kB and ride with ``rgb``."""
+def still_bytes_weights(spec: Any) -> dict[str, float]:
+    """Relative stored size of each enabled pass of one camera of one still (keyed by pass name, plus
+    ``scene`` for the scene file); the JSON and the caption are a few kB and ride with ``rgb``.
+    ``multiview.bytes_weights`` adds the views and frames of an average sample."""
     render = spec.render
     out: dict[str, float] = {}
     for p in render.passes:
@@ -79,8 +77,4 @@ def bytes_weights(spec: Any) -> dict[str, float]:
         out[name] = PASS_WEIGHTS.get(key, 1.0)
     if str(spec.output.save_scene) != "none":
         out["scene"] = PASS_WEIGHTS[str(spec.output.save_scene)]
-    from parallel_synth.multiview import series_bytes_weights
-
-    # view{k:02d}.* / frame{t:03d}.* of an average sample (render.views/frames, per category share)
-    out.update(series_bytes_weights(spec, out))
     return out

@@ -257,7 +257,7 @@ class ShardRun:
         return len(samples)
 
     def _expected_files(self, category: str) -> set[str]:
-        from parallel_synth.passes import sample_members
+        from parallel_synth.multiview import sample_members
 
         return sample_members(self.spec, category)
 

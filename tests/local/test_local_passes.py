@@ -8,7 +8,7 @@ import pytest
 
 from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.local.capacity import PlanInputs, capacity_plan
-from parallel_synth.passes import sample_members
+from parallel_synth.multiview import sample_members
 
 
 def _spec(**render: object) -> SynthDatasetSpec:

@@ -9,7 +9,7 @@ import pytest
 
 from parallel_synth import multiview
 from parallel_synth.api import SynthDatasetSpec
-from parallel_synth.passes import sample_members
+from parallel_synth.multiview import sample_members
 from synth_render import post
 from synth_render.scene import Camera
 from synth_render.views import ViewParams, view_cameras, world_point

@@ -289,7 +289,7 @@ def _frames_of(spec: SynthDatasetSpec) -> int:
 
 
 def _split_bytes(spec: SynthDatasetSpec, bps: float) -> dict[str, float]:
-    from parallel_synth.passes import bytes_weights
+    from parallel_synth.multiview import bytes_weights
 
     weights = bytes_weights(spec)
     total = sum(weights.values()) or 1.0

@@ -29,7 +29,8 @@ from parallel_synth.local.index import DATASET_JSON, INDEX_JSONL, INDEX_PARQUET
 from parallel_synth.local.records import PASS_EXT, metadata_problems, png_size, quality_score
 from parallel_synth.local.store import DatasetFiles
 from parallel_synth.local.tars import MAX_MEMBER_BYTES, Hostile, Sample, ScanResult, scan_shard
-from parallel_synth.passes import OPTIONAL_MEMBERS, sample_members
+from parallel_synth.multiview import sample_members
+from parallel_synth.passes import OPTIONAL_MEMBERS
 
 MAX_LISTED_PROBLEMS = 1000
 """Problems kept in the report; the count covers all of them."""
