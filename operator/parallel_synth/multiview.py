@@ -201,8 +201,11 @@ def bytes_factor(spec: Any) -> float:
 
 
 def estimated_gpu_seconds_per_sample(spec: Any) -> float:
-    """``spec.estimates.gpuSecondsPerSample`` (one camera) scaled to the views/frames of an average sample."""
-    return float(spec.estimates.gpu_seconds_per_sample) * gpu_factor(spec)
+    """``spec.estimates.gpuSecondsPerSample`` (one camera) scaled to the views/frames of an average sample,
+    plus the bake time of its simulations (``simcost``; the pod holds its GPU while it bakes)."""
+    from parallel_synth.simcost import bake_seconds_per_sample
+
+    return float(spec.estimates.gpu_seconds_per_sample) * gpu_factor(spec) + bake_seconds_per_sample(spec)
 
 
 def estimated_bytes_per_sample(spec: Any) -> float:

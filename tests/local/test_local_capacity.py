@@ -17,7 +17,7 @@ from parallel_synth.local.capacity import PlanInputs, capacity_plan, human_bytes
 
 def spec_of(**over: Any) -> SynthDatasetSpec:
     wire: dict[str, Any] = {"samples": 500_000_000, "shardSize": 1000, "output": {"uri": "s3://bucket/x"},
-                            "image": "img"}
+                            "image": "img", "categories": [{"name": "geometry"}]}  # no simulation bake
     wire.update(over)
     return SynthDatasetSpec.model_validate(wire)
 

@@ -35,6 +35,7 @@ def make_spec(**overrides: Any) -> SynthDatasetSpec:
         "estimates": {"gpuSecondsPerSample": 10},
         "pricing": {"spotPerGpuHour": 0.3, "onDemandPerGpuHour": 1.0},
         "nodePool": {"spot": True, "onDemandFallback": True},
+        "categories": [{"name": "geometry"}],  # no simulations: GPU time is estimates x samples exactly
     }
     wire.update(overrides)
     return SynthDatasetSpec.model_validate(wire)

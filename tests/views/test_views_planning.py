@@ -41,9 +41,12 @@ def test_plan_counts_every_view_in_gpu_seconds_and_bytes(tmp_path: Path) -> None
     one, eight = _plan(tmp_path, 1), _plan(tmp_path, 8)
     assert one["views"] == 1 and eight["views"] == 8
     share = multiview.EXTRA_VIEW_GPU_SHARE
-    assert eight["gpuSecondsPerSample"] == pytest.approx(10 * (1 + 7 * share))
-    assert eight["gpuHours"] == pytest.approx(one["gpuHours"] * (1 + 7 * share))
-    assert eight["costDollars"]["onDemand"] == pytest.approx(one["costDollars"]["onDemand"] * (1 + 7 * share))
+    bake = eight["bakeSecondsPerSample"]  # simulations bake once per sample, however many views
+    assert bake == one["bakeSecondsPerSample"]
+    assert eight["gpuSecondsPerSample"] == pytest.approx(10 * (1 + 7 * share) + bake)
+    assert eight["gpuHours"] == pytest.approx(2000 * (10 * (1 + 7 * share) + bake) / 3600)
+    assert (eight["costDollars"]["onDemand"] / one["costDollars"]["onDemand"]
+            == pytest.approx((10 * (1 + 7 * share) + bake) / (10 + bake)))
     # Bytes: the single-view sample plus 8 copies of every pass but flow (view 0's only).
     w = {"rgb": 1.0, "depth": 0.5, "segmentation": 0.05, "flow": 0.3}
     base = sum(w.values())

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from parallel_synth.api import PassName, SynthDatasetSpec
+from parallel_synth.simcost import bake_seconds_per_sample
 
 SECONDS_PER_DAY = 86_400
 
@@ -89,6 +90,9 @@ class CapacityPlan:
     time and bytes per sample count them for each category's share of the samples."""
     frames: int = 1
     """Frames per sample (render.frames.count, the most any category has), counted the same way."""
+    bake_seconds_per_sample: float = 0.0
+    """Bake seconds of simulations (fluids/effects) in an average sample, included in gpu_seconds_per_sample
+    (0 when that comes from a flag: a measured figure of the whole sample)."""
 
     def to_json(self) -> dict[str, Any]:
         def costs(c: CostPlan) -> dict[str, float]:
@@ -119,6 +123,7 @@ class CapacityPlan:
             "storageBytesPerPass": {k: v * self.samples for k, v in self.bytes_per_pass.items()},
             "views": self.views,
             "frames": self.frames,
+            "bakeSecondsPerSample": self.bake_seconds_per_sample,
         }
 
 
@@ -178,6 +183,11 @@ def capacity_plan(
     gpu_s, a_gpu = _estimate(spec, "gpuSecondsPerSample", "gpu_seconds_per_sample", inputs.gpu_seconds_per_sample)
     bps, a_bytes = _estimate(spec, "bytesPerSample", "bytes_per_sample", inputs.bytes_per_sample)
     (gpu_s, a_gpu), (bps, a_bytes) = _per_view(spec, gpu_s, a_gpu, "gpu"), _per_view(spec, bps, a_bytes, "bytes")
+    bake_s = 0.0 if a_gpu.source == "flag" else bake_seconds_per_sample(spec)  # a flag is a whole sample
+    if bake_s > 0:
+        gpu_s += bake_s
+        a_gpu = Assumption(a_gpu.name, gpu_s, a_gpu.source, "; ".join(
+            x for x in (a_gpu.note, f"+ {bake_s:.3g} s bake of simulations (fluids/effects)") if x))
     if gpu_s <= 0 or bps <= 0:
         raise ValueError("gpu-seconds-per-sample and bytes-per-sample must be > 0")
     if inputs.spot_share is not None:
@@ -272,6 +282,7 @@ def capacity_plan(
         bytes_per_pass=_split_bytes(spec, bps),
         views=_views_of(spec),
         frames=_frames_of(spec),
+        bake_seconds_per_sample=bake_s,
     )
 
 

@@ -29,6 +29,9 @@ def render_plan(name: str, spec: SynthDatasetSpec, p: CapacityPlan, *, console: 
     t.add_row("storage total", human_bytes(p.storage_bytes), "all passes")
     t.add_row("", human_bytes(p.storage_bytes_rgb_only), "rgb only")
     t.add_row("GPU time per sample", f"{p.gpu_seconds_per_sample:g} s", "*")
+    if p.bake_seconds_per_sample > 0:
+        t.add_row("  bake of simulations", f"{p.bake_seconds_per_sample:.3g} s",
+                  "included above: fluids/effects simulations, tier-1 medians *")
     t.add_row("GPU-hours", f"{p.gpu_hours:,.0f}", "")
     t.add_row("per worker", f"{p.samples_per_day_per_worker:,.0f} samples/day",
               f"{max(1, spec.node_pool.gpus_per_worker)} GPU(s) per worker")
