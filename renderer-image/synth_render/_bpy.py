@@ -47,3 +47,15 @@ def quiet_stdout(enabled: bool) -> Iterator[None]:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
+
+
+def bare_material(bpy: Any, name: str) -> tuple[Any, Any]:
+    """A new node material holding only its Material Output node: ``(material, output node)``."""
+    mat = bpy.data.materials.new(name)
+    if mat.node_tree is None:  # Blender < 5.0 creates node trees on request only
+        mat.use_nodes = True
+    nt = mat.node_tree
+    for n in list(nt.nodes):
+        if n.type != "OUTPUT_MATERIAL":
+            nt.nodes.remove(n)
+    return mat, next(n for n in nt.nodes if n.type == "OUTPUT_MATERIAL")

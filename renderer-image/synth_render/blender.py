@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from synth_render import post
+from synth_render._bpy import bare_material, require_bpy
 from synth_render._bpy import quiet_stdout as _quiet_stdout
-from synth_render._bpy import require_bpy
 from synth_render.blender_content import (
     METRIC_PATTERNS,
     EnvironmentWorld,
@@ -528,16 +528,11 @@ class BlenderRenderer:
     def _aux_material(self) -> Any:
         """A black emission material (created once): shading the aux renders costs nothing."""
         if getattr(self, "_aux_mat", None) is None:
-            mat = self._bpy.data.materials.new("synth-aux")
-            if mat.node_tree is None:
-                mat.use_nodes = True
+            mat, out = bare_material(self._bpy, "synth-aux")
             nt = mat.node_tree
-            for n in list(nt.nodes):
-                if n.type != "OUTPUT_MATERIAL":
-                    nt.nodes.remove(n)
             em = nt.nodes.new("ShaderNodeEmission")
             em.inputs["Strength"].default_value = 0.0
-            nt.links.new(em.outputs["Emission"], next(n for n in nt.nodes if n.type == "OUTPUT_MATERIAL").inputs["Surface"])
+            nt.links.new(em.outputs["Emission"], out.inputs["Surface"])
             self._aux_mat = mat
         return self._aux_mat
 

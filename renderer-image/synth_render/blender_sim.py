@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from synth_render import post, simulation
+from synth_render._bpy import bare_material
 from synth_render.scene import Scene, SceneObject
 
 
@@ -29,14 +30,8 @@ def _state(r: Any) -> dict[str, Any]:
 def _volume_material(bpy: Any, obj: SceneObject) -> Any:
     sim = obj.simulation
     assert sim is not None
-    mat = bpy.data.materials.new("synth-sim-volume")
-    if mat.node_tree is None:
-        mat.use_nodes = True
+    mat, out = bare_material(bpy, "synth-sim-volume")
     nt = mat.node_tree
-    for n in list(nt.nodes):
-        if n.type != "OUTPUT_MATERIAL":
-            nt.nodes.remove(n)
-    out = next(n for n in nt.nodes if n.type == "OUTPUT_MATERIAL")
     vol = nt.nodes.new("ShaderNodeVolumePrincipled")
     vol.inputs["Color"].default_value = (*sim.material.color, 1.0)
     vol.inputs["Density"].default_value = sim.density
