@@ -33,7 +33,7 @@ def _png(arr: np.ndarray) -> bytes:
 
 
 def make_dataset(root: Path, samples: int) -> None:
-    from parallel_synth import planning
+    from synth_contract import planning
     from synth_render.shards import ShardWriter
 
     rng = np.random.default_rng(0)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from parallel_synth.api import SynthDatasetSpec
+from synth_contract.api import SynthDatasetSpec
 from synth_render import frames as fr
 from synth_render import post
 from synth_render.blender import BlenderRenderer, Extras

@@ -28,10 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.local.generate import run_dataset
 from parallel_synth.local.store import open_dataset
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
 
 HERE = Path(__file__).resolve().parent
 

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from parallel_synth import kueue, planning, ranges
-from parallel_synth.api import SynthDatasetSpec
+from parallel_synth import kueue
 from parallel_synth.batches import decide_dataset
 from parallel_synth.kube import Resource
 from parallel_synth.reconcile import reconcile_batch, reconcile_dataset
 from parallel_synth.settings import OperatorSettings
+from synth_contract import planning, ranges
+from synth_contract.api import SynthDatasetSpec
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

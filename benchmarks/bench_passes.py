@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from parallel_synth.api import SynthDatasetSpec
+from synth_contract.api import SynthDatasetSpec
 from synth_render.blender import BlenderRenderer
 from synth_render.sample import plan_sample, render_sample
 

@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "operator"), str(ROOT / "renderer-image")]
 
-from parallel_synth.api import SynthDatasetSpec  # noqa: E402
+from synth_contract.api import SynthDatasetSpec  # noqa: E402
 from synth_render import post, quality  # noqa: E402
 from synth_render.sample import adaptive_spp, plan_sample, scene_for  # noqa: E402
 

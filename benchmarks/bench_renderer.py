@@ -30,14 +30,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from parallel_synth.api import SynthDatasetSpec
-from synth_render.storage import open_store
+from synth_contract.api import SynthDatasetSpec
+from synth_contract.store import open_store
 from synth_render.worker import run_shard
 
 _ONE_SAMPLE = """
 import json, sys, time
 t0 = time.perf_counter()
-from parallel_synth.api import SynthDatasetSpec
+from synth_contract.api import SynthDatasetSpec
 from synth_render.blender import BlenderRenderer
 from synth_render.sample import plan_sample, render_sample
 spec = SynthDatasetSpec.model_validate(json.loads(sys.argv[1]))

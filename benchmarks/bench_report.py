@@ -29,9 +29,9 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from parallel_synth.api import ALL_CATEGORIES  # noqa: E402
 from parallel_synth.coverage import Coverage  # noqa: E402
 from parallel_synth.local.records import INDEX_SCHEMA, QUALITY_COMPONENTS  # noqa: E402
+from synth_contract.api import ALL_CATEGORIES  # noqa: E402
 from synth_render import shards  # noqa: E402
 
 

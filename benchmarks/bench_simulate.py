@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
-from parallel_synth.api import SynthDataset, SynthDatasetSpec
 from parallel_synth.simulate import SimConfig, SimReport, plot, simulate, start_after
+from synth_contract.api import SynthDataset, SynthDatasetSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 PHASES: list[tuple[str, int, int, list[str]]] = [

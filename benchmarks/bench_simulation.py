@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from parallel_synth.api import SynthDatasetSpec
+from synth_contract.api import SynthDatasetSpec
 from synth_render import simulation
 from synth_render.scene import Simulation
 

@@ -10,7 +10,7 @@ Figures (one warm renderer, as a worker keeps it; the same sample indexes in bot
   settings), target <= 0.9 (the scene is generated, built and synced once for all views);
   ``cpuRatio``: the same with the process's CPU time (steadier on a shared machine);
 - ``extraViewShare``: CPU time of one more view relative to a single-view sample (what
-  ``parallel_synth.multiview.EXTRA_VIEW_GPU_SHARE`` models for ``synthctl plan``);
+  ``synth_contract.multiview.EXTRA_VIEW_GPU_SHARE`` models for ``synthctl plan``);
 - bytes per view (all of a view's members) and per sample, single-view vs N-view (view 0's
   members are also the sample's top-level files).
 """
@@ -23,7 +23,7 @@ import statistics
 import time
 from typing import Any
 
-from parallel_synth.api import SynthDatasetSpec
+from synth_contract.api import SynthDatasetSpec
 from synth_render.blender import BlenderRenderer
 from synth_render.sample import plan_sample, render_sample
 

@@ -45,12 +45,12 @@ case "$cmd" in
     ;;
   lint)
     setup
-    "$BIN/ruff" check operator renderer-image tests benchmarks e2e
+    "$BIN/ruff" check contract operator renderer-image tests benchmarks e2e
     "$BIN/mypy"
     ;;
   test)
     setup
-    "$BIN/ruff" check operator renderer-image tests benchmarks e2e
+    "$BIN/ruff" check contract operator renderer-image tests benchmarks e2e
     "$BIN/mypy"
     # pytest exits 5 when it collects no test: that fails here like any other error.
     "$BIN/python" -m pytest "$@"

@@ -40,7 +40,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def s3_client(s3_endpoint: str, aws_env: None) -> Any:
-    from synth_render.storage import make_s3_client
+    from synth_contract.store import make_s3_client
 
     return make_s3_client(endpoint_url=s3_endpoint)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import posixpath
 from urllib.parse import unquote, urlparse
 
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.settings import OperatorSettings
-from parallel_synth.validation import FieldError
+from synth_contract.api import SynthDatasetSpec
+from synth_contract.validation import FieldError
 
 CONTROL_PLANE_TAINTS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 """Taint keys that keep workloads off the control plane: never tolerated unless explicitly allowed."""

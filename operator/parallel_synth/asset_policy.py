@@ -12,9 +12,9 @@ from __future__ import annotations
 import posixpath
 from urllib.parse import unquote, urlparse
 
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.settings import OperatorSettings
-from parallel_synth.validation import FieldError
+from synth_contract.api import SynthDatasetSpec
+from synth_contract.validation import FieldError
 
 BUILTINS = ("studiolights", "sample-objects")
 """``builtin:NAME`` sources shipped in the renderer (keep in step with synth_render.assets.fetch.BUILTINS)."""

@@ -17,14 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from parallel_synth import cost, exitcodes, kueue, planning, ranges, scaling
-from parallel_synth.api import (
-    BatchPhase,
-    DatasetPhase,
-    RenderBatchSpec,
-    SynthDatasetSpec,
-    SynthDatasetStatus,
-)
+from parallel_synth import cost, kueue, scaling
 from parallel_synth.curation import done_shards, segment_progress
 from parallel_synth.jobs import (
     CONTAINER,
@@ -52,6 +45,14 @@ from parallel_synth.status import (
     rfc3339,
     samples_in,
     set_condition,
+)
+from synth_contract import exitcodes, planning, ranges
+from synth_contract.api import (
+    BatchPhase,
+    DatasetPhase,
+    RenderBatchSpec,
+    SynthDatasetSpec,
+    SynthDatasetStatus,
 )
 
 LABEL_INDEX = "parallelsynth.io/batch-index"

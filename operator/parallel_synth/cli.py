@@ -15,8 +15,14 @@ from typing import Any
 import click
 
 from parallel_synth import crdgen
-from parallel_synth.api import SynthDataset
-from parallel_synth.validation import find_dataset, find_datasets, load_manifest_text, validate_document
+from synth_contract.validation import (
+    EXIT_PROBLEMS,
+    EXIT_USAGE,
+    find_datasets,
+    one_line,
+    read_documents,
+    validate_document,
+)
 
 # name -> ("module:attribute", one-line help shown by `synthctl --help`)
 _LAZY: dict[str, tuple[str, str]] = {
@@ -92,45 +98,6 @@ def crds(out: Path | None) -> None:
         click.echo(f"wrote {out / name}")
 
 
-EXIT_PROBLEMS = 1
-"""The thing checked (a manifest, a dataset) has problems."""
-EXIT_USAGE = 2
-"""The command was used wrongly, or its input cannot be read."""
-
-
-def _read_documents(path: str) -> list[Any]:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text()
-    return load_manifest_text(text)
-
-
-def read_manifest(path: str) -> Any:
-    """Read a manifest file ('-' for stdin) and return its SynthDataset document."""
-    return find_dataset(_read_documents(path))
-
-
-def load_dataset(path: str) -> SynthDataset:
-    """The valid SynthDataset of a manifest, or exit: 2 if unreadable, 1 with each field problem."""
-    try:
-        raw = read_manifest(path)
-    except Exception as exc:  # YAML errors, aliases, size, nesting, missing document: all user input
-        click.echo(f"{path}: cannot read manifest: {_one_line(exc)}", err=True)
-        sys.exit(EXIT_USAGE)
-    obj, errors = validate_document(raw, now=datetime.now(UTC))
-    if errors or obj is None:
-        click.echo(f"{path}: {len(errors)} problem(s):", err=True)
-        for e in errors:
-            click.echo(f"  {e}", err=True)
-        sys.exit(EXIT_PROBLEMS)
-    return obj
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if isinstance(exc, RecursionError):
-        text = "nested too deeply"
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
 @cli.command("validate-manifest")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--old", "old_file", type=click.Path(dir_okay=False), default=None,
@@ -147,9 +114,9 @@ def validate_manifest(file: str, old_file: str | None) -> None:
     olds: dict[tuple[str, str], dict[str, Any]] = {}
     if old_file is not None:
         try:
-            old_docs = find_datasets(_read_documents(old_file))
+            old_docs = find_datasets(read_documents(old_file))
         except Exception as exc:
-            click.echo(f"{old_file}: cannot read manifest: {_one_line(exc)}", err=True)
+            click.echo(f"{old_file}: cannot read manifest: {one_line(exc)}", err=True)
             sys.exit(EXIT_USAGE)
         for _, raw in old_docs:
             obj, errors = validate_document(raw, now=datetime.now(UTC))
@@ -159,9 +126,9 @@ def validate_manifest(file: str, old_file: str | None) -> None:
             olds[(obj.metadata.name, obj.metadata.namespace or "")] = {
                 **obj.wire(), **({"status": raw["status"]} if isinstance(raw.get("status"), dict) else {})}
     try:
-        docs = _read_documents(file)
+        docs = read_documents(file)
     except Exception as exc:  # YAML errors, aliases, size, nesting: all user input
-        click.echo(f"{file}: cannot read manifest: {_one_line(exc)}", err=True)
+        click.echo(f"{file}: cannot read manifest: {one_line(exc)}", err=True)
         sys.exit(EXIT_USAGE)
     found = find_datasets(docs)
     if not found:
@@ -180,7 +147,7 @@ def validate_manifest(file: str, old_file: str | None) -> None:
         spec = obj.spec
         old = olds.get((obj.metadata.name, obj.metadata.namespace or ""))
         if old is not None:
-            from parallel_synth.immutability import transition_problems
+            from synth_contract.immutability import transition_problems
 
             problems = transition_problems(old, obj.wire(), assume_started="status" not in old)
             if problems:

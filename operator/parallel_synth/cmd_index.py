@@ -18,9 +18,9 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
-from parallel_synth.validation import errors_from_pydantic, find_dataset, load_manifest_text, spec_from_json
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
+from synth_contract.validation import errors_from_pydantic, find_dataset, load_manifest_text, spec_from_json
 
 
 def _spec(manifest: str | None) -> tuple[SynthDatasetSpec, str | None]:

@@ -144,8 +144,7 @@ def simulate_cmd(
     """
     from datetime import UTC, datetime
 
-    from parallel_synth.cli import read_manifest
-    from parallel_synth.validation import validate_document
+    from synth_contract.validation import read_manifest, validate_document
 
     schedule = _quota_schedule(quota_changes, quota_gpus)
     try:

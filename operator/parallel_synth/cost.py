@@ -28,8 +28,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from parallel_synth import multiview
-from parallel_synth.api import PricingSpec, SynthDatasetSpec
+from synth_contract import multiview
+from synth_contract.api import PricingSpec, SynthDatasetSpec
 
 
 class Capacity(StrEnum):

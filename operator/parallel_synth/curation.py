@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from parallel_synth import planning, ranges
-from parallel_synth.api import SynthDatasetSpec
+from synth_contract import planning, ranges
+from synth_contract.api import SynthDatasetSpec
 
 
 def segment_progress(spec: SynthDatasetSpec, done: Iterable[ranges.Span]) -> list[dict[str, Any]]:

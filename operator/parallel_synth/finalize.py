@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from parallel_synth.api import DatasetPhase
 from parallel_synth.batches import EventSpec
 from parallel_synth.status import set_condition
+from synth_contract.api import DatasetPhase
 
 
 @dataclass(frozen=True)

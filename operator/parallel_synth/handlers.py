@@ -23,9 +23,9 @@ import kopf
 
 from parallel_synth import kube as kube_mod
 from parallel_synth import podwatch, reconcile
-from parallel_synth.api import GROUP, LABEL_BATCH, LABEL_MANAGED_BY, MANAGED_BY, VERSION
 from parallel_synth.metrics import Metrics
 from parallel_synth.settings import OperatorSettings
+from synth_contract.api import GROUP, LABEL_BATCH, LABEL_MANAGED_BY, MANAGED_BY, VERSION
 
 SETTINGS = OperatorSettings.from_env()
 DATASETS = (GROUP, VERSION, "synthdatasets")

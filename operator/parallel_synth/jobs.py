@@ -19,8 +19,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from parallel_synth import kueue, podtemplate, ranges, renderpods
-from parallel_synth.api import (
+from parallel_synth import kueue, podtemplate, renderpods
+from parallel_synth.settings import OperatorSettings
+from synth_contract import ranges
+from synth_contract.api import (
     API_VERSION,
     GROUP,
     LABEL_BATCH,
@@ -30,7 +32,6 @@ from parallel_synth.api import (
     RenderBatchSpec,
     SynthDatasetSpec,
 )
-from parallel_synth.settings import OperatorSettings
 
 CONTAINER = "render"
 LABEL_ATTEMPT = f"{GROUP}/attempt"

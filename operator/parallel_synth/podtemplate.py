@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from parallel_synth.api import PodTemplateSpec
+from synth_contract.api import PodTemplateSpec
 
 
 def pod_metadata(labels: dict[str, str], template: PodTemplateSpec | None) -> dict[str, Any]:

@@ -17,13 +17,6 @@ from typing import Any
 
 from parallel_synth import events as ev
 from parallel_synth.admission import policy_errors
-from parallel_synth.api import (
-    API_VERSION,
-    LABEL_BATCH,
-    LABEL_DATASET,
-    RenderBatchSpec,
-    SynthDatasetSpec,
-)
 from parallel_synth.asset_policy import asset_uri_errors
 from parallel_synth.batches import (
     LABEL_INDEX,
@@ -50,7 +43,14 @@ from parallel_synth.jobs import (
 from parallel_synth.kube import BATCHES, DATASETS, EVENTS, JOBS, PODS, Kube
 from parallel_synth.settings import OperatorSettings
 from parallel_synth.status import parse_time, pod_node
-from parallel_synth.validation import validate_document
+from synth_contract.api import (
+    API_VERSION,
+    LABEL_BATCH,
+    LABEL_DATASET,
+    RenderBatchSpec,
+    SynthDatasetSpec,
+)
+from synth_contract.validation import validate_document
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ import copy
 import math
 from typing import Any
 
-from parallel_synth import multiview
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.settings import OperatorSettings
+from synth_contract import multiview
+from synth_contract.api import SynthDatasetSpec
 
 SHARED_VOLUME = "shared-output"
 IMAGE_ENV = "SYNTH_RENDERER_IMAGE"

@@ -46,8 +46,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from parallel_synth import multiview, planning
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.cost import BudgetState, Capacity, CostReport, GpuTime, budget_state, cost_report
 from parallel_synth.throughput import (
     SECONDS_PER_DAY,
@@ -58,6 +56,8 @@ from parallel_synth.throughput import (
     window_from_status,
     window_to_status,
 )
+from synth_contract import multiview, planning
+from synth_contract.api import SynthDatasetSpec
 
 
 @dataclass(frozen=True)

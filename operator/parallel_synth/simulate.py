@@ -5,7 +5,7 @@ against preemption storms, capacity shortages and budgets without a cluster.
 
 What is real and what is simulated:
 
-* real: the planner (:mod:`parallel_synth.planning`: shards, batches), the operator's window
+* real: the planner (:mod:`synth_contract.planning`: shards, batches), the operator's window
   and status aggregation (:func:`parallel_synth.batches.decide_dataset`, which folds finished
   batches and aggregates counters with :mod:`parallel_synth.status`), the autoscaler
   (:func:`parallel_synth.scaling.autoscale`), cost and budget (:mod:`parallel_synth.cost`);
@@ -38,14 +38,14 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from parallel_synth import multiview, planning, ranges
-from parallel_synth.api import RenderBatchSpec, SynthDatasetSpec
 from parallel_synth.batches import LABEL_INDEX, decide_dataset
 from parallel_synth.cost import Capacity, GpuTime, dollars
 from parallel_synth.scaling import LiveBatch, batch_views, distribute
 from parallel_synth.settings import OperatorSettings
 from parallel_synth.status import batch_counts
 from parallel_synth.throughput import SECONDS_PER_DAY
+from synth_contract import multiview, planning, ranges
+from synth_contract.api import RenderBatchSpec, SynthDatasetSpec
 
 # event kinds (ordered: at equal times, pods end before ticks look at them)
 _END, _PREEMPT, _READY, _DAY, _TICK, _FULL, _QUICK, _QUOTA = range(8)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from parallel_synth import planning, ranges
-from parallel_synth.api import BatchPhase, Condition, SynthDatasetSpec
 from parallel_synth.jobs import JobProgress
+from synth_contract import planning, ranges
+from synth_contract.api import BatchPhase, Condition, SynthDatasetSpec
 
 # --------------------------------------------------------------------------- small helpers
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from parallel_synth import classes
-from parallel_synth.api import SynthDatasetSpec
+from synth_contract import classes
+from synth_contract.api import SynthDatasetSpec
 from synth_render import captions, groundtruth, post
 from synth_render.scene import Scene
 

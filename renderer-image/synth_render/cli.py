@@ -27,7 +27,7 @@ def render_sample_cmd(manifest: str, index: int, out: Path) -> None:
     Exit codes: 0 rendered; 1 the manifest has problems (each printed with its field path);
     2 wrong usage (--index out of range) or the manifest cannot be read.
     """
-    from parallel_synth.cli import load_dataset
+    from synth_contract.validation import load_dataset
 
     obj = load_dataset(manifest)
     spec = obj.spec

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
+from synth_contract.store import FileStore, S3Store, Store
 from synth_render import shards
-from synth_render.storage import FileStore, S3Store, Store
 
 
 def sibling_store(store: Store, version: str, other: str) -> Store | None:

@@ -88,7 +88,7 @@ def annotate_frames(spec: Any, scene: Scene, cameras: tuple[Camera, ...], out: A
     """``meta['frames']`` and the encoded ``frame{t:03d}.*`` members of frames 1.. (kept in ``arrays``)."""
     if len(cameras) < 2:
         return
-    from parallel_synth import classes
+    from synth_contract import classes
     from synth_render.annotate import dataset_vocabulary
 
     params = params_from_spec(spec.render.frames)

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
 from synth_render import annotate, content, frames, post, quality, views
 from synth_render.assets import runtime as assets_runtime
 from synth_render.generators import GENERATORS, GenConfig

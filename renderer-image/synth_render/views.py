@@ -145,7 +145,7 @@ def annotate_views(spec: Any, scene: Scene, cameras: tuple[Camera, ...], out: An
     """
     if len(cameras) < 2:
         return
-    from parallel_synth import classes
+    from synth_contract import classes
     from synth_render.annotate import dataset_vocabulary
 
     passes = {str(p) for p in spec.render.passes}

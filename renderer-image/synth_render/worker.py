@@ -31,14 +31,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
-from parallel_synth.validation import spec_from_json
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
+from synth_contract.store import Store, open_store
+from synth_contract.validation import spec_from_json
 from synth_render import derive, quarantine, shards
 from synth_render.logs import event, setup_json_logging
 from synth_render.provenance import image_provenance
 from synth_render.sample import RenderedSample, Renderer, json_bytes, plan_sample, render_sample
-from synth_render.storage import Store, open_store
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_QUALITY, EXIT_SIGTERM = 0, 1, 2, 3, 143
 MANIFEST_SCHEMA = "parallel-synth/shard-manifest/v1"
@@ -257,7 +257,7 @@ class ShardRun:
         return len(samples)
 
     def _expected_files(self, category: str) -> set[str]:
-        from parallel_synth.multiview import sample_members
+        from synth_contract.multiview import sample_members
 
         return sample_members(self.spec, category)
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.curation import done_shards, segment_progress
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
 
 
 def _spec(**over: Any) -> SynthDatasetSpec:

@@ -13,8 +13,8 @@ import pytest
 from cel_eval import cel_violations
 
 from parallel_synth import crdgen
-from parallel_synth.api import SynthDataset
-from parallel_synth.immutability import transition_problems
+from synth_contract.api import SynthDataset
+from synth_contract.immutability import transition_problems
 
 SCHEMA = crdgen.synthdataset_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 

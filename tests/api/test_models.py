@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from conftest import EXAMPLES, load_example
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
-from parallel_synth.validation import load_manifest_text, validate_document
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
+from synth_contract.validation import load_manifest_text, validate_document
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 

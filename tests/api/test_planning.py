@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
 
 
 def spec(**over: Any) -> SynthDatasetSpec:

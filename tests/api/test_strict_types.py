@@ -17,8 +17,8 @@ import jsonschema
 import pytest
 import yaml
 
-from parallel_synth.api import SynthDataset
-from parallel_synth.validation import validate_document
+from synth_contract.api import SynthDataset
+from synth_contract.validation import validate_document
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 22, tzinfo=UTC)

@@ -172,7 +172,7 @@ def test_imported_set_stays_under_its_memory_bound(sample_lib: Path, tmp_path: P
 
 
 def test_a_sample_with_assets_rerenders_identically(renderer: Any, sample_lib: Path) -> None:
-    from parallel_synth.api import SynthDatasetSpec
+    from synth_contract.api import SynthDatasetSpec
     from synth_render.sample import plan_sample, render_sample
 
     spec = SynthDatasetSpec.model_validate({

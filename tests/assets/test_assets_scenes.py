@@ -163,8 +163,8 @@ def test_operator_refuses_asset_uris_pods_cannot_read() -> None:
 def test_dataset_json_credits_assets_and_lists_rejections() -> None:
     from datetime import UTC, datetime
 
-    from parallel_synth.api import SynthDatasetSpec
     from parallel_synth.local.index import Summary, dataset_summary
+    from synth_contract.api import SynthDatasetSpec
 
     spec = SynthDatasetSpec.model_validate({"samples": 2, "output": {"uri": "file:///tmp/x"}, "image": "x"})
     s = Summary()

@@ -19,12 +19,12 @@ import yaml
 from install_helpers import CHART, MANIFESTS, ROOT, load_all, run
 from prometheus_client import CollectorRegistry, generate_latest
 
-from parallel_synth.api import RenderBatchSpec, SynthDatasetSpec, SynthDatasetStatus
 from parallel_synth.cmd_operator import operator as operator_cmd
 from parallel_synth.cmd_operator import peering_priority
 from parallel_synth.jobs import JobRequest, Owner, build_index_job, build_job
 from parallel_synth.metrics import Metrics
 from parallel_synth.settings import OperatorSettings
+from synth_contract.api import RenderBatchSpec, SynthDatasetSpec, SynthDatasetStatus
 
 SPEC = SynthDatasetSpec.model_validate({
     "samples": 1000, "shardSize": 100, "image": "registry.example.com/ml/renderer:1.0",

@@ -14,8 +14,8 @@ if str(HERE) not in sys.path:
 
 from local_helpers import build_dataset, tiny_wire  # noqa: E402
 
-from parallel_synth.api import SynthDatasetSpec  # noqa: E402
 from parallel_synth.local.store import LocalFiles  # noqa: E402
+from synth_contract.api import SynthDatasetSpec  # noqa: E402
 
 
 @pytest.fixture

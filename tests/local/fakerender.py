@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.local.store import open_dataset
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
 
 SIZE = 32
 

@@ -11,10 +11,10 @@ from typing import Any
 import fakerender
 import yaml
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.local.index import write_index
 from parallel_synth.local.store import LocalFiles
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
 
 FAKE_RENDERER = "fakerender:run_shard"
 

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from local_helpers import tiny_wire, write_manifest
 
-from parallel_synth import planning
 from parallel_synth.local.checks import check_dataset
 from parallel_synth.local.store import LocalFiles
+from synth_contract import planning
 
 pytestmark = [pytest.mark.blender]
 pytest.importorskip("bpy")

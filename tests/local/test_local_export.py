@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from parallel_synth import planning
 from parallel_synth.local.export import export_dataset
 from parallel_synth.local.store import LocalFiles
+from synth_contract import planning
 from synth_render.shards import ShardWriter
 
 

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 from local_helpers import FAKE_RENDERER, tiny_wire, write_manifest
 
-from parallel_synth import planning
 from parallel_synth.local.checks import check_dataset
 from parallel_synth.local.store import LocalFiles
+from synth_contract import planning
 
 SYNTHCTL = [sys.executable, "-m", "parallel_synth.cli"]
 

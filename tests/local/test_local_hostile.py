@@ -20,11 +20,11 @@ from click.testing import CliRunner
 from local_helpers import recommit
 from PIL import Image
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.cli import cli
 from parallel_synth.local.checks import CheckOptions, check_dataset
 from parallel_synth.local.store import LocalFiles
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
 
 # --------------------------------------------------------------------------- helpers
 

@@ -10,12 +10,12 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 from PIL import Image
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.cli import cli
 from parallel_synth.local.preview import HEADER, LABEL_WIDTH, PreviewSample, compose_sheet, id_color, overlay
 from parallel_synth.local.progress import LineDisplay, Tracker, format_duration, summary_line
 from parallel_synth.local.store import LocalFiles
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
 
 
 def test_index_has_one_row_per_sample_with_metadata(dataset: LocalFiles, tiny_spec: SynthDatasetSpec) -> None:

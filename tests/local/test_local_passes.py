@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.local.capacity import PlanInputs, capacity_plan
-from parallel_synth.multiview import sample_members
+from synth_contract.api import SynthDatasetSpec
+from synth_contract.multiview import sample_members
 
 
 def _spec(**render: object) -> SynthDatasetSpec:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from local_helpers import FAKE_RENDERER, tiny_wire, write_manifest
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.local.checks import check_dataset
 from parallel_synth.local.store import LocalFiles
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
 
 SYNTHCTL = [sys.executable, "-m", "parallel_synth.cli"]
 SEGMENT = {"fromShard": 11, "categories": [{"name": "fluids", "weight": 3}, {"name": "vehicles", "weight": 1}]}

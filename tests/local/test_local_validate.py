@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 from local_helpers import recommit
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.cli import cli
 from parallel_synth.local.checks import CheckOptions, check_dataset
 from parallel_synth.local.store import LocalFiles
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
 
 
 def codes(files: LocalFiles, **opts: object) -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from parallel_synth.api import SynthDatasetSpec
+from synth_contract.api import SynthDatasetSpec
 
 BASE_SPEC: dict[str, Any] = {
     "samples": 10_000,

@@ -9,8 +9,6 @@ from typing import Any
 import pytest
 from opbuilders import job_status, pod, spec
 
-from parallel_synth import planning
-from parallel_synth.api import RenderBatchSpec
 from parallel_synth.batches import (
     BatchView,
     decide_batch,
@@ -20,6 +18,8 @@ from parallel_synth.batches import (
 )
 from parallel_synth.jobs import JobRequest, Owner, build_job
 from parallel_synth.settings import OperatorSettings
+from synth_contract import planning
+from synth_contract.api import RenderBatchSpec
 
 NOW = datetime(2026, 1, 1, 1, 0, 0, tzinfo=UTC)
 SETTINGS = OperatorSettings(retry_backoff_seconds=10)

@@ -9,10 +9,10 @@ from typing import Any
 import yaml
 from opbuilders import job_status, pod, spec
 
-from parallel_synth.api import RenderBatchSpec
 from parallel_synth.batches import decide_batch
 from parallel_synth.jobs import JobRequest, Owner, build_job
 from parallel_synth.settings import OperatorSettings
+from synth_contract.api import RenderBatchSpec
 
 NOW = datetime(2026, 1, 1, 1, 0, 0, tzinfo=UTC)
 SETTINGS = OperatorSettings(retry_backoff_seconds=10)

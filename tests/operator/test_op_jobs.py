@@ -9,9 +9,9 @@ import kubernetes_validate
 import pytest
 from opbuilders import job_status, spec
 
-from parallel_synth.api import RenderBatchSpec
 from parallel_synth.jobs import JobRequest, Owner, build_job, job_name, job_progress, short_name
 from parallel_synth.settings import OperatorSettings
+from synth_contract.api import RenderBatchSpec
 
 K8S_VERSION = "1.33.0"
 OWNER = Owner(kind="RenderBatch", name="ds-b0", uid="0e0b0c1a-0000-4000-8000-000000000001")

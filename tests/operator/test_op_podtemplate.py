@@ -14,10 +14,10 @@ import kubernetes_validate
 import pytest
 from opbuilders import BASE_SPEC, spec
 
-from parallel_synth.api import RenderBatchSpec
 from parallel_synth.jobs import JobRequest, Owner, build_index_job, build_job
 from parallel_synth.settings import OperatorSettings
-from parallel_synth.validation import validate_document
+from synth_contract.api import RenderBatchSpec
+from synth_contract.validation import validate_document
 
 K8S_VERSION = "1.33.0"
 OWNER = Owner(kind="RenderBatch", name="ds-b0", uid="0e0b0c1a-0000-4000-8000-000000000001")

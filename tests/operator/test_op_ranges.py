@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from parallel_synth import ranges
+from synth_contract import ranges
 
 
 @pytest.mark.parametrize(

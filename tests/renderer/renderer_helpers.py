@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from parallel_synth.api import SynthDatasetSpec
+from synth_contract.api import SynthDatasetSpec
 
 
 def tiny_spec_dict(**overrides: Any) -> dict[str, Any]:

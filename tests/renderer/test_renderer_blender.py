@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from renderer_helpers import tiny_spec
 
-from parallel_synth.api import ALL_CATEGORIES
+from synth_contract.api import ALL_CATEGORIES
 from synth_render import post
 from synth_render.sample import plan_sample, render_sample
 from synth_render.scene import Camera, Light, Material, Part, Scene, SceneObject, World
@@ -90,7 +90,7 @@ def test_a_sample_renders_identically_twice(renderer: Any) -> None:
 
 
 def test_samples_under_the_minimum_score_are_rerendered_with_derived_seeds(renderer: Any) -> None:
-    from parallel_synth import planning
+    from synth_contract import planning
 
     spec = tiny_spec(quality={"minScore": 1.0, "maxRerenders": 2})
     s = render_sample(spec, plan_sample(spec, 3), renderer, dataset="t")

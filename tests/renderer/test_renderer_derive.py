@@ -9,12 +9,12 @@ from pathlib import Path
 from gate_helpers import PaintRenderer
 from renderer_helpers import tiny_spec
 
-from parallel_synth import planning
 from parallel_synth.local.checks import check_dataset
 from parallel_synth.local.index import write_index
 from parallel_synth.local.store import open_dataset
+from synth_contract import planning
+from synth_contract.store import open_store
 from synth_render import shards
-from synth_render.storage import open_store
 from synth_render.worker import run_shard
 
 QUALITY = {"minScore": 0.3, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigma": None}

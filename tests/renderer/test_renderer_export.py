@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from PIL import Image
 from renderer_helpers import tiny_spec
 
-from parallel_synth import planning
 from parallel_synth.local import export as ex
 from parallel_synth.local.index import write_index
 from parallel_synth.local.store import LocalFiles
+from synth_contract import planning
+from synth_contract.store import open_store
 from synth_render import groundtruth, shards
-from synth_render.storage import open_store
 from synth_render.worker import run_shard
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parallel_synth.api import ALL_CATEGORIES
+from synth_contract.api import ALL_CATEGORIES
 from synth_render.generators import GENERATORS, GenConfig
 from synth_render.sampling import r_sequence
 from synth_render.scene import Scene, scene_to_dict

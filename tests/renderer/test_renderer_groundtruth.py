@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from renderer_helpers import tiny_spec
 
-from parallel_synth.classes import CATEGORY_CLASSES, spec_vocabulary
+from synth_contract.classes import CATEGORY_CLASSES, spec_vocabulary
 from synth_render import captions, groundtruth, post
 from synth_render.sample import plan_sample, scene_for
 from synth_render.scene import (

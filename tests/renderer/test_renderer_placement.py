@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parallel_synth.api import ALL_CATEGORIES
+from synth_contract.api import ALL_CATEGORIES
 from synth_render.assets.catalog import AssetEntry
 from synth_render.assets.choose import with_library_assets
 from synth_render.assets.library import Library

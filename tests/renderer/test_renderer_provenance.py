@@ -9,11 +9,11 @@ import pytest
 from gate_helpers import PaintRenderer
 from renderer_helpers import tiny_spec
 
-from parallel_synth import planning
-from parallel_synth.api import RenderBatchSpec
 from parallel_synth.jobs import JobRequest, Owner, build_job
 from parallel_synth.settings import OperatorSettings
-from synth_render.storage import open_store
+from synth_contract import planning
+from synth_contract.api import RenderBatchSpec
+from synth_contract.store import open_store
 from synth_render.worker import run_shard
 
 PINNED = "registry.example.com/ml/renderer@sha256:" + "0f" * 32

@@ -8,13 +8,13 @@ from pathlib import Path
 from gate_helpers import PaintRenderer
 from renderer_helpers import tiny_spec
 
-from parallel_synth import planning
 from parallel_synth.local.checks import CheckOptions, check_dataset
 from parallel_synth.local.index import INDEX_QUARANTINE, write_index
 from parallel_synth.local.store import open_dataset
+from synth_contract import planning
+from synth_contract.store import open_store
 from synth_render import shards
 from synth_render.quarantine import quarantine_list_path, quarantine_path
-from synth_render.storage import open_store
 from synth_render.worker import EXIT_QUALITY, run_shard, verify_shard
 
 

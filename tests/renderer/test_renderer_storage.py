@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from synth_contract.store import FileStore, S3Store, open_store
 from synth_render import shards
-from synth_render.storage import FileStore, S3Store, open_store
 
 
 @pytest.fixture(params=["file", "s3"])

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from renderer_helpers import tiny_spec, tiny_spec_dict
 
-from parallel_synth import planning
+from synth_contract import planning
+from synth_contract.store import S3Store, open_store
 from synth_render import shards
-from synth_render.storage import S3Store, open_store
 from synth_render.worker import EXIT_CONFIG, EXIT_SIGTERM, run_shard, verify_shard
 
 pytestmark = pytest.mark.blender

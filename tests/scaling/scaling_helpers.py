@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from parallel_synth.api import SynthDatasetSpec
+from synth_contract.api import SynthDatasetSpec
 
 FAST_OPERATOR_ENV = {
     "SYNTH_OPERATOR_DATASET_INTERVAL": "0.25",

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from scaling_helpers import make_spec
 
-from parallel_synth.api import SynthDatasetStatus
 from parallel_synth.cost import BudgetReason, BudgetState, CostReport
 from parallel_synth.scaling import (
     BatchView,
@@ -29,6 +28,7 @@ from parallel_synth.scaling import (
     unsettled_gpu_seconds,
 )
 from parallel_synth.throughput import Throughput
+from synth_contract.api import SynthDatasetStatus
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 T = NOW.timestamp()

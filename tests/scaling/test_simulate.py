@@ -15,9 +15,9 @@ import yaml
 from click.testing import CliRunner
 from scaling_helpers import make_spec as _make_spec
 
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.cli import cli
 from parallel_synth.simulate import SimConfig, simulate
+from synth_contract.api import SynthDatasetSpec
 
 
 def make_spec(**overrides: Any) -> SynthDatasetSpec:

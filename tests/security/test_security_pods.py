@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from parallel_synth.api import RenderBatchSpec, SynthDatasetSpec
 from parallel_synth.jobs import JobRequest, Owner, build_job
 from parallel_synth.settings import OperatorSettings
+from synth_contract.api import RenderBatchSpec, SynthDatasetSpec
 
 SECRET = "renderer-s3"
 CRED_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")

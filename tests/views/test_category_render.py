@@ -14,9 +14,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from parallel_synth import multiview, planning
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.cli import cli
+from synth_contract import multiview, planning
+from synth_contract.api import SynthDatasetSpec
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

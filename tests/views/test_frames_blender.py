@@ -14,7 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from parallel_synth import planning
+from synth_contract import planning
 from synth_render import frames as fr
 from synth_render import post
 from synth_render.blender import Extras
@@ -106,7 +106,7 @@ def test_warping_a_frame_by_its_flow_gives_the_next_frame_on_static_background(r
 
 
 def test_a_sequence_sample_has_every_pass_per_frame_and_stable_ids(renderer: Any) -> None:
-    from parallel_synth.api import SynthDatasetSpec
+    from synth_contract.api import SynthDatasetSpec
     from synth_render.sample import plan_sample, render_sample
 
     spec = SynthDatasetSpec.model_validate({

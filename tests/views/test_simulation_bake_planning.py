@@ -10,9 +10,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from parallel_synth import multiview, simcost
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.cli import cli
+from synth_contract import multiview, simcost
+from synth_contract.api import SynthDatasetSpec
 
 
 def _wire(categories: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,9 +17,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from parallel_synth import planning
 from parallel_synth.local.checks import check_dataset
 from parallel_synth.local.store import LocalFiles
+from synth_contract import planning
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 pytest.importorskip("bpy")
@@ -161,7 +161,7 @@ def test_a_point_seen_in_two_views_reprojects_onto_the_same_object_with_the_nerf
 
 
 def _in_process_spec(pattern: str) -> Any:
-    from parallel_synth.api import SynthDatasetSpec
+    from synth_contract.api import SynthDatasetSpec
 
     return SynthDatasetSpec.model_validate({
         "samples": 8, "seed": 2, "output": {"uri": "file:///tmp/unused"}, "image": "r:t",

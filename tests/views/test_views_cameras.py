@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from parallel_synth import multiview
-from parallel_synth.api import SynthDatasetSpec
-from parallel_synth.multiview import sample_members
+from synth_contract import multiview
+from synth_contract.api import SynthDatasetSpec
+from synth_contract.multiview import sample_members
 from synth_render import post
 from synth_render.scene import Camera
 from synth_render.views import ViewParams, view_cameras, world_point

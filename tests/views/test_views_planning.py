@@ -10,11 +10,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from parallel_synth import multiview
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.cli import cli
 from parallel_synth.renderpods import shard_bytes
 from parallel_synth.simulate import SimConfig, simulate
+from synth_contract import multiview
+from synth_contract.api import SynthDatasetSpec
 
 
 def _wire(views: int, **over: Any) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from parallel_synth.api import PassName, SynthDatasetSpec
-from parallel_synth.simcost import bake_seconds_per_sample
+from synth_contract.api import PassName, SynthDatasetSpec
+from synth_contract.simcost import bake_seconds_per_sample
 
 SECONDS_PER_DAY = 86_400
 
@@ -129,7 +129,7 @@ class CapacityPlan:
 
 def rgb_fraction(passes: list[str]) -> float:
     """Share of a sample's stored bytes that the RGB image takes, given its passes."""
-    from parallel_synth.passes import PASS_WEIGHTS as ALL_WEIGHTS
+    from synth_contract.passes import PASS_WEIGHTS as ALL_WEIGHTS
 
     total = sum(PASS_WEIGHTS.get(str(p), ALL_WEIGHTS.get(str(p), 1.0)) for p in passes)
     return PASS_WEIGHTS[PassName.RGB] / total
@@ -148,7 +148,7 @@ def _estimate(
 def _per_view(spec: SynthDatasetSpec, value: float, a: Assumption, kind: str) -> tuple[float, Assumption]:
     """Multi-view (render.views): the manifest's estimates are for one camera, scaled to N views here;
     a flag is a measured figure of the whole sample and is kept as given."""
-    from parallel_synth import multiview, planning
+    from synth_contract import multiview, planning
 
     views, frames = multiview.max_counts(spec)
     if max(views, frames) < 2 or a.source == "flag":
@@ -288,19 +288,19 @@ def capacity_plan(
 
 def _views_of(spec: SynthDatasetSpec) -> int:
     """The most cameras a sample has (categories[].render.views may give some categories more)."""
-    from parallel_synth.multiview import max_counts
+    from synth_contract.multiview import max_counts
 
     return max_counts(spec)[0]
 
 
 def _frames_of(spec: SynthDatasetSpec) -> int:
-    from parallel_synth.multiview import max_counts
+    from synth_contract.multiview import max_counts
 
     return max_counts(spec)[1]
 
 
 def _split_bytes(spec: SynthDatasetSpec, bps: float) -> dict[str, float]:
-    from parallel_synth.multiview import bytes_weights
+    from synth_contract.multiview import bytes_weights
 
     weights = bytes_weights(spec)
     total = sum(weights.values()) or 1.0

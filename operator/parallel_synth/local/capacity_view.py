@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.local.capacity import CapacityPlan, human_bytes
+from synth_contract.api import SynthDatasetSpec
 
 
 def _days(d: float | None) -> str:

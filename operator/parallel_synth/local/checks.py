@@ -22,15 +22,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from parallel_synth import multiview, planning
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.local.images import MAX_PIXELS, PASS_FORMATS, sample_image_problems
 from parallel_synth.local.index import DATASET_JSON, INDEX_JSONL, INDEX_PARQUET
 from parallel_synth.local.records import PASS_EXT, metadata_problems, png_size, quality_score
 from parallel_synth.local.store import DatasetFiles
 from parallel_synth.local.tars import MAX_MEMBER_BYTES, Hostile, Sample, ScanResult, scan_shard
-from parallel_synth.multiview import sample_members
-from parallel_synth.passes import OPTIONAL_MEMBERS
+from synth_contract import multiview, planning
+from synth_contract.api import SynthDatasetSpec
+from synth_contract.multiview import sample_members
+from synth_contract.passes import OPTIONAL_MEMBERS
 
 MAX_LISTED_PROBLEMS = 1000
 """Problems kept in the report; the count covers all of them."""
@@ -195,7 +195,7 @@ def load_spec(files: DatasetFiles, report: Report) -> SynthDatasetSpec | None:
     try:
         return SynthDatasetSpec.model_validate(doc["spec"])
     except ValidationError as exc:
-        from parallel_synth.validation import errors_from_pydantic
+        from synth_contract.validation import errors_from_pydantic
 
         errors = errors_from_pydantic(exc, prefix="spec")
         report.add("bad-dataset-json", DATASET_JSON, "spec is not a valid SynthDataset spec: "

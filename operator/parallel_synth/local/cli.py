@@ -20,8 +20,8 @@ from typing import Any
 
 import click
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDataset
+from synth_contract import planning
+from synth_contract.api import SynthDataset
 
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
@@ -31,7 +31,7 @@ EXIT_SIGTERM = 143
 
 def _load(manifest: str) -> SynthDataset:
     """The manifest's SynthDataset; exits 2 if it cannot be read, 1 if it has field problems."""
-    from parallel_synth.cli import load_dataset
+    from synth_contract.validation import load_dataset
 
     return load_dataset(manifest)
 
@@ -199,7 +199,7 @@ def _guard_spec(files: Any, wire: dict[str, Any]) -> None:
 def _grown_schedule(files: Any, earlier: dict[str, Any], wire: dict[str, Any]) -> bool | None:
     """True when ``wire`` only appends schedule segments and/or grows ``samples`` after the committed
     shards (the committed shards keep their samples); None when it changes anything else."""
-    from parallel_synth.immutability import transition_problems
+    from synth_contract.immutability import transition_problems
 
     same = ("seed", "version", "shardSize", "categories", "render", "quality", "derivedFrom")
     if any(earlier.get(k) != wire.get(k) for k in same) or int(wire["samples"]) < int(earlier["samples"]):

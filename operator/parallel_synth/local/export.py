@@ -34,9 +34,9 @@ import click
 import numpy as np
 from PIL import Image
 
-from parallel_synth import planning
 from parallel_synth.local.store import DatasetFiles
 from parallel_synth.local.tars import Sample, ScanResult, scan_shard
+from synth_contract import planning
 
 FORMATS = ("coco", "bop", "nerf")
 
@@ -201,8 +201,8 @@ def _has_multi_view(files: DatasetFiles) -> bool:
     categories[].render.views); False without a usable one."""
     from pydantic import ValidationError
 
-    from parallel_synth.api import SynthDatasetSpec
-    from parallel_synth.multiview import max_counts
+    from synth_contract.api import SynthDatasetSpec
+    from synth_contract.multiview import max_counts
 
     if not files.exists("dataset.json"):
         return False

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
 from parallel_synth.local.pool import DEFAULT_RENDERER, WorkerConfig, WorkerPool, render_one
 from parallel_synth.local.progress import Display, Tracker
 from parallel_synth.local.store import DatasetFiles
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
 
 POLL_SECONDS = 0.25
 """How often the parent drains progress events and redraws while waiting for shards."""

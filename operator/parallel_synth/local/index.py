@@ -21,14 +21,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
-from parallel_synth.classes import dataset_classes
 from parallel_synth.coverage import Coverage
 from parallel_synth.credits import Credits
 from parallel_synth.local.records import INDEX_SCHEMA, index_row, png_size
 from parallel_synth.local.store import DatasetFiles
 from parallel_synth.local.tars import Sample, ScanResult, scan_shard
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
+from synth_contract.classes import spec_vocabulary
 
 INDEX_PARQUET = "index/metadata.parquet"
 INDEX_JSONL = "index/metadata.jsonl"
@@ -234,3 +234,13 @@ def write_index(
                               "rerendered": summary.derived.get("rerendered", 0)}
     files.write_bytes(DATASET_JSON, (json.dumps(doc, indent=2) + "\n").encode())
     return doc
+
+
+def dataset_classes(spec: Any) -> list[dict[str, Any]]:
+    """``dataset.json`` ``classes``: with asset libraries, their classes too (read by the renderer package)."""
+    try:
+        from synth_render.annotate import dataset_vocabulary  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # an operator-only install: built-in classes
+        return spec_vocabulary(spec)
+    result: list[dict[str, Any]] = dataset_vocabulary(spec)
+    return result

@@ -153,13 +153,13 @@ def _init_worker(config: WorkerConfig, stop: Any, events: Any, counter: Any) -> 
     # Import the renderer (and bpy) once per process, not once per shard.
     module, attr = config.renderer.split(":")
     run_shard = getattr(importlib.import_module(module), attr)
-    from parallel_synth.api import SynthDatasetSpec
+    from synth_contract.api import SynthDatasetSpec
 
     local_stop = threading.Event()
     threading.Thread(target=_mirror, args=(stop, local_stop), daemon=True).start()
     store = None
     if config.renderer == DEFAULT_RENDERER:
-        from synth_render.storage import open_store  # type: ignore[import-not-found,unused-ignore]
+        from synth_contract.store import open_store  # type: ignore[import-not-found,unused-ignore]
 
         store = open_store(config.root_uri, endpoint_url=config.endpoint_url, region=config.region)
     _state.update(

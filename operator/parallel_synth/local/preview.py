@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from parallel_synth import planning
 from parallel_synth.local.images import MAX_PIXELS, decode_png
 from parallel_synth.local.records import object_class
 from parallel_synth.local.store import DatasetFiles
 from parallel_synth.local.tars import Sample, ScanResult, scan_shard
+from synth_contract import planning
 
 LABEL_WIDTH = 130
 MASK_ALPHA = 0.18
@@ -218,8 +218,8 @@ def dataset_title(files: DatasetFiles) -> tuple[list[str] | None, str, str | Non
     """(categories in spec order, sheet title, warning) from ``dataset.json`` when it is usable."""
     from pydantic import ValidationError
 
-    from parallel_synth.api import SynthDatasetSpec
     from parallel_synth.local.index import DATASET_JSON
+    from synth_contract.api import SynthDatasetSpec
 
     if not files.exists(DATASET_JSON):
         return None, files.root, None

@@ -15,9 +15,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from parallel_synth import planning
-from parallel_synth.api import SynthDatasetSpec
-from parallel_synth.passes import PASS_EXT as _PASS_EXT
+from synth_contract import planning
+from synth_contract.api import SynthDatasetSpec
+from synth_contract.passes import PASS_EXT as _PASS_EXT
 
 REQUIRED_FIELDS: tuple[str, ...] = (
     "index", "seed", "category", "shard", "scene", "render", "camera", "objects", "quality",
@@ -25,7 +25,7 @@ REQUIRED_FIELDS: tuple[str, ...] = (
 """Top-level fields every sample's metadata carries (DESIGN.md, "Names")."""
 
 PASS_EXT: dict[str, str] = dict(_PASS_EXT)
-"""Tar member extension of each pass, after the key (``parallel_synth.passes``)."""
+"""Tar member extension of each pass, after the key (``synth_contract.passes``)."""
 
 QUALITY_COMPONENTS: tuple[str, ...] = (
     "score", "noise", "exposure", "clipping", "contrast", "entropy", "coverage", "visibility", "masks",

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from parallel_synth import planning
 from parallel_synth.local.index import DATASET_JSON, INDEX_JSONL, INDEX_PARQUET, INDEX_QUARANTINE
 from parallel_synth.local.store import DatasetFiles
+from synth_contract import planning
 
 THUMB = 112
 MAX_PARAM_PLOTS = 6

@@ -1,6 +1,6 @@
 """Fetch library, environment and texture files into a per-worker cache with a size cap.
 
-A URI is ``file:///dir``, ``s3://bucket/prefix`` (read through :mod:`synth_render.storage`, so
+A URI is ``file:///dir``, ``s3://bucket/prefix`` (read through :mod:`synth_contract.store`, so
 ``endpointUrl``, region and the usual AWS credentials apply) or ``builtin:NAME``
 (``builtin:studiolights``: the HDRIs inside the bpy wheel; ``builtin:sample-objects``: the
 project's generated sample library). ``file://`` and ``builtin:`` files are read in place after
@@ -148,7 +148,7 @@ def _local_root(uri: str, cache: AssetCache) -> Path | None:
 
 
 def _s3(uri: str, cache: AssetCache) -> tuple[Any, str, str]:
-    from synth_render.storage import S3Store, open_store
+    from synth_contract.store import S3Store, open_store
 
     store = open_store(uri, endpoint_url=cache.endpoint_url, region=cache.region, client=cache.client)
     assert isinstance(store, S3Store)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from parallel_synth import ranges
+from synth_contract import ranges
 
 INDEX_KEY = "batch.kubernetes.io/job-completion-index"
 JOB_NAME_KEYS = ("batch.kubernetes.io/job-name", "job-name")

@@ -7,14 +7,17 @@ the errors into a ``SpecValid=False`` condition and a Warning Event). Pure: time
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import click
 import yaml
 from pydantic import ValidationError
 
-from parallel_synth.api import SynthDataset, SynthDatasetSpec
+from synth_contract.api import SynthDataset, SynthDatasetSpec
 
 MAX_MANIFEST_BYTES = 1_000_000
 """A SynthDataset manifest larger than this is refused before parsing (etcd's limit is 1.5 MiB)."""
@@ -167,3 +170,42 @@ def find_dataset(docs: list[Any]) -> Any:
                          f"{', '.join(str(i + 1) for i, _ in found)}); this command takes one: split the file "
                          "(synthctl validate-manifest checks them all)")
     return found[0][1]
+
+
+EXIT_PROBLEMS = 1
+"""The thing checked (a manifest, a dataset) has problems."""
+EXIT_USAGE = 2
+"""The command was used wrongly, or its input cannot be read."""
+
+
+def read_documents(path: str) -> list[Any]:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    return load_manifest_text(text)
+
+
+def read_manifest(path: str) -> Any:
+    """Read a manifest file ('-' for stdin) and return its SynthDataset document."""
+    return find_dataset(read_documents(path))
+
+
+def load_dataset(path: str) -> SynthDataset:
+    """The valid SynthDataset of a manifest, or exit: 2 if unreadable, 1 with each field problem."""
+    try:
+        raw = read_manifest(path)
+    except Exception as exc:  # YAML errors, aliases, size, nesting, missing document: all user input
+        click.echo(f"{path}: cannot read manifest: {one_line(exc)}", err=True)
+        sys.exit(EXIT_USAGE)
+    obj, errors = validate_document(raw, now=datetime.now(UTC))
+    if errors or obj is None:
+        click.echo(f"{path}: {len(errors)} problem(s):", err=True)
+        for e in errors:
+            click.echo(f"  {e}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    return obj
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, RecursionError):
+        text = "nested too deeply"
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -18,9 +18,30 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 
-from parallel_synth.local.store import new_file_mode
-
 T = TypeVar("T")
+
+
+def umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but brief)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file (0o666 minus the umask, 0o644 typically).
+
+    ``tempfile.mkstemp`` creates 0o600 files; a dataset renamed from them would be unreadable
+    to the other users of a shared disk, so atomic writes set this mode before the rename.
+    """
+    return 0o666 & ~umask()
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 """Files larger than this are uploaded in parts (and resumed part-wise by boto3's retries)."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from parallel_synth.api import SynthDatasetSpec
+from synth_contract.api import SynthDatasetSpec
 
 CATEGORY_BLOCK = 1000
 """Indices per interleaving block; per-category targets are exact for multiples of it."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from parallel_synth.passes import pass_ext, still_bytes_weights, still_members
+from synth_contract.passes import pass_ext, still_bytes_weights, still_members
 
 VIEW_MEMBER = re.compile(r"^(?:view(\d{2})|frame(\d{3}))\.(.+)$")
 """A view or frame member's extension after the key: ``view03.seg.png`` -> (3, ``seg.png``)."""
@@ -25,7 +25,7 @@ NOT_PER_VIEW = frozenset({"flow"})
 
 def view_count(spec: Any, category: str | None = None) -> int:
     """Cameras per sample of ``category`` (``planning.effective_views``; None: ``spec.render.views``), 1 without."""
-    from parallel_synth.planning import effective_views
+    from synth_contract.planning import effective_views
 
     views = effective_views(spec, category)
     return int(views.count) if views is not None else 1
@@ -33,7 +33,7 @@ def view_count(spec: Any, category: str | None = None) -> int:
 
 def frame_count(spec: Any, category: str | None = None) -> int:
     """Frames per sample of ``category`` (``planning.effective_frames``; None: ``spec.render.frames``), 1 without."""
-    from parallel_synth.planning import effective_frames
+    from synth_contract.planning import effective_frames
 
     frames = effective_frames(spec, category)
     return int(frames.count) if frames is not None else 1
@@ -46,7 +46,7 @@ def max_counts(spec: Any) -> tuple[int, int]:
 
 
 def _mix(spec: Any) -> list[tuple[float, str | None]]:
-    from parallel_synth.planning import render_mix
+    from synth_contract.planning import render_mix
 
     return render_mix(spec)
 
@@ -203,7 +203,7 @@ def bytes_factor(spec: Any) -> float:
 def estimated_gpu_seconds_per_sample(spec: Any) -> float:
     """``spec.estimates.gpuSecondsPerSample`` (one camera) scaled to the views/frames of an average sample,
     plus the bake time of its simulations (``simcost``; the pod holds its GPU while it bakes)."""
-    from parallel_synth.simcost import bake_seconds_per_sample
+    from synth_contract.simcost import bake_seconds_per_sample
 
     return float(spec.estimates.gpu_seconds_per_sample) * gpu_factor(spec) + bake_seconds_per_sample(spec)
 

@@ -52,13 +52,3 @@ def spec_vocabulary(spec: Any, extra: Iterable[str] = ()) -> list[dict[str, Any]
 def class_ids(vocab: list[dict[str, Any]]) -> dict[str, int]:
     """name -> id of a vocabulary."""
     return {str(c["name"]): int(c["id"]) for c in vocab}
-
-
-def dataset_classes(spec: Any) -> list[dict[str, Any]]:
-    """``dataset.json`` ``classes``: with asset libraries, their classes too (read by the renderer package)."""
-    try:
-        from synth_render.annotate import dataset_vocabulary  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # an operator-only install: built-in classes
-        return spec_vocabulary(spec)
-    result: list[dict[str, Any]] = dataset_vocabulary(spec)
-    return result

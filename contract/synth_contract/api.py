@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from parallel_synth.strictness import QUANTITY_PATTERN, check_quantity, make_scalars_strict
+from synth_contract.strictness import QUANTITY_PATTERN, check_quantity, make_scalars_strict
 
 GROUP = "parallelsynth.io"
 VERSION = "v1alpha1"

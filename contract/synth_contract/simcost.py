@@ -33,7 +33,7 @@ def category_bake_seconds(category: str) -> float:
 def bake_seconds_per_sample(spec: Any) -> float:
     """Expected bake seconds of an average sample of ``spec``: over the categories, their share of the
     dataset's samples x the share of their samples that simulate x the bake seconds of that simulation."""
-    from parallel_synth.planning import category_targets
+    from synth_contract.planning import category_targets
 
     targets = category_targets(spec)
     total = sum(targets.values())
