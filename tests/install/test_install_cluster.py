@@ -16,22 +16,18 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from builders import SMALL, index_job, render_job, spec
 from install_helpers import CHART, MANIFESTS, ROOT, load_all, run
 from prometheus_client import CollectorRegistry, generate_latest
 
+from parallel_synth.cluster.metrics import Metrics
 from parallel_synth.cmd_operator import operator as operator_cmd
 from parallel_synth.cmd_operator import peering_priority
-from parallel_synth.jobs import JobRequest, Owner, build_index_job, build_job
-from parallel_synth.metrics import Metrics
 from parallel_synth.settings import OperatorSettings
-from synth_contract.api import RenderBatchSpec, SynthDatasetSpec, SynthDatasetStatus
+from synth_contract.api import SynthDatasetSpec, SynthDatasetStatus
 
-SPEC = SynthDatasetSpec.model_validate({
-    "samples": 1000, "shardSize": 100, "image": "registry.example.com/ml/renderer:1.0",
-    "output": {"uri": "s3://bucket/data", "credentialsSecret": "s3"},
-    "estimates": {"bytesPerSample": 8_000_000},
-})
-OWNER = Owner(kind="RenderBatch", name="ds-b0", uid="0e0b0c1a-0000-4000-8000-000000000001")
+SPEC = spec(SMALL, samples=1000, shardSize=100, image="registry.example.com/ml/renderer:1.0",
+            output={"uri": "s3://bucket/data", "credentialsSecret": "s3"}, estimates={"bytesPerSample": 8_000_000})
 
 
 def deployment(objs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -50,11 +46,9 @@ def operator_env(objs: list[dict[str, Any]], pod_name: str = "ps-operator-7d9f8-
     return env
 
 
-def render_job(settings: OperatorSettings, spec: SynthDatasetSpec = SPEC) -> dict[str, Any]:
-    bspec = RenderBatchSpec(dataset="ds", shard_start=0, shard_count=10, parallelism=2)
-    req = JobRequest(dataset="ds", namespace="synth", batch="ds-b0", batch_spec=bspec, attempt=1,
-                     shard_offset=0, completions=10, parallelism=2)
-    return build_job(req, spec, OWNER, settings=settings)
+def batch_job(settings: OperatorSettings, s: SynthDatasetSpec = SPEC) -> dict[str, Any]:
+    return render_job(s, namespace="synth", parallelism=2, owner_uid="0e0b0c1a-0000-4000-8000-000000000001",
+                      settings=settings)
 
 
 # ------------------------------------------------------------------ 8: peering priority
@@ -94,7 +88,7 @@ def test_renderer_service_account_pull_secrets_and_identity_reach_the_jobs(rende
         assert sa["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/render"}
         assert sa["automountServiceAccountToken"] is False
     settings = OperatorSettings.from_env(operator_env(objs))
-    for job in (render_job(settings), build_index_job("ds", "synth", SPEC, OWNER, settings=settings)):
+    for job in (batch_job(settings), index_job(SPEC, namespace="synth", settings=settings)):
         pod = job["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == "synth-render-irsa"
         assert pod["imagePullSecrets"] == [{"name": "regcred"}]
@@ -150,9 +144,9 @@ def test_renderer_pods_are_fenced_by_a_network_policy(render_chart, render_kusto
                            if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == "parallel-synth-renderer"}
     policies = {o["metadata"]["namespace"]: o for o in objs if o["kind"] == "NetworkPolicy"}
     assert set(policies) == renderer_namespaces
-    job = render_job(OperatorSettings())
+    job = batch_job(OperatorSettings())
     pod_labels = job["spec"]["template"]["metadata"]["labels"]
-    index_labels = build_index_job("ds", "synth", SPEC, OWNER, settings=OperatorSettings())[
+    index_labels = index_job(SPEC, namespace="synth")[
         "spec"]["template"]["metadata"]["labels"]
     operator_labels = deployment(objs)["spec"]["template"]["metadata"]["labels"]
     for policy in policies.values():
@@ -194,7 +188,7 @@ def test_admin_policy_values_reach_the_operator_settings(render_chart) -> None:
     assert settings.allowed_toleration_keys == ("nvidia.com/gpu",)
     assert settings.allowed_credentials_secrets == ("synth-s3",)
     file_spec = SPEC.model_copy(update={"output": SPEC.output.model_copy(update={"uri": "file:///datasets/a"})})
-    pod = render_job(settings, file_spec)["spec"]["template"]["spec"]
+    pod = batch_job(settings, file_spec)["spec"]["template"]["spec"]
     assert {"name": "shared-output", "persistentVolumeClaim": {"claimName": "shared-datasets"}} in pod["volumes"]
     assert {"name": "shared-output", "mountPath": "/datasets"} in pod["containers"][0]["volumeMounts"]
     defaults = OperatorSettings.from_env(operator_env(render_chart()))
@@ -212,7 +206,7 @@ def test_kustomize_and_chart_expose_the_same_operator_settings(render_chart, ren
 
 
 def test_render_pods_request_and_cap_their_scratch_space() -> None:
-    pod = render_job(OperatorSettings())["spec"]["template"]["spec"]
+    pod = batch_job(OperatorSettings())["spec"]["template"]["spec"]
     container = pod["containers"][0]
     request = container["resources"]["requests"]["ephemeral-storage"]
     tmp = next(v for v in pod["volumes"] if v["name"] == "tmp")
@@ -221,12 +215,12 @@ def test_render_pods_request_and_cap_their_scratch_space() -> None:
     shard = SPEC.shard_size * SPEC.estimates.bytes_per_sample  # 800 MB
     assert 2 * shard <= mib * 1024**2 <= 2 * shard + OperatorSettings().scratch_overhead_bytes + 1024**2
     bigger = SPEC.model_copy(update={"shard_size": 1000})
-    assert int(render_job(OperatorSettings(), bigger)["spec"]["template"]["spec"]["containers"][0][
+    assert int(batch_job(OperatorSettings(), bigger)["spec"]["template"]["spec"]["containers"][0][
         "resources"]["requests"]["ephemeral-storage"].removesuffix("Mi")) > mib
 
 
 def test_exit_code_3_fails_the_index_without_retries() -> None:
-    rules = render_job(OperatorSettings())["spec"]["podFailurePolicy"]["rules"]
+    rules = batch_job(OperatorSettings())["spec"]["podFailurePolicy"]["rules"]
     fail_index = [r for r in rules if r["action"] == "FailIndex"]
     assert fail_index == [{"action": "FailIndex",
                            "onExitCodes": {"containerName": "render", "operator": "In", "values": [3]}}]
@@ -264,7 +258,7 @@ def _crd_rule_fields() -> set[str]:
 
 
 def test_chart_kube_version_is_the_oldest_that_runs_our_jobs(helm: str) -> None:
-    job = render_job(OperatorSettings())
+    job = batch_job(OperatorSettings())
     used = {k for k in JOB_FEATURES if k in job["spec"]}
     used |= {r["action"] for r in job["spec"]["podFailurePolicy"]["rules"]} & set(JOB_FEATURES)
     oldest = max([JOB_FEATURES[k] for k in used] + [CRD_FEATURES[k] for k in _crd_rule_fields() & set(CRD_FEATURES)])

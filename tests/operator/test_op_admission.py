@@ -12,10 +12,11 @@ import copy
 from typing import Any
 
 import pytest
+from builders import SMALL, manifest, wire
 from kmockx import ThreadedKMock
 
-from parallel_synth.kube import Kube
-from parallel_synth.reconcile import reconcile_dataset
+from parallel_synth.cluster.kube import Kube
+from parallel_synth.cluster.reconcile import reconcile_dataset
 from parallel_synth.settings import OperatorSettings
 
 NS = "ns"
@@ -24,18 +25,11 @@ RB = f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/renderbatches"
 EVENTS = f"/api/v1/namespaces/{NS}/events"
 IMAGE = "registry.example.com/ml/renderer@sha256:" + "ab" * 32
 
-DATASET: dict[str, Any] = {
-    "apiVersion": "parallelsynth.io/v1alpha1",
-    "kind": "SynthDataset",
-    "metadata": {"name": "ds", "namespace": NS},
-    "spec": {
-        "samples": 300, "shardSize": 100,
-        "output": {"uri": "s3://bucket/data", "credentialsSecret": "synth-s3"},
-        "image": IMAGE,
-        "nodePool": {"nodeSelector": {"pool": "gpu"},
-                     "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
-    },
-}
+DATASET = manifest(wire(
+    SMALL, samples=300, shardSize=100, output={"uri": "s3://bucket/data", "credentialsSecret": "synth-s3"}, image=IMAGE,
+    nodePool={"nodeSelector": {"pool": "gpu"},
+              "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
+), namespace=NS)
 
 STRICT = OperatorSettings(
     allowed_image_prefixes=("registry.example.com/ml/",),

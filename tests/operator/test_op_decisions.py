@@ -7,16 +7,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from opbuilders import job_status, pod, spec
+from builders import batch_body, batch_spec, job_status, pod, render_job, spec
 
-from parallel_synth.batches import (
+from parallel_synth.decisions.batch import (
     BatchView,
     decide_batch,
     decide_dataset,
     desired_parallelism,
     window_size,
 )
-from parallel_synth.jobs import JobRequest, Owner, build_job
+from parallel_synth.decisions.jobs import JobRequest
 from parallel_synth.settings import OperatorSettings
 from synth_contract import planning
 from synth_contract.api import RenderBatchSpec
@@ -31,8 +31,7 @@ def run_dataset(s: Any, status: dict[str, Any] | None, batches: list[dict[str, A
 
 
 def as_body(new: Any, status: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"metadata": {"name": new.name, "labels": {"parallelsynth.io/batch-index": str(new.index)}},
-            "spec": new.spec.wire(), "status": status or {}}
+    return batch_body(new.name, new.spec, index=new.index, status=status)
 
 
 @pytest.mark.parametrize(
@@ -109,11 +108,11 @@ def test_dataset_succeeds_when_every_batch_is_folded() -> None:
 
 def test_desired_parallelism_spreads_workers_max() -> None:
     s = spec(workers={"max": 10})
-    views = [BatchView(f"b{i}", i, RenderBatchSpec(dataset="ds", shard_start=i * 7, shard_count=7), {})
+    views = [BatchView(f"b{i}", i, batch_spec(shard_start=i * 7, shard_count=7), {})
              for i in range(3)]
     assert desired_parallelism(s, views, suspended=False) == {"b0": 4, "b1": 3, "b2": 3}
     assert desired_parallelism(s, views, suspended=True) == {"b0": 0, "b1": 0, "b2": 0}
-    draining = [BatchView("b0", 0, RenderBatchSpec(dataset="ds", shard_start=0, shard_count=7), {"shardsDone": 6}),
+    draining = [BatchView("b0", 0, batch_spec(shard_count=7), {"shardsDone": 6}),
                 *views[1:]]
     assert desired_parallelism(s, draining, suspended=False) == {"b0": 1, "b1": 5, "b2": 4}
 
@@ -125,7 +124,7 @@ def test_window_gives_every_worker_a_shard_plus_one_batch(workers: int, per: int
 
 # --------------------------------------------------------------------------- one batch
 
-BSPEC = RenderBatchSpec(dataset="ds", shard_start=20, shard_count=10, parallelism=2, max_attempts=2)
+BSPEC = batch_spec(shard_start=20, parallelism=2, max_attempts=2)
 
 
 def run_batch(status: dict[str, Any] | None, job: dict[str, Any] | None = None,
@@ -136,7 +135,7 @@ def run_batch(status: dict[str, Any] | None, job: dict[str, Any] | None = None,
 
 
 def the_job(req: JobRequest) -> dict[str, Any]:
-    return build_job(req, spec(), Owner("RenderBatch", "ds-b2", "u1"), settings=SETTINGS)
+    return render_job(spec(), request=req, owner_uid="u1", settings=SETTINGS)
 
 
 def test_batch_lifecycle_with_retry_of_missing_shards_only() -> None:
@@ -225,12 +224,9 @@ def test_gpu_time_is_split_by_the_node_each_pod_ran_on(
 ) -> None:
     d = run_batch(None)
     job = job_status(the_job(d.create_job), completed="0", active=1)
-    pods = []
-    for name, node in (("p-spot", "n-spot"), ("p-od", "n-od")):
-        p = pod(name, batch="ds-b2", phase="Succeeded", started="2026-01-01T00:00:00Z",
-                finished="2026-01-01T00:30:00Z", job="ds-b2-a1")
-        p["spec"] = {"nodeName": node}
-        pods.append(p)
+    pods = [pod(name, batch="ds-b2", phase="Succeeded", started="2026-01-01T00:00:00Z",
+                finished="2026-01-01T00:30:00Z", job="ds-b2-a1", node=node)
+            for name, node in (("p-spot", "n-spot"), ("p-od", "n-od"))]
     first = decide_batch(dataset="ds", namespace="ns", name="ds-b2", spec=BSPEC, status=d.status,
                          dataset_spec=spec(), job=job, pods=pods, generation=1, now=NOW, settings=SETTINGS,
                          node_labels=labels_by_node)

@@ -7,16 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from opbuilders import job_status, pod, spec
+from builders import batch_spec, job_status, pod, render_job, spec
 
-from parallel_synth.batches import decide_batch
-from parallel_synth.jobs import JobRequest, Owner, build_job
+from parallel_synth.decisions.batch import decide_batch
+from parallel_synth.decisions.jobs import JobRequest
 from parallel_synth.settings import OperatorSettings
-from synth_contract.api import RenderBatchSpec
 
 NOW = datetime(2026, 1, 1, 1, 0, 0, tzinfo=UTC)
 SETTINGS = OperatorSettings(retry_backoff_seconds=10)
-BSPEC = RenderBatchSpec(dataset="ds", shard_start=20, shard_count=10, parallelism=2, max_attempts=3)
+BSPEC = batch_spec(shard_start=20, parallelism=2, max_attempts=3)
 
 
 def run_batch(status: dict[str, Any] | None, job: dict[str, Any] | None = None,
@@ -26,7 +25,7 @@ def run_batch(status: dict[str, Any] | None, job: dict[str, Any] | None = None,
 
 
 def the_job(req: JobRequest) -> dict[str, Any]:
-    return build_job(req, spec(), Owner("RenderBatch", "ds-b2", "u1"), settings=SETTINGS)
+    return render_job(spec(), request=req, owner_uid="u1", settings=SETTINGS)
 
 
 def ended_pod(name: str, *, job: str, index: int, exit_code: int) -> dict[str, Any]:

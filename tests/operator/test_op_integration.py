@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import kubernetes_validate
 import pytest
+from builders import manifest, wire
 from conftest import running_operator
 from kmockx import ThreadedKMock, wait_for
 from opcluster import DS, JOBS, NS, PODS, RB, job, names, reasons, status
@@ -14,24 +14,10 @@ from opcluster import DS, JOBS, NS, PODS, RB, job, names, reasons, status
 pytestmark = pytest.mark.integration
 
 
-DATASET: dict[str, Any] = {
-    "apiVersion": "parallelsynth.io/v1alpha1",
-    "kind": "SynthDataset",
-    "metadata": {"name": "ds", "namespace": NS},
-    "spec": {
-        "samples": 3000, "shardSize": 100, "shardsPerBatch": 10,  # 30 shards, 3 batches of 10
-        "workers": {"max": 2},  # at most 2 live batches
-        "retry": {"perShard": 2, "attempts": 2},
-        "output": {"uri": "s3://bucket/data", "credentialsSecret": "creds"},
-        "image": "ghcr.io/example/synth-render:1.0",
-    },
-}
-
-
-def dataset(**spec: Any) -> dict[str, Any]:
-    body = copy.deepcopy(DATASET)
-    body["spec"].update(spec)
-    return body
+SPEC = wire(samples=3000, shardSize=100, shardsPerBatch=10,  # 30 shards, 3 batches of 10
+            workers={"max": 2},  # at most 2 live batches
+            retry={"perShard": 2, "attempts": 2},
+            output={"uri": "s3://bucket/data", "credentialsSecret": "creds"})
 
 
 def set_job_status(km: ThreadedKMock, name: str, **fields: Any) -> None:
@@ -47,7 +33,7 @@ def finish_job(km: ThreadedKMock, name: str) -> None:
 
 def test_dataset_opens_a_bounded_window_of_batches_with_valid_jobs(cluster: ThreadedKMock, operator: Any) -> None:
     km = cluster
-    km.request("POST", DS, dataset())
+    km.request("POST", DS, manifest(SPEC, namespace=NS))
     wait_for(lambda: names(km, JOBS) == ["ds-b0-a1", "ds-b1-a1"], what="two Jobs")
     assert names(km, RB) == ["ds-b0", "ds-b1"]  # workers.max=2 bounds live batches, not the 3 batches
     ds_uid = km.request("GET", f"{DS}/ds")["metadata"]["uid"]
@@ -69,7 +55,7 @@ def test_job_progress_flows_into_batch_and_dataset_status_and_the_window_slides(
     cluster: ThreadedKMock, operator: Any
 ) -> None:
     km = cluster
-    km.request("POST", DS, dataset())
+    km.request("POST", DS, manifest(SPEC, namespace=NS))
     wait_for(lambda: names(km, JOBS) == ["ds-b0-a1", "ds-b1-a1"], what="Jobs")
     set_job_status(km, "ds-b0-a1", completedIndexes="0-3,5", succeeded=5, active=1)
     rb = wait_for(lambda: (b := km.request("GET", f"{RB}/ds-b0")) and b.get("status", {}).get("shardsDone") == 5
@@ -109,7 +95,7 @@ def test_job_progress_flows_into_batch_and_dataset_status_and_the_window_slides(
 
 def test_preempted_pod_counts_as_preemption_not_failure(cluster: ThreadedKMock, operator: Any) -> None:
     km = cluster
-    km.request("POST", DS, dataset())
+    km.request("POST", DS, manifest(SPEC, namespace=NS))
     wait_for(lambda: "ds-b0-a1" in names(km, JOBS), what="Job")
     labels = job(km, "ds-b0-a1")["spec"]["template"]["metadata"]["labels"]
     km.request("POST", PODS, {"metadata": {"name": "ds-b0-a1-0-x1", "labels": labels}, "status": {
@@ -133,7 +119,7 @@ def test_preempted_pod_counts_as_preemption_not_failure(cluster: ThreadedKMock, 
 
 def test_failed_attempt_is_retried_for_the_missing_shards_only(cluster: ThreadedKMock, operator: Any) -> None:
     km = cluster
-    km.request("POST", DS, dataset())
+    km.request("POST", DS, manifest(SPEC, namespace=NS))
     wait_for(lambda: "ds-b0-a1" in names(km, JOBS), what="Job")
     set_job_status(km, "ds-b0-a1", completedIndexes="0-6", failedIndexes="7-8", failed=4, active=0,
                    conditions=[{"type": "Failed", "status": "True", "reason": "FailedIndexes"}])
@@ -155,7 +141,7 @@ def test_failed_attempt_is_retried_for_the_missing_shards_only(cluster: Threaded
 
 def test_restart_neither_duplicates_nor_loses_anything(cluster: ThreadedKMock) -> None:
     km = cluster
-    km.request("POST", DS, dataset())
+    km.request("POST", DS, manifest(SPEC, namespace=NS))
     with running_operator():
         wait_for(lambda: names(km, JOBS) == ["ds-b0-a1", "ds-b1-a1"], what="Jobs")
         set_job_status(km, "ds-b0-a1", completedIndexes="0-4", active=1)
@@ -178,7 +164,7 @@ def test_restart_neither_duplicates_nor_loses_anything(cluster: ThreadedKMock) -
 
 def test_suspend_scales_to_zero_and_delete_cascades_to_children_only(cluster: ThreadedKMock, operator: Any) -> None:
     km = cluster
-    km.request("POST", DS, dataset())
+    km.request("POST", DS, manifest(SPEC, namespace=NS))
     wait_for(lambda: names(km, JOBS) == ["ds-b0-a1", "ds-b1-a1"], what="Jobs")
     km.patch(f"{DS}/ds", {"spec": {"suspend": True}})
     wait_for(lambda: all(j["spec"]["parallelism"] == 0 for j in km.items(JOBS)), what="Jobs at zero")
@@ -194,15 +180,13 @@ def test_suspend_scales_to_zero_and_delete_cascades_to_children_only(cluster: Th
 
 def test_invalid_spec_is_reported_once_without_retry_storm(cluster: ThreadedKMock, operator: Any) -> None:
     km = cluster
-    km.request("POST", DS, dataset(throughput={"deadline": "2001-01-01T00:00:00Z"}))
+    km.request("POST", DS, manifest(wire(SPEC, throughput={"deadline": "2001-01-01T00:00:00Z"}), namespace=NS))
     st = wait_for(lambda: status(km) if status(km).get("phase") == "Failed" else None, what="SpecValid=False")
     cond = {c["type"]: c for c in st["conditions"]}["SpecValid"]
     assert cond["status"] == "False" and "spec.throughput.deadline" in cond["message"]
     wait_for(lambda: "SpecInvalid" in reasons(km), what="Warning event")
     # Let time pass in a way we can observe: a valid dataset gets planned and started meanwhile.
-    other = dataset()
-    other["metadata"]["name"] = "ok"
-    km.request("POST", DS, other)
+    km.request("POST", DS, manifest(SPEC, name="ok", namespace=NS))
     wait_for(lambda: "ok-b1-a1" in names(km, JOBS), what="the valid dataset runs")
     patches = [r for r in km.requests() if r.method == "PATCH" and r.url.path.endswith("/ds/status")]
     assert len(patches) == 1  # written once, not on every tick

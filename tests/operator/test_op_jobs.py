@@ -7,22 +7,17 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-from opbuilders import job_status, spec
+from builders import batch_spec, index_job, job_status, render_job, spec
 
-from parallel_synth.jobs import JobRequest, Owner, build_job, job_name, job_progress, short_name
-from parallel_synth.settings import OperatorSettings
-from synth_contract.api import RenderBatchSpec
+from parallel_synth.decisions.jobs import job_name, job_progress, short_name
 
 K8S_VERSION = "1.33.0"
-OWNER = Owner(kind="RenderBatch", name="ds-b0", uid="0e0b0c1a-0000-4000-8000-000000000001")
 
 
 def make_job(*, attempt: int = 1, offset: int = 0, completions: int = 10, **spec_overrides: Any) -> dict[str, Any]:
-    s = spec(**spec_overrides)
-    bspec = RenderBatchSpec(dataset="ds", shard_start=40, shard_count=10, parallelism=3)
-    req = JobRequest(dataset="ds", namespace="ns", batch="ds-b4", batch_spec=bspec, attempt=attempt,
-                     shard_offset=offset, completions=completions, parallelism=3)
-    return build_job(req, s, OWNER, settings=OperatorSettings())
+    return render_job(spec(**spec_overrides), batch="ds-b4", bspec=batch_spec(shard_start=40, parallelism=3),
+                      attempt=attempt, offset=offset, completions=completions, parallelism=3,
+                      owner_uid="0e0b0c1a-0000-4000-8000-000000000001")
 
 
 def validate(job: dict[str, Any]) -> None:
@@ -113,11 +108,9 @@ def test_names_stay_within_63_characters() -> None:
 
 @pytest.mark.parametrize("name", ["ds", "a" * 63])
 def test_index_job_validates_and_runs_synthctl_index_without_a_gpu(name: str) -> None:
-    from parallel_synth.jobs import build_index_job, index_job_name
+    from parallel_synth.decisions.jobs import index_job_name
 
-    s = spec(output={"uri": "s3://bkt/p", "credentialsSecret": "creds"})
-    job = build_index_job(name, "ns", s, Owner(kind="SynthDataset", name=name, uid="u1"),
-                          settings=OperatorSettings())
+    job = index_job(spec(output={"uri": "s3://bkt/p", "credentialsSecret": "creds"}), name=name)
     validate(job)
     assert job["metadata"]["name"] == index_job_name(name) and len(job["metadata"]["name"]) <= 63
     pod = job["spec"]["template"]["spec"]

@@ -7,10 +7,10 @@ eviction as a preemption (not a retry), and never write ``suspend`` itself.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
+from builders import manifest, wire
 from kmockx import ThreadedKMock, wait_for
 from opcluster import DS, JOBS, NS, PODS, batch, job, names, reasons, status
 
@@ -18,19 +18,11 @@ pytestmark = pytest.mark.integration
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
-DATASET: dict[str, Any] = {
-    "apiVersion": "parallelsynth.io/v1alpha1",
-    "kind": "SynthDataset",
-    "metadata": {"name": "ds", "namespace": NS},
-    "spec": {
-        "samples": 2000, "shardSize": 100, "shardsPerBatch": 10,  # 20 shards, 2 batches of 10
-        "workers": {"min": 2, "max": 2},
-        "queue": "team-vision",
-        "podTemplate": {"priorityClassName": "batch-low", "labels": {"team": "vision"}},
-        "output": {"uri": "s3://bucket/data", "credentialsSecret": "creds"},
-        "image": "ghcr.io/example/synth-render:1.0",
-    },
-}
+SPEC = wire(samples=2000, shardSize=100, shardsPerBatch=10,  # 20 shards, 2 batches of 10
+            workers={"min": 2, "max": 2},
+            queue="team-vision",
+            podTemplate={"priorityClassName": "batch-low", "labels": {"team": "vision"}},
+            output={"uri": "s3://bucket/data", "credentialsSecret": "creds"})
 
 
 def kueue_admits(km: ThreadedKMock, name: str) -> None:
@@ -61,7 +53,7 @@ def test_kueue_job_waits_runs_and_is_preempted_without_burning_a_retry(
     cluster: ThreadedKMock, operator: Any
 ) -> None:
     km = cluster
-    km.request("POST", DS, copy.deepcopy(DATASET))
+    km.request("POST", DS, manifest(SPEC, namespace=NS))
     wait_for(lambda: names(km, JOBS) == ["ds-b0-a1", "ds-b1-a1"], what="two queued Jobs")
     for j in km.items(JOBS):
         assert j["spec"]["suspend"] is True and j["metadata"]["labels"][QUEUE_LABEL] == "team-vision"
@@ -118,7 +110,7 @@ def test_suspending_a_kueue_dataset_deletes_its_jobs_and_resuming_queues_them_ag
     cluster: ThreadedKMock, operator: Any
 ) -> None:
     km = cluster
-    km.request("POST", DS, copy.deepcopy(DATASET))
+    km.request("POST", DS, manifest(SPEC, namespace=NS))
     wait_for(lambda: names(km, JOBS) == ["ds-b0-a1", "ds-b1-a1"], what="queued Jobs")
     kueue_admits(km, "ds-b0-a1")
     km.patch(f"{JOBS}/ds-b0-a1/status", {"status": {"completedIndexes": "0-4", "succeeded": 5}})

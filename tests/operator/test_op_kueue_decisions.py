@@ -7,26 +7,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from opbuilders import pod, spec
+from builders import batch_body, batch_spec, pod, render_job, spec
 
-from parallel_synth.batches import decide_batch
-from parallel_synth.jobs import JobRequest, Owner, build_job
+from parallel_synth.decisions.batch import decide_batch
 from parallel_synth.settings import OperatorSettings
-from synth_contract.api import RenderBatchSpec
 
 NOW = datetime(2026, 1, 1, 1, 0, 0, tzinfo=UTC)
 SETTINGS = OperatorSettings()
 QSPEC = spec(queue="team-a")
 
 
-def bspec(parallelism: int) -> RenderBatchSpec:
-    return RenderBatchSpec(dataset="ds", shard_start=0, shard_count=10, parallelism=parallelism)
-
-
 def kueue_job(*, parallelism: int = 4, suspend: bool, completed: str = "") -> dict[str, Any]:
-    req = JobRequest(dataset="ds", namespace="ns", batch="ds-b0", batch_spec=bspec(parallelism), attempt=1,
-                     shard_offset=0, completions=10, parallelism=parallelism)
-    job = build_job(req, QSPEC, Owner(kind="RenderBatch", name="ds-b0", uid="u"), settings=SETTINGS)
+    job = render_job(QSPEC, parallelism=parallelism, settings=SETTINGS)
     job["spec"]["suspend"] = suspend
     job["status"] = {"active": 0 if suspend else parallelism, "completedIndexes": completed}
     if suspend:
@@ -36,7 +28,7 @@ def kueue_job(*, parallelism: int = 4, suspend: bool, completed: str = "") -> di
 
 def decide(*, parallelism: int, status: dict[str, Any] | None, job: dict[str, Any] | None,
            pods: list[dict[str, Any]] | None = None, dataset_spec: Any = QSPEC) -> Any:
-    return decide_batch(dataset="ds", namespace="ns", name="ds-b0", spec=bspec(parallelism), status=status,
+    return decide_batch(dataset="ds", namespace="ns", name="ds-b0", spec=batch_spec(parallelism=parallelism), status=status,
                         dataset_spec=dataset_spec, job=job, pods=pods or [], generation=1, now=NOW,
                         settings=SETTINGS)
 
@@ -90,7 +82,7 @@ def test_eviction_counts_preemptions_once_and_no_retry(listed: list[str], preemp
 def test_metrics_show_admitted_and_waiting_pods_only_with_a_queue() -> None:
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from parallel_synth.metrics import Metrics
+    from parallel_synth.cluster.metrics import Metrics
 
     registry = CollectorRegistry()
     m = Metrics(registry)
@@ -105,12 +97,11 @@ def test_metrics_show_admitted_and_waiting_pods_only_with_a_queue() -> None:
 
 @pytest.mark.parametrize(("queue", "kept"), [(None, 2), ("team-a", 0)])
 def test_a_spent_budget_drains_plain_jobs_but_stops_kueue_jobs(queue: str | None, kept: int) -> None:
-    from parallel_synth.batches import decide_dataset
+    from parallel_synth.decisions.batch import decide_dataset
 
     s = spec(budget={"maxDollars": 1.0}, **({"queue": queue} if queue else {}))
-    body = {"metadata": {"name": "ds-b0", "labels": {"parallelsynth.io/batch-index": "0"}},
-            "spec": bspec(4).wire(),
-            "status": {"phase": "Running", "attempt": 1, "active": 2, "established": 2, "gpuSeconds": 1e6}}
+    body = batch_body("ds-b0", batch_spec(parallelism=4), index=0,
+                      status={"phase": "Running", "attempt": 1, "active": 2, "established": 2, "gpuSeconds": 1e6})
     d = decide_dataset(name="ds", spec=s, status={"plan": {"shardsPerBatch": 10}}, batches=[body], generation=1,
                        now=NOW, settings=SETTINGS)
     assert {c["type"]: c["status"] for c in d.status["conditions"]}["BudgetExceeded"] == "True"

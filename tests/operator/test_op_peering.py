@@ -17,6 +17,7 @@ from pathlib import Path
 
 import kmock
 import pytest
+from builders import SMALL, manifest, wire
 from kmockx import ThreadedKMock, wait_for
 
 from parallel_synth.cmd_operator import peering_priority
@@ -26,8 +27,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 NS = "ns"
 PODS = ("ps-parallel-synth-operator-5d9c7b6f4-x2kq9", "ps-parallel-synth-operator-5d9c7b6f4-m7tzp")
 SAME_PRIORITY = "Possibly conflicting operators with the same priority"
-DATASET = {"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset", "metadata": {"name": "ds", "namespace": NS},
-           "spec": {"samples": 300, "shardSize": 100, "output": {"uri": "s3://bucket/x"}, "image": "r:1"}}
+DATASET = manifest(wire(SMALL, samples=300, shardSize=100, output={"uri": "s3://bucket/x"}), namespace=NS)
 SYNTHCTL = str(Path(sys.executable).parent / "synthctl")
 
 

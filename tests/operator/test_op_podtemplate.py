@@ -6,21 +6,17 @@ pods keep the operator's invariants; refused fields are named with their path.
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime
 from typing import Any
 
 import kubernetes_validate
 import pytest
-from opbuilders import BASE_SPEC, spec
+from builders import CLUSTER, batch_spec, index_job, manifest, render_job, spec, wire
 
-from parallel_synth.jobs import JobRequest, Owner, build_index_job, build_job
-from parallel_synth.settings import OperatorSettings
-from synth_contract.api import RenderBatchSpec
 from synth_contract.validation import validate_document
 
 K8S_VERSION = "1.33.0"
-OWNER = Owner(kind="RenderBatch", name="ds-b0", uid="0e0b0c1a-0000-4000-8000-000000000001")
+OWNER_UID = "0e0b0c1a-0000-4000-8000-000000000001"
 
 FULL_TEMPLATE: dict[str, Any] = {
     "labels": {"team": "vision", "cost-centre": "cc-42"},
@@ -53,17 +49,12 @@ FULL_TEMPLATE: dict[str, Any] = {
 }
 
 
-def render_job(*, attempt: int = 1, **overrides: Any) -> dict[str, Any]:
-    s = spec(**overrides)
-    bspec = RenderBatchSpec(dataset="ds", shard_start=0, shard_count=10, parallelism=4)
-    req = JobRequest(dataset="ds", namespace="ns", batch="ds-b0", batch_spec=bspec, attempt=attempt,
-                     shard_offset=0, completions=10, parallelism=4)
-    return build_job(req, s, OWNER, settings=OperatorSettings())
+def batch_job(*, attempt: int = 1, **overrides: Any) -> dict[str, Any]:
+    return render_job(spec(**overrides), attempt=attempt, parallelism=4, owner_uid=OWNER_UID)
 
 
-def index_job(**overrides: Any) -> dict[str, Any]:
-    return build_index_job("ds", "ns", spec(**overrides), Owner(kind="SynthDataset", name="ds", uid="u1"),
-                           settings=OperatorSettings())
+def dataset_job(**overrides: Any) -> dict[str, Any]:
+    return index_job(spec(**overrides))
 
 
 def validate(job: dict[str, Any]) -> None:
@@ -81,8 +72,8 @@ CASES: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("overrides", CASES.values(), ids=CASES.keys())
 def test_jobs_with_pod_template_fields_validate_against_the_batch_v1_schema(overrides: dict[str, Any]) -> None:
-    validate(render_job(**overrides))
-    validate(index_job(**overrides))
+    validate(batch_job(**overrides))
+    validate(dataset_job(**overrides))
 
 
 def _invariants(job: dict[str, Any]) -> dict[str, Any]:
@@ -105,12 +96,12 @@ def _invariants(job: dict[str, Any]) -> dict[str, Any]:
         "volumes": ps["volumes"],
         # the operator's variables, first and unchanged (SYNTH_SPEC_JSON carries the spec, podTemplate too)
         "operator-env": [e if e["name"] != "SYNTH_SPEC_JSON" else e["name"]
-                         for e in c["env"][: len(render_job()["spec"]["template"]["spec"]["containers"][0]["env"])]],
+                         for e in c["env"][: len(batch_job()["spec"]["template"]["spec"]["containers"][0]["env"])]],
     }
 
 
 def test_merged_pods_keep_the_operators_invariants() -> None:
-    plain, merged = render_job(), render_job(podTemplate=FULL_TEMPLATE)
+    plain, merged = batch_job(), batch_job(podTemplate=FULL_TEMPLATE)
     assert _invariants(merged) == _invariants(plain)
     pod = merged["spec"]["template"]
     ps = pod["spec"]
@@ -127,7 +118,7 @@ def test_merged_pods_keep_the_operators_invariants() -> None:
 
 
 def test_node_affinity_is_anded_with_the_operators_on_demand_requirement() -> None:
-    ps = render_job(podTemplate=FULL_TEMPLATE, nodePool={"spot": False})["spec"]["template"]["spec"]
+    ps = batch_job(podTemplate=FULL_TEMPLATE, nodePool={"spot": False})["spec"]["template"]["spec"]
     terms = ps["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert len(terms) == 2  # one per dataset term (ORed), each with the operator's NotIn-spot expressions
     for term in terms:
@@ -135,40 +126,37 @@ def test_node_affinity_is_anded_with_the_operators_on_demand_requirement() -> No
         assert keys[0] == "gpu.example.com/class"
         assert {"cloud.google.com/gke-spot", "karpenter.sh/capacity-type"} <= set(keys)
     assert terms[1]["matchFields"][0]["key"] == "metadata.name"
-    spot = render_job(podTemplate=FULL_TEMPLATE)["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
+    spot = batch_job(podTemplate=FULL_TEMPLATE)["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
     prefs = spot["preferredDuringSchedulingIgnoredDuringExecution"]
     assert prefs[-1]["weight"] == 10 and len(prefs) > 1  # the operator's spot preferences stay
 
 
 def test_index_job_gets_metadata_classes_secrets_and_env_but_no_gpu_placement() -> None:
-    ps = index_job(podTemplate=FULL_TEMPLATE)["spec"]["template"]["spec"]
+    ps = dataset_job(podTemplate=FULL_TEMPLATE)["spec"]["template"]["spec"]
     assert ps["priorityClassName"] == "batch-low" and {"name": "registry-creds"} in ps["imagePullSecrets"]
     assert "runtimeClassName" not in ps and "affinity" not in ps and "topologySpreadConstraints" not in ps
     assert ps["containers"][0]["env"][-1]["name"] == "MEM"
 
 
 def test_queue_labels_the_job_and_creates_it_suspended_with_partial_admission() -> None:
-    job = render_job(queue="team-vision", nodePool={"spot": True})
+    job = batch_job(queue="team-vision", nodePool={"spot": True})
     assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-vision"
     assert job["spec"]["suspend"] is True
     assert job["metadata"]["annotations"]["kueue.x-k8s.io/job-min-parallelism"] == "1"
     assert "kueue.x-k8s.io/queue-name" not in job["spec"]["template"]["metadata"]["labels"]
-    idx = index_job(queue="team-vision")
+    idx = dataset_job(queue="team-vision")
     assert idx["spec"]["suspend"] is True and idx["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-vision"
 
 
 def test_under_kueue_the_flavor_picks_capacity_not_the_spot_fallback() -> None:
-    s = spec(queue="q")
-    bspec = RenderBatchSpec(dataset="ds", shard_start=0, shard_count=10, parallelism=4, capacity="on-demand")
-    req = JobRequest(dataset="ds", namespace="ns", batch="ds-b0", batch_spec=bspec, attempt=1,
-                     shard_offset=0, completions=10, parallelism=4)
-    na = build_job(req, s, OWNER, settings=OperatorSettings())["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
+    bspec = batch_spec(parallelism=4, capacity="on-demand")
+    job = render_job(spec(queue="q"), bspec=bspec, parallelism=4, owner_uid=OWNER_UID)
+    na = job["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
     assert "requiredDuringSchedulingIgnoredDuringExecution" not in na  # no NotIn-spot against a spot flavor
 
 
 def _errors(pod_template: dict[str, Any]) -> list[str]:
-    raw = {"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset", "metadata": {"name": "ds"},
-           "spec": {**copy.deepcopy(BASE_SPEC), "podTemplate": pod_template}}
+    raw = manifest(wire(CLUSTER, podTemplate=pod_template))
     obj, errors = validate_document(raw, now=datetime.now(UTC))
     assert obj is None
     return [str(e) for e in errors]

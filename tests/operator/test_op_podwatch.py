@@ -12,18 +12,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from builders import batch_spec, job_status, manifest, pod, render_job, spec, wire
 from kmockx import ThreadedKMock, wait_for
-from opbuilders import job_status, pod, spec
 
-from parallel_synth.batches import decide_batch
-from parallel_synth.jobs import Owner, build_job
-from parallel_synth.podwatch import PodMemory
+from parallel_synth.cluster.pods import PodMemory
+from parallel_synth.decisions.batch import decide_batch
 from parallel_synth.settings import OperatorSettings
-from synth_contract.api import RenderBatchSpec
 
 NOW = datetime(2026, 1, 1, 1, 0, 0, tzinfo=UTC)
 SETTINGS = OperatorSettings()
-BSPEC = RenderBatchSpec(dataset="ds", shard_start=0, shard_count=4, parallelism=2, max_attempts=2)
+BSPEC = batch_spec(shard_count=4, parallelism=2, max_attempts=2)
 
 
 def tick(status: dict[str, Any] | None, pods: list[dict[str, Any]], gone: list[dict[str, Any]]) -> Any:
@@ -32,7 +30,7 @@ def tick(status: dict[str, Any] | None, pods: list[dict[str, Any]], gone: list[d
         req = decide_batch(dataset="ds", namespace="ns", name="ds-b0", spec=BSPEC, status=None, dataset_spec=spec(),
                            job=None, pods=[], generation=1, now=NOW, settings=SETTINGS).create_job
         assert req is not None
-        job = job_status(build_job(req, spec(), Owner("RenderBatch", "ds-b0", "u1"), settings=SETTINGS), active=2)
+        job = job_status(render_job(spec(), request=req, owner_uid="u1", settings=SETTINGS), active=2)
     return decide_batch(dataset="ds", namespace="ns", name="ds-b0", spec=BSPEC, status=status, dataset_spec=spec(),
                         job=job, pods=pods, generation=1, now=NOW, settings=SETTINGS, gone_pods=gone)
 
@@ -111,12 +109,8 @@ DS = f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/synthdatasets"
 RB = f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/renderbatches"
 JOBS = f"/apis/batch/v1/namespaces/{NS}/jobs"
 PODS = f"/api/v1/namespaces/{NS}/pods"
-DATASET: dict[str, Any] = {
-    "apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset", "metadata": {"name": "ds", "namespace": NS},
-    "spec": {"samples": 300, "shardSize": 100, "workers": {"max": 1},
-             "output": {"uri": "s3://bucket/data", "credentialsSecret": "creds"},
-             "image": "ghcr.io/example/synth-render:1.0"},
-}
+DATASET = manifest(wire(samples=300, shardSize=100, workers={"max": 1},
+                        output={"uri": "s3://bucket/data", "credentialsSecret": "creds"}), namespace=NS)
 
 
 @pytest.mark.integration

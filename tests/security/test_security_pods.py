@@ -13,32 +13,24 @@ import json
 from typing import Any
 
 import pytest
-
-from parallel_synth.jobs import JobRequest, Owner, build_job
-from parallel_synth.settings import OperatorSettings
-from synth_contract.api import RenderBatchSpec, SynthDatasetSpec
+from builders import SMALL, render_job, spec
 
 SECRET = "renderer-s3"
 CRED_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
-def spec(**output: Any) -> SynthDatasetSpec:
-    return SynthDatasetSpec.model_validate({
-        "samples": 100, "shardSize": 10, "image": "ghcr.io/parallel-synth/renderer:1",
-        "output": {"uri": "s3://bucket/prefix", "endpointUrl": "https://minio.example:9000",
-                   "credentialsSecret": SECRET, **output},
-    })
+OUTPUT = {"uri": "s3://bucket/prefix", "endpointUrl": "https://minio.example:9000", "credentialsSecret": SECRET}
 
 
-def job_for(s: SynthDatasetSpec) -> dict[str, Any]:
-    req = JobRequest(dataset="ds", namespace="ns", batch="ds-b0", attempt=1, shard_offset=0, completions=10,
-                     parallelism=2, batch_spec=RenderBatchSpec(dataset="ds", shard_start=0, shard_count=10))
-    return build_job(req, s, Owner(kind="RenderBatch", name="ds-b0", uid="u-1"), settings=OperatorSettings())
+def job_for(**output: Any) -> dict[str, Any]:
+    """The Job of a 100-sample dataset whose output is OUTPUT with ``output`` changed."""
+    s = spec(SMALL, samples=100, shardSize=10, image="ghcr.io/parallel-synth/renderer:1", output={**OUTPUT, **output})
+    return render_job(s, parallelism=2, owner_uid="u-1")
 
 
 @pytest.fixture
 def pod() -> dict[str, Any]:
-    tmpl: dict[str, Any] = job_for(spec())["spec"]["template"]["spec"]
+    tmpl: dict[str, Any] = job_for()["spec"]["template"]["spec"]
     return tmpl
 
 
@@ -102,7 +94,7 @@ def test_credentials_only_from_the_named_secret(pod: dict[str, Any]) -> None:
 
 
 def test_no_credentials_without_a_secret() -> None:
-    tmpl = job_for(spec(credentialsSecret=None))["spec"]["template"]["spec"]
+    tmpl = job_for(credentialsSecret=None)["spec"]["template"]["spec"]
     names = {e["name"] for c in tmpl["containers"] for e in c.get("env") or []}
     assert not names & set(CRED_KEYS), "no secret named: the pod uses its workload identity, nothing else"
 
