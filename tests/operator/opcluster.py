@@ -1,10 +1,31 @@
-"""API paths and reads of the operator's objects in KMock, for the tests that run the real operator."""
+"""The real operator against KMock: fast settings, the fixtures, API paths and reads of its objects.
+
+Shared by tests/operator (its conftest.py) and tests/scaling (its conftest.py imports the
+fixtures from here): no test imports ``conftest`` itself, as two folders each have one.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
 from kmockx import ThreadedKMock
+
+FAST_OPERATOR_ENV = {
+    "SYNTH_OPERATOR_DATASET_INTERVAL": "0.25",
+    "SYNTH_OPERATOR_BATCH_INTERVAL": "0.2",
+    "SYNTH_OPERATOR_INITIAL_DELAY": "0.05",
+    "SYNTH_OPERATOR_RETRY_BACKOFF_SECONDS": "0.3",
+    "SYNTH_OPERATOR_CLUSTER_SCANNING": "false",  # KMock cannot serve /api/v1/namespaces
+}
+"""Operator settings for tests: fast ticks (read once when parallel_synth.cluster.handlers is imported)."""
+
+for _k, _v in FAST_OPERATOR_ENV.items():
+    os.environ.setdefault(_k, _v)
 
 NS = "ns"
 DS = f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/synthdatasets"
@@ -35,3 +56,28 @@ def names(km: ThreadedKMock, path: str) -> list[str]:
 def reasons(km: ThreadedKMock) -> list[str]:
     """Reasons of the Events about SynthDatasets and RenderBatches, oldest first."""
     return [e["reason"] for e in km.items(EVENTS) if e["involvedObject"]["kind"] in ("SynthDataset", "RenderBatch")]
+
+
+@contextmanager
+def running_operator(*extra: str) -> Iterator[Any]:
+    """The real operator (``synthctl operator``'s handlers) in kopf's test runner."""
+    from kopf.testing import KopfRunner
+
+    args = ["run", "-m", "parallel_synth.cluster.handlers", "--standalone", "-n", NS, *extra]
+    with KopfRunner(args, timeout=30) as runner:
+        yield runner
+
+
+@pytest.fixture()
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedKMock]:
+    """KMock in its own thread, the kubeconfig of the test pointing at it."""
+    with ThreadedKMock() as km:
+        monkeypatch.setenv("KUBECONFIG", str(km.kubeconfig(tmp_path / "kubeconfig")))
+        yield km
+
+
+@pytest.fixture()
+def operator(cluster: ThreadedKMock) -> Iterator[Any]:
+    """The real operator running against ``cluster``."""
+    with running_operator() as runner:
+        yield runner

@@ -14,15 +14,12 @@ from typing import Any
 import pytest
 from builders import SMALL, manifest, wire
 from kmockx import ThreadedKMock
+from opcluster import DS, EVENTS, NS, RB
 
 from parallel_synth.cluster.kube import Kube
 from parallel_synth.cluster.reconcile import reconcile_dataset
 from parallel_synth.settings import OperatorSettings
 
-NS = "ns"
-DS = f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/synthdatasets"
-RB = f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/renderbatches"
-EVENTS = f"/api/v1/namespaces/{NS}/events"
 IMAGE = "registry.example.com/ml/renderer@sha256:" + "ab" * 32
 
 DATASET = manifest(wire(

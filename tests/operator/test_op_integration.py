@@ -7,9 +7,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from builders import manifest, wire
-from conftest import running_operator
 from kmockx import ThreadedKMock, wait_for
-from opcluster import DS, JOBS, NS, PODS, RB, job, names, reasons, status
+from opcluster import DS, JOBS, NS, PODS, RB, job, names, reasons, running_operator, status
 
 pytestmark = pytest.mark.integration
 

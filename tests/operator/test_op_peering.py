@@ -19,12 +19,12 @@ import kmock
 import pytest
 from builders import SMALL, manifest, wire
 from kmockx import ThreadedKMock, wait_for
+from opcluster import DS, NS, RB
 
 from parallel_synth.cmd_operator import peering_priority
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-NS = "ns"
 PODS = ("ps-parallel-synth-operator-5d9c7b6f4-x2kq9", "ps-parallel-synth-operator-5d9c7b6f4-m7tzp")
 SAME_PRIORITY = "Possibly conflicting operators with the same priority"
 DATASET = manifest(wire(SMALL, samples=300, shardSize=100, output={"uri": "s3://bucket/x"}), namespace=NS)
@@ -65,8 +65,8 @@ def test_replicas_with_derived_priorities_elect_one_active(tmp_path: Path) -> No
     with ThreadedKMock() as km, replicas(km, tmp_path) as logs:
         wait_for(lambda: all(says(log, "Keep-alive in 'ps'") for log in logs), timeout=60,
                  what="both replicas to announce themselves in the peering")
-        km.request("POST", f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/synthdatasets", DATASET)
-        wait_for(lambda: km.items(f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/renderbatches"), timeout=30,
+        km.request("POST", DS, DATASET)
+        wait_for(lambda: km.items(RB), timeout=30,
                  what="the active replica to reconcile (no freeze)")
         wait_for(lambda: says(logs[high], "Adding the finalizer"), timeout=30, what="the higher replica's handlers")
         assert not says(logs[low], "Adding the finalizer"), "the lower replica stands by"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from builders import batch_spec, job_status, manifest, pod, render_job, spec, wire
 from kmockx import ThreadedKMock, wait_for
+from opcluster import DS, JOBS, NS, PODS, RB
 
 from parallel_synth.cluster.pods import PodMemory
 from parallel_synth.decisions.batch import decide_batch
@@ -104,11 +105,6 @@ def test_memory_is_bounded_in_time_and_size() -> None:
     assert [p["metadata"]["name"] for p in mem.take("ns", "ds-b0").pods] == ["p9"]
 
 
-NS = "ns"
-DS = f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/synthdatasets"
-RB = f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/renderbatches"
-JOBS = f"/apis/batch/v1/namespaces/{NS}/jobs"
-PODS = f"/api/v1/namespaces/{NS}/pods"
 DATASET = manifest(wire(samples=300, shardSize=100, workers={"max": 1},
                         output={"uri": "s3://bucket/data", "credentialsSecret": "creds"}), namespace=NS)
 

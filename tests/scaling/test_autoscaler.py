@@ -7,11 +7,12 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import builders
 import pytest
-from scaling_helpers import make_spec
+from builders import FLEET, pod
 
-from parallel_synth.cost import BudgetReason, BudgetState, CostReport
-from parallel_synth.scaling import (
+from parallel_synth.decisions.cost import BudgetReason, BudgetState, CostReport
+from parallel_synth.decisions.scaling import (
     BatchView,
     Inputs,
     LiveBatch,
@@ -27,7 +28,7 @@ from parallel_synth.scaling import (
     transition_events,
     unsettled_gpu_seconds,
 )
-from parallel_synth.throughput import Throughput
+from parallel_synth.decisions.throughput import Throughput
 from synth_contract.api import SynthDatasetStatus
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -57,7 +58,7 @@ def test_desired_workers(
     case: str, overrides: dict, rate: float, remaining: int, budget: BudgetState | None, per_sample: float,
     want: int, reason: str,
 ) -> None:
-    spec = make_spec(**overrides)
+    spec = builders.spec(FLEET, **overrides)
     n, why = desired_workers(
         spec, per_worker_per_day=rate, remaining_samples=remaining, now=T, budget=budget,
         dollars_per_sample=per_sample,
@@ -76,7 +77,7 @@ def test_desired_workers(
 )
 def test_deadline_raises_workers_when_it_needs_more(days_left: float, remaining: int, want: int, reason: str) -> None:
     deadline = (NOW + timedelta(days=days_left)).isoformat()
-    spec = make_spec(throughput={"targetPerDay": 200_000, "deadline": deadline})
+    spec = builders.spec(FLEET, throughput={"targetPerDay": 200_000, "deadline": deadline})
     assert desired_workers(spec, per_worker_per_day=8640.0, remaining_samples=remaining, now=T) == (want, reason)
 
 
@@ -95,7 +96,7 @@ def _run(recs: list[int], *, step: float = 60.0, start: ScalerState | None = Non
 def test_no_flapping_under_noisy_rates() -> None:
     """A rate that wobbles +-15% around the truth for a day moves the fleet a few times at most."""
     rng = random.Random(3)
-    spec = make_spec()
+    spec = builders.spec(FLEET)
     recs = [
         desired_workers(spec, per_worker_per_day=8640.0 * rng.uniform(0.85, 1.15), remaining_samples=400_000, now=T)[0]
         for _ in range(1440)
@@ -160,7 +161,7 @@ def test_distribute(case: str, desired: int, batches: list[BatchView], unplanned
 
 
 def test_spot_pool_that_keeps_being_preempted_shifts_new_pods_to_on_demand() -> None:
-    spec = make_spec()
+    spec = builders.spec(FLEET)
     cfg = ScalingSettings()
     mode, why, st = capacity_mode(spec, ScalerState(), now=T, preemptions_total=0, spot_workers=20, settings=cfg)
     assert (mode, why) == ("spot", "Spot")
@@ -179,7 +180,7 @@ def test_spot_pool_that_keeps_being_preempted_shifts_new_pods_to_on_demand() -> 
     [({"spot": True, "onDemandFallback": False}, "spot"), ({"spot": False}, "on-demand")],
 )
 def test_no_fallback_without_both_switches(pool: dict, want: str) -> None:
-    spec = make_spec(nodePool=pool)
+    spec = builders.spec(FLEET, nodePool=pool)
     st = ScalerState()
     for i, n in enumerate([0, 10, 20]):
         mode, _, st = capacity_mode(spec, st, now=T + 600 * i, preemptions_total=n, spot_workers=5,
@@ -204,7 +205,7 @@ def _inputs(batches: list[BatchView], *, budget: BudgetState = OPEN, preemptions
     ],
 )
 def test_fallback_to_on_demand_only_when_the_budget_affords_it(budget: float | None, mode: str, reason: str) -> None:
-    spec = make_spec(budget={"maxDollars": budget} if budget else {})
+    spec = builders.spec(FLEET, budget={"maxDollars": budget} if budget else {})
     pods = [BatchView("a", remaining=100, parallelism=20, running=20, established=20)]
     st = decide(spec, _inputs(pods), ScalerState(), now=T, settings=ScalingSettings()).state
     d = decide(spec, _inputs(pods, preemptions=10), st, now=T + 600, settings=ScalingSettings())
@@ -212,7 +213,7 @@ def test_fallback_to_on_demand_only_when_the_budget_affords_it(budget: float | N
 
 
 def test_unschedulable_pods_are_reported_not_counted_and_open_no_batches() -> None:
-    spec = make_spec()
+    spec = builders.spec(FLEET)
     stuck = BatchView("a", remaining=10, parallelism=10, established=4, running=4, unschedulable=6)
     d = decide(spec, _inputs([stuck]), ScalerState(), now=T, settings=ScalingSettings())
     assert d.desired == 24 and d.active == 4 and d.unschedulable == 6
@@ -223,7 +224,7 @@ def test_unschedulable_pods_are_reported_not_counted_and_open_no_batches() -> No
 
 
 def test_budget_stop_keeps_running_shards_and_starts_nothing() -> None:
-    spec = make_spec()
+    spec = builders.spec(FLEET)
     batches = [BatchView("a", remaining=10, parallelism=10, established=7, running=9),
                BatchView("b", remaining=10, parallelism=5, established=0, running=0, pending=5)]
     d = decide(spec, _inputs(batches, budget=CLOSED), ScalerState(desired=15, last_change=T), now=T + 1,
@@ -235,21 +236,12 @@ def test_budget_stop_keeps_running_shards_and_starts_nothing() -> None:
 
 
 def test_pod_counts_reads_pods_like_the_scheduler_reports_them() -> None:
-    def pod(phase: str, *, started: datetime | None = None, unschedulable: bool = False) -> dict:
-        st: dict = {"phase": phase}
-        if started:
-            st["startTime"] = started.strftime("%Y-%m-%dT%H:%M:%SZ")
-        if unschedulable:
-            st["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                                 "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]
-        return {"metadata": {"name": "p"}, "status": st}
-
     pods = [
-        pod("Running", started=NOW - timedelta(hours=1)),
-        pod("Running", started=NOW - timedelta(seconds=10)),
-        pod("Pending"),
-        pod("Pending", unschedulable=True),
-        pod("Succeeded", started=NOW - timedelta(hours=2)),
+        pod(phase="Running", started=NOW - timedelta(hours=1)),
+        pod(phase="Running", started=NOW - timedelta(seconds=10)),
+        pod(phase="Pending", started=None),
+        pod(phase="Pending", started=None, unschedulable=True),
+        pod(phase="Succeeded", started=NOW - timedelta(hours=2)),
     ]
     c = pod_counts(pods, now=NOW, settings=ScalingSettings(tick_seconds=60))
     assert (c.established, c.running, c.pending, c.unschedulable) == (1, 2, 1, 1)
@@ -257,7 +249,7 @@ def test_pod_counts_reads_pods_like_the_scheduler_reports_them() -> None:
 
 def test_autoscale_state_survives_a_round_trip_through_the_status() -> None:
     """The operator keeps nothing in memory: the next tick reads its state back from status."""
-    spec = make_spec()
+    spec = builders.spec(FLEET)
     status = {"samples": {"completed": 0}, "nextShard": 0, "plan": {"shardsPerBatch": 10}}
     live = [LiveBatch("a", 10, 0, "spot", {})]
     first = autoscale(spec, status, live, now=NOW)
@@ -276,7 +268,7 @@ def test_autoscale_state_survives_a_round_trip_through_the_status() -> None:
 
 
 def test_transition_events_fire_once() -> None:
-    spec = make_spec(budget={"maxDollars": 1.0})
+    spec = builders.spec(FLEET, budget={"maxDollars": 1.0})
     d = autoscale(spec, {"samples": {"completed": 0}}, [], now=NOW)
     events = transition_events({}, d)
     assert [e[1] for e in events] == ["ProjectedOverBudget"]

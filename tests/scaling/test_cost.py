@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import builders
 import pytest
-from scaling_helpers import make_spec
+from builders import FLEET, pod
 
-from parallel_synth.cost import (
+from parallel_synth.decisions.cost import (
     BudgetReason,
     Capacity,
     GpuTime,
@@ -41,22 +42,10 @@ def test_capacity_of_node(labels: dict | None, want: Capacity) -> None:
     assert capacity_of_node(labels) == want
 
 
-def _ts(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _pod(node: str | None, start: datetime | None, end: datetime | None = None, *, gpus: int = 1) -> dict:
-    state = {"terminated": {"exitCode": 0, "finishedAt": _ts(end)}} if end else {"running": {}}
-    status: dict = {"phase": "Succeeded" if end else ("Running" if start else "Pending")}
-    if start:
-        status["startTime"] = _ts(start)
-        status["containerStatuses"] = [{"name": "render", "state": state}]
-    return {
-        "metadata": {"name": "p"},
-        "spec": {"nodeName": node,
-                 "containers": [{"name": "render", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]},
-        "status": status,
-    }
+    """A rendering pod on ``node``: Pending without a start, Running until its end, then Succeeded."""
+    return pod(phase="Succeeded" if end else ("Running" if start else "Pending"), started=start, finished=end,
+               node=node, gpus=gpus)
 
 
 def test_gpu_seconds_of_pods_split_by_the_capacity_of_their_node() -> None:
@@ -73,7 +62,7 @@ def test_gpu_seconds_of_pods_split_by_the_capacity_of_their_node() -> None:
 
 
 def test_dollars_at_spot_and_on_demand_prices() -> None:
-    spec = make_spec(pricing={"spotPerGpuHour": 0.3, "onDemandPerGpuHour": 1.0})
+    spec = builders.spec(FLEET, pricing={"spotPerGpuHour": 0.3, "onDemandPerGpuHour": 1.0})
     assert dollars(GpuTime(spot=10 * 3600, on_demand=2 * 3600), spec.pricing) == pytest.approx(5.0)
 
 
@@ -88,7 +77,7 @@ def test_dollars_at_spot_and_on_demand_prices() -> None:
 )
 def test_cost_report(case: str, gpu_s_per_sample: float | None, capacity: str | None, per_1k: float,
                      projected: float) -> None:
-    spec = make_spec()
+    spec = builders.spec(FLEET)
     r = cost_report(spec, GpuTime(spot=36000.0), completed_samples=100_000,
                     gpu_seconds_per_sample=gpu_s_per_sample, capacity=capacity)
     assert r.dollars == pytest.approx(3.0)
@@ -111,7 +100,7 @@ def test_cost_report(case: str, gpu_s_per_sample: float | None, capacity: str | 
 )
 def test_budget_gate(case: str, budget: float | None, spent_hours: float, was: bool, exceeded: bool,
                      reason: BudgetReason) -> None:
-    spec = make_spec(budget={"maxDollars": budget} if budget is not None else {})
+    spec = builders.spec(FLEET, budget={"maxDollars": budget} if budget is not None else {})
     report = cost_report(spec, GpuTime(spot=spent_hours * 3600), completed_samples=0)
     state = budget_state(spec, report, was_exceeded=was)
     assert (state.exceeded, state.reason) == (exceeded, reason), case

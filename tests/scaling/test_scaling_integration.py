@@ -7,61 +7,23 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from scaling_helpers import FAST_OPERATOR_ENV  # first: sets the fast operator settings and the path
-
-from kmockx import ThreadedKMock, wait_for  # isort: skip
+from builders import manifest, wire
+from kmockx import ThreadedKMock, wait_for
+from opcluster import DS, EVENTS, FAST_OPERATOR_ENV, JOBS, NS, status
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.integration
 
-NS = "ns"
-DS = f"/apis/parallelsynth.io/v1alpha1/namespaces/{NS}/synthdatasets"
-JOBS = f"/apis/batch/v1/namespaces/{NS}/jobs"
-EVENTS = f"/api/v1/namespaces/{NS}/events"
-
-
-@pytest.fixture()
-def kmock_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedKMock]:
-    with ThreadedKMock() as km:
-        monkeypatch.setenv("KUBECONFIG", str(km.kubeconfig(tmp_path / "kubeconfig")))
-        yield km
-
-
-@pytest.fixture()
-def kopf_operator(kmock_cluster: ThreadedKMock) -> Iterator[Any]:
-    """The real operator's handlers in kopf's test runner."""
-    from kopf.testing import KopfRunner
-
-    with KopfRunner(["run", "-m", "parallel_synth.handlers", "--standalone", "-n", NS], timeout=30) as runner:
-        yield runner
-
-
-def dataset(**spec: Any) -> dict[str, Any]:
-    """30 shards in batches of 10; one worker renders 1000 samples/day (86.4 s per sample)."""
-    return {
-        "apiVersion": "parallelsynth.io/v1alpha1",
-        "kind": "SynthDataset",
-        "metadata": {"name": "ds", "namespace": NS},
-        "spec": {
-            "samples": 3000, "shardSize": 100, "shardsPerBatch": 10,
-            "workers": {"min": 1, "max": 8},
-            "throughput": {"targetPerDay": 3000},
-            "estimates": {"gpuSecondsPerSample": 86.4},
-            "categories": [{"name": "geometry"}],  # no simulation bake on top of the 86.4 s
-            "output": {"uri": "s3://bucket/data"},
-            "image": "ghcr.io/example/synth-render:1.0",
-            **spec,
-        },
-    }
-
-
-def status(km: ThreadedKMock) -> dict[str, Any]:
-    return (km.request("GET", f"{DS}/ds") or {}).get("status") or {}
+DATASET = manifest(wire(
+    samples=3000, shardSize=100, shardsPerBatch=10, workers={"min": 1, "max": 8},
+    throughput={"targetPerDay": 3000}, estimates={"gpuSecondsPerSample": 86.4},
+    categories=[{"name": "geometry"}],  # no simulation bake on top of the 86.4 s
+    output={"uri": "s3://bucket/data"},
+), namespace=NS)
+"""30 shards in batches of 10; one worker renders 1000 samples/day (86.4 s per sample)."""
 
 
 def total_parallelism(km: ThreadedKMock) -> int:
@@ -73,10 +35,10 @@ def condition(km: ThreadedKMock, kind: str) -> dict[str, Any]:
 
 
 def test_timer_sizes_jobs_for_the_target_and_the_budget_stops_and_resumes_them(
-    kmock_cluster: ThreadedKMock, kopf_operator: Any
+    cluster: ThreadedKMock, operator: Any
 ) -> None:
-    km = kmock_cluster
-    km.request("POST", DS, dataset())
+    km = cluster
+    km.request("POST", DS, DATASET)
     # 3000/day at the prior 1000/day per worker: 3 pods over the Jobs, not workers.max (8)
     wait_for(lambda: km.items(JOBS) and total_parallelism(km) == 3, what="Jobs sized for the target")
     st = wait_for(lambda: status(km) if status(km).get("workers", {}).get("desired") == 3 else None,
@@ -101,13 +63,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_operator_serves_parseable_metrics_for_each_dataset(kmock_cluster: ThreadedKMock) -> None:
-    km = kmock_cluster
-    km.request("POST", DS, dataset())
+def test_operator_serves_parseable_metrics_for_each_dataset(cluster: ThreadedKMock) -> None:
+    km = cluster
+    km.request("POST", DS, DATASET)
     port = _free_port()
     env = {**os.environ, **FAST_OPERATOR_ENV}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "parallel_synth.cli", "operator", "--standalone", "-n", NS,
+        [sys.executable, "-m", "parallel_synth.commands.cli", "operator", "--standalone", "-n", NS,
          "--metrics-port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
+import builders
 import pytest
-import yaml
+from builders import FLEET, wire, write_manifest
 from click.testing import CliRunner
-from scaling_helpers import make_spec as _make_spec
 
-from parallel_synth.cli import cli
+from parallel_synth.commands.cli import cli
 from parallel_synth.simulate import SimConfig, simulate
-from synth_contract.api import SynthDatasetSpec
 
-
-def make_spec(**overrides: Any) -> SynthDatasetSpec:
-    """Batches of 100 shards: fewer batch hand-overs, so fewer operator reconciles to simulate."""
-    return _make_spec(**{"shardsPerBatch": 100, **overrides})
+SIM = wire(FLEET, shardsPerBatch=100)
+"""Batches of 100 shards: fewer batch hand-overs, so fewer operator reconciles to simulate."""
 
 
 def _condition(report_status: dict, kind: str) -> dict:
@@ -30,7 +26,7 @@ def _condition(report_status: dict, kind: str) -> dict:
 
 
 def test_steady_state_reaches_the_target_within_ten_percent() -> None:
-    spec = make_spec()  # 200k/day at 8640 per worker: 24 workers of the 50 allowed
+    spec = builders.spec(SIM)  # 200k/day at 8640 per worker: 24 workers of the 50 allowed
     r = simulate("steady", spec, SimConfig(seed=1, tick_seconds=600))
     assert r.finished and r.shards_completed == r.shards_total == 4000
     assert r.attained_per_day == pytest.approx(200_000, rel=0.10)
@@ -43,7 +39,7 @@ def test_steady_state_reaches_the_target_within_ten_percent() -> None:
 
 
 def test_preemption_storm_loses_no_committed_shard_and_reports_the_waste() -> None:
-    spec = make_spec(nodePool={"spot": True, "onDemandFallback": False})
+    spec = builders.spec(SIM, nodePool={"spot": True, "onDemandFallback": False})
     calm = simulate("calm", spec, SimConfig(seed=2, tick_seconds=600))
     storm = simulate("storm", spec, SimConfig(seed=2, tick_seconds=600, preemption_rate=0.2))
     assert storm.finished
@@ -57,7 +53,7 @@ def test_preemption_storm_loses_no_committed_shard_and_reports_the_waste() -> No
 
 
 def test_storm_with_fallback_moves_new_pods_to_on_demand() -> None:
-    spec = make_spec()
+    spec = builders.spec(SIM)
     r = simulate("fallback", spec, SimConfig(seed=3, tick_seconds=600, preemption_rate=0.5, preemption_window=(0.2, 10.0)))
     assert r.finished
     assert [m for _, m in r.capacity_switches][:2] == ["spot", "on-demand"]
@@ -68,7 +64,7 @@ def test_storm_with_fallback_moves_new_pods_to_on_demand() -> None:
 
 def test_budget_stops_new_work_and_running_shards_finish() -> None:
     # renders take twice the estimate: the projection crosses the $500 budget once measured
-    spec = make_spec(budget={"maxDollars": 500})
+    spec = builders.spec(SIM, budget={"maxDollars": 500})
     r = simulate("budget", spec, SimConfig(seed=4, tick_seconds=600, gpu_seconds_per_sample=20.0))
     assert r.stopped_by_budget and not r.finished
     assert r.budget_stop_day is not None and r.budget_stop_day < 1.0
@@ -81,7 +77,7 @@ def test_budget_stops_new_work_and_running_shards_finish() -> None:
 
 
 def test_missing_gpu_capacity_is_reported_not_counted() -> None:
-    spec = make_spec(nodePool={"spot": True, "onDemandFallback": False})
+    spec = builders.spec(SIM, nodePool={"spot": True, "onDemandFallback": False})
     r = simulate("short", spec, SimConfig(seed=5, tick_seconds=600, spot_gpus=10, days=0.5))
     assert r.peak_workers == 10
     assert _condition(r.final_status, "PodsScheduled")["status"] == "False"
@@ -90,18 +86,14 @@ def test_missing_gpu_capacity_is_reported_not_counted() -> None:
 
 
 def test_deadline_raises_the_fleet_above_the_target() -> None:
-    spec = make_spec(throughput={"targetPerDay": 50_000, "deadline": "2026-01-02T12:00:00Z"})
+    spec = builders.spec(SIM, throughput={"targetPerDay": 50_000, "deadline": "2026-01-02T12:00:00Z"})
     r = simulate("deadline", spec, SimConfig(seed=6, tick_seconds=600))
     assert r.finished and r.elapsed_days <= 1.6
     assert max(d.desired for d in r.days) > 6  # 50k/day alone would need 6
 
 
 def test_cli_json_and_plot(tmp_path: Path) -> None:
-    manifest = tmp_path / "ds.yaml"
-    manifest.write_text(yaml.safe_dump({
-        "apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset", "metadata": {"name": "cli"},
-        "spec": make_spec(samples=40_000).wire(),
-    }))
+    manifest = write_manifest(tmp_path / "ds.yaml", builders.spec(SIM, samples=40_000).wire(), name="cli")
     png = tmp_path / "sim.png"
     res = CliRunner().invoke(cli, ["simulate", str(manifest), "--json", "--plot", str(png),
                                    "--preemption-rate", "0.05", "--gpu-seconds-per-sample", "12"])

@@ -11,24 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from builders import FLEET, spec, wire, write_manifest
 from click.testing import CliRunner
-from scaling_helpers import make_spec
 
-from parallel_synth.cli import cli
+from parallel_synth.commands.cli import cli
 from parallel_synth.simulate import SimConfig, simulate
 
 SECONDS_PER_SAMPLE = 10.0
 STARTUP = 60.0  # seconds of pod start-up per 100-sample shard (SimConfig.pod_startup_seconds)
 
 
-def spec(**overrides: Any) -> Any:
-    return make_spec(samples=10_000_000, estimates={"gpuSecondsPerSample": SECONDS_PER_SAMPLE}, **overrides)
+QUOTA = wire(FLEET, samples=10_000_000, estimates={"gpuSecondsPerSample": SECONDS_PER_SAMPLE})
 
 
 def run(quota: int, *, days: float = 2.0, schedule: tuple[tuple[float, int], ...] = (), **overrides: Any) -> Any:
     cfg = SimConfig(days=days, quota_gpus=quota, quota_schedule=schedule, tick_seconds=1800, jitter=0.0)
-    return simulate("q", spec(**overrides), cfg)
+    return simulate("q", spec(QUOTA, **overrides), cfg)
 
 
 @pytest.mark.parametrize(("quota", "gpus_per_worker"), [(3, 1), (12, 1), (8, 2)])
@@ -57,11 +55,7 @@ def test_a_shrinking_quota_evicts_as_preemptions_and_no_work_is_lost() -> None:
 
 
 def test_cli_prints_the_rate_and_eta_the_quota_gives(tmp_path: Path) -> None:
-    manifest = tmp_path / "ds.yaml"
-    manifest.write_text(yaml.safe_dump({
-        "apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset", "metadata": {"name": "q"},
-        "spec": make_spec(samples=200_000, estimates={"gpuSecondsPerSample": SECONDS_PER_SAMPLE}).wire(),
-    }))
+    manifest = write_manifest(tmp_path / "ds.yaml", spec(QUOTA, samples=200_000).wire(), name="q")
     full = CliRunner().invoke(cli, ["simulate", str(manifest), "--quota", "4", "--tick", "1800", "--quiet"])
     assert full.exit_code == 0, full.output
     assert "Kueue quota 4 GPUs" in full.output and "(finished)" in full.output
