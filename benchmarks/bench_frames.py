@@ -27,7 +27,8 @@ import numpy as np
 from synth_contract.api import SynthDatasetSpec
 from synth_render import frames as fr
 from synth_render import post
-from synth_render.blender import BlenderRenderer, Extras
+from synth_render.blender.renderer import BlenderRenderer
+from synth_render.rendering import Extras
 from synth_render.sample import plan_sample, render_sample
 from synth_render.scene import Camera, Light, Material, Part, Scene, SceneObject
 

@@ -18,7 +18,7 @@ from collections import defaultdict
 from typing import Any
 
 from synth_contract.api import SynthDatasetSpec
-from synth_render.blender import BlenderRenderer
+from synth_render.blender.renderer import BlenderRenderer
 from synth_render.sample import plan_sample, render_sample
 
 EXTRA = ["rgb", "depth", "segmentation", "normals", "albedo", "roughness", "metallic", "flow", "semantic"]

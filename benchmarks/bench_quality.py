@@ -71,7 +71,7 @@ def main() -> None:
     p.add_argument("--spp", type=int, default=8, help="min samples per pixel (max is 4x)")
     p.add_argument("--no-denoise", action="store_true", help="render without the denoiser")
     args = p.parse_args()
-    from synth_render.blender import BlenderRenderer
+    from synth_render.blender.renderer import BlenderRenderer
 
     renderer = BlenderRenderer(device="cpu")
     rng = np.random.default_rng(0)

@@ -38,7 +38,7 @@ _ONE_SAMPLE = """
 import json, sys, time
 t0 = time.perf_counter()
 from synth_contract.api import SynthDatasetSpec
-from synth_render.blender import BlenderRenderer
+from synth_render.blender.renderer import BlenderRenderer
 from synth_render.sample import plan_sample, render_sample
 spec = SynthDatasetSpec.model_validate(json.loads(sys.argv[1]))
 r = BlenderRenderer(device="cpu")

@@ -83,7 +83,7 @@ def main() -> None:
         os.environ[simulation.BUDGET_ENV] = str(args.budget)
     result: dict[str, Any] = {"budgetSeconds": simulation.budget_seconds(), "direct": _direct()}
     if not args.no_render:
-        from synth_render.blender import BlenderRenderer
+        from synth_render.blender.renderer import BlenderRenderer
         from synth_render.sample import render_sample
 
         spec = _spec(args)

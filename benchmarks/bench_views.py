@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from synth_contract.api import SynthDatasetSpec
-from synth_render.blender import BlenderRenderer
+from synth_render.blender.renderer import BlenderRenderer
 from synth_render.sample import plan_sample, render_sample
 
 

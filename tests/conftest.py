@@ -56,7 +56,7 @@ def bucket(s3_client: Any) -> str:
 def _blender_renderer() -> Iterator[Any]:
     """A Blender scene for in-process renders (as a worker process keeps it); skips without bpy."""
     pytest.importorskip("bpy")
-    from synth_render.blender import BlenderRenderer
+    from synth_render.blender.renderer import BlenderRenderer
 
     r = BlenderRenderer(device="cpu")
     yield r

@@ -18,6 +18,7 @@ import numpy as np
 from synth_contract import classes
 from synth_contract.api import SynthDatasetSpec
 from synth_render import captions, groundtruth, post
+from synth_render.rendering import Extras
 from synth_render.scene import Scene
 
 
@@ -33,10 +34,8 @@ def dataset_vocabulary(spec: SynthDatasetSpec) -> list[dict[str, Any]]:
     return classes.spec_vocabulary(spec, extra)
 
 
-def extras_for(spec: SynthDatasetSpec, scene: Scene, width: int, height: int) -> Any:
+def extras_for(spec: SynthDatasetSpec, scene: Scene, width: int, height: int) -> Extras:
     """The renderer's ``extras`` request for a sample."""
-    from synth_render.blender import Extras
-
     passes = {str(p) for p in spec.render.passes}
     plan = groundtruth.amodal_groups(scene, width, height)
     return Extras(albedo="albedo" in passes, aovs=bool({"roughness", "metallic"} & passes), flow="flow" in passes,

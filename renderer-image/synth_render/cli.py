@@ -34,7 +34,7 @@ def render_sample_cmd(manifest: str, index: int, out: Path) -> None:
     if not 0 <= index < spec.samples:
         click.echo(f"--index {index} out of range: the dataset has samples 0..{spec.samples - 1}", err=True)
         sys.exit(2)
-    from synth_render.blender import BlenderRenderer
+    from synth_render.blender.renderer import BlenderRenderer
 
     renderer = BlenderRenderer(device=str(spec.render.device), engine=str(spec.render.engine))
     plan = _sample.plan_sample(spec, index)

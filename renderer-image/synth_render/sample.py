@@ -12,7 +12,7 @@ import io
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -22,18 +22,11 @@ from synth_contract.api import SynthDatasetSpec
 from synth_render import annotate, content, frames, post, quality, views
 from synth_render.assets import runtime as assets_runtime
 from synth_render.generators import GENERATORS, GenConfig
+from synth_render.rendering import Renderer
 from synth_render.sampling import r_sequence, rotate
 from synth_render.scene import Scene, scene_to_dict
 
 SCHEMA = "parallel-synth/sample/v1"
-
-
-class Renderer(Protocol):
-    device: str
-    engine_version: str
-
-    def render(self, scene: Scene, *, width: int, height: int, spp: int, denoise: bool, seed: int,
-               normals: bool = True, extras: Any = None) -> Any: ...
 
 
 @dataclass(frozen=True)

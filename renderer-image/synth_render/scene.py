@@ -1,7 +1,7 @@
 """The scene description: what a generator returns and what the Blender driver builds.
 
 Plain frozen dataclasses, no Blender. A generator builds a :class:`Scene` from its config and
-random generator; the driver (``synth_render.blender``) turns it into Blender data-blocks;
+random generator; the driver (``synth_render.blender.renderer``) turns it into Blender data-blocks;
 the metadata writer stores ``scene_to_dict(scene)`` so that the exact configuration of every
 sample is on record. Units are Blender's: metres, radians, watts.
 """

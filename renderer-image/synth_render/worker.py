@@ -38,7 +38,8 @@ from synth_contract.validation import spec_from_json
 from synth_render import derive, quarantine, shards
 from synth_render.logs import event, setup_json_logging
 from synth_render.provenance import image_provenance
-from synth_render.sample import RenderedSample, Renderer, json_bytes, plan_sample, render_sample
+from synth_render.rendering import Renderer
+from synth_render.sample import RenderedSample, json_bytes, plan_sample, render_sample
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_QUALITY, EXIT_SIGTERM = 0, 1, 2, 3, 143
 MANIFEST_SCHEMA = "parallel-synth/shard-manifest/v1"
@@ -97,7 +98,7 @@ def checkpoint_meta_path(shard: int) -> str:
 @lru_cache(maxsize=2)
 def shared_renderer(device: str, engine: str) -> Renderer:
     """One renderer per process and device: the base scene outlives shards."""
-    from synth_render.blender import BlenderRenderer
+    from synth_render.blender.renderer import BlenderRenderer
 
     return BlenderRenderer(device=device, engine=engine)
 

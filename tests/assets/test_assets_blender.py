@@ -145,7 +145,7 @@ def test_imported_set_stays_under_its_memory_bound(sample_lib: Path, tmp_path: P
     bpy = pytest.importorskip("bpy")
     from synth_render.assets.fetch import AssetCache
     from synth_render.assets.library import load_library
-    from synth_render.blender_assets import AssetImporter
+    from synth_render.blender.assets import AssetImporter
 
     lib = load_library("props", sample_lib.as_uri(), AssetCache(tmp_path / "c"))
     probe = AssetImporter(bpy, AssetCache(tmp_path / "c1"))
@@ -217,7 +217,7 @@ def test_an_s3_library_imports_through_the_endpoint(formats_lib: Path, s3_client
     from asset_helpers import upload_dir
 
     from synth_render.assets.fetch import AssetCache
-    from synth_render.blender_assets import AssetImporter
+    from synth_render.blender.assets import AssetImporter
 
     upload_dir(s3_client, bucket, "lib", formats_lib)
     cache = AssetCache(tmp_path / "cache", endpoint_url=s3_endpoint)

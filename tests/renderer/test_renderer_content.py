@@ -110,10 +110,10 @@ def test_spec_textures_reach_the_backdrops_of_a_sample(renderer: Any, tmp_path: 
 
 def test_hdri_and_texture_images_stay_within_their_memory_bounds(renderer: Any, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from synth_render import blender_content
+    from synth_render.blender import materials, world
 
-    monkeypatch.setattr(blender_content, "MAX_ENVIRONMENT_BYTES", 2 * 1024 * 512 * 16)  # two 1K HDRIs
-    monkeypatch.setattr(blender_content, "MAX_TEXTURE_IMAGES", 4)
+    monkeypatch.setattr(world, "MAX_ENVIRONMENT_BYTES", 2 * 1024 * 512 * 16)  # two 1K HDRIs
+    monkeypatch.setattr(materials, "MAX_TEXTURE_IMAGES", 4)
     write_texture_sets(tmp_path / "tex", size=16)
     uri = (tmp_path / "tex").as_uri()
     before = len(renderer._bpy.data.images)

@@ -182,7 +182,7 @@ def test_albedo_occlusion_and_truncation(renderer: Any) -> None:
     """A plain red cube's albedo is its base colour; a cube half hidden behind another has a
     visible fraction near 1/2; a cube cut by the frame border is truncated."""
     from synth_render.annotate import extras_for  # noqa: F401  (the sample path is tested above)
-    from synth_render.blender import Extras
+    from synth_render.rendering import Extras
 
     red = Material(color=(0.8, 0.1, 0.1), pattern="plain", roughness=0.5)
     grey = Material(color=(0.5, 0.5, 0.5), pattern="plain", roughness=0.5)
@@ -207,7 +207,7 @@ def test_albedo_occlusion_and_truncation(renderer: Any) -> None:
 
 @pytest.mark.blender
 def test_flow_points_where_the_object_moves(renderer: Any) -> None:
-    from synth_render.blender import Extras
+    from synth_render.rendering import Extras
 
     cube = SceneObject(id=1, cls="cube", parts=(Part("cube", Material()),), location=(0, 0, 0.5),
                        velocity=(0.2, 0.0, 0.0))

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from renderer_helpers import tiny_spec
 
-from synth_render import post, simulation
+from synth_render import fluid_solvers, post, simulation, volume_labels
 from synth_render.sample import plan_sample, render_sample
 from synth_render.scene import Camera, Simulation
 
@@ -43,7 +43,7 @@ def test_a_bake_is_the_same_for_the_same_seed_and_differs_for_another(make: Any)
 def test_a_filled_glass_keeps_every_particle_inside_it(tier: int) -> None:
     res = simulation.bake(_fill(tier=tier))
     x, y, r_in, floor, rim = GLASS
-    assert len(res.points) == simulation.LIQUID_PARTICLES[tier]  # none lost, none created
+    assert len(res.points) == fluid_solvers.LIQUID_PARTICLES[tier]  # none lost, none created
     assert np.isfinite(res.points).all()
     radial = np.hypot(res.points[:, 0] - x, res.points[:, 1] - y)
     assert radial.max() <= r_in + 1e-5
@@ -60,8 +60,8 @@ def test_a_bake_past_its_budget_is_cut_and_says_so(monkeypatch: pytest.MonkeyPat
     res, hit = cache.get(_fill(tier=2))
     assert time.perf_counter() - t0 < 5.0  # stopped stepping, not hung
     report = res.report(cache_hit=hit)
-    assert report["cut"] is True and report["stepsDone"] < report["steps"] == simulation.STEPS["liquid"]
-    assert len(res.points) == simulation.LIQUID_PARTICLES[2] and np.isfinite(res.points).all()
+    assert report["cut"] is True and report["stepsDone"] < report["steps"] == fluid_solvers.STEPS["liquid"]
+    assert len(res.points) == fluid_solvers.LIQUID_PARTICLES[2] and np.isfinite(res.points).all()
     assert len(cache) == 0  # a cut bake is not cached: a worker with more time may finish it
 
 
@@ -83,12 +83,12 @@ def test_smoke_pixels_are_where_the_volume_is_dense_in_front_of_the_surface() ->
     rng = np.random.default_rng(0)
     ball = rng.normal(size=(2000, 3)) * 0.15 + np.array([0.0, 0.0, 0.5])
     far = np.full((64, 64), 1e10, dtype=np.float32)
-    mask = simulation.volume_mask(ball, 0.05, 10.0, k, e, far)
+    mask = volume_labels.volume_mask(ball, 0.05, 10.0, k, e, far)
     uv, _ = post.project(np.array([[0.0, 0.0, 0.5]]), k, e)
     assert mask[int(uv[0, 1]), int(uv[0, 0])] and 20 < mask.sum() < 64 * 64 / 2
     wall = np.full((64, 64), 2.0, dtype=np.float32)  # an opaque surface 1 m in front of the smoke
-    assert not simulation.volume_mask(ball, 0.05, 10.0, k, e, wall).any()
-    assert not simulation.volume_mask(ball, 0.05, 0.01, k, e, far).any()  # too thin to label
+    assert not volume_labels.volume_mask(ball, 0.05, 10.0, k, e, wall).any()
+    assert not volume_labels.volume_mask(ball, 0.05, 0.01, k, e, far).any()  # too thin to label
 
 
 def _sample_of(spec: Any, scenario_check: Any) -> Any:

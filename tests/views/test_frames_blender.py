@@ -17,7 +17,7 @@ from PIL import Image
 from synth_contract import planning
 from synth_render import frames as fr
 from synth_render import post
-from synth_render.blender import Extras
+from synth_render.rendering import Extras
 from synth_render.scene import Camera, Light, Material, Part, Scene, SceneObject
 
 pytestmark = [pytest.mark.blender]

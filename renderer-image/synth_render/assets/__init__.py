@@ -1,6 +1,6 @@
 """Asset libraries, environments and textures: listing, path checks, fetch and cache, choice.
 
-Pure and Blender-free (the Blender side is :mod:`synth_render.blender_assets`):
+Pure and Blender-free (the Blender side is :mod:`synth_render.blender.assets`):
 
 - :mod:`.catalog`: library layout, ``catalog.yaml``, path safety, cheap header checks;
 - :mod:`.fetch`: ``file://`` / ``s3://`` / ``builtin:`` into a per-worker LRU cache

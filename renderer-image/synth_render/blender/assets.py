@@ -1,6 +1,6 @@
 """The Blender side of asset libraries: import once per worker, normalise, instance, bound memory.
 
-Besides :mod:`synth_render.blender`, the only module that touches ``bpy``. An asset is imported
+Part of :mod:`synth_render.blender` (the modules that touch ``bpy``). An asset is imported
 the first time a scene needs it (glTF/GLB, OBJ with MTL and textures, PLY, STL, or the objects of
 a ``.blend``), its mesh objects are baked into template meshes (world transform applied),
 normalised to a unit largest dimension, centred in x and y with the base at z = 0, and kept
@@ -198,7 +198,7 @@ class AssetImporter:
 
     def _run_importer(self, fmt: str, path: Path) -> list[Any]:
         bpy = self._bpy
-        from synth_render._bpy import quiet_stdout as _quiet_stdout
+        from synth_render.blender.guard import quiet_stdout as _quiet_stdout
 
         before = set(bpy.data.objects)
         p = str(path)

@@ -4,45 +4,28 @@
 moving object at ``location + t v`` and the camera at its frame-t pose for Blender frames
 ``0 .. T + 1`` (frame t of the sample is Blender frame t + 1, as the still is) and, for sharp frames,
 turns motion blur off and the vector pass on (motion-blurred frames get their flow from an extra
-1-sample render each, as ``blender._aux_renders`` does for stills). ``render_frames`` renders frames 1.. of the built scene (Cycles keeps
-its synced scene between them); ``finish`` removes the camera's keys (the camera lives for the
+1-sample render each, as ``passes.aux_renders`` does for stills). ``render_frames`` renders frames
+1.. of the built scene (Cycles keeps its synced scene between them); ``finish`` removes the camera's keys (the camera lives for the
 worker). Flow of a frame comes from its own vector pass: pixels to the next frame, +u right, +v down.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from synth_render.blender_views import ViewOutput, set_camera
+from synth_render.blender import passes
+from synth_render.blender.views import set_camera
+from synth_render.rendering import FrameOutput
 from synth_render.scene import Camera, Scene
-
-FLOW_SIGN = (-1.0, 1.0)
-"""Forward flow (u right, v down) = (FLOW_SIGN[0] * Z, FLOW_SIGN[1] * W) of Cycles' vector pass
-(as measured for ``blender._aux_renders``; checked against a known translation in the tests)."""
-
-
-@dataclass(frozen=True)
-class FrameOutput(ViewOutput):
-    """The arrays of one extra frame: a view's passes plus the frame's flow."""
-
-    flow: np.ndarray | None
-
-
-def flow_of(layers: dict[str, dict[str, np.ndarray]]) -> np.ndarray | None:
-    v = layers.get("Vector")
-    if v is None:
-        return None
-    return np.stack([FLOW_SIGN[0] * v["Z"], FLOW_SIGN[1] * v["W"]], axis=-1).astype(np.float32)
 
 
 def prepare(renderer: Any, scene: Scene, cameras: tuple[Camera, ...], *, flow: bool,
             motion_blur: bool = False) -> None:
     """Key object and camera motion for all frames; sharp frames with the vector pass for flow, or
-    motion-blurred frames (frame 0's flow then comes from ``blender._aux_renders``)."""
+    motion-blurred frames (frame 0's flow then comes from ``passes.aux_renders``)."""
     sc = renderer._scene
     count = len(cameras)
     velocity = {o.id: np.asarray(o.velocity, dtype=np.float64) for o in scene.objects if any(o.velocity)}
@@ -94,15 +77,13 @@ def render_frames(renderer: Any, count: int, *, normals: bool, flow: bool,
         t0 = time.perf_counter()
         renderer._render_quiet()
         seconds = time.perf_counter() - t0
-        layers = renderer._read_layers()
+        layers = passes.read_layers(renderer._exr)
         if flow and motion_blur:
             layers["Vector"] = _sharp_vector(renderer)
-        comb = layers["Combined"]
-        a = _arrays(layers, normals=normals)
-        outs.append(FrameOutput(rgb=np.stack([comb["R"], comb["G"], comb["B"]], axis=-1), depth=a["depth"],
-                                index=a["index"], normals=a.get("normals"), albedo=a.get("albedo"),
-                                roughness=a.get("roughness"), metallic=a.get("metallic"),
-                                flow=flow_of(layers) if flow else None, render_seconds=seconds))
+        a = passes.arrays(layers, normals=normals)
+        outs.append(FrameOutput(rgb=a["rgb"], depth=a["depth"], index=a["index"], normals=a.get("normals"),
+                                albedo=a.get("albedo"), roughness=a.get("roughness"), metallic=a.get("metallic"),
+                                flow=a.get("flow") if flow else None, render_seconds=seconds))
     return tuple(outs)
 
 
@@ -114,25 +95,10 @@ def _sharp_vector(renderer: Any) -> dict[str, np.ndarray]:
     vl.use_pass_vector = True
     try:
         renderer._render_quiet()
-        return dict(renderer._read_layers()["Vector"])
+        return dict(passes.read_layers(renderer._exr)["Vector"])
     finally:
         vl.use_pass_vector = False
         sc.cycles.samples, sc.cycles.use_denoising, sc.render.use_motion_blur, sc.cycles.max_bounces = saved
-
-
-def _arrays(parts: dict[str, dict[str, np.ndarray]], *, normals: bool) -> dict[str, np.ndarray]:
-    out = {"depth": parts["Depth"]["V"] if "V" in parts["Depth"] else next(iter(parts["Depth"].values())),
-           "index": next(iter(parts["Object Index"].values()))}
-    if normals and "Normal" in parts:
-        n = parts["Normal"]
-        out["normals"] = np.stack([n["X"], n["Y"], n["Z"]], axis=-1)
-    if "albedo" in parts:
-        d = parts["albedo"]
-        out["albedo"] = np.stack([d["R"], d["G"], d["B"]], axis=-1)
-    for name in ("roughness", "metallic"):
-        if name in parts:
-            out[name] = next(iter(parts[name].values()))
-    return out
 
 
 def finish(renderer: Any) -> None:

@@ -9,27 +9,14 @@ HDRI loaded once for all N views. Cycles keeps its synced scene between the view
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from synth_render import post
+from synth_render.blender import passes
+from synth_render.rendering import ViewOutput
 from synth_render.scene import Camera
-
-
-@dataclass(frozen=True)
-class ViewOutput:
-    """The arrays of one extra view (the same passes as view 0's main render)."""
-
-    rgb: np.ndarray
-    depth: np.ndarray
-    index: np.ndarray
-    normals: np.ndarray | None
-    albedo: np.ndarray | None
-    roughness: np.ndarray | None
-    metallic: np.ndarray | None
-    render_seconds: float
 
 
 def set_camera(bpy: Any, cam_obj: Any, cam: Camera) -> None:
@@ -60,7 +47,7 @@ def render_views(renderer: Any, cameras: tuple[Camera, ...], *, normals: bool) -
             t0 = time.perf_counter()
             renderer._render_quiet()
             seconds = time.perf_counter() - t0
-            a = renderer._read_exr(normals=normals)
+            a = passes.read_exr(renderer._exr, normals=normals)
             outs.append(ViewOutput(rgb=a["rgb"], depth=a["depth"], index=a["index"], normals=a.get("normals"),
                                    albedo=a.get("albedo"), roughness=a.get("roughness"),
                                    metallic=a.get("metallic"), render_seconds=seconds))

@@ -1,4 +1,5 @@
-"""A friendly import guard for Blender's ``bpy`` (the only door to Blender in this package)."""
+"""A friendly import guard for Blender's ``bpy`` (the only door to Blender in synth_render), and small helpers
+every Blender module shares (silencing Blender on stdout, a bare node material)."""
 
 from __future__ import annotations
 

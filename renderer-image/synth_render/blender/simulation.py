@@ -5,7 +5,7 @@ Volume, Volume to Mesh) with a water material: its visible surface writes the ob
 pass like any mesh. Smoke and fire are the particles as a fog volume (Points to Volume) with a
 Principled Volume shader (fire glows by blackbody temperature); volumes write no index pass,
 so their pixels are labelled here, after the render, where the volume's optical depth in front
-of the first surface reaches ``simulation.OPTICAL_DEPTH_LABEL``.
+of the first surface reaches ``volume_labels.OPTICAL_DEPTH_LABEL``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from synth_render import post, simulation
-from synth_render._bpy import bare_material
+from synth_render import post, simulation, volume_labels
+from synth_render.blender.guard import bare_material
 from synth_render.scene import Scene, SceneObject
 
 
@@ -118,7 +118,7 @@ def label(r: Any, scene: Scene, index: np.ndarray, depth: np.ndarray) -> np.ndar
     vols = [d for d in st["drawn"] if d[0].simulation is not None and d[0].simulation.kind != "liquid"]
     for obj, pts, radius, _ in sorted(vols, key=lambda d: d[0].cls == "fire"):
         sim = obj.simulation
-        mask = simulation.volume_mask(pts, radius, max(sim.density, 1.0 if sim.temperature else 0.0), k, e, depth)
+        mask = volume_labels.volume_mask(pts, radius, max(sim.density, 1.0 if sim.temperature else 0.0), k, e, depth)
         out[mask] = float(obj.id)
     return out
 
