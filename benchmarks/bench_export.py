@@ -33,7 +33,7 @@ def _png(arr: np.ndarray) -> bytes:
 
 
 def make_dataset(root: Path, samples: int) -> None:
-    from synth_contract import planning
+    from synth_contract import layout, planning
     from synth_render.shards import ShardWriter
 
     rng = np.random.default_rng(0)
@@ -43,7 +43,7 @@ def make_dataset(root: Path, samples: int) -> None:
     classes = [{"id": i + 1, "name": n} for i, n in enumerate(["cone", "cube", "cylinder", "ico", "sphere", "torus"])]
     (root / "dataset.json").write_text(json.dumps({"classes": classes}))
     for shard in range((samples + SHARD_SIZE - 1) // SHARD_SIZE):
-        w = ShardWriter(root / planning.shard_path(shard))
+        w = ShardWriter(root / layout.shard_path(shard))
         for index in range(shard * SHARD_SIZE, min(samples, (shard + 1) * SHARD_SIZE)):
             seg = np.zeros((64, 64), np.uint8)
             objects = []
@@ -65,15 +65,15 @@ def make_dataset(root: Path, samples: int) -> None:
                                "extrinsics": np.eye(4).tolist()}, "objects": objects}
             w.add(planning.sample_key(index), {"png": rgb, "json": json.dumps(meta).encode(), "seg.png": _png(seg)})
         w.finish()
-        (root / planning.manifest_path(shard)).write_text(json.dumps({"shard": shard}))
+        (root / layout.manifest_path(shard)).write_text(json.dumps({"shard": shard}))
 
 
 def _child(root: str, fmt: str, out: str) -> None:
-    from parallel_synth.local.export import export_dataset
-    from parallel_synth.local.store import LocalFiles
+    from parallel_synth.dataset.export import export_dataset
+    from synth_contract.store import FileStore
 
     t0 = time.perf_counter()
-    stats = export_dataset(LocalFiles(Path(root)), fmt, Path(out))
+    stats = export_dataset(FileStore(Path(root)), fmt, Path(out))
     secs = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"samples": stats.samples, "seconds": secs, "peakRssMb": rss}))

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from parallel_synth.local.generate import run_dataset
-from parallel_synth.local.store import open_dataset
-from synth_contract import planning
+from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
+from synth_contract.store import open_store
 
 HERE = Path(__file__).resolve().parent
 
@@ -56,12 +56,12 @@ class _Quiet:
 def null_run_shard(spec: SynthDatasetSpec, dataset: str, shard: int, *, store: Any, stop: Any = None,
                    progress: Any = None) -> dict[str, Any]:
     """A renderer that commits at once: one progress event per sample, then the manifest."""
-    files = open_dataset(store if isinstance(store, str) else store.uri)
+    files = open_store(store) if isinstance(store, str) else store
     r = planning.shard_range(spec, shard)
     if progress is not None:
         for i in r:
             progress({"index": i, "category": planning.category_of(spec, i), "score": 1.0, "seconds": 0.0})
-    files.write_bytes(planning.manifest_path(shard), json.dumps({"shard": shard, "samples": len(r)}).encode())
+    files.write_bytes(layout.manifest_path(shard), json.dumps({"shard": shard, "samples": len(r)}).encode())
     return {"status": "committed", "samples": len(r)}
 
 
@@ -108,7 +108,7 @@ def render_run(workers: int, *, samples: int, cores_per_worker: int | None) -> d
     """Wall time, steady rate (after the first sample: no start-up) and the workers' CPU time."""
     with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
         spec = _spec(Path(tmp), samples=samples, shard_size=2, size=128, spp=16)
-        files = open_dataset(planning.dataset_root(spec.output.uri, "bench", spec.version))
+        files = open_store(layout.dataset_root(spec.output.uri, "bench", spec.version))
         display = _Quiet()
         cpu0, t0 = _children_cpu(), time.perf_counter()
         result = run_dataset(spec, "bench", files, display, workers=workers, log_dir=str(Path(tmp) / "logs"),
@@ -124,7 +124,7 @@ def rss_child(shards: int) -> None:
     """Run in a fresh process: schedule ``shards`` shards, print the parent's peak RSS in KiB."""
     with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp:
         spec = _spec(Path(tmp), samples=shards * 10, shard_size=10, size=64, spp=1)
-        files = open_dataset(planning.dataset_root(spec.output.uri, "rss", spec.version))
+        files = open_store(layout.dataset_root(spec.output.uri, "rss", spec.version))
         t0 = time.perf_counter()
         result = run_dataset(spec, "rss", files, _Quiet(), workers=2, renderer="bench_local:null_run_shard",
                              log_dir=str(Path(tmp) / "logs"))

@@ -29,8 +29,8 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from parallel_synth.coverage import Coverage  # noqa: E402
-from parallel_synth.local.records import INDEX_SCHEMA, QUALITY_COMPONENTS  # noqa: E402
+from parallel_synth.dataset.coverage import Coverage  # noqa: E402
+from parallel_synth.dataset.records import INDEX_SCHEMA, QUALITY_COMPONENTS  # noqa: E402
 from synth_contract.api import ALL_CATEGORIES  # noqa: E402
 from synth_render import shards  # noqa: E402
 
@@ -110,7 +110,7 @@ def main() -> None:
               f"coverage pass {t_cov:.2f}s ({t_cov / args.samples * 1e6:.1f} us/sample)")
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t0 = time.perf_counter()
-        res = subprocess.run([sys.executable, "-m", "parallel_synth.cli", "report", str(root), "--out",
+        res = subprocess.run([sys.executable, "-m", "parallel_synth.commands.cli", "report", str(root), "--out",
                               str(Path(tmp) / "report.html")], capture_output=True, text=True, check=False)
         wall = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

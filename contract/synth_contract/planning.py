@@ -297,26 +297,6 @@ def resolution_of(spec: SynthDatasetSpec, seed: int) -> tuple[int, int]:
     return tiers[i].width, tiers[i].height
 
 
-# --------------------------------------------------------------------------- paths
-
-
-def dataset_root(uri: str, dataset: str, version: str) -> str:
-    """``{uri}/{dataset}/v{version}`` without a doubled slash."""
-    return f"{uri.rstrip('/')}/{dataset}/v{version}"
-
-
-def shard_path(shard: int) -> str:
-    return f"shards/{shard:08d}.tar"
-
-
-def manifest_path(shard: int) -> str:
-    return f"manifests/{shard:08d}.json"
-
-
-def checkpoint_path(shard: int) -> str:
-    return f"checkpoints/{shard:08d}.tar"
-
-
 # --------------------------------------------------------------------------- batches
 
 

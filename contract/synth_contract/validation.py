@@ -204,8 +204,9 @@ def load_dataset(path: str) -> SynthDataset:
     return obj
 
 
-def one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """The error as one line of at most ``limit`` characters (for messages to a person)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, RecursionError):
         text = "nested too deeply"
-    return text if len(text) <= 300 else text[:297] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from synth_contract import planning
+from synth_contract import layout
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.store import FileStore, S3Store, Store
 from synth_render import shards
@@ -41,10 +41,10 @@ class OldShard:
         self.below = spec.derived_from.rerender.below_score
         self._it: Iterator[tuple[str, dict[str, bytes]]] = iter(())
         self._head: tuple[str, dict[str, bytes]] | None = None
-        if store is None or not store.exists(planning.manifest_path(shard)):
+        if store is None or not store.exists(layout.manifest_path(shard)):
             return
         local = Path(tempfile.mkdtemp(dir=tmp)) / "old.tar"
-        if store.download_file(planning.shard_path(shard), local):
+        if store.download_file(layout.shard_path(shard), local):
             self._it = shards.read_samples(local)
             self._head = next(self._it, None)
 

@@ -31,7 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from synth_contract import planning
+from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.store import Store, open_store
 from synth_contract.validation import spec_from_json
@@ -92,7 +92,7 @@ def spec_digest(spec: SynthDatasetSpec) -> str:
 
 
 def checkpoint_meta_path(shard: int) -> str:
-    return planning.checkpoint_path(shard).removesuffix(".tar") + ".json"
+    return layout.checkpoint_path(shard).removesuffix(".tar") + ".json"
 
 
 @lru_cache(maxsize=2)
@@ -105,7 +105,7 @@ def shared_renderer(device: str, engine: str) -> Renderer:
 
 def read_manifest(store: Store, shard: int) -> dict[str, Any] | None:
     """The shard's manifest when it exists and is well-formed, else None."""
-    raw = store.read_bytes(planning.manifest_path(shard))
+    raw = store.read_bytes(layout.manifest_path(shard))
     if raw is None:
         return None
     try:
@@ -119,20 +119,20 @@ def read_manifest(store: Store, shard: int) -> dict[str, Any] | None:
 
 def verify_shard(store: Store, shard: int, *, deep: bool = False) -> list[str]:
     """Problems with a committed shard (empty when fine); ``deep`` re-hashes the tar."""
-    raw = store.read_bytes(planning.manifest_path(shard))
+    raw = store.read_bytes(layout.manifest_path(shard))
     if raw is None:
-        return [f"shard {shard}: manifest {planning.manifest_path(shard)} is missing"]
+        return [f"shard {shard}: manifest {layout.manifest_path(shard)} is missing"]
     doc = read_manifest(store, shard)
     if doc is None:
         return [f"shard {shard}: manifest is corrupt (not JSON or missing shard/sha256)"]
-    size = store.size(planning.shard_path(shard))
+    size = store.size(layout.shard_path(shard))
     if size is None:
-        return [f"shard {shard}: tar {planning.shard_path(shard)} is missing"]
+        return [f"shard {shard}: tar {layout.shard_path(shard)} is missing"]
     problems = []
     if size != doc.get("bytes"):
         problems.append(f"shard {shard}: tar has {size} bytes, manifest says {doc.get('bytes')}")
     if deep:
-        data = store.read_bytes(planning.shard_path(shard)) or b""
+        data = store.read_bytes(layout.shard_path(shard)) or b""
         if hashlib.sha256(data).hexdigest() != doc["sha256"]:
             problems.append(f"shard {shard}: tar sha256 does not match the manifest")
         else:
@@ -191,7 +191,7 @@ class ShardRun:
                 return self._saved
             local = writer.path.with_suffix(".ckpt.tar")
             samples, size, digest = writer.snapshot(local)
-            self.store.upload_file(planning.checkpoint_path(self.shard), local)
+            self.store.upload_file(layout.checkpoint_path(self.shard), local)
             meta = {"schema": CHECKPOINT_SCHEMA, "shard": self.shard, "samples": samples, "bytes": size,
                     "sha256": digest, "specDigest": spec_digest(self.spec),
                     "sampleSeconds": [r.seconds for r in self.records[:samples]],
@@ -205,13 +205,13 @@ class ShardRun:
     def _discard_checkpoint(self, why: str) -> None:
         event("checkpoint discarded", shard=self.shard, reason=why)
         self.store.delete(checkpoint_meta_path(self.shard))
-        self.store.delete(planning.checkpoint_path(self.shard))
+        self.store.delete(layout.checkpoint_path(self.shard))
 
     def _resume(self, writer: shards.ShardWriter, keys: list[str], tmp: Path) -> int:
         """Copy a verified checkpoint into ``writer``; returns the samples taken over (0: none)."""
         raw = self.store.read_bytes(checkpoint_meta_path(self.shard))
         if raw is None:
-            if self.store.exists(planning.checkpoint_path(self.shard)):
+            if self.store.exists(layout.checkpoint_path(self.shard)):
                 self._discard_checkpoint("checkpoint tar without its metadata")
             return 0
         try:
@@ -221,7 +221,7 @@ class ShardRun:
             if meta.get("specDigest") != spec_digest(self.spec):
                 raise ValueError("checkpoint was made with different render settings")
             local = tmp / "resume.tar"
-            if not self.store.download_file(planning.checkpoint_path(self.shard), local):
+            if not self.store.download_file(layout.checkpoint_path(self.shard), local):
                 raise ValueError("checkpoint tar is missing")
             if shards.sha256_file(local) != meta.get("sha256"):
                 raise ValueError("checkpoint tar does not match its sha256")
@@ -277,7 +277,7 @@ class ShardRun:
                                 seconds=time.perf_counter() - t0,
                                 pass_rate=float(existing.get("quality", {}).get("passRate", 1.0)),
                                 device=str(existing.get("device", "")), manifest=existing)
-        if self.store.exists(planning.manifest_path(self.shard)):
+        if self.store.exists(layout.manifest_path(self.shard)):
             event("manifest invalid, re-rendering", shard=self.shard,
                   problems=verify_shard(self.store, self.shard))
         keys = [planning.sample_key(i) for i in indices]
@@ -372,10 +372,10 @@ class ShardRun:
                   reasons=sorted({str(x) for r in held for x in (r.quality.get("reasons") or [])})[:5])
         manifest = self._manifest(indices, size, digest, device or getattr(renderer, "device", ""),
                                   getattr(renderer, "engine_version", ""), t0, resumed)
-        self.store.upload_file(planning.shard_path(self.shard), tar_path)
-        self.store.write_bytes(planning.manifest_path(self.shard), json_bytes(manifest))
+        self.store.upload_file(layout.shard_path(self.shard), tar_path)
+        self.store.write_bytes(layout.manifest_path(self.shard), json_bytes(manifest))
         self.store.delete(checkpoint_meta_path(self.shard))
-        self.store.delete(planning.checkpoint_path(self.shard))
+        self.store.delete(layout.checkpoint_path(self.shard))
         event("shard committed", shard=self.shard, samples=manifest["samples"], bytes=size, sha256=digest,
               passRate=pass_rate, quarantined=len(held), seconds=round(time.perf_counter() - t0, 3))
         return ShardOutcome("committed", self.shard, samples=manifest["samples"], seconds=time.perf_counter() - t0,
@@ -409,7 +409,7 @@ class ShardRun:
         render_s = sum(r.seconds for r in self.records)
         return {
             "schema": MANIFEST_SCHEMA, "dataset": self.dataset, "version": self.spec.version, "shard": self.shard,
-            "path": planning.shard_path(self.shard), "samples": len(kept), "firstIndex": indices.start,
+            "path": layout.shard_path(self.shard), "samples": len(kept), "firstIndex": indices.start,
             "lastIndex": indices.stop - 1, "sha256": digest, "bytes": size, "categories": dict(sorted(cats.items())),
             "keys": {"first": kept[0].key, "last": kept[-1].key} if kept else None,
             "quarantined": {"samples": len(held), "keys": [r.key for r in held],
@@ -531,7 +531,7 @@ def main(argv: list[str] | None = None) -> None:
         spec = _load_spec(args)
         shard = _shard_of(args)
         planning.shard_range(spec, shard)
-        root = planning.dataset_root(spec.output.uri, args.dataset, spec.version)
+        root = layout.dataset_root(spec.output.uri, args.dataset, spec.version)
         store = open_store(root, endpoint_url=spec.output.endpoint_url, region=spec.output.region)
         grace = float(os.environ.get("SYNTH_SIGTERM_GRACE_SECONDS", SIGTERM_GRACE_SECONDS))
         from synth_render.assets.runtime import preflight_messages

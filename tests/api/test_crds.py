@@ -11,9 +11,9 @@ import yaml
 from cel_eval import cel_violations, preserve_unknown_paths, structural_problems
 from conftest import EXAMPLES, ROOT, load_example
 
-from parallel_synth import crdgen
+from parallel_synth.commands import crds
 
-CRDS = crdgen.all_crds()
+CRDS = crds.all_crds()
 
 
 def _schema(plural: str) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def _schema(plural: str) -> dict[str, Any]:
 @pytest.mark.parametrize("name", sorted(CRDS))
 def test_crds_folder_matches_the_models(name: str) -> None:
     on_disk = (ROOT / "crds" / name).read_text()
-    assert on_disk == crdgen.render_yaml(CRDS[name]), "crds/ drifted: run `make crds`"
+    assert on_disk == crds.render_yaml(CRDS[name]), "crds/ drifted: run `make crds`"
 
 
 def test_no_stray_files_in_crds_folder() -> None:

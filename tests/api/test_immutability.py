@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from cel_eval import cel_violations
 
-from parallel_synth import crdgen
+from parallel_synth.commands import crds
 from synth_contract.api import SynthDataset
 from synth_contract.immutability import transition_problems
 
-SCHEMA = crdgen.synthdataset_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+SCHEMA = crds.synthdataset_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 
 SEG = {"fromShard": 4, "categories": [{"name": "geometry", "weight": 1}, {"name": "fluids", "weight": 3}]}
 
@@ -117,7 +117,7 @@ def _run(tmp_path: Any, old: dict[str, Any], new: dict[str, Any]) -> Any:
 
     (tmp_path / "old.yaml").write_text(yaml.safe_dump(old))
     (tmp_path / "new.yaml").write_text(yaml.safe_dump(new))
-    return subprocess.run([sys.executable, "-m", "parallel_synth.cli", "validate-manifest", "--old",
+    return subprocess.run([sys.executable, "-m", "parallel_synth.commands.cli", "validate-manifest", "--old",
                            str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml")],
                           capture_output=True, text=True, timeout=60, check=False)
 
@@ -132,7 +132,7 @@ def test_validate_manifest_old_refuses_and_accepts_like_the_api_server(tmp_path:
     (tmp_path / "broken.yaml").write_text("a: [")
     import subprocess
     import sys
-    res = subprocess.run([sys.executable, "-m", "parallel_synth.cli", "validate-manifest", "--old",
+    res = subprocess.run([sys.executable, "-m", "parallel_synth.commands.cli", "validate-manifest", "--old",
                           str(tmp_path / "broken.yaml"), str(tmp_path / "new.yaml")],
                          capture_output=True, text=True, timeout=60, check=False)
     assert res.returncode == 2 and "Traceback" not in res.stderr

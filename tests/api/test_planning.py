@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from synth_contract import planning
+from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
 
 
@@ -103,6 +103,6 @@ def test_keys_have_no_dots_and_sort_by_index() -> None:
 
 
 def test_paths_follow_the_data_contract() -> None:
-    assert planning.dataset_root("s3://b/p/", "ds", "3") == "s3://b/p/ds/v3"
-    assert planning.shard_path(42) == "shards/00000042.tar"
-    assert planning.manifest_path(42) == "manifests/00000042.json"
+    assert layout.dataset_root("s3://b/p/", "ds", "3") == "s3://b/p/ds/v3"
+    assert layout.shard_path(42) == "shards/00000042.tar"
+    assert layout.manifest_path(42) == "manifests/00000042.json"

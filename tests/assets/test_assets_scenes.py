@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from parallel_synth.credits import Credits
+from parallel_synth.dataset.credits import Credits
 from synth_render.assets.choose import with_library_assets
 from synth_render.assets.fetch import AssetCache
 from synth_render.assets.library import load_library
@@ -88,7 +88,7 @@ def test_credits_count_each_asset_once_per_sample_and_list_rejections() -> None:
 
 
 def _synthctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "parallel_synth.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "parallel_synth.commands.cli", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
 
 
@@ -163,7 +163,7 @@ def test_operator_refuses_asset_uris_pods_cannot_read() -> None:
 def test_dataset_json_credits_assets_and_lists_rejections() -> None:
     from datetime import UTC, datetime
 
-    from parallel_synth.local.index import Summary, dataset_summary
+    from parallel_synth.dataset.index import Summary, dataset_summary
     from synth_contract.api import SynthDatasetSpec
 
     spec = SynthDatasetSpec.model_validate({"samples": 2, "output": {"uri": "file:///tmp/x"}, "image": "x"})

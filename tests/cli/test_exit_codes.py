@@ -11,7 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from parallel_synth.cli import cli
+from parallel_synth.commands.cli import cli
 
 GOOD = {"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset", "metadata": {"name": "good"},
         "spec": {"samples": 20, "shardSize": 10, "output": {"uri": "file:///tmp/x"}, "image": "r:1"}}

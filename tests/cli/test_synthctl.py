@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def synthctl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "parallel_synth.cli", *args],
+        [sys.executable, "-m", "parallel_synth.commands.cli", *args],
         capture_output=True, text=True, input=stdin, cwd=ROOT, timeout=120,
     )
 

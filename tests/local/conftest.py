@@ -14,8 +14,8 @@ if str(HERE) not in sys.path:
 
 from local_helpers import build_dataset, tiny_wire  # noqa: E402
 
-from parallel_synth.local.store import LocalFiles  # noqa: E402
 from synth_contract.api import SynthDatasetSpec  # noqa: E402
+from synth_contract.store import FileStore  # noqa: E402
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def tiny_spec(tmp_path: Path) -> SynthDatasetSpec:
 
 
 @pytest.fixture
-def dataset(tiny_spec: SynthDatasetSpec) -> LocalFiles:
+def dataset(tiny_spec: SynthDatasetSpec) -> FileStore:
     return build_dataset(tiny_spec)
 
 

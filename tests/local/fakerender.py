@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from parallel_synth.local.store import open_dataset
-from synth_contract import planning
+from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
+from synth_contract.store import open_store
 
 SIZE = 32
 
@@ -101,8 +101,8 @@ def manifest_for(spec: SynthDatasetSpec, shard: int, data: bytes) -> dict[str, A
 
 def run_shard(spec: SynthDatasetSpec, dataset: str, shard: int, *, store: Any,
               stop: Any = None, progress: Any = None) -> dict[str, Any]:
-    files = open_dataset(store if isinstance(store, str) else store.root)
-    if files.exists(planning.manifest_path(shard)):
+    files = open_store(store) if isinstance(store, str) else store
+    if files.exists(layout.manifest_path(shard)):
         return {"status": "skipped", "samples": 0}
     fail = os.environ.get("FAKE_RENDER_FAIL", "")
     if fail:
@@ -125,8 +125,8 @@ def run_shard(spec: SynthDatasetSpec, dataset: str, shard: int, *, store: Any,
     buf = io.BytesIO()
     write_shard_tar(spec, shard, buf, samples)
     data = buf.getvalue()
-    files.write_bytes(planning.shard_path(shard), data)
-    files.write_bytes(planning.manifest_path(shard), json.dumps(manifest_for(spec, shard, data)).encode())
+    files.write_bytes(layout.shard_path(shard), data)
+    files.write_bytes(layout.manifest_path(shard), json.dumps(manifest_for(spec, shard, data)).encode())
     return {"status": "committed", "samples": len(samples)}
 
 

@@ -12,14 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 from local_helpers import tiny_wire, write_manifest
 
-from parallel_synth.local.checks import check_dataset
-from parallel_synth.local.store import LocalFiles
+from parallel_synth.dataset.checks import check_dataset
 from synth_contract import planning
+from synth_contract.store import FileStore
 
 pytestmark = [pytest.mark.blender]
 pytest.importorskip("bpy")
 
-SYNTHCTL = [sys.executable, "-m", "parallel_synth.cli"]
+SYNTHCTL = [sys.executable, "-m", "parallel_synth.commands.cli"]
 
 
 def real_wire(tmp: Path, samples: int, shard_size: int) -> dict[str, object]:
@@ -37,7 +37,7 @@ def test_generate_validate_preview(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=600, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     root = tmp_path / "d" / "real" / "v1"
-    report = check_dataset(LocalFiles(root))
+    report = check_dataset(FileStore(root))
     assert report.ok, report.problems
     assert pq.read_table(root / "index" / "metadata.parquet").num_rows == 8
     res = subprocess.run([*SYNTHCTL, "preview", str(root), "--out", str(tmp_path / "g.png")],
@@ -68,4 +68,4 @@ def test_interrupt_and_resume(tmp_path: Path) -> None:
             if p.name in committed} == committed
     keys = pq.read_table(root / "index" / "metadata.parquet", columns=["key"]).column("key").to_pylist()
     assert sorted(keys) == [planning.sample_key(i) for i in range(24)]
-    assert check_dataset(LocalFiles(root)).ok
+    assert check_dataset(FileStore(root)).ok

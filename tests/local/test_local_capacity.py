@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from local_helpers import write_manifest
 
-from parallel_synth.cli import cli
+from parallel_synth.commands.cli import cli
 from parallel_synth.local.capacity import PlanInputs, capacity_plan, human_bytes, rgb_fraction
 from synth_contract.api import SynthDatasetSpec
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from parallel_synth.local.export import export_dataset
-from parallel_synth.local.store import LocalFiles
-from synth_contract import planning
+from parallel_synth.dataset.export import export_dataset
+from synth_contract import layout
+from synth_contract.store import FileStore
 from synth_render.shards import ShardWriter
 
 
@@ -35,11 +35,11 @@ def test_nerf_writes_one_frame_per_view(tmp_path: Path) -> None:
     views = [{"view": v, "intrinsics": k, "extrinsics": _extrinsics(0.1 * v), "objects": []} for v in range(3)]
     meta = {"index": 0, "camera": {"intrinsics": k, "extrinsics": _extrinsics(0.0)}, "objects": [], "views": views}
     img = _png(np.zeros((32, 32, 3), np.uint8))
-    w = ShardWriter(root / planning.shard_path(0))
+    w = ShardWriter(root / layout.shard_path(0))
     w.add("000000000000", {"png": img, "json": json.dumps(meta).encode(), "view01.png": img, "view02.png": img})
     w.finish()
-    (root / planning.manifest_path(0)).write_text("{}")
-    stats = export_dataset(LocalFiles(root), "nerf", tmp_path / "out")
+    (root / layout.manifest_path(0)).write_text("{}")
+    stats = export_dataset(FileStore(root), "nerf", tmp_path / "out")
     doc = json.loads((tmp_path / "out" / "000000000000" / "transforms.json").read_text())
     assert stats.samples == 1 and len(doc["frames"]) == 3
     assert doc["w"] == 32 and doc["fl_x"] == 50.0 and doc["cx"] == 16.0

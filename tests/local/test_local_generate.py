@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 from local_helpers import FAKE_RENDERER, tiny_wire, write_manifest
 
-from parallel_synth.local.checks import check_dataset
-from parallel_synth.local.store import LocalFiles
+from parallel_synth.dataset.checks import check_dataset
 from synth_contract import planning
+from synth_contract.store import FileStore
 
-SYNTHCTL = [sys.executable, "-m", "parallel_synth.cli"]
+SYNTHCTL = [sys.executable, "-m", "parallel_synth.commands.cli"]
 
 
 def generate(manifest: Path, out: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
@@ -44,7 +44,7 @@ def test_generate_then_validate(tmp_path: Path, subprocess_env: dict[str, str]) 
     # progress lines without a TTY: plain text, no escape sequences
     assert "110/110 samples (100%)" in res.stdout
     assert "\x1b" not in res.stdout
-    report = check_dataset(LocalFiles(root))
+    report = check_dataset(FileStore(root))
     assert report.ok, report.problems
     assert keys_of(root) == [planning.sample_key(i) for i in range(110)]
     summary = json.loads((root / "dataset.json").read_text())
@@ -91,7 +91,7 @@ def test_ctrl_c_then_rerun_resumes_without_rerendering(tmp_path: Path, subproces
     keys = keys_of(root)
     assert len(keys) == len(set(keys)) == 110
     assert sorted(keys) == [planning.sample_key(i) for i in range(110)]
-    assert check_dataset(LocalFiles(root)).ok
+    assert check_dataset(FileStore(root)).ok
 
 
 def test_failed_shard_is_retried(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
@@ -100,7 +100,7 @@ def test_failed_shard_is_retried(tmp_path: Path, subprocess_env: dict[str, str])
     res = generate(manifest, tmp_path / "data", env)
     assert res.returncode == 0, res.stderr
     assert "shard 4: RuntimeError: injected failure 1 (retry 1/2)" in res.stdout
-    assert check_dataset(LocalFiles(tmp_path / "data" / "tiny" / "v1")).ok
+    assert check_dataset(FileStore(tmp_path / "data" / "tiny" / "v1")).ok
 
 
 def test_shard_out_of_retries_fails_the_run_and_rerun_finishes(tmp_path: Path,

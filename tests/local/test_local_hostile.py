@@ -20,16 +20,16 @@ from click.testing import CliRunner
 from local_helpers import recommit
 from PIL import Image
 
-from parallel_synth.cli import cli
-from parallel_synth.local.checks import CheckOptions, check_dataset
-from parallel_synth.local.store import LocalFiles
-from synth_contract import planning
+from parallel_synth.commands.cli import cli
+from parallel_synth.dataset.checks import CheckOptions, check_dataset
+from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
+from synth_contract.store import FileStore
 
 # --------------------------------------------------------------------------- helpers
 
 
-def damage_sample(files: LocalFiles, spec: SynthDatasetSpec, index: int,
+def damage_sample(files: FileStore, spec: SynthDatasetSpec, index: int,
                   change: Callable[[dict[str, bytes]], None], *, every: bool = False) -> None:
     """Re-write sample ``index``'s shard with ``change`` applied to its members (to all of them: ``every``)."""
     shard = planning.shard_of(spec, index)
@@ -108,7 +108,7 @@ IMAGE_JUNK: list[tuple[str, Callable[[dict[str, bytes]], None], str]] = [
 
 
 @pytest.mark.parametrize(("case", "change", "words"), IMAGE_JUNK, ids=[c[0] for c in IMAGE_JUNK])
-def test_validate_decodes_every_image(dataset: LocalFiles, tiny_spec: SynthDatasetSpec, case: str,
+def test_validate_decodes_every_image(dataset: FileStore, tiny_spec: SynthDatasetSpec, case: str,
                                       change: Callable[[dict[str, bytes]], None], words: str) -> None:
     damage_sample(dataset, tiny_spec, 34, change)
     report = check_dataset(dataset)
@@ -117,22 +117,22 @@ def test_validate_decodes_every_image(dataset: LocalFiles, tiny_spec: SynthDatas
     assert all("000000000034" in p for p in bad), bad  # the other 109 samples are sound
 
 
-def test_sound_images_raise_no_image_problem(dataset: LocalFiles) -> None:
+def test_sound_images_raise_no_image_problem(dataset: FileStore) -> None:
     assert [p for p in check_dataset(dataset).problems if p.code == "bad-image"] == []
 
 
-def test_dataset_json_that_is_a_list_is_a_problem(dataset: LocalFiles) -> None:
-    (dataset.path / "dataset.json").write_text("[1, 2, 3]")
-    res = CliRunner().invoke(cli, ["validate", str(dataset.path)])
+def test_dataset_json_that_is_a_list_is_a_problem(dataset: FileStore) -> None:
+    (dataset.root / "dataset.json").write_text("[1, 2, 3]")
+    res = CliRunner().invoke(cli, ["validate", str(dataset.root)])
     assert res.exit_code == 1, res.output
     assert "[bad-dataset-json] dataset.json: not a JSON object (a list)" in res.output
 
 
 @pytest.mark.timeout(60)  # before the listing bounded it, this walked 10^11 shard names
-def test_a_claim_of_1e11_samples_is_checked_in_bounded_time(dataset: LocalFiles) -> None:
-    doc = json.loads((dataset.path / "dataset.json").read_text())
+def test_a_claim_of_1e11_samples_is_checked_in_bounded_time(dataset: FileStore) -> None:
+    doc = json.loads((dataset.root / "dataset.json").read_text())
     doc["spec"].update(samples=10**11, shardSize=1)
-    (dataset.path / "dataset.json").write_text(json.dumps(doc))
+    (dataset.root / "dataset.json").write_text(json.dumps(doc))
     started = time.monotonic()
     report = check_dataset(dataset)
     assert time.monotonic() - started < 30
@@ -141,11 +141,11 @@ def test_a_claim_of_1e11_samples_is_checked_in_bounded_time(dataset: LocalFiles)
     assert report.problem_count >= 10**11 - 11
 
 
-def test_sample_checks_a_random_subset(dataset: LocalFiles, tiny_spec: SynthDatasetSpec) -> None:
+def test_sample_checks_a_random_subset(dataset: FileStore, tiny_spec: SynthDatasetSpec) -> None:
     report = check_dataset(dataset, options=CheckOptions(sample=3, seed=1))
     assert report.shards_checked == 3 and report.sampled
     assert not [p for p in report.problems if p.code == "category-balance"]  # not judged on a sample
-    res = CliRunner().invoke(cli, ["validate", str(dataset.path), "--sample", "2", "--seed", "4"])
+    res = CliRunner().invoke(cli, ["validate", str(dataset.root), "--sample", "2", "--seed", "4"])
     assert "2/11 shards (a random sample)" in res.output
     # a damaged shard is found when the pick includes it
     damage_sample(dataset, tiny_spec, 34, lambda m: m.update(png=b"text"))
@@ -160,21 +160,21 @@ def _nested(depth: int) -> bytes:
     return ("[" * depth + "]" * depth).encode()
 
 
-def _put(rel: str, data: bytes) -> Callable[[LocalFiles, SynthDatasetSpec], None]:
-    def go(files: LocalFiles, spec: SynthDatasetSpec) -> None:
-        (files.path / rel).write_bytes(data)
+def _put(rel: str, data: bytes) -> Callable[[FileStore, SynthDatasetSpec], None]:
+    def go(files: FileStore, spec: SynthDatasetSpec) -> None:
+        (files.root / rel).write_bytes(data)
     return go
 
 
-def _shard_is_a_directory(files: LocalFiles, spec: SynthDatasetSpec) -> None:
+def _shard_is_a_directory(files: FileStore, spec: SynthDatasetSpec) -> None:
     for shard in range(planning.shard_count(spec)):
-        tar = files.path / planning.shard_path(shard)
+        tar = files.root / layout.shard_path(shard)
         tar.unlink()
         tar.mkdir()
 
 
-def _every_sample(change: Callable[[dict[str, bytes]], None]) -> Callable[[LocalFiles, SynthDatasetSpec], None]:
-    def go(files: LocalFiles, spec: SynthDatasetSpec) -> None:
+def _every_sample(change: Callable[[dict[str, bytes]], None]) -> Callable[[FileStore, SynthDatasetSpec], None]:
+    def go(files: FileStore, spec: SynthDatasetSpec) -> None:
         for shard in range(planning.shard_count(spec)):
             damage_sample(files, spec, planning.shard_range(spec, shard).start, change, every=True)
     return go
@@ -188,7 +188,7 @@ def _meta_fields(**fields: object) -> Callable[[dict[str, bytes]], None]:
     return go
 
 
-HOSTILE: list[tuple[str, Callable[[LocalFiles, SynthDatasetSpec], None]]] = [
+HOSTILE: list[tuple[str, Callable[[FileStore, SynthDatasetSpec], None]]] = [
     ("dataset.json nested 100000 deep", _put("dataset.json", _nested(100_000))),
     ("dataset.json spec nested", _put("dataset.json", b'{"spec": {"samples": ' + _nested(100_000) + b"}}")),
     ("dataset.json a list", _put("dataset.json", b"[1, 2]")),
@@ -197,8 +197,8 @@ HOSTILE: list[tuple[str, Callable[[LocalFiles, SynthDatasetSpec], None]]] = [
     ("dataset.json spec of 1e11 samples", _put("dataset.json", json.dumps(
         {"name": "t", "spec": {"samples": 10**11, "shardSize": 1, "output": {"uri": "file:///x"}, "image": "r"},
          "samples": {"completed": 1}}).encode())),
-    ("manifest nested", _put(planning.manifest_path(2), _nested(100_000))),
-    ("manifest wrong types", _put(planning.manifest_path(2), b'{"shard": "x", "samples": [], "bytes": "many", '
+    ("manifest nested", _put(layout.manifest_path(2), _nested(100_000))),
+    ("manifest wrong types", _put(layout.manifest_path(2), b'{"shard": "x", "samples": [], "bytes": "many", '
                                                                b'"sha256": 5, "categories": 7}')),
     ("shard path is a directory", _shard_is_a_directory),
     ("metadata nested", _every_sample(lambda m: m.update(json=_nested(100_000)))),
@@ -214,18 +214,18 @@ HOSTILE: list[tuple[str, Callable[[LocalFiles, SynthDatasetSpec], None]]] = [
     ("seg 65535 ids", _every_sample(lambda m: m.update({"seg.png": png(
         np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 63)}))),
     ("seg gif", _every_sample(lambda m: m.update({"seg.png": gif(np.ones((32, 32)))}))),
-    ("truncated tars", lambda f, s: [(f.path / planning.shard_path(i)).write_bytes(
-        (f.path / planning.shard_path(i)).read_bytes()[:700]) for i in range(planning.shard_count(s))]),
+    ("truncated tars", lambda f, s: [(f.root / layout.shard_path(i)).write_bytes(
+        (f.root / layout.shard_path(i)).read_bytes()[:700]) for i in range(planning.shard_count(s))]),
 ]
 
 
 @pytest.mark.parametrize(("case", "damage"), HOSTILE, ids=[h[0] for h in HOSTILE])
-def test_hostile_datasets_give_a_message_not_a_traceback(dataset: LocalFiles, tiny_spec: SynthDatasetSpec,
+def test_hostile_datasets_give_a_message_not_a_traceback(dataset: FileStore, tiny_spec: SynthDatasetSpec,
                                                          tmp_path: Path, case: str,
-                                                         damage: Callable[[LocalFiles, SynthDatasetSpec], None]) -> None:
+                                                         damage: Callable[[FileStore, SynthDatasetSpec], None]) -> None:
     damage(dataset, tiny_spec)
     runner = CliRunner()
-    for args in (["validate", str(dataset.path)], ["preview", str(dataset.path), "--out", str(tmp_path / "p.png")]):
+    for args in (["validate", str(dataset.root)], ["preview", str(dataset.root), "--out", str(tmp_path / "p.png")]):
         res = runner.invoke(cli, args)
         assert res.exception is None or isinstance(res.exception, SystemExit), (case, args[0], res.exception)
         assert "Traceback" not in res.output, (case, args[0], res.output)

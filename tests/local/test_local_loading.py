@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from parallel_synth.local.cli import _how_to_load
-from parallel_synth.local.store import LocalFiles
+from parallel_synth.commands.generate import _how_to_load
+from synth_contract.store import FileStore
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -44,12 +44,12 @@ def _check_exact(ds: Any) -> None:
     assert n == 110
 
 
-def test_readme_recipe_keeps_depth_and_seg_exact(dataset: LocalFiles, monkeypatch: Any, capsys: Any) -> None:
+def test_readme_recipe_keeps_depth_and_seg_exact(dataset: FileStore, monkeypatch: Any, capsys: Any) -> None:
     code = readme_loading_block()
     assert 'decode("pil")' not in code and 'decode("rgb")' not in code
-    monkeypatch.chdir(dataset.path.parents[2])  # the README's relative paths: data/quickstart/v1/...
-    (dataset.path.parents[2] / "data" / "quickstart").mkdir(parents=True)
-    (dataset.path.parents[2] / "data" / "quickstart" / "v1").symlink_to(dataset.path)
+    monkeypatch.chdir(dataset.root.parents[2])  # the README's relative paths: data/quickstart/v1/...
+    (dataset.root.parents[2] / "data" / "quickstart").mkdir(parents=True)
+    (dataset.root.parents[2] / "data" / "quickstart" / "v1").symlink_to(dataset.root)
     scope: dict[str, Any] = {}
     exec(compile(code, "README.md", "exec"), scope)
     assert "000000000000" in capsys.readouterr().out  # its own print ran on the first sample
@@ -57,9 +57,9 @@ def test_readme_recipe_keeps_depth_and_seg_exact(dataset: LocalFiles, monkeypatc
     assert scope["index"].num_rows == 110
 
 
-def test_generate_hint_keeps_depth_and_seg_exact(dataset: LocalFiles) -> None:
-    doc = json.loads((dataset.path / "dataset.json").read_text())
-    hint = _how_to_load(dataset.root, True, doc)
+def test_generate_hint_keeps_depth_and_seg_exact(dataset: FileStore) -> None:
+    doc = json.loads((dataset.root / "dataset.json").read_text())
+    hint = _how_to_load(dataset.uri, True, doc)
     code = textwrap.dedent(hint.split("Load it", 1)[1].split("\n", 1)[1])
     assert 'decode("rgb")' not in code
     scope: dict[str, Any] = {}

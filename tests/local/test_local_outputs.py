@@ -10,16 +10,23 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 from PIL import Image
 
-from parallel_synth.cli import cli
-from parallel_synth.local.preview import HEADER, LABEL_WIDTH, PreviewSample, compose_sheet, id_color, overlay
+from parallel_synth.commands.cli import cli
+from parallel_synth.dataset.preview import (
+    HEADER,
+    LABEL_WIDTH,
+    PreviewSample,
+    compose_sheet,
+    id_color,
+    overlay,
+)
 from parallel_synth.local.progress import LineDisplay, Tracker, format_duration, summary_line
-from parallel_synth.local.store import LocalFiles
 from synth_contract import planning
 from synth_contract.api import SynthDatasetSpec
+from synth_contract.store import FileStore
 
 
-def test_index_has_one_row_per_sample_with_metadata(dataset: LocalFiles, tiny_spec: SynthDatasetSpec) -> None:
-    table = pq.read_table(dataset.path / "index" / "metadata.parquet")
+def test_index_has_one_row_per_sample_with_metadata(dataset: FileStore, tiny_spec: SynthDatasetSpec) -> None:
+    table = pq.read_table(dataset.root / "index" / "metadata.parquet")
     assert table.num_rows == 110
     rows = table.to_pylist()
     row = rows[37]
@@ -32,13 +39,13 @@ def test_index_has_one_row_per_sample_with_metadata(dataset: LocalFiles, tiny_sp
     assert set(row["members"]) == {"png", "json", "seg.png", "depth.png"}
     assert row["num_objects"] == len(row["objects"]) >= 1
     assert json.loads(row["metadata"])["index"] == 37
-    jsonl = (dataset.path / "index" / "metadata.jsonl").read_text().splitlines()
+    jsonl = (dataset.root / "index" / "metadata.jsonl").read_text().splitlines()
     assert len(jsonl) == 110
     assert json.loads(jsonl[37])["metadata"]["camera"]["intrinsics"][0][0] == 40.0
 
 
-def test_dataset_json_summarises_counts_quality_and_spec(dataset: LocalFiles) -> None:
-    doc = json.loads((dataset.path / "dataset.json").read_text())
+def test_dataset_json_summarises_counts_quality_and_spec(dataset: FileStore) -> None:
+    doc = json.loads((dataset.root / "dataset.json").read_text())
     assert doc["name"] == "tiny" and doc["version"] == "1"
     assert doc["samples"] == {"target": 110, "completed": 110}
     assert doc["shards"] == {"total": 11, "completed": 11}
@@ -71,9 +78,9 @@ def test_sheet_outlines_masks_and_leaves_the_render_visible() -> None:
     assert (cell[4, 4] == 120).all()  # the background untouched
 
 
-def test_preview_draws_one_row_per_category(dataset: LocalFiles, tmp_path: object) -> None:
-    out = dataset.path.parent / "grid.png"
-    res = CliRunner().invoke(cli, ["preview", str(dataset.path), "--out", str(out), "--per-category", "3",
+def test_preview_draws_one_row_per_category(dataset: FileStore, tmp_path: object) -> None:
+    out = dataset.root.parent / "grid.png"
+    res = CliRunner().invoke(cli, ["preview", str(dataset.root), "--out", str(out), "--per-category", "3",
                                    "--cell", "64"])
     assert res.exit_code == 0, res.output
     assert "33 samples in 11 categories" in res.output

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import html5lib
 
-from parallel_synth.local.store import LocalFiles
+from synth_contract.store import FileStore
 
-SYNTHCTL = [sys.executable, "-m", "parallel_synth.cli"]
+SYNTHCTL = [sys.executable, "-m", "parallel_synth.commands.cli"]
 
 
 def _report(location: Path, out: Path) -> subprocess.CompletedProcess[str]:
@@ -20,9 +20,9 @@ def _report(location: Path, out: Path) -> subprocess.CompletedProcess[str]:
                           timeout=120, check=False)
 
 
-def test_the_report_is_valid_self_contained_html_with_every_section(dataset: LocalFiles, tmp_path: Path) -> None:
+def test_the_report_is_valid_self_contained_html_with_every_section(dataset: FileStore, tmp_path: Path) -> None:
     out = tmp_path / "r" / "report.html"
-    res = _report(dataset.root, out)
+    res = _report(dataset.uri, out)
     assert res.returncode == 0, res.stderr
     page = out.read_text()
     # A strict HTML5 parse (the algorithm browsers use): any parse error fails the test.

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from local_helpers import FAKE_RENDERER, tiny_wire, write_manifest
 
-SYNTHCTL = [sys.executable, "-m", "parallel_synth.cli"]
+SYNTHCTL = [sys.executable, "-m", "parallel_synth.commands.cli"]
 DEADLINE = 60.0
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process state from /proc")

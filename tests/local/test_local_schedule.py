@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from local_helpers import FAKE_RENDERER, tiny_wire, write_manifest
 
-from parallel_synth.local.checks import check_dataset
-from parallel_synth.local.store import LocalFiles
-from synth_contract import planning
+from parallel_synth.dataset.checks import check_dataset
+from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
+from synth_contract.store import FileStore
 
-SYNTHCTL = [sys.executable, "-m", "parallel_synth.cli"]
+SYNTHCTL = [sys.executable, "-m", "parallel_synth.commands.cli"]
 SEGMENT = {"fromShard": 11, "categories": [{"name": "fluids", "weight": 3}, {"name": "vehicles", "weight": 1}]}
 
 
@@ -49,7 +49,7 @@ def test_an_appended_segment_renders_only_new_shards_and_keeps_committed_ones_by
     assert len(after) == len(before) + 8
 
     spec = SynthDatasetSpec.model_validate(grown)
-    new = json.loads((root / planning.manifest_path(12)).read_text())
+    new = json.loads((root / layout.manifest_path(12)).read_text())
     assert {c for c, n in new["categories"].items() if n} == {"fluids", "vehicles"}
     doc = json.loads((root / "dataset.json").read_text())
     segs = doc["segments"]
@@ -58,7 +58,7 @@ def test_an_appended_segment_renders_only_new_shards_and_keeps_committed_ones_by
                                                                                            "completed": 10}}
     assert segs[0]["categories"]["fluids"] == {"target": 10, "completed": 10}
     assert doc["categories"]["fluids"]["completed"] == 40
-    report = check_dataset(LocalFiles(root), spec=spec)
+    report = check_dataset(FileStore(root), spec=spec)
     counted = {"category-balance", "category-count", "sample-count", "missing-samples", "bad-manifest",
                "bad-dataset-json", "index-rows"}
     assert [p for p in report.problems if p.code in counted] == []

@@ -12,19 +12,19 @@ import pytest
 from click.testing import CliRunner
 from local_helpers import recommit
 
-from parallel_synth.cli import cli
-from parallel_synth.local.checks import CheckOptions, check_dataset
-from parallel_synth.local.store import LocalFiles
-from synth_contract import planning
+from parallel_synth.commands.cli import cli
+from parallel_synth.dataset.checks import CheckOptions, check_dataset
+from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
+from synth_contract.store import FileStore
 
 
-def codes(files: LocalFiles, **opts: object) -> set[str]:
+def codes(files: FileStore, **opts: object) -> set[str]:
     report = check_dataset(files, options=CheckOptions(**opts))  # type: ignore[arg-type]
     return {p.code for p in report.problems}
 
 
-def test_a_sound_dataset_passes(dataset: LocalFiles) -> None:
+def test_a_sound_dataset_passes(dataset: FileStore) -> None:
     report = check_dataset(dataset)
     assert report.ok, report.problems
     assert report.samples == 110
@@ -32,22 +32,22 @@ def test_a_sound_dataset_passes(dataset: LocalFiles) -> None:
     assert report.pass_rate == 1.0
 
 
-def test_deleted_shard(dataset: LocalFiles) -> None:
-    (dataset.path / planning.shard_path(4)).unlink()
-    (dataset.path / planning.manifest_path(4)).unlink()
+def test_deleted_shard(dataset: FileStore) -> None:
+    (dataset.root / layout.shard_path(4)).unlink()
+    (dataset.root / layout.manifest_path(4)).unlink()
     report = check_dataset(dataset)
     assert any(p.code == "missing-shard" and "00000004" in p.where for p in report.problems)
     assert "category-balance" not in {p.code for p in report.problems}  # incomplete: not judged twice
 
 
-def test_uncommitted_tar_without_manifest(dataset: LocalFiles) -> None:
-    (dataset.path / planning.manifest_path(2)).unlink()
+def test_uncommitted_tar_without_manifest(dataset: FileStore) -> None:
+    (dataset.root / layout.manifest_path(2)).unlink()
     assert "missing-manifest" in codes(dataset)
 
 
 @pytest.mark.parametrize("cut", ["middle", "member-boundary", "end-marker"])
-def test_truncated_tar(dataset: LocalFiles, cut: str) -> None:
-    path = dataset.path / planning.shard_path(3)
+def test_truncated_tar(dataset: FileStore, cut: str) -> None:
+    path = dataset.root / layout.shard_path(3)
     data = path.read_bytes()
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         members = tar.getmembers()
@@ -61,8 +61,8 @@ def test_truncated_tar(dataset: LocalFiles, cut: str) -> None:
     assert {"truncated-tar", "sha256-mismatch", "size-mismatch"} <= found
 
 
-def test_tampered_manifest(dataset: LocalFiles) -> None:
-    man_path = dataset.path / planning.manifest_path(5)
+def test_tampered_manifest(dataset: FileStore) -> None:
+    man_path = dataset.root / layout.manifest_path(5)
     man = json.loads(man_path.read_text())
     man["sha256"] = "0" * 64
     man["samples"] = 9
@@ -71,15 +71,15 @@ def test_tampered_manifest(dataset: LocalFiles) -> None:
     assert {"sha256-mismatch", "bad-manifest", "sample-count"} <= found
 
 
-def test_tampered_member_changes_hash(dataset: LocalFiles) -> None:
-    path = dataset.path / planning.shard_path(1)
+def test_tampered_member_changes_hash(dataset: FileStore) -> None:
+    path = dataset.root / layout.shard_path(1)
     data = bytearray(path.read_bytes())
     data[2000] ^= 0xFF  # inside the first member's data
     path.write_bytes(bytes(data))
     assert "sha256-mismatch" in codes(dataset)
 
 
-def test_duplicated_key_across_shards(dataset: LocalFiles, tiny_spec: SynthDatasetSpec) -> None:
+def test_duplicated_key_across_shards(dataset: FileStore, tiny_spec: SynthDatasetSpec) -> None:
     own = [(planning.sample_key(i), fakerender.render_sample(tiny_spec, i, 1)) for i in range(10, 20)]
     stolen = (planning.sample_key(3), fakerender.render_sample(tiny_spec, 3, 0))
     buf = io.BytesIO()
@@ -90,7 +90,7 @@ def test_duplicated_key_across_shards(dataset: LocalFiles, tiny_spec: SynthDatas
     assert dup and "000000000003" in dup[0].where and "belongs to shard 0" in dup[0].message
 
 
-def test_duplicated_key_within_a_shard(dataset: LocalFiles, tiny_spec: SynthDatasetSpec) -> None:
+def test_duplicated_key_within_a_shard(dataset: FileStore, tiny_spec: SynthDatasetSpec) -> None:
     items = [(planning.sample_key(i), fakerender.render_sample(tiny_spec, i, 0)) for i in range(10)]
     buf = io.BytesIO()
     fakerender.write_shard_tar(tiny_spec, 0, buf, [*items, items[4]])
@@ -119,7 +119,7 @@ def _hostile_tar(tiny_spec: SynthDatasetSpec, member: tarfile.TarInfo, payload: 
         ("000000000063.dev", tarfile.CHRTYPE, "regular"),
     ],
 )
-def test_hostile_members(dataset: LocalFiles, tiny_spec: SynthDatasetSpec, name: str, kind: bytes,
+def test_hostile_members(dataset: FileStore, tiny_spec: SynthDatasetSpec, name: str, kind: bytes,
                          reason: str) -> None:
     info = tarfile.TarInfo(name)
     info.type = kind
@@ -132,7 +132,7 @@ def test_hostile_members(dataset: LocalFiles, tiny_spec: SynthDatasetSpec, name:
     assert hostile and reason in hostile[0].message
 
 
-def test_huge_member(dataset: LocalFiles, tiny_spec: SynthDatasetSpec) -> None:
+def test_huge_member(dataset: FileStore, tiny_spec: SynthDatasetSpec) -> None:
     info = tarfile.TarInfo("000000000060.blob")
     payload = b"\0" * 5000
     info.size = len(payload)
@@ -141,7 +141,7 @@ def test_huge_member(dataset: LocalFiles, tiny_spec: SynthDatasetSpec) -> None:
     assert any(p.code == "hostile-member" and "huge" in p.message for p in report.problems)
 
 
-def test_incomplete_metadata(dataset: LocalFiles, tiny_spec: SynthDatasetSpec) -> None:
+def test_incomplete_metadata(dataset: FileStore, tiny_spec: SynthDatasetSpec) -> None:
     items = []
     for i in range(70, 80):
         members = fakerender.render_sample(tiny_spec, i, 7)
@@ -163,13 +163,13 @@ def test_incomplete_metadata(dataset: LocalFiles, tiny_spec: SynthDatasetSpec) -
     assert any("000000000073.seg.png" in m for m in msgs)
 
 
-def test_quality_pass_rate(dataset: LocalFiles) -> None:
+def test_quality_pass_rate(dataset: FileStore) -> None:
     report = check_dataset(dataset, options=CheckOptions(min_quality=0.99))
     assert "quality" in {p.code for p in report.problems}
     assert report.pass_rate is not None and report.pass_rate < 0.9
 
 
-def test_category_balance_against_the_spec(dataset: LocalFiles, tiny_spec: SynthDatasetSpec) -> None:
+def test_category_balance_against_the_spec(dataset: FileStore, tiny_spec: SynthDatasetSpec) -> None:
     skewed = tiny_spec.model_copy(update={"categories": [
         c.model_copy(update={"weight": 5.0 if c.name == "geometry" else 1.0}) for c in tiny_spec.categories
     ]})
@@ -177,19 +177,19 @@ def test_category_balance_against_the_spec(dataset: LocalFiles, tiny_spec: Synth
     assert any(p.code == "category-balance" and p.where == "geometry" for p in report.problems)
 
 
-def test_missing_index(dataset: LocalFiles) -> None:
-    (dataset.path / "index" / "metadata.parquet").unlink()
+def test_missing_index(dataset: FileStore) -> None:
+    (dataset.root / "index" / "metadata.parquet").unlink()
     assert "missing-index" in codes(dataset)
 
 
-def test_cli_exit_codes_and_json_report(dataset: LocalFiles, tmp_path: Path) -> None:
+def test_cli_exit_codes_and_json_report(dataset: FileStore, tmp_path: Path) -> None:
     runner = CliRunner()
-    ok = runner.invoke(cli, ["validate", str(dataset.path)])
+    ok = runner.invoke(cli, ["validate", str(dataset.root)])
     assert ok.exit_code == 0, ok.output
     assert "OK" in ok.output
-    (dataset.path / planning.shard_path(9)).unlink()
+    (dataset.root / layout.shard_path(9)).unlink()
     report_file = tmp_path / "report.json"
-    bad = runner.invoke(cli, ["validate", dataset.root, "--report", str(report_file), "--min-quality", "0.7"])
+    bad = runner.invoke(cli, ["validate", dataset.uri, "--report", str(report_file), "--min-quality", "0.7"])
     assert bad.exit_code == 1
     assert "missing-shard" in bad.output and "00000009" in bad.output
     doc = json.loads(report_file.read_text())
@@ -198,16 +198,16 @@ def test_cli_exit_codes_and_json_report(dataset: LocalFiles, tmp_path: Path) -> 
     assert doc["categories"]["geometry"]["target"] == 10
 
 
-def test_validate_reads_s3(dataset: LocalFiles) -> None:
+def test_validate_reads_s3(dataset: FileStore) -> None:
     import boto3
     from moto import mock_aws
 
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="synth")
-        for path in sorted(dataset.path.rglob("*")):
+        for path in sorted(dataset.root.rglob("*")):
             if path.is_file():
-                s3.upload_file(str(path), "synth", f"data/tiny/v1/{path.relative_to(dataset.path)}")
+                s3.upload_file(str(path), "synth", f"data/tiny/v1/{path.relative_to(dataset.root)}")
         ok = CliRunner().invoke(cli, ["validate", "s3://synth/data/tiny/v1"])
         assert ok.exit_code == 0, ok.output
         s3.delete_object(Bucket="synth", Key="data/tiny/v1/manifests/00000003.json")
@@ -225,7 +225,7 @@ def test_validate_reads_s3(dataset: LocalFiles) -> None:
     ],
 )
 def test_split_key_groups_like_webdataset(name: str, key: str, ext: str) -> None:
-    from parallel_synth.local.tars import split_key
+    from parallel_synth.dataset.tars import split_key
 
     assert split_key(name) == (key, ext)
 

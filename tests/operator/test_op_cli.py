@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from parallel_synth.cli import cli
+from parallel_synth.commands.cli import cli
 from parallel_synth.settings import OperatorSettings
 
 

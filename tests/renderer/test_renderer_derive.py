@@ -9,10 +9,9 @@ from pathlib import Path
 from gate_helpers import PaintRenderer
 from renderer_helpers import tiny_spec
 
-from parallel_synth.local.checks import check_dataset
-from parallel_synth.local.index import write_index
-from parallel_synth.local.store import open_dataset
-from synth_contract import planning
+from parallel_synth.dataset.checks import check_dataset
+from parallel_synth.dataset.index import write_index
+from synth_contract import layout, planning
 from synth_contract.store import open_store
 from synth_render import shards
 from synth_render.worker import run_shard
@@ -21,7 +20,7 @@ QUALITY = {"minScore": 0.3, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigm
 
 
 def _samples(root: Path) -> dict[str, dict[str, bytes]]:
-    return dict(shards.read_samples(root / planning.shard_path(0)))
+    return dict(shards.read_samples(root / layout.shard_path(0)))
 
 
 def test_a_derived_version_rerenders_low_scorers_and_copies_the_rest(tmp_path: Path) -> None:
@@ -50,7 +49,7 @@ def test_a_derived_version_rerenders_low_scorers_and_copies_the_rest(tmp_path: P
             assert meta["derived"]["copied"] is True and files["png"] == old[key]["png"]
             assert meta["seed"] == planning.sample_seed(v1.seed, "1", int(key))
 
-    files = open_dataset((tmp_path / "ds/v2").as_uri())
+    files = open_store((tmp_path / "ds/v2").as_uri())
     doc = write_index(v2, "ds", files, now=datetime.datetime(2026, 1, 1))
     assert doc["derivedFrom"] == {"version": "1", "belowScore": below, "copied": 8 - len(low),
                                   "rerendered": len(low)}

@@ -16,11 +16,10 @@ from click.testing import CliRunner
 from PIL import Image
 from renderer_helpers import tiny_spec
 
-from parallel_synth.local import export as ex
-from parallel_synth.local.index import write_index
-from parallel_synth.local.store import LocalFiles
-from synth_contract import planning
-from synth_contract.store import open_store
+from parallel_synth.dataset import export as ex
+from parallel_synth.dataset.index import write_index
+from synth_contract import layout
+from synth_contract.store import FileStore, open_store
 from synth_render import groundtruth, shards
 from synth_render.worker import run_shard
 
@@ -51,13 +50,13 @@ def dataset(renderer: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
                      render={"passes": ["rgb", "depth", "segmentation", "semantic"]})
     store = open_store((root / "ds" / "v1").as_uri())
     assert run_shard(spec, "ds", 0, store=store, renderer=renderer).status == "committed"
-    write_index(spec, "ds", LocalFiles(root / "ds" / "v1"), now=datetime.now(UTC))
+    write_index(spec, "ds", FileStore(root / "ds" / "v1"), now=datetime.now(UTC))
     return root / "ds" / "v1"
 
 
 def _samples(root: Path) -> dict[str, tuple[dict[str, Any], np.ndarray]]:
     out = {}
-    for key, files in shards.read_samples(root / planning.shard_path(0)):
+    for key, files in shards.read_samples(root / layout.shard_path(0)):
         out[key] = (json.loads(files["json"]), np.asarray(Image.open(io.BytesIO(files["seg.png"]))))
     return out
 
@@ -66,7 +65,7 @@ def _samples(root: Path) -> dict[str, tuple[dict[str, Any], np.ndarray]]:
 def test_coco_export_loads_in_pycocotools(dataset: Path, tmp_path: Path) -> None:
     from pycocotools.coco import COCO
 
-    from parallel_synth.cli import cli
+    from parallel_synth.commands.cli import cli
 
     res = CliRunner().invoke(cli, ["export", str(dataset), "--format", "coco", "--out", str(tmp_path),
                                    "--images"])
@@ -94,7 +93,7 @@ def test_coco_export_loads_in_pycocotools(dataset: Path, tmp_path: Path) -> None
 
 @pytest.mark.blender
 def test_bop_poses_reproject_the_3d_box_onto_the_2d_box(dataset: Path, tmp_path: Path) -> None:
-    stats = ex.export_dataset(LocalFiles(dataset), "bop", tmp_path)
+    stats = ex.export_dataset(FileStore(dataset), "bop", tmp_path)
     scene = tmp_path / "train_pbr" / "000000"
     gt = json.loads((scene / "scene_gt.json").read_text())
     cams = json.loads((scene / "scene_camera.json").read_text())
@@ -123,9 +122,9 @@ def test_nerf_export_and_s3_source(dataset: Path, tmp_path: Path, s3_client: Any
     for path in dataset.rglob("*"):
         if path.is_file():
             s3_client.upload_file(str(path), bucket, f"data/{path.relative_to(dataset).as_posix()}")
-    from parallel_synth.local.store import open_dataset
+    from synth_contract.store import open_store
 
-    files = open_dataset(f"s3://{bucket}/data", endpoint_url=s3_endpoint)
+    files = open_store(f"s3://{bucket}/data", endpoint_url=s3_endpoint)
     stats = ex.export_dataset(files, "nerf", tmp_path)
     assert stats.samples == 4
     for key, (meta, _) in _samples(dataset).items():
@@ -138,7 +137,7 @@ def test_nerf_export_and_s3_source(dataset: Path, tmp_path: Path, s3_client: Any
 
 
 def test_export_refuses_an_empty_folder(tmp_path: Path) -> None:
-    from parallel_synth.cli import cli
+    from parallel_synth.commands.cli import cli
 
     res = CliRunner().invoke(cli, ["export", str(tmp_path), "--format", "coco", "--out", str(tmp_path / "o")])
     assert res.exit_code == 1 and "no committed shards" in res.output

@@ -11,7 +11,7 @@ from renderer_helpers import tiny_spec
 
 from parallel_synth.jobs import JobRequest, Owner, build_job
 from parallel_synth.settings import OperatorSettings
-from synth_contract import planning
+from synth_contract import layout
 from synth_contract.api import RenderBatchSpec
 from synth_contract.store import open_store
 from synth_render.worker import run_shard
@@ -40,12 +40,12 @@ def test_shard_manifest_records_the_image_the_job_ran(tmp_path: Path, monkeypatc
     spec = tiny_spec(samples=2, shardSize=2)
     out = run_shard(spec, "ds", 0, store=open_store(tmp_path.as_uri()), renderer=PaintRenderer())
     assert out.status == "committed"
-    manifest = json.loads((tmp_path / planning.manifest_path(0)).read_text())
+    manifest = json.loads((tmp_path / layout.manifest_path(0)).read_text())
     assert manifest["image"] == image and manifest["imageDigest"] == digest
 
 
 def test_a_local_run_records_no_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SYNTH_RENDERER_IMAGE", raising=False)
     run_shard(tiny_spec(samples=2, shardSize=2), "ds", 0, store=open_store(tmp_path.as_uri()), renderer=PaintRenderer())
-    manifest = json.loads((tmp_path / planning.manifest_path(0)).read_text())
+    manifest = json.loads((tmp_path / layout.manifest_path(0)).read_text())
     assert manifest["image"] is None and manifest["imageDigest"] is None

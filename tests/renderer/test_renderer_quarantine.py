@@ -8,10 +8,9 @@ from pathlib import Path
 from gate_helpers import PaintRenderer
 from renderer_helpers import tiny_spec
 
-from parallel_synth.local.checks import CheckOptions, check_dataset
-from parallel_synth.local.index import INDEX_QUARANTINE, write_index
-from parallel_synth.local.store import open_dataset
-from synth_contract import planning
+from parallel_synth.dataset.checks import CheckOptions, check_dataset
+from parallel_synth.dataset.index import INDEX_QUARANTINE, write_index
+from synth_contract import layout, planning
 from synth_contract.store import open_store
 from synth_render import shards
 from synth_render.quarantine import quarantine_list_path, quarantine_path
@@ -31,9 +30,9 @@ def test_a_sample_failing_every_rerender_is_quarantined_and_one_that_recovers_is
     store = open_store(tmp_path.as_uri())
     out = run_shard(spec, "ds", 0, store=store, renderer=paint)
     assert out.status == "committed" and out.exit_code == 0 and out.samples == 7
-    keys = [k for k, _ in shards.read_samples(tmp_path / planning.shard_path(0))]
+    keys = [k for k, _ in shards.read_samples(tmp_path / layout.shard_path(0))]
     assert planning.sample_key(2) not in keys and planning.sample_key(5) in keys and len(keys) == 7
-    manifest = json.loads((tmp_path / planning.manifest_path(0)).read_text())
+    manifest = json.loads((tmp_path / layout.manifest_path(0)).read_text())
     assert manifest["samples"] == 7 and manifest["quarantined"]["keys"] == [planning.sample_key(2)]
     assert sum(manifest["categories"].values()) == 7 and manifest["quality"]["passRate"] == 0.875
     assert verify_shard(store, 0, deep=True) == []
@@ -42,13 +41,13 @@ def test_a_sample_failing_every_rerender_is_quarantined_and_one_that_recovers_is
     doc = json.loads((tmp_path / quarantine_list_path(0)).read_text())
     entry = doc["entries"][0]
     assert entry["index"] == 2 and entry["attempts"] == 3 and entry["reasons"][0].startswith("noise:")
-    recovered = next(json.loads(f["json"]) for k, f in shards.read_samples(tmp_path / planning.shard_path(0))
+    recovered = next(json.loads(f["json"]) for k, f in shards.read_samples(tmp_path / layout.shard_path(0))
                      if k == planning.sample_key(5))
     assert recovered["quality"]["passed"] and recovered["quality"]["attempts"] == 2
 
     # The dataset stays consistent: validate is clean, the index has only training samples,
     # the quarantine is listed with its reasons, every score component is a column.
-    files = open_dataset(tmp_path.as_uri())
+    files = open_store(tmp_path.as_uri())
     summary = write_index(spec, "ds", files, now=__import__("datetime").datetime(2026, 1, 1))
     assert summary["samples"]["completed"] == 7 and summary["quarantine"]["samples"] == 1
     assert summary["quarantine"]["reasons"] == {"noise": 1} and summary["quality"]["passRate"] == 0.875
@@ -72,7 +71,7 @@ def test_a_shard_under_min_pass_rate_exits_3_and_commits_nothing(tmp_path: Path)
     store = open_store(tmp_path.as_uri())
     out = run_shard(spec, "ds", 0, store=store, renderer=PaintRenderer(noisy_seeds=noisy))
     assert out.status == "failed" and out.exit_code == EXIT_QUALITY == 3 and "pass rate" in out.reason
-    assert not store.exists(planning.manifest_path(0)) and not store.exists(quarantine_path(0))
+    assert not store.exists(layout.manifest_path(0)) and not store.exists(quarantine_path(0))
 
 
 def test_validate_flags_a_failed_sample_found_in_a_training_shard(tmp_path: Path) -> None:
@@ -81,7 +80,7 @@ def test_validate_flags_a_failed_sample_found_in_a_training_shard(tmp_path: Path
                      quality={"minScore": 0.3, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigma": None})
     store = open_store(tmp_path.as_uri())
     assert run_shard(spec, "ds", 0, store=store, renderer=PaintRenderer()).status == "committed"
-    tar = tmp_path / planning.shard_path(0)
+    tar = tmp_path / layout.shard_path(0)
     samples = list(shards.read_samples(tar))
     key, files = samples[1]
     meta = json.loads(files["json"])
@@ -91,8 +90,8 @@ def test_validate_flags_a_failed_sample_found_in_a_training_shard(tmp_path: Path
         writer.add(k, {**f, "json": json.dumps(meta).encode()} if k == key else f)
     size, digest = writer.finish()
     tar.write_bytes((tmp_path / "re.tar").read_bytes())
-    man_path = tmp_path / planning.manifest_path(0)
+    man_path = tmp_path / layout.manifest_path(0)
     man_path.write_text(json.dumps({**json.loads(man_path.read_text()), "bytes": size, "sha256": digest}))
-    report = check_dataset(open_dataset(tmp_path.as_uri()), spec=spec, options=CheckOptions())
+    report = check_dataset(open_store(tmp_path.as_uri()), spec=spec, options=CheckOptions())
     leaks = [p for p in report.problems if p.code == "quarantine-leak"]
     assert len(leaks) == 1 and key in leaks[0].message and "noise" in leaks[0].message

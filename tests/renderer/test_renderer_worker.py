@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from renderer_helpers import tiny_spec, tiny_spec_dict
 
-from synth_contract import planning
+from synth_contract import layout, planning
 from synth_contract.store import S3Store, open_store
 from synth_render import shards
 from synth_render.worker import EXIT_CONFIG, EXIT_SIGTERM, run_shard, verify_shard
@@ -30,7 +30,7 @@ class _NoRender:
 
 
 def _tar_samples(store: Any, shard: int) -> list[tuple[str, dict[str, bytes]]]:
-    return list(shards.read_samples(store.read_bytes(planning.shard_path(shard))))
+    return list(shards.read_samples(store.read_bytes(layout.shard_path(shard))))
 
 
 def test_a_shard_commits_to_s3_with_its_manifest_last(renderer: Any, s3_client: Any, bucket: str) -> None:
@@ -41,7 +41,7 @@ def test_a_shard_commits_to_s3_with_its_manifest_last(renderer: Any, s3_client: 
     assert out.status == "committed" and out.samples == 4 and out.exit_code == 0
     assert [e["index"] for e in events] == [4, 5, 6, 7]
     assert {"index", "category", "score", "seconds"} <= set(events[0])
-    manifest = json.loads(store.read_bytes(planning.manifest_path(1)))
+    manifest = json.loads(store.read_bytes(layout.manifest_path(1)))
     samples = _tar_samples(store, 1)
     assert [k for k, _ in samples] == [planning.sample_key(i) for i in range(4, 8)]
     assert manifest["samples"] == 4 and manifest["firstIndex"] == 4
@@ -75,13 +75,13 @@ def test_a_shard_committed_by_another_pod_while_rendering_is_not_committed_again
     store = open_store((tmp_path / "bucket").as_uri())
 
     def replacement_commits(event: dict[str, Any]) -> None:
-        if not store.exists(planning.manifest_path(0)):
-            for path in (planning.shard_path(0), planning.manifest_path(0)):
+        if not store.exists(layout.manifest_path(0)):
+            for path in (layout.shard_path(0), layout.manifest_path(0)):
                 store.write_bytes(path, other.read_bytes(path) or b"")
 
     zombie = run_shard(spec, "ds", 0, store=store, progress=replacement_commits, renderer=renderer)
     assert zombie.status == "skipped" and zombie.exit_code == 0
-    assert store.read_bytes(planning.manifest_path(0)) == other.read_bytes(planning.manifest_path(0))
+    assert store.read_bytes(layout.manifest_path(0)) == other.read_bytes(layout.manifest_path(0))
 
 
 @pytest.mark.parametrize("damage", ["corrupt-manifest", "truncated-tar", "missing-tar"])
@@ -89,9 +89,9 @@ def test_a_corrupted_commit_is_detected_and_rendered_again(renderer: Any, tmp_pa
     spec = tiny_spec()
     store = open_store(tmp_path.as_uri())
     first = run_shard(spec, "ds", 0, store=store, renderer=renderer)
-    tar = tmp_path / planning.shard_path(0)
+    tar = tmp_path / layout.shard_path(0)
     if damage == "corrupt-manifest":
-        (tmp_path / planning.manifest_path(0)).write_text('{"shard": 0, "sha2')
+        (tmp_path / layout.manifest_path(0)).write_text('{"shard": 0, "sha2')
     elif damage == "truncated-tar":
         tar.write_bytes(tar.read_bytes()[:1000])
     else:
@@ -121,12 +121,12 @@ def test_stop_checkpoints_and_a_resume_gives_the_uninterrupted_shard(renderer: A
 
     out = run_shard(spec, "ds", 1, store=store, stop=stop, progress=stop_after_two, renderer=renderer)
     assert out.status == "interrupted" and out.samples == 2 and out.exit_code == EXIT_SIGTERM
-    assert store.exists(planning.checkpoint_path(1)) and not store.exists(planning.manifest_path(1))
+    assert store.exists(layout.checkpoint_path(1)) and not store.exists(layout.manifest_path(1))
     resumed = run_shard(spec, "ds", 1, store=store, renderer=renderer)
     assert resumed.status == "committed" and resumed.resumed == 2
     assert resumed.manifest is not None and ref.manifest is not None
     assert resumed.manifest["sha256"] == ref.manifest["sha256"]
-    assert not store.exists(planning.checkpoint_path(1))
+    assert not store.exists(layout.checkpoint_path(1))
 
 
 @pytest.mark.parametrize("damage", ["flip-byte", "drop-meta", "other-spec"])
@@ -135,7 +135,7 @@ def test_a_bad_checkpoint_is_discarded(renderer: Any, tmp_path: Path, damage: st
     store = open_store(tmp_path.as_uri())
     stop = threading.Event()
     run_shard(spec, "ds", 0, store=store, stop=stop, progress=lambda e: stop.set(), renderer=renderer)
-    ckpt = tmp_path / planning.checkpoint_path(0)
+    ckpt = tmp_path / layout.checkpoint_path(0)
     meta = ckpt.with_suffix(".json")
     assert ckpt.exists() and meta.exists()
     if damage == "flip-byte":
@@ -155,7 +155,7 @@ def test_a_shard_under_the_pass_rate_fails_without_committing(renderer: Any, tmp
     store = open_store(tmp_path.as_uri())
     out = run_shard(spec, "ds", 0, store=store, renderer=renderer)
     assert out.status == "failed" and out.exit_code not in (0, 2, 143) and "pass rate" in out.reason
-    assert not store.exists(planning.manifest_path(0))
+    assert not store.exists(layout.manifest_path(0))
 
 
 # --------------------------------------------------------------------------- the container entry point
@@ -234,7 +234,7 @@ def test_sigterm_mid_shard_checkpoints_and_the_next_attempt_resumes(
     saved = [e for e in _logs("".join(lines) + rest) if e["event"] == "checkpoint saved"]
     assert saved and 1 <= saved[0]["samples"] < 8
     store = S3Store(s3_client, bucket, "run/ds/v1")
-    assert store.exists(planning.checkpoint_path(1)) and not store.exists(planning.manifest_path(1))
+    assert store.exists(layout.checkpoint_path(1)) and not store.exists(layout.manifest_path(1))
 
     resume = _worker(spec, "--shard-start", "0", env=env)
     _, err = resume.communicate(timeout=300)
@@ -244,12 +244,12 @@ def test_sigterm_mid_shard_checkpoints_and_the_next_attempt_resumes(
     ref = _worker(reference_spec, "--shard", "1", env=env)
     assert ref.wait(timeout=300) == 0
     ref_store = S3Store(s3_client, bucket, "ref/ds/v1")
-    resumed = list(shards.read_samples(store.read_bytes(planning.shard_path(1)) or b""))
-    reference = list(shards.read_samples(ref_store.read_bytes(planning.shard_path(1)) or b""))
+    resumed = list(shards.read_samples(store.read_bytes(layout.shard_path(1)) or b""))
+    reference = list(shards.read_samples(ref_store.read_bytes(layout.shard_path(1)) or b""))
     assert [k for k, _ in resumed] == [k for k, _ in reference]
     for (key, a), (_, b) in zip(resumed, reference, strict=True):
         _assert_same_sample(key, a, b)
-    keys = [k for k, _ in shards.read_samples(store.read_bytes(planning.shard_path(1)) or b"")]
+    keys = [k for k, _ in shards.read_samples(store.read_bytes(layout.shard_path(1)) or b"")]
     assert keys == [planning.sample_key(i) for i in range(8, 16)]
     again = _worker(spec, "--shard-start", "0", env=env)
     _, err = again.communicate(timeout=60)
@@ -266,7 +266,7 @@ def test_render_sample_reproduces_a_sample_of_a_committed_shard(tmp_path: Path) 
     manifest = tmp_path / "ds.yaml"
     manifest.write_text(yaml.safe_dump({"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
                                         "metadata": {"name": "ds"}, "spec": spec}))
-    cmd = [sys.executable, "-c", "from parallel_synth.cli import main; main()", "render-sample", str(manifest)]
+    cmd = [sys.executable, "-c", "from parallel_synth.commands.cli import main; main()", "render-sample", str(manifest)]
     done = subprocess.run([*cmd, "--index", "9", "--out", str(tmp_path / "one")], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from parallel_synth.cli import cli
-from synth_contract import multiview, planning
+from parallel_synth.commands.cli import cli
+from synth_contract import layout, multiview, planning
 from synth_contract.api import SynthDatasetSpec
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -90,14 +90,14 @@ def test_a_mixed_dataset_generates_validates_and_exports_nerf_for_its_multi_view
                        "denoise": False, "passes": ["rgb", "segmentation"]},
             "quality": {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigma": 1.0},
             "output": {"uri": (tmp_path / "out").as_uri()}, "image": "renderer:test"}
-    cmd = [sys.executable, "-m", "parallel_synth.cli"]
+    cmd = [sys.executable, "-m", "parallel_synth.commands.cli"]
     res = subprocess.run([*cmd, "generate", str(_manifest(tmp_path, spec)), "--out", str(tmp_path / "d"),
                           "--workers", "1"], capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     root = tmp_path / "d" / "mixed" / "v1"
     model = SynthDatasetSpec.model_validate(spec)
     by_cat = {planning.category_of(model, i): planning.sample_key(i) for i in range(3)}
-    with tarfile.open(root / planning.shard_path(0)) as tar:
+    with tarfile.open(root / layout.shard_path(0)) as tar:
         names = set(tar.getnames())
     assert {f"{by_cat['geometry']}.view{k:02d}.{e}" for k in range(3) for e in ("png", "seg.png")} <= names
     assert {f"{by_cat['motion']}.frame{t:03d}.{e}" for t in range(2) for e in ("png", "seg.png")} <= names

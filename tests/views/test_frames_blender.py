@@ -146,7 +146,7 @@ def test_generate_and_validate_accept_a_sequence(tmp_path: Path) -> None:
     manifest = tmp_path / "m.yaml"
     manifest.write_text(yaml.safe_dump({"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
                                         "metadata": {"name": "seq"}, "spec": spec}))
-    cmd = [sys.executable, "-m", "parallel_synth.cli"]
+    cmd = [sys.executable, "-m", "parallel_synth.commands.cli"]
     res = subprocess.run([*cmd, "generate", str(manifest), "--out", str(tmp_path / "d"), "--workers", "1"],
                          capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stdout + res.stderr

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from parallel_synth.cli import cli
+from parallel_synth.commands.cli import cli
 from synth_contract import multiview, simcost
 from synth_contract.api import SynthDatasetSpec
 

@@ -17,14 +17,14 @@ import pytest
 import yaml
 from PIL import Image
 
-from parallel_synth.local.checks import check_dataset
-from parallel_synth.local.store import LocalFiles
-from synth_contract import planning
+from parallel_synth.dataset.checks import check_dataset
+from synth_contract import layout, planning
+from synth_contract.store import FileStore
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 pytest.importorskip("bpy")
 
-SYNTHCTL = [sys.executable, "-m", "parallel_synth.cli"]
+SYNTHCTL = [sys.executable, "-m", "parallel_synth.commands.cli"]
 VIEWS = 3
 KEYS = [planning.sample_key(i) for i in range(2)]
 
@@ -50,7 +50,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _members(root: Path) -> dict[str, bytes]:
-    with tarfile.open(root / planning.shard_path(0)) as tar:
+    with tarfile.open(root / layout.shard_path(0)) as tar:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
 
 
@@ -85,14 +85,14 @@ def test_validate_and_index_accept_views_and_flag_a_missing_view_member(dataset:
     res = subprocess.run([*SYNTHCTL, "preview", str(dataset), "--out", str(tmp_path / "sheet.png")],
                          capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 0 and (tmp_path / "sheet.png").stat().st_size > 0, res.stderr
-    from parallel_synth.local.preview import collect_samples
+    from parallel_synth.dataset.preview import collect_samples
 
-    (row,) = collect_samples(LocalFiles(dataset), categories=None, per_row=2).values()
+    (row,) = collect_samples(FileStore(dataset), categories=None, per_row=2).values()
     assert [(s.series, len(s.others)) for s in row] == [(f"{VIEWS} views", VIEWS - 1)] * 2  # thumbnails of views 1..
     # A shard that lost one view's mask is a problem that names the member.
     broken = tmp_path / "broken"
     subprocess.run(["cp", "-r", str(dataset), str(broken)], check=True)
-    tar_path = broken / planning.shard_path(0)
+    tar_path = broken / layout.shard_path(0)
     members = _members(broken)
     with tarfile.open(tar_path, "w") as tar:
         for name, data in members.items():
@@ -100,7 +100,7 @@ def test_validate_and_index_accept_views_and_flag_a_missing_view_member(dataset:
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
-    report = check_dataset(LocalFiles(broken))
+    report = check_dataset(FileStore(broken))
     missing = [p for p in report.problems if p.code == "missing-member"]
     assert missing and f"{KEYS[1]}.view02.seg.png" in missing[0].message
 

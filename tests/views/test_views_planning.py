@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from parallel_synth.cli import cli
+from parallel_synth.commands.cli import cli
 from parallel_synth.renderpods import shard_bytes
 from parallel_synth.simulate import SimConfig, simulate
 from synth_contract import multiview

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from parallel_synth.local.pool import DEFAULT_RENDERER, WorkerConfig, WorkerPool, render_one
+from parallel_synth.local.pool import WorkerConfig, WorkerPool, default_renderer, render_one
 from parallel_synth.local.progress import Display, Tracker
-from parallel_synth.local.store import DatasetFiles
-from synth_contract import planning
+from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
+from synth_contract.store import Store
 
 POLL_SECONDS = 0.25
 """How often the parent drains progress events and redraws while waiting for shards."""
@@ -53,13 +53,13 @@ COMMITTED = frozenset({"committed", "skipped", "already_committed", "already-com
 INTERRUPTED = frozenset({"interrupted", "stopped"})
 
 
-def pending_shards(files: DatasetFiles, total: int, on_committed: Callable[[int], None]) -> Iterator[int]:
+def pending_shards(files: Store, total: int, on_committed: Callable[[int], None]) -> Iterator[int]:
     """Shards still to render, in index order; committed ones are reported, not yielded.
 
     Lazy: one existence check per shard as the window advances, never a list of shards.
     """
     for shard in range(total):
-        if files.exists(planning.manifest_path(shard)):
+        if files.exists(layout.manifest_path(shard)):
             on_committed(shard)
         else:
             yield shard
@@ -95,12 +95,12 @@ class _Signals:
 def run_dataset(
     spec: SynthDatasetSpec,
     dataset: str,
-    files: DatasetFiles,
+    files: Store,
     display: Display,
     *,
     workers: int,
     gpus: int = 0,
-    renderer: str = DEFAULT_RENDERER,
+    renderer: str | None = None,
     window: int | None = None,
     log_dir: str | None = None,
     cores_per_worker: int | None = None,
@@ -121,7 +121,7 @@ def run_dataset(
 
     todo = pending_shards(files, total, lambda s: tracker.shard_already_committed(s, shard_categories(s)))
     config = WorkerConfig(
-        renderer=renderer, spec_wire=spec.wire(), dataset=dataset, root_uri=files.root,
+        renderer=renderer or default_renderer(), spec_wire=spec.wire(), dataset=dataset, root_uri=files.uri,
         endpoint_url=spec.output.endpoint_url, region=spec.output.region, workers=workers, gpus=gpus,
         log_dir=log_dir, cores_per_worker=cores_per_worker,
     )

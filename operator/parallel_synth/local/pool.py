@@ -33,7 +33,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_RENDERER = "synth_render.worker:run_shard"
+RENDERER_GROUP = "parallel_synth.renderers"
+"""Entry points naming a renderer ``module:function`` with ``run_shard``'s signature; ``blender`` is the default."""
+
+
+def default_renderer(name: str = "blender") -> str:
+    """``module:function`` of the renderer installed as ``name`` in group ``parallel_synth.renderers``."""
+    from importlib.metadata import entry_points
+
+    found = entry_points(group=RENDERER_GROUP, name=name)
+    if not found:
+        raise RuntimeError(f"no renderer {name!r} installed (entry point group {RENDERER_GROUP}): "
+                           "install parallel-synth with its renderer (pip install 'parallel-synth[render]')")
+    return str(next(iter(found)).value)
 
 
 def gpu_count() -> int:
@@ -154,14 +166,11 @@ def _init_worker(config: WorkerConfig, stop: Any, events: Any, counter: Any) -> 
     module, attr = config.renderer.split(":")
     run_shard = getattr(importlib.import_module(module), attr)
     from synth_contract.api import SynthDatasetSpec
+    from synth_contract.store import open_store
 
     local_stop = threading.Event()
     threading.Thread(target=_mirror, args=(stop, local_stop), daemon=True).start()
-    store = None
-    if config.renderer == DEFAULT_RENDERER:
-        from synth_contract.store import open_store  # type: ignore[import-not-found,unused-ignore]
-
-        store = open_store(config.root_uri, endpoint_url=config.endpoint_url, region=config.region)
+    store = open_store(config.root_uri, endpoint_url=config.endpoint_url, region=config.region)
     _state.update(
         run_shard=run_shard,
         spec=SynthDatasetSpec.model_validate(config.spec_wire),
@@ -205,7 +214,7 @@ def render_one(shard: int) -> dict[str, Any]:
     try:
         outcome = _state["run_shard"](
             _state["spec"], _state["config"].dataset, shard,
-            store=_state["store"] if _state["store"] is not None else _state["config"].root_uri,
+            store=_state["store"],
             stop=_state["stop"], progress=progress,
         )
         out = _outcome_dict(outcome)

@@ -18,9 +18,16 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from synth_contract import planning
+from synth_contract import layout
 from synth_contract.api import SynthDatasetSpec
-from synth_contract.validation import errors_from_pydantic, find_dataset, load_manifest_text, spec_from_json
+from synth_contract.validation import (
+    EXIT_PROBLEMS,
+    EXIT_USAGE,
+    errors_from_pydantic,
+    find_dataset,
+    load_manifest_text,
+    spec_from_json,
+)
 
 
 def _spec(manifest: str | None) -> tuple[SynthDatasetSpec, str | None]:
@@ -46,24 +53,24 @@ def _spec(manifest: str | None) -> tuple[SynthDatasetSpec, str | None]:
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False), help="The SynthDataset manifest.")
 def index(location: str | None, dataset: str | None, manifest: str | None) -> None:
     """Write index/metadata.parquet, index/metadata.jsonl and dataset.json of a finished dataset."""
-    from parallel_synth.local.index import write_index
-    from parallel_synth.local.store import open_dataset
+    from parallel_synth.dataset.index import write_index
+    from synth_contract.store import open_store
 
     try:
         spec, name = _spec(manifest)
     except (click.UsageError, ValueError, OSError) as exc:
         click.echo(f"synthctl index: bad configuration: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
     dataset = dataset or name
     if not dataset:
         click.echo("synthctl index: --dataset is required", err=True)
-        sys.exit(2)
-    root = location or planning.dataset_root(spec.output.uri, dataset, spec.version)
-    files = open_dataset(root, endpoint_url=spec.output.endpoint_url, region=spec.output.region)
+        sys.exit(EXIT_USAGE)
+    root = location or layout.dataset_root(spec.output.uri, dataset, spec.version)
+    files = open_store(root, endpoint_url=spec.output.endpoint_url, region=spec.output.region)
     try:  # reads every manifest: a shard not committed yet fails here, nothing is half-written
         doc = write_index(spec, dataset, files, now=datetime.now(UTC))
     except Exception as exc:
         click.echo(json.dumps({"msg": "index failed", "dataset": dataset, "error": str(exc)}), err=True)
-        sys.exit(1)
+        sys.exit(EXIT_PROBLEMS)
     click.echo(json.dumps({"msg": "index written", "dataset": dataset, "root": root,
                            "samples": doc["samples"]["completed"]}))

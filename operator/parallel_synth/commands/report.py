@@ -1,4 +1,4 @@
-"""``synthctl report DIR_OR_URI --out report.html``: the thin CLI over ``local.report``."""
+"""``synthctl report DIR_OR_URI --out report.html``: the thin CLI over ``dataset.report``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from parallel_synth.local.cli import s3_options
+from parallel_synth.commands.common import Usage, one_line, open_location, reading, s3_options
 
 
 @click.command("report")
@@ -25,24 +25,23 @@ def report(location: str, out: Path, worst: int, endpoint_url: str | None, regio
     Exit codes: 0 written; 2 wrong usage, the dataset is not finished (no dataset.json) or
     cannot be read, or the HTML cannot be written.
     """
-    from parallel_synth.local.cli import _one_line, _open_location, _reading, _Usage
-    from parallel_synth.local.report import gather, render_html
+    from parallel_synth.dataset.report import gather, render_html
 
     t0 = time.perf_counter()
-    files = _open_location(location, endpoint_url=endpoint_url, region=region)
-    with _reading(location):
+    files = open_location(location, endpoint_url=endpoint_url, region=region)
+    with reading(location):
         try:
             data = gather(files, worst=worst)
         except FileNotFoundError as exc:
-            raise _Usage(f"{location}: {_one_line(exc)}") from None
+            raise Usage(f"{location}: {one_line(exc)}") from None
         except (ValueError, KeyError) as exc:
-            raise _Usage(f"{location}: cannot read the index or dataset.json: {_one_line(exc)}") from None
+            raise Usage(f"{location}: cannot read the index or dataset.json: {one_line(exc)}") from None
     page = render_html(data)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(page, encoding="utf-8")
     except OSError as exc:
-        raise _Usage(f"cannot write {out}: {_one_line(exc)}") from None
+        raise Usage(f"cannot write {out}: {one_line(exc)}") from None
     click.echo(f"wrote {out} ({len(page) / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f}s: "
                f"{len(data.scores):,} samples, {len(data.quarantined)} quarantined shown")
     sys.exit(0)

@@ -21,20 +21,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from parallel_synth.coverage import Coverage
-from parallel_synth.credits import Credits
-from parallel_synth.local.records import INDEX_SCHEMA, index_row, png_size
-from parallel_synth.local.store import DatasetFiles
-from parallel_synth.local.tars import Sample, ScanResult, scan_shard
-from synth_contract import planning
+from parallel_synth.dataset.coverage import Coverage
+from parallel_synth.dataset.credits import Credits
+from parallel_synth.dataset.files import read_json
+from parallel_synth.dataset.records import INDEX_SCHEMA, index_row, png_size
+from parallel_synth.dataset.tars import Sample, ScanResult, scan_shard
+from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.classes import spec_vocabulary
-
-INDEX_PARQUET = "index/metadata.parquet"
-INDEX_JSONL = "index/metadata.jsonl"
-DATASET_JSON = "dataset.json"
-INDEX_QUARANTINE = "index/quarantine.jsonl"
-"""One line per quarantined sample: shard, key, index, category, score, reasons, every component."""
+from synth_contract.layout import DATASET_JSON, INDEX_JSONL, INDEX_PARQUET, INDEX_QUARANTINE
+from synth_contract.store import Store
 
 
 @dataclass
@@ -60,6 +56,8 @@ class Summary:
     quarantined_categories: dict[str, int] = field(default_factory=dict)
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     credits: Credits = field(default_factory=Credits)
+    classes: list[dict[str, Any]] | None = None
+    """The dataset's class vocabulary ([{id, name}]) as the renderer wrote it into the shard manifests."""
 
     def add_row(self, row: dict[str, Any], *, min_score: float) -> None:
         self.samples += 1
@@ -86,6 +84,8 @@ class Summary:
         for key, bag in (("engine", self.engines), ("device", self.devices)):
             if manifest.get(key):
                 bag.add(str(manifest[key]))
+        if self.classes is None:
+            self.classes = manifest_classes(manifest)
 
     def add_quarantine(self, entries: list[dict[str, Any]]) -> None:
         """Count the failure reasons of quarantined samples (by their kind: 'noise', 'mask', ...)."""
@@ -125,7 +125,7 @@ def dataset_summary(
             "samples": summary.quarantined,
             "categories": dict(sorted(summary.quarantined_categories.items())),
             "reasons": dict(sorted(summary.quarantine_reasons.items())),
-            "layout": "quarantine/{shard:08d}.tar, quarantine/{shard:08d}.json",
+            "layout": layout.QUARANTINE_TEMPLATES,
         },
         "bytes": summary.bytes,
         "bytesPerSample": summary.bytes / summary.samples if summary.samples else None,
@@ -133,22 +133,22 @@ def dataset_summary(
         "engines": sorted(summary.engines),
         "devices": sorted(summary.devices),
         "passes": list(spec.render.passes),
-        "classes": dataset_classes(spec),
+        "classes": summary.classes if summary.classes is not None else spec_vocabulary(spec),
         **summary.credits.doc(),
         "layout": {
-            "shards": "shards/{shard:08d}.tar",
-            "manifests": "manifests/{shard:08d}.json",
+            "shards": layout.SHARD_TEMPLATE,
+            "manifests": layout.MANIFEST_TEMPLATE,
             "index": files,
         },
         "spec": spec.wire(),
     }
 
 
-def shard_rows(files: DatasetFiles, shard: int) -> tuple[list[dict[str, Any]], ScanResult]:
+def shard_rows(files: Store, shard: int) -> tuple[list[dict[str, Any]], ScanResult]:
     """The index rows of one shard (read as a stream)."""
     rows: list[dict[str, Any]] = []
     result = ScanResult()
-    with files.open(planning.shard_path(shard)) as stream:
+    with files.open(layout.shard_path(shard)) as stream:
         for item in scan_shard(stream, result, load=frozenset({"json"}), heads=frozenset({"png"})):
             if not isinstance(item, Sample) or "json" not in item.data:
                 continue
@@ -160,14 +160,14 @@ def shard_rows(files: DatasetFiles, shard: int) -> tuple[list[dict[str, Any]], S
                 )
             )
     if result.error:
-        raise ValueError(f"{planning.shard_path(shard)}: {result.error}")
+        raise ValueError(f"{layout.shard_path(shard)}: {result.error}")
     return rows, result
 
 
 def write_index(
     spec: SynthDatasetSpec,
     dataset: str,
-    files: DatasetFiles,
+    files: Store,
     *,
     now: datetime,
     on_shard: Callable[[int], None] | None = None,
@@ -185,10 +185,10 @@ def write_index(
         held_out = q_path.open("w")
         try:
             for shard in range(planning.shard_count(spec)):
-                manifest = json.loads(files.read_bytes(planning.manifest_path(shard)))
+                manifest = read_json(files, layout.manifest_path(shard))
                 summary.add_manifest(manifest)
                 if (manifest.get("quarantined") or {}).get("samples"):
-                    held = json.loads(files.read_bytes(f"quarantine/{shard:08d}.json"))
+                    held = read_json(files, layout.quarantine_list_path(shard))
                     summary.add_quarantine(held.get("entries") or [])
                     for e in held.get("entries") or []:
                         held_out.write(json.dumps({"shard": shard, **e}) + "\n")
@@ -217,13 +217,13 @@ def write_index(
                 jsonl.close()
             held_out.close()
         if summary.quarantined:
-            files.put_file(INDEX_QUARANTINE, q_path)
+            files.upload_file(INDEX_QUARANTINE, q_path)
             written.append(INDEX_QUARANTINE)
         if writer is not None:
-            files.put_file(INDEX_PARQUET, pq_path)
+            files.upload_file(INDEX_PARQUET, pq_path)
             written.append(INDEX_PARQUET)
         if jsonl is not None:
-            files.put_file(INDEX_JSONL, jl_path)
+            files.upload_file(INDEX_JSONL, jl_path)
             written.append(INDEX_JSONL)
     doc = dataset_summary(spec, dataset, summary, files=written, now=now)
     doc["coverage"] = coverage.result()
@@ -236,11 +236,11 @@ def write_index(
     return doc
 
 
-def dataset_classes(spec: Any) -> list[dict[str, Any]]:
-    """``dataset.json`` ``classes``: with asset libraries, their classes too (read by the renderer package)."""
-    try:
-        from synth_render.annotate import dataset_vocabulary  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # an operator-only install: built-in classes
-        return spec_vocabulary(spec)
-    result: list[dict[str, Any]] = dataset_vocabulary(spec)
-    return result
+def manifest_classes(manifest: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A shard manifest's ``classes`` ([{id, name}]: the built-in classes and those of the asset
+    libraries), or None when it has none (written before manifests carried them)."""
+    raw = manifest.get("classes")
+    if not isinstance(raw, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("id"), int) and isinstance(c.get("name"), str) for c in raw):
+        return None
+    return [{"id": c["id"], "name": c["name"]} for c in raw]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from synth_contract import planning
+from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.passes import PASS_EXT as _PASS_EXT
 
@@ -210,7 +210,7 @@ def index_row(
         "score": quality_score(meta),
         "width": size[0] if size else None,
         "height": size[1] if size else None,
-        "tar": planning.shard_path(shard),
+        "tar": layout.shard_path(shard),
         "members": members,
         "num_objects": len(objs),
         "objects": objs,

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from synth_contract.validation import one_line
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 MAX_PIXELS = 8192 * 8192
@@ -87,13 +89,8 @@ def decode_png(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray
                 arr = np.asarray(img)
     except (OSError, SyntaxError, ValueError, zlib.error, EOFError, Image.DecompressionBombWarning,
             Image.DecompressionBombError, MemoryError) as exc:
-        return None, header, f"cannot be decoded: {_one_line(exc)}"
+        return None, header, f"cannot be decoded: {one_line(exc, 200)}"
     return arr, header, None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:200]
 
 
 def _size_of(meta: dict[str, Any]) -> tuple[int, int] | None:

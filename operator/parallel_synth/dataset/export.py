@@ -1,7 +1,7 @@
 """``synthctl export``: a rendered dataset in the formats training code loads (COCO, BOP, NeRF).
 
 Streaming: shards are read one at a time as streams (local disk or S3, through
-``DatasetFiles``), each sample's members are decoded, written out and dropped, so memory does
+``Store``), each sample's members are decoded, written out and dropped, so memory does
 not grow with the dataset. COCO's single ``annotations.json`` is streamed too: images are
 written as they come and annotations go to a side file appended at the end.
 
@@ -30,13 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 from PIL import Image
 
-from parallel_synth.local.store import DatasetFiles
-from parallel_synth.local.tars import Sample, ScanResult, scan_shard
-from synth_contract import planning
+from parallel_synth.dataset.files import committed_shards, read_json
+from parallel_synth.dataset.tars import Sample, ScanResult, scan_shard
+from synth_contract import layout
+from synth_contract.classes import class_ids
+from synth_contract.layout import DATASET_JSON
+from synth_contract.store import Store
 
 FORMATS = ("coco", "bop", "nerf")
 
@@ -111,32 +113,21 @@ class ExportStats:
     """Samples the format leaves out (nerf: the stills and sequences of a dataset with multi-view samples)."""
 
 
-def committed_shards(files: DatasetFiles) -> list[int]:
-    """Shard numbers that have a manifest (the commit marker), sorted."""
-    out = []
-    for rel in files.list("manifests"):
-        stem = rel.rsplit("/", 1)[-1].removesuffix(".json")
-        if stem.isdigit():
-            out.append(int(stem))
-    return sorted(out)
-
-
-def iter_samples(files: DatasetFiles, shard: int, load: frozenset[str]) -> Iterator[tuple[str, dict[str, bytes]]]:
+def iter_samples(files: Store, shard: int, load: frozenset[str]) -> Iterator[tuple[str, dict[str, bytes]]]:
     result = ScanResult()
-    with files.open(planning.shard_path(shard)) as stream:
+    with files.open(layout.shard_path(shard)) as stream:
         for item in scan_shard(stream, result, load=load):
             if isinstance(item, Sample) and "json" in item.data:
                 yield item.key, item.data
     if result.error:
-        raise ValueError(f"{planning.shard_path(shard)}: {result.error}")
+        raise ValueError(f"{layout.shard_path(shard)}: {result.error}")
 
 
-def dataset_classes(files: DatasetFiles) -> dict[str, int]:
+def dataset_classes(files: Store) -> dict[str, int]:
     """name -> id from ``dataset.json`` ``classes`` (empty when the dataset has no summary yet)."""
-    if not files.exists("dataset.json"):
+    if not files.exists(DATASET_JSON):
         return {}
-    doc = json.loads(files.read_bytes("dataset.json"))
-    return {str(c["name"]): int(c["id"]) for c in doc.get("classes", [])}
+    return class_ids(read_json(files, DATASET_JSON).get("classes", []))
 
 
 class _ClassIds:
@@ -165,7 +156,7 @@ def _write_png(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def export_dataset(files: DatasetFiles, fmt: str, out: Path, *, images: bool = False,
+def export_dataset(files: Store, fmt: str, out: Path, *, images: bool = False,
                    on_shard: Callable[[int, int], None] | None = None) -> ExportStats:
     """Export every committed shard of a dataset; returns counts. ``on_shard(done, total)`` reports progress."""
     if fmt not in FORMATS:
@@ -196,7 +187,7 @@ def export_dataset(files: DatasetFiles, fmt: str, out: Path, *, images: bool = F
     return stats
 
 
-def _has_multi_view(files: DatasetFiles) -> bool:
+def _has_multi_view(files: Store) -> bool:
     """Whether ``dataset.json``'s spec gives any category more than one camera (render.views or
     categories[].render.views); False without a usable one."""
     from pydantic import ValidationError
@@ -204,10 +195,10 @@ def _has_multi_view(files: DatasetFiles) -> bool:
     from synth_contract.api import SynthDatasetSpec
     from synth_contract.multiview import max_counts
 
-    if not files.exists("dataset.json"):
+    if not files.exists(DATASET_JSON):
         return False
     try:
-        spec = SynthDatasetSpec.model_validate(json.loads(files.read_bytes("dataset.json"))["spec"])
+        spec = SynthDatasetSpec.model_validate(read_json(files, DATASET_JSON)["spec"])
     except (ValueError, TypeError, KeyError, RecursionError, ValidationError, OSError):
         return False
     return max_counts(spec)[0] > 1
@@ -393,52 +384,3 @@ class _Nerf(_Writer):
                           for name, kk, ext, _ in frames]}
         (d / "transforms.json").write_text(json.dumps(doc, indent=1) + "\n")
         self.stats.annotations += len(frames)
-
-
-# --------------------------------------------------------------------------- command
-
-
-@click.command("export")
-@click.argument("location")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Output format.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write.")
-@click.option("--images", is_flag=True, help="COCO/BOP: also write the RGB images (NeRF always does).")
-@click.option("--endpoint-url", default=None, help="S3 endpoint (MinIO, R2, ...); default: $AWS_ENDPOINT_URL.")
-@click.option("--region", default=None, help="S3 region.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
-def export(location: str, fmt: str, out: Path, images: bool, endpoint_url: str | None, region: str | None,
-           progress: bool | None) -> None:
-    """Export a rendered dataset (path, file:// or s3:// of {uri}/{dataset}/v{version}) as COCO, BOP or NeRF."""
-    import sys
-
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from parallel_synth.local.store import open_dataset
-
-    try:
-        files = open_dataset(location, endpoint_url=endpoint_url, region=region)
-        if not committed_shards(files):
-            click.echo(f"{location}: no committed shards (manifests/*.json) to export", err=True)
-            sys.exit(1)
-    except Exception as exc:  # a bad URI, missing credentials, an unreachable endpoint: all input problems
-        click.echo(f"{location}: cannot read the dataset: {exc}", err=True)
-        sys.exit(2)
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = Progress(TextColumn(f"export {fmt}"), BarColumn(), MofNCompleteColumn(), TextColumn("shards"),
-                   TimeRemainingColumn(), console=Console(stderr=True), disable=not show)
-    with bar:
-        task = bar.add_task("export", total=None)
-        try:
-            stats = export_dataset(files, fmt, out, images=images,
-                                   on_shard=lambda done, total: bar.update(task, completed=done, total=total))
-        except ValueError as exc:  # a sample without what the format needs, a damaged shard
-            click.echo(f"{location}: {exc}", err=True)
-            sys.exit(1)
-        except OSError as exc:
-            click.echo(f"--out {out}: cannot write: {exc}", err=True)
-            sys.exit(2)
-    what = {"coco": "annotations", "bop": "object poses", "nerf": "frames"}[fmt]
-    skipped = f" ({stats.skipped:,} samples without views left out)" if stats.skipped else ""
-    click.echo(f"wrote {out} ({fmt}): {stats.samples:,} samples from {stats.shards:,} shards, "
-               f"{stats.annotations:,} {what}, {len(stats.classes)} classes{skipped}")

@@ -2,9 +2,11 @@
 
 ``assets check`` lists a library the way a worker will (layout, ``catalog.yaml``, path checks),
 then opens every asset without Blender (trimesh for GLB/glTF/OBJ/PLY/STL, the header for
-.blend) and reports classes, counts, sizes, licences and problems. ``preflight_or_exit`` is
+.blend) and reports classes, counts, sizes, licences and problems. ``preflight_problems`` is
 what ``generate`` runs before any worker starts: an asset URI that cannot be read, or a
 library with no usable asset, stops the run with exit 2 and the field that names it.
+Both reach ``synthctl`` through entry points (pyproject: ``parallel_synth.commands`` and
+``parallel_synth.preflight``).
 """
 
 from __future__ import annotations
@@ -18,32 +20,23 @@ from typing import Any
 
 import click
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+from synth_contract.validation import EXIT_PROBLEMS, EXIT_USAGE
+from synth_render.assets.catalog import MAX_SIZE_M, UnsafePath, header_problem
+from synth_render.assets.fetch import AssetCache, Unreachable, fetch_asset
+from synth_render.assets.library import NoUsableAsset, load_library, preflight
+
+EXIT_OK = 0
 
 
 def preflight_problems(spec: Any, *, cache_dir: Path | None = None) -> list[tuple[str, str]]:
     """(field path, problem) for every asset URI of the spec that cannot be used."""
-    from synth_render.assets.fetch import AssetCache
-    from synth_render.assets.library import preflight
-
     with tempfile.TemporaryDirectory(prefix="synth-assets-preflight-") as tmp:
         cache = AssetCache(cache_dir or Path(tmp), endpoint_url=spec.output.endpoint_url, region=spec.output.region)
         return preflight(spec, cache)
 
 
-def preflight_or_exit(spec: Any) -> None:
-    """Exit 2 naming each unusable asset URI (field path and why); return when all are fine."""
-    problems = preflight_problems(spec)
-    if problems:
-        for path, why in problems:
-            click.echo(f"{path}: {why}", err=True)
-        sys.exit(EXIT_USAGE)
-
-
 def _mesh_problem(path: Path, fmt: str) -> tuple[str | None, dict[str, Any]]:
     """Open a mesh without Blender: (problem or None, {triangles, extent})."""
-    from synth_render.assets.catalog import MAX_SIZE_M, header_problem
-
     head = path.open("rb").read(512)
     problem = header_problem(fmt, head, path.stat().st_size)
     if problem or fmt == "blend":
@@ -83,10 +76,6 @@ def check(uri: str, endpoint_url: str | None, region: str | None, as_json: bool,
     Exit codes: 0 every asset is usable; 1 some assets have problems (each listed);
     2 the library cannot be read or holds no usable asset.
     """
-    from synth_render.assets.catalog import UnsafePath
-    from synth_render.assets.fetch import AssetCache, Unreachable, fetch_asset
-    from synth_render.assets.library import NoUsableAsset, load_library
-
     with tempfile.TemporaryDirectory(prefix="synth-assets-check-") as tmp:
         cache = AssetCache(Path(tmp), endpoint_url=endpoint_url, region=region)
         try:

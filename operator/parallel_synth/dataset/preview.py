@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from parallel_synth.local.images import MAX_PIXELS, decode_png
-from parallel_synth.local.records import object_class
-from parallel_synth.local.store import DatasetFiles
-from parallel_synth.local.tars import Sample, ScanResult, scan_shard
-from synth_contract import planning
+from parallel_synth.dataset.files import committed_shards, read_json
+from parallel_synth.dataset.images import MAX_PIXELS, decode_png
+from parallel_synth.dataset.records import object_class
+from parallel_synth.dataset.tars import Sample, ScanResult, scan_shard
+from synth_contract import layout, planning
+from synth_contract.layout import DATASET_JSON
+from synth_contract.store import Store
 
 LABEL_WIDTH = 130
 MASK_ALPHA = 0.18
@@ -214,27 +216,26 @@ def _series(item: Sample, meta: dict[str, Any], *, max_pixels: int) -> tuple[lis
     return [], ""
 
 
-def dataset_title(files: DatasetFiles) -> tuple[list[str] | None, str, str | None]:
+def dataset_title(files: Store) -> tuple[list[str] | None, str, str | None]:
     """(categories in spec order, sheet title, warning) from ``dataset.json`` when it is usable."""
     from pydantic import ValidationError
 
-    from parallel_synth.local.index import DATASET_JSON
     from synth_contract.api import SynthDatasetSpec
 
     if not files.exists(DATASET_JSON):
-        return None, files.root, None
+        return None, files.uri, None
     try:
-        doc = json.loads(files.read_bytes(DATASET_JSON))
+        doc = read_json(files, DATASET_JSON)
         spec = SynthDatasetSpec.model_validate(doc["spec"])
         completed = int(doc["samples"]["completed"])
     except (ValueError, TypeError, KeyError, IndexError, RecursionError, ValidationError, OSError):
-        return None, files.root, f"{DATASET_JSON} is not usable (run synthctl validate); showing the shards as they are"
+        return None, files.uri, f"{DATASET_JSON} is not usable (run synthctl validate); showing the shards as they are"
     return list(planning.category_targets(spec)), f"{str(doc.get('name', ''))[:64]} v{spec.version}: " \
         f"{completed:,} samples", None
 
 
 def collect_samples(
-    files: DatasetFiles, *, categories: Iterable[str] | None, per_row: int, max_shards: int | None = None,
+    files: Store, *, categories: Iterable[str] | None, per_row: int, max_shards: int | None = None,
     skipped: list[str] | None = None,
 ) -> dict[str, list[PreviewSample]]:
     """Up to ``per_row`` samples per category, read from the first committed shards.
@@ -243,14 +244,12 @@ def collect_samples(
     """
     wanted = list(categories) if categories is not None else None
     rows: dict[str, list[PreviewSample]] = {c: [] for c in wanted} if wanted else {}
-    shards = (int(rel[len("manifests/") : -len(".json")]) for rel in files.list("manifests")
-              if rel.endswith(".json") and rel[len("manifests/") : -len(".json")].isdigit())
-    for n, shard in enumerate(shards):
+    for n, shard in enumerate(committed_shards(files)):
         if max_shards is not None and n >= max_shards:
             break
         result = ScanResult()
         try:
-            with files.open(planning.shard_path(shard)) as stream:
+            with files.open(layout.shard_path(shard)) as stream:
                 for item in scan_shard(stream, result, load=frozenset({"json", "png", "seg.png", *SERIES_THUMBS})):
                     if not isinstance(item, Sample):
                         continue
@@ -266,10 +265,10 @@ def collect_samples(
                         row.append(s)
         except OSError as exc:  # a directory where the tar should be, a vanished file
             if skipped is not None:
-                skipped.append(f"{planning.shard_path(shard)}: {type(exc).__name__}")
+                skipped.append(f"{layout.shard_path(shard)}: {type(exc).__name__}")
             continue
         if result.error and skipped is not None:
-            skipped.append(f"{planning.shard_path(shard)}: {result.error}")
+            skipped.append(f"{layout.shard_path(shard)}: {result.error}")
         if wanted is not None and all(len(v) >= per_row for v in rows.values()):
             break
     return rows

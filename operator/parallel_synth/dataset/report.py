@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from parallel_synth.local.index import DATASET_JSON, INDEX_JSONL, INDEX_PARQUET, INDEX_QUARANTINE
-from parallel_synth.local.store import DatasetFiles
-from synth_contract import planning
+from parallel_synth.dataset.files import read, read_json
+from synth_contract import layout
+from synth_contract.layout import DATASET_JSON, INDEX_JSONL, INDEX_PARQUET, INDEX_QUARANTINE
+from synth_contract.store import Store
 
 THUMB = 112
 MAX_PARAM_PLOTS = 6
@@ -42,12 +43,12 @@ class ReportData:
     """Quarantined samples (worst first): key, shard, category, score, reasons, thumbnail."""
 
 
-def _index_columns(files: DatasetFiles) -> tuple[np.ndarray, list[str], list[str], list[int], dict[str, float]]:
+def _index_columns(files: Store) -> tuple[np.ndarray, list[str], list[str], list[int], dict[str, float]]:
     """(scores, keys, categories, shards, mean quality components) of the kept samples."""
     if files.exists(INDEX_PARQUET):
         import pyarrow.parquet as pq
 
-        pf = pq.ParquetFile(io.BytesIO(files.read_bytes(INDEX_PARQUET)))
+        pf = pq.ParquetFile(io.BytesIO(read(files, INDEX_PARQUET)))
         cols = [c for c in ("key", "shard", "category", "score", "quality") if c in pf.schema_arrow.names]
         table = pf.read(columns=cols)
         scores = np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -72,7 +73,7 @@ def _index_columns(files: DatasetFiles) -> tuple[np.ndarray, list[str], list[str
     return np.asarray(sc, dtype=np.float64), keys, cats, shards, {}
 
 
-def _thumbnails(files: DatasetFiles, tar_rel: str, keys: set[str]) -> dict[str, bytes]:
+def _thumbnails(files: Store, tar_rel: str, keys: set[str]) -> dict[str, bytes]:
     """The RGB images of ``keys`` from one tar (one streaming pass), as small PNGs."""
     from PIL import Image
 
@@ -100,25 +101,25 @@ def _thumbnails(files: DatasetFiles, tar_rel: str, keys: set[str]) -> dict[str, 
     return out
 
 
-def gather(files: DatasetFiles, *, worst: int = 8) -> ReportData:
+def gather(files: Store, *, worst: int = 8) -> ReportData:
     """Read what the report needs; raises FileNotFoundError when the dataset has no dataset.json."""
     if not files.exists(DATASET_JSON):
         raise FileNotFoundError(f"{DATASET_JSON} is missing: the dataset is not finished (or not a dataset root)")
-    doc = json.loads(files.read_bytes(DATASET_JSON))
+    doc = read_json(files, DATASET_JSON)
     scores, keys, cats, shards, comps = _index_columns(files)
     data = ReportData(doc=doc, scores=scores, categories=cats, components=comps)
     order = np.argsort(np.where(np.isnan(scores), np.inf, scores), kind="stable")[:worst]
     data.worst = [{"key": keys[i], "shard": int(shards[i]), "category": cats[i], "score": float(scores[i])}
                   for i in order]
     if files.exists(INDEX_QUARANTINE):
-        held = [json.loads(line) for line in files.read_bytes(INDEX_QUARANTINE).decode().splitlines() if line]
+        held = [json.loads(line) for line in read(files, INDEX_QUARANTINE).decode().splitlines() if line]
         held.sort(key=lambda e: float(e.get("score") or 0.0))
         data.quarantined = held[:worst]
     by_tar: dict[str, set[str]] = {}
     for w in data.worst:
-        by_tar.setdefault(planning.shard_path(w["shard"]), set()).add(w["key"])
+        by_tar.setdefault(layout.shard_path(w["shard"]), set()).add(w["key"])
     for q in data.quarantined:
-        by_tar.setdefault(f"quarantine/{int(q['shard']):08d}.tar", set()).add(str(q["key"]))
+        by_tar.setdefault(layout.quarantine_path(int(q["shard"])), set()).add(str(q["key"]))
     thumbs: dict[str, bytes] = {}
     for rel, wanted in sorted(by_tar.items()):
         thumbs.update(_thumbnails(files, rel, wanted))

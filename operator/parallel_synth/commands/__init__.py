@@ -1,0 +1,1 @@
+"""Every ``synthctl`` subcommand; ``cli`` is the root group."""

@@ -1,0 +1,48 @@
+"""``synthctl plan``: the capacity plan of a manifest (storage, GPU-hours, cost, workers)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import click
+
+from parallel_synth.commands.common import load
+
+
+@click.command("plan")
+@click.argument("manifest", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--gpu-seconds-per-sample", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Render time of one sample on one GPU (default: spec.estimates, else 60).")
+@click.option("--bytes-per-sample", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stored bytes per sample with all passes (default: spec.estimates, else 5e6).")
+@click.option("--spot-share", type=click.FloatRange(0, 1), default=None,
+              help="Share of GPU-hours on spot in the mix (default: 0.8 with on-demand fallback, "
+                   "1 spot only, 0 without spot).")
+@click.option("--spot-rework", type=click.FloatRange(0, 1), default=None,
+              help="Fraction of spot GPU time redone after preemptions (default 0.03).")
+def plan(manifest: str, as_json: bool, gpu_seconds_per_sample: float | None, bytes_per_sample: float | None,
+         spot_share: float | None, spot_rework: float | None) -> None:
+    """Capacity plan: storage, GPU-hours, wall time, cost and the workers the target needs.
+
+    \b
+    Exit codes: 0 planned; 1 the manifest has problems (or cannot be planned);
+    2 wrong usage or unreadable manifest.
+    """
+    from parallel_synth.local.capacity import PlanInputs, capacity_plan
+
+    obj = load(manifest)
+    try:
+        result = capacity_plan(obj.spec, inputs=PlanInputs(
+            gpu_seconds_per_sample=gpu_seconds_per_sample, bytes_per_sample=bytes_per_sample,
+            spot_share=spot_share, spot_rework=spot_rework,
+        ), now=datetime.now(UTC))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps({"dataset": obj.metadata.name, **result.to_json()}, indent=2))
+        return
+    from parallel_synth.local.capacity_view import render_plan
+
+    render_plan(obj.metadata.name, obj.spec, result)
