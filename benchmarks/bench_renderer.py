@@ -108,7 +108,7 @@ def compare_process_per_sample(preset: str, samples: int) -> dict[str, Any]:
     both sides alike.
     """
     from synth_render.sample import plan_sample, render_sample
-    from synth_render.worker import shared_renderer
+    from synth_render.shard_run import shared_renderer
 
     spec = _spec(preset, max(samples, 1))
     renderer = shared_renderer("cpu", "cycles")
@@ -151,7 +151,7 @@ def bench_assets(samples: int, baseline: int, spp: int) -> None:
     """A 20-asset library of ~50k-triangle meshes vs primitive scenes, same settings, one worker."""
     from synth_render.assets.catalog import FORMATS
     from synth_render.assets.sample_library import write_library
-    from synth_render.worker import shared_renderer
+    from synth_render.shard_run import shared_renderer
 
     with tempfile.TemporaryDirectory(prefix="bench-assets-") as td:
         lib = write_library(Path(td) / "lib", per_class=4, triangles=50_000, formats=("glb", "obj", "ply", "stl"))

@@ -6,7 +6,7 @@ import datetime
 import json
 from pathlib import Path
 
-from gate_helpers import PaintRenderer
+from fake_renderer import FakeRenderer
 from renderer_helpers import tiny_spec
 
 from parallel_synth.dataset.checks import check_dataset
@@ -27,7 +27,7 @@ def test_a_derived_version_rerenders_low_scorers_and_copies_the_rest(tmp_path: P
     v1 = tiny_spec(samples=8, shardSize=8, quality=QUALITY, render={"captioner": "none"})
     noisy = {planning.sample_seed(v1.seed, "1", 2)}  # quarantined in v1
     assert run_shard(v1, "ds", 0, store=open_store((tmp_path / "ds/v1").as_uri()),
-                     renderer=PaintRenderer(noisy_seeds=noisy)).status == "committed"
+                     renderer=FakeRenderer(noisy_seeds=noisy)).status == "committed"
     old = _samples(tmp_path / "ds/v1")
     scores = {k: json.loads(f["json"])["quality"]["score"] for k, f in old.items()}
     below = sorted(scores.values())[len(scores) // 2]  # the lower half (and the quarantined one) again
@@ -35,7 +35,7 @@ def test_a_derived_version_rerenders_low_scorers_and_copies_the_rest(tmp_path: P
 
     v2 = tiny_spec(samples=8, shardSize=8, quality=QUALITY, render={"captioner": "none"}, version="2",
                    derivedFrom={"version": "1", "rerender": {"belowScore": below}})
-    paint = PaintRenderer()
+    paint = FakeRenderer()
     out = run_shard(v2, "ds", 0, store=open_store((tmp_path / "ds/v2").as_uri()), renderer=paint)
     assert out.status == "committed" and out.samples == 8
     assert sorted(paint.calls) == sorted(planning.sample_seed(v2.seed, "2", int(k)) for k in low)

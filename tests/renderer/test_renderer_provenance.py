@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from gate_helpers import PaintRenderer
+from fake_renderer import FakeRenderer
 from renderer_helpers import tiny_spec
 
 from parallel_synth.jobs import JobRequest, Owner, build_job
@@ -38,7 +38,7 @@ def test_shard_manifest_records_the_image_the_job_ran(tmp_path: Path, monkeypatc
         if name.startswith("SYNTH_RENDERER"):
             monkeypatch.setenv(name, value)
     spec = tiny_spec(samples=2, shardSize=2)
-    out = run_shard(spec, "ds", 0, store=open_store(tmp_path.as_uri()), renderer=PaintRenderer())
+    out = run_shard(spec, "ds", 0, store=open_store(tmp_path.as_uri()), renderer=FakeRenderer())
     assert out.status == "committed"
     manifest = json.loads((tmp_path / layout.manifest_path(0)).read_text())
     assert manifest["image"] == image and manifest["imageDigest"] == digest
@@ -46,6 +46,6 @@ def test_shard_manifest_records_the_image_the_job_ran(tmp_path: Path, monkeypatc
 
 def test_a_local_run_records_no_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SYNTH_RENDERER_IMAGE", raising=False)
-    run_shard(tiny_spec(samples=2, shardSize=2), "ds", 0, store=open_store(tmp_path.as_uri()), renderer=PaintRenderer())
+    run_shard(tiny_spec(samples=2, shardSize=2), "ds", 0, store=open_store(tmp_path.as_uri()), renderer=FakeRenderer())
     manifest = json.loads((tmp_path / layout.manifest_path(0)).read_text())
     assert manifest["image"] is None and manifest["imageDigest"] is None

@@ -7,12 +7,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from gate_helpers import Out, clean_render
+from fake_renderer import clean_render
 
 from synth_render import post, quality
+from synth_render.rendering import RenderOutput
 
 
-def _gate(out: Out, *, ids: tuple[int, ...] = (1, 2), rgb8: np.ndarray | None = None,
+def _gate(out: RenderOutput, *, ids: tuple[int, ...] = (1, 2), rgb8: np.ndarray | None = None,
           seg: np.ndarray | None = None, **kw: Any) -> quality.QualityReport:
     rgb = post.linear_to_srgb8(out.rgb) if rgb8 is None else rgb8
     mask = post.encode_segmentation(out.index) if seg is None else seg
@@ -29,16 +30,16 @@ def test_a_clean_render_passes_with_every_component_reported() -> None:
     assert doc["reasons"] == [] and doc["visibleObjects"] == 2
 
 
-def _noise(out: Out) -> np.ndarray:
+def _noise(out: RenderOutput) -> np.ndarray:
     return np.random.default_rng(1).integers(0, 256, out.rgb.shape, dtype=np.uint8)
 
 
-def _added_noise(out: Out) -> np.ndarray:
+def _added_noise(out: RenderOutput) -> np.ndarray:
     rgb = post.linear_to_srgb8(out.rgb).astype(np.float32)
     return np.clip(rgb + np.random.default_rng(2).normal(0, 0.1 * 255, rgb.shape), 0, 255).astype(np.uint8)
 
 
-def _clipped_white(out: Out) -> np.ndarray:
+def _clipped_white(out: RenderOutput) -> np.ndarray:
     rgb = post.linear_to_srgb8(out.rgb)
     rgb[:, : int(rgb.shape[1] * 0.6)] = 255
     return rgb
@@ -89,24 +90,24 @@ def test_a_low_visible_fraction_makes_an_object_invisible() -> None:
     assert report.visible == {1: False, 2: True}
 
 
-def _with_fractions(out: Out, fractions: dict[int, float]) -> Any:
+def _with_fractions(out: RenderOutput, fractions: dict[int, float]) -> Any:
     class WithFractions:
         rgb, depth, index, normals = out.rgb, out.depth, out.index, out.normals
         visible_fractions = fractions
     return WithFractions()
 
 
-def _noise_mask(out: Out) -> tuple[np.ndarray, Out]:
+def _noise_mask(out: RenderOutput) -> tuple[np.ndarray, RenderOutput]:
     return np.random.default_rng(3).integers(0, 3, out.index.shape).astype(np.uint8), out
 
 
-def _foreign_id(out: Out) -> tuple[np.ndarray, Out]:
+def _foreign_id(out: RenderOutput) -> tuple[np.ndarray, RenderOutput]:
     seg = post.encode_segmentation(out.index)
     seg[seg == 2] = 7
     return seg, out
 
 
-def _no_surface(out: Out) -> tuple[np.ndarray, Out]:
+def _no_surface(out: RenderOutput) -> tuple[np.ndarray, RenderOutput]:
     return post.encode_segmentation(out.index), replace(out, depth=np.full(out.depth.shape, 1e10, np.float32))
 
 

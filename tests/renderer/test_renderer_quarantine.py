@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gate_helpers import PaintRenderer
+from fake_renderer import FakeRenderer
 from renderer_helpers import tiny_spec
 
 from parallel_synth.dataset.checks import CheckOptions, check_dataset
@@ -13,8 +13,10 @@ from parallel_synth.dataset.index import INDEX_QUARANTINE, write_index
 from synth_contract import layout, planning
 from synth_contract.store import open_store
 from synth_render import shards
+from synth_render.manifests import verify_shard
 from synth_render.quarantine import quarantine_list_path, quarantine_path
-from synth_render.worker import EXIT_QUALITY, run_shard, verify_shard
+from synth_render.shard_run import EXIT_QUALITY
+from synth_render.worker import run_shard
 
 
 def _seeds(spec: object, index: int, attempts: range) -> set[int]:
@@ -26,7 +28,7 @@ def test_a_sample_failing_every_rerender_is_quarantined_and_one_that_recovers_is
     spec = tiny_spec(samples=8, shardSize=8,
                      quality={"minScore": 0.3, "minPassRate": 0.5, "maxRerenders": 2, "maxNoiseSigma": None},
                      render={"captioner": "none"})  # captions: test_a_caption_problem_fails_the_kept_attempt
-    paint = PaintRenderer(noisy_seeds=_seeds(spec, 2, range(3)) | _seeds(spec, 5, range(1)))
+    paint = FakeRenderer(noisy_seeds=_seeds(spec, 2, range(3)) | _seeds(spec, 5, range(1)))
     store = open_store(tmp_path.as_uri())
     out = run_shard(spec, "ds", 0, store=store, renderer=paint)
     assert out.status == "committed" and out.exit_code == 0 and out.samples == 7
@@ -69,7 +71,7 @@ def test_a_shard_under_min_pass_rate_exits_3_and_commits_nothing(tmp_path: Path)
     spec = tiny_spec(quality={"minScore": 0.3, "minPassRate": 0.9, "maxRerenders": 1, "maxNoiseSigma": None})
     noisy = set().union(*(_seeds(spec, i, range(2)) for i in range(4)))
     store = open_store(tmp_path.as_uri())
-    out = run_shard(spec, "ds", 0, store=store, renderer=PaintRenderer(noisy_seeds=noisy))
+    out = run_shard(spec, "ds", 0, store=store, renderer=FakeRenderer(noisy_seeds=noisy))
     assert out.status == "failed" and out.exit_code == EXIT_QUALITY == 3 and "pass rate" in out.reason
     assert not store.exists(layout.manifest_path(0)) and not store.exists(quarantine_path(0))
 
@@ -79,7 +81,7 @@ def test_validate_flags_a_failed_sample_found_in_a_training_shard(tmp_path: Path
     spec = tiny_spec(samples=4, shardSize=4, render={"captioner": "none"},
                      quality={"minScore": 0.3, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigma": None})
     store = open_store(tmp_path.as_uri())
-    assert run_shard(spec, "ds", 0, store=store, renderer=PaintRenderer()).status == "committed"
+    assert run_shard(spec, "ds", 0, store=store, renderer=FakeRenderer()).status == "committed"
     tar = tmp_path / layout.shard_path(0)
     samples = list(shards.read_samples(tar))
     key, files = samples[1]

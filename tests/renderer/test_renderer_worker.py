@@ -1,4 +1,8 @@
-"""The shard worker: commit, skip, preemption and resume, corrupt state, exit codes."""
+"""The shard worker: commit, skip, preemption and resume, corrupt state, exit codes.
+
+The fake renderer (``fake_renderer.py``) stands in for Blender; the tests that need real renders
+(across processes, or against ``synthctl render-sample``) are marked ``blender``.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_renderer import FakeRenderer
 from renderer_helpers import tiny_spec, tiny_spec_dict
 
 from synth_contract import layout, planning
 from synth_contract.store import S3Store, open_store
 from synth_render import shards
-from synth_render.worker import EXIT_CONFIG, EXIT_SIGTERM, run_shard, verify_shard
+from synth_render.manifests import verify_shard
+from synth_render.shard_run import EXIT_CONFIG, EXIT_SIGTERM
+from synth_render.worker import run_shard
 
-pytestmark = pytest.mark.blender
+FAKE_WORKER = str(Path(__file__).with_name("fake_worker.py"))
+
+
+@pytest.fixture
+def fake() -> FakeRenderer:
+    return FakeRenderer()
 
 
 class _NoRender:
@@ -33,11 +45,11 @@ def _tar_samples(store: Any, shard: int) -> list[tuple[str, dict[str, bytes]]]:
     return list(shards.read_samples(store.read_bytes(layout.shard_path(shard))))
 
 
-def test_a_shard_commits_to_s3_with_its_manifest_last(renderer: Any, s3_client: Any, bucket: str) -> None:
+def test_a_shard_commits_to_s3_with_its_manifest_last(fake: FakeRenderer, s3_client: Any, bucket: str) -> None:
     spec = tiny_spec(output={"uri": f"s3://{bucket}/data"})
     store = S3Store(s3_client, bucket, "data/ds/v1")
     events: list[dict[str, Any]] = []
-    out = run_shard(spec, "ds", 1, store=store, progress=events.append, renderer=renderer)
+    out = run_shard(spec, "ds", 1, store=store, progress=events.append, renderer=fake)
     assert out.status == "committed" and out.samples == 4 and out.exit_code == 0
     assert [e["index"] for e in events] == [4, 5, 6, 7]
     assert {"index", "category", "score", "seconds"} <= set(events[0])
@@ -57,21 +69,21 @@ def test_a_shard_commits_to_s3_with_its_manifest_last(renderer: Any, s3_client: 
     assert sorted(keys) == ["data/ds/v1/manifests/00000001.json", "data/ds/v1/shards/00000001.tar"]
 
 
-def test_a_committed_shard_is_skipped(renderer: Any, tmp_path: Path) -> None:
+def test_a_committed_shard_is_skipped(fake: FakeRenderer, tmp_path: Path) -> None:
     spec = tiny_spec()
     store = open_store(tmp_path.as_uri())
-    first = run_shard(spec, "ds", 0, store=store, renderer=renderer)
+    first = run_shard(spec, "ds", 0, store=store, renderer=fake)
     again = run_shard(spec, "ds", 0, store=store, renderer=_NoRender())
     assert first.status == "committed" and again.status == "skipped" and again.exit_code == 0
     assert again.samples == 4
 
 
-def test_a_shard_committed_by_another_pod_while_rendering_is_not_committed_again(renderer: Any,
+def test_a_shard_committed_by_another_pod_while_rendering_is_not_committed_again(fake: FakeRenderer,
                                                                                   tmp_path: Path) -> None:
     """A replaced pod that kept running (a partitioned node's zombie) must not overwrite the commit."""
     spec = tiny_spec()
     other = open_store((tmp_path / "replacement").as_uri())
-    run_shard(spec, "ds", 0, store=other, renderer=renderer)
+    run_shard(spec, "ds", 0, store=other, renderer=fake)
     store = open_store((tmp_path / "bucket").as_uri())
 
     def replacement_commits(event: dict[str, Any]) -> None:
@@ -79,16 +91,16 @@ def test_a_shard_committed_by_another_pod_while_rendering_is_not_committed_again
             for path in (layout.shard_path(0), layout.manifest_path(0)):
                 store.write_bytes(path, other.read_bytes(path) or b"")
 
-    zombie = run_shard(spec, "ds", 0, store=store, progress=replacement_commits, renderer=renderer)
+    zombie = run_shard(spec, "ds", 0, store=store, progress=replacement_commits, renderer=fake)
     assert zombie.status == "skipped" and zombie.exit_code == 0
     assert store.read_bytes(layout.manifest_path(0)) == other.read_bytes(layout.manifest_path(0))
 
 
 @pytest.mark.parametrize("damage", ["corrupt-manifest", "truncated-tar", "missing-tar"])
-def test_a_corrupted_commit_is_detected_and_rendered_again(renderer: Any, tmp_path: Path, damage: str) -> None:
+def test_a_corrupted_commit_is_detected_and_rendered_again(fake: FakeRenderer, tmp_path: Path, damage: str) -> None:
     spec = tiny_spec()
     store = open_store(tmp_path.as_uri())
-    first = run_shard(spec, "ds", 0, store=store, renderer=renderer)
+    first = run_shard(spec, "ds", 0, store=store, renderer=fake)
     tar = tmp_path / layout.shard_path(0)
     if damage == "corrupt-manifest":
         (tmp_path / layout.manifest_path(0)).write_text('{"shard": 0, "sha2')
@@ -97,7 +109,7 @@ def test_a_corrupted_commit_is_detected_and_rendered_again(renderer: Any, tmp_pa
     else:
         tar.unlink()
     assert verify_shard(store, 0) != []
-    again = run_shard(spec, "ds", 0, store=store, renderer=renderer)
+    again = run_shard(spec, "ds", 0, store=store, renderer=fake)
     assert again.status == "committed"
     assert again.manifest is not None and first.manifest is not None
     assert again.manifest["sha256"] == first.manifest["sha256"]
@@ -108,10 +120,10 @@ def test_missing_manifest_is_reported(tmp_path: Path) -> None:
     assert "missing" in verify_shard(open_store(tmp_path.as_uri()), 3)[0]
 
 
-def test_stop_checkpoints_and_a_resume_gives_the_uninterrupted_shard(renderer: Any, tmp_path: Path) -> None:
+def test_stop_checkpoints_and_a_resume_gives_the_uninterrupted_shard(fake: FakeRenderer, tmp_path: Path) -> None:
     spec = tiny_spec()
     reference = open_store((tmp_path / "ref").as_uri())
-    ref = run_shard(spec, "ds", 1, store=reference, renderer=renderer)
+    ref = run_shard(spec, "ds", 1, store=reference, renderer=fake)
     store = open_store((tmp_path / "run").as_uri())
     stop = threading.Event()
 
@@ -119,10 +131,10 @@ def test_stop_checkpoints_and_a_resume_gives_the_uninterrupted_shard(renderer: A
         if event["index"] == 5:
             stop.set()
 
-    out = run_shard(spec, "ds", 1, store=store, stop=stop, progress=stop_after_two, renderer=renderer)
+    out = run_shard(spec, "ds", 1, store=store, stop=stop, progress=stop_after_two, renderer=fake)
     assert out.status == "interrupted" and out.samples == 2 and out.exit_code == EXIT_SIGTERM
     assert store.exists(layout.checkpoint_path(1)) and not store.exists(layout.manifest_path(1))
-    resumed = run_shard(spec, "ds", 1, store=store, renderer=renderer)
+    resumed = run_shard(spec, "ds", 1, store=store, renderer=fake)
     assert resumed.status == "committed" and resumed.resumed == 2
     assert resumed.manifest is not None and ref.manifest is not None
     assert resumed.manifest["sha256"] == ref.manifest["sha256"]
@@ -130,11 +142,11 @@ def test_stop_checkpoints_and_a_resume_gives_the_uninterrupted_shard(renderer: A
 
 
 @pytest.mark.parametrize("damage", ["flip-byte", "drop-meta", "other-spec"])
-def test_a_bad_checkpoint_is_discarded(renderer: Any, tmp_path: Path, damage: str) -> None:
+def test_a_bad_checkpoint_is_discarded(fake: FakeRenderer, tmp_path: Path, damage: str) -> None:
     spec = tiny_spec()
     store = open_store(tmp_path.as_uri())
     stop = threading.Event()
-    run_shard(spec, "ds", 0, store=store, stop=stop, progress=lambda e: stop.set(), renderer=renderer)
+    run_shard(spec, "ds", 0, store=store, stop=stop, progress=lambda e: stop.set(), renderer=fake)
     ckpt = tmp_path / layout.checkpoint_path(0)
     meta = ckpt.with_suffix(".json")
     assert ckpt.exists() and meta.exists()
@@ -146,14 +158,14 @@ def test_a_bad_checkpoint_is_discarded(renderer: Any, tmp_path: Path, damage: st
         meta.unlink()
     else:
         spec = tiny_spec(render={"samples": {"min": 5, "max": 5}})
-    out = run_shard(spec, "ds", 0, store=store, renderer=renderer)
+    out = run_shard(spec, "ds", 0, store=store, renderer=fake)
     assert out.status == "committed" and out.resumed == 0 and out.samples == 4
 
 
-def test_a_shard_under_the_pass_rate_fails_without_committing(renderer: Any, tmp_path: Path) -> None:
+def test_a_shard_under_the_pass_rate_fails_without_committing(fake: FakeRenderer, tmp_path: Path) -> None:
     spec = tiny_spec(quality={"minScore": 1.0, "minPassRate": 0.9, "maxRerenders": 0})
     store = open_store(tmp_path.as_uri())
-    out = run_shard(spec, "ds", 0, store=store, renderer=renderer)
+    out = run_shard(spec, "ds", 0, store=store, renderer=fake)
     assert out.status == "failed" and out.exit_code not in (0, 2, 143) and "pass rate" in out.reason
     assert not store.exists(layout.manifest_path(0))
 
@@ -161,9 +173,12 @@ def test_a_shard_under_the_pass_rate_fails_without_committing(renderer: Any, tmp
 # --------------------------------------------------------------------------- the container entry point
 
 
-def _worker(spec: dict[str, Any], *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def _worker(spec: dict[str, Any], *args: str, env: dict[str, str] | None = None,
+            renderer: str = "blender") -> subprocess.Popen[str]:
+    """``synth-render`` in a process of its own, rendering with Blender or the fake renderer."""
     full_env = {**os.environ, "SYNTH_SPEC_JSON": json.dumps(spec), **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "synth_render.worker", "--dataset", "ds", *args],
+    entry = [FAKE_WORKER] if renderer == "fake" else ["-m", "synth_render.worker"]
+    return subprocess.Popen([sys.executable, *entry, "--dataset", "ds", *args],
                             env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -213,15 +228,17 @@ def test_bad_configuration_exits_2_with_a_clear_message(spec: dict[str, Any], ar
     assert logs[-1]["event"] == "bad configuration" and message in logs[-1]["error"]
 
 
+@pytest.mark.parametrize("renderer", ["fake", pytest.param("blender", marks=pytest.mark.blender)])
 @pytest.mark.parametrize("grace", ["5", "0"])
 def test_sigterm_mid_shard_checkpoints_and_the_next_attempt_resumes(
-        s3_endpoint: str, s3_client: Any, bucket: str, aws_env: None, grace: str) -> None:
-    """grace 5: the current sample finishes; grace 0: it is abandoned mid-render."""
+        s3_endpoint: str, s3_client: Any, bucket: str, aws_env: None, grace: str, renderer: str) -> None:
+    """grace 5: the current sample finishes; grace 0: it is abandoned mid-render. With Blender the
+    handler survives Blender's import (which resets SIGTERM) and a signal lands inside a render call."""
     spec = tiny_spec_dict(samples=16, shardSize=8, output={"uri": f"s3://{bucket}/run", "endpointUrl": s3_endpoint},
                           render={"samples": {"min": 32, "max": 32}})
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "JOB_COMPLETION_INDEX": "1",
            "SYNTH_SIGTERM_GRACE_SECONDS": grace}
-    proc = _worker(spec, "--shard-start", "0", env=env)
+    proc = _worker(spec, "--shard-start", "0", env=env, renderer=renderer)
     assert proc.stderr is not None
     lines = []
     for line in proc.stderr:
@@ -236,12 +253,12 @@ def test_sigterm_mid_shard_checkpoints_and_the_next_attempt_resumes(
     store = S3Store(s3_client, bucket, "run/ds/v1")
     assert store.exists(layout.checkpoint_path(1)) and not store.exists(layout.manifest_path(1))
 
-    resume = _worker(spec, "--shard-start", "0", env=env)
+    resume = _worker(spec, "--shard-start", "0", env=env, renderer=renderer)
     _, err = resume.communicate(timeout=300)
     assert resume.returncode == 0, err
     assert any(e["event"] == "checkpoint resumed" for e in _logs(err))
     reference_spec = {**spec, "output": {**spec["output"], "uri": f"s3://{bucket}/ref"}}
-    ref = _worker(reference_spec, "--shard", "1", env=env)
+    ref = _worker(reference_spec, "--shard", "1", env=env, renderer=renderer)
     assert ref.wait(timeout=300) == 0
     ref_store = S3Store(s3_client, bucket, "ref/ds/v1")
     resumed = list(shards.read_samples(store.read_bytes(layout.shard_path(1)) or b""))
@@ -251,11 +268,12 @@ def test_sigterm_mid_shard_checkpoints_and_the_next_attempt_resumes(
         _assert_same_sample(key, a, b)
     keys = [k for k, _ in shards.read_samples(store.read_bytes(layout.shard_path(1)) or b"")]
     assert keys == [planning.sample_key(i) for i in range(8, 16)]
-    again = _worker(spec, "--shard-start", "0", env=env)
+    again = _worker(spec, "--shard-start", "0", env=env, renderer=renderer)
     _, err = again.communicate(timeout=60)
     assert again.returncode == 0 and any(e["event"] == "shard already committed" for e in _logs(err))
 
 
+@pytest.mark.blender
 def test_render_sample_reproduces_a_sample_of_a_committed_shard(tmp_path: Path) -> None:
     import yaml
 
