@@ -26,6 +26,9 @@ import yaml
 from synth_contract.api import RenderBatchSpec, SynthDatasetSpec
 
 API_VERSION = "parallelsynth.io/v1alpha1"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+"""The example manifests users start from (examples/*.yaml)."""
 
 SMALL: Mapping[str, Any] = {"samples": 10_000, "output": {"uri": "file:///tmp/x"}, "image": "r:1"}
 """The least a spec needs: samples, output.uri and image (planning, validation)."""
@@ -107,6 +110,25 @@ def manifest(spec_wire: Mapping[str, Any], *, name: str = "ds", namespace: str |
     if status is not None:
         obj["status"] = dict(status)
     return obj
+
+
+def load_example(path: Path) -> dict[str, Any]:
+    """An example manifest as a fresh dict (tests may change it)."""
+    return dict(yaml.safe_load(path.read_text()))
+
+
+def with_field(obj: Mapping[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A copy of ``obj`` with the field at ``dotted`` (``spec.output.uri``) set to ``value``.
+
+    Missing levels are created, so a test can name a field the object lacks.
+    """
+    out = copy.deepcopy(dict(obj))
+    node = out
+    *parents, last = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return out
 
 
 def write_manifest(path: Path, spec_wire: Mapping[str, Any], *, name: str = "ds") -> Path:

@@ -8,8 +8,8 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from builders import EXAMPLES, ROOT, load_example
 from cel_eval import cel_violations, preserve_unknown_paths, structural_problems
-from conftest import EXAMPLES, ROOT, load_example
 
 from parallel_synth.commands import crds
 

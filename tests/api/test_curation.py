@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import random
-from typing import Any
 
+import builders
 import pytest
+from builders import SMALL, wire
 
-from parallel_synth.curation import done_shards, segment_progress
+from parallel_synth.decisions.curation import done_shards, segment_progress
 from synth_contract import planning
-from synth_contract.api import SynthDatasetSpec
 
-
-def _spec(**over: Any) -> SynthDatasetSpec:
-    base: dict[str, Any] = {
-        "samples": 50_000, "shardSize": 500, "output": {"uri": "s3://bucket-a/x"}, "image": "r:1",
-        "categories": [{"name": "geometry", "weight": 3}, {"name": "fluids", "weight": 1},
-                       {"name": "camera", "weight": 1}],
-        "schedule": [{"fromShard": 40, "categories": [{"name": "fluids", "weight": 1}, {"name": "effects", "weight": 1}]}],
-    }
-    base.update(over)
-    return SynthDatasetSpec.model_validate(base)
+CURATED = wire(
+    SMALL, samples=50_000, shardSize=500, output={"uri": "s3://bucket-a/x"},
+    categories=[{"name": "geometry", "weight": 3}, {"name": "fluids", "weight": 1}, {"name": "camera", "weight": 1}],
+    schedule=[{"fromShard": 40, "categories": [{"name": "fluids", "weight": 1}, {"name": "effects", "weight": 1}]}],
+)
+"""Two segments: geometry-heavy shards 0-39, then fluids and effects."""
 
 
 def test_segment_progress_counts_each_segment_against_its_own_targets() -> None:
-    spec = _spec()
+    spec = builders.spec(CURATED)
     prog = segment_progress(spec, [(0, 9), (40, 44)])
     assert [(s["fromShard"], s["toShard"]) for s in prog] == [(0, 40), (40, 100)]
     first, second = prog
@@ -38,8 +34,8 @@ def test_done_shards_are_folded_batches_minus_failures_plus_live_ones() -> None:
 
 
 def test_appending_a_segment_leaves_earlier_progress_alone() -> None:
-    before = segment_progress(_spec(schedule=[]), [(0, 39)])
-    after = segment_progress(_spec(), [(0, 39)])
+    before = segment_progress(builders.spec(CURATED, schedule=[]), [(0, 39)])
+    after = segment_progress(builders.spec(CURATED), [(0, 39)])
     assert {c: v["completed"] for c, v in before[0]["categories"].items()} == \
         {c: v["completed"] for c, v in after[0]["categories"].items()}
 
@@ -48,7 +44,7 @@ def test_appending_a_segment_leaves_earlier_progress_alone() -> None:
 def test_a_run_stopped_at_any_point_is_balanced_within_one_shard_per_category(seed: int) -> None:
     """Shards are handed out in order and complete out of order (a window of in-flight ones); at any
     stop, each segment's categories are within one shard of their target share of what is done."""
-    spec = _spec()
+    spec = builders.spec(CURATED)
     rng = random.Random(seed)
     total = planning.shard_count(spec)
     stop = rng.randrange(1, total)

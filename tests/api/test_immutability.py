@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 import pytest
+from builders import SMALL, manifest, wire, with_field
 from cel_eval import cel_violations
 
 from parallel_synth.commands import crds
@@ -21,15 +22,10 @@ SCHEMA = crds.synthdataset_crd()["spec"]["versions"][0]["schema"]["openAPIV3Sche
 SEG = {"fromShard": 4, "categories": [{"name": "geometry", "weight": 1}, {"name": "fluids", "weight": 3}]}
 
 
-def _obj(**spec: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset", "metadata": {"name": "ds"},
-        "spec": {"samples": 10000, "seed": 1, "shardSize": 100, "output": {"uri": "s3://bucket-a/x"},
-                 "image": "r:1", "categories": [{"name": "geometry", "weight": 1}, {"name": "fluids", "weight": 1}],
-                 "schedule": [SEG]},
-    }
-    base["spec"].update(spec)
-    return base
+def _obj() -> dict[str, Any]:
+    return manifest(wire(SMALL, seed=1, shardSize=100, output={"uri": "s3://bucket-a/x"},
+                         categories=[{"name": "geometry", "weight": 1}, {"name": "fluids", "weight": 1}],
+                         schedule=[SEG]))
 
 
 def _started(obj: dict[str, Any], next_shard: int = 6, completed: int = 0) -> dict[str, Any]:
@@ -37,13 +33,7 @@ def _started(obj: dict[str, Any], next_shard: int = 6, completed: int = 0) -> di
 
 
 def _changed(path: str, value: Any) -> dict[str, Any]:
-    obj = _obj()
-    node = obj["spec"]
-    keys = path.split(".")
-    for k in keys[:-1]:
-        node = node.setdefault(k, {})
-    node[keys[-1]] = value
-    return obj
+    return with_field(_obj(), f"spec.{path}", value)
 
 
 def _wire(obj: dict[str, Any]) -> dict[str, Any]:

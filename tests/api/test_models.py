@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES, load_example
+from builders import EXAMPLES, load_example, with_field
 
 from synth_contract import planning
 from synth_contract.api import SynthDatasetSpec
@@ -32,14 +32,6 @@ def test_minimal_manifest_gets_working_defaults(minimal: dict[str, Any]) -> None
     assert "rgb" in spec.render.passes
     assert spec.workers.min <= spec.workers.max
     assert sum(planning.category_targets(spec).values()) == 100
-
-
-def _set(doc: dict[str, Any], dotted: str, value: Any) -> None:
-    node = doc
-    parts = dotted.split(".")
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-    node[parts[-1]] = value
 
 
 BAD: list[tuple[str, str, Any, str, str]] = [
@@ -88,7 +80,7 @@ def test_bad_input_names_the_field(
     if value is None:
         del minimal["spec"][field.split(".")[-1]]
     else:
-        _set(minimal, field, value)
+        minimal = with_field(minimal, field, value)
     obj, errors = validate_document(minimal, now=NOW)
     assert obj is None, case
     rendered = [str(e) for e in errors]

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from builders import SMALL, spec
 
 from synth_contract import layout, planning
-from synth_contract.api import SynthDatasetSpec
-
-
-def spec(**over: Any) -> SynthDatasetSpec:
-    base: dict[str, Any] = {"samples": 10_000, "output": {"uri": "file:///tmp/x"}, "image": "r:1"}
-    base.update(over)
-    return SynthDatasetSpec.model_validate(base)
-
 
 PHASE1 = [{"name": "geometry", "weight": 2}, {"name": "materials", "weight": 3},
           {"name": "lighting", "weight": 3}, {"name": "camera", "weight": 2}]
 
 
 def test_phase1_split_is_exact() -> None:
-    s = spec(samples=10_000_000, shardSize=1000, categories=PHASE1)
+    s = spec(SMALL, samples=10_000_000, shardSize=1000, categories=PHASE1)
     assert planning.category_targets(s) == {
         "geometry": 2_000_000, "materials": 3_000_000, "lighting": 3_000_000, "camera": 2_000_000}
     assert planning.shard_count(s) == 10_000
@@ -29,14 +20,14 @@ def test_phase1_split_is_exact() -> None:
 
 @pytest.mark.parametrize("samples", [1, 7, 999, 1001, 123_457])
 def test_targets_sum_to_samples(samples: int) -> None:
-    s = spec(samples=samples, shardSize=1)
+    s = spec(SMALL, samples=samples, shardSize=1)
     assert sum(planning.category_targets(s).values()) == samples
 
 
 @pytest.mark.parametrize("stop", [10, 37, 500, 1000, 4321])
 def test_any_prefix_is_balanced(stop: int) -> None:
     """A run stopped at any point holds each category in proportion (within one sample per block)."""
-    s = spec(samples=10_000, categories=PHASE1)
+    s = spec(SMALL, samples=10_000, categories=PHASE1)
     counts = planning.category_counts(s, 0, stop)
     for c in PHASE1:
         expected = stop * c["weight"] / 10
@@ -44,7 +35,7 @@ def test_any_prefix_is_balanced(stop: int) -> None:
 
 
 def test_counts_agree_with_per_sample_categories() -> None:
-    s = spec(samples=3000, categories=PHASE1)
+    s = spec(SMALL, samples=3000, categories=PHASE1)
     brute: dict[str, int] = {}
     for i in range(1234, 2777):
         brute[planning.category_of(s, i)] = brute.get(planning.category_of(s, i), 0) + 1
@@ -52,7 +43,7 @@ def test_counts_agree_with_per_sample_categories() -> None:
 
 
 def test_category_rank_counts_earlier_samples_of_the_same_category() -> None:
-    s = spec(samples=3000, categories=PHASE1)
+    s = spec(SMALL, samples=3000, categories=PHASE1)
     seen: dict[str, int] = {}
     for i in range(2100):
         c = planning.category_of(s, i)
@@ -61,8 +52,8 @@ def test_category_rank_counts_earlier_samples_of_the_same_category() -> None:
 
 
 def test_seed_depends_only_on_seed_version_and_index() -> None:
-    a = spec(seed=5, shardSize=10)
-    b = spec(seed=5, shardSize=500, workers={"min": 0, "max": 50})
+    a = spec(SMALL, seed=5, shardSize=10)
+    b = spec(SMALL, seed=5, shardSize=500, workers={"min": 0, "max": 50})
     assert [planning.sample_seed(a.seed, a.version, i) for i in range(50)] == [
         planning.sample_seed(b.seed, b.version, i) for i in range(50)]
     assert planning.sample_seed(5, "1", 3) != planning.sample_seed(5, "2", 3)
@@ -71,7 +62,7 @@ def test_seed_depends_only_on_seed_version_and_index() -> None:
 
 
 def test_shards_tile_the_dataset_and_the_last_is_short() -> None:
-    s = spec(samples=1005, shardSize=100)
+    s = spec(SMALL, samples=1005, shardSize=100)
     ranges = [planning.shard_range(s, k) for k in range(planning.shard_count(s))]
     assert [len(r) for r in ranges] == [100] * 10 + [5]
     assert [i for r in ranges for i in r] == list(range(1005))
@@ -81,14 +72,14 @@ def test_shards_tile_the_dataset_and_the_last_is_short() -> None:
 
 
 def test_batches_tile_the_shards() -> None:
-    s = spec(samples=100_000, shardSize=100, workers={"min": 0, "max": 3})
+    s = spec(SMALL, samples=100_000, shardSize=100, workers={"min": 0, "max": 3})
     plans = [planning.batch_plan(s, b) for b in range(planning.batch_count(s))]
     shards = [k for p in plans for k in range(p.shard_start, p.shard_start + p.shard_count)]
     assert shards == list(range(planning.shard_count(s)))
 
 
 def test_resolution_tiers_follow_fractions() -> None:
-    s = spec(render={"resolutions": [{"width": 256, "height": 256, "fraction": 0.75},
+    s = spec(SMALL, render={"resolutions": [{"width": 256, "height": 256, "fraction": 0.75},
                                      {"width": 1024, "height": 512, "fraction": 0.25}]})
     picks = [planning.resolution_of(s, planning.sample_seed(0, "1", i)) for i in range(4000)]
     share = picks.count((256, 256)) / len(picks)

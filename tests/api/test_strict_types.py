@@ -10,17 +10,16 @@ import functools
 import json
 import math
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from builders import ROOT, with_field
 
 from synth_contract.api import SynthDataset
 from synth_contract.validation import validate_document
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 
 
@@ -42,15 +41,6 @@ def _crd_errors(doc: dict[str, Any]) -> set[str]:
     return {".".join(map(str, e.absolute_path)) for e in _crd_validator().iter_errors(doc)}
 
 
-def _with(minimal: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
-    node = minimal
-    parts = dotted.split(".")
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-    node[parts[-1]] = value
-    return minimal
-
-
 REFUSED = [
     # (field, value, words in the message)
     ("spec.samples", True, "true is not allowed: must be an integer"),
@@ -69,7 +59,7 @@ REFUSED = [
 
 @pytest.mark.parametrize(("field", "value", "words"), REFUSED, ids=[f"{f}={v!r}" for f, v, _ in REFUSED])
 def test_models_and_crd_refuse_wrong_types(minimal: dict[str, Any], field: str, value: Any, words: str) -> None:
-    doc = _with(minimal, field, value)
+    doc = with_field(minimal, field, value)
     obj, errors = validate_document(doc, now=NOW)
     assert obj is None
     assert any(e.path == field and words in e.message for e in errors), [str(e) for e in errors]
@@ -79,7 +69,7 @@ def test_models_and_crd_refuse_wrong_types(minimal: dict[str, Any], field: str, 
 @pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
 def test_infinite_and_nan_numbers_are_refused(minimal: dict[str, Any], value: float) -> None:
     for field in ("spec.budget.maxDollars", "spec.quality.minScore", "spec.pricing.spotPerGpuHour"):
-        obj, errors = validate_document(_with(minimal, field, value), now=NOW)
+        obj, errors = validate_document(with_field(minimal, field, value), now=NOW)
         assert obj is None
         assert [e.message for e in errors if e.path == field] == [
             f"{'.nan' if math.isnan(value) else ('.inf' if value > 0 else '-.inf')} is not allowed: "
@@ -106,7 +96,7 @@ ACCEPTED = [
 
 @pytest.mark.parametrize(("field", "value"), ACCEPTED, ids=[f"{f}={v!r}" for f, v in ACCEPTED])
 def test_models_and_crd_accept_what_kubernetes_accepts(minimal: dict[str, Any], field: str, value: Any) -> None:
-    doc = _with(minimal, field, value)
+    doc = with_field(minimal, field, value)
     obj, errors = validate_document(doc, now=NOW)
     assert errors == [] and obj is not None
     assert field not in _crd_errors(doc)

@@ -7,7 +7,6 @@ bomb expansion, no runaway recursion).
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -15,26 +14,16 @@ from typing import Any
 
 import pytest
 import yaml
+from builders import SMALL, manifest, wire, with_field
 
 SYNTHCTL = str(Path(sys.executable).parent / "synthctl")
 
-GOOD: dict[str, Any] = {
-    "apiVersion": "parallelsynth.io/v1alpha1",
-    "kind": "SynthDataset",
-    "metadata": {"name": "tiny"},
-    "spec": {"samples": 100, "shardSize": 10, "output": {"uri": "s3://my-bucket/data"}, "image": "r:1"},
-}
+GOOD = manifest(wire(SMALL, samples=100, shardSize=10, output={"uri": "s3://my-bucket/data"}), name="tiny")
 
 
 def with_(path: str, value: Any) -> str:
     """GOOD with one dotted path set to ``value``, as YAML."""
-    doc = copy.deepcopy(GOOD)
-    node = doc
-    keys = path.split(".")
-    for k in keys[:-1]:
-        node = node.setdefault(k, {})
-    node[keys[-1]] = value
-    return yaml.safe_dump(doc, allow_unicode=True)
+    return yaml.safe_dump(with_field(GOOD, path, value), allow_unicode=True)
 
 
 BILLION_LAUGHS = "\n".join(

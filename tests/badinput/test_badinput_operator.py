@@ -9,12 +9,12 @@ create nothing, and stay healthy: a valid dataset applied afterwards still gets 
 
 from __future__ import annotations
 
-import copy
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import with_field
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
 
@@ -22,16 +22,6 @@ from box.apiserver import JOBS, RB
 from box.cluster import NAMESPACE, Box, tiny_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(300)]
-
-
-def _set(spec: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    spec = copy.deepcopy(spec)
-    node = spec
-    keys = path.split(".")
-    for k in keys[:-1]:
-        node = node.setdefault(k, {})
-    node[keys[-1]] = value
-    return spec
 
 
 # (dataset name, spec path, bad value, text the condition and the event must contain)
@@ -88,7 +78,7 @@ async def _refused(tmp_path: Path, specs: dict[str, tuple[dict[str, Any], str]])
 
 async def test_invalid_specs_are_refused_and_the_operator_stays_healthy(tmp_path: Path) -> None:
     good = tiny_spec(endpoint="http://127.0.0.1:1", samples=6, shard_size=3)
-    await _refused(tmp_path, {name: (_set(good, path, value), field) for name, path, value, field in CASES})
+    await _refused(tmp_path, {name: (with_field(good, path, value), field) for name, path, value, field in CASES})
 
 
 async def test_names_that_cannot_be_labels_are_refused(tmp_path: Path) -> None:
