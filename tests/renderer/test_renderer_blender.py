@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import builders
 import numpy as np
 import pytest
-from renderer_helpers import tiny_spec
+from builders import RENDER
 
 from synth_contract.api import ALL_CATEGORIES
 from synth_render import post
@@ -45,7 +46,7 @@ def test_a_known_point_lands_where_the_camera_matrices_project_it(renderer: Any,
 
 @pytest.mark.parametrize("category", ALL_CATEGORIES)
 def test_each_category_renders_with_masks_and_boxes_matching_its_objects(renderer: Any, category: str) -> None:
-    spec = tiny_spec(categories=[{"name": category}], render={"passes": ["rgb", "depth", "segmentation"]})
+    spec = builders.spec(RENDER, categories=[{"name": category}], render={**RENDER["render"], "passes": ["rgb", "depth", "segmentation"]})
     plan = plan_sample(spec, 2)
     sample = render_sample(spec, plan, renderer, dataset="t")
     meta = sample.meta
@@ -73,7 +74,7 @@ def test_each_category_renders_with_masks_and_boxes_matching_its_objects(rendere
 
 
 def test_no_data_block_leaks_between_samples(renderer: Any) -> None:
-    spec = tiny_spec(samples=24)
+    spec = builders.spec(RENDER, samples=24)
     render_sample(spec, plan_sample(spec, 0), renderer, dataset="t")
     before = renderer.datablock_counts()
     for index in range(1, 12):
@@ -82,7 +83,7 @@ def test_no_data_block_leaks_between_samples(renderer: Any) -> None:
 
 
 def test_a_sample_renders_identically_twice(renderer: Any) -> None:
-    spec = tiny_spec()
+    spec = builders.spec(RENDER)
     a = render_sample(spec, plan_sample(spec, 5), renderer, dataset="t")
     render_sample(spec, plan_sample(spec, 6), renderer, dataset="t")
     b = render_sample(spec, plan_sample(spec, 5), renderer, dataset="t")
@@ -92,7 +93,7 @@ def test_a_sample_renders_identically_twice(renderer: Any) -> None:
 def test_samples_under_the_minimum_score_are_rerendered_with_derived_seeds(renderer: Any) -> None:
     from synth_contract import planning
 
-    spec = tiny_spec(quality={"minScore": 1.0, "maxRerenders": 2})
+    spec = builders.spec(RENDER, quality={**RENDER["quality"], "minScore": 1.0, "maxRerenders": 2})
     s = render_sample(spec, plan_sample(spec, 3), renderer, dataset="t")
     assert s.attempts == 3 and not s.passed and s.meta["quality"]["attempts"] == 3
     assert s.meta["renderSeed"] in {planning.derived_seed(s.meta["seed"], a) for a in range(3)}

@@ -7,10 +7,11 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import builders
 import numpy as np
 import pytest
+from builders import RENDER
 from PIL import Image
-from renderer_helpers import tiny_spec
 
 from synth_render import content, post
 from synth_render.sample import plan_sample, render_sample
@@ -70,7 +71,7 @@ def test_the_backdrop_shows_the_hdri_only_when_visible(renderer: Any) -> None:
 
 
 def test_a_default_spec_is_lit_by_the_builtin_studiolights(renderer: Any) -> None:
-    spec = tiny_spec(categories=[{"name": "characters"}], render={"passes": ["rgb", "segmentation"]})
+    spec = builders.spec(RENDER, categories=[{"name": "characters"}], render={**RENDER["render"], "passes": ["rgb", "segmentation"]})
     sample = render_sample(spec, plan_sample(spec, 1), renderer, dataset="t")
     env = json.loads(sample.files["json"])["environment"]
     assert env["uri"] == STUDIO and env["id"] in content.environment_ids(STUDIO)
@@ -99,7 +100,7 @@ def test_texture_sets_colour_the_surfaces_they_are_on(renderer: Any, tmp_path: P
 def test_spec_textures_reach_the_backdrops_of_a_sample(renderer: Any, tmp_path: Path) -> None:
     write_texture_sets(tmp_path / "tex", size=32)
     uri = (tmp_path / "tex").as_uri()
-    spec = tiny_spec(categories=[{"name": "fluids"}], render={"passes": ["rgb", "segmentation"]},
+    spec = builders.spec(RENDER, categories=[{"name": "fluids"}], render={**RENDER["render"], "passes": ["rgb", "segmentation"]},
                      assets={"textures": [{"uri": uri}]})
     a = render_sample(spec, plan_sample(spec, 2), renderer, dataset="t")
     used = {p["material"]["texture"]["id"] for p in a.meta["scene"]["background"] if p["material"]["texture"]}
@@ -150,7 +151,7 @@ def test_a_folder_of_hdris_lights_the_samples(renderer: Any, tmp_path: Path) -> 
     (tmp_path / "hdri" / "dusk").mkdir(parents=True)
     _write_exr(tmp_path / "hdri" / "dusk" / "red.exr", (3.0, 0.4, 0.3))
     uri = (tmp_path / "hdri").as_uri()
-    spec = tiny_spec(categories=[{"name": "geometry"}], render={"passes": ["rgb", "segmentation"]},
+    spec = builders.spec(RENDER, categories=[{"name": "geometry"}], render={**RENDER["render"], "passes": ["rgb", "segmentation"]},
                      assets={"environments": [{"uri": uri}]})
     sample = render_sample(spec, plan_sample(spec, 0), renderer, dataset="t")
     assert sample.meta["environment"]["uri"] == uri and sample.meta["environment"]["id"] == "dusk/red.exr"
@@ -159,7 +160,7 @@ def test_a_folder_of_hdris_lights_the_samples(renderer: Any, tmp_path: Path) -> 
 
 
 def test_no_environments_means_flat_skies_and_lamps(renderer: Any) -> None:
-    spec = tiny_spec(categories=[{"name": "characters"}], render={"passes": ["rgb", "segmentation"]},
+    spec = builders.spec(RENDER, categories=[{"name": "characters"}], render={**RENDER["render"], "passes": ["rgb", "segmentation"]},
                      assets={"environments": []})
     sample = render_sample(spec, plan_sample(spec, 1), renderer, dataset="t")
     assert "environment" not in sample.meta and sample.meta["scene"]["world"]["environment"] is None

@@ -6,8 +6,9 @@ import datetime
 import json
 from pathlib import Path
 
+import builders
+from builders import RENDER
 from fake_renderer import FakeRenderer
-from renderer_helpers import tiny_spec
 
 from parallel_synth.dataset.checks import check_dataset
 from parallel_synth.dataset.index import write_index
@@ -24,7 +25,7 @@ def _samples(root: Path) -> dict[str, dict[str, bytes]]:
 
 
 def test_a_derived_version_rerenders_low_scorers_and_copies_the_rest(tmp_path: Path) -> None:
-    v1 = tiny_spec(samples=8, shardSize=8, quality=QUALITY, render={"captioner": "none"})
+    v1 = builders.spec(RENDER, samples=8, shardSize=8, quality=QUALITY, render={**RENDER["render"], "captioner": "none"})
     noisy = {planning.sample_seed(v1.seed, "1", 2)}  # quarantined in v1
     assert run_shard(v1, "ds", 0, store=open_store((tmp_path / "ds/v1").as_uri()),
                      renderer=FakeRenderer(noisy_seeds=noisy)).status == "committed"
@@ -33,7 +34,7 @@ def test_a_derived_version_rerenders_low_scorers_and_copies_the_rest(tmp_path: P
     below = sorted(scores.values())[len(scores) // 2]  # the lower half (and the quarantined one) again
     low = {k for k, s in scores.items() if s < below} | {planning.sample_key(2)}
 
-    v2 = tiny_spec(samples=8, shardSize=8, quality=QUALITY, render={"captioner": "none"}, version="2",
+    v2 = builders.spec(RENDER, samples=8, shardSize=8, quality=QUALITY, render={**RENDER["render"], "captioner": "none"}, version="2",
                    derivedFrom={"version": "1", "rerender": {"belowScore": below}})
     paint = FakeRenderer()
     out = run_shard(v2, "ds", 0, store=open_store((tmp_path / "ds/v2").as_uri()), renderer=paint)
@@ -62,4 +63,4 @@ def test_derived_from_must_name_another_version() -> None:
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="earlier version"):
-        tiny_spec(derivedFrom={"version": "1", "rerender": {"belowScore": 0.5}})
+        builders.spec(RENDER, derivedFrom={"version": "1", "rerender": {"belowScore": 0.5}})

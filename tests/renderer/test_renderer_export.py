@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import builders
 import numpy as np
 import pytest
+from builders import RENDER
 from click.testing import CliRunner
 from PIL import Image
-from renderer_helpers import tiny_spec
 
 from parallel_synth.dataset import export as ex
 from parallel_synth.dataset.index import write_index
@@ -46,8 +47,8 @@ def test_opengl_c2w_inverts_the_opencv_extrinsics() -> None:
 @pytest.fixture(scope="module")
 def dataset(renderer: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("export")
-    spec = tiny_spec(samples=4, categories=[{"name": "composition", "weight": 1}],
-                     render={"passes": ["rgb", "depth", "segmentation", "semantic"]})
+    spec = builders.spec(RENDER, samples=4, categories=[{"name": "composition", "weight": 1}],
+                     render={**RENDER["render"], "passes": ["rgb", "depth", "segmentation", "semantic"]})
     store = open_store((root / "ds" / "v1").as_uri())
     assert run_shard(spec, "ds", 0, store=store, renderer=renderer).status == "committed"
     write_index(spec, "ds", FileStore(root / "ds" / "v1"), now=datetime.now(UTC))

@@ -11,10 +11,11 @@ import functools
 import json
 from typing import Any
 
+import builders
 import numpy as np
 import pytest
+from builders import RENDER
 from PIL import Image
-from renderer_helpers import tiny_spec
 
 from synth_contract.classes import CATEGORY_CLASSES, spec_vocabulary
 from synth_render import captions, groundtruth, post
@@ -36,7 +37,7 @@ ALL = [{"name": c, "weight": 1} for c in CATEGORY_CLASSES]
 
 @functools.lru_cache(maxsize=2)
 def _all_scenes(n_per_category: int = 12) -> list[tuple[Any, Scene]]:
-    spec = tiny_spec(samples=n_per_category * len(ALL), categories=ALL)
+    spec = builders.spec(RENDER, samples=n_per_category * len(ALL), categories=ALL)
     out = []
     for i in range(spec.samples):
         plan = plan_sample(spec, i)
@@ -51,7 +52,7 @@ def test_every_generated_class_is_in_the_vocabulary() -> None:
 
 
 def test_vocabulary_is_sorted_and_starts_at_one() -> None:
-    spec = tiny_spec(categories=[{"name": "vehicles", "weight": 1}, {"name": "fluids", "weight": 1}])
+    spec = builders.spec(RENDER, categories=[{"name": "vehicles", "weight": 1}, {"name": "fluids", "weight": 1}])
     vocab = spec_vocabulary(spec)
     assert [c["id"] for c in vocab] == list(range(1, len(vocab) + 1))
     assert [c["name"] for c in vocab] == sorted(c["name"] for c in vocab)
@@ -152,8 +153,8 @@ def test_rendered_sample_ground_truth(renderer: Any) -> None:
 
     from synth_render.sample import render_sample
 
-    spec = tiny_spec(categories=[{"name": "composition", "weight": 1}],
-                     render={"passes": ["rgb", "depth", "segmentation", "normals", "albedo", "roughness", "metallic",
+    spec = builders.spec(RENDER, categories=[{"name": "composition", "weight": 1}],
+                     render={**RENDER["render"], "passes": ["rgb", "depth", "segmentation", "normals", "albedo", "roughness", "metallic",
                                         "flow", "semantic"], "depthFormat": "exr"},
                      output={"uri": "file:///tmp/unused", "saveScene": "glb"})
     s = render_sample(spec, plan_sample(spec, 1), renderer, dataset="d")

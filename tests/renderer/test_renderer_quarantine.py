@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import builders
+from builders import RENDER
 from fake_renderer import FakeRenderer
-from renderer_helpers import tiny_spec
 
 from parallel_synth.dataset.checks import CheckOptions, check_dataset
 from parallel_synth.dataset.index import INDEX_QUARANTINE, write_index
@@ -25,9 +26,9 @@ def _seeds(spec: object, index: int, attempts: range) -> set[int]:
 
 
 def test_a_sample_failing_every_rerender_is_quarantined_and_one_that_recovers_is_kept(tmp_path: Path) -> None:
-    spec = tiny_spec(samples=8, shardSize=8,
+    spec = builders.spec(RENDER, samples=8, shardSize=8,
                      quality={"minScore": 0.3, "minPassRate": 0.5, "maxRerenders": 2, "maxNoiseSigma": None},
-                     render={"captioner": "none"})  # captions: test_a_caption_problem_fails_the_kept_attempt
+                     render={**RENDER["render"], "captioner": "none"})  # captions: test_a_caption_problem_fails_the_kept_attempt
     paint = FakeRenderer(noisy_seeds=_seeds(spec, 2, range(3)) | _seeds(spec, 5, range(1)))
     store = open_store(tmp_path.as_uri())
     out = run_shard(spec, "ds", 0, store=store, renderer=paint)
@@ -68,7 +69,7 @@ def test_a_sample_failing_every_rerender_is_quarantined_and_one_that_recovers_is
 
 
 def test_a_shard_under_min_pass_rate_exits_3_and_commits_nothing(tmp_path: Path) -> None:
-    spec = tiny_spec(quality={"minScore": 0.3, "minPassRate": 0.9, "maxRerenders": 1, "maxNoiseSigma": None})
+    spec = builders.spec(RENDER, quality={"minScore": 0.3, "minPassRate": 0.9, "maxRerenders": 1, "maxNoiseSigma": None})
     noisy = set().union(*(_seeds(spec, i, range(2)) for i in range(4)))
     store = open_store(tmp_path.as_uri())
     out = run_shard(spec, "ds", 0, store=store, renderer=FakeRenderer(noisy_seeds=noisy))
@@ -78,7 +79,7 @@ def test_a_shard_under_min_pass_rate_exits_3_and_commits_nothing(tmp_path: Path)
 
 def test_validate_flags_a_failed_sample_found_in_a_training_shard(tmp_path: Path) -> None:
     """Datasets rendered before the quarantine shipped failing samples with passed: false."""
-    spec = tiny_spec(samples=4, shardSize=4, render={"captioner": "none"},
+    spec = builders.spec(RENDER, samples=4, shardSize=4, render={**RENDER["render"], "captioner": "none"},
                      quality={"minScore": 0.3, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigma": None})
     store = open_store(tmp_path.as_uri())
     assert run_shard(spec, "ds", 0, store=store, renderer=FakeRenderer()).status == "committed"

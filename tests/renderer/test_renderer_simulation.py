@@ -8,10 +8,11 @@ import time
 from io import BytesIO
 from typing import Any
 
+import builders
 import numpy as np
 import pytest
+from builders import RENDER
 from PIL import Image
-from renderer_helpers import tiny_spec
 
 from synth_render import fluid_solvers, post, simulation, volume_labels
 from synth_render.sample import plan_sample, render_sample
@@ -91,22 +92,22 @@ def test_smoke_pixels_are_where_the_volume_is_dense_in_front_of_the_surface() ->
     assert not volume_labels.volume_mask(ball, 0.05, 0.01, k, e, far).any()  # too thin to label
 
 
-def _sample_of(spec: Any, scenario_check: Any) -> Any:
+def _first(category: str, scenario_check: Any) -> Any:
+    """(spec, plan, scene) of the first of 40 samples of ``category`` whose scene passes ``scenario_check``."""
+    from synth_render.sample import scene_for
+
+    spec = builders.spec(RENDER, samples=40, categories=[{"name": category}], render={**RENDER["render"], "passes": ["rgb", "depth", "segmentation"]})
     for index in range(40):
         plan = plan_sample(spec, index)
-        from synth_render.sample import scene_for
-
         scene, _ = scene_for(spec, plan)
         if scenario_check(scene):
-            return plan, scene
+            return spec, plan, scene
     raise AssertionError("no sample of the wanted kind in the first 40")
 
 
 @pytest.mark.blender
 def test_a_liquid_sample_renders_a_liquid_mask_whose_box_matches(renderer: Any) -> None:
-    spec = tiny_spec(samples=40, categories=[{"name": "fluids"}],
-                     render={"passes": ["rgb", "depth", "segmentation"]})
-    plan, scene = _sample_of(spec, lambda s: s.params.get("kind") == "splash")
+    spec, plan, scene = _first("fluids", lambda s: s.params.get("kind") == "splash")
     sample = render_sample(spec, plan, renderer, dataset="t")
     meta = json.loads(sample.files["json"])
     liquid = [o for o in meta["objects"] if o["class"] == "liquid"]
@@ -133,9 +134,7 @@ def test_a_liquid_sample_renders_a_liquid_mask_whose_box_matches(renderer: Any) 
 
 @pytest.mark.blender
 def test_a_fire_sample_labels_fire_and_smoke_and_bakes_once(renderer: Any) -> None:
-    spec = tiny_spec(samples=40, categories=[{"name": "effects"}],
-                     render={"passes": ["rgb", "depth", "segmentation"]})
-    plan, _ = _sample_of(spec, lambda s: s.params.get("effect") == "fire")
+    spec, plan, _ = _first("effects", lambda s: s.params.get("effect") == "fire")
     sample = render_sample(spec, plan, renderer, dataset="t")
     classes = {o["class"] for o in sample.meta["objects"]}
     assert {"fire", "smoke"} <= classes

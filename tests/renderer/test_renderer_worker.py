@@ -15,9 +15,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import builders
 import pytest
+from builders import RENDER, wire
 from fake_renderer import FakeRenderer
-from renderer_helpers import tiny_spec, tiny_spec_dict
 
 from synth_contract import layout, planning
 from synth_contract.store import S3Store, open_store
@@ -46,7 +47,7 @@ def _tar_samples(store: Any, shard: int) -> list[tuple[str, dict[str, bytes]]]:
 
 
 def test_a_shard_commits_to_s3_with_its_manifest_last(fake: FakeRenderer, s3_client: Any, bucket: str) -> None:
-    spec = tiny_spec(output={"uri": f"s3://{bucket}/data"})
+    spec = builders.spec(RENDER, output={"uri": f"s3://{bucket}/data"})
     store = S3Store(s3_client, bucket, "data/ds/v1")
     events: list[dict[str, Any]] = []
     out = run_shard(spec, "ds", 1, store=store, progress=events.append, renderer=fake)
@@ -70,7 +71,7 @@ def test_a_shard_commits_to_s3_with_its_manifest_last(fake: FakeRenderer, s3_cli
 
 
 def test_a_committed_shard_is_skipped(fake: FakeRenderer, tmp_path: Path) -> None:
-    spec = tiny_spec()
+    spec = builders.spec(RENDER)
     store = open_store(tmp_path.as_uri())
     first = run_shard(spec, "ds", 0, store=store, renderer=fake)
     again = run_shard(spec, "ds", 0, store=store, renderer=_NoRender())
@@ -81,7 +82,7 @@ def test_a_committed_shard_is_skipped(fake: FakeRenderer, tmp_path: Path) -> Non
 def test_a_shard_committed_by_another_pod_while_rendering_is_not_committed_again(fake: FakeRenderer,
                                                                                   tmp_path: Path) -> None:
     """A replaced pod that kept running (a partitioned node's zombie) must not overwrite the commit."""
-    spec = tiny_spec()
+    spec = builders.spec(RENDER)
     other = open_store((tmp_path / "replacement").as_uri())
     run_shard(spec, "ds", 0, store=other, renderer=fake)
     store = open_store((tmp_path / "bucket").as_uri())
@@ -98,7 +99,7 @@ def test_a_shard_committed_by_another_pod_while_rendering_is_not_committed_again
 
 @pytest.mark.parametrize("damage", ["corrupt-manifest", "truncated-tar", "missing-tar"])
 def test_a_corrupted_commit_is_detected_and_rendered_again(fake: FakeRenderer, tmp_path: Path, damage: str) -> None:
-    spec = tiny_spec()
+    spec = builders.spec(RENDER)
     store = open_store(tmp_path.as_uri())
     first = run_shard(spec, "ds", 0, store=store, renderer=fake)
     tar = tmp_path / layout.shard_path(0)
@@ -121,7 +122,7 @@ def test_missing_manifest_is_reported(tmp_path: Path) -> None:
 
 
 def test_stop_checkpoints_and_a_resume_gives_the_uninterrupted_shard(fake: FakeRenderer, tmp_path: Path) -> None:
-    spec = tiny_spec()
+    spec = builders.spec(RENDER)
     reference = open_store((tmp_path / "ref").as_uri())
     ref = run_shard(spec, "ds", 1, store=reference, renderer=fake)
     store = open_store((tmp_path / "run").as_uri())
@@ -143,7 +144,7 @@ def test_stop_checkpoints_and_a_resume_gives_the_uninterrupted_shard(fake: FakeR
 
 @pytest.mark.parametrize("damage", ["flip-byte", "drop-meta", "other-spec"])
 def test_a_bad_checkpoint_is_discarded(fake: FakeRenderer, tmp_path: Path, damage: str) -> None:
-    spec = tiny_spec()
+    spec = builders.spec(RENDER)
     store = open_store(tmp_path.as_uri())
     stop = threading.Event()
     run_shard(spec, "ds", 0, store=store, stop=stop, progress=lambda e: stop.set(), renderer=fake)
@@ -157,13 +158,13 @@ def test_a_bad_checkpoint_is_discarded(fake: FakeRenderer, tmp_path: Path, damag
     elif damage == "drop-meta":
         meta.unlink()
     else:
-        spec = tiny_spec(render={"samples": {"min": 5, "max": 5}})
+        spec = builders.spec(RENDER, render={**RENDER["render"], "samples": {"min": 5, "max": 5}})
     out = run_shard(spec, "ds", 0, store=store, renderer=fake)
     assert out.status == "committed" and out.resumed == 0 and out.samples == 4
 
 
 def test_a_shard_under_the_pass_rate_fails_without_committing(fake: FakeRenderer, tmp_path: Path) -> None:
-    spec = tiny_spec(quality={"minScore": 1.0, "minPassRate": 0.9, "maxRerenders": 0})
+    spec = builders.spec(RENDER, quality={**RENDER["quality"], "minScore": 1.0, "minPassRate": 0.9, "maxRerenders": 0})
     store = open_store(tmp_path.as_uri())
     out = run_shard(spec, "ds", 0, store=store, renderer=fake)
     assert out.status == "failed" and out.exit_code not in (0, 2, 143) and "pass rate" in out.reason
@@ -216,12 +217,12 @@ def _logs(text: str) -> list[dict[str, Any]]:
         ({"samples": 0}, (), {}, "spec.samples"),
         ({}, ("--shard-start", "5"), {}, "out of range"),
         ({}, (), {"JOB_COMPLETION_INDEX": "x"}, "JOB_COMPLETION_INDEX"),
-        ({"render": {"engine": "eevee"}}, (), {}, "eevee"),
+        ({"render": {**RENDER["render"], "engine": "eevee"}}, (), {}, "eevee"),
     ],
 )
 def test_bad_configuration_exits_2_with_a_clear_message(spec: dict[str, Any], args: tuple[str, ...],
                                                         env: dict[str, str], message: str) -> None:
-    proc = _worker(tiny_spec_dict(**spec), *args, env=env)
+    proc = _worker(wire(RENDER, **spec), *args, env=env)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == EXIT_CONFIG
     logs = _logs(err)
@@ -234,8 +235,8 @@ def test_sigterm_mid_shard_checkpoints_and_the_next_attempt_resumes(
         s3_endpoint: str, s3_client: Any, bucket: str, aws_env: None, grace: str, renderer: str) -> None:
     """grace 5: the current sample finishes; grace 0: it is abandoned mid-render. With Blender the
     handler survives Blender's import (which resets SIGTERM) and a signal lands inside a render call."""
-    spec = tiny_spec_dict(samples=16, shardSize=8, output={"uri": f"s3://{bucket}/run", "endpointUrl": s3_endpoint},
-                          render={"samples": {"min": 32, "max": 32}})
+    spec = wire(RENDER, samples=16, shardSize=8, output={"uri": f"s3://{bucket}/run", "endpointUrl": s3_endpoint},
+                          render={**RENDER["render"], "samples": {"min": 32, "max": 32}})
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "JOB_COMPLETION_INDEX": "1",
            "SYNTH_SIGTERM_GRACE_SECONDS": grace}
     proc = _worker(spec, "--shard-start", "0", env=env, renderer=renderer)
@@ -277,7 +278,7 @@ def test_sigterm_mid_shard_checkpoints_and_the_next_attempt_resumes(
 def test_render_sample_reproduces_a_sample_of_a_committed_shard(tmp_path: Path) -> None:
     import yaml
 
-    spec = tiny_spec_dict(samples=12, output={"uri": (tmp_path / "out").as_uri()})
+    spec = wire(RENDER, samples=12, output={"uri": (tmp_path / "out").as_uri()})
     worker = _worker(spec, "--shard", "2")
     _, err = worker.communicate(timeout=300)
     assert worker.returncode == 0, err
