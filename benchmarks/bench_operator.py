@@ -1,6 +1,6 @@
 """Operator core benchmark: planning time, live objects, status size, API requests per shard.
 
-Runs the operator's real reconcile functions (``parallel_synth.reconcile``) on a simulated clock
+Runs the operator's real reconcile functions (``parallel_synth.cluster.reconcile``) on a simulated clock
 against an in-memory API (the adapter boundary is replaced, nothing inside the call chain),
 with a simulated Job controller that completes one shard per pod every ``--shard-seconds``.
 
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from parallel_synth import kueue
-from parallel_synth.batches import decide_dataset
-from parallel_synth.kube import Resource
-from parallel_synth.reconcile import reconcile_batch, reconcile_dataset
+from parallel_synth.cluster.kube import Resource
+from parallel_synth.cluster.reconcile import reconcile_batch, reconcile_dataset
+from parallel_synth.decisions import kueue
+from parallel_synth.decisions.batch import decide_dataset
 from parallel_synth.settings import OperatorSettings
 from synth_contract import planning, ranges
 from synth_contract.api import SynthDatasetSpec

@@ -130,7 +130,7 @@ def test_operator_is_ready() -> None:
 
 
 def test_api_server_grants_exactly_what_the_operator_calls() -> None:
-    from parallel_synth.kube import API_CALLS
+    from parallel_synth.cluster.kube import API_CALLS
 
     who = f"system:serviceaccount:{OPERATOR_NS}:{_operator_sa()}"
     for group, resource, verb in API_CALLS:

@@ -70,14 +70,14 @@ def operator(
     priority = peering_priority(priority_option)
     import kopf
 
-    from parallel_synth import handlers  # registers the handlers
+    from parallel_synth.cluster import handlers  # registers the handlers
     formats = {"json": kopf.LogFormat.JSON, "plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL}
     kopf.configure(debug=debug, verbose=verbose, log_format=formats[log_format], log_refkey="object")
     memo = None
     if metrics_port is not None:  # one explicit registry: our metrics only, handed to the handlers
         from prometheus_client import CollectorRegistry
 
-        from parallel_synth.metrics import Metrics, serve
+        from parallel_synth.cluster.metrics import Metrics, serve
 
         registry = CollectorRegistry()
         memo = kopf.Memo(metrics=Metrics(registry))

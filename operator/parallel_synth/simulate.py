@@ -6,9 +6,9 @@ against preemption storms, capacity shortages and budgets without a cluster.
 What is real and what is simulated:
 
 * real: the planner (:mod:`synth_contract.planning`: shards, batches), the operator's window
-  and status aggregation (:func:`parallel_synth.batches.decide_dataset`, which folds finished
-  batches and aggregates counters with :mod:`parallel_synth.status`), the autoscaler
-  (:func:`parallel_synth.scaling.autoscale`), cost and budget (:mod:`parallel_synth.cost`);
+  and status aggregation (:func:`parallel_synth.decisions.batch.decide_dataset`, which folds finished
+  batches and aggregates counters with :mod:`parallel_synth.decisions.status`), the autoscaler
+  (:func:`parallel_synth.decisions.scaling.autoscale`), cost and budget (:mod:`parallel_synth.decisions.cost`);
 * simulated: GPU nodes (spot and on-demand pools with a capacity limit and a provisioning
   delay), Indexed Jobs (parallelism, one pod per shard, newest pods deleted first on
   scale-down, preempted indexes recreated), render times (the per-sample time times a
@@ -38,12 +38,12 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from parallel_synth.batches import LABEL_INDEX, decide_dataset
-from parallel_synth.cost import Capacity, GpuTime, dollars
-from parallel_synth.scaling import LiveBatch, batch_views, distribute
+from parallel_synth.decisions.batch import LABEL_INDEX, decide_dataset
+from parallel_synth.decisions.cost import Capacity, GpuTime, dollars
+from parallel_synth.decisions.scaling import LiveBatch, batch_views, distribute
+from parallel_synth.decisions.status import batch_counts
+from parallel_synth.decisions.throughput import SECONDS_PER_DAY
 from parallel_synth.settings import OperatorSettings
-from parallel_synth.status import batch_counts
-from parallel_synth.throughput import SECONDS_PER_DAY
 from synth_contract import multiview, planning, ranges
 from synth_contract.api import RenderBatchSpec, SynthDatasetSpec
 

@@ -144,7 +144,7 @@ def test_generate_refuses_an_unreachable_environment(tmp_path: Path) -> None:
 
 
 def test_operator_refuses_asset_uris_pods_cannot_read() -> None:
-    from parallel_synth.reconcile import validated_spec
+    from parallel_synth.cluster.reconcile import validated_spec
     from parallel_synth.settings import OperatorSettings
 
     body = {"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",

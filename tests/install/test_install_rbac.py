@@ -1,6 +1,6 @@
 """Least privilege, checked against the calls the operator's code makes.
 
-`parallel_synth.kube.API_CALLS` lists every (apiGroup, resource, verb) the operator uses,
+`parallel_synth.cluster.kube.API_CALLS` lists every (apiGroup, resource, verb) the operator uses,
 kopf's own calls included. For each way to install (kustomize cluster-wide and namespaced,
 the chart with and without watchNamespaces) every call must be allowed to the operator's
 ServiceAccount where the operator's own arguments say it works, and nothing else is granted.
@@ -17,7 +17,7 @@ import pytest
 
 Call = tuple[str, str, str]
 
-# Used when parallel_synth/kube.py does not exist (yet): the calls docs/CONTRACTS.md names.
+# Used when parallel_synth/cluster/kube.py does not exist (yet): the calls docs/CONTRACTS.md names.
 DOCUMENTED_CALLS: list[Call] = [
     *[("parallelsynth.io", "synthdatasets", v) for v in ("get", "list", "watch", "patch")],
     ("parallelsynth.io", "synthdatasets/status", "patch"),
@@ -38,9 +38,9 @@ FORBIDDEN = {"secrets", "*"}
 
 
 def api_calls() -> list[Call]:
-    if importlib.util.find_spec("parallel_synth.kube") is None:
+    if importlib.util.find_spec("parallel_synth.cluster.kube") is None:
         return DOCUMENTED_CALLS
-    from parallel_synth import kube
+    from parallel_synth.cluster import kube
 
     return [tuple(c) for c in kube.API_CALLS]  # type: ignore[misc]
 

@@ -17,8 +17,8 @@ import kopf
 import pytest
 from aiohttp import ClientSession, web
 
-from parallel_synth import handlers
-from parallel_synth.kube import JOBS, Kube, KubeError
+from parallel_synth.cluster import handlers
+from parallel_synth.cluster.kube import JOBS, Kube, KubeError
 
 
 class Api:

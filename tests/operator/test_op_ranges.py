@@ -60,7 +60,7 @@ def test_bad_range_is_refused() -> None:
     [("2", 0, 2.0), ("0", 1, 0.0), (None, 0, 0.5), (None, 2, 2.0), ("junk", 1, 1.0), ("3600", 0, 10.0)],
 )
 def test_api_retry_delay_honours_retry_after_within_bounds(retry_after: str | None, attempt: int, expected: float) -> None:
-    from parallel_synth.kube import retry_delay
+    from parallel_synth.cluster.kube import retry_delay
 
     assert retry_delay(retry_after, attempt) == expected
 
@@ -74,6 +74,6 @@ def test_api_retry_delay_honours_retry_after_within_bounds(retry_after: str | No
     ],
 )
 def test_api_paths(resource: str, namespace: str | None, name: str | None, expected: str) -> None:
-    from parallel_synth import kube
+    from parallel_synth.cluster import kube
 
     assert getattr(kube, resource).path(namespace, name) == expected

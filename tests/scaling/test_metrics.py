@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from parallel_synth.metrics import Metrics
+from parallel_synth.cluster.metrics import Metrics
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 SPEC = {

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from parallel_synth.throughput import (
+from parallel_synth.decisions.throughput import (
     Observation,
     RateWindow,
     measure,

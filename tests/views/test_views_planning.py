@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from parallel_synth.commands.cli import cli
-from parallel_synth.renderpods import shard_bytes
+from parallel_synth.decisions.renderpods import shard_bytes
 from parallel_synth.simulate import SimConfig, simulate
 from synth_contract import multiview
 from synth_contract.api import SynthDatasetSpec

@@ -9,7 +9,7 @@ the measured throughput and the conditions to show. The caller applies it.
 Sizing (``desired_workers``)
     ``ceil(targetPerDay / per-worker rate)`` and, with a deadline,
     ``ceil(remaining / (per-worker rate x days left))``, whichever is higher; neither set means
-    ``workers.max``. The per-worker rate is measured (:mod:`parallel_synth.throughput`); before
+    ``workers.max``. The per-worker rate is measured (:mod:`parallel_synth.decisions.throughput`); before
     any shard commits it is the prior ``86400 / spec.estimates.gpuSecondsPerSample`` samples per
     GPU per day. The result is bounded by ``workers.min``/``workers.max``, by the shards left,
     and by the budget (no more shards in flight than the remaining dollars pay for; none when
@@ -46,8 +46,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from parallel_synth.cost import BudgetState, Capacity, CostReport, GpuTime, budget_state, cost_report
-from parallel_synth.throughput import (
+from parallel_synth.decisions.cost import (
+    BudgetState,
+    Capacity,
+    CostReport,
+    GpuTime,
+    budget_state,
+    cost_report,
+)
+from parallel_synth.decisions.throughput import (
     SECONDS_PER_DAY,
     Observation,
     RateWindow,

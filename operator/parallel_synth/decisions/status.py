@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from parallel_synth.jobs import JobProgress
+from parallel_synth.decisions.jobs import JobProgress
 from synth_contract import planning, ranges
 from synth_contract.api import BatchPhase, Condition, SynthDatasetSpec
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from parallel_synth.batches import EventSpec
-from parallel_synth.status import set_condition
+from parallel_synth.decisions.batch import EventSpec
+from parallel_synth.decisions.status import set_condition
 from synth_contract.api import DatasetPhase
 
 

@@ -201,7 +201,7 @@ def cost_report(
     """Spend so far, $ per 1000 samples, and the projected total at the current rate.
 
     ``$ per sample = GPU-seconds per sample x price of the capacity new pods go to``, the
-    GPU-seconds per sample being the measured one (:mod:`parallel_synth.throughput`, which
+    GPU-seconds per sample being the measured one (:mod:`parallel_synth.decisions.throughput`, which
     includes GPU time wasted by preemptions and failures) or, before any measurement, the
     spec's ``estimates.gpuSecondsPerSample``. Dividing the spend by the committed samples
     instead would be wildly wrong early on (a fleet that just started has spent hours and

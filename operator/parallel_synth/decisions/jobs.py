@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from parallel_synth import kueue, podtemplate, renderpods
+from parallel_synth.decisions import kueue, podtemplate, renderpods
 from parallel_synth.settings import OperatorSettings
 from synth_contract import ranges
 from synth_contract.api import (

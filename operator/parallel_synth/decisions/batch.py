@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from parallel_synth import cost, kueue, scaling
-from parallel_synth.curation import done_shards, segment_progress
-from parallel_synth.jobs import (
+from parallel_synth.cluster.pods import unlisted
+from parallel_synth.decisions import cost, kueue, scaling
+from parallel_synth.decisions.curation import done_shards, segment_progress
+from parallel_synth.decisions.jobs import (
     CONTAINER,
     EXIT_QUALITY_GATE,
     JobProgress,
@@ -29,9 +30,7 @@ from parallel_synth.jobs import (
     shard_offset_of,
     short_name,
 )
-from parallel_synth.podwatch import unlisted
-from parallel_synth.settings import OperatorSettings
-from parallel_synth.status import (
+from parallel_synth.decisions.status import (
     Ledger,
     account_pods,
     add_counts,
@@ -46,6 +45,7 @@ from parallel_synth.status import (
     samples_in,
     set_condition,
 )
+from parallel_synth.settings import OperatorSettings
 from synth_contract import exitcodes, planning, ranges
 from synth_contract.api import (
     BatchPhase,
@@ -118,7 +118,7 @@ def decide_batch(
     ``node_labels`` (node name -> labels) splits GPU time into spot and on-demand by the node each
     pod ran on; a pod whose node is unknown (gone, or no labels given) counts as the batch's
     capacity type. ``gone_pods``: the last state of pods the pod watch saw disrupted or deleted
-    (:mod:`parallel_synth.podwatch`); those not in ``pods`` count in preemptions and GPU time too
+    (:mod:`parallel_synth.cluster.pods`); those not in ``pods`` count in preemptions and GPU time too
     (each pod once, by the same ledgers).
     """
     st: dict[str, Any] = dict(status or {})
@@ -310,7 +310,7 @@ def _queued_running(st: dict[str, Any], spec: RenderBatchSpec, current: str, adm
                     events: list[EventSpec], *, queue: str) -> BatchDecision:
     """A live Kueue-managed Job: never resized, never (un)suspended by us; deleted to pause.
 
-    See :mod:`parallel_synth.kueue` for why: Kueue owns ``suspend`` and refuses resizes of an
+    See :mod:`parallel_synth.decisions.kueue` for why: Kueue owns ``suspend`` and refuses resizes of an
     admitted Job, so the autoscaler's new parallelism applies to the batch's next Job, and a
     batch wanted at zero pods (dataset suspended, budget) loses its Job and keeps its shards.
     """
@@ -371,7 +371,7 @@ def autoscale(
     spec: SynthDatasetSpec, status: dict[str, Any], batches: list[BatchView], *, now: datetime,
     settings: OperatorSettings,
 ) -> scaling.Decision:
-    """The autoscaler's decision for the live batches (issue #6, :mod:`parallel_synth.scaling`)."""
+    """The autoscaler's decision for the live batches (issue #6, :mod:`parallel_synth.decisions.scaling`)."""
     live = [scaling.LiveBatch(b.name, b.spec.shard_count, b.spec.parallelism, b.spec.capacity, b.status)
             for b in batches if not b.finished]
     return scaling.autoscale(spec, status, live, now=now, settings=_scaling_settings(settings))

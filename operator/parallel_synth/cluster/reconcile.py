@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from parallel_synth import events as ev
-from parallel_synth.admission import policy_errors
-from parallel_synth.asset_policy import asset_uri_errors
-from parallel_synth.batches import (
+from parallel_synth.cluster import events as ev
+from parallel_synth.cluster.admission import policy_errors
+from parallel_synth.cluster.asset_policy import asset_uri_errors
+from parallel_synth.cluster.kube import BATCHES, DATASETS, EVENTS, JOBS, PODS, Kube
+from parallel_synth.decisions.batch import (
     LABEL_INDEX,
     BatchDecision,
     DatasetDecision,
@@ -27,8 +28,8 @@ from parallel_synth.batches import (
     decide_dataset,
     invalid_status,
 )
-from parallel_synth.finalize import finalize, needs_index
-from parallel_synth.jobs import (
+from parallel_synth.decisions.finalize import finalize, needs_index
+from parallel_synth.decisions.jobs import (
     LABEL_ATTEMPT,
     Owner,
     build_index_job,
@@ -40,9 +41,8 @@ from parallel_synth.jobs import (
     owner_references,
     parallelism_patch,
 )
-from parallel_synth.kube import BATCHES, DATASETS, EVENTS, JOBS, PODS, Kube
+from parallel_synth.decisions.status import parse_time, pod_node
 from parallel_synth.settings import OperatorSettings
-from parallel_synth.status import parse_time, pod_node
 from synth_contract.api import (
     API_VERSION,
     LABEL_BATCH,

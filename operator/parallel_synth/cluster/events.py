@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from parallel_synth.batches import EventSpec
-from parallel_synth.status import rfc3339
+from parallel_synth.decisions.batch import EventSpec
+from parallel_synth.decisions.status import rfc3339
 from synth_contract.api import API_VERSION, LABEL_MANAGED_BY, MANAGED_BY
 
 COMPONENT = "parallel-synth-operator"

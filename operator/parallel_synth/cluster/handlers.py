@@ -6,7 +6,7 @@
 * A watch of the operator's pods remembers pods disrupted or deleted between two batch ticks
   (``podwatch.py``); the next tick of their batch counts them.
 * Events are decided with the status (posted once per transition), not by change handlers.
-* With ``synthctl operator --metrics-port``, ``memo.metrics`` (:class:`parallel_synth.metrics.Metrics`)
+* With ``synthctl operator --metrics-port``, ``memo.metrics`` (:class:`parallel_synth.cluster.metrics.Metrics`)
   times each reconcile and exposes each dataset's status as Prometheus metrics.
 
 Settings are read once at import (``SYNTH_OPERATOR_*`` variables), as timer intervals are
@@ -21,9 +21,10 @@ from typing import Any
 
 import kopf
 
-from parallel_synth import kube as kube_mod
-from parallel_synth import podwatch, reconcile
-from parallel_synth.metrics import Metrics
+from parallel_synth.cluster import kube as kube_mod
+from parallel_synth.cluster import pods as podwatch
+from parallel_synth.cluster import reconcile
+from parallel_synth.cluster.metrics import Metrics
 from parallel_synth.settings import OperatorSettings
 from synth_contract.api import GROUP, LABEL_BATCH, LABEL_MANAGED_BY, MANAGED_BY, VERSION
 
