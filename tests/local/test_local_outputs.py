@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from parallel_synth.commands.cli import cli
+from parallel_synth.dataset.index import write_index
 from parallel_synth.dataset.preview import (
     HEADER,
     LABEL_WIDTH,
@@ -20,8 +22,9 @@ from parallel_synth.dataset.preview import (
     overlay,
 )
 from parallel_synth.local.progress import LineDisplay, Tracker, format_duration, summary_line
-from synth_contract import planning
+from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
+from synth_contract.classes import spec_vocabulary
 from synth_contract.store import FileStore
 
 
@@ -53,6 +56,18 @@ def test_dataset_json_summarises_counts_quality_and_spec(dataset: FileStore) -> 
     assert 0.6 <= doc["quality"]["mean"] <= 1.0 and doc["quality"]["passRate"] == 1.0
     assert SynthDatasetSpec.model_validate(doc["spec"]).samples == 110
     assert doc["layout"]["index"] == ["index/metadata.parquet", "index/metadata.jsonl"]
+
+
+def test_dataset_json_classes_come_from_the_shard_manifests(dataset: FileStore, tiny_spec: SynthDatasetSpec) -> None:
+    doc = json.loads((dataset.root / "dataset.json").read_text())
+    assert doc["classes"] == spec_vocabulary(tiny_spec)  # manifests without `classes`: the spec's vocabulary
+    vocab = [{"id": 1, "name": "cube"}, {"id": 2, "name": "teapot"}]  # e.g. a library class the spec cannot name
+    for shard in range(planning.shard_count(tiny_spec)):
+        path = dataset.root / layout.manifest_path(shard)
+        path.write_text(json.dumps({**json.loads(path.read_text()), "classes": vocab}))
+    doc = write_index(tiny_spec, "tiny", dataset, now=datetime(2026, 1, 1, tzinfo=UTC))
+    assert doc["classes"] == vocab
+    assert json.loads((dataset.root / "dataset.json").read_text())["classes"] == vocab
 
 
 def test_overlay_tints_objects_and_keeps_the_background() -> None:

@@ -17,15 +17,11 @@ import pyarrow as pa
 
 from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
-from synth_contract.passes import PASS_EXT as _PASS_EXT
 
 REQUIRED_FIELDS: tuple[str, ...] = (
     "index", "seed", "category", "shard", "scene", "render", "camera", "objects", "quality",
 )
 """Top-level fields every sample's metadata carries (DESIGN.md, "Names")."""
-
-PASS_EXT: dict[str, str] = dict(_PASS_EXT)
-"""Tar member extension of each pass, after the key (``synth_contract.passes``)."""
 
 QUALITY_COMPONENTS: tuple[str, ...] = (
     "score", "noise", "exposure", "clipping", "contrast", "entropy", "coverage", "visibility", "masks",

@@ -14,12 +14,12 @@ from typing import Any
 
 from parallel_synth.dataset.images import PASS_FORMATS, sample_image_problems
 from parallel_synth.dataset.problems import CheckOptions, Report, read_json
-from parallel_synth.dataset.records import PASS_EXT, metadata_problems, png_size, quality_score
+from parallel_synth.dataset.records import metadata_problems, png_size, quality_score
 from parallel_synth.dataset.tars import Hostile, Sample, ScanResult, scan_shard
 from synth_contract import layout, multiview, planning
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.multiview import sample_members
-from synth_contract.passes import OPTIONAL_MEMBERS
+from synth_contract.passes import OPTIONAL_MEMBERS, PASS_EXT
 from synth_contract.store import Store
 from synth_contract.validation import one_line
 

@@ -14,18 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from synth_contract.api import PassName, SynthDatasetSpec
+from synth_contract.passes import PASS_WEIGHTS
 from synth_contract.simcost import bake_seconds_per_sample
 
 SECONDS_PER_DAY = 86_400
-
-PASS_WEIGHTS: dict[str, float] = {
-    PassName.RGB: 1.0,
-    PassName.DEPTH: 0.5,
-    PassName.SEGMENTATION: 0.05,
-    PassName.NORMALS: 0.8,
-}
-"""Relative stored size of each pass (PNG): 16-bit depth compresses to about half an RGB image,
-a label map to almost nothing, normals a little less than RGB. Used to split bytesPerSample."""
 
 DEFAULT_SPOT_REWORK = 0.03
 """Fraction of spot GPU time redone after preemptions (checkpoints bound it to samples in flight)."""
@@ -128,10 +120,8 @@ class CapacityPlan:
 
 
 def rgb_fraction(passes: list[str]) -> float:
-    """Share of a sample's stored bytes that the RGB image takes, given its passes."""
-    from synth_contract.passes import PASS_WEIGHTS as ALL_WEIGHTS
-
-    total = sum(PASS_WEIGHTS.get(str(p), ALL_WEIGHTS.get(str(p), 1.0)) for p in passes)
+    """Share of a sample's stored bytes that the RGB image takes, given its passes (``passes.PASS_WEIGHTS``)."""
+    total = sum(PASS_WEIGHTS.get(str(p), 1.0) for p in passes)
     return PASS_WEIGHTS[PassName.RGB] / total
 
 
@@ -208,7 +198,7 @@ def capacity_plan(
     rgb_share = _split_bytes(spec, 1.0).get("rgb", rgb_fraction(list(spec.render.passes)))
     a_rgb = Assumption(
         "rgbShareOfBytes", rgb_share, "default", "pass size weights: " + ", ".join(
-            f"{k}={v:g}" for k, v in PASS_WEIGHTS.items()
+            f"{p}={PASS_WEIGHTS.get(str(p), 1.0):g}" for p in spec.render.passes
         ),
     )
 
