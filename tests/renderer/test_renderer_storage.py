@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from synth_contract.store import FileStore, S3Store, open_store
+from synth_contract import layout
+from synth_contract.store import FileStore, S3Store, new_file_mode, open_store
 from synth_render import shards
 
 
@@ -38,17 +39,49 @@ def test_roundtrip_and_missing_objects(store: Any, tmp_path: Path) -> None:
     assert not store.exists("shards/00000000.tar")
 
 
-def test_open_store_picks_the_implementation(tmp_path: Path, s3_client: Any) -> None:
+def test_streams_and_folder_listings(store: Any) -> None:
+    for shard in (2, 0, 1):
+        store.write_bytes(layout.manifest_path(shard), b'{"shard": %d}' % shard)
+    store.write_bytes("manifests/deeper/00000003.json", b"{}")  # not directly in the folder: not listed
+    assert list(store.list("manifests")) == [layout.manifest_path(s) for s in (0, 1, 2)]
+    assert list(store.list("checkpoints")) == []
+    with store.open(layout.manifest_path(1)) as stream:
+        assert stream.read() == b'{"shard": 1}'
+    with pytest.raises(FileNotFoundError):
+        store.open(layout.manifest_path(9))
+
+
+def test_open_store_picks_the_implementation(tmp_path: Path, s3_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(open_store(tmp_path.as_uri()), FileStore)
+    monkeypatch.chdir(tmp_path)
+    plain = open_store("data/ds/v1")  # a path, as synthctl validate/preview/export take it
+    assert isinstance(plain, FileStore) and plain.root == tmp_path.resolve() / "data/ds/v1"
+    assert plain.uri == (tmp_path.resolve() / "data/ds/v1").as_uri()
     s3 = open_store("s3://bucket-x/some/prefix", client=s3_client)
     assert isinstance(s3, S3Store) and s3.bucket == "bucket-x" and s3.prefix == "some/prefix"
-    with pytest.raises(ValueError, match="unsupported scheme"):
-        open_store("gs://bucket/x")
+    assert s3.uri == "s3://bucket-x/some/prefix" and open_store("s3://bucket-x", client=s3_client).uri == "s3://bucket-x"
+    for bad in ("gs://bucket/x", "http://example.com/data"):
+        with pytest.raises(ValueError, match="unsupported scheme: use a path, file:///path or s3://bucket/prefix"):
+            open_store(bad)
 
 
 def test_file_store_refuses_paths_outside_its_root(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         FileStore(tmp_path).write_bytes("../escape", b"x")
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "link").symlink_to(tmp_path)
+    with pytest.raises(ValueError):
+        FileStore(tmp_path / "root").read_bytes("link/secret")
+
+
+def test_file_store_writes_atomically_with_the_usual_file_mode(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    store.write_bytes("index/metadata.jsonl", b"{}\n")
+    (tmp_path / "local.bin").write_bytes(b"x" * 10)
+    store.upload_file("shards/00000000.tar", tmp_path / "local.bin")
+    for rel in ("index/metadata.jsonl", "shards/00000000.tar"):
+        assert (tmp_path / rel).stat().st_mode & 0o777 == new_file_mode()  # not mkstemp's 0600
+    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == ["metadata.jsonl"]  # no temp file left
 
 
 def _samples(n: int) -> list[tuple[str, dict[str, bytes]]]:

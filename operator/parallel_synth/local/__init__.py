@@ -1,6 +1,6 @@
-"""Local mode: render, index, validate, preview and plan a dataset with no cluster.
+"""Local execution: render a dataset on this machine with no cluster.
 
-``synthctl generate`` runs the same planner as the operator and the same renderer as the
-Job's pods, in a pool of worker processes on one machine. The other commands work on any
-dataset that follows the data contract, wherever it was rendered (local folder or S3).
+``synthctl generate`` runs the same planner as the operator and the same renderer as the Job's
+pods, in a pool of worker processes (generate, pool, progress, lock); ``synthctl plan`` sizes a
+run (capacity, capacity_view). Reading and checking a finished dataset is ``parallel_synth.dataset``.
 """
