@@ -12,7 +12,8 @@ HERE = Path(__file__).parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))  # fakerender and local_helpers
 
-from local_helpers import build_dataset, tiny_wire  # noqa: E402
+from builders import LOCAL, spec  # noqa: E402
+from local_helpers import build_dataset  # noqa: E402
 
 from synth_contract.api import SynthDatasetSpec  # noqa: E402
 from synth_contract.store import FileStore  # noqa: E402
@@ -20,7 +21,7 @@ from synth_contract.store import FileStore  # noqa: E402
 
 @pytest.fixture
 def tiny_spec(tmp_path: Path) -> SynthDatasetSpec:
-    return SynthDatasetSpec.model_validate(tiny_wire(tmp_path / "out"))
+    return spec(LOCAL, output=tmp_path / "out")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Helpers for local-mode tests: tiny manifests and datasets written by the fake renderer."""
+"""Helpers for local-mode tests: datasets written by the fake renderer (specs come from builders.LOCAL)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import fakerender
-import yaml
 
 from parallel_synth.dataset.index import write_index
 from synth_contract import layout, planning
@@ -17,30 +15,6 @@ from synth_contract.api import SynthDatasetSpec
 from synth_contract.store import FileStore
 
 FAKE_RENDERER = "fakerender:run_shard"
-
-
-def tiny_wire(root: Path, **over: Any) -> dict[str, Any]:
-    """A 110-sample, 11-shard spec over all 11 categories."""
-    spec: dict[str, Any] = {
-        "samples": 110,
-        "seed": 3,
-        "version": "1",
-        "shardSize": 10,
-        "render": {"passes": ["rgb", "depth", "segmentation"]},
-        "quality": {"minScore": 0.5, "minPassRate": 0.9},
-        "output": {"uri": root.as_uri()},
-        "retry": {"perShard": 2, "attempts": 1},
-        "image": "ghcr.io/parallel-synth/renderer:test",
-    }
-    spec.update(over)
-    return spec
-
-
-def write_manifest(path: Path, wire: dict[str, Any], name: str = "tiny") -> Path:
-    doc = {"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
-           "metadata": {"name": name}, "spec": wire}
-    path.write_text(yaml.safe_dump(doc))
-    return path
 
 
 def build_dataset(spec: SynthDatasetSpec, name: str = "tiny") -> FileStore:

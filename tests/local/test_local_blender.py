@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from local_helpers import tiny_wire, write_manifest
+from builders import LOCAL, RENDER, wire, write_manifest
 
 from parallel_synth.dataset.checks import check_dataset
 from synth_contract import planning
@@ -22,17 +22,12 @@ pytest.importorskip("bpy")
 SYNTHCTL = [sys.executable, "-m", "parallel_synth.commands.cli"]
 
 
-def real_wire(tmp: Path, samples: int, shard_size: int) -> dict[str, object]:
-    return tiny_wire(
-        tmp / "ignored", samples=samples, shardSize=shard_size,
-        render={"resolutions": [{"width": 64, "height": 64}], "samples": {"min": 4, "max": 4},
-                "denoise": False, "passes": ["rgb", "depth", "segmentation"]},
-        quality={"minScore": 0.2, "minPassRate": 0.5, "maxRerenders": 1, "maxNoiseSigma": 0.5},  # 4 spp: noisy
-    )
+REAL = wire(LOCAL, render={**RENDER["render"], "passes": ["rgb", "depth", "segmentation"]},
+            quality=RENDER["quality"])  # 64x64 at 4 spp: noisy
 
 
 def test_generate_validate_preview(tmp_path: Path) -> None:
-    manifest = write_manifest(tmp_path / "m.yaml", real_wire(tmp_path, 8, 2), name="real")
+    manifest = write_manifest(tmp_path / "m.yaml", wire(REAL, output=tmp_path / "ignored", samples=8, shardSize=2), name="real")
     res = subprocess.run([*SYNTHCTL, "generate", str(manifest), "--out", str(tmp_path / "d"), "--workers", "2"],
                          capture_output=True, text=True, timeout=600, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -47,7 +42,7 @@ def test_generate_validate_preview(tmp_path: Path) -> None:
 
 
 def test_interrupt_and_resume(tmp_path: Path) -> None:
-    manifest = write_manifest(tmp_path / "m.yaml", real_wire(tmp_path, 24, 4), name="real")
+    manifest = write_manifest(tmp_path / "m.yaml", wire(REAL, output=tmp_path / "ignored", samples=24, shardSize=4), name="real")
     out = tmp_path / "d"
     root = out / "real" / "v1"
     cmd = [*SYNTHCTL, "generate", str(manifest), "--out", str(out), "--workers", "2"]

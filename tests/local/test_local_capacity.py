@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
+import builders
 import pytest
+from builders import SMALL, wire, write_manifest
 from click.testing import CliRunner
-from local_helpers import write_manifest
 
 from parallel_synth.commands.cli import cli
 from parallel_synth.local.capacity import PlanInputs, capacity_plan, human_bytes, rgb_fraction
-from synth_contract.api import SynthDatasetSpec
 
-
-def spec_of(**over: Any) -> SynthDatasetSpec:
-    wire: dict[str, Any] = {"samples": 500_000_000, "shardSize": 1000, "output": {"uri": "s3://bucket/x"},
-                            "image": "img", "categories": [{"name": "geometry"}]}  # no simulation bake
-    wire.update(over)
-    return SynthDatasetSpec.model_validate(wire)
+PLANNED = wire(SMALL, samples=500_000_000, shardSize=1000, output={"uri": "s3://bucket/x"}, image="img",
+               categories=[{"name": "geometry"}])  # no simulation bake
 
 
 def test_reference_plan_500m_samples_at_5mb_is_2_5_pb() -> None:
-    spec = spec_of(estimates={"gpuSecondsPerSample": 60, "bytesPerSample": 5_000_000},
+    spec = builders.spec(PLANNED, estimates={"gpuSecondsPerSample": 60, "bytesPerSample": 5_000_000},
                    pricing={"spotPerGpuHour": 0.30, "onDemandPerGpuHour": 1.00},
                    throughput={"targetPerDay": 1_440_000}, workers={"min": 0, "max": 2000},
                    nodePool={"spot": True, "onDemandFallback": True})
@@ -53,19 +48,19 @@ def test_reference_plan_500m_samples_at_5mb_is_2_5_pb() -> None:
     ],
 )
 def test_workers_for_target_round_up(samples: int, gpu_s: float, target: int, workers: int) -> None:
-    spec = spec_of(samples=samples, shardSize=100, throughput={"targetPerDay": target}, workers={"max": 500})
+    spec = builders.spec(PLANNED, samples=samples, shardSize=100, throughput={"targetPerDay": target}, workers={"max": 500})
     assert capacity_plan(spec, inputs=PlanInputs(gpu_seconds_per_sample=gpu_s)).workers_for_target == workers
 
 
 def test_gpus_per_worker_multiply_throughput() -> None:
-    spec = spec_of(nodePool={"gpusPerWorker": 4}, throughput={"targetPerDay": 1440 * 8})
+    spec = builders.spec(PLANNED, nodePool={"gpusPerWorker": 4}, throughput={"targetPerDay": 1440 * 8})
     p = capacity_plan(spec)
     assert p.samples_per_day_per_worker == 4 * 1440
     assert p.workers_for_target == 2
 
 
 def test_spot_rework_and_share() -> None:
-    spec = spec_of(samples=3600, shardSize=100, pricing={"spotPerGpuHour": 1.0, "onDemandPerGpuHour": 2.0})
+    spec = builders.spec(PLANNED, samples=3600, shardSize=100, pricing={"spotPerGpuHour": 1.0, "onDemandPerGpuHour": 2.0})
     p = capacity_plan(spec, inputs=PlanInputs(gpu_seconds_per_sample=1, spot_rework=0.1, spot_share=0.5))
     assert p.gpu_hours == 1.0
     assert p.cost.spot == pytest.approx(1.1)
@@ -76,31 +71,31 @@ def test_spot_rework_and_share() -> None:
 def test_extra_passes_split_of_bytes() -> None:
     assert rgb_fraction(["rgb"]) == 1.0
     assert rgb_fraction(["rgb", "depth"]) == pytest.approx(1 / 1.5)
-    p = capacity_plan(spec_of(render={"passes": ["rgb"]}), inputs=PlanInputs(bytes_per_sample=1e6))
+    p = capacity_plan(builders.spec(PLANNED, render={"passes": ["rgb"]}), inputs=PlanInputs(bytes_per_sample=1e6))
     assert p.storage_bytes_rgb_only == p.storage_bytes == 5e14
 
 
 def test_assumptions_say_where_numbers_come_from() -> None:
-    spec = spec_of(estimates={"gpuSecondsPerSample": 12})
+    spec = builders.spec(PLANNED, estimates={"gpuSecondsPerSample": 12})
     sources = {a.name: a.source for a in capacity_plan(spec, inputs=PlanInputs(bytes_per_sample=7)).assumptions}
     assert sources["gpuSecondsPerSample"] == "manifest (spec.estimates)"
     assert sources["bytesPerSample"] == "flag"
     assert sources["spotShare"] == "default"
-    defaults = {a.name: a.source for a in capacity_plan(spec_of()).assumptions}
+    defaults = {a.name: a.source for a in capacity_plan(builders.spec(PLANNED)).assumptions}
     assert defaults["gpuSecondsPerSample"] == "default"
 
 
 def test_warnings_for_unreachable_target_and_budget() -> None:
-    spec = spec_of(throughput={"targetPerDay": 170_000}, workers={"max": 75}, budget={"maxDollars": 10})
+    spec = builders.spec(PLANNED, throughput={"targetPerDay": 170_000}, workers={"max": 75}, budget={"maxDollars": 10})
     warnings = " ".join(capacity_plan(spec).warnings)
     assert "workers.max is 75" in warnings
     assert "budget.maxDollars" in warnings
 
 
 def test_plan_cli_json_has_the_contract_keys(tmp_path: Path) -> None:
-    wire = {"samples": 500_000_000, "shardSize": 1000, "output": {"uri": "s3://bucket/x"}, "image": "img",
-            "throughput": {"targetPerDay": 1_440_000}}
-    manifest = write_manifest(tmp_path / "m.yaml", wire)
+    plain = wire(SMALL, samples=500_000_000, shardSize=1000, output={"uri": "s3://bucket/x"}, image="img",
+                 throughput={"targetPerDay": 1_440_000})
+    manifest = write_manifest(tmp_path / "m.yaml", plain, name="tiny")
     res = CliRunner().invoke(cli, ["plan", str(manifest), "--json", "--gpu-seconds-per-sample", "60",
                                    "--bytes-per-sample", "5000000"])
     assert res.exit_code == 0, res.output
@@ -125,7 +120,7 @@ def test_plan_cli_table_marks_assumptions(tmp_path: Path) -> None:
 def test_workers_for_deadline() -> None:
     from datetime import UTC, datetime
 
-    spec = spec_of(samples=1_440_000, throughput={"deadline": "2026-01-11T00:00:00Z"}, workers={"max": 50})
+    spec = builders.spec(PLANNED, samples=1_440_000, throughput={"deadline": "2026-01-11T00:00:00Z"}, workers={"max": 50})
     p = capacity_plan(spec, now=datetime(2026, 1, 1, tzinfo=UTC))
     assert p.workers_for_deadline == 100  # 1.44M samples in 10 days at 1440/day/worker
     assert any("deadline needs 100 workers" in w for w in p.warnings)

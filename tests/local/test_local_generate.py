@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from local_helpers import FAKE_RENDERER, tiny_wire, write_manifest
+from builders import LOCAL, wire, write_manifest
+from local_helpers import FAKE_RENDERER
 
 from parallel_synth.dataset.checks import check_dataset
 from synth_contract import planning
@@ -34,7 +35,7 @@ def keys_of(root: Path) -> list[str]:
 
 
 def test_generate_then_validate(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
-    manifest = write_manifest(tmp_path / "tiny.yaml", tiny_wire(tmp_path / "ignored"))
+    manifest = write_manifest(tmp_path / "tiny.yaml", wire(LOCAL, output=tmp_path / "ignored"), name="tiny")
     res = generate(manifest, tmp_path / "data", subprocess_env)
     assert res.returncode == 0, res.stderr
     root = tmp_path / "data" / "tiny" / "v1"
@@ -62,7 +63,7 @@ def test_generate_then_validate(tmp_path: Path, subprocess_env: dict[str, str]) 
 
 
 def test_ctrl_c_then_rerun_resumes_without_rerendering(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
-    manifest = write_manifest(tmp_path / "tiny.yaml", tiny_wire(tmp_path / "ignored"))
+    manifest = write_manifest(tmp_path / "tiny.yaml", wire(LOCAL, output=tmp_path / "ignored"), name="tiny")
     out = tmp_path / "data"
     root = out / "tiny" / "v1"
     env = {**subprocess_env, "FAKE_RENDER_DELAY": "0.05"}  # 0.5 s per shard
@@ -95,7 +96,7 @@ def test_ctrl_c_then_rerun_resumes_without_rerendering(tmp_path: Path, subproces
 
 
 def test_failed_shard_is_retried(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
-    manifest = write_manifest(tmp_path / "tiny.yaml", tiny_wire(tmp_path / "x"))
+    manifest = write_manifest(tmp_path / "tiny.yaml", wire(LOCAL, output=tmp_path / "x"), name="tiny")
     env = {**subprocess_env, "FAKE_RENDER_FAIL": "4:2", "FAKE_RENDER_FAIL_DIR": str(tmp_path)}
     res = generate(manifest, tmp_path / "data", env)
     assert res.returncode == 0, res.stderr
@@ -105,7 +106,7 @@ def test_failed_shard_is_retried(tmp_path: Path, subprocess_env: dict[str, str])
 
 def test_shard_out_of_retries_fails_the_run_and_rerun_finishes(tmp_path: Path,
                                                              subprocess_env: dict[str, str]) -> None:
-    manifest = write_manifest(tmp_path / "tiny.yaml", tiny_wire(tmp_path / "x"))
+    manifest = write_manifest(tmp_path / "tiny.yaml", wire(LOCAL, output=tmp_path / "x"), name="tiny")
     env = {**subprocess_env, "FAKE_RENDER_FAIL": "7:3", "FAKE_RENDER_FAIL_DIR": str(tmp_path)}
     res = generate(manifest, tmp_path / "data", env)
     assert res.returncode == 1
@@ -119,9 +120,9 @@ def test_shard_out_of_retries_fails_the_run_and_rerun_finishes(tmp_path: Path,
 
 
 def test_changed_spec_under_the_same_version_is_refused(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
-    manifest = write_manifest(tmp_path / "tiny.yaml", tiny_wire(tmp_path / "x"))
+    manifest = write_manifest(tmp_path / "tiny.yaml", wire(LOCAL, output=tmp_path / "x"), name="tiny")
     assert generate(manifest, tmp_path / "data", subprocess_env).returncode == 0
-    write_manifest(manifest, tiny_wire(tmp_path / "x", seed=4))
+    write_manifest(manifest, wire(LOCAL, output=tmp_path / "x", seed=4), name="tiny")
     res = generate(manifest, tmp_path / "data", subprocess_env)
     assert res.returncode != 0
     assert "changed: seed" in res.stderr
@@ -150,8 +151,8 @@ def test_generate_to_s3_then_validate(tmp_path: Path, subprocess_env: dict[str, 
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                           aws_access_key_id="test", aws_secret_access_key="test")
         s3.create_bucket(Bucket="synth")
-        wire = tiny_wire(tmp_path, output={"uri": "s3://synth/datasets", "endpointUrl": endpoint})
-        manifest = write_manifest(tmp_path / "tiny.yaml", wire)
+        manifest = write_manifest(tmp_path / "tiny.yaml",
+                                  wire(LOCAL, output={"uri": "s3://synth/datasets", "endpointUrl": endpoint}), name="tiny")
         res = subprocess.run(
             [*SYNTHCTL, "generate", str(manifest), "--workers", "2", "--renderer", FAKE_RENDERER],
             env=env, capture_output=True, text=True, timeout=120, check=False,
@@ -171,7 +172,7 @@ def test_generate_to_s3_then_validate(tmp_path: Path, subprocess_env: dict[str, 
 
 
 def test_workers_that_cannot_start_stop_the_run(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
-    manifest = write_manifest(tmp_path / "tiny.yaml", tiny_wire(tmp_path / "x"))
+    manifest = write_manifest(tmp_path / "tiny.yaml", wire(LOCAL, output=tmp_path / "x"), name="tiny")
     res = subprocess.run(
         [*SYNTHCTL, "generate", str(manifest), "--out", str(tmp_path / "data"), "--workers", "2",
          "--renderer", "fakerender:crash_on_import", "--log-dir", str(tmp_path / "logs")],

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from local_helpers import FAKE_RENDERER, tiny_wire, write_manifest
+from builders import LOCAL, wire, write_manifest
+from local_helpers import FAKE_RENDERER
 
 SYNTHCTL = [sys.executable, "-m", "parallel_synth.commands.cli"]
 DEADLINE = 60.0
@@ -65,7 +66,7 @@ def _start(manifest: Path, out: Path, env: dict[str, str]) -> subprocess.Popen[s
 @pytest.fixture
 def slow_run(tmp_path: Path, subprocess_env: dict[str, str]):  # type: ignore[no-untyped-def]
     """A generate run in progress (2 s per shard): (process, manifest, out, dataset root)."""
-    manifest = write_manifest(tmp_path / "tiny.yaml", tiny_wire(tmp_path / "ignored"))
+    manifest = write_manifest(tmp_path / "tiny.yaml", wire(LOCAL, output=tmp_path / "ignored"), name="tiny")
     out = tmp_path / "data"
     root = out / "tiny" / "v1"
     proc = _start(manifest, out, {**subprocess_env, "FAKE_RENDER_DELAY": "0.2"})
@@ -110,7 +111,7 @@ def test_a_second_generate_on_the_same_output_is_refused(slow_run, subprocess_en
 
 def test_outputs_respect_the_umask_and_logs_stay_in_the_output(tmp_path: Path,
                                                                subprocess_env: dict[str, str]) -> None:
-    manifest = write_manifest(tmp_path / "tiny.yaml", tiny_wire(tmp_path / "ignored"))
+    manifest = write_manifest(tmp_path / "tiny.yaml", wire(LOCAL, output=tmp_path / "ignored"), name="tiny")
     out = tmp_path / "data"
     old = os.umask(0o022)
     try:

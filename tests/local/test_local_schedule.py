@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from local_helpers import FAKE_RENDERER, tiny_wire, write_manifest
+from builders import LOCAL, wire, write_manifest
+from local_helpers import FAKE_RENDERER
 
 from parallel_synth.dataset.checks import check_dataset
 from synth_contract import layout, planning
@@ -34,14 +35,14 @@ def _digests(root: Path) -> dict[str, str]:
 @pytest.mark.slow
 def test_an_appended_segment_renders_only_new_shards_and_keeps_committed_ones_byte_identical(
         tmp_path: Path, subprocess_env: dict[str, str]) -> None:
-    wire = tiny_wire(tmp_path / "ignored")
-    first = _generate(write_manifest(tmp_path / "a.yaml", wire), tmp_path / "data", subprocess_env)
+    tiny = wire(LOCAL, output=tmp_path / "ignored")
+    first = _generate(write_manifest(tmp_path / "a.yaml", tiny, name="tiny"), tmp_path / "data", subprocess_env)
     assert first.returncode == 0, first.stderr
     root = tmp_path / "data" / "tiny" / "v1"
     before = _digests(root)
 
-    grown = {**wire, "samples": 150, "schedule": [SEGMENT]}
-    second = _generate(write_manifest(tmp_path / "b.yaml", grown), tmp_path / "data", subprocess_env)
+    grown = {**tiny, "samples": 150, "schedule": [SEGMENT]}
+    second = _generate(write_manifest(tmp_path / "b.yaml", grown, name="tiny"), tmp_path / "data", subprocess_env)
     assert second.returncode == 0, second.stderr
     assert "4 rendered now, 11 earlier" in second.stdout
     after = _digests(root)
@@ -69,16 +70,17 @@ def test_an_appended_segment_renders_only_new_shards_and_keeps_committed_ones_by
                        ({**grown, "schedule": [SEGMENT, {"fromShard": 13, "categories": [{"name": "camera"}]}]},
                         ("fromShard 13", "15")),
                        ({**grown, "categories": [{"name": "fluids", "weight": 1}]}, ("categories",))):
-        res = _generate(write_manifest(tmp_path / "c.yaml", bad), tmp_path / "data", subprocess_env)
+        res = _generate(write_manifest(tmp_path / "c.yaml", bad, name="tiny"), tmp_path / "data", subprocess_env)
         assert res.returncode != 0 and all(w in res.stderr for w in words), res.stderr
         assert "Traceback" not in res.stderr
     assert _digests(root) == after
 
 
 def test_category_counts_follow_each_segment_and_stay_closed_form() -> None:
-    spec = SynthDatasetSpec.model_validate({**tiny_wire(Path("/tmp/x")), "samples": 10_000_000, "shardSize": 1000,
-                                            "schedule": [{"fromShard": 3, "categories": [{"name": "fluids"}]},
-                                                         {"fromShard": 9000, "categories": [{"name": "camera"}]}]})
+    spec = SynthDatasetSpec.model_validate(wire(
+        LOCAL, output=Path("/tmp/x"), samples=10_000_000, shardSize=1000,
+        schedule=[{"fromShard": 3, "categories": [{"name": "fluids"}]},
+                  {"fromShard": 9000, "categories": [{"name": "camera"}]}]))
     assert planning.category_counts(spec, 3000, 4000) == {**dict.fromkeys(planning.category_targets(spec), 0),
                                                           "fluids": 1000}
     assert planning.category_of(spec, 2999) != "fluids" or planning.category_layout(spec).names

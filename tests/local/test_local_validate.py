@@ -231,11 +231,11 @@ def test_split_key_groups_like_webdataset(name: str, key: str, ext: str) -> None
 
 
 def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
-    from local_helpers import tiny_wire, write_manifest
+    from builders import LOCAL, wire, write_manifest
 
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    manifest = write_manifest(tmp_path / "m.yaml", tiny_wire(tmp_path))
+    manifest = write_manifest(tmp_path / "m.yaml", wire(LOCAL, output=tmp_path), name="tiny")
     res = CliRunner().invoke(cli, ["generate", str(manifest), "--out", str(blocker / "data")])
     assert res.exit_code == 2  # the output cannot be written: DESIGN's "input cannot be read" class
     assert "cannot write to" in res.output
