@@ -70,6 +70,9 @@ RENDER: Mapping[str, Any] = {
 }
 """Renders in a fraction of a second per sample: 64x64 at 4 spp, 8 samples in shards of 4."""
 
+OPEN_GATE: Mapping[str, Any] = {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigma": 1.0}
+"""A quality gate that keeps every sample: for renders too small or too noisy to judge."""
+
 LOCAL: Mapping[str, Any] = {
     "samples": 110,
     "seed": 3,

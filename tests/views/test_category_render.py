@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from builders import OPEN_GATE, SMALL, spec, wire, write_manifest
+from views_helpers import plan_json
 
-from parallel_synth.commands.cli import cli
 from synth_contract import layout, multiview, planning
 from synth_contract.api import SynthDatasetSpec
 
@@ -25,20 +25,13 @@ MIXED = [{"name": "geometry", "weight": 1, "render": {"views": {"count": 3, "pat
          {"name": "materials", "weight": 1}]
 
 
-def _manifest(tmp_path: Path, spec: dict[str, Any], name: str = "mixed") -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
-                                    "metadata": {"name": name}, "spec": spec}))
-    return path
+PLANNED = wire(SMALL, samples=2000, shardSize=100, output={"uri": "s3://bucket/x"}, image="img",
+               estimates={"gpuSecondsPerSample": 10, "bytesPerSample": 1_000_000},
+               render={"passes": ["rgb", "depth", "segmentation"]})
 
 
 def _plan(tmp_path: Path, categories: list[dict[str, Any]], name: str) -> dict[str, Any]:
-    spec = {"samples": 2000, "shardSize": 100, "output": {"uri": "s3://bucket/x"}, "image": "img",
-            "estimates": {"gpuSecondsPerSample": 10, "bytesPerSample": 1_000_000},
-            "render": {"passes": ["rgb", "depth", "segmentation"]}, "categories": categories}
-    res = CliRunner().invoke(cli, ["plan", str(_manifest(tmp_path, spec, name)), "--json"])
-    assert res.exit_code == 0, res.output
-    return dict(json.loads(res.output))
+    return plan_json(tmp_path / f"{name}.yaml", wire(PLANNED, categories=categories), name=name)
 
 
 def test_plan_counts_extra_views_and_frames_only_for_the_categories_that_have_them(tmp_path: Path) -> None:
@@ -60,7 +53,8 @@ def test_plan_counts_extra_views_and_frames_only_for_the_categories_that_have_th
     assert "geometry" in note and "motion" in note and "materials" not in note
 
     # simulate spends the same GPU time per sample (categories weighted alike).
-    from parallel_synth.simulate import SimConfig, simulate
+    from parallel_synth.simulator.fleet import simulate
+    from parallel_synth.simulator.model import SimConfig
 
     cfg = SimConfig(jitter=0.0, pod_startup_seconds=0.0, node_provision_seconds=0.0)
     runs = [simulate(n, SynthDatasetSpec.model_validate(yaml.safe_load((tmp_path / f"{n}.yaml").read_text())["spec"]),
@@ -70,12 +64,10 @@ def test_plan_counts_extra_views_and_frames_only_for_the_categories_that_have_th
 
 
 def test_a_category_cannot_have_views_and_frames_with_the_spec_defaults_either() -> None:
-    spec = {"samples": 10, "output": {"uri": "s3://bucket/x"}, "image": "i", "render": {"views": {"count": 3}},
-            "categories": [{"name": "motion", "render": {"frames": {"count": 4}}}]}
+    views = wire(SMALL, samples=10, output={"uri": "s3://bucket/x"}, image="i", render={"views": {"count": 3}})
     with pytest.raises(ValueError, match=r"categories\[0\]\.render: views.count 3 and frames.count 4"):
-        SynthDatasetSpec.model_validate(spec)
-    spec["categories"] = [{"name": "motion", "render": {"frames": {"count": 4}, "views": {"count": 1}}}]
-    fixed = SynthDatasetSpec.model_validate(spec)
+        spec(views, categories=[{"name": "motion", "render": {"frames": {"count": 4}}}])
+    fixed = spec(views, categories=[{"name": "motion", "render": {"frames": {"count": 4}, "views": {"count": 1}}}])
     assert multiview.view_count(fixed, "motion") == 1 and multiview.frame_count(fixed, "motion") == 4
     assert multiview.view_count(fixed, "geometry") == 3  # not listed: spec.render's
 
@@ -85,17 +77,17 @@ def test_a_category_cannot_have_views_and_frames_with_the_spec_defaults_either()
 def test_a_mixed_dataset_generates_validates_and_exports_nerf_for_its_multi_view_samples(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("bpy")
-    spec = {"samples": 3, "seed": 5, "version": "1", "shardSize": 3, "categories": MIXED,
-            "render": {"resolutions": [{"width": 32, "height": 32}], "samples": {"min": 1, "max": 1},
-                       "denoise": False, "passes": ["rgb", "segmentation"]},
-            "quality": {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigma": 1.0},
-            "output": {"uri": (tmp_path / "out").as_uri()}, "image": "renderer:test"}
+    mixed = wire(SMALL, samples=3, seed=5, version="1", shardSize=3, categories=MIXED,
+                 render={"resolutions": [{"width": 32, "height": 32}], "samples": {"min": 1, "max": 1},
+                         "denoise": False, "passes": ["rgb", "segmentation"]},
+                 quality=OPEN_GATE, output=tmp_path / "out", image="renderer:test")
     cmd = [sys.executable, "-m", "parallel_synth.commands.cli"]
-    res = subprocess.run([*cmd, "generate", str(_manifest(tmp_path, spec)), "--out", str(tmp_path / "d"),
+    manifest = write_manifest(tmp_path / "mixed.yaml", mixed, name="mixed")
+    res = subprocess.run([*cmd, "generate", str(manifest), "--out", str(tmp_path / "d"),
                           "--workers", "1"], capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     root = tmp_path / "d" / "mixed" / "v1"
-    model = SynthDatasetSpec.model_validate(spec)
+    model = spec(mixed)
     by_cat = {planning.category_of(model, i): planning.sample_key(i) for i in range(3)}
     with tarfile.open(root / layout.shard_path(0)) as tar:
         names = set(tar.getnames())

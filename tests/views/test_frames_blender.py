@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import builders
 import numpy as np
 import pytest
-import yaml
+from builders import OPEN_GATE, SMALL, wire, write_manifest
 from PIL import Image
 
 from synth_contract import planning
@@ -106,15 +107,13 @@ def test_warping_a_frame_by_its_flow_gives_the_next_frame_on_static_background(r
 
 
 def test_a_sequence_sample_has_every_pass_per_frame_and_stable_ids(renderer: Any) -> None:
-    from synth_contract.api import SynthDatasetSpec
     from synth_render.sample import plan_sample, render_sample
 
-    spec = SynthDatasetSpec.model_validate({
-        "samples": 4, "seed": 4, "output": {"uri": "file:///tmp/unused"}, "image": "r:t",
-        "categories": [{"name": "motion", "weight": 1}],
-        "render": {"resolutions": [{"width": 48, "height": 48}], "samples": {"min": 1, "max": 1}, "denoise": False,
-                   "passes": ["rgb", "segmentation", "depth", "flow"], "frames": {"count": 3}},
-        "quality": {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigma": 1.0}})
+    spec = builders.spec(
+        SMALL, samples=4, seed=4, output={"uri": "file:///tmp/unused"}, image="r:t",
+        categories=[{"name": "motion", "weight": 1}], quality=OPEN_GATE,
+        render={"resolutions": [{"width": 48, "height": 48}], "samples": {"min": 1, "max": 1}, "denoise": False,
+                "passes": ["rgb", "segmentation", "depth", "flow"], "frames": {"count": 3}})
     first = render_sample(spec, plan_sample(spec, 1), renderer, dataset="t")
     counts = renderer.datablock_counts()
     again = render_sample(spec, plan_sample(spec, 1), renderer, dataset="t")
@@ -138,14 +137,11 @@ def test_a_sequence_sample_has_every_pass_per_frame_and_stable_ids(renderer: Any
 
 @pytest.mark.slow
 def test_generate_and_validate_accept_a_sequence(tmp_path: Path) -> None:
-    spec = {"samples": 1, "seed": 5, "version": "1", "shardSize": 1, "categories": [{"name": "motion", "weight": 1}],
-            "render": {"resolutions": [{"width": 32, "height": 32}], "samples": {"min": 1, "max": 1},
-                       "denoise": False, "passes": ["rgb", "depth", "segmentation", "flow"], "frames": {"count": 2}},
-            "quality": {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigma": 1.0},
-            "output": {"uri": (tmp_path / "out").as_uri()}, "image": "renderer:test"}
-    manifest = tmp_path / "m.yaml"
-    manifest.write_text(yaml.safe_dump({"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
-                                        "metadata": {"name": "seq"}, "spec": spec}))
+    manifest = write_manifest(tmp_path / "m.yaml", wire(
+        SMALL, samples=1, seed=5, version="1", shardSize=1, categories=[{"name": "motion", "weight": 1}],
+        render={"resolutions": [{"width": 32, "height": 32}], "samples": {"min": 1, "max": 1},
+                "denoise": False, "passes": ["rgb", "depth", "segmentation", "flow"], "frames": {"count": 2}},
+        quality=OPEN_GATE, output=tmp_path / "out", image="renderer:test"), name="seq")
     cmd = [sys.executable, "-m", "parallel_synth.commands.cli"]
     res = subprocess.run([*cmd, "generate", str(manifest), "--out", str(tmp_path / "d"), "--workers", "1"],
                          capture_output=True, text=True, timeout=300, check=False)

@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+import builders
 import pytest
-import yaml
+from builders import SMALL, wire
 from click.testing import CliRunner
+from views_helpers import plan_json
 
 from parallel_synth.commands.cli import cli
 from synth_contract import multiview, simcost
-from synth_contract.api import SynthDatasetSpec
 
-
-def _wire(categories: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"samples": 1200, "shardSize": 100, "output": {"uri": "s3://bucket/x"}, "image": "img",
-            "estimates": {"gpuSecondsPerSample": 10, "bytesPerSample": 1_000_000}, "categories": categories}
+BAKED = wire(SMALL, samples=1200, shardSize=100, output={"uri": "s3://bucket/x"}, image="img",
+             estimates={"gpuSecondsPerSample": 10, "bytesPerSample": 1_000_000})
 
 
 def _plan(tmp_path: Path, categories: list[dict[str, Any]], *flags: str) -> dict[str, Any]:
-    path = tmp_path / "m.yaml"
-    path.write_text(yaml.safe_dump({"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
-                                    "metadata": {"name": "sim"}, "spec": _wire(categories)}))
-    res = CliRunner().invoke(cli, ["plan", str(path), "--json", *flags])
-    assert res.exit_code == 0, res.output
-    return dict(json.loads(res.output))
+    return plan_json(tmp_path / "m.yaml", wire(BAKED, categories=categories), *flags, name="sim")
 
 
 def test_geometry_only_bakes_nothing(tmp_path: Path) -> None:
-    spec = SynthDatasetSpec.model_validate(_wire([{"name": "geometry"}]))
+    spec = builders.spec(BAKED, categories=[{"name": "geometry"}])
     assert simcost.bake_seconds_per_sample(spec) == 0
     assert multiview.estimated_gpu_seconds_per_sample(spec) == 10
     plan = _plan(tmp_path, [{"name": "geometry"}])
@@ -42,7 +35,7 @@ def test_fluids_and_effects_add_their_simulated_share_times_the_bake(tmp_path: P
     liquid, smoke, fire = (simcost.BAKE_SECONDS[k] for k in ("liquid", "smoke", "fire"))
     # a quarter of the samples are fluids (half of them pour/fill/splash), a quarter effects (smoke, fire: 1/6 each)
     expected = 0.25 * 0.5 * liquid + 0.25 * (smoke + fire) / 6
-    spec = SynthDatasetSpec.model_validate(_wire(cats))
+    spec = builders.spec(BAKED, categories=cats)
     assert simcost.bake_seconds_per_sample(spec) == pytest.approx(expected)
     assert multiview.estimated_gpu_seconds_per_sample(spec) == pytest.approx(10 + expected)
     plan = _plan(tmp_path, cats)

@@ -11,10 +11,11 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import builders
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import yaml
+from builders import OPEN_GATE, SMALL, wire, write_manifest
 from PIL import Image
 
 from parallel_synth.dataset.checks import check_dataset
@@ -33,16 +34,12 @@ KEYS = [planning.sample_key(i) for i in range(2)]
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two composition samples, three orbit views each, 64x64 at 2 spp (one worker)."""
     tmp = tmp_path_factory.mktemp("views")
-    spec = {"samples": 2, "seed": 5, "version": "1", "shardSize": 2,
-            "categories": [{"name": "composition", "weight": 1}],
-            "render": {"resolutions": [{"width": 64, "height": 64}], "samples": {"min": 2, "max": 2},
-                       "denoise": False, "passes": ["rgb", "depth", "segmentation", "normals"],
-                       "views": {"count": VIEWS, "pattern": "orbit"}},
-            "quality": {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigma": 1.0},
-            "output": {"uri": (tmp / "out").as_uri()}, "image": "renderer:test"}
-    manifest = tmp / "m.yaml"
-    manifest.write_text(yaml.safe_dump({"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
-                                        "metadata": {"name": "mv"}, "spec": spec}))
+    manifest = write_manifest(tmp / "m.yaml", wire(
+        SMALL, samples=2, seed=5, version="1", shardSize=2, categories=[{"name": "composition", "weight": 1}],
+        render={"resolutions": [{"width": 64, "height": 64}], "samples": {"min": 2, "max": 2},
+                "denoise": False, "passes": ["rgb", "depth", "segmentation", "normals"],
+                "views": {"count": VIEWS, "pattern": "orbit"}},
+        quality=OPEN_GATE, output=tmp / "out", image="renderer:test"), name="mv")
     res = subprocess.run([*SYNTHCTL, "generate", str(manifest), "--out", str(tmp / "d"), "--workers", "1"],
                          capture_output=True, text=True, timeout=600, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -160,21 +157,14 @@ def test_a_point_seen_in_two_views_reprojects_onto_the_same_object_with_the_nerf
     assert checked >= 3
 
 
-def _in_process_spec(pattern: str) -> Any:
-    from synth_contract.api import SynthDatasetSpec
-
-    return SynthDatasetSpec.model_validate({
-        "samples": 8, "seed": 2, "output": {"uri": "file:///tmp/unused"}, "image": "r:t",
-        "categories": [{"name": "geometry", "weight": 1}],
-        "render": {"resolutions": [{"width": 64, "height": 48}], "samples": {"min": 1, "max": 1}, "denoise": False,
-                   "passes": ["rgb", "segmentation", "depth"], "views": {"count": 2, "pattern": pattern}},
-        "quality": {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0, "maxNoiseSigma": 1.0}})
-
-
 def test_a_multi_view_sample_re_renders_byte_identically_and_leaks_nothing(renderer: Any) -> None:
     from synth_render.sample import plan_sample, render_sample
 
-    spec = _in_process_spec("random")
+    spec = builders.spec(
+        SMALL, samples=8, seed=2, output={"uri": "file:///tmp/unused"}, image="r:t",
+        categories=[{"name": "geometry", "weight": 1}], quality=OPEN_GATE,
+        render={"resolutions": [{"width": 64, "height": 48}], "samples": {"min": 1, "max": 1}, "denoise": False,
+                "passes": ["rgb", "segmentation", "depth"], "views": {"count": 2, "pattern": "random"}})
     first = render_sample(spec, plan_sample(spec, 3), renderer, dataset="t")
     counts = renderer.datablock_counts()
     render_sample(spec, plan_sample(spec, 4), renderer, dataset="t")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import builders
 import numpy as np
 import pytest
+from builders import SMALL, wire
 
 from synth_contract import multiview
 from synth_contract.api import SynthDatasetSpec
@@ -77,10 +79,11 @@ def test_a_pixel_and_its_depth_unproject_to_the_world_point() -> None:
     np.testing.assert_allclose(world_point(uv[0][0], uv[0][1], z[0], k, e), point, atol=1e-9)
 
 
+TINY = wire(SMALL, samples=4, image="r:t")
+
+
 def _spec(**views: object) -> SynthDatasetSpec:
-    return SynthDatasetSpec.model_validate({
-        "samples": 4, "output": {"uri": "file:///tmp/x"}, "image": "r:t",
-        "render": {"passes": ["rgb", "depth", "segmentation", "flow"], "views": views}})
+    return builders.spec(TINY, render={"passes": ["rgb", "depth", "segmentation", "flow"], "views": views})
 
 
 def test_members_of_a_multi_view_sample_are_every_pass_but_flow_per_view() -> None:
@@ -112,8 +115,7 @@ def test_bad_views_settings_are_refused_naming_the_field(views: dict[str, object
 
 def test_views_and_frames_together_are_refused() -> None:
     with pytest.raises(ValueError, match="cannot both be > 1"):
-        SynthDatasetSpec.model_validate({"samples": 4, "output": {"uri": "file:///tmp/x"}, "image": "r:t",
-                                         "render": {"views": {"count": 2}, "frames": {"count": 2}}})
+        builders.spec(TINY, render={"views": {"count": 2}, "frames": {"count": 2}})
 
 
 def test_a_frame_moves_objects_by_their_velocity_and_orbits_the_camera() -> None:
@@ -137,9 +139,7 @@ def test_a_frame_moves_objects_by_their_velocity_and_orbits_the_camera() -> None
 
 
 def test_members_of_a_sequence_are_every_pass_per_frame_flow_included() -> None:
-    spec = SynthDatasetSpec.model_validate({
-        "samples": 4, "output": {"uri": "file:///tmp/x"}, "image": "r:t",
-        "render": {"passes": ["rgb", "segmentation", "flow"], "frames": {"count": 3}}})
+    spec = builders.spec(TINY, render={"passes": ["rgb", "segmentation", "flow"], "frames": {"count": 3}})
     members = sample_members(spec)
     assert {"frame000.png", "frame002.seg.png", "frame001.flow.exr"} <= members
     assert not any(m.startswith("view") for m in members)

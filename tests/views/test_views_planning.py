@@ -2,39 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from click.testing import CliRunner
+from builders import SMALL, spec, wire
+from views_helpers import plan_json
 
-from parallel_synth.commands.cli import cli
 from parallel_synth.decisions.renderpods import shard_bytes
-from parallel_synth.simulate import SimConfig, simulate
+from parallel_synth.simulator.fleet import simulate
+from parallel_synth.simulator.model import SimConfig
 from synth_contract import multiview
-from synth_contract.api import SynthDatasetSpec
 
 
-def _wire(views: int, **over: Any) -> dict[str, Any]:
-    wire: dict[str, Any] = {
-        "samples": 2000, "shardSize": 100, "output": {"uri": "s3://bucket/x"}, "image": "img",
-        "estimates": {"gpuSecondsPerSample": 10, "bytesPerSample": 1_000_000},
-        "render": {"passes": ["rgb", "depth", "segmentation", "flow"], "views": {"count": views}},
-        "workers": {"min": 1, "max": 4},
-    }
-    wire.update(over)
-    return wire
+def _wire(views: int) -> dict[str, Any]:
+    return wire(SMALL, samples=2000, shardSize=100, output={"uri": "s3://bucket/x"}, image="img",
+                estimates={"gpuSecondsPerSample": 10, "bytesPerSample": 1_000_000},
+                render={"passes": ["rgb", "depth", "segmentation", "flow"], "views": {"count": views}},
+                workers={"min": 1, "max": 4})
 
 
 def _plan(tmp_path: Path, views: int, *flags: str) -> dict[str, Any]:
-    path = tmp_path / f"m{views}.yaml"
-    path.write_text(yaml.safe_dump({"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
-                                    "metadata": {"name": "mv"}, "spec": _wire(views)}))
-    res = CliRunner().invoke(cli, ["plan", str(path), "--json", *flags])
-    assert res.exit_code == 0, res.output
-    return dict(json.loads(res.output))
+    return plan_json(tmp_path / f"m{views}.yaml", _wire(views), *flags, name="mv")
 
 
 def test_plan_counts_every_view_in_gpu_seconds_and_bytes(tmp_path: Path) -> None:
@@ -63,8 +52,8 @@ def test_a_measured_figure_from_a_flag_is_the_whole_sample_and_is_not_scaled(tmp
 
 
 def test_simulate_and_render_pod_storage_count_the_views() -> None:
-    one = SynthDatasetSpec.model_validate(_wire(1))
-    four = SynthDatasetSpec.model_validate(_wire(4))
+    one = spec(_wire(1))
+    four = spec(_wire(4))
     cfg = SimConfig(jitter=0.0, pod_startup_seconds=0.0, node_provision_seconds=0.0)
     r1, r4 = simulate("one", one, cfg), simulate("four", four, cfg)
     assert r1.samples_completed == r4.samples_completed == 2000
