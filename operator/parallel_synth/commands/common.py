@@ -10,9 +10,7 @@ import click
 
 from synth_contract.api import SynthDataset
 from synth_contract.store import Store
-from synth_contract.validation import EXIT_PROBLEMS, EXIT_USAGE, one_line
-
-__all__ = ["EXIT_PROBLEMS", "EXIT_USAGE", "Usage", "load", "one_line", "open_location", "reading", "s3_options"]
+from synth_contract.validation import EXIT_USAGE, one_line
 
 READ_ATTEMPTS = 2
 """Tries of each S3 call when a command reads a dataset: an unreachable endpoint is an error in seconds."""

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from parallel_synth.commands.common import EXIT_PROBLEMS, EXIT_USAGE, READ_ATTEMPTS, s3_options
+from parallel_synth.commands.common import READ_ATTEMPTS, s3_options
 from parallel_synth.dataset.export import FORMATS, export_dataset
+from synth_contract.validation import EXIT_PROBLEMS, EXIT_USAGE
 
 
 @click.command("export")

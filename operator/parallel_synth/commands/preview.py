@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from parallel_synth.commands.common import EXIT_PROBLEMS, Usage, one_line, open_location, reading, s3_options
+from parallel_synth.commands.common import Usage, open_location, reading, s3_options
+from synth_contract.validation import EXIT_PROBLEMS, one_line
 
 
 @click.command("preview")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from parallel_synth.commands.common import Usage, one_line, open_location, reading, s3_options
+from parallel_synth.commands.common import Usage, open_location, reading, s3_options
+from synth_contract.validation import one_line
 
 
 @click.command("report")

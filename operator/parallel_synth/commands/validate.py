@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from parallel_synth.commands.common import EXIT_PROBLEMS, load, open_location, reading, s3_options
+from parallel_synth.commands.common import load, open_location, reading, s3_options
+from synth_contract.validation import EXIT_PROBLEMS
 
 
 @click.command("validate")
