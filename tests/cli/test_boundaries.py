@@ -4,12 +4,16 @@ only through the entry points declared in pyproject.toml, and loads a command on
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import subprocess
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from parallel_synth.commands.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {
@@ -71,3 +75,11 @@ def test_help_lists_the_renderer_commands_without_importing_them() -> None:
             "sorted(m for m in sys.modules if m.split('.')[0] in ('synth_render', 'bpy', 'kopf')))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert res.stdout.split(" ", 1) == ["True", "[]\n"], res.stdout + res.stderr
+
+
+def test_generate_without_a_renderer_installed_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **_: [])  # an operator-only install
+    res = CliRunner().invoke(cli, ["generate", str(ROOT / "examples" / "quickstart.yaml"), "--out", str(tmp_path)])
+    assert res.exit_code == 2, res.output
+    assert "no renderer 'blender' installed (entry point group parallel_synth.renderers)" in res.output
+    assert list(tmp_path.iterdir()) == []

@@ -42,7 +42,9 @@ EXIT_SIGTERM = 143
                    "a folder under the system temp dir).")
 @click.option("--local", "_local", is_flag=True, hidden=True,
               help="Accepted for DESIGN.md's `synthctl generate --local`; generate always runs locally.")
-@click.option("--renderer", default=None, hidden=True, help="module:function with run_shard's signature.")
+@click.option("--renderer", default=None, hidden=True,
+              help="module:function with run_shard's signature (default: entry point 'blender' of group "
+                   "parallel_synth.renderers).")
 def generate(manifest: str, out: Path | None, workers: int | None, progress_mode: str,
              log_dir: Path | None, _local: bool, renderer: str | None) -> None:
     """Render a dataset on this machine; a second run resumes where the first stopped.
@@ -57,11 +59,17 @@ def generate(manifest: str, out: Path | None, workers: int | None, progress_mode
     130 stopped by Ctrl-C, 143 by SIGTERM (run again to resume).
     """
     from parallel_synth.local.lock import OutputLocked, output_lock
+    from parallel_synth.local.pool import default_renderer
 
     obj = load(manifest)
     spec, name = obj.spec, obj.metadata.name
     if out is not None:
         spec = spec.model_copy(update={"output": spec.output.model_copy(update={"uri": out.resolve().as_uri()})})
+    if renderer is None:
+        try:
+            renderer = default_renderer()
+        except RuntimeError as exc:  # an operator-only install: no renderer to run
+            raise Usage(str(exc)) from None
     _preflight_or_exit(spec)  # an unreadable asset URI or an empty library: exit 2 before any worker starts
     root = layout.dataset_root(spec.output.uri, name, spec.version)
     files = open_store(root, endpoint_url=spec.output.endpoint_url, region=spec.output.region)
@@ -105,10 +113,10 @@ def _scratch() -> Path:
 
 
 def _generate_locked(spec: Any, name: str, files: Store, root: str, *, workers: int | None, progress_mode: str,
-                     logs: Path, renderer: str | None) -> None:
+                     logs: Path, renderer: str) -> None:
     from parallel_synth.dataset.index import write_index
     from parallel_synth.local.generate import run_dataset
-    from parallel_synth.local.pool import default_renderer, default_workers, gpu_count
+    from parallel_synth.local.pool import default_workers, gpu_count
     from parallel_synth.local.progress import Display, LineDisplay, LiveDisplay
 
     n = workers or default_workers()
@@ -120,7 +128,7 @@ def _generate_locked(spec: Any, name: str, files: Store, root: str, *, workers: 
     display: Display = LiveDisplay(f"synthctl generate {name}") if live else LineDisplay(sys.stdout)
     try:
         result = run_dataset(spec, name, files, display, workers=n, gpus=gpus,
-                             renderer=renderer or default_renderer(), log_dir=str(logs))
+                             renderer=renderer, log_dir=str(logs))
     finally:
         display.close()
     if result.status == "interrupted":
