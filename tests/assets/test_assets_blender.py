@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import builders
 import numpy as np
 import pytest
+from builders import SMALL
 
 from synth_render import post
 from synth_render.assets.sample_library import make_mesh, write_asset
@@ -172,16 +174,15 @@ def test_imported_set_stays_under_its_memory_bound(sample_lib: Path, tmp_path: P
 
 
 def test_a_sample_with_assets_rerenders_identically(renderer: Any, sample_lib: Path) -> None:
-    from synth_contract.api import SynthDatasetSpec
     from synth_render.sample import plan_sample, render_sample
 
-    spec = SynthDatasetSpec.model_validate({
-        "samples": 4, "seed": 3, "shardSize": 4, "output": {"uri": "file:///tmp/unused"}, "image": "x",
-        "render": {"resolutions": [{"width": W, "height": H}], "samples": {"min": 2, "max": 2}, "denoise": False,
-                   "passes": ["rgb", "segmentation"]},
-        "quality": {"minScore": 0.0, "maxRerenders": 0},
-        "assets": {"libraries": [{"name": "props", "uri": sample_lib.as_uri()}]},
-        "categories": [{"name": "composition", "assets": {"libraries": ["props"], "share": 1.0}}]})
+    spec = builders.spec(
+        SMALL, samples=4, seed=3, shardSize=4, output={"uri": "file:///tmp/unused"}, image="x",
+        render={"resolutions": [{"width": W, "height": H}], "samples": {"min": 2, "max": 2}, "denoise": False,
+                "passes": ["rgb", "segmentation"]},
+        quality={"minScore": 0.0, "maxRerenders": 0},
+        assets={"libraries": [{"name": "props", "uri": sample_lib.as_uri()}]},
+        categories=[{"name": "composition", "assets": {"libraries": ["props"], "share": 1.0}}])
     plan = plan_sample(spec, 1)
     first = render_sample(spec, plan, renderer, dataset="d")
     second = render_sample(spec, dataclasses.replace(plan), renderer, dataset="d")

@@ -10,9 +10,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import builders
 import numpy as np
 import pytest
-import yaml
+from builders import SMALL, manifest, wire, write_manifest
 
 from parallel_synth.dataset.credits import Credits
 from synth_render.assets.choose import with_library_assets
@@ -108,14 +109,12 @@ def test_assets_check_reports_classes_and_problems(sample_lib: Path, tmp_path: P
     assert gone.returncode == 2 and "file:///no/such/lib" in gone.stderr and "Traceback" not in gone.stderr
 
 
-def _manifest(tmp_path: Path, uri: str) -> Path:
-    doc = {"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset", "metadata": {"name": "lib-test"},
-           "spec": {"samples": 2, "shardSize": 2, "output": {"uri": (tmp_path / "out").as_uri()}, "image": "x",
-                    "assets": {"libraries": [{"name": "props", "uri": uri}]},
-                    "categories": [{"name": "composition", "assets": {"libraries": ["props"]}}]}}
-    p = tmp_path / "m.yaml"
-    p.write_text(yaml.safe_dump(doc))
-    return p
+def _manifest(tmp_path: Path, uri: str, **assets: Any) -> Path:
+    """A 2-sample dataset whose composition category draws from library ``uri`` (plus ``assets``)."""
+    return write_manifest(tmp_path / "m.yaml", wire(
+        SMALL, samples=2, shardSize=2, output=tmp_path / "out", image="x",
+        assets={"libraries": [{"name": "props", "uri": uri}], **assets},
+        categories=[{"name": "composition", "assets": {"libraries": ["props"]}}]), name="lib-test")
 
 
 @pytest.mark.parametrize("kind", ["unreachable", "empty"])
@@ -134,10 +133,7 @@ def test_generate_refuses_an_unusable_library_before_rendering(kind: str, tmp_pa
 
 
 def test_generate_refuses_an_unreachable_environment(tmp_path: Path) -> None:
-    manifest = _manifest(tmp_path, "builtin:sample-objects")
-    doc = yaml.safe_load(manifest.read_text())
-    doc["spec"]["assets"]["environments"] = [{"uri": "file:///no/such/hdris"}]
-    manifest.write_text(yaml.safe_dump(doc))
+    manifest = _manifest(tmp_path, "builtin:sample-objects", environments=[{"uri": "file:///no/such/hdris"}])
     res = _synthctl("generate", str(manifest), "--out", str(tmp_path / "out"))
     assert res.returncode == 2
     assert "spec.assets.environments[0].uri: file:///no/such/hdris" in res.stderr and "Traceback" not in res.stderr
@@ -147,12 +143,10 @@ def test_operator_refuses_asset_uris_pods_cannot_read() -> None:
     from parallel_synth.cluster.reconcile import validated_spec
     from parallel_synth.settings import OperatorSettings
 
-    body = {"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
-            "metadata": {"name": "d", "namespace": "n"},
-            "spec": {"samples": 2, "output": {"uri": "s3://bucket/out"}, "image": "x",
-                     "assets": {"libraries": [{"name": "a", "uri": "file:///srv/lib"},
-                                              {"name": "b", "uri": "builtin:nope"},
-                                              {"name": "c", "uri": "s3://bucket/lib"}]}}}
+    body = manifest(wire(SMALL, samples=2, output={"uri": "s3://bucket/out"}, image="x",
+                         assets={"libraries": [{"name": "a", "uri": "file:///srv/lib"},
+                                               {"name": "b", "uri": "builtin:nope"},
+                                               {"name": "c", "uri": "s3://bucket/lib"}]}), name="d", namespace="n")
     spec, errors = validated_spec(body, settings=OperatorSettings())
     assert spec is None
     assert any(e.startswith("spec.assets.libraries[0].uri") and "file:///srv/lib" in e for e in errors)
@@ -164,9 +158,7 @@ def test_dataset_json_credits_assets_and_lists_rejections() -> None:
     from datetime import UTC, datetime
 
     from parallel_synth.dataset.index import Summary, dataset_summary
-    from synth_contract.api import SynthDatasetSpec
-
-    spec = SynthDatasetSpec.model_validate({"samples": 2, "output": {"uri": "file:///tmp/x"}, "image": "x"})
+    spec = builders.spec(SMALL, samples=2, image="x")
     s = Summary()
     a = {"library": "props", "id": "mug/m.glb", "license": "CC-BY-4.0", "attribution": "Jane"}
     metas = [{"objects": [{"id": 1, "class": "mug", "asset": a}]},

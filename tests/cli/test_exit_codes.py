@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from builders import SMALL, manifest, wire
 from click.testing import CliRunner
 
 from parallel_synth.commands.cli import cli
 
-GOOD = {"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset", "metadata": {"name": "good"},
-        "spec": {"samples": 20, "shardSize": 10, "output": {"uri": "file:///tmp/x"}, "image": "r:1"}}
+GOOD = manifest(wire(SMALL, samples=20, shardSize=10), name="good")
 
 
 def _bad(name: str = "bad") -> dict[str, object]:
-    return {**GOOD, "metadata": {"name": name}, "spec": {**GOOD["spec"], "samples": True}}  # type: ignore[dict-item]
+    return manifest(wire(GOOD["spec"], samples=True), name=name)
 
 
 def _write(tmp_path: Path, *docs: object, name: str = "m.yaml") -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from builders import manifest
 from install_helpers import CHART, ROOT, load_all
 
 lupa = pytest.importorskip("lupa.lua51", reason="pip install lupa (in the dev extra)")
@@ -61,15 +62,9 @@ def test_argocd_layout_is_complete() -> None:
 
 
 def dataset(status: dict[str, Any] | None = None, generation: int = 1) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "apiVersion": "parallelsynth.io/v1alpha1",
-        "kind": "SynthDataset",
-        "metadata": {"name": "phase1", "namespace": "synth", "generation": generation},
-        "spec": {"samples": 1000},
-    }
-    if status is not None:
-        obj["status"] = {"observedGeneration": generation, **status}
-    return obj
+    """The object ArgoCD sees: ``status`` as the operator wrote it for this generation."""
+    return manifest({"samples": 1000}, name="phase1", namespace="synth", generation=generation,
+                    status=None if status is None else {"observedGeneration": generation, **status})
 
 
 def cond(ctype: str, status: str, message: str = "", reason: str = "R") -> dict[str, str]:

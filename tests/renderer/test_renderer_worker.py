@@ -17,7 +17,7 @@ from typing import Any
 
 import builders
 import pytest
-from builders import RENDER, wire
+from builders import RENDER, wire, write_manifest
 from fake_renderer import FakeRenderer
 
 from synth_contract import layout, planning
@@ -276,15 +276,11 @@ def test_sigterm_mid_shard_checkpoints_and_the_next_attempt_resumes(
 
 @pytest.mark.blender
 def test_render_sample_reproduces_a_sample_of_a_committed_shard(tmp_path: Path) -> None:
-    import yaml
-
-    spec = wire(RENDER, samples=12, output={"uri": (tmp_path / "out").as_uri()})
+    spec = wire(RENDER, samples=12, output=tmp_path / "out")
     worker = _worker(spec, "--shard", "2")
     _, err = worker.communicate(timeout=300)
     assert worker.returncode == 0, err
-    manifest = tmp_path / "ds.yaml"
-    manifest.write_text(yaml.safe_dump({"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
-                                        "metadata": {"name": "ds"}, "spec": spec}))
+    manifest = write_manifest(tmp_path / "ds.yaml", spec)
     cmd = [sys.executable, "-c", "from parallel_synth.commands.cli import main; main()", "render-sample", str(manifest)]
     done = subprocess.run([*cmd, "--index", "9", "--out", str(tmp_path / "one")], capture_output=True, text=True,
                           timeout=300)
