@@ -18,6 +18,7 @@ import numpy as np
 from synth_contract import classes
 from synth_contract.api import SynthDatasetSpec
 from synth_render import captions, groundtruth, post
+from synth_render.assets.runtime import category_assets
 from synth_render.rendering import Extras
 from synth_render.scene import Scene
 
@@ -26,8 +27,6 @@ def dataset_vocabulary(spec: SynthDatasetSpec) -> list[dict[str, Any]]:
     """``dataset.json`` ``classes``: the spec's built-in classes plus every class of the libraries it uses."""
     extra: set[str] = set()
     if any(c.assets is not None and c.assets.libraries for c in spec.categories):
-        from synth_render.assets.runtime import category_assets
-
         for c in spec.categories:
             for lib in category_assets(spec, str(c.name))[0]:
                 extra.update(lib.classes)

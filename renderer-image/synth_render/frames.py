@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from synth_contract import classes
 from synth_render import views
+from synth_render.annotate import dataset_vocabulary
 from synth_render.scene import Camera, Scene
 
 _FILE = views._FILE
@@ -88,9 +90,6 @@ def annotate_frames(spec: Any, scene: Scene, cameras: tuple[Camera, ...], out: A
     """``meta['frames']`` and the encoded ``frame{t:03d}.*`` members of frames 1.. (kept in ``arrays``)."""
     if len(cameras) < 2:
         return
-    from synth_contract import classes
-    from synth_render.annotate import dataset_vocabulary
-
     params = params_from_spec(spec.render.frames)
     passes = {str(p) for p in spec.render.passes}
     width, height = int(meta["render"]["width"]), int(meta["render"]["height"])

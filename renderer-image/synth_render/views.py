@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from synth_contract import classes
 from synth_render import groundtruth, post
+from synth_render.annotate import dataset_vocabulary
 from synth_render.scene import Camera, Scene
 
 PATTERNS = ("orbit", "arc", "stereo", "random")
@@ -145,9 +147,6 @@ def annotate_views(spec: Any, scene: Scene, cameras: tuple[Camera, ...], out: An
     """
     if len(cameras) < 2:
         return
-    from synth_contract import classes
-    from synth_render.annotate import dataset_vocabulary
-
     passes = {str(p) for p in spec.render.passes}
     width, height = int(meta["render"]["width"]), int(meta["render"]["height"])
     class_ids = classes.class_ids(dataset_vocabulary(spec))

@@ -28,6 +28,7 @@ from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.store import Store, open_store
 from synth_contract.validation import spec_from_json
+from synth_render.assets.runtime import preflight_messages
 from synth_render.logs import event, setup_json_logging
 from synth_render.rendering import Renderer
 from synth_render.shard_run import EXIT_CONFIG, EXIT_ERROR, EXIT_SIGTERM, BadConfig, ShardOutcome, ShardRun
@@ -143,8 +144,6 @@ def main(argv: list[str] | None = None) -> None:
         root = layout.dataset_root(spec.output.uri, args.dataset, spec.version)
         store = open_store(root, endpoint_url=spec.output.endpoint_url, region=spec.output.region)
         grace = float(os.environ.get("SYNTH_SIGTERM_GRACE_SECONDS", SIGTERM_GRACE_SECONDS))
-        from synth_render.assets.runtime import preflight_messages
-
         unusable = preflight_messages(spec)  # an unreadable asset URI: exit 2 naming it, not a retry loop
         if unusable:
             raise BadConfig("; ".join(unusable))

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from synth_render.assets import sample_library
 from synth_render.assets.catalog import UnsafePath, companions, safe_relpath
 
 DEFAULT_CACHE_BYTES = 4 * 1024**3
@@ -117,8 +118,6 @@ def _builtin_root(name: str, cache: AssetCache) -> Path:
     if name == "studiolights":
         return _bpy_datafiles()
     if name == "sample-objects":
-        from synth_render.assets import sample_library
-
         return sample_library.ensure(cache.root / "builtin-sample-objects")
     raise Unreachable(f"builtin:{name}: unknown (built-in: {', '.join(BUILTINS)})")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from synth_render.assets.choose import with_library_assets
 from synth_render.assets.fetch import DEFAULT_CACHE_BYTES, AssetCache
-from synth_render.assets.library import Library, load_library
+from synth_render.assets.library import Library, load_library, preflight
 from synth_render.scene import Scene
 
 _CACHE: dict[str, AssetCache] = {}
@@ -82,7 +82,5 @@ def annotate(meta: dict[str, Any], scene: Scene, renderer: Any) -> None:
 
 def preflight_messages(spec: Any) -> list[str]:
     """'field: problem' for every asset URI of the spec a worker cannot use (empty when fine)."""
-    from synth_render.assets.library import preflight
-
     cache = worker_cache(endpoint_url=spec.output.endpoint_url, region=spec.output.region)
     return [f"{path}: {why}" for path, why in preflight(spec, cache)]
