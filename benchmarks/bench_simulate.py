@@ -25,7 +25,9 @@ from typing import Any
 
 import yaml
 
-from parallel_synth.simulate import SimConfig, SimReport, plot, simulate, start_after
+from parallel_synth.simulator.fleet import simulate, start_after
+from parallel_synth.simulator.model import SimConfig, SimReport
+from parallel_synth.simulator.plot import plot
 from synth_contract.api import SynthDataset, SynthDatasetSpec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,8 @@ from builders import FLEET, wire, write_manifest
 from click.testing import CliRunner
 
 from parallel_synth.commands.cli import cli
-from parallel_synth.simulate import SimConfig, simulate
+from parallel_synth.simulator.fleet import simulate
+from parallel_synth.simulator.model import SimConfig
 
 SIM = wire(FLEET, shardsPerBatch=100)
 """Batches of 100 shards: fewer batch hand-overs, so fewer operator reconciles to simulate."""
@@ -46,7 +47,9 @@ def test_preemption_storm_loses_no_committed_shard_and_reports_the_waste() -> No
     assert storm.shards_completed == storm.shards_total and storm.shards_failed == 0
     assert storm.samples_completed == spec.samples and storm.duplicate_commits == 0
     assert storm.preemptions > 100
-    assert storm.final_status["preemptions"] == storm.preemptions  # the operator's status counts them
+    # the operator's status counts them, plus the pods a scale-down stopped (SIGTERM: exit 143,
+    # which decide_batch cannot tell from a preemption), now that decide_batch reads the pods
+    assert storm.final_status["preemptions"] == storm.preemptions + storm.stopped_pods
     assert storm.lost_gpu_hours > calm.lost_gpu_hours + 1.0  # the report shows the waste
     assert storm.dollars > calm.dollars
     assert storm.on_demand_gpu_hours == 0  # fallback off: stays on spot
@@ -104,3 +107,23 @@ def test_cli_json_and_plot(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = CliRunner().invoke(cli, ["simulate", str(manifest), "--days", "0.2"])
     assert res.exit_code == 0 and "samples/day attained" in res.output
+
+
+def test_batch_statuses_and_the_dataset_phase_come_from_the_operators_decisions() -> None:
+    # preemptions and render failures: decide_batch counts them from the simulated pods and Jobs,
+    # retries a Job whose indexes failed as a new attempt; decide_dataset folds the batches and
+    # finishes the dataset only once the index Job has written the index
+    spec = builders.spec(SIM, samples=40_000)
+    r = simulate("ops", spec, SimConfig(seed=8, tick_seconds=600, preemption_rate=0.2, failure_rate=0.3))
+    assert r.finished and r.shards_completed == 400 and r.shards_failed == 0
+    assert r.final_status["phase"] == "Succeeded" and r.final_status["index"]["phase"] == "Succeeded"
+    assert _condition(r.final_status, "Indexed")["status"] == "True"
+    assert r.event_reasons["Indexing"] == 1 and r.event_reasons["Finished"] == 1
+    batches = r.batches.values()
+    assert len(batches) == 4 and {b["phase"] for b in batches} == {"Succeeded"}
+    assert {b["completedShards"] for b in batches} == {"0-99"}
+    assert sum(b["preemptions"] for b in batches) == r.final_status["preemptions"] == r.preemptions + r.stopped_pods
+    assert r.preemptions > 0 and r.event_reasons["Preempted"] > 0
+    assert sum(b["retries"] for b in batches) == r.final_status["retries"] == r.retries > 0
+    assert max(b["attempt"] for b in batches) >= 2  # a Job over maxFailedIndexes: a new attempt
+    assert r.event_reasons["BatchRetried"] == sum(b["attempt"] - 1 for b in batches)

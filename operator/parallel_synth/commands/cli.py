@@ -25,7 +25,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("parallel_synth.commands.validate:validate", "Check a rendered dataset; non-zero exit on any problem."),
     "preview": ("parallel_synth.commands.preview:preview", "Contact sheet of samples with masks and boxes."),
     "plan": ("parallel_synth.commands.plan:plan", "Capacity plan: storage, GPU-hours, cost, workers."),
-    "simulate": ("parallel_synth.cmd_simulate:simulate", "Simulate a fleet on a simulated clock."),
+    "simulate": ("parallel_synth.commands.simulate:simulate", "Simulate a fleet on a simulated clock."),
     "index": ("parallel_synth.commands.index:index", "Write a finished dataset's index and dataset.json."),
     "export": ("parallel_synth.commands.export:export", "Export a dataset as COCO, BOP or NeRF (streaming)."),
     "report": ("parallel_synth.commands.report:report", "HTML report: balance, coverage, quality, worst samples, cost."),

@@ -1,6 +1,6 @@
 """``synthctl simulate``: size a run on a simulated fleet before spending money.
 
-Reads a SynthDataset manifest, runs :func:`parallel_synth.simulate.simulate` (the real
+Reads a SynthDataset manifest, runs :func:`parallel_synth.simulator.fleet.simulate` (the real
 planner, operator window and status, autoscaler and cost code against simulated nodes, Jobs,
 preemptions and render times) and prints one line per simulated day, then a summary; or the
 whole report as JSON. ``--plot`` writes a PNG.
@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-from parallel_synth.simulate import DayStats, SimConfig, SimReport, plot
-from parallel_synth.simulate import simulate as run_simulation
+from parallel_synth.simulator.fleet import simulate as run_simulation
+from parallel_synth.simulator.model import DayStats, SimConfig, SimReport
+from parallel_synth.simulator.plot import plot
 
 
 def _fmt_days(days: float) -> str:
@@ -208,4 +209,4 @@ def _quota_schedule(changes: tuple[str, ...], quota: int | None) -> tuple[tuple[
 
 
 simulate = simulate_cmd
-"""The click command registered lazily by ``synthctl`` as ``parallel_synth.cmd_simulate:simulate``."""
+"""The click command registered lazily by ``synthctl`` as ``parallel_synth.commands.simulate:simulate``."""
