@@ -5,8 +5,8 @@ then opens every asset without Blender (trimesh for GLB/glTF/OBJ/PLY/STL, the he
 .blend) and reports classes, counts, sizes, licences and problems. ``preflight_problems`` is
 what ``generate`` runs before any worker starts: an asset URI that cannot be read, or a
 library with no usable asset, stops the run with exit 2 and the field that names it.
-Both reach ``synthctl`` through entry points (pyproject: ``parallel_synth.commands`` and
-``parallel_synth.preflight``).
+Both reach ``synthctl`` through the entry points declared in pyproject.toml (this package never
+imports the operator's).
 """
 
 from __future__ import annotations
