@@ -142,8 +142,3 @@ def read_json(files: Store, rel: str, report: Report, code: str) -> Any:
     except OSError as exc:
         report.add(code, rel, f"cannot be read: {one_line(exc, 200)}")
     return None
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
