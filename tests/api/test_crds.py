@@ -10,6 +10,7 @@ import pytest
 import yaml
 from builders import EXAMPLES, ROOT, load_example
 from cel_eval import cel_violations, preserve_unknown_paths, structural_problems
+from crd_schema import openapi_to_jsonschema
 
 from parallel_synth.commands import crds
 
@@ -71,26 +72,11 @@ def test_every_spec_field_has_a_description() -> None:
     assert missing(_schema("synthdatasets")["properties"]["spec"], "spec") == []
 
 
-def _openapi_to_jsonschema(node: Any) -> Any:
-    if isinstance(node, dict):
-        out = {k: _openapi_to_jsonschema(v) for k, v in node.items() if not k.startswith("x-kubernetes")}
-        # OpenAPI v3.0 boolean exclusive bounds -> JSON Schema numeric ones.
-        for bound, flag in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
-            if out.get(flag) is True:
-                out[flag] = out.pop(bound)
-            elif out.get(flag) is False:
-                del out[flag]
-        return out
-    if isinstance(node, list):
-        return [_openapi_to_jsonschema(v) for v in node]
-    return node
-
-
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_examples_fit_the_crd_schema_and_its_cel_rules(path: Path) -> None:
     doc = load_example(path)
     schema = _schema("synthdatasets")
-    jsonschema.validate(doc, _openapi_to_jsonschema(schema), format_checker=jsonschema.FormatChecker())
+    jsonschema.validate(doc, openapi_to_jsonschema(schema), format_checker=jsonschema.FormatChecker())
     assert cel_violations(schema, doc) == []
 
 
@@ -136,7 +122,7 @@ def test_long_names_are_rejected_by_cel(minimal: dict[str, Any]) -> None:
 def test_openapi_rejects_out_of_range_values(minimal: dict[str, Any]) -> None:
     minimal["spec"]["shardSize"] = 0
     minimal["spec"]["output"]["uri"] = "s3://"
-    validator = jsonschema.Draft7Validator(_openapi_to_jsonschema(_schema("synthdatasets")))
+    validator = jsonschema.Draft7Validator(openapi_to_jsonschema(_schema("synthdatasets")))
     paths = {".".join(map(str, e.absolute_path)) for e in validator.iter_errors(minimal)}
     assert {"spec.shardSize", "spec.output.uri"} <= paths
 

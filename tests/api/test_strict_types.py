@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 import yaml
 from builders import ROOT, with_field
+from crd_schema import openapi_to_jsonschema
 
 from synth_contract.api import SynthDataset
 from synth_contract.validation import validate_document
@@ -23,18 +24,10 @@ from synth_contract.validation import validate_document
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 
 
-def _openapi_to_jsonschema(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _openapi_to_jsonschema(v) for k, v in node.items() if not k.startswith("x-kubernetes")}
-    if isinstance(node, list):
-        return [_openapi_to_jsonschema(v) for v in node]
-    return node
-
-
 @functools.cache
 def _crd_validator() -> jsonschema.Draft7Validator:
     crd = yaml.safe_load((ROOT / "crds" / "parallelsynth.io_synthdatasets.yaml").read_text())
-    return jsonschema.Draft7Validator(_openapi_to_jsonschema(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]))
+    return jsonschema.Draft7Validator(openapi_to_jsonschema(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]))
 
 
 def _crd_errors(doc: dict[str, Any]) -> set[str]:

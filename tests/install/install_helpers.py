@@ -1,4 +1,4 @@
-"""Helpers shared by the install tests (paths, subprocess, YAML, OpenAPI schemas)."""
+"""Helpers shared by the install tests (paths, subprocess, YAML)."""
 
 from __future__ import annotations
 
@@ -24,17 +24,3 @@ def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 def load_all(text: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(text) if d]
 
-
-def openapi_to_jsonschema(node: Any) -> Any:
-    """A CRD's OpenAPI v3.0 schema as JSON Schema: boolean exclusive bounds become numeric."""
-    if isinstance(node, list):
-        return [openapi_to_jsonschema(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: openapi_to_jsonschema(v) for k, v in node.items() if not k.startswith("x-kubernetes")}
-    for bound, flag in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
-        if out.get(flag) is True:
-            out[flag] = out.pop(bound)
-        elif out.get(flag) is False:
-            del out[flag]
-    return out

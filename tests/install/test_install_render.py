@@ -16,7 +16,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from install_helpers import CHART, MANIFESTS, ROOT, load_all, openapi_to_jsonschema, run
+from crd_schema import openapi_to_jsonschema
+from install_helpers import CHART, MANIFESTS, ROOT, load_all, run
 
 VALUES = Path(__file__).parent / "values"
 KUBE_VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]  # 1.29: the chart's kubeVersion
