@@ -18,7 +18,7 @@ from typing import Any
 from synth_contract import layout
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.store import Store
-from synth_render import annotate, quarantine, shards
+from synth_render import annotate, shards
 from synth_render.provenance import image_provenance
 
 MANIFEST_SCHEMA = "parallel-synth/shard-manifest/v1"
@@ -111,7 +111,7 @@ def manifest(spec: SynthDatasetSpec, dataset: str, shard: int, records: list[Rec
         "keys": {"first": kept[0].key, "last": kept[-1].key} if kept else None,
         "quarantined": {"samples": len(held), "keys": [r.key for r in held],
                         "categories": dict(sorted(held_cats.items())),
-                        "path": quarantine.quarantine_path(shard) if held else None},
+                        "path": layout.quarantine_path(shard) if held else None},
         "quality": {"mean": round(sum(scores) / len(scores), 4), "min": round(min(scores), 4),
                     "passRate": round(pass_rate(records), 4),
                     "rerenders": sum(r.attempts - 1 for r in records),

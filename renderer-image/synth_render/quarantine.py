@@ -16,19 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from synth_contract import layout
 from synth_render import shards
 
 QUARANTINE_SCHEMA = "parallel-synth/quarantine/v1"
-
-
-def quarantine_path(shard: int) -> str:
-    """The tar of a shard's quarantined samples, relative to the dataset root."""
-    return f"quarantine/{shard:08d}.tar"
-
-
-def quarantine_list_path(shard: int) -> str:
-    """The JSON list of a shard's quarantined samples and why, relative to the dataset root."""
-    return f"quarantine/{shard:08d}.json"
 
 
 @dataclass(frozen=True)
@@ -62,5 +53,5 @@ def quarantine_doc(dataset: str, version: str, shard: int, entries: list[dict[st
                    ) -> dict[str, Any]:
     """The contents of ``quarantine/{shard:08d}.json``."""
     return {"schema": QUARANTINE_SCHEMA, "dataset": dataset, "version": version, "shard": shard,
-            "path": quarantine_path(shard), "samples": split.quarantined, "bytes": split.quarantined_bytes,
+            "path": layout.quarantine_path(shard), "samples": split.quarantined, "bytes": split.quarantined_bytes,
             "sha256": split.quarantined_sha256, "entries": entries}

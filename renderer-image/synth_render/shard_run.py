@@ -212,8 +212,8 @@ class ShardRun:
             entries = [{"key": r.key, "index": r.index, "category": r.category, "score": r.score,
                         "attempts": r.attempts, "reasons": list(r.quality.get("reasons") or []),
                         "quality": r.quality} for r in held]
-            self.store.upload_file(quarantine.quarantine_path(self.shard), tmp / "held.tar")
-            self.store.write_bytes(quarantine.quarantine_list_path(self.shard), json_bytes(
+            self.store.upload_file(layout.quarantine_path(self.shard), tmp / "held.tar")
+            self.store.write_bytes(layout.quarantine_list_path(self.shard), json_bytes(
                 quarantine.quarantine_doc(self.dataset, self.spec.version, self.shard, entries, split)))
             tar_path, size, digest = tmp / "kept.tar", split.kept_bytes, split.kept_sha256
             event("samples quarantined", shard=self.shard, samples=len(held),

@@ -15,7 +15,6 @@ from synth_contract import layout, planning
 from synth_contract.store import open_store
 from synth_render import shards
 from synth_render.manifests import verify_shard
-from synth_render.quarantine import quarantine_list_path, quarantine_path
 from synth_render.shard_run import EXIT_QUALITY
 from synth_render.worker import run_shard
 
@@ -39,9 +38,9 @@ def test_a_sample_failing_every_rerender_is_quarantined_and_one_that_recovers_is
     assert manifest["samples"] == 7 and manifest["quarantined"]["keys"] == [planning.sample_key(2)]
     assert sum(manifest["categories"].values()) == 7 and manifest["quality"]["passRate"] == 0.875
     assert verify_shard(store, 0, deep=True) == []
-    held = [k for k, _ in shards.read_samples(tmp_path / quarantine_path(0))]
+    held = [k for k, _ in shards.read_samples(tmp_path / layout.quarantine_path(0))]
     assert held == [planning.sample_key(2)]
-    doc = json.loads((tmp_path / quarantine_list_path(0)).read_text())
+    doc = json.loads((tmp_path / layout.quarantine_list_path(0)).read_text())
     entry = doc["entries"][0]
     assert entry["index"] == 2 and entry["attempts"] == 3 and entry["reasons"][0].startswith("noise:")
     recovered = next(json.loads(f["json"]) for k, f in shards.read_samples(tmp_path / layout.shard_path(0))
@@ -74,7 +73,7 @@ def test_a_shard_under_min_pass_rate_exits_3_and_commits_nothing(tmp_path: Path)
     store = open_store(tmp_path.as_uri())
     out = run_shard(spec, "ds", 0, store=store, renderer=FakeRenderer(noisy_seeds=noisy))
     assert out.status == "failed" and out.exit_code == EXIT_QUALITY == 3 and "pass rate" in out.reason
-    assert not store.exists(layout.manifest_path(0)) and not store.exists(quarantine_path(0))
+    assert not store.exists(layout.manifest_path(0)) and not store.exists(layout.quarantine_path(0))
 
 
 def test_validate_flags_a_failed_sample_found_in_a_training_shard(tmp_path: Path) -> None:
