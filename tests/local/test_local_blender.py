@@ -5,12 +5,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from builders import LOCAL, RENDER, wire, write_manifest
+from local_helpers import wait_until
 
 from parallel_synth.dataset.checks import check_dataset
 from synth_contract import planning
@@ -47,11 +47,7 @@ def test_interrupt_and_resume(tmp_path: Path) -> None:
     root = out / "real" / "v1"
     cmd = [*SYNTHCTL, "generate", str(manifest), "--out", str(out), "--workers", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while not list(root.glob("manifests/*.json")):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until("a committed shard", lambda: bool(list(root.glob("manifests/*.json"))), proc, timeout=300)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stdout + stderr

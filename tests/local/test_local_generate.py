@@ -7,13 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from builders import LOCAL, wire, write_manifest
-from local_helpers import FAKE_RENDERER
+from local_helpers import FAKE_RENDERER, wait_until
 
 from parallel_synth.dataset.checks import check_dataset
 from synth_contract import planning
@@ -71,11 +70,7 @@ def test_ctrl_c_then_rerun_resumes_without_rerendering(tmp_path: Path, subproces
         [*SYNTHCTL, "generate", str(manifest), "--out", str(out), "--workers", "2", "--renderer", FAKE_RENDERER],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    deadline = time.monotonic() + 60
-    while not list(root.glob("manifests/*.json")):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no shard committed in time"
-        time.sleep(0.05)
+    wait_until("a committed shard", lambda: bool(list(root.glob("manifests/*.json"))), proc)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

@@ -12,27 +12,16 @@ import socket
 import stat
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from builders import LOCAL, wire, write_manifest
-from local_helpers import FAKE_RENDERER
+from local_helpers import FAKE_RENDERER, wait_until
 
 SYNTHCTL = [sys.executable, "-m", "parallel_synth.commands.cli"]
 DEADLINE = 60.0
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process state from /proc")
-
-
-def _await(what: str, ready: Callable[[], bool], proc: subprocess.Popen[str] | None = None) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not ready():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"generate ended (exit {proc.returncode}) before {what}: {proc.communicate()}")
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -72,7 +61,7 @@ def slow_run(tmp_path: Path, subprocess_env: dict[str, str]):  # type: ignore[no
     proc = _start(manifest, out, {**subprocess_env, "FAKE_RENDER_DELAY": "0.2"})
     logs = root / ".synth" / "logs"
     # a worker's log exists once it has armed its parent-death signal and loaded the renderer
-    _await("both workers to start", lambda: len(list(logs.glob("worker-*.log"))) == 2, proc)
+    wait_until("both workers to start", lambda: len(list(logs.glob("worker-*.log"))) == 2, proc, timeout=DEADLINE)
     yield proc, manifest, out, root
     if proc.poll() is None:
         proc.kill()
@@ -86,7 +75,7 @@ def test_sigkill_of_generate_takes_its_workers_with_it(slow_run) -> None:  # typ
     proc.send_signal(signal.SIGKILL)
     # before the fix this timed out: the orphaned workers kept generate's stdout pipe open
     proc.communicate(timeout=DEADLINE)
-    _await("the orphaned workers to exit", lambda: not any(_alive(p) for p in workers))
+    wait_until("the orphaned workers to exit", lambda: not any(_alive(p) for p in workers), timeout=DEADLINE)
 
 
 def test_a_second_generate_on_the_same_output_is_refused(slow_run, subprocess_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
