@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 
 from synth_contract import classes
+from synth_contract.passes import PASS_EXT
 from synth_render import views
 from synth_render.annotate import dataset_vocabulary
 from synth_render.scene import Camera, Scene
 
 _FILE = views._FILE
-_FRAME0_EXTS = (*views._VIEW0_EXTS, "flow.exr")
+_FRAME0_EXTS = (*views._VIEW0_EXTS, PASS_EXT["flow"])
 
 
 @dataclass(frozen=True)

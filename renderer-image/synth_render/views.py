@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from synth_contract import classes
+from synth_contract.passes import PASS_EXT
 from synth_render import groundtruth, post
 from synth_render.annotate import dataset_vocabulary
 from synth_render.scene import Camera, Scene
@@ -126,8 +127,8 @@ def _m(a: np.ndarray) -> list[list[float]]:
 VIEW_PASSES = ("rgb", "depth", "segmentation", "normals", "albedo", "roughness", "metallic", "semantic")
 """Passes written for every view; ``flow``, captions and the amodal statistics are view 0's only."""
 
-_VIEW0_EXTS = ("png", "depth.png", "depth.exr", "seg.png", "normals.png", "albedo.png", "roughness.png",
-               "metallic.png", "sem.png")
+_VIEW0_EXTS = (*(PASS_EXT[p] for p in VIEW_PASSES), "depth.exr")
+"""View 0's members: the sample's own files of the view passes (depth as PNG or EXR)."""
 _VIEW_OBJECT_KEYS = ("id", "class", "classId", "bbox", "pixels", "pose", "box3d")
 _FILE = "file:"
 """Prefix of encoded view members kept in an attempt's arrays (bytes as uint8) until the sample is written."""
