@@ -69,10 +69,15 @@ class RenderOutput:
 
 
 class Renderer(Protocol):
-    """Renders one :class:`Scene` at a time (a long-lived scene per worker)."""
+    """Renders one :class:`Scene` at a time (a long-lived scene per worker).
+
+    ``views``: the cameras of views 1.. (multi-view samples); ``frames``: the camera of every frame
+    of a sequence, frame 0 first; ``frame_motion_blur``: blur the frames over the shutter.
+    """
 
     device: str
     engine_version: str
 
     def render(self, scene: Scene, *, width: int, height: int, spp: int, denoise: bool, seed: int,
-               normals: bool = True, extras: Any = None) -> Any: ...
+               normals: bool = True, extras: Extras | None = None, views: tuple[Any, ...] = (),
+               frames: tuple[Any, ...] = (), frame_motion_blur: bool = False) -> RenderOutput: ...
