@@ -154,6 +154,19 @@ def test_operator_refuses_asset_uris_pods_cannot_read() -> None:
     assert not any("libraries[2]" in e for e in errors)
 
 
+def test_operator_accepts_every_builtin_source_the_renderer_ships() -> None:
+    """The operator keeps its own list of ``builtin:`` names (it does not import the renderer)."""
+    from parallel_synth.cluster.reconcile import validated_spec
+    from parallel_synth.settings import OperatorSettings
+    from synth_render.assets.fetch import BUILTINS
+
+    libs = [{"name": f"l{i}", "uri": f"builtin:{name}"} for i, name in enumerate(BUILTINS)]
+    body = manifest(wire(SMALL, samples=2, output={"uri": "s3://bucket/out"}, image="x", assets={"libraries": libs}),
+                    name="d", namespace="n")
+    spec, errors = validated_spec(body, settings=OperatorSettings())
+    assert spec is not None and errors == [], errors
+
+
 def test_dataset_json_credits_assets_and_lists_rejections() -> None:
     from datetime import UTC, datetime
 

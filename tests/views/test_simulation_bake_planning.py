@@ -49,3 +49,21 @@ def test_fluids_and_effects_add_their_simulated_share_times_the_bake(tmp_path: P
 def test_a_measured_flag_is_the_whole_sample_and_gets_no_bake_added(tmp_path: Path) -> None:
     plan = _plan(tmp_path, [{"name": "fluids"}], "--gpu-seconds-per-sample", "30")
     assert plan["gpuSecondsPerSample"] == 30 and plan["bakeSecondsPerSample"] == 0
+
+
+@pytest.mark.parametrize("category", ["fluids", "effects", "geometry"])
+def test_the_plans_simulated_shares_are_what_the_generators_emit(category: str) -> None:
+    """simcost keeps its own table (the operator does not import the renderer): it must match the scenes."""
+    from synth_render.sample import plan_sample, scene_for
+
+    spec = builders.spec(builders.RENDER, samples=120, categories=[{"name": category}])
+    counts: dict[str, int] = {}
+    for index in range(120):
+        scene, _ = scene_for(spec, plan_sample(spec, index))
+        for kind in {o.simulation.kind for o in scene.objects if o.simulation is not None}:
+            counts[kind] = counts.get(kind, 0) + 1
+    shares = {kind: n / 120 for kind, n in counts.items()}
+    expected = simcost.SIMULATED_SHARE.get(category, {})
+    assert set(shares) == set(expected)
+    for kind, share in expected.items():
+        assert shares[kind] == pytest.approx(share, abs=0.05), kind
