@@ -283,15 +283,6 @@ def caption_check(text: str, *, visible_classes: Iterable[str], vocabulary: Iter
     return problems
 
 
-def check_sample(meta: dict[str, Any], vocabulary: Iterable[str]) -> list[str]:
-    """``caption_check`` on a sample's own JSON (its ``caption`` and visible objects)."""
-    text = meta.get("caption")
-    if not isinstance(text, str):
-        return []
-    return caption_check(text, visible_classes={str(o.get("class")) for o in visible_objects(meta)},
-                         vocabulary=vocabulary)
-
-
 def load_captioner(name: str) -> Captioner | None:
     """``render.captioner`` as a function: builtin, none (None), entry point name or module:function."""
     if name == "builtin":

@@ -67,10 +67,6 @@ class AssetCache:
         for _, p, size in sorted(found):
             self._lru[p] = size
 
-    @property
-    def used_bytes(self) -> int:
-        return sum(self._lru.values())
-
     def slot(self, uri: str) -> Path:
         """The cache folder of one URI."""
         return self.root / hashlib.sha256(uri.encode()).hexdigest()[:16]
@@ -194,19 +190,6 @@ def list_uri(uri: str, cache: AssetCache) -> dict[str, int]:
         raise Unreachable(f"{uri}: is empty (no files below it)")
     cache._listings[uri] = files
     return files
-
-
-def read_head(uri: str, rel: str, cache: AssetCache, n: int = 512) -> bytes:
-    """The first ``n`` bytes of a file below a URI (for cheap format checks)."""
-    root = _local_root(uri, cache)
-    if root is not None:
-        with open(_checked_local(root, rel), "rb") as f:
-            return f.read(n)
-    client, bucket, prefix = _s3(uri, cache)
-    key = f"{prefix}/{safe_relpath(rel)}" if prefix else safe_relpath(rel)
-    obj = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{n - 1}")
-    data: bytes = obj["Body"].read()
-    return data
 
 
 def _checked_local(root: Path, rel: str) -> Path:

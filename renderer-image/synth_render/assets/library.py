@@ -73,13 +73,6 @@ def used_libraries(spec: Any) -> set[str]:
     return {n for c in wire.get("categories", []) for n in ((c.get("assets") or {}).get("libraries") or [])}
 
 
-def load_libraries(spec: Any, cache: AssetCache) -> dict[str, Library]:
-    """Every library a category uses, by name (raises like :func:`load_library`)."""
-    used = used_libraries(spec)
-    return {lib["name"]: load_library(lib["name"], lib["uri"], cache)
-            for lib in _assets(spec).get("libraries", []) if lib["name"] in used}
-
-
 def preflight(spec: Any, cache: AssetCache, *, environments: bool = True) -> list[tuple[str, str]]:
     """(field path, problem) for every asset URI of the spec that cannot be used."""
     problems: list[tuple[str, str]] = []

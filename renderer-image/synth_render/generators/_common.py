@@ -19,15 +19,9 @@ from synth_render.scene import (
     Part,
     Pattern,
     Primitive,
-    SceneObject,
     Vec3,
     World,
 )
-
-HALF_HEIGHT: dict[str, float] = {
-    "cube": 0.5, "sphere": 0.5, "ico": 0.5, "cylinder": 0.5, "cone": 0.5, "torus": 0.15, "plane": 0.0,
-}
-"""Half the height of each unit primitive (how far its origin sits above the ground)."""
 
 
 def lerp(a: float, b: float, u: float) -> float:
@@ -73,18 +67,6 @@ def ground(rng: np.random.Generator, *, size: float = 40.0, pattern: Pattern | N
     m = Material(**{**m.__dict__, "color": color(rng, sat=(0.0, 0.3), val=(0.25, 0.6)),
                     "color2": color(rng, sat=(0.0, 0.3), val=(0.1, 0.4))})
     return Part("plane", m, scale=(size, size, 1.0))
-
-
-def prop(rng: np.random.Generator, oid: int, primitive: Primitive, at: tuple[float, float], size: float, *,
-         mat: Material | None = None, z: float | None = None, velocity: Vec3 = (0.0, 0.0, 0.0)) -> SceneObject:
-    """A single-primitive object standing on the ground (or at height ``z``)."""
-    sz = (size, size, size)
-    height = HALF_HEIGHT[primitive] * size if z is None else z
-    rot = (0.0, 0.0, round(float(rng.uniform(0, 2 * math.pi)), 4))
-    return SceneObject(
-        id=oid, cls=primitive, parts=(Part(primitive, mat or material(rng)),),
-        location=(round(at[0], 4), round(at[1], 4), round(height, 4)), rotation=rot, scale=sz, velocity=velocity,
-    )
 
 
 def scatter(rng: np.random.Generator, n: int, radius: float, min_dist: float) -> list[tuple[float, float]]:
