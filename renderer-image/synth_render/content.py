@@ -23,8 +23,6 @@ ENVIRONMENT_SUFFIXES = (".exr", ".hdr")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff")
 
 BUILTIN_ENVIRONMENTS = "builtin:studiolights"
-BUILTIN_ENVIRONMENT_LICENSE = {"license": "CC0-1.0", "attribution": "Greg Zaal, Poly Haven (polyhaven.com)"}
-"""The studiolights' own license.txt: CC0, made by Greg Zaal from Poly Haven originals."""
 
 _ROLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("normal_dx", ("normaldx", "nordx")),
