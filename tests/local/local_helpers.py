@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,17 +15,6 @@ from synth_contract.api import SynthDatasetSpec
 from synth_contract.store import FileStore
 
 FAKE_RENDERER = "fakerender:run_shard"
-
-
-def wait_until(what: str, ready: Callable[[], bool], proc: subprocess.Popen[str] | None = None, *,
-               timeout: float = 60.0) -> None:
-    """Poll ``ready`` (files and processes give no event to wait on); fail if ``proc`` ends first or time runs out."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"generate ended (exit {proc.returncode}) before {what}: {proc.communicate()}")
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        time.sleep(0.05)
 
 
 def build_dataset(spec: SynthDatasetSpec, name: str = "tiny") -> FileStore:

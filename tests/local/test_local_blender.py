@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from builders import LOCAL, RENDER, wire, write_manifest
-from local_helpers import wait_until
+from waiting import wait_for
 
 from parallel_synth.dataset.checks import check_dataset
 from synth_contract import planning
@@ -47,7 +47,7 @@ def test_interrupt_and_resume(tmp_path: Path) -> None:
     root = out / "real" / "v1"
     cmd = [*SYNTHCTL, "generate", str(manifest), "--out", str(out), "--workers", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until("a committed shard", lambda: bool(list(root.glob("manifests/*.json"))), proc, timeout=300)
+    wait_for(lambda: list(root.glob("manifests/*.json")), timeout=300, what="a committed shard", proc=proc)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stdout + stderr

@@ -12,7 +12,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from builders import LOCAL, wire, write_manifest
-from local_helpers import FAKE_RENDERER, wait_until
+from local_helpers import FAKE_RENDERER
+from waiting import wait_for
 
 from parallel_synth.dataset.checks import check_dataset
 from synth_contract import planning
@@ -70,7 +71,7 @@ def test_ctrl_c_then_rerun_resumes_without_rerendering(tmp_path: Path, subproces
         [*SYNTHCTL, "generate", str(manifest), "--out", str(out), "--workers", "2", "--renderer", FAKE_RENDERER],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    wait_until("a committed shard", lambda: bool(list(root.glob("manifests/*.json"))), proc)
+    wait_for(lambda: list(root.glob("manifests/*.json")), timeout=60, what="a committed shard", proc=proc)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

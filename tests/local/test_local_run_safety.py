@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 from builders import LOCAL, wire, write_manifest
-from local_helpers import FAKE_RENDERER, wait_until
+from local_helpers import FAKE_RENDERER
+from waiting import wait_for
 
 SYNTHCTL = [sys.executable, "-m", "parallel_synth.commands.cli"]
 DEADLINE = 60.0
@@ -61,7 +62,7 @@ def slow_run(tmp_path: Path, subprocess_env: dict[str, str]):  # type: ignore[no
     proc = _start(manifest, out, {**subprocess_env, "FAKE_RENDER_DELAY": "0.2"})
     logs = root / ".synth" / "logs"
     # a worker's log exists once it has armed its parent-death signal and loaded the renderer
-    wait_until("both workers to start", lambda: len(list(logs.glob("worker-*.log"))) == 2, proc, timeout=DEADLINE)
+    wait_for(lambda: len(list(logs.glob("worker-*.log"))) == 2, timeout=DEADLINE, what="both workers to start", proc=proc)
     yield proc, manifest, out, root
     if proc.poll() is None:
         proc.kill()
@@ -75,7 +76,7 @@ def test_sigkill_of_generate_takes_its_workers_with_it(slow_run) -> None:  # typ
     proc.send_signal(signal.SIGKILL)
     # before the fix this timed out: the orphaned workers kept generate's stdout pipe open
     proc.communicate(timeout=DEADLINE)
-    wait_until("the orphaned workers to exit", lambda: not any(_alive(p) for p in workers), timeout=DEADLINE)
+    wait_for(lambda: not any(_alive(p) for p in workers), timeout=DEADLINE, what="the orphaned workers to exit")
 
 
 def test_a_second_generate_on_the_same_output_is_refused(slow_run, subprocess_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]

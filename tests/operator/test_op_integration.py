@@ -7,8 +7,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from builders import manifest, wire
-from kmockx import ThreadedKMock, wait_for
+from kmockx import ThreadedKMock
 from opcluster import DS, JOBS, NS, PODS, RB, job, names, reasons, running_operator, status
+from waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

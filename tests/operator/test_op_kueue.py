@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from builders import manifest, wire
-from kmockx import ThreadedKMock, wait_for
+from kmockx import ThreadedKMock
 from opcluster import DS, JOBS, NS, PODS, batch, job, names, reasons, status
+from waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

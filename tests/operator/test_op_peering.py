@@ -18,8 +18,9 @@ from pathlib import Path
 import kmock
 import pytest
 from builders import SMALL, manifest, wire
-from kmockx import ThreadedKMock, wait_for
+from kmockx import ThreadedKMock
 from opcluster import DS, NS, RB
+from waiting import wait_for
 
 from parallel_synth.cmd_operator import peering_priority
 

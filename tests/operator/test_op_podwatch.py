@@ -13,27 +13,32 @@ from typing import Any
 
 import pytest
 from builders import batch_spec, job_status, manifest, pod, render_job, spec, wire
-from kmockx import ThreadedKMock, wait_for
+from kmockx import ThreadedKMock
 from opcluster import DS, JOBS, NS, PODS, RB
+from waiting import wait_for
 
 from parallel_synth.cluster.pods import PodMemory
 from parallel_synth.decisions.batch import decide_batch
-from parallel_synth.settings import OperatorSettings
+from parallel_synth.decisions.observed import job_facts, pod_facts
+from parallel_synth.settings import Settings
+from synth_contract.api import RenderBatchStatus
 
 NOW = datetime(2026, 1, 1, 1, 0, 0, tzinfo=UTC)
-SETTINGS = OperatorSettings()
+SETTINGS = Settings()
 BSPEC = batch_spec(shard_count=4, parallelism=2, max_attempts=2)
 
 
-def tick(status: dict[str, Any] | None, pods: list[dict[str, Any]], gone: list[dict[str, Any]]) -> Any:
+def tick(status: RenderBatchStatus | None, pods: list[dict[str, Any]], gone: list[dict[str, Any]]) -> Any:
     job = None
     if status is not None:
-        req = decide_batch(dataset="ds", namespace="ns", name="ds-b0", spec=BSPEC, status=None, dataset_spec=spec(),
-                           job=None, pods=[], generation=1, now=NOW, settings=SETTINGS).create_job
+        req = decide_batch(dataset="ds", namespace="ns", name="ds-b0", spec=BSPEC, status=RenderBatchStatus(),
+                           dataset_spec=spec(), job=None, pods=[], generation=1, now=NOW, settings=SETTINGS).create_job
         assert req is not None
-        job = job_status(render_job(spec(), request=req, owner_uid="u1", settings=SETTINGS), active=2)
-    return decide_batch(dataset="ds", namespace="ns", name="ds-b0", spec=BSPEC, status=status, dataset_spec=spec(),
-                        job=job, pods=pods, generation=1, now=NOW, settings=SETTINGS, gone_pods=gone)
+        job = job_status(render_job(spec(), request=req, owner_uid="u1", settings=SETTINGS.operator), active=2)
+    return decide_batch(dataset="ds", namespace="ns", name="ds-b0", spec=BSPEC, status=status or RenderBatchStatus(),
+                        dataset_spec=spec(), job=job_facts(job) if job is not None else None,
+                        pods=[pod_facts(p) for p in pods], generation=1, now=NOW, settings=SETTINGS,
+                        gone_pods=[pod_facts(p) for p in gone])
 
 
 def lost(name: str) -> dict[str, Any]:
@@ -54,26 +59,26 @@ def reclaimed(name: str) -> dict[str, Any]:
 def test_a_pod_gone_before_any_tick_listed_it_is_one_preemption_and_no_retry() -> None:
     st = tick(None, [], []).status
     d = tick(st, [pod("p2", batch="ds-b0")], [lost("p1")])
-    assert d.status["preemptions"] == 1 and d.status["retries"] == 0
-    assert d.status["active"] == 1  # the lost pod is not a worker
+    assert d.status.wire()["preemptions"] == 1 and d.status.wire()["retries"] == 0
+    assert d.status.wire()["active"] == 1  # the lost pod is not a worker
     gpu = tick(st, [], [reclaimed("p3")])
-    assert gpu.status["preemptions"] == 1 and gpu.status["gpuSecondsFinished"] == 600.0  # its GPU time too
+    assert gpu.status.wire()["preemptions"] == 1 and gpu.status.wire()["gpuSecondsFinished"] == 600.0  # its GPU time too
     assert [e.reason for e in d.events] == ["Preempted"]
     # The same pod again (a tick whose status write failed keeps the memory): still once.
     again = tick(d.status, [pod("p2", batch="ds-b0")], [lost("p1")])
-    assert again.status["preemptions"] == 1 and again.events == []
+    assert again.status.wire()["preemptions"] == 1 and again.events == []
 
 
 def test_a_pod_both_listed_and_remembered_counts_once_whatever_the_order() -> None:
     st = tick(None, [], []).status
     both = tick(st, [lost("p1")], [lost("p1")])
-    assert both.status["preemptions"] == 1
+    assert both.status.wire()["preemptions"] == 1
     listed_first = tick(tick(st, [lost("p1")], []).status, [], [lost("p1")])
-    assert listed_first.status["preemptions"] == 1
+    assert listed_first.status.wire()["preemptions"] == 1
     remembered_first = tick(tick(st, [], [lost("p1")]).status, [lost("p1")], [])
-    assert remembered_first.status["preemptions"] == 1
+    assert remembered_first.status.wire()["preemptions"] == 1
     two = tick(st, [], [lost("p1"), lost("p2")])
-    assert two.status["preemptions"] == 2
+    assert two.status.wire()["preemptions"] == 2
 
 
 def test_memory_keeps_only_disrupted_or_ended_pods_until_a_tick_has_used_them() -> None:

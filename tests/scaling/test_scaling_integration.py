@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 from builders import manifest, wire
-from kmockx import ThreadedKMock, wait_for
+from kmockx import ThreadedKMock
 from opcluster import DS, EVENTS, FAST_OPERATOR_ENV, JOBS, NS, status
 from prometheus_client.parser import text_string_to_metric_families
+from waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
