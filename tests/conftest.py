@@ -1,13 +1,22 @@
-"""Fixtures shared by several test groups: a local S3 (moto server) and in-process Blender scenes."""
+"""Fixtures shared by several test groups: a local S3 (moto server) and in-process Blender scenes.
+
+``tests/`` is on ``sys.path`` (this file's folder: builders, waiting, crd_schema), and so is
+``tests/reliability``: its run-in-a-box harness (``box``) serves the reliability, bad-input and
+security tests.
+"""
 
 from __future__ import annotations
 
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "reliability"))
 
 
 def _free_port() -> int:

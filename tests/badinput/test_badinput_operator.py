@@ -9,17 +9,13 @@ create nothing, and stay healthy: a valid dataset applied afterwards still gets 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import with_field
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
-
 from box.apiserver import JOBS, RB
 from box.cluster import NAMESPACE, Box, tiny_spec
+from builders import with_field
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(300)]
 

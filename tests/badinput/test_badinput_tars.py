@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 SYNTHCTL = str(Path(sys.executable).parent / "synthctl")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
 
 
 def _member(name: str, data: bytes = b"", **kw: Any) -> tuple[tarfile.TarInfo, bytes]:

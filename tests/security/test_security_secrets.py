@@ -10,13 +10,9 @@ the credentials did come from the Secret), and the operator must never have read
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
-
 from box.apiserver import SECRETS
 from box.cluster import ACCESS_KEY, SECRET_KEY, Box, tiny_spec
 from box.scenarios import finished
