@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
+from builders import LOCAL, spec
+from local_helpers import build_dataset
 
-HERE = Path(__file__).parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))  # fakerender and local_helpers
+from synth_contract.api import SynthDatasetSpec
+from synth_contract.store import FileStore
 
-from builders import LOCAL, spec  # noqa: E402
-from local_helpers import build_dataset  # noqa: E402
-
-from synth_contract.api import SynthDatasetSpec  # noqa: E402
-from synth_contract.store import FileStore  # noqa: E402
+HERE = Path(__file__).parent  # pytest puts it on sys.path (fakerender, local_helpers); subprocesses get PYTHONPATH
 
 
 @pytest.fixture
