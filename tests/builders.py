@@ -204,13 +204,12 @@ def _time(t: Time) -> str:
 
 def pod(name: str = "p", *, batch: str | None = None, job: str | None = None, phase: str = "Running",
         started: Time | None = "2026-01-01T00:00:00Z", finished: Time | None = None, exit_code: int | None = None,
-        preempted_at: Time | None = None, unschedulable: bool = False, node: str | None = None,
-        gpus: int | None = None) -> dict[str, Any]:
+        preempted_at: Time | None = None, unschedulable: bool = False, node: str | None = None) -> dict[str, Any]:
     """A Pod as the kubelet and the scheduler report it.
 
     ``finished``: its ``render`` container terminated then (with ``exit_code``, default 0);
     ``preempted_at``: a DisruptionTarget condition; ``unschedulable``: PodScheduled=False;
-    ``batch``/``job``: the labels of a rendering pod; ``node``/``gpus``: where it runs, on how many GPUs.
+    ``batch``/``job``: the labels of a rendering pod; ``node``: the node it runs on.
     """
     status: dict[str, Any] = {"phase": phase}
     if started is not None:
@@ -230,8 +229,6 @@ def pod(name: str = "p", *, batch: str | None = None, job: str | None = None, ph
         if job:
             meta["labels"]["batch.kubernetes.io/job-name"] = job
     out: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "status": status}
-    if node is not None or gpus is not None:
+    if node is not None:
         out["spec"] = {"nodeName": node}
-        if gpus is not None:
-            out["spec"]["containers"] = [{"name": "render", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]
     return out
