@@ -29,10 +29,11 @@ from typing import Any
 from parallel_synth.cluster.kube import Resource
 from parallel_synth.cluster.reconcile import reconcile_batch, reconcile_dataset
 from parallel_synth.decisions import kueue
-from parallel_synth.decisions.batch import decide_dataset
-from parallel_synth.settings import OperatorSettings
+from parallel_synth.decisions.dataset import decide_dataset
+from parallel_synth.decisions.observed import job_facts
+from parallel_synth.settings import Settings
 from synth_contract import planning, ranges
-from synth_contract.api import SynthDatasetSpec
+from synth_contract.api import SynthDatasetSpec, SynthDatasetStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -154,7 +155,7 @@ class Kueue:
         self.calls = 0  # Kueue's own writes (not the operator's requests)
 
     def admit(self) -> None:
-        jobs = [j for (p, _, _), j in self.kube.objects.items() if p == "jobs" and kueue.is_managed(j)
+        jobs = [j for (p, _, _), j in self.kube.objects.items() if p == "jobs" and kueue.is_managed(job_facts(j))
                 and not (j.get("status") or {}).get("conditions")]
         used = sum(int(j["spec"]["parallelism"]) for j in jobs if not j["spec"].get("suspend"))
         for j in jobs:
@@ -187,7 +188,7 @@ class SimResult:
         return self.requests / max(1, self.shards_completed)
 
 
-async def simulate(spec_raw: dict[str, Any], *, settings: OperatorSettings, shard_seconds: float,
+async def simulate(spec_raw: dict[str, Any], *, settings: Settings, shard_seconds: float,
                    failure_rate: float, max_shards: int | None = None, kueue_quota: int | None = None) -> SimResult:
     kube = MemoryKube()
     ctl = JobController(kube, shard_seconds=shard_seconds, failure_rate=failure_rate)
@@ -196,7 +197,7 @@ async def simulate(spec_raw: dict[str, Any], *, settings: OperatorSettings, shar
             "metadata": {"name": "ds", "namespace": "ns", "uid": "ds-uid", "generation": 1,
                          "creationTimestamp": "2026-01-01T00:00:00Z"}, "spec": spec_raw}
     kube.objects[("synthdatasets", "ns", "ds")] = body
-    dt = settings.batch_interval
+    dt = settings.operator.batch_interval
     t, next_ds = 0.0, 0.0
     max_ds = max_rb = live_b = live_j = 0
     while True:
@@ -204,7 +205,7 @@ async def simulate(spec_raw: dict[str, Any], *, settings: OperatorSettings, shar
         if t >= next_ds:
             await reconcile_dataset(kube, copy.deepcopy(kube.objects[("synthdatasets", "ns", "ds")]),
                                     settings=settings, now=now)
-            next_ds += settings.dataset_interval
+            next_ds += settings.operator.dataset_interval
         ds = kube.objects[("synthdatasets", "ns", "ds")]
         batches = [o for (p, _, _), o in list(kube.objects.items()) if p == "renderbatches"]
         for b in batches:
@@ -230,22 +231,24 @@ async def simulate(spec_raw: dict[str, Any], *, settings: OperatorSettings, shar
                      str(st.get("phase")), finished)
 
 
-def planning_time(spec: SynthDatasetSpec, settings: OperatorSettings, reps: int = 20) -> float:
+def planning_time(spec: SynthDatasetSpec, settings: Settings, reps: int = 20) -> float:
     t = time.perf_counter()
     for _ in range(reps):
-        decide_dataset(name="ds", spec=spec, status=None, batches=[], generation=1, now=T0, settings=settings)
+        decide_dataset(name="ds", spec=spec, status=SynthDatasetStatus(), batches=[], index_job=None, generation=1,
+                       now=T0, settings=settings)
     return (time.perf_counter() - t) / reps
 
 
-def worst_case_status(spec: SynthDatasetSpec, settings: OperatorSettings) -> int:
+def worst_case_status(spec: SynthDatasetSpec, settings: Settings) -> int:
     """Dataset status with every other shard failed (the most fragmented ranges possible)."""
     total = planning.shard_count(spec)
     failed = [(i, i) for i in range(0, total, 2)]
-    status = {"failedShards": ranges.bounded_text(failed, max_spans=settings.max_status_ranges),
+    status = {"failedShards": ranges.bounded_text(failed, max_spans=settings.operator.max_status_ranges),
               "folded": {"batches": ranges.format_spans([(i, i) for i in range(0, planning.batch_count(spec), 2)])
                          [:0]}}
-    d = decide_dataset(name="ds", spec=spec, status=status, batches=[], generation=1, now=T0, settings=settings)
-    return len(json.dumps(d.status))
+    d = decide_dataset(name="ds", spec=spec, status=SynthDatasetStatus.model_validate(status), batches=[],
+                       index_job=None, generation=1, now=T0, settings=settings)
+    return len(json.dumps(d.status.wire()))
 
 
 def base(samples: int, shard: int, workers: int, **extra: Any) -> dict[str, Any]:
@@ -259,10 +262,10 @@ async def main() -> None:
     ap.add_argument("--failure-rate", type=float, default=0.01, help="Fraction of shard renders that fail.")
     ap.add_argument("--quick", action="store_true", help="Smaller partial runs.")
     args = ap.parse_args()
-    settings = OperatorSettings()  # production intervals: batch 10 s, dataset 15 s
+    settings = Settings()  # production intervals: batch 10 s, dataset 15 s
     print(f"# operator core benchmark (simulated clock; shard render {args.shard_seconds:.0f} s/pod; "
-          f"failure rate {args.failure_rate:.1%}; batch tick {settings.batch_interval:.0f} s, "
-          f"dataset tick {settings.dataset_interval:.0f} s)")
+          f"failure rate {args.failure_rate:.1%}; batch tick {settings.operator.batch_interval:.0f} s, "
+          f"dataset tick {settings.operator.dataset_interval:.0f} s)")
     cases = [
         ("1e4", base(10_000, 100, 8), None),
         ("1e6", base(1_000_000, 1000, 64), None),

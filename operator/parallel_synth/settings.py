@@ -1,8 +1,16 @@
-"""Operator settings: one typed, immutable object built once at start-up and passed explicitly.
+"""Settings: one frozen dataclass per concern, all read from the environment here, once.
 
-Every field has a default; ``from_env`` reads overrides from ``SYNTH_OPERATOR_<FIELD>``
-environment variables (upper-case field name), so the Deployment and the tests can tune
-intervals without code.
+:class:`Settings` bundles them; ``Settings.from_env()`` is called once at start-up
+(``cluster/handlers.py``) and the result is passed down explicitly: no module reads the
+environment for its tunables. Every field has a default and a docstring.
+
+Environment (documented in docs/CONTRACTS.md, "Settings"):
+
+* ``SYNTH_OPERATOR_<FIELD>``: a field of :class:`OperatorSettings` (upper-case field name);
+* ``SYNTH_SCALING_<FIELD>``: a field of :class:`ScalingSettings`; ``tick_seconds`` defaults to
+  the dataset interval (the autoscaler ticks with the dataset reconcile).
+
+Tuples are comma-separated names; booleans ``1/true/yes/on``; ``none`` clears an optional int.
 """
 
 from __future__ import annotations
@@ -10,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 
 @dataclass(frozen=True)
@@ -39,8 +48,6 @@ class OperatorSettings:
     """Pods remembered per batch so preemptions and GPU time are counted once (bounded)."""
     max_status_ranges: int = 200
     """Spans kept in a failed-shards text before it is summarised (keeps status small)."""
-    max_condition_message: int = 1024
-    """Longest condition message written to status."""
     renderer_service_account: str = "parallel-synth-renderer"
     """ServiceAccount of rendering pods (created by the installs; no RBAC, token not mounted)."""
     cluster_scanning: bool = True
@@ -71,23 +78,73 @@ class OperatorSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
         """Defaults, overridden by ``SYNTH_OPERATOR_<FIELD>`` variables."""
+        return _from_env(cls, "SYNTH_OPERATOR_", os.environ if env is None else env)
+
+
+@dataclass(frozen=True)
+class ScalingSettings:
+    """Tunables of the autoscaler (defaults suit shards of minutes to hours)."""
+
+    tick_seconds: float = 60.0
+    """Interval of the autoscaler timer (the dataset interval); pods younger than this are not
+    protected on scale-down."""
+    min_change_interval_seconds: float = 300.0
+    """Shortest time between two changes of the desired worker count."""
+    scale_down_stabilization_seconds: float = 1800.0
+    """Scale-down goes only to the highest recommendation within this look-back."""
+    tolerance: float = 0.1
+    """Relative dead band for scale-down: smaller reductions are ignored."""
+    preemption_window_seconds: float = 3600.0
+    """Look-back over which the spot preemption rate is measured."""
+    fallback_preemptions_per_pod_hour: float = 0.15
+    """Spot preemptions per spot pod per hour above which new pods go on-demand."""
+    fallback_min_preemptions: int = 3
+    """Fewest preemptions in the window before falling back (one unlucky pod is not a storm)."""
+    spot_retry_seconds: float = 6 * 3600.0
+    """Time on on-demand after a fallback before spot is tried again."""
+    max_recommendations: int = 256
+    """Bound on the remembered recommendations and preemption marks (memory)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every concern's settings, built once at start-up and passed down."""
+
+    operator: OperatorSettings = field(default_factory=OperatorSettings)
+    scaling: ScalingSettings = field(default_factory=ScalingSettings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Every concern from the environment (the one place that reads it)."""
         env = os.environ if env is None else env
-        values: dict[str, object] = {}
-        for f in dataclasses.fields(cls):
-            raw = env.get(f"SYNTH_OPERATOR_{f.name.upper()}")
-            if raw is None:
-                continue
-            kind = str(f.type)
-            if kind == "str":
-                values[f.name] = raw
-            elif kind.startswith("tuple"):
-                values[f.name] = tuple(x.strip() for x in raw.split(",") if x.strip())
-            elif kind == "bool":
-                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-            elif "int" in kind and "None" in kind:
-                values[f.name] = None if raw.lower() in ("", "none") else int(raw)
-            elif "float" in kind:
-                values[f.name] = float(raw)
-            else:
-                values[f.name] = int(raw)
-        return cls(**values)  # type: ignore[arg-type]
+        operator = OperatorSettings.from_env(env)
+        scaling = _from_env(ScalingSettings, "SYNTH_SCALING_", env)
+        if "SYNTH_SCALING_TICK_SECONDS" not in env:
+            scaling = dataclasses.replace(scaling, tick_seconds=operator.dataset_interval)
+        return cls(operator=operator, scaling=scaling)
+
+
+_T = TypeVar("_T")
+
+
+def _from_env(kind: type[_T], prefix: str, env: Mapping[str, str]) -> _T:
+    """Defaults of the dataclass ``kind``, overridden by ``<prefix><FIELD>`` variables."""
+    values: dict[str, object] = {}
+    for f in dataclasses.fields(kind):  # type: ignore[arg-type]
+        raw = env.get(f"{prefix}{f.name.upper()}")
+        if raw is None:
+            continue
+        typ = str(f.type)
+        if typ == "str":
+            values[f.name] = raw
+        elif typ.startswith("tuple"):
+            values[f.name] = tuple(x.strip() for x in raw.split(",") if x.strip())
+        elif typ == "bool":
+            values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+        elif "int" in typ and "None" in typ:
+            values[f.name] = None if raw.lower() in ("", "none") else int(raw)
+        elif "float" in typ:
+            values[f.name] = float(raw)
+        else:
+            values[f.name] = int(raw)
+    return kind(**values)

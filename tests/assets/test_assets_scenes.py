@@ -141,13 +141,13 @@ def test_generate_refuses_an_unreachable_environment(tmp_path: Path) -> None:
 
 def test_operator_refuses_asset_uris_pods_cannot_read() -> None:
     from parallel_synth.cluster.reconcile import validated_spec
-    from parallel_synth.settings import OperatorSettings
+    from parallel_synth.settings import Settings
 
     body = manifest(wire(SMALL, samples=2, output={"uri": "s3://bucket/out"}, image="x",
                          assets={"libraries": [{"name": "a", "uri": "file:///srv/lib"},
                                                {"name": "b", "uri": "builtin:nope"},
                                                {"name": "c", "uri": "s3://bucket/lib"}]}), name="d", namespace="n")
-    spec, errors = validated_spec(body, settings=OperatorSettings())
+    spec, errors = validated_spec(body, settings=Settings())
     assert spec is None
     assert any(e.startswith("spec.assets.libraries[0].uri") and "file:///srv/lib" in e for e in errors)
     assert any(e.startswith("spec.assets.libraries[1].uri") and "builtin:sample-objects" in e for e in errors)
@@ -157,13 +157,13 @@ def test_operator_refuses_asset_uris_pods_cannot_read() -> None:
 def test_operator_accepts_every_builtin_source_the_renderer_ships() -> None:
     """The operator keeps its own list of ``builtin:`` names (it does not import the renderer)."""
     from parallel_synth.cluster.reconcile import validated_spec
-    from parallel_synth.settings import OperatorSettings
+    from parallel_synth.settings import Settings
     from synth_render.assets.fetch import BUILTINS
 
     libs = [{"name": f"l{i}", "uri": f"builtin:{name}"} for i, name in enumerate(BUILTINS)]
     body = manifest(wire(SMALL, samples=2, output={"uri": "s3://bucket/out"}, image="x", assets={"libraries": libs}),
                     name="d", namespace="n")
-    spec, errors = validated_spec(body, settings=OperatorSettings())
+    spec, errors = validated_spec(body, settings=Settings())
     assert spec is not None and errors == [], errors
 
 

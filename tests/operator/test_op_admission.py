@@ -18,7 +18,7 @@ from opcluster import DS, EVENTS, NS, RB
 
 from parallel_synth.cluster.kube import Kube
 from parallel_synth.cluster.reconcile import reconcile_dataset
-from parallel_synth.settings import OperatorSettings
+from parallel_synth.settings import OperatorSettings, Settings
 
 IMAGE = "registry.example.com/ml/renderer@sha256:" + "ab" * 32
 
@@ -46,7 +46,7 @@ def reconcile(km: ThreadedKMock, spec: dict[str, Any], settings: OperatorSetting
     async def once() -> None:
         kube = Kube(km.url)
         try:
-            await reconcile_dataset(kube, created, settings=settings)
+            await reconcile_dataset(kube, created, settings=Settings(operator=settings))
         finally:
             await kube.close()
 

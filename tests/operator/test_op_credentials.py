@@ -106,7 +106,7 @@ def test_credentials_refused_after_relogin_fail_the_liveness_probe(tmp_path: Pat
     token = tmp_path / "token"
     token.write_text("revoked")
     api = Api("something-else")
-    limit = handlers.SETTINGS.unauthorized_limit
+    limit = handlers.SETTINGS.operator.unauthorized_limit
 
     async def scenario() -> None:
         async for url in serve(api):

@@ -9,7 +9,9 @@ import kubernetes_validate
 import pytest
 from builders import batch_spec, index_job, job_status, render_job, spec
 
-from parallel_synth.decisions.jobs import job_name, job_progress, short_name
+from parallel_synth.decisions.cost import SPOT_LABELS, Capacity, capacity_of_node, spot_label_values
+from parallel_synth.decisions.jobs import job_name, short_name
+from parallel_synth.decisions.observed import job_facts
 
 K8S_VERSION = "1.33.0"
 
@@ -94,7 +96,7 @@ def test_retry_attempt_covers_the_missing_window_only() -> None:
     assert job["metadata"]["name"] == "ds-b4-a2"
     assert job["spec"]["completions"] == 4
     assert job["spec"]["template"]["spec"]["containers"][0]["args"][-1] == "46"
-    prog = job_progress(job_status(job, completed="0-1", failed="3"))
+    prog = job_facts(job_status(job, completed="0-1", failed="3"))
     assert prog.completed == [(6, 7)] and prog.failed == [(9, 9)]
 
 
@@ -120,5 +122,27 @@ def test_index_job_validates_and_runs_synthctl_index_without_a_gpu(name: str) ->
     assert not any(k.endswith("gpu") for k in container["resources"]["limits"])
     secrets = [e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})]
     assert secrets == ["creds", "creds"]
-    assert job_progress(job).finished is None
-    assert job_progress({"status": {"conditions": [{"type": "Failed", "status": "True"}]}}).finished == "Failed"
+    assert job_facts(job).finished is None
+    assert job_facts({"status": {"conditions": [{"type": "Failed", "status": "True"}]}}).finished == "Failed"
+
+
+def _matches(expr: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A node selector requirement as the scheduler evaluates it (In / NotIn)."""
+    value = labels.get(expr["key"])
+    if expr["operator"] == "In":
+        return value in expr["values"]
+    return value not in expr["values"]
+
+
+@pytest.mark.parametrize(("key", "value"), [(k, v) for k, spot in SPOT_LABELS.items() for v in spot_label_values(spot)])
+def test_on_demand_affinity_excludes_every_node_the_cost_code_bills_as_spot(key: str, value: str) -> None:
+    """One spot-label table: a node billed as spot can never take an on-demand pod, and is preferred by spot pods."""
+    node = {key: value}
+    assert capacity_of_node(node) == Capacity.SPOT
+    on_demand = make_job(nodePool={"spot": False})["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
+    term = on_demand["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+    assert not all(_matches(e, node) for e in term["matchExpressions"])
+    assert all(_matches(e, {}) for e in term["matchExpressions"])  # an on-demand node without labels is fine
+    spot = make_job()["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
+    prefs = [p["preference"]["matchExpressions"][0] for p in spot["preferredDuringSchedulingIgnoredDuringExecution"]]
+    assert any(_matches(e, node) for e in prefs)

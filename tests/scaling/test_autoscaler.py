@@ -11,25 +11,30 @@ import builders
 import pytest
 from builders import FLEET, pod
 
+from parallel_synth.decisions.autoscale import (
+    Totals,
+    autoscale,
+    autoscaler_status,
+    batch_view,
+    eta_text,
+    transition_events,
+)
 from parallel_synth.decisions.cost import BudgetReason, BudgetState, CostReport
+from parallel_synth.decisions.observed import pod_facts
 from parallel_synth.decisions.scaling import (
     BatchView,
     Inputs,
-    LiveBatch,
     ScalerState,
-    ScalingSettings,
-    autoscale,
     capacity_mode,
     decide,
     desired_workers,
     distribute,
-    pod_counts,
     stabilize,
-    transition_events,
-    unsettled_gpu_seconds,
 )
+from parallel_synth.decisions.status import pod_counts, unsettled_gpu_seconds
 from parallel_synth.decisions.throughput import Throughput
-from synth_contract.api import SynthDatasetStatus
+from parallel_synth.settings import ScalingSettings
+from synth_contract.api import AutoscalerStatus, Condition, RenderBatchStatus
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 T = NOW.timestamp()
@@ -140,24 +145,21 @@ def _b(name: str, remaining: int, *, capacity: str = "spot", established: int = 
 
 
 @pytest.mark.parametrize(
-    ("case", "desired", "batches", "unplanned", "want", "new"),
+    ("case", "desired", "batches", "want"),
     [
-        ("spread evenly, ties to the oldest", 11, [_b("a", 5), _b("b", 20), _b("c", 20)], 0,
-         {"a": 4, "b": 4, "c": 3}, ()),
-        ("capped by shards left", 30, [_b("a", 5), _b("b", 20), _b("c", 20)], 0, {"a": 5, "b": 13, "c": 12}, ()),
-        ("drained pods count towards the spread", 12, [_b("a", 10, established=8), _b("b", 10)], 0,
-         {"a": 8, "b": 4}, ()),
-        ("more than the live batches hold opens batches", 30, [_b("a", 5)], 100, {"a": 5}, (10, 10, 5)),
-        ("no shards left to plan", 30, [_b("a", 5)], 0, {"a": 5}, ()),
-        ("scale-down drains established pods", 2, [_b("a", 10, established=6), _b("b", 10, established=3)], 0,
-         {"a": 6, "b": 3}, ()),
-        ("current capacity first", 6, [_b("a", 10), _b("b", 10, capacity="on-demand")], 0, {"a": 0, "b": 6}, ()),
+        ("spread evenly, ties to the oldest", 11, [_b("a", 5), _b("b", 20), _b("c", 20)], {"a": 4, "b": 4, "c": 3}),
+        ("capped by shards left", 30, [_b("a", 5), _b("b", 20), _b("c", 20)], {"a": 5, "b": 13, "c": 12}),
+        ("drained pods count towards the spread", 12, [_b("a", 10, established=8), _b("b", 10)], {"a": 8, "b": 4}),
+        # opening batches is the dataset's window rule (test_op_decisions), not the autoscaler's
+        ("more than the live batches hold", 30, [_b("a", 5)], {"a": 5}),
+        ("scale-down drains established pods", 2, [_b("a", 10, established=6), _b("b", 10, established=3)],
+         {"a": 6, "b": 3}),
+        ("current capacity first", 6, [_b("a", 10), _b("b", 10, capacity="on-demand")], {"a": 0, "b": 6}),
     ],
 )
-def test_distribute(case: str, desired: int, batches: list[BatchView], unplanned: int, want: dict, new: tuple) -> None:
-    got, opened = distribute(desired, batches, mode="on-demand" if "capacity" in case else "spot",
-                             unplanned_shards=unplanned, shards_per_batch=10, max_new_batches=3)
-    assert (got, opened) == (want, new), case
+def test_distribute(case: str, desired: int, batches: list[BatchView], want: dict) -> None:
+    got = distribute(desired, batches, mode="on-demand" if "capacity" in case else "spot")
+    assert got == want, case
 
 
 def test_spot_pool_that_keeps_being_preempted_shifts_new_pods_to_on_demand() -> None:
@@ -190,7 +192,7 @@ def test_no_fallback_without_both_switches(pool: dict, want: str) -> None:
 
 def _inputs(batches: list[BatchView], *, budget: BudgetState = OPEN, preemptions: int = 0) -> Inputs:
     return Inputs(
-        remaining_samples=300_000, unplanned_shards=1000, shards_per_batch=10, batches=batches,
+        remaining_samples=300_000, batches=batches,
         throughput=Throughput(samples_per_day=None, per_worker_per_day=8640.0, measured=False),
         cost=CostReport(0, 0, 0, 0, 0.83, 250.0), budget=budget, preemptions_total=preemptions,
     )
@@ -217,7 +219,6 @@ def test_unschedulable_pods_are_reported_not_counted_and_open_no_batches() -> No
     stuck = BatchView("a", remaining=10, parallelism=10, established=4, running=4, unschedulable=6)
     d = decide(spec, _inputs([stuck]), ScalerState(), now=T, settings=ScalingSettings())
     assert d.desired == 24 and d.active == 4 and d.unschedulable == 6
-    assert d.new_batches == ()
     cond = next(c for c in d.conditions if c["type"] == "PodsScheduled")
     assert (cond["status"], cond["reason"]) == ("False", "Unschedulable")
     assert "6 of 10" in cond["message"]
@@ -231,7 +232,6 @@ def test_budget_stop_keeps_running_shards_and_starts_nothing() -> None:
                settings=ScalingSettings())
     assert d.desired == 0
     assert d.parallelism == {"a": 7, "b": 0}  # established pods finish, young and pending ones go
-    assert d.new_batches == ()
     assert next(c for c in d.conditions if c["type"] == "BudgetExceeded")["status"] == "True"
 
 
@@ -243,37 +243,39 @@ def test_pod_counts_reads_pods_like_the_scheduler_reports_them() -> None:
         pod(phase="Pending", started=None, unschedulable=True),
         pod(phase="Succeeded", started=NOW - timedelta(hours=2)),
     ]
-    c = pod_counts(pods, now=NOW, settings=ScalingSettings(tick_seconds=60))
+    c = pod_counts([pod_facts(p) for p in pods], now=NOW, tick_seconds=60)
     assert (c.established, c.running, c.pending, c.unschedulable) == (1, 2, 1, 1)
 
 
 def test_autoscale_state_survives_a_round_trip_through_the_status() -> None:
     """The operator keeps nothing in memory: the next tick reads its state back from status."""
     spec = builders.spec(FLEET)
-    status = {"samples": {"completed": 0}, "nextShard": 0, "plan": {"shardsPerBatch": 10}}
-    live = [LiveBatch("a", 10, 0, "spot", {})]
-    first = autoscale(spec, status, live, now=NOW)
-    assert first.desired == 24 and first.parallelism == {"a": 10} and first.new_batches == (10, 4)
-    patch = first.status(now=NOW)
-    SynthDatasetStatus.model_validate({**status, **patch})  # fits the CRD's status schema
-    status = {**status, **patch, "samples": {"completed": 2000}}
-    second = autoscale(spec, status, live, now=NOW + timedelta(minutes=1))
+    live = [batch_view("a", builders.batch_spec(shard_count=10, parallelism=0), RenderBatchStatus())]
+    cfg = ScalingSettings()
+    first = autoscale(spec, Totals(), live, AutoscalerStatus(), now=NOW, settings=cfg)
+    assert first.desired == 24 and first.parallelism == {"a": 10}
+    kept = autoscaler_status(first)
+    assert AutoscalerStatus.model_validate(kept.wire()) == kept  # fits the CRD's status schema
+    second = autoscale(spec, Totals(samples_completed=2000), live, kept, now=NOW + timedelta(minutes=1), settings=cfg)
     assert second.state.desired == 24
     assert second.window is not None and len(second.window.points) == 1  # kept points 15 min apart
-    assert patch["eta"].endswith("Z") and patch["workers"]["desired"] == 24
+    assert (eta_text(first, now=NOW) or "").endswith("Z") and first.desired == 24
     # a steady tick leaves the persisted state as it was: no status write just for it
-    again = second.status(now=NOW + timedelta(minutes=1))["autoscaler"]
-    third = autoscale(spec, {**status, "autoscaler": again}, live, now=NOW + timedelta(minutes=2))
-    assert third.status(now=NOW + timedelta(minutes=2))["autoscaler"] == again
+    again = autoscaler_status(second)
+    third = autoscale(spec, Totals(samples_completed=2000), live, again, now=NOW + timedelta(minutes=2),
+                      settings=cfg)
+    assert autoscaler_status(third) == again
 
 
 def test_transition_events_fire_once() -> None:
     spec = builders.spec(FLEET, budget={"maxDollars": 1.0})
-    d = autoscale(spec, {"samples": {"completed": 0}}, [], now=NOW)
-    events = transition_events({}, d)
-    assert [e[1] for e in events] == ["ProjectedOverBudget"]
-    status = {"conditions": d.conditions}
-    assert transition_events(status, autoscale(spec, status, [], now=NOW)) == []
+    cfg = ScalingSettings()
+    d = autoscale(spec, Totals(), [], AutoscalerStatus(), now=NOW, settings=cfg)
+    events = transition_events([], d)
+    assert [e.reason for e in events] == ["ProjectedOverBudget"]
+    after = [Condition.model_validate(c) for c in d.conditions]
+    again = autoscale(spec, Totals(budget_was_exceeded=True), [], AutoscalerStatus(), now=NOW, settings=cfg)
+    assert transition_events(after, again) == []
 
 
 def test_gpu_time_of_shards_still_to_render_is_not_settled() -> None:
@@ -288,7 +290,8 @@ def test_gpu_time_of_shards_still_to_render_is_not_settled() -> None:
                            "exitCode": 143, "finishedAt": end.strftime("%Y-%m-%dT%H:%M:%SZ")}}}]},
         }
 
-    pods = [ended(0, 1.0), ended(2, 2.0), ended(2, 4.0, job="b-a0"), {"metadata": {}, "status": {"phase": "Running"}}]
+    pods = [pod_facts(p) for p in
+            [ended(0, 1.0), ended(2, 2.0), ended(2, 4.0, job="b-a0"), {"metadata": {}, "status": {"phase": "Running"}}]]
     seconds = unsettled_gpu_seconds(pods, settled=[(10, 10)], shard_offset=10, job_name="b-a1", gpus=1)
     assert seconds == 2 * 3600  # index 0 (offset 10) settled; the old Job's pod is not ours
     assert unsettled_gpu_seconds(pods, settled=[(10, 12)], shard_offset=10, job_name="b-a1", gpus=2) == 0

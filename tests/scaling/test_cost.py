@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import builders
 import pytest
-from builders import FLEET, pod
+from builders import FLEET
 
 from parallel_synth.decisions.cost import (
     BudgetReason,
@@ -16,7 +16,6 @@ from parallel_synth.decisions.cost import (
     capacity_of_node,
     cost_report,
     dollars,
-    pods_gpu_time,
 )
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -40,25 +39,6 @@ NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 )
 def test_capacity_of_node(labels: dict | None, want: Capacity) -> None:
     assert capacity_of_node(labels) == want
-
-
-def _pod(node: str | None, start: datetime | None, end: datetime | None = None, *, gpus: int = 1) -> dict:
-    """A rendering pod on ``node``: Pending without a start, Running until its end, then Succeeded."""
-    return pod(phase="Succeeded" if end else ("Running" if start else "Pending"), started=start, finished=end,
-               node=node, gpus=gpus)
-
-
-def test_gpu_seconds_of_pods_split_by_the_capacity_of_their_node() -> None:
-    nodes = {"spot-1": {"karpenter.sh/capacity-type": "spot"}, "od-1": {"karpenter.sh/capacity-type": "on-demand"}}
-    pods = [
-        _pod("spot-1", NOW - timedelta(hours=2), NOW - timedelta(hours=1)),  # 1 h spot, finished
-        _pod("spot-1", NOW - timedelta(minutes=30)),  # 0.5 h spot, running
-        _pod("od-1", NOW - timedelta(hours=1), gpus=2),  # 2 GPU-h on-demand, running
-        _pod(None, None),  # pending: costs nothing
-        _pod("gone", NOW - timedelta(hours=1), NOW),  # node deleted: charged on-demand
-    ]
-    gpu = pods_gpu_time(pods, nodes, now=NOW)
-    assert gpu == GpuTime(spot=1.5 * 3600, on_demand=3 * 3600)
 
 
 def test_dollars_at_spot_and_on_demand_prices() -> None:

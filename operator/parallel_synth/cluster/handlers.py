@@ -9,8 +9,8 @@
 * With ``synthctl operator --metrics-port``, ``memo.metrics`` (:class:`parallel_synth.cluster.metrics.Metrics`)
   times each reconcile and exposes each dataset's status as Prometheus metrics.
 
-Settings are read once at import (``SYNTH_OPERATOR_*`` variables), as timer intervals are
-fixed when the handlers are registered.
+Settings are read once at import (``Settings.from_env()``: ``SYNTH_OPERATOR_*`` and
+``SYNTH_SCALING_*`` variables), as timer intervals are fixed when the handlers are registered.
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ from parallel_synth.cluster import kube as kube_mod
 from parallel_synth.cluster import pods as podwatch
 from parallel_synth.cluster import reconcile
 from parallel_synth.cluster.metrics import Metrics
-from parallel_synth.settings import OperatorSettings
-from synth_contract.api import GROUP, LABEL_BATCH, LABEL_MANAGED_BY, MANAGED_BY, VERSION
+from parallel_synth.settings import Settings
+from synth_contract.api import GROUP, LABEL_BATCH, LABEL_MANAGED_BY, MANAGED_BY
 
-SETTINGS = OperatorSettings.from_env()
-DATASETS = (GROUP, VERSION, "synthdatasets")
-BATCHES = (GROUP, VERSION, "renderbatches")
-PODS = ("v1", "pods")
+SETTINGS = Settings.from_env()
+OPERATOR = SETTINGS.operator
+DATASETS = (kube_mod.DATASETS.group, kube_mod.DATASETS.version, kube_mod.DATASETS.plural)
+BATCHES = (kube_mod.BATCHES.group, kube_mod.BATCHES.version, kube_mod.BATCHES.plural)
+PODS = (kube_mod.PODS.version, kube_mod.PODS.plural)
 
 
 @kopf.on.startup()
@@ -39,9 +40,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.finalizer = f"{GROUP}/operator"
     settings.posting.level = logging.WARNING  # kopf's own events: only problems
     settings.watching.server_timeout = 300
-    settings.scanning.disabled = not SETTINGS.cluster_scanning
+    settings.scanning.disabled = not OPERATOR.cluster_scanning
     # Timers stop within one tick; re-check soon so finalizers of deleted objects go quickly.
-    settings.background.instant_exit_timeout = min(SETTINGS.batch_interval, SETTINGS.dataset_interval) + 1.0
+    settings.background.instant_exit_timeout = min(OPERATOR.batch_interval, OPERATOR.dataset_interval) + 1.0
     settings.background.cancellation_polling = 2.0
     settings.watching.label_selectors[PODS] = podwatch.LABEL_SELECTOR  # our pods only, filtered by the server
     memo.kube = kube_mod.connect(settings)
@@ -66,10 +67,10 @@ def api_requests(memo: kopf.Memo, **_: Any) -> int:
     """Liveness/health payload: API requests made by the operator core so far.
 
     Fails (so /healthz answers 500 and the kubelet restarts the pod) once the API refused our
-    credentials ``SETTINGS.unauthorized_limit`` times in a row, each time after a fresh login.
+    credentials ``OPERATOR.unauthorized_limit`` times in a row, each time after a fresh login.
     """
     kube = memo.get("kube")
-    if kube is not None and kube.unauthorized >= SETTINGS.unauthorized_limit:
+    if kube is not None and kube.unauthorized >= OPERATOR.unauthorized_limit:
         raise kopf.PermanentError(f"{kube.unauthorized} API requests in a row refused with 401 Unauthorized "
                                   "after a fresh login: the operator's credentials are not accepted")
     return sum(kube.calls.values()) if kube is not None else 0
@@ -82,7 +83,7 @@ def dataset_bodies(
     return {(namespace, name): dict(body)}
 
 
-@kopf.timer(*DATASETS, interval=SETTINGS.dataset_interval, initial_delay=SETTINGS.initial_delay)
+@kopf.timer(*DATASETS, interval=OPERATOR.dataset_interval, initial_delay=OPERATOR.initial_delay)
 async def dataset_timer(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     metrics: Metrics | None = memo.get("metrics")
     if metrics is None:
@@ -91,7 +92,7 @@ async def dataset_timer(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     with metrics.time_reconcile("dataset"):
         decision = await reconcile.reconcile_dataset(memo.kube, dict(body), settings=SETTINGS)
     meta = body.get("metadata") or {}
-    status = decision.status if decision is not None else dict(body.get("status") or {})
+    status = decision.status.wire() if decision is not None else dict(body.get("status") or {})
     metrics.update_from_status(str(meta.get("namespace")), str(meta.get("name")), dict(body.get("spec") or {}),
                                status, now=datetime.now(UTC))
 
@@ -110,7 +111,7 @@ def pod_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) 
     memo.pods.record(event.get("type"), dict(body), now=datetime.now(UTC).timestamp())
 
 
-@kopf.timer(*BATCHES, interval=SETTINGS.batch_interval, initial_delay=SETTINGS.initial_delay)
+@kopf.timer(*BATCHES, interval=OPERATOR.batch_interval, initial_delay=OPERATOR.initial_delay)
 async def batch_timer(
     body: kopf.Body, namespace: str | None, name: str | None, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
 ) -> None:

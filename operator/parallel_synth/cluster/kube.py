@@ -27,6 +27,8 @@ from urllib.parse import quote
 
 import aiohttp
 
+from synth_contract.api import GROUP
+
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
 """Statuses retried in place (a few times) before the reconciliation fails and kopf backs off."""
 RETRIES = 3
@@ -45,19 +47,19 @@ def retry_delay(retry_after: str | None, attempt: int) -> float:
 
 API_CALLS: list[tuple[str, str, str]] = [
     # SynthDataset: kopf watches and patches (annotations, finalizers); we patch status only.
-    ("parallelsynth.io", "synthdatasets", "get"),
-    ("parallelsynth.io", "synthdatasets", "list"),
-    ("parallelsynth.io", "synthdatasets", "watch"),
-    ("parallelsynth.io", "synthdatasets", "patch"),
-    ("parallelsynth.io", "synthdatasets/status", "patch"),
+    (GROUP, "synthdatasets", "get"),
+    (GROUP, "synthdatasets", "list"),
+    (GROUP, "synthdatasets", "watch"),
+    (GROUP, "synthdatasets", "patch"),
+    (GROUP, "synthdatasets/status", "patch"),
     # RenderBatch: the sliding window.
-    ("parallelsynth.io", "renderbatches", "get"),
-    ("parallelsynth.io", "renderbatches", "list"),
-    ("parallelsynth.io", "renderbatches", "watch"),
-    ("parallelsynth.io", "renderbatches", "create"),
-    ("parallelsynth.io", "renderbatches", "patch"),
-    ("parallelsynth.io", "renderbatches", "delete"),
-    ("parallelsynth.io", "renderbatches/status", "patch"),
+    (GROUP, "renderbatches", "get"),
+    (GROUP, "renderbatches", "list"),
+    (GROUP, "renderbatches", "watch"),
+    (GROUP, "renderbatches", "create"),
+    (GROUP, "renderbatches", "patch"),
+    (GROUP, "renderbatches", "delete"),
+    (GROUP, "renderbatches/status", "patch"),
     # Jobs of batch attempts and their Pods (read only).
     ("batch", "jobs", "get"),
     ("batch", "jobs", "list"),
@@ -107,8 +109,8 @@ class Resource:
         return out
 
 
-DATASETS = Resource("parallelsynth.io", "v1alpha1", "synthdatasets")
-BATCHES = Resource("parallelsynth.io", "v1alpha1", "renderbatches")
+DATASETS = Resource(GROUP, "v1alpha1", "synthdatasets")
+BATCHES = Resource(GROUP, "v1alpha1", "renderbatches")
 JOBS = Resource("batch", "v1", "jobs")
 PODS = Resource("", "v1", "pods")
 EVENTS = Resource("", "v1", "events")

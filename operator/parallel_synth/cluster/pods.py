@@ -9,7 +9,7 @@ and remembers the last state of each pod that matters for accounting, disrupted
 (``DisruptionTarget`` or exit 143) or deleted after it ended, until a tick of its batch has
 written it into the batch status. The batch's bounded ledgers (``preemptedPods``,
 ``finishedPods``) keep counting each pod once by name, whether a tick listed it, got it from here,
-or both (:func:`unlisted` never hands a tick a pod it also listed).
+or both (``decisions.status.unlisted`` never hands a tick a pod it also listed).
 
 Memory: an entry goes once a tick of its batch has written it (:meth:`PodMemory.forget` keeps
 entries updated meanwhile), or after ``ttl`` seconds (the batch finished meanwhile, the index
@@ -20,11 +20,11 @@ the seconds before an operator restart is still missed, as before.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from parallel_synth.decisions.status import pod_facts
+from parallel_synth.decisions.observed import pod_facts
 from synth_contract.api import LABEL_BATCH, LABEL_MANAGED_BY, MANAGED_BY
 
 LABEL_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_BATCH}"
@@ -44,18 +44,6 @@ def batch_of(pod: Mapping[str, Any]) -> BatchKey | None:
     meta = pod.get("metadata") or {}
     batch = (meta.get("labels") or {}).get(LABEL_BATCH)
     return (str(meta.get("namespace") or ""), str(batch)) if batch else None
-
-
-def unlisted(listed: Iterable[Mapping[str, Any]], remembered: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Remembered pods the tick did not list (a listed pod's state is the newer one), once each."""
-    names = {str((p.get("metadata") or {}).get("name") or "") for p in listed}
-    out: list[dict[str, Any]] = []
-    for pod in remembered:
-        name = str((pod.get("metadata") or {}).get("name") or "")
-        if name and name not in names:
-            names.add(name)
-            out.append(dict(pod))
-    return out
 
 
 @dataclass(frozen=True)

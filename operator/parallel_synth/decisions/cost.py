@@ -22,11 +22,9 @@ surprise than one that is too low.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from synth_contract import multiview
 from synth_contract.api import PricingSpec, SynthDatasetSpec
@@ -40,20 +38,27 @@ class Capacity(StrEnum):
 
 
 SPOT_LABELS: dict[str, str] = {
-    "cloud.google.com/gke-spot": "true",
-    "cloud.google.com/gke-preemptible": "true",
-    "eks.amazonaws.com/capacityType": "spot",
-    "karpenter.sh/capacity-type": "spot",
-    "kubernetes.azure.com/scalesetpriority": "spot",
+    "cloud.google.com/gke-spot": "true",  # GKE
+    "cloud.google.com/gke-preemptible": "true",  # GKE (preemptible VMs)
+    "eks.amazonaws.com/capacityType": "SPOT",  # EKS managed node groups
+    "karpenter.sh/capacity-type": "spot",  # Karpenter (EKS and others)
+    "kubernetes.azure.com/scalesetpriority": "spot",  # AKS
 }
-"""Node label -> value (compared case-insensitively) that marks a spot/preemptible node."""
+"""Node label -> value (as the cloud writes it; compared case-insensitively) that marks a spot or
+preemptible node. The one table: the cost code bills these as spot and the on-demand node
+affinity of ``jobs.py`` excludes every one of them."""
+
+
+def spot_label_values(value: str) -> list[str]:
+    """The spellings of a spot label value a node may carry (what ``capacity_of_node`` accepts)."""
+    return sorted({value, value.lower(), value.upper()})
 
 
 def capacity_of_node(labels: Mapping[str, str] | None) -> Capacity:
     """Spot or on-demand, from a node's labels (GKE, EKS, Karpenter, AKS)."""
     for key, spot_value in SPOT_LABELS.items():
         value = (labels or {}).get(key)
-        if value is not None and value.lower() == spot_value:
+        if value is not None and value.lower() == spot_value.lower():
             return Capacity.SPOT
     return Capacity.ON_DEMAND
 
@@ -80,77 +85,6 @@ class GpuTime:
         if capacity == Capacity.SPOT:
             return GpuTime(self.spot + seconds, self.on_demand)
         return GpuTime(self.spot, self.on_demand + seconds)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and value:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return None
-
-
-def _gpus_of_pod(pod: Mapping[str, Any], gpu_resource: str) -> int:
-    total = 0
-    for c in pod.get("spec", {}).get("containers", []) or []:
-        res = c.get("resources", {}) or {}
-        value = (res.get("limits") or {}).get(gpu_resource) or (res.get("requests") or {}).get(gpu_resource)
-        if value is not None:
-            total += int(value)
-    return total
-
-
-def pod_run_seconds(pod: Mapping[str, Any], *, now: datetime) -> float:
-    """Seconds a pod's containers held their node: from start to termination (or ``now``).
-
-    A pod that never started (Pending, unschedulable) costs nothing.
-    """
-    status = pod.get("status", {}) or {}
-    start = _parse_time(status.get("startTime"))
-    if start is None:
-        return 0.0
-    end: datetime | None = None
-    for cs in status.get("containerStatuses", []) or []:
-        term = (cs.get("state") or {}).get("terminated")
-        if term:
-            finished = _parse_time(term.get("finishedAt"))
-            if finished is not None and (end is None or finished > end):
-                end = finished
-        else:  # a container still runs (or waits): the pod holds its GPU until now
-            end = now
-            break
-    if end is None:
-        end = now if status.get("phase") in (None, "Pending", "Running", "Unknown") else start
-    return max(0.0, (end - start).total_seconds())
-
-
-def pods_gpu_time(
-    pods: Iterable[Mapping[str, Any]],
-    node_labels: Mapping[str, Mapping[str, str]],
-    *,
-    now: datetime,
-    gpu_resource: str = "nvidia.com/gpu",
-    default_gpus: int = 1,
-) -> GpuTime:
-    """GPU-seconds of pods, each counted on the capacity type of its node.
-
-    ``node_labels`` maps node name to labels. A pod whose node is gone (a preempted spot node is
-    deleted) is charged as on-demand unless the pod itself carries a spot capacity label.
-    ``default_gpus`` applies to pods whose containers request no GPU resource (CPU-only pods
-    count as one "GPU" at the on-demand price: set pricing to 0 for free CPU).
-    """
-    acc = GpuTime()
-    for pod in pods:
-        seconds = pod_run_seconds(pod, now=now)
-        if seconds <= 0:
-            continue
-        gpus = _gpus_of_pod(pod, gpu_resource) or default_gpus
-        node = (pod.get("spec") or {}).get("nodeName")
-        labels = node_labels.get(node, {}) if node else {}
-        if not labels:
-            labels = (pod.get("metadata") or {}).get("labels") or {}
-        acc = acc.add(capacity_of_node(labels), seconds * gpus)
-    return acc
 
 
 # --------------------------------------------------------------------------- dollars

@@ -1,7 +1,7 @@
-"""Build the Indexed ``batch/v1`` Job of one RenderBatch attempt, and read a Job's progress.
+"""Build the Indexed ``batch/v1`` Job of one RenderBatch attempt, and the dataset's index Job.
 
 Pure functions: a Job is built in memory as a plain dict (labels, owner reference and all) and
-sent by the adapter in one request; reading takes a Job dict and returns plain numbers.
+sent by the adapter in one request. Reading a Job is :func:`parallel_synth.decisions.observed.job_facts`.
 
 Retry strategy: attempt 1 covers the whole batch. A retry attempt covers the smallest contiguous
 window of the batch that holds every shard not yet committed (``shardOffset`` .. last missing),
@@ -16,12 +16,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from parallel_synth.decisions import kueue, podtemplate, renderpods
+from parallel_synth.decisions.cost import SPOT_LABELS, spot_label_values
+from parallel_synth.decisions.observed import ANNOTATION_SHARD_OFFSET, CONTAINER
 from parallel_synth.settings import OperatorSettings
-from synth_contract import ranges
 from synth_contract.api import (
     API_VERSION,
     GROUP,
@@ -32,23 +33,12 @@ from synth_contract.api import (
     RenderBatchSpec,
     SynthDatasetSpec,
 )
+from synth_contract.exitcodes import EXIT_BAD_CONFIG, EXIT_QUALITY_GATE, EXIT_SIGTERM
 
-CONTAINER = "render"
 LABEL_ATTEMPT = f"{GROUP}/attempt"
-ANNOTATION_SHARD_OFFSET = f"{GROUP}/shard-offset"
-EXIT_BAD_CONFIG = 2
-EXIT_QUALITY_GATE = 3
-EXIT_SIGTERM = 143
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 MAX_NAME = 63
 
-# Node labels and taints of spot capacity on the common providers.
-SPOT_LABELS: tuple[tuple[str, str], ...] = (
-    ("cloud.google.com/gke-spot", "true"),  # GKE
-    ("eks.amazonaws.com/capacityType", "SPOT"),  # EKS managed node groups
-    ("karpenter.sh/capacity-type", "spot"),  # Karpenter (EKS and others)
-    ("kubernetes.azure.com/scalesetpriority", "spot"),  # AKS
-)
+# Taints of spot capacity on the common providers (the labels are cost.SPOT_LABELS).
 SPOT_TAINTS: tuple[tuple[str, str], ...] = (
     ("cloud.google.com/gke-spot", "true"),
     ("eks.amazonaws.com/capacityType", "SPOT"),
@@ -123,13 +113,15 @@ _CONTAINER_SECURITY: dict[str, Any] = {
 def _spot_affinity(capacity: str) -> dict[str, Any]:
     if capacity == "on-demand":
         # Required: none of the spot labels (NotIn also matches nodes without the label).
-        term = {"matchExpressions": [{"key": k, "operator": "NotIn", "values": [v]} for k, v in SPOT_LABELS]}
+        term = {"matchExpressions": [{"key": k, "operator": "NotIn", "values": spot_label_values(v)}
+                                     for k, v in SPOT_LABELS.items()]}
         return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
     return {
         "nodeAffinity": {
             "preferredDuringSchedulingIgnoredDuringExecution": [
-                {"weight": 100, "preference": {"matchExpressions": [{"key": k, "operator": "In", "values": [v]}]}}
-                for k, v in SPOT_LABELS
+                {"weight": 100, "preference": {"matchExpressions": [{"key": k, "operator": "In",
+                                                                     "values": spot_label_values(v)}]}}
+                for k, v in SPOT_LABELS.items()
             ]
         }
     }
@@ -288,59 +280,6 @@ def max_failed_indexes(completions: int) -> int:
 def parallelism_patch(parallelism: int, completions: int) -> dict[str, Any]:
     """Merge patch that changes a running Job's parallelism in place (0 pauses it)."""
     return {"spec": {"parallelism": max(0, min(parallelism, completions))}}
-
-
-# --------------------------------------------------------------------------- reading
-
-
-@dataclass(frozen=True)
-class JobProgress:
-    """A Job's state in batch offsets (index + shard offset)."""
-
-    completed: list[ranges.Span] = field(default_factory=list)
-    failed: list[ranges.Span] = field(default_factory=list)
-    active: int = 0
-    ready: int = 0
-    failed_pods: int = 0
-    parallelism: int = 0
-    finished: str | None = None  # "Complete" | "Failed" | None
-    reason: str = ""
-    message: str = ""
-
-
-def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    for c in (job.get("status") or {}).get("conditions") or []:
-        if c.get("type") == kind and c.get("status") == "True":
-            return dict(c)
-    return None
-
-
-def shard_offset_of(job: dict[str, Any]) -> int:
-    anns = (job.get("metadata") or {}).get("annotations") or {}
-    return int(anns.get(ANNOTATION_SHARD_OFFSET, "0"))
-
-
-def job_progress(job: dict[str, Any]) -> JobProgress:
-    """Read completed/failed indexes, pod counts and the terminal condition of a Job."""
-    st = job.get("status") or {}
-    offset = shard_offset_of(job)
-    finished, reason, message = None, "", ""
-    for kind in ("Complete", "Failed"):
-        cond = _condition(job, kind)
-        if cond is not None:
-            finished, reason, message = kind, cond.get("reason", ""), cond.get("message", "")
-            break
-    return JobProgress(
-        completed=ranges.shift(ranges.parse(st.get("completedIndexes")), offset),
-        failed=ranges.shift(ranges.parse(st.get("failedIndexes")), offset),
-        active=int(st.get("active") or 0),
-        ready=int(st.get("ready") or 0),
-        failed_pods=int(st.get("failed") or 0),
-        parallelism=int((job.get("spec") or {}).get("parallelism") or 0),
-        finished=finished,
-        reason=reason,
-        message=message,
-    )
 
 
 # --------------------------------------------------------------------------- the index Job

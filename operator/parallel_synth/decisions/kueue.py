@@ -2,8 +2,8 @@
 
 Why a module of its own: under Kueue the Job's ``spec.suspend`` belongs to Kueue. The operator
 creates each Job suspended, with the queue label and Kueue's partial-admission annotation, and
-from then on never writes ``suspend`` nor changes ``parallelism``. Pure functions over plain
-dicts; ``jobs.py`` and ``batches.py`` call them.
+from then on never writes ``suspend`` nor changes ``parallelism``. Pure functions over
+typed facts; ``jobs.py`` and ``batches.py`` call them.
 
 The contract, as the rest of the operator applies it:
 
@@ -29,10 +29,12 @@ The contract, as the rest of the operator applies it:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
+from parallel_synth.decisions.observed import LABEL_QUEUE, JobFacts, PodFacts
+
 ANNOTATION_MIN_PARALLELISM = "kueue.x-k8s.io/job-min-parallelism"
 """Kueue's partial admission: admit as few as this many pods when the quota is short."""
 
@@ -52,9 +54,9 @@ def enqueue(queue: str | None, job: dict[str, Any], *, partial: bool = True) -> 
     return job
 
 
-def is_managed(job: dict[str, Any] | None) -> bool:
+def is_managed(job: JobFacts | None) -> bool:
     """Whether Kueue manages this Job (it carries the queue label)."""
-    return bool(job) and LABEL_QUEUE in ((job or {}).get("metadata") or {}).get("labels", {})
+    return job is not None and job.queue is not None
 
 
 @dataclass(frozen=True)
@@ -71,25 +73,18 @@ class Admission:
         return self.waiting > 0
 
 
-def admission(job: dict[str, Any] | None) -> Admission:
+def admission(job: JobFacts | None) -> Admission:
     """Read a Job's admission from ``spec.suspend`` and ``spec.parallelism``.
 
     A finished Job holds nothing. The reason and message of a suspended Job come from its
     ``Suspended`` condition (written by the Job controller when Kueue suspends it).
     """
-    if not is_managed(job):
+    if job is None or not is_managed(job) or job.finished is not None:
         return Admission()
-    assert job is not None
-    spec = job.get("spec") or {}
-    st = job.get("status") or {}
-    conds = {c.get("type"): c for c in st.get("conditions") or [] if c.get("status") == "True"}
-    if "Complete" in conds or "Failed" in conds:
-        return Admission()
-    pods = max(0, min(int(spec.get("parallelism") or 0), int(spec.get("completions") or 0)))
-    if spec.get("suspend"):
-        cond = conds.get("Suspended") or {}
-        return Admission(waiting=pods, reason=str(cond.get("reason") or "Queued"),
-                         message=str(cond.get("message") or "waiting for Kueue admission"))
+    pods = max(0, min(job.parallelism, job.completions))
+    if job.suspended:
+        return Admission(waiting=pods, reason=job.suspended_reason or "Queued",
+                         message=job.suspended_message or "waiting for Kueue admission")
     return Admission(admitted=pods, reason="Admitted", message="admitted by Kueue")
 
 
@@ -103,9 +98,7 @@ class Eviction:
     message: str
 
 
-def eviction(
-    *, was_admitted: int, job: dict[str, Any] | None, pods: list[dict[str, Any]], job_name: str | None
-) -> Eviction | None:
+def eviction(*, was_admitted: int, job: JobFacts | None, pods: Sequence[PodFacts]) -> Eviction | None:
     """An eviction when a Job the last reconcile saw admitted is suspended again.
 
     ``was_admitted`` is the batch status' ``admitted`` from the last reconcile. The preempted
@@ -113,16 +106,11 @@ def eviction(
     admitted when they are already gone; their names go to the preemption ledger so the pods'
     own SIGTERM exit is not counted a second time.
     """
-    if was_admitted <= 0 or not is_managed(job):
+    if was_admitted <= 0 or job is None or not is_managed(job):
         return None
-    assert job is not None
     adm = admission(job)
     if not adm.is_waiting:
         return None
-    names = tuple(sorted(
-        str((p.get("metadata") or {}).get("name", "")) for p in pods
-        if ((p.get("metadata") or {}).get("labels") or {}).get("batch.kubernetes.io/job-name", job_name) == job_name
-        and (p.get("status") or {}).get("phase") != "Succeeded"
-    ))
+    names = tuple(sorted(p.name for p in pods if (p.job or job.name) == job.name and p.phase != "Succeeded"))
     return Eviction(pods=max(len(names), 1) if names else max(was_admitted, 1), names=names,
                     reason=adm.reason, message=adm.message)

@@ -1,12 +1,9 @@
-"""Status aggregation: Job and Pod state into RenderBatch status, batches into dataset status.
+"""Status aggregation: Pods and Jobs into RenderBatch counters, shard spans into sample counts.
 
-Pure functions (time is an argument). Everything a status holds is bounded: shard sets are
-compact ranges, pods are remembered in bounded ledgers with a watermark, finished batches are
-folded into totals. The handlers write what these functions return, and only when it changed.
-
-Hook for autoscaling/cost (issue #6): :func:`fill_rates_and_cost` is called last on every dataset
-status computed here; it receives the whole status and the spec and currently fills nothing but
-the GPU-hours. Throughput, ETA, cost and projected cost belong there.
+Pure functions (time is an argument) over typed facts (:mod:`~parallel_synth.decisions.observed`)
+and the status models of :mod:`synth_contract.api`. Everything a status holds is bounded: shard
+sets are compact ranges, pods are remembered in bounded ledgers with a watermark, finished
+batches are folded into totals.
 """
 
 from __future__ import annotations
@@ -14,58 +11,42 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from parallel_synth.decisions.jobs import JobProgress
+from parallel_synth.decisions.observed import PodFacts
 from synth_contract import planning, ranges
 from synth_contract.api import BatchPhase, Condition, SynthDatasetSpec
+from synth_contract.times import format_time
 
-# --------------------------------------------------------------------------- small helpers
+MAX_MESSAGE = 1024
+"""Longest condition message written to status."""
 
-
-def rfc3339(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+# --------------------------------------------------------------------------- conditions
 
 
 def set_condition(
-    conditions: Sequence[dict[str, Any]],
-    kind: str,
-    status: bool | str,
-    reason: str,
-    message: str,
-    *,
-    now: datetime,
-    max_message: int = 1024,
-) -> list[dict[str, Any]]:
+    conditions: Sequence[Condition], kind: str, status: bool | str, reason: str, message: str, *, now: datetime
+) -> list[Condition]:
     """Conditions with one set; ``lastTransitionTime`` moves only when the status flips."""
     value = status if isinstance(status, str) else ("True" if status else "False")
-    out: list[dict[str, Any]] = []
+    out: list[Condition] = []
     found = False
     for c in conditions:
-        if c.get("type") != kind:
-            out.append(dict(c))
+        if c.type != kind:
+            out.append(c)
             continue
         found = True
-        ltt = c.get("lastTransitionTime") if c.get("status") == value else rfc3339(now)
-        out.append(Condition(type=kind, status=value, reason=reason, message=message[:max_message],
-                             last_transition_time=ltt or rfc3339(now)).wire())
+        ltt = c.last_transition_time if c.status == value else None
+        out.append(Condition(type=kind, status=value, reason=reason, message=message[:MAX_MESSAGE],  # type: ignore[arg-type]
+                             last_transition_time=ltt or format_time(now)))
     if not found:
-        out.append(Condition(type=kind, status=value, reason=reason, message=message[:max_message],
-                             last_transition_time=rfc3339(now)).wire())
+        out.append(Condition(type=kind, status=value, reason=reason, message=message[:MAX_MESSAGE],  # type: ignore[arg-type]
+                             last_transition_time=format_time(now)))
     return out
 
 
-def condition_status(conditions: Iterable[dict[str, Any]], kind: str) -> str | None:
-    for c in conditions:
-        if c.get("type") == kind:
-            return str(c.get("status"))
-    return None
+def condition_status(conditions: Iterable[Condition], kind: str) -> str | None:
+    """The status (True/False/Unknown) of the condition ``kind``, None when absent."""
+    return next((c.status for c in conditions if c.type == kind), None)
 
 
 # --------------------------------------------------------------------------- shards to samples
@@ -94,63 +75,15 @@ def add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {k: a.get(k, 0) + b.get(k, 0) for k in sorted({*a, *b})}
 
 
+def percent(done: int, total: int) -> str:
+    return f"{(100.0 * done / total) if total else 100.0:.1f}%"
+
+
+def is_finished(phase: str | None) -> bool:
+    return phase in (BatchPhase.SUCCEEDED, BatchPhase.FAILED)
+
+
 # --------------------------------------------------------------------------- pods
-
-
-@dataclass(frozen=True)
-class PodFacts:
-    """What matters about one rendering pod."""
-
-    name: str
-    started: float | None  # epoch seconds
-    finished: float | None  # epoch seconds; None while running
-    terminal: bool
-    preempted_at: float | None  # when DisruptionTarget became True (or exit 143)
-    phase: str
-    node: str = ""  # spec.nodeName; "" before scheduling
-
-
-def _epoch(text: str | None) -> float | None:
-    t = parse_time(text)
-    return t.timestamp() if t else None
-
-
-def pod_node(pod: dict[str, Any]) -> str:
-    """The node a pod was scheduled to ("" before scheduling)."""
-    return str((pod.get("spec") or {}).get("nodeName") or "")
-
-
-def pod_facts(pod: dict[str, Any]) -> PodFacts:
-    """Extract start/finish/preemption from a Pod dict."""
-    meta = pod.get("metadata") or {}
-    st = pod.get("status") or {}
-    phase = st.get("phase") or "Pending"
-    finished = None
-    exit_143_at = None
-    for cs in st.get("containerStatuses") or []:
-        term = (cs.get("state") or {}).get("terminated")
-        if term:
-            finished = _epoch(term.get("finishedAt")) or finished
-            if term.get("exitCode") == 143:
-                exit_143_at = _epoch(term.get("finishedAt"))
-    preempted_at = None
-    for c in st.get("conditions") or []:
-        if c.get("type") == "DisruptionTarget" and c.get("status") == "True":
-            preempted_at = _epoch(c.get("lastTransitionTime")) or _epoch(meta.get("deletionTimestamp")) or 0.0
-    if preempted_at is None and exit_143_at is not None:
-        preempted_at = exit_143_at
-    terminal = phase in ("Succeeded", "Failed")
-    if terminal and finished is None:
-        finished = _epoch(meta.get("deletionTimestamp")) or _epoch(st.get("startTime"))
-    return PodFacts(
-        name=str(meta.get("name", "")),
-        started=_epoch(st.get("startTime")),
-        finished=finished,
-        terminal=terminal,
-        preempted_at=preempted_at,
-        phase=phase,
-        node=pod_node(pod),
-    )
 
 
 @dataclass(frozen=True)
@@ -203,7 +136,7 @@ class PodAccounting:
 
 
 def account_pods(
-    pods: Iterable[dict[str, Any]],
+    pods: Iterable[PodFacts],
     *,
     gpus: int,
     preemptions: int,
@@ -226,8 +159,7 @@ def account_pods(
     new_pre: list[tuple[float, str]] = []
     live = spot_live = 0.0
     active = pending = 0
-    for pod in pods:
-        f = pod_facts(pod)
+    for f in pods:
         spot = bool(is_spot and is_spot(f.node))
         if f.preempted_at is not None and not preempted.seen(f.name, f.preempted_at):
             new_pre.append((f.preempted_at, f.name))
@@ -258,58 +190,79 @@ def account_pods(
     )
 
 
-# --------------------------------------------------------------------------- batch status
+@dataclass(frozen=True)
+class PodCounts:
+    """Rendering pods of one batch by scheduling state (what the autoscaler needs)."""
+
+    established: int = 0
+    running: int = 0
+    pending: int = 0
+    unschedulable: int = 0
 
 
-def batch_counts(
-    status: dict[str, Any],
-    *,
-    spec: SynthDatasetSpec,
-    shard_start: int,
-    shard_count: int,
-    completed: list[ranges.Span],
-    failed: list[ranges.Span],
-) -> dict[str, Any]:
-    """The count fields of a batch status for its committed and failed offsets."""
-    done = ranges.count(completed)
-    glob = ranges.shift(completed, shard_start)
-    return {
-        **status,
-        "completedShards": ranges.format_spans(completed),
-        "failedShards": ranges.format_spans(failed),
-        "shardsDone": done,
-        "samplesCompleted": samples_in(spec, glob),
-        "progress": f"{done}/{shard_count}",
-    }
+def pod_counts(pods: Iterable[PodFacts], *, now: datetime, tick_seconds: float) -> PodCounts:
+    """Count live pods: running (established if started a tick ago), pending, unschedulable.
 
-
-def progress_with_job(prior: list[ranges.Span], job: JobProgress | None, shard_count: int) -> list[ranges.Span]:
-    """Committed offsets: those recorded in status plus those the current Job reports."""
-    done = ranges.union(prior, job.completed if job else [])
-    return ranges.clip(done, 0, shard_count - 1)
-
-
-def is_finished(phase: str | None) -> bool:
-    return phase in (BatchPhase.SUCCEEDED, BatchPhase.FAILED)
-
-
-# --------------------------------------------------------------------------- dataset status
-
-
-def fill_rates_and_cost(status: dict[str, Any], spec: SynthDatasetSpec, *, now: datetime) -> dict[str, Any]:
-    """HOOK for issue #6: throughput (samplesPerDay), ETA and cost go here.
-
-    Called last for every dataset status the operator computes, with the aggregated counters
-    already in place (``samples``, ``shards``, ``gpuSeconds``, ``spotGpuSeconds``, ``workers``).
+    A pending pod with ``PodScheduled=False`` and reason ``Unschedulable`` waits for GPU
+    capacity that may never come: it is not a worker and is reported as such.
     """
-    cost = dict(status.get("cost") or {})
-    gpu_seconds = float(status.get("gpuSeconds") or 0.0)
-    spot = float(status.get("spotGpuSeconds") or 0.0)
-    cost["gpuHours"] = round(gpu_seconds / 3600.0, 4)
-    cost["spotGpuHours"] = round(spot / 3600.0, 4)
-    cost["onDemandGpuHours"] = round((gpu_seconds - spot) / 3600.0, 4)
-    return {**status, "cost": cost}
+    young_after = now.timestamp() - tick_seconds
+    established = running = pending = unschedulable = 0
+    for pod in pods:
+        if pod.deleting:
+            continue
+        if pod.phase == "Running":
+            running += 1
+            if pod.started is not None and pod.started <= young_after:
+                established += 1
+        elif pod.phase == "Pending":
+            if pod.unschedulable:
+                unschedulable += 1
+            else:
+                pending += 1
+    return PodCounts(established, running, pending, unschedulable)
 
 
-def percent(done: int, total: int) -> str:
-    return f"{(100.0 * done / total) if total else 100.0:.1f}%"
+def unsettled_gpu_seconds(
+    pods: Iterable[PodFacts], *, settled: Sequence[ranges.Span], shard_offset: int, job_name: str | None, gpus: int,
+) -> float:
+    """GPU-seconds of ended pods of a Job whose shard is neither committed nor failed for good.
+
+    These are interrupted attempts (preempted, evicted, failed and retried) of shards still to
+    render: their samples are not committed yet, so the rate must not count their GPU time
+    until the shard settles. ``gpuSecondsFinished - this`` is the batch's ``gpuSecondsSettled``.
+    ``settled`` holds batch offsets; a pod's offset is ``shard_offset + its completion index``.
+    Pods without an index, or of another Job, are taken as settled.
+    """
+    weight = max(gpus, 0) or 1
+    total = 0.0
+    for pod in pods:
+        if not pod.terminal or pod.index is None:
+            continue
+        if job_name is not None and pod.job not in (None, job_name):
+            continue
+        offset = shard_offset + pod.index
+        if any(a <= offset <= b for a, b in settled):
+            continue
+        if pod.started is not None and pod.ended is not None:
+            total += max(0.0, pod.ended - pod.started) * weight
+    return total
+
+
+def offsets_exited_with(pods: Iterable[PodFacts], *, exit_code: int, job_name: str, shard_offset: int
+                        ) -> list[ranges.Span]:
+    """Batch offsets (``shard_offset`` + completion index) of ``job_name``'s pods whose render
+    container terminated with ``exit_code`` (the Job records *that* an index failed, the pods why)."""
+    return ranges.union([(shard_offset + p.index, shard_offset + p.index) for p in pods
+                         if p.job == job_name and p.index is not None and p.exit_code == exit_code])
+
+
+def unlisted(listed: Iterable[PodFacts], remembered: Iterable[PodFacts]) -> list[PodFacts]:
+    """Remembered pods the tick did not list (a listed pod's state is the newer one), once each."""
+    names = {p.name for p in listed}
+    out: list[PodFacts] = []
+    for pod in remembered:
+        if pod.name and pod.name not in names:
+            names.add(pod.name)
+            out.append(pod)
+    return out

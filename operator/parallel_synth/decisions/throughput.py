@@ -26,7 +26,6 @@ ticks and operator restarts (a restart just starts a new window).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 
 SECONDS_PER_DAY = 86400.0
 
@@ -183,8 +182,3 @@ def window_from_status(data: object, *, template: RateWindow | None = None) -> R
                 continue
     pts.sort(key=lambda p: p.t)
     return replace(base, points=tuple(pts[-base.max_points :]))
-
-
-def epoch_seconds(now: datetime) -> float:
-    """A timezone-aware time as seconds since the epoch (the window's time axis)."""
-    return now.timestamp()

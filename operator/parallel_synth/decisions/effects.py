@@ -1,0 +1,132 @@
+"""What a decision asks the cluster adapter to do, in order: the effects of one reconcile.
+
+A decision (:mod:`~parallel_synth.decisions.batch`, :mod:`~parallel_synth.decisions.dataset`)
+returns its new typed status and a tuple of effects; ``cluster/reconcile.apply`` performs them
+in the order given, and nothing else writes to the API. Each effect is idempotent on its own
+(deterministic names: a create that finds the object is a success, a delete of a gone object too).
+
+The status is dumped here, once (:func:`status_patch`): a JSON merge patch holding only the
+fields that changed, and no patch at all when nothing but the per-tick counters moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from parallel_synth.decisions.jobs import JobRequest
+from synth_contract.api import RenderBatchSpec, RenderBatchStatus, SynthDatasetStatus
+
+
+@dataclass(frozen=True)
+class Event:
+    """An Event to post about the reconciled object: ``Normal`` or ``Warning``."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PatchStatus:
+    """JSON merge patch of the reconciled object's ``status`` subresource."""
+
+    patch: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CreateBatch:
+    """A RenderBatch of the dataset to create (owned by the dataset, labelled with its index)."""
+
+    name: str
+    index: int
+    spec: RenderBatchSpec
+
+
+@dataclass(frozen=True)
+class ScaleBatch:
+    """Set a RenderBatch's ``spec.parallelism``."""
+
+    name: str
+    parallelism: int
+
+
+@dataclass(frozen=True)
+class DeleteBatch:
+    name: str
+
+
+@dataclass(frozen=True)
+class CreateJob:
+    """The Indexed Job of a batch attempt; ``announce`` is posted only if it was really created."""
+
+    request: JobRequest
+    announce: Event | None = None
+
+
+@dataclass(frozen=True)
+class CreateIndexJob:
+    """The dataset's index Job; ``announce`` is posted only if it was really created."""
+
+    name: str
+    announce: Event | None = None
+
+
+@dataclass(frozen=True)
+class ScaleJob:
+    """Change a running Job's parallelism in place (bounded by its completions)."""
+
+    name: str
+    parallelism: int
+    completions: int
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    name: str
+
+
+@dataclass(frozen=True)
+class PostEvent:
+    event: Event
+
+
+Effect = (PatchStatus | CreateBatch | ScaleBatch | DeleteBatch | CreateJob | CreateIndexJob | ScaleJob | DeleteJob
+          | PostEvent)
+
+VOLATILE = frozenset({"gpuSeconds", "spotGpuSeconds", "gpuSecondsFinished", "spotGpuSecondsFinished",
+                      "cost", "eta", "samplesPerDay"})
+"""Status fields that change on every tick while pods run: written along with real changes only."""
+
+
+def status_patch(
+    old: SynthDatasetStatus | RenderBatchStatus, new: SynthDatasetStatus | RenderBatchStatus
+) -> dict[str, Any] | None:
+    """Merge patch from ``old`` to ``new``; None if nothing but VOLATILE fields moved.
+
+    Fields ``new`` no longer holds are set to None (removed by the merge patch). A status never
+    written (parsed from nothing) gets every field, defaults included, so the printer columns
+    show e.g. the ``Pending`` phase from the first write on.
+    """
+    before = old.wire() if old.model_fields_set else {}
+    after = new.wire()
+    if _strip(before) == _strip(after):
+        return None
+    patch: dict[str, Any] = {k: v for k, v in after.items() if before.get(k) != v}
+    patch.update({k: None for k in before if k not in after})
+    return patch
+
+
+def _strip(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k not in VOLATILE}
+
+
+def events_of(effects: tuple[Effect, ...]) -> list[Event]:
+    """Every Event the effects may post (announces included), in order."""
+    out: list[Event] = []
+    for e in effects:
+        if isinstance(e, PostEvent):
+            out.append(e.event)
+        elif isinstance(e, CreateJob | CreateIndexJob) and e.announce is not None:
+            out.append(e.announce)
+    return out
