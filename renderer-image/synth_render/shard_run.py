@@ -21,16 +21,13 @@ from typing import Any, Literal
 
 from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
+from synth_contract.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_QUALITY_GATE, EXIT_SIGTERM
 from synth_contract.store import Store
 from synth_render import checkpoints, derive, quarantine, shards
 from synth_render.logs import event
 from synth_render.manifests import Record, manifest, pass_rate, read_manifest, verify_shard
 from synth_render.rendering import Renderer
 from synth_render.sample import RenderedSample, json_bytes, plan_sample, render_sample
-
-EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_QUALITY, EXIT_SIGTERM = 0, 1, 2, 3, 143
-"""The worker's exit codes: committed or skipped, any other error, bad configuration, quality gate
-failed, stopped by SIGTERM after a checkpoint."""
 
 Status = Literal["committed", "skipped", "interrupted", "failed"]
 
@@ -62,7 +59,7 @@ class ShardOutcome:
             return EXIT_OK
         if self.status == "interrupted":
             return EXIT_SIGTERM
-        return EXIT_QUALITY if self.reason.startswith("quality") else EXIT_ERROR
+        return EXIT_QUALITY_GATE if self.reason.startswith("quality") else EXIT_ERROR
 
 
 @lru_cache(maxsize=2)

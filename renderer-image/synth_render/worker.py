@@ -26,12 +26,13 @@ from typing import Any
 
 from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
+from synth_contract.exitcodes import EXIT_BAD_CONFIG, EXIT_ERROR, EXIT_SIGTERM
 from synth_contract.store import Store, open_store
 from synth_contract.validation import spec_from_json
 from synth_render.assets.runtime import preflight_messages
 from synth_render.logs import event, setup_json_logging
 from synth_render.rendering import Renderer
-from synth_render.shard_run import EXIT_CONFIG, EXIT_ERROR, EXIT_SIGTERM, BadConfig, ShardOutcome, ShardRun
+from synth_render.shard_run import BadConfig, ShardOutcome, ShardRun
 
 SIGTERM_GRACE_SECONDS = 5.0
 """After SIGTERM, how long the current sample may take before it is abandoned
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
             raise BadConfig("; ".join(unusable))
     except (BadConfig, IndexError, ValueError) as exc:
         event("bad configuration", level=40, error=str(exc))
-        sys.exit(EXIT_CONFIG)
+        sys.exit(EXIT_BAD_CONFIG)
     run = ShardRun(spec=spec, dataset=args.dataset, shard=shard, store=store,
                    workdir=Path(args.workdir) if args.workdir else None)
     done = threading.Event()
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         outcome = run.run()
     except BadConfig as exc:
         event("bad configuration", level=40, error=str(exc))
-        sys.exit(EXIT_CONFIG)
+        sys.exit(EXIT_BAD_CONFIG)
     except Exception as exc:
         event("shard error", level=40, shard=shard, error=f"{type(exc).__name__}: {exc}")
         sys.exit(EXIT_ERROR)

@@ -12,10 +12,10 @@ from fake_renderer import FakeRenderer
 from parallel_synth.dataset.checks import CheckOptions, check_dataset
 from parallel_synth.dataset.index import INDEX_QUARANTINE, write_index
 from synth_contract import layout, planning
+from synth_contract.exitcodes import EXIT_QUALITY_GATE
 from synth_contract.store import open_store
 from synth_render import shards
 from synth_render.manifests import verify_shard
-from synth_render.shard_run import EXIT_QUALITY
 from synth_render.worker import run_shard
 
 
@@ -72,7 +72,7 @@ def test_a_shard_under_min_pass_rate_exits_3_and_commits_nothing(tmp_path: Path)
     noisy = set().union(*(_seeds(spec, i, range(2)) for i in range(4)))
     store = open_store(tmp_path.as_uri())
     out = run_shard(spec, "ds", 0, store=store, renderer=FakeRenderer(noisy_seeds=noisy))
-    assert out.status == "failed" and out.exit_code == EXIT_QUALITY == 3 and "pass rate" in out.reason
+    assert out.status == "failed" and out.exit_code == EXIT_QUALITY_GATE == 3 and "pass rate" in out.reason
     assert not store.exists(layout.manifest_path(0)) and not store.exists(layout.quarantine_path(0))
 
 

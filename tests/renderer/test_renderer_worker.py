@@ -21,10 +21,10 @@ from builders import RENDER, wire, write_manifest
 from fake_renderer import FakeRenderer
 
 from synth_contract import layout, planning
+from synth_contract.exitcodes import EXIT_BAD_CONFIG, EXIT_SIGTERM
 from synth_contract.store import S3Store, open_store
 from synth_render import shards
 from synth_render.manifests import verify_shard
-from synth_render.shard_run import EXIT_CONFIG, EXIT_SIGTERM
 from synth_render.worker import run_shard
 
 FAKE_WORKER = str(Path(__file__).with_name("fake_worker.py"))
@@ -224,7 +224,7 @@ def test_bad_configuration_exits_2_with_a_clear_message(spec: dict[str, Any], ar
                                                         env: dict[str, str], message: str) -> None:
     proc = _worker(wire(RENDER, **spec), *args, env=env)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == EXIT_CONFIG
+    assert proc.returncode == EXIT_BAD_CONFIG
     logs = _logs(err)
     assert logs[-1]["event"] == "bad configuration" and message in logs[-1]["error"]
 
