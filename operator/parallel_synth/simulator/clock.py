@@ -12,8 +12,6 @@ import heapq
 from datetime import UTC, datetime
 from typing import Any
 
-from parallel_synth.decisions.status import rfc3339
-
 # event kinds (ordered: at equal times, pods end before reconciles look at them)
 END, PREEMPT, READY, DAY, TICK, FULL, QUICK, QUOTA, BATCH = range(9)
 
@@ -37,7 +35,3 @@ class Clock:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.t0 + self.t, tz=UTC)
-
-    def stamp(self, t: float) -> str:
-        """Simulated second ``t`` as the API server writes times (RFC 3339, whole seconds)."""
-        return rfc3339(datetime.fromtimestamp(self.t0 + t, tz=UTC))

@@ -3,8 +3,8 @@
 The operator's decisions (driven by :mod:`parallel_synth.simulator.control`) create, resize and
 delete Jobs here as they would through the API, from the manifests ``jobs.build_job`` writes;
 this module runs them on the simulated clock and answers ``get Job`` and ``list Pods`` with the
-dicts the API server would return, so the operator's own readers (``job_progress``,
-``account_pods``, ``pod_counts``, ``kueue.admission``) parse them. What it simulates:
+typed facts the operator's parser (``decisions.observed``) would make of the API's answers
+(:mod:`.objects`). What it simulates:
 
 * nodes: spot and on-demand pools with a GPU limit; a pod takes an idle node or waits
   ``node_provision_seconds`` for a new one; over the limit it is ``Unschedulable``. A pod
@@ -19,7 +19,8 @@ dicts the API server would return, so the operator's own readers (``job_progress
   checkpoint, in the bucket: the index's next pod, of any attempt, resumes there) and exits 143;
 * Kueue (with a quota): a queued Job waits suspended and is admitted whole, oldest first, and
   partially when the quota is short (``job-min-parallelism: 1``: Kueue sets its parallelism);
-  when the quota shrinks, the newest admitted Jobs are evicted (suspended again, pods stopped);
+  a Job holds its quota until it finishes (Kueue's dynamic reclaim of a draining Job is not
+  simulated); when the quota shrinks, the newest admitted Jobs are evicted (suspended, pods stopped);
 * CPU Jobs (the index Job) complete ``index_seconds`` after they are created.
 
 The API drops a terminated pod once a batch reconcile has listed it, unless it was interrupted
@@ -36,12 +37,10 @@ from collections import deque
 from typing import Any
 
 from parallel_synth.decisions.cost import Capacity, GpuTime
-from parallel_synth.decisions.jobs import CONTAINER, EXIT_SIGTERM
+from parallel_synth.decisions.observed import CONTAINER, JobFacts, PodFacts
 from parallel_synth.simulator.clock import END, PREEMPT, READY, Clock
 from parallel_synth.simulator.model import SimConfig
 from parallel_synth.simulator.objects import (
-    EXIT_ERROR,
-    EXIT_OK,
     GONE,
     PROVISIONING,
     RUNNING,
@@ -50,10 +49,11 @@ from parallel_synth.simulator.objects import (
     Job,
     Pod,
     add_span,
-    pod_body,
+    pod_facts,
 )
 from synth_contract import planning
 from synth_contract.api import LABEL_BATCH, SynthDatasetSpec
+from synth_contract.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_SIGTERM
 
 
 class _Pool:
@@ -120,13 +120,14 @@ class Cluster:
             self.sync(job)
         return True
 
-    def get_job(self, name: str) -> dict[str, Any] | None:
+    def job(self, name: str) -> JobFacts | None:
+        """``GET`` a Job, as the operator observes it (None: not found)."""
         if name in self.cpu_jobs:
             done = self.clock.t >= self.cpu_jobs[name]
-            status = {"conditions": [{"type": "Complete", "status": "True"}]} if done else {"active": 1}
-            return {"metadata": {"name": name}, "spec": {"completions": 1, "parallelism": 1}, "status": status}
+            return JobFacts(name=name, parallelism=1, completions=1, active=0 if done else 1,
+                            finished="Complete" if done else None)
         job = self.jobs.get(name)
-        return job.body() if job is not None else None
+        return job.facts(self.clock.t0) if job is not None else None
 
     def patch_parallelism(self, name: str, parallelism: int) -> None:
         job = self.jobs.get(name)
@@ -148,9 +149,9 @@ class Cluster:
             self._touch_quota()
             self.admit()
 
-    def list_pods(self, batch: str) -> list[dict[str, Any]]:
-        """``list Pods -l batch=NAME``."""
-        return [pod_body(p, self.clock.stamp) for p in self.batch(batch).pods]
+    def pods(self, batch: str) -> list[PodFacts]:
+        """``list Pods -l batch=NAME``, as the operator observes them."""
+        return [pod_facts(p, self.clock.t0) for p in self.batch(batch).pods]
 
     def listed(self, batch: str) -> None:
         """A reconcile has counted the pods it listed: the ended ones go, unless still unsettled."""
@@ -225,7 +226,7 @@ class Cluster:
 
     def _schedule(self, pod: Pod) -> None:
         pool = self.pools[pod.capacity]
-        pod.body = None
+        pod.facts = None
         pod.job.batch.version += 1
         if pool.used + self.gpus <= pool.limit:
             pool.used += self.gpus
@@ -244,7 +245,7 @@ class Cluster:
         t = self.clock.t
         pod.state = RUNNING
         pod.started = t
-        pod.body = None
+        pod.facts = None
         pod.job.batch.version += 1
         factor = math.exp(self.rng.gauss(0.0, self.cfg.jitter)) if self.cfg.jitter > 0 else 1.0
         pod.duration = pod.left * self.sps / self.gpus * factor
@@ -282,7 +283,7 @@ class Cluster:
         pod.ended = self.clock.t
         pod.exit_code = exit_code
         pod.version += 1
-        pod.body = None
+        pod.facts = None
         pod.job.batch.version += 1
         pod.job.active.remove(pod)
         if not ran:  # never started: it vanishes, nothing to account
@@ -358,8 +359,6 @@ class Cluster:
                 self.committed_shards += 1
         self._settle(job)
         self.sync(job)
-        if job.queued:
-            self._touch_quota()
         return job
 
     # ------------------------------------------------------------------ Kueue
@@ -412,3 +411,4 @@ class Cluster:
                 self.preemptions += pod.state == RUNNING
                 self._interrupt(pod, node_lost=False, evicted=True)
         self._touch_quota()
+

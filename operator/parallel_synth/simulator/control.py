@@ -1,48 +1,53 @@
 """The operator on the simulated clock: its real decisions, applied to the simulated cluster.
 
 A reconcile here is ``cluster/reconcile.py``'s, with :class:`~.cluster.Cluster` for the API:
-observe (the RenderBatch objects kept here, the Job and Pods the cluster answers), decide with
-the operator's pure functions (``decide_batch`` per RenderBatch: Job attempts, retries,
-preemptions, GPU time, Kueue admission; ``decide_dataset``: window, folding, status, the
-autoscaler, cost; ``finalize``: the index Job), then apply in the same order: children and the
-status, deletes once the fold is written, Events (counted by reason).
+observe (the RenderBatch objects kept here; the Job and Pods as the cluster answers them, as
+typed facts), decide with the operator's pure functions (``decide_batch`` per RenderBatch: Job
+attempts, retries, preemptions, GPU time, Kueue admission; ``decide_dataset``: window, folding,
+status, the autoscaler, cost and the index Job), then apply the decision's effects in their
+order, as ``reconcile.apply`` does. The typed status a decision returns is what the API would
+hold for the next reconcile; Events are counted by reason.
 
 Timing (the real operator runs batch timers every 10 s and the dataset timer every 15 s): the
 caller reconciles every batch just before the dataset, and a batch right after the dataset
-created it or changed its parallelism, as a timer would a few seconds later.
+created it or changed its parallelism, as its timer would a few seconds later.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime
-from typing import Any
 
-from parallel_synth.decisions.batch import (
-    LABEL_INDEX,
-    BatchDecision,
-    DatasetDecision,
-    EventSpec,
-    decide_batch,
-    decide_dataset,
+from parallel_synth.decisions.batch import decide_batch
+from parallel_synth.decisions.dataset import decide_dataset, needs_index_job
+from parallel_synth.decisions.effects import (
+    CreateBatch,
+    CreateIndexJob,
+    CreateJob,
+    DeleteBatch,
+    DeleteJob,
+    Effect,
+    Event,
+    PostEvent,
+    ScaleBatch,
+    ScaleJob,
 )
-from parallel_synth.decisions.finalize import finalize, needs_index
-from parallel_synth.decisions.jobs import (
-    Owner,
-    build_index_job,
-    build_job,
-    index_job_name,
-    job_name,
-    job_progress,
-)
-from parallel_synth.decisions.status import parse_time
-from parallel_synth.settings import OperatorSettings
+from parallel_synth.decisions.jobs import Owner, build_index_job, build_job, index_job_name, job_name
+from parallel_synth.decisions.observed import ObservedBatch
+from parallel_synth.decisions.status import is_finished
+from parallel_synth.settings import Settings
 from parallel_synth.simulator.clock import BATCH, Clock
 from parallel_synth.simulator.cluster import Cluster
 from parallel_synth.simulator.objects import NODES
 from synth_contract import ranges
-from synth_contract.api import RenderBatchSpec, SynthDatasetSpec
+from synth_contract.api import (
+    BatchPhase,
+    DatasetPhase,
+    RenderBatchStatus,
+    SynthDatasetSpec,
+    SynthDatasetStatus,
+)
+from synth_contract.times import epoch
 
 NAMESPACE = "simulated"
 KEPT = ("phase", "attempt", "completedShards", "failedShards", "shardsDone", "samplesCompleted", "preemptions",
@@ -54,64 +59,44 @@ class Operator:
     """One dataset's operator: its RenderBatch objects and status, reconciled on demand."""
 
     def __init__(self, name: str, spec: SynthDatasetSpec, cluster: Cluster, clock: Clock,
-                 settings: OperatorSettings) -> None:
+                 settings: Settings) -> None:
         self.name = name
         self.spec = spec
         self.cluster = cluster
         self.clock = clock
         self.settings = settings
-        self.status: dict[str, Any] = {}
-        self.batches: dict[str, dict[str, Any]] = {}  # RenderBatch bodies as the API holds them
-        self.batch_specs: dict[str, RenderBatchSpec] = {}
-        self.folded: dict[str, dict[str, Any]] = {}  # the last status of each RenderBatch (KEPT fields)
+        self.status = SynthDatasetStatus()
+        self.batches: dict[str, ObservedBatch] = {}  # the RenderBatch objects as the API holds them
+        self.folded: dict[str, dict[str, object]] = {}  # the last status of each RenderBatch (KEPT fields)
         self.event_reasons: dict[str, int] = {}
         self.failed_shards = 0  # shards decide_batch failed for good
         self.seen: dict[str, int] = {}  # batch -> the cluster version its last reconcile saw
 
     # ------------------------------------------------------------------ RenderBatches
 
-    def reconcile_batch(self, name: str) -> BatchDecision | None:
+    def reconcile_batch(self, name: str) -> None:
         """``reconcile_batch``: one RenderBatch's Job attempts, from its Job and Pods."""
-        body = self.batches.get(name)
-        if body is None:
-            return None
-        old = body["status"]
-        if old.get("phase") in ("Succeeded", "Failed"):
-            return None  # final: the dataset folds and deletes it
+        batch = self.batches.get(name)
+        if batch is None or is_finished(batch.status.phase):
+            return  # final: the dataset folds and deletes it
         self.seen[name] = self.cluster.batch(name).version
-        spec = self.batch_specs[name]
+        old = batch.status
         now = self.clock.now()
-        attempt = int(old.get("attempt") or 0)
-        job = None
-        pods: list[dict[str, Any]] = []
-        if attempt > 0:
-            job = self.cluster.get_job(job_name(name, attempt))
-            if job is not None:
-                pods = self.cluster.list_pods(name)
+        job = self.cluster.job(job_name(name, old.attempt)) if old.attempt > 0 else None
+        pods = self.cluster.pods(name) if job is not None else []
         decision = decide_batch(
-            dataset=self.name, namespace=NAMESPACE, name=name, spec=spec, status=old, dataset_spec=self.spec,
+            dataset=self.name, namespace=NAMESPACE, name=name, spec=batch.spec, status=old, dataset_spec=self.spec,
             job=job, pods=pods, generation=1, now=now, settings=self.settings, node_labels=NODES)
         if job is not None:
             self.cluster.listed(name)
-        st = body["status"] = decision.status
-        posted = list(decision.events)
-        if decision.create_job is not None:
-            owner = Owner(kind="RenderBatch", name=name, uid=None)
-            if not self.cluster.create_job(build_job(decision.create_job, self.spec, owner, settings=self.settings)):
-                posted = [e for e in posted if e.reason != "BatchStarted"]
-        if decision.patch_parallelism is not None and job is not None:
-            completions = int(job["spec"]["completions"])
-            self.cluster.patch_parallelism(job["metadata"]["name"], max(0, min(decision.patch_parallelism,
-                                                                                completions)))
-        for jname in decision.delete_jobs:
-            self.cluster.delete_job(jname)
-        self._count(posted)
-        if st.get("phase") == "Failed" and old.get("phase") != "Failed":
-            self.failed_shards += ranges.count(ranges.parse(st.get("failedShards")))
-        retry_after = parse_time(st.get("retryAfter"))
-        if retry_after is not None and retry_after > now and st.get("retryAfter") != old.get("retryAfter"):
-            self.clock.push(retry_after.timestamp() - self.clock.t0, BATCH, name)  # the timer after the backoff
-        return decision
+        st = decision.status
+        self.batches[name] = replace(batch, status=st)
+        self._apply(decision.effects, owner=Owner(kind="RenderBatch", name=name, uid=None))
+        if st.phase == BatchPhase.FAILED and old.phase != BatchPhase.FAILED:
+            self.failed_shards += ranges.count(ranges.parse(st.failed_shards))
+        retry_after = epoch(st.retry_after)
+        if retry_after is not None and st.retry_after != old.retry_after:  # its timer after a retry's backoff
+            self.clock.push(retry_after - self.clock.t0, BATCH, name)
 
     def reconcile_batches(self, names: Iterable[str] | None = None, *, changed_only: bool = False) -> None:
         """Reconcile these RenderBatches (all by default); ``changed_only``: those whose Job or
@@ -123,64 +108,73 @@ class Operator:
 
     def set_parallelism(self, name: str, parallelism: int) -> None:
         """``PATCH`` a RenderBatch's ``spec.parallelism`` (its timer applies it to the Job)."""
-        spec = self.batch_specs[name].model_copy(update={"parallelism": parallelism})
-        self.batch_specs[name] = spec
-        self.batches[name]["spec"]["parallelism"] = parallelism
+        batch = self.batches[name]
+        self.batches[name] = replace(batch, spec=batch.spec.model_copy(update={"parallelism": parallelism}))
 
     def parallelism(self, name: str) -> int:
         """A RenderBatch's ``spec.parallelism`` (0 once it is gone)."""
-        spec = self.batch_specs.get(name)
-        return spec.parallelism if spec is not None else 0
-
-    def live(self) -> list[tuple[str, RenderBatchSpec, dict[str, Any]]]:
-        """Name, spec and status of each RenderBatch (what the autoscaler's hand-over reads)."""
-        return [(n, self.batch_specs[n], b["status"]) for n, b in self.batches.items()]
+        batch = self.batches.get(name)
+        return batch.spec.parallelism if batch is not None else 0
 
     # ------------------------------------------------------------------ the dataset
 
-    def reconcile_dataset(self) -> DatasetDecision | None:
-        """``reconcile_dataset``: window, folding, status and autoscaler; the index Job at the end."""
-        old = self.status
-        if old.get("phase") == "Succeeded":
-            return None  # finished and unchanged since: no API calls while it stays so
-        now = self.clock.now()
-        decision = decide_dataset(name=self.name, spec=self.spec, status=old, batches=list(self.batches.values()),
-                                  generation=1, now=now, settings=self.settings)
-        if needs_index(decision.status):  # every shard committed: the index Job finishes the dataset
-            iname = index_job_name(self.name)
-            ijob = self.cluster.get_job(iname)
-            fin = finalize(decision.status, decision.events, job=iname,
-                           job_state=job_progress(ijob).finished if ijob is not None else None,
-                           job_exists=ijob is not None, now=now)
-            if fin.create_job:
-                owner = Owner(kind="SynthDataset", name=self.name, uid=None)
-                self.cluster.create_job(build_index_job(self.name, NAMESPACE, self.spec, owner, settings=self.settings))
-            decision = replace(decision, status=fin.status, events=fin.events)
-        changed = []
-        for nb in decision.create:
-            self.batch_specs[nb.name] = nb.spec
-            self.batches[nb.name] = {"metadata": {"name": nb.name, "labels": {LABEL_INDEX: str(nb.index)}},
-                                     "spec": nb.spec.wire(), "status": {}}
-            changed.append(nb.name)
-        for bname, par in decision.set_parallelism.items():
-            if bname in self.batches:
-                self.set_parallelism(bname, par)
-                changed.append(bname)
+    def reconcile_dataset(self) -> None:
+        """``reconcile_dataset``: window, folding, status, autoscaler and the index Job."""
+        if self.status.phase == DatasetPhase.SUCCEEDED:
+            return  # finished and unchanged since: no API calls while it stays so
+        batches = list(self.batches.values())
+        index_job = None
+        if needs_index_job(self.spec, self.status, batches):
+            index_job = self.cluster.job(index_job_name(self.name))
+        decision = decide_dataset(name=self.name, spec=self.spec, status=self.status, batches=batches,
+                                  index_job=index_job, generation=1, now=self.clock.now(), settings=self.settings)
         self.status = decision.status
-        for gone in decision.delete:  # only after the fold is recorded in the dataset's status
-            body = self.batches.pop(gone, None)
-            self.batch_specs.pop(gone, None)
-            if body is not None:
-                self.folded[gone] = {k: body["status"][k] for k in KEPT if k in body["status"]}
-            self.cluster.delete_batch(gone)
-            self.seen.pop(gone, None)
-        self._count(decision.events)
+        changed = self._apply(decision.effects, owner=Owner(kind="SynthDataset", name=self.name, uid=None))
         self.reconcile_batches(changed)
-        return decision
 
-    def _count(self, events: list[EventSpec]) -> None:
-        for e in events:
-            self.event_reasons[e.reason] = self.event_reasons.get(e.reason, 0) + 1
+    # ------------------------------------------------------------------ effects
 
-    def now(self) -> datetime:
-        return self.clock.now()
+    def _apply(self, effects: Sequence[Effect], *, owner: Owner) -> list[str]:
+        """Perform a decision's effects in order (``reconcile.apply`` on the simulated cluster);
+        returns the RenderBatches created or scaled (their timers run next)."""
+        changed: list[str] = []
+        for e in effects:
+            if isinstance(e, CreateBatch):
+                self.batches[e.name] = ObservedBatch(name=e.name, spec=e.spec, status=RenderBatchStatus(),
+                                                     index=e.index)
+                changed.append(e.name)
+            elif isinstance(e, ScaleBatch):
+                if e.name in self.batches:
+                    self.set_parallelism(e.name, e.parallelism)
+                    changed.append(e.name)
+            elif isinstance(e, DeleteBatch):
+                self._delete_batch(e.name)
+            elif isinstance(e, CreateJob):
+                job = build_job(e.request, self.spec, owner, settings=self.settings.operator)
+                if self.cluster.create_job(job) and e.announce is not None:
+                    self._count(e.announce)
+            elif isinstance(e, CreateIndexJob):
+                job = build_index_job(self.name, NAMESPACE, self.spec, owner, settings=self.settings.operator)
+                if self.cluster.create_job(job) and e.announce is not None:
+                    self._count(e.announce)
+            elif isinstance(e, ScaleJob):
+                self.cluster.patch_parallelism(e.name, max(0, min(e.parallelism, e.completions)))
+            elif isinstance(e, DeleteJob):
+                self.cluster.delete_job(e.name)
+            elif isinstance(e, PostEvent):
+                self._count(e.event)
+            # PatchStatus: the decision's typed status is kept as the object's status
+        return changed
+
+    def _delete_batch(self, name: str) -> None:
+        """``DELETE`` a folded RenderBatch: its Jobs and pods go with it; the report keeps its counters."""
+        batch = self.batches.pop(name, None)
+        if batch is not None:
+            wire = batch.status.wire()
+            self.folded[name] = {k: wire[k] for k in KEPT if k in wire}
+        self.cluster.delete_batch(name)
+        self.seen.pop(name, None)
+
+    def _count(self, event: Event) -> None:
+        self.event_reasons[event.reason] = self.event_reasons.get(event.reason, 0) + 1
+

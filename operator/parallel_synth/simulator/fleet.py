@@ -7,8 +7,8 @@ What is real and what is simulated:
 
 * real: the planner (:mod:`synth_contract.planning`), the Job manifests (``jobs.build_job``) and
   the operator's decisions, as :mod:`.control` drives them: ``decide_batch`` (Job attempts,
-  retries, preemptions and GPU time read from the pods), ``decide_dataset`` (window, folding,
-  status aggregation, the autoscaler, cost and budget) and ``finalize`` (the index Job);
+  retries, preemptions and GPU time read from the pods) and ``decide_dataset`` (window, folding,
+  status aggregation, the autoscaler, cost and budget, the index Job that finishes the dataset);
 * simulated (:mod:`.cluster`): GPU nodes (spot and on-demand pools with a capacity limit and a
   provisioning delay), the Job controller, render times (the per-sample time times a log-normal
   factor per pod), spot preemptions (Poisson per spot pod), render failures, the renderer's
@@ -30,19 +30,20 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
+from parallel_synth.decisions.autoscale import batch_view
 from parallel_synth.decisions.cost import Capacity, GpuTime, dollars
-from parallel_synth.decisions.scaling import LiveBatch, batch_views, distribute
+from parallel_synth.decisions.scaling import distribute
+from parallel_synth.decisions.status import is_finished
 from parallel_synth.decisions.throughput import SECONDS_PER_DAY
-from parallel_synth.settings import OperatorSettings
+from parallel_synth.settings import OperatorSettings, ScalingSettings, Settings
 from parallel_synth.simulator import clock as ev
 from parallel_synth.simulator.cluster import Cluster
 from parallel_synth.simulator.control import Operator
 from parallel_synth.simulator.model import DayStats, SimConfig, SimReport
 from parallel_synth.simulator.objects import RUNNING, Job
 from synth_contract import multiview, planning
-from synth_contract.api import SynthDatasetSpec
+from synth_contract.api import SynthDatasetSpec, SynthDatasetStatus
 
 
 class Simulation:
@@ -57,8 +58,9 @@ class Simulation:
         self.sps = config.gpu_seconds_per_sample or multiview.estimated_gpu_seconds_per_sample(spec)  # all views
         self.clock = ev.Clock(config.start)
         self.cluster = Cluster(spec, config, self.clock, random.Random(config.seed), seconds_per_sample=self.sps)
-        self.operator = Operator(name, spec, self.cluster, self.clock,
-                                 OperatorSettings(dataset_interval=config.tick_seconds))
+        settings = Settings(operator=OperatorSettings(dataset_interval=config.tick_seconds),
+                            scaling=ScalingSettings(tick_seconds=config.tick_seconds))
+        self.operator = Operator(name, spec, self.cluster, self.clock, settings)
         self.shards_total = planning.shard_count(spec)
         self.events = self.ticks = self.handovers = 0
         self.budget_stop: float | None = None
@@ -70,7 +72,7 @@ class Simulation:
         self.adm_day_mark = 0.0
 
     @property
-    def status(self) -> dict[str, Any]:
+    def status(self) -> SynthDatasetStatus:
         return self.operator.status
 
     # ------------------------------------------------------------------ the operator's reconciles
@@ -80,30 +82,25 @@ class Simulation:
         self.ticks += 1
         self.operator.reconcile_batches()
         self.operator.reconcile_dataset()
-        mode = str(self.status.get("capacityMode") or "")
+        mode = self.status.capacity_mode or ""
         if mode != self.mode:
             self.switches.append((self.clock.t / SECONDS_PER_DAY, mode))
             self.mode = mode
-        budget: dict[str, Any] = next(
-            (c for c in self.status.get("conditions") or [] if c.get("type") == "BudgetExceeded"), {}
-        )
-        if budget.get("status") == "True" and self.budget_stop is None:
+        budget = next((c for c in self.status.conditions if c.type == "BudgetExceeded"), None)
+        if budget is not None and budget.status == "True" and self.budget_stop is None:
             self.budget_stop = self.clock.t / SECONDS_PER_DAY
 
     def _on_handover(self) -> None:
         """Between ticks: give the workers a drained batch freed to the next batches."""
-        desired = (self.status.get("autoscaler") or {}).get("desired")
+        desired = self.status.autoscaler.desired
         if desired is None:
             return
         self.handovers += 1
         self.operator.reconcile_batches([n for n in self.operator.batches if self.cluster.draining(n)],
                                         changed_only=True)
-        live = [LiveBatch(n, s.shard_count, s.parallelism, s.capacity, st) for n, s, st in self.operator.live()
-                if st.get("phase") not in ("Succeeded", "Failed")]
-        parallelism, _ = distribute(
-            int(desired), batch_views(live), mode=self.mode or Capacity.SPOT.value, unplanned_shards=0,
-            shards_per_batch=1, max_new_batches=0, allow_new=False,
-        )
+        live = [batch_view(b.name, b.spec, b.status) for b in self.operator.batches.values()
+                if not is_finished(b.status.phase)]
+        parallelism = distribute(int(desired), live, mode=self.mode or Capacity.SPOT.value)
         changed = [b.name for b in live if parallelism.get(b.name, b.parallelism) != b.parallelism]
         for name in changed:
             self.operator.set_parallelism(name, parallelism[name])
@@ -150,18 +147,18 @@ class Simulation:
         c._touch_quota()
         spent = dollars(self._gpu_now(), self.spec.pricing)
         samples0, area0, dollars0, lost0 = self._day_mark
-        workers = self.status.get("workers") or {}
+        workers = self.status.workers
         self.days.append(
             DayStats(
                 day=len(self.days) + 1,
                 samples=c.committed_samples - samples0,
                 cumulative=c.committed_samples,
                 workers=(c.area - area0) / SECONDS_PER_DAY,
-                desired=int(workers.get("desired") or 0),
-                pending=int(workers.get("pending") or 0),
+                desired=workers.desired,
+                pending=workers.pending,
                 dollars=spent - dollars0,
                 cumulative_dollars=spent,
-                measured_per_day=float(self.status.get("samplesPerDay") or 0.0),
+                measured_per_day=self.status.samples_per_day,
                 target_per_day=self.spec.throughput.target_per_day,
                 capacity_mode=self.mode,
                 lost_gpu_hours=(c.lost - lost0) / 3600.0,
@@ -234,7 +231,8 @@ class Simulation:
     def _finish_index(self) -> None:
         """Every shard committed: reconcile once the index Job is done, so the dataset ends Succeeded."""
         for _ in range(2):
-            if not (self._done() and (self.status.get("index") or {}).get("phase") == "Running"):
+            index = self.status.index
+            if not (self._done() and index is not None and index.phase == "Running"):
                 return
             self.clock.t = max([self.clock.t, *self.cluster.cpu_jobs.values()])
             self._on_tick()
@@ -255,7 +253,6 @@ class Simulation:
         c = self.cluster
         gpu = self._gpu_now()
         spent = dollars(gpu, self.spec.pricing)
-        cost = self.status.get("cost") or {}
         elapsed = end / SECONDS_PER_DAY
         full = [d for d in self.days if d.day <= int(elapsed)]
         steady = full[1:] if len(full) > 2 else full
@@ -278,14 +275,14 @@ class Simulation:
             shards_failed=self.operator.failed_shards,
             duplicate_commits=c.duplicates,
             preemptions=c.preemptions,
-            retries=int(self.status.get("retries") or 0),
+            retries=self.status.retries,
             spot_gpu_hours=gpu.spot / 3600.0,
             on_demand_gpu_hours=gpu.on_demand / 3600.0,
             lost_gpu_hours=c.lost / 3600.0,
             overhead_gpu_hours=c.overhead / 3600.0,
             dollars=spent,
             dollars_per_1k_samples=spent / c.committed_samples * 1000.0 if c.committed_samples else 0.0,
-            projected_dollars=float(cost.get("projectedDollars") or spent),
+            projected_dollars=self.status.cost.projected_dollars or spent,
             target_per_day=target,
             attained_per_day=attained,
             gpus_for_target=target * self.sps / SECONDS_PER_DAY if target else None,
@@ -300,7 +297,7 @@ class Simulation:
             events=self.events,
             wall_seconds=wall,
             days=self.days,
-            final_status=self.status,
+            final_status=self.status.wire(),
             quota_gpus=quota,
             quota_per_day=self._mean_quota(end) * SECONDS_PER_DAY / self.sps if quota else None,
             quota_schedule=tuple(q for q in self.cfg.quota_schedule if q[0] * SECONDS_PER_DAY < end),
@@ -308,7 +305,7 @@ class Simulation:
             admitted_gpus=c.adm_area / end if end > 0 and c.quota is not None else 0.0,
             kueue_evictions=c.kueue_evictions,
             stopped_pods=c.stopped,
-            batches={**self.operator.folded, **{n: dict(st) for n, _, st in self.operator.live()}},
+            batches={**self.operator.folded, **{n: b.status.wire() for n, b in self.operator.batches.items()}},
         )
 
 

@@ -1,27 +1,25 @@
-"""The simulated API objects: Jobs and their pods, and what ``GET``/``LIST`` return for them.
+"""The simulated API objects: Jobs and their pods, and what the operator observes of them.
 
-:mod:`.cluster` runs them; this module holds their state and writes the dicts the API server
-would return (``Job.body``, :func:`pod_body`), which the operator's own readers parse.
+:mod:`.cluster` runs them; this module holds their state and gives the facts the operator's
+parser (:mod:`parallel_synth.decisions.observed`) would read from the API's answers: ``JobFacts``
+(:meth:`Job.facts`) and ``PodFacts`` (:func:`pod_facts`), times in whole seconds as the API
+writes them.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 from parallel_synth.decisions.cost import SPOT_LABELS, Capacity
-from parallel_synth.decisions.jobs import ANNOTATION_SHARD_OFFSET, CONTAINER
-from parallel_synth.decisions.kueue import LABEL_QUEUE
+from parallel_synth.decisions.observed import ANNOTATION_SHARD_OFFSET, LABEL_QUEUE, JobFacts, PodFacts
 from synth_contract import ranges
-from synth_contract.api import LABEL_BATCH
+from synth_contract.exitcodes import EXIT_OK, EXIT_SIGTERM
 
 WAITING, PROVISIONING, RUNNING, GONE = range(4)
-EXIT_OK, EXIT_ERROR = 0, 1
-JOB_NAME = "batch.kubernetes.io/job-name"
-COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
-"""The label and annotation the Job controller puts on the pods it creates."""
+QUEUE = "simulated"
+"""The Kueue queue of a dataset simulated under a quota."""
 NODES: dict[str, dict[str, str]] = {
     Capacity.SPOT.value: dict([next(iter(SPOT_LABELS.items()))]),
     Capacity.ON_DEMAND.value: {},
@@ -32,8 +30,8 @@ NODES: dict[str, dict[str, str]] = {
 class Pod:
     """A rendering pod: one index of a Job, ``left`` samples to render."""
 
-    __slots__ = ("body", "capacity", "disrupted", "duration", "ended", "exit_code", "index", "job", "left", "name",
-                 "started", "state", "version")
+    __slots__ = ("capacity", "disrupted", "duration", "ended", "exit_code", "facts", "index", "job", "left",
+                 "name", "started", "state", "version")
 
     def __init__(self, job: Job, index: int, left: int, serial: int) -> None:
         self.job = job
@@ -48,7 +46,7 @@ class Pod:
         self.version = 0
         self.exit_code: int | None = None
         self.disrupted = False
-        self.body: dict[str, Any] | None = None
+        self.facts: PodFacts | None = None  # what the operator observes (until the state changes)
 
 
 class Job:
@@ -88,27 +86,26 @@ class Job:
         self.finished: str | None = None
         self.reason = ""
 
-    def body(self) -> dict[str, Any]:
-        """The Job as ``GET`` returns it (what ``job_progress`` and ``kueue.admission`` read)."""
-        conds = []
-        if self.finished:
-            conds.append({"type": self.finished, "status": "True", "reason": self.reason, "message": self.reason})
-        elif self.suspended:
-            conds.append({"type": "Suspended", "status": "True", "reason": self.reason or "JobSuspended",
-                          "message": "waiting for Kueue admission" if not self.reason else "evicted by Kueue"})
-        labels = {LABEL_BATCH: self.batch.name, **({LABEL_QUEUE: "simulated"} if self.queued else {})}
-        return {
-            "metadata": {"name": self.name, "labels": labels, "annotations": {ANNOTATION_SHARD_OFFSET: str(self.offset)}},
-            "spec": {"parallelism": self.parallelism, "completions": self.completions, "suspend": self.suspended},
-            "status": {
-                "completedIndexes": ranges.format_spans(self.done_spans),
-                "failedIndexes": ranges.format_spans(ranges.normalise((i, i) for i in self.failed)),
-                "failed": self.failed_pods,
-                "active": len(self.active),
-                "ready": sum(p.state == RUNNING for p in self.active),
-                "conditions": conds,
-            },
-        }
+    def facts(self, t0: float) -> JobFacts:
+        """The Job as the operator observes it (``job_facts`` of what ``GET`` returns)."""
+        waiting = self.suspended and not self.finished
+        return JobFacts(
+            name=self.name,
+            parallelism=self.parallelism,
+            completions=self.completions,
+            shard_offset=self.offset,
+            completed=ranges.shift(self.done_spans, self.offset),
+            failed=ranges.shift(ranges.normalise((i, i) for i in self.failed), self.offset),
+            failed_pods=self.failed_pods,
+            active=len(self.active),
+            finished=self.finished,
+            reason=self.reason if self.finished else "",
+            message=self.reason if self.finished else "",
+            queue=QUEUE if self.queued else None,
+            suspended=self.suspended,
+            suspended_reason=(self.reason or "JobSuspended") if waiting else "",
+            suspended_message=("evicted by Kueue" if self.reason else "waiting for Kueue admission") if waiting else "",
+        )
 
 
 class BatchPods:
@@ -141,29 +138,19 @@ def add_span(spans: list[ranges.Span], n: int) -> None:
         spans.insert(i, (n, n))
 
 
-def pod_body(pod: Pod, stamp: Callable[[float], str]) -> dict[str, Any]:
-    """The pod as ``list Pods`` returns it (cached until its state changes)."""
-    if pod.body is not None:
-        return pod.body
-    job = pod.job
-    status: dict[str, Any]
-    if pod.state == WAITING:
-        status = {"phase": "Pending", "conditions": [
-            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}
-    elif pod.state == PROVISIONING:
-        status = {"phase": "Pending"}
-    else:
-        status = {"phase": "Running", "startTime": stamp(pod.started)}
-        if pod.state == GONE:
-            status["phase"] = "Succeeded" if pod.exit_code == EXIT_OK else "Failed"
-            finished = stamp(pod.ended)
-            status["containerStatuses"] = [
-                {"name": CONTAINER, "state": {"terminated": {"exitCode": pod.exit_code, "finishedAt": finished}}}]
-            if pod.disrupted:
-                status["conditions"] = [{"type": "DisruptionTarget", "status": "True",
-                                         "reason": "DeletionByPodGC", "lastTransitionTime": finished}]
-    meta = {"name": pod.name, "labels": {LABEL_BATCH: job.batch.name, JOB_NAME: job.name},
-            "annotations": {COMPLETION_INDEX: str(pod.index)}}
-    spec = {"nodeName": pod.capacity} if pod.state in (RUNNING, GONE) else {}
-    pod.body = {"metadata": meta, "spec": spec, "status": status}
-    return pod.body
+def pod_facts(pod: Pod, t0: float) -> PodFacts:
+    """The pod as the operator observes it (``pod_facts`` of what ``list Pods`` returns)."""
+    if pod.facts is not None:
+        return pod.facts
+    started = ended = preempted = None
+    phase = "Pending"
+    if pod.state in (RUNNING, GONE):
+        phase, started = "Running", float(int(t0 + pod.started))  # the API's times are whole seconds
+    if pod.state == GONE:
+        phase, ended = ("Succeeded" if pod.exit_code == EXIT_OK else "Failed"), float(int(t0 + pod.ended))
+        preempted = ended if pod.disrupted or pod.exit_code == EXIT_SIGTERM else None
+    pod.facts = PodFacts(
+        name=pod.name, phase=phase, node=pod.capacity if started is not None else "", started=started,
+        finished=ended, preempted_at=preempted, unschedulable=pod.state == WAITING, job=pod.job.name,
+        index=pod.index, exit_code=pod.exit_code, ended=ended)
+    return pod.facts
