@@ -1,9 +1,9 @@
 """``synthctl simulate``: size a run on a simulated fleet before spending money.
 
 Reads a SynthDataset manifest, runs :func:`parallel_synth.simulator.fleet.simulate` (the real
-planner, operator window and status, autoscaler and cost code against simulated nodes, Jobs,
-preemptions and render times) and prints one line per simulated day, then a summary; or the
-whole report as JSON. ``--plot`` writes a PNG.
+planner and the operator's decisions, ``decide_batch`` and ``decide_dataset``, against simulated
+nodes, Kueue, Jobs, preemptions and render times) and prints one line per simulated day, then a
+summary; or the whole report as JSON. ``--plot`` writes a PNG.
 """
 
 from __future__ import annotations
@@ -136,9 +136,9 @@ def simulate_cmd(
 ) -> None:
     """Simulate a fleet rendering MANIFEST on a simulated clock.
 
-    Drives the real planner, autoscaler, status aggregation and cost code against simulated
-    GPU nodes, Jobs, spot preemptions and render times, and prints per-day samples, workers,
-    cost and attained vs target throughput.
+    Drives the operator's real decisions (Job attempts and retries, status aggregation,
+    autoscaler, cost) against simulated GPU nodes, Jobs, spot preemptions and render times, and
+    prints per-day samples, workers, cost and attained vs target throughput.
 
     \b
     Exit codes: 0 simulated; 1 the manifest has problems; 2 wrong usage or unreadable manifest.
