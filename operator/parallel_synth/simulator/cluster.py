@@ -262,6 +262,11 @@ class Cluster:
         w = self.cfg.preemption_window
         return w is None or w[0] * 86400.0 <= t < w[1] * 86400.0
 
+    def integrate(self) -> None:
+        """Bring the running-pods and admitted-GPUs integrals up to now (day and report boundaries)."""
+        self._set_running(0)
+        self._touch_quota()
+
     def _set_running(self, delta: int) -> None:
         t = self.clock.t
         self.area += self.running * (t - self.last_area_t)

@@ -143,8 +143,7 @@ class Simulation:
 
     def _on_day(self) -> None:
         c = self.cluster
-        c._set_running(0)
-        c._touch_quota()
+        c.integrate()
         spent = dollars(self._gpu_now(), self.spec.pricing)
         samples0, area0, dollars0, lost0 = self._day_mark
         workers = self.status.workers
@@ -224,9 +223,11 @@ class Simulation:
         if clock.t > len(self.days) * SECONDS_PER_DAY:
             self._on_day()  # the last, partial day
         end = clock.t
+        self.cluster.integrate()
+        admitted = self.cluster.adm_area / end if end > 0 and self.cluster.quota is not None else 0.0
         self._on_tick()  # a final reconcile so the status shows the end state
         self._finish_index()
-        return self._report(end, time.perf_counter() - wall)
+        return self._report(end, admitted, time.perf_counter() - wall)
 
     def _finish_index(self) -> None:
         """Every shard committed: reconcile once the index Job is done, so the dataset ends Succeeded."""
@@ -249,7 +250,7 @@ class Simulation:
             t, q = max(t, at), float(gpus)
         return (area + q * max(0.0, end - t)) / end
 
-    def _report(self, end: float, wall: float) -> SimReport:
+    def _report(self, end: float, admitted: float, wall: float) -> SimReport:
         c = self.cluster
         gpu = self._gpu_now()
         spent = dollars(gpu, self.spec.pricing)
@@ -302,7 +303,7 @@ class Simulation:
             quota_per_day=self._mean_quota(end) * SECONDS_PER_DAY / self.sps if quota else None,
             quota_schedule=tuple(q for q in self.cfg.quota_schedule if q[0] * SECONDS_PER_DAY < end),
             quota_final_per_day=(c.quota or 0) * SECONDS_PER_DAY / self.sps if quota else None,
-            admitted_gpus=c.adm_area / end if end > 0 and c.quota is not None else 0.0,
+            admitted_gpus=admitted,
             kueue_evictions=c.kueue_evictions,
             stopped_pods=c.stopped,
             batches={**self.operator.folded, **{n: b.status.wire() for n, b in self.operator.batches.items()}},
