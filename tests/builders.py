@@ -162,7 +162,7 @@ def render_job(s: SynthDatasetSpec, *, request: Any = None, batch: str = "ds-b0"
     ``completions`` defaults to the batch's shard count.
     """
     from parallel_synth.decisions.jobs import JobRequest, Owner, build_job
-    from parallel_synth.settings import OperatorSettings
+    from parallel_synth.settings import PodSettings
 
     if request is None:
         bspec = bspec or batch_spec(parallelism=parallelism)
@@ -170,16 +170,16 @@ def render_job(s: SynthDatasetSpec, *, request: Any = None, batch: str = "ds-b0"
                              shard_offset=offset, parallelism=parallelism,
                              completions=bspec.shard_count if completions is None else completions)
     return build_job(request, s, Owner(kind="RenderBatch", name=request.batch, uid=owner_uid),
-                     settings=settings or OperatorSettings())
+                     settings=settings or PodSettings())
 
 
 def index_job(s: SynthDatasetSpec, *, name: str = "ds", namespace: str = "ns", settings: Any = None) -> dict[str, Any]:
     """The index Job the operator builds once every shard of dataset ``name`` is committed."""
     from parallel_synth.decisions.jobs import Owner, build_index_job
-    from parallel_synth.settings import OperatorSettings
+    from parallel_synth.settings import PodSettings
 
     return build_index_job(name, namespace, s, Owner(kind="SynthDataset", name=name, uid="u1"),
-                           settings=settings or OperatorSettings())
+                           settings=settings or PodSettings())
 
 
 def job_status(j: dict[str, Any], *, completed: str = "", failed: str = "", active: int = 0,

@@ -327,15 +327,11 @@ def batch_count(spec: SynthDatasetSpec) -> int:
     return -(-shard_count(spec) // shards_per_batch(spec))
 
 
-def batch_plan(spec: SynthDatasetSpec, index: int) -> BatchPlan:
-    """The shards of the batch with a given index (batches tile the shards in order)."""
-    per = shards_per_batch(spec)
-    total = shard_count(spec)
-    start = index * per
-    if not 0 <= start < total:
-        raise IndexError(f"batch {index} out of range: the dataset has {batch_count(spec)} batches")
-    return BatchPlan(index=index, shard_start=start, shard_count=min(per, total - start))
-
-
-def batch_index_of_shard(spec: SynthDatasetSpec, shard: int) -> int:
-    return shard // shards_per_batch(spec)
+def batch_plan(index: int, *, shards_per_batch: int, total_shards: int) -> BatchPlan:
+    """The shards of the batch with a given index: batches tile the shards in order, the last may
+    be short. ``shards_per_batch`` is the tiling the dataset was planned with (``status.plan``)."""
+    start = index * shards_per_batch
+    if not 0 <= start < total_shards:
+        raise IndexError(f"batch {index} out of range: the dataset has "
+                         f"{-(-total_shards // shards_per_batch)} batches")
+    return BatchPlan(index=index, shard_start=start, shard_count=min(shards_per_batch, total_shards - start))

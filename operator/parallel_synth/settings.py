@@ -6,7 +6,8 @@ environment for its tunables. Every field has a default and a docstring.
 
 Environment (documented in docs/CONTRACTS.md, "Settings"):
 
-* ``SYNTH_OPERATOR_<FIELD>``: a field of :class:`OperatorSettings` (upper-case field name);
+* ``SYNTH_OPERATOR_<FIELD>``: a field of :class:`OperatorSettings`, :class:`PodSettings` or
+  :class:`PolicySettings` (upper-case field name; the names are unique across the three);
 * ``SYNTH_SCALING_<FIELD>``: a field of :class:`ScalingSettings`; ``tick_seconds`` defaults to
   the dataset interval (the autoscaler ticks with the dataset reconcile).
 
@@ -24,7 +25,7 @@ from typing import TypeVar
 
 @dataclass(frozen=True)
 class OperatorSettings:
-    """Tunables of the operator core."""
+    """Tunables of the reconcile loop: intervals, the window, retries, bounds of the status."""
 
     dataset_interval: float = 15.0
     """Seconds between two reconciliations of a SynthDataset (window, folding, status)."""
@@ -38,20 +39,33 @@ class OperatorSettings:
     """Delay before the second Job attempt of a batch; doubles per further attempt."""
     retry_backoff_max_seconds: float = 900.0
     """Cap of the retry backoff."""
+    max_remembered_pods: int = 200
+    """Pods remembered per batch so preemptions and GPU time are counted once (bounded)."""
+    max_status_ranges: int = 200
+    """Spans kept in a failed-shards text before it is summarised (keeps status small)."""
+    cluster_scanning: bool = True
+    """Let kopf list namespaces and watch CRDs; turn off where RBAC or the API server forbids it."""
+    unauthorized_limit: int = 3
+    """Consecutive HTTP 401 answers (each after a fresh login) before /healthz fails and the pod restarts."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
+        """Defaults, overridden by ``SYNTH_OPERATOR_<FIELD>`` variables."""
+        return _from_env(cls, "SYNTH_OPERATOR_", os.environ if env is None else env)
+
+
+@dataclass(frozen=True)
+class PodSettings:
+    """What the cluster admin sets on the pods the operator creates (rendering and index Jobs)."""
+
     termination_grace_seconds: int = 120
     """Pod termination grace period: time for the renderer to checkpoint on SIGTERM."""
     active_deadline_seconds: int | None = None
     """Optional Job activeDeadlineSeconds (None: no deadline)."""
     ttl_seconds_after_finished: int = 3600
     """Job ttlSecondsAfterFinished: a safety net if the operator is gone when a Job ends."""
-    max_remembered_pods: int = 200
-    """Pods remembered per batch so preemptions and GPU time are counted once (bounded)."""
-    max_status_ranges: int = 200
-    """Spans kept in a failed-shards text before it is summarised (keeps status small)."""
     renderer_service_account: str = "parallel-synth-renderer"
     """ServiceAccount of rendering pods (created by the installs; no RBAC, token not mounted)."""
-    cluster_scanning: bool = True
-    """Let kopf list namespaces and watch CRDs; turn off where RBAC or the API server forbids it."""
     renderer_image_pull_secrets: tuple[str, ...] = ()
     """imagePullSecrets of rendering and index pods (comma-separated names in the variable)."""
     file_output_claim: str = ""
@@ -59,6 +73,19 @@ class OperatorSettings:
     ``file://`` outputs are refused on a cluster (they would land in a pod's emptyDir and vanish)."""
     file_output_path: str = "/data"
     """Where ``file_output_claim`` is mounted; ``file://`` URIs must lie below it."""
+    scratch_overhead_bytes: int = 2 * 1024**3
+    """Scratch space of a rendering pod beyond one shard's bytes (Blender caches, the tar being built)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PodSettings:
+        """Defaults, overridden by ``SYNTH_OPERATOR_<FIELD>`` variables."""
+        return _from_env(cls, "SYNTH_OPERATOR_", os.environ if env is None else env)
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """The cluster admin's policy over SynthDatasets (``cluster/admission.py``)."""
+
     allowed_image_prefixes: tuple[str, ...] = ()
     """Registry/repository prefixes ``spec.image`` must start with (empty: any image)."""
     require_image_digest: bool = False
@@ -70,13 +97,9 @@ class OperatorSettings:
     a toleration without a key, which tolerates every taint, is always refused)."""
     allowed_credentials_secrets: tuple[str, ...] = ()
     """Secret names ``spec.output.credentialsSecret`` may name (empty: any Secret of the dataset's namespace)."""
-    unauthorized_limit: int = 3
-    """Consecutive HTTP 401 answers (each after a fresh login) before /healthz fails and the pod restarts."""
-    scratch_overhead_bytes: int = 2 * 1024**3
-    """Scratch space of a rendering pod beyond one shard's bytes (Blender caches, the tar being built)."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PolicySettings:
         """Defaults, overridden by ``SYNTH_OPERATOR_<FIELD>`` variables."""
         return _from_env(cls, "SYNTH_OPERATOR_", os.environ if env is None else env)
 
@@ -106,12 +129,22 @@ class ScalingSettings:
     """Bound on the remembered recommendations and preemption marks (memory)."""
 
 
+def _scaling_default() -> ScalingSettings:
+    return ScalingSettings(tick_seconds=OperatorSettings().dataset_interval)
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Every concern's settings, built once at start-up and passed down."""
+    """Every concern's settings, built once at start-up and passed down.
+
+    The autoscaler ticks with the dataset reconcile: ``scaling.tick_seconds`` is the dataset
+    interval unless set (a caller that sets ``operator.dataset_interval`` sets it too).
+    """
 
     operator: OperatorSettings = field(default_factory=OperatorSettings)
-    scaling: ScalingSettings = field(default_factory=ScalingSettings)
+    pods: PodSettings = field(default_factory=PodSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    scaling: ScalingSettings = field(default_factory=_scaling_default)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -121,7 +154,8 @@ class Settings:
         scaling = _from_env(ScalingSettings, "SYNTH_SCALING_", env)
         if "SYNTH_SCALING_TICK_SECONDS" not in env:
             scaling = dataclasses.replace(scaling, tick_seconds=operator.dataset_interval)
-        return cls(operator=operator, scaling=scaling)
+        return cls(operator=operator, pods=PodSettings.from_env(env), policy=PolicySettings.from_env(env),
+                   scaling=scaling)
 
 
 _T = TypeVar("_T")

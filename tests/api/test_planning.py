@@ -73,7 +73,8 @@ def test_shards_tile_the_dataset_and_the_last_is_short() -> None:
 
 def test_batches_tile_the_shards() -> None:
     s = spec(SMALL, samples=100_000, shardSize=100, workers={"min": 0, "max": 3})
-    plans = [planning.batch_plan(s, b) for b in range(planning.batch_count(s))]
+    per, total = planning.shards_per_batch(s), planning.shard_count(s)
+    plans = [planning.batch_plan(b, shards_per_batch=per, total_shards=total) for b in range(planning.batch_count(s))]
     shards = [k for p in plans for k in range(p.shard_start, p.shard_start + p.shard_count)]
     assert shards == list(range(planning.shard_count(s)))
 

@@ -1,7 +1,7 @@
 """Cluster-install defects of issue #12 (items 8-10, 13-14), checked on the rendered chart and kustomize.
 
 Where a value must reach the operator, the test reads the env of the rendered Deployment into
-``OperatorSettings.from_env`` (as the pod would) and builds the Job the operator would create.
+``Settings.from_env`` (as the pod would) and builds the Job the operator would create.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from parallel_synth.cluster.metrics import Metrics
 from parallel_synth.cmd_operator import operator as operator_cmd
 from parallel_synth.cmd_operator import peering_priority
-from parallel_synth.settings import OperatorSettings
+from parallel_synth.settings import PodSettings, Settings
 from synth_contract.api import SynthDatasetSpec, SynthDatasetStatus
 
 SPEC = spec(SMALL, samples=1000, shardSize=100, image="registry.example.com/ml/renderer:1.0",
@@ -46,7 +46,7 @@ def operator_env(objs: list[dict[str, Any]], pod_name: str = "ps-operator-7d9f8-
     return env
 
 
-def batch_job(settings: OperatorSettings, s: SynthDatasetSpec = SPEC) -> dict[str, Any]:
+def batch_job(settings: PodSettings, s: SynthDatasetSpec = SPEC) -> dict[str, Any]:
     return render_job(s, namespace="synth", parallelism=2, owner_uid="0e0b0c1a-0000-4000-8000-000000000001",
                       settings=settings)
 
@@ -87,7 +87,7 @@ def test_renderer_service_account_pull_secrets_and_identity_reach_the_jobs(rende
     for sa in accounts:
         assert sa["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/render"}
         assert sa["automountServiceAccountToken"] is False
-    settings = OperatorSettings.from_env(operator_env(objs))
+    settings = Settings.from_env(operator_env(objs)).pods
     for job in (batch_job(settings), index_job(SPEC, namespace="synth", settings=settings)):
         pod = job["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == "synth-render-irsa"
@@ -144,7 +144,7 @@ def test_renderer_pods_are_fenced_by_a_network_policy(render_chart, render_kusto
                            if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == "parallel-synth-renderer"}
     policies = {o["metadata"]["namespace"]: o for o in objs if o["kind"] == "NetworkPolicy"}
     assert set(policies) == renderer_namespaces
-    job = batch_job(OperatorSettings())
+    job = batch_job(PodSettings())
     pod_labels = job["spec"]["template"]["metadata"]["labels"]
     index_labels = index_job(SPEC, namespace="synth")[
         "spec"]["template"]["metadata"]["labels"]
@@ -181,46 +181,46 @@ def test_admin_policy_values_reach_the_operator_settings(render_chart) -> None:
         "--set", "renderer.fileOutput.claimName=shared-datasets",
         "--set", "renderer.fileOutput.mountPath=/datasets",
     )
-    settings = OperatorSettings.from_env(operator_env(objs))
-    assert settings.allowed_image_prefixes == ("registry.example.com/ml/", "ghcr.io/parallel-synth/")
-    assert settings.require_image_digest is True
-    assert settings.allowed_node_selector_keys == ("pool",)
-    assert settings.allowed_toleration_keys == ("nvidia.com/gpu",)
-    assert settings.allowed_credentials_secrets == ("synth-s3",)
+    settings = Settings.from_env(operator_env(objs))
+    assert settings.policy.allowed_image_prefixes == ("registry.example.com/ml/", "ghcr.io/parallel-synth/")
+    assert settings.policy.require_image_digest is True
+    assert settings.policy.allowed_node_selector_keys == ("pool",)
+    assert settings.policy.allowed_toleration_keys == ("nvidia.com/gpu",)
+    assert settings.policy.allowed_credentials_secrets == ("synth-s3",)
     file_spec = SPEC.model_copy(update={"output": SPEC.output.model_copy(update={"uri": "file:///datasets/a"})})
-    pod = batch_job(settings, file_spec)["spec"]["template"]["spec"]
+    pod = batch_job(settings.pods, file_spec)["spec"]["template"]["spec"]
     assert {"name": "shared-output", "persistentVolumeClaim": {"claimName": "shared-datasets"}} in pod["volumes"]
     assert {"name": "shared-output", "mountPath": "/datasets"} in pod["containers"][0]["volumeMounts"]
-    defaults = OperatorSettings.from_env(operator_env(render_chart()))
-    assert defaults == OperatorSettings(), "default chart values keep the operator's defaults"
+    defaults = Settings.from_env(operator_env(render_chart()))
+    assert defaults == Settings(), "default chart values keep the operator's defaults"
 
 
 def test_kustomize_and_chart_expose_the_same_operator_settings(render_chart, render_kustomize) -> None:
     chart, kustomize = operator_env(render_chart()), operator_env(render_kustomize(""))
     names = {n for n in chart if n.startswith("SYNTH_OPERATOR_")}
     assert names and names == {n for n in kustomize if n.startswith("SYNTH_OPERATOR_")}
-    assert OperatorSettings.from_env(kustomize) == OperatorSettings.from_env(chart) == OperatorSettings()
+    assert Settings.from_env(kustomize) == Settings.from_env(chart) == Settings()
 
 
 # ------------------------------------------------------------------ 14: pods, versions, roles, test, alerts
 
 
 def test_render_pods_request_and_cap_their_scratch_space() -> None:
-    pod = batch_job(OperatorSettings())["spec"]["template"]["spec"]
+    pod = batch_job(PodSettings())["spec"]["template"]["spec"]
     container = pod["containers"][0]
     request = container["resources"]["requests"]["ephemeral-storage"]
     tmp = next(v for v in pod["volumes"] if v["name"] == "tmp")
     assert tmp["emptyDir"]["sizeLimit"] == request
     mib = int(request.removesuffix("Mi"))
     shard = SPEC.shard_size * SPEC.estimates.bytes_per_sample  # 800 MB
-    assert 2 * shard <= mib * 1024**2 <= 2 * shard + OperatorSettings().scratch_overhead_bytes + 1024**2
+    assert 2 * shard <= mib * 1024**2 <= 2 * shard + PodSettings().scratch_overhead_bytes + 1024**2
     bigger = SPEC.model_copy(update={"shard_size": 1000})
-    assert int(batch_job(OperatorSettings(), bigger)["spec"]["template"]["spec"]["containers"][0][
+    assert int(batch_job(PodSettings(), bigger)["spec"]["template"]["spec"]["containers"][0][
         "resources"]["requests"]["ephemeral-storage"].removesuffix("Mi")) > mib
 
 
 def test_exit_code_3_fails_the_index_without_retries() -> None:
-    rules = batch_job(OperatorSettings())["spec"]["podFailurePolicy"]["rules"]
+    rules = batch_job(PodSettings())["spec"]["podFailurePolicy"]["rules"]
     fail_index = [r for r in rules if r["action"] == "FailIndex"]
     assert fail_index == [{"action": "FailIndex",
                            "onExitCodes": {"containerName": "render", "operator": "In", "values": [3]}}]
@@ -258,7 +258,7 @@ def _crd_rule_fields() -> set[str]:
 
 
 def test_chart_kube_version_is_the_oldest_that_runs_our_jobs(helm: str) -> None:
-    job = batch_job(OperatorSettings())
+    job = batch_job(PodSettings())
     used = {k for k in JOB_FEATURES if k in job["spec"]}
     used |= {r["action"] for r in job["spec"]["podFailurePolicy"]["rules"]} & set(JOB_FEATURES)
     oldest = max([JOB_FEATURES[k] for k in used] + [CRD_FEATURES[k] for k in _crd_rule_fields() & set(CRD_FEATURES)])

@@ -18,7 +18,7 @@ from opcluster import DS, EVENTS, NS, RB
 
 from parallel_synth.cluster.kube import Kube
 from parallel_synth.cluster.reconcile import reconcile_dataset
-from parallel_synth.settings import OperatorSettings, Settings
+from parallel_synth.settings import PodSettings, PolicySettings, Settings
 
 IMAGE = "registry.example.com/ml/renderer@sha256:" + "ab" * 32
 
@@ -28,16 +28,16 @@ DATASET = manifest(wire(
               "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
 ), namespace=NS)
 
-STRICT = OperatorSettings(
+STRICT = Settings(policy=PolicySettings(
     allowed_image_prefixes=("registry.example.com/ml/",),
     require_image_digest=True,
     allowed_node_selector_keys=("pool",),
     allowed_toleration_keys=("nvidia.com/gpu",),
     allowed_credentials_secrets=("synth-s3",),
-)
+))
 
 
-def reconcile(km: ThreadedKMock, spec: dict[str, Any], settings: OperatorSettings) -> dict[str, Any]:
+def reconcile(km: ThreadedKMock, spec: dict[str, Any], settings: Settings) -> dict[str, Any]:
     body = copy.deepcopy(DATASET)
     for key, value in spec.items():
         body["spec"][key] = value if not isinstance(value, dict) else {**body["spec"].get(key, {}), **value}
@@ -46,7 +46,7 @@ def reconcile(km: ThreadedKMock, spec: dict[str, Any], settings: OperatorSetting
     async def once() -> None:
         kube = Kube(km.url)
         try:
-            await reconcile_dataset(kube, created, settings=Settings(operator=settings))
+            await reconcile_dataset(kube, created, settings=settings)
         finally:
             await kube.close()
 
@@ -58,12 +58,12 @@ def spec_valid(obj: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in obj["status"]["conditions"] if c["type"] == "SpecValid")
 
 
-REFUSED: dict[str, tuple[dict[str, Any], OperatorSettings, str]] = {
-    "file-output-on-a-cluster": ({"output": {"uri": "file:///tmp/parallel-synth"}}, OperatorSettings(),
+REFUSED: dict[str, tuple[dict[str, Any], Settings, str]] = {
+    "file-output-on-a-cluster": ({"output": {"uri": "file:///tmp/parallel-synth"}}, Settings(),
                                  "spec.output.uri: file:///tmp/parallel-synth: file:// outputs vanish"),
     "file-output-outside-the-shared-volume": (
         {"output": {"uri": "file:///etc/passwd-dir"}},
-        OperatorSettings(file_output_claim="shared", file_output_path="/data"),
+        Settings(pods=PodSettings(file_output_claim="shared", file_output_path="/data")),
         "spec.output.uri: file:///etc/passwd-dir: on this cluster file:// outputs must lie below file:///data"),
     "image-from-another-registry": ({"image": "docker.io/evil/miner:latest"}, STRICT,
                                     "spec.image: docker.io/evil/miner:latest is not allowed on this cluster"),
@@ -73,8 +73,8 @@ REFUSED: dict[str, tuple[dict[str, Any], OperatorSettings, str]] = {
                           "spec.nodePool.nodeSelector.kubernetes.io/hostname: node label"),
     "control-plane-toleration-by-default": (
         {"nodePool": {"tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]}},
-        OperatorSettings(), "spec.nodePool.tolerations[0]: taint node-role.kubernetes.io/control-plane"),
-    "tolerate-everything": ({"nodePool": {"tolerations": [{"operator": "Exists"}]}}, OperatorSettings(),
+        Settings(), "spec.nodePool.tolerations[0]: taint node-role.kubernetes.io/control-plane"),
+    "tolerate-everything": ({"nodePool": {"tolerations": [{"operator": "Exists"}]}}, Settings(),
                             "spec.nodePool.tolerations[0]: a toleration without a key tolerates every taint"),
     "toleration-not-listed": ({"nodePool": {"tolerations": [{"key": "dedicated", "operator": "Exists"}]}}, STRICT,
                               "spec.nodePool.tolerations[0]: taint dedicated may not be tolerated"),
@@ -103,12 +103,12 @@ def test_policy_violations_are_refused_with_condition_and_event(cluster: Threade
     assert cluster.items(RB) == []
 
 
-ALLOWED: dict[str, tuple[dict[str, Any], OperatorSettings]] = {
+ALLOWED: dict[str, tuple[dict[str, Any], Settings]] = {
     "strict-policy-kept": ({}, STRICT),
     "default-settings-any-image": ({"image": "ghcr.io/parallel-synth/renderer:0.1.0",
-                                    "nodePool": {"nodeSelector": {"any/key": "x"}}}, OperatorSettings()),
+                                    "nodePool": {"nodeSelector": {"any/key": "x"}}}, Settings()),
     "file-output-on-the-shared-volume": ({"output": {"uri": "file:///data/synth"}},
-                                         OperatorSettings(file_output_claim="shared", file_output_path="/data")),
+                                         Settings(pods=PodSettings(file_output_claim="shared", file_output_path="/data"))),
 }
 
 

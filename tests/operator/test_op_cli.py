@@ -5,7 +5,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from parallel_synth.commands.cli import cli
-from parallel_synth.settings import OperatorSettings
+from parallel_synth.settings import Settings
 
 
 def test_operator_command_exposes_the_documented_options() -> None:
@@ -23,8 +23,10 @@ def test_operator_refuses_to_guess_its_namespaces() -> None:
 
 
 def test_settings_come_from_the_environment() -> None:
-    s = OperatorSettings.from_env({"SYNTH_OPERATOR_BATCH_INTERVAL": "2.5", "SYNTH_OPERATOR_MAX_LIVE_BATCHES": "7",
-                                   "SYNTH_OPERATOR_CLUSTER_SCANNING": "false",
-                                   "SYNTH_OPERATOR_ACTIVE_DEADLINE_SECONDS": "none"})
-    assert (s.batch_interval, s.max_live_batches, s.cluster_scanning, s.active_deadline_seconds) == (2.5, 7, False, None)
-    assert OperatorSettings.from_env({}) == OperatorSettings()
+    s = Settings.from_env({"SYNTH_OPERATOR_BATCH_INTERVAL": "2.5", "SYNTH_OPERATOR_MAX_LIVE_BATCHES": "7",
+                           "SYNTH_OPERATOR_CLUSTER_SCANNING": "false", "SYNTH_OPERATOR_DATASET_INTERVAL": "5",
+                           "SYNTH_OPERATOR_ACTIVE_DEADLINE_SECONDS": "none", "SYNTH_SCALING_TOLERANCE": "0.2"})
+    assert (s.operator.batch_interval, s.operator.max_live_batches, s.operator.cluster_scanning,
+            s.pods.active_deadline_seconds) == (2.5, 7, False, None)
+    assert (s.scaling.tolerance, s.scaling.tick_seconds) == (0.2, 5.0)  # the autoscaler ticks with the dataset
+    assert Settings.from_env({}) == Settings()

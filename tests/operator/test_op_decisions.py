@@ -155,7 +155,7 @@ def run_batch(status: RenderBatchStatus | None, job: dict[str, Any] | None = Non
 
 
 def the_job(req: JobRequest) -> dict[str, Any]:
-    return render_job(spec(), request=req, owner_uid="u1", settings=SETTINGS.operator)
+    return render_job(spec(), request=req, owner_uid="u1", settings=SETTINGS.pods)
 
 
 def test_batch_lifecycle_with_retry_of_missing_shards_only() -> None:

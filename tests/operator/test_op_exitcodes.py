@@ -28,7 +28,7 @@ def run_batch(status: RenderBatchStatus | None, job: dict[str, Any] | None = Non
 
 
 def the_job(req: JobRequest) -> dict[str, Any]:
-    return render_job(spec(), request=req, owner_uid="u1", settings=SETTINGS.operator)
+    return render_job(spec(), request=req, owner_uid="u1", settings=SETTINGS.pods)
 
 
 def ended_pod(name: str, *, job: str, index: int, exit_code: int) -> dict[str, Any]:

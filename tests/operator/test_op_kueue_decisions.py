@@ -20,7 +20,7 @@ QSPEC = spec(queue="team-a")
 
 
 def kueue_job(*, parallelism: int = 4, suspend: bool, completed: str = "") -> dict[str, Any]:
-    job = render_job(QSPEC, parallelism=parallelism, settings=SETTINGS.operator)
+    job = render_job(QSPEC, parallelism=parallelism, settings=SETTINGS.pods)
     job["spec"]["suspend"] = suspend
     job["status"] = {"active": 0 if suspend else parallelism, "completedIndexes": completed}
     if suspend:

@@ -34,7 +34,7 @@ def tick(status: RenderBatchStatus | None, pods: list[dict[str, Any]], gone: lis
         req = decide_batch(dataset="ds", namespace="ns", name="ds-b0", spec=BSPEC, status=RenderBatchStatus(),
                            dataset_spec=spec(), job=None, pods=[], generation=1, now=NOW, settings=SETTINGS).create_job
         assert req is not None
-        job = job_status(render_job(spec(), request=req, owner_uid="u1", settings=SETTINGS.operator), active=2)
+        job = job_status(render_job(spec(), request=req, owner_uid="u1", settings=SETTINGS.pods), active=2)
     return decide_batch(dataset="ds", namespace="ns", name="ds-b0", spec=BSPEC, status=status or RenderBatchStatus(),
                         dataset_spec=spec(), job=job_facts(job) if job is not None else None,
                         pods=[pod_facts(p) for p in pods], generation=1, now=NOW, settings=SETTINGS,

@@ -2,7 +2,8 @@
 
 Anyone who may create a SynthDataset chooses the image the rendering pods run, where they are
 scheduled and which Secret's AWS keys they receive. The operator therefore checks each spec
-against :class:`~parallel_synth.settings.OperatorSettings` (chart values -> ``SYNTH_OPERATOR_*``)
+against :class:`~parallel_synth.settings.PolicySettings` and :class:`~parallel_synth.settings.PodSettings`
+(chart values -> ``SYNTH_OPERATOR_*``)
 before it creates anything; a violation becomes ``SpecValid=False`` with the field path and a
 ``SpecInvalid`` Warning Event, exactly like a malformed spec. Pure: no I/O.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import posixpath
 from urllib.parse import unquote, urlparse
 
-from parallel_synth.settings import OperatorSettings
+from parallel_synth.settings import Settings
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.validation import FieldError
 
@@ -24,44 +25,44 @@ def _listed(values: tuple[str, ...]) -> str:
     return ", ".join(values) if values else "(none)"
 
 
-def output_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[FieldError]:
+def output_errors(spec: SynthDatasetSpec, settings: Settings) -> list[FieldError]:
     """``file://`` on a cluster writes into the pod's emptyDir: refused unless a shared volume is set up."""
     uri = spec.output.uri
     if not uri.startswith("file://"):
         return []
-    if not settings.file_output_claim:
+    if not settings.pods.file_output_claim:
         return [FieldError("spec.output.uri", f"{uri}: file:// outputs vanish with the rendering pod on a "
                            "cluster; use s3://bucket/prefix (file:// is for synthctl generate --local), or ask "
                            "the cluster admin to set up a shared volume (chart value renderer.fileOutput)")]
     path = posixpath.normpath(unquote(urlparse(uri).path) or "/")
-    root = posixpath.normpath(settings.file_output_path)
+    root = posixpath.normpath(settings.pods.file_output_path)
     if path != root and not path.startswith(root.rstrip("/") + "/"):
         return [FieldError("spec.output.uri", f"{uri}: on this cluster file:// outputs must lie below "
                            f"file://{root} (the shared volume)")]
     return []
 
 
-def image_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[FieldError]:
+def image_errors(spec: SynthDatasetSpec, settings: Settings) -> list[FieldError]:
     image = spec.image
     errors = []
-    prefixes = settings.allowed_image_prefixes
+    prefixes = settings.policy.allowed_image_prefixes
     if prefixes and not any(image.startswith(p) for p in prefixes):
         errors.append(FieldError("spec.image", f"{image} is not allowed on this cluster; allowed prefixes: "
                                  f"{_listed(prefixes)}"))
-    if settings.require_image_digest and "@sha256:" not in image:
+    if settings.policy.require_image_digest and "@sha256:" not in image:
         errors.append(FieldError("spec.image", f"{image} must be pinned by digest on this cluster "
                                  "(name@sha256:<64 hex digits>)"))
     return errors
 
 
-def scheduling_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[FieldError]:
+def scheduling_errors(spec: SynthDatasetSpec, settings: Settings) -> list[FieldError]:
     errors = []
-    keys = settings.allowed_node_selector_keys
+    keys = settings.policy.allowed_node_selector_keys
     for key in sorted(spec.node_pool.node_selector):
         if keys and key not in keys:
             errors.append(FieldError(f"spec.nodePool.nodeSelector.{key}", f"node label {key} is not allowed on "
                                      f"this cluster; allowed: {_listed(keys)}"))
-    allowed = settings.allowed_toleration_keys
+    allowed = settings.policy.allowed_toleration_keys
     for i, tol in enumerate(spec.node_pool.tolerations):
         key = tol.key or ""
         where = f"spec.nodePool.tolerations[{i}]"
@@ -79,14 +80,14 @@ def scheduling_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> lis
     return errors
 
 
-def template_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[FieldError]:
+def template_errors(spec: SynthDatasetSpec, settings: Settings) -> list[FieldError]:
     """``spec.podTemplate`` must not reach around the policy: required node affinity uses only the
     allowed node label keys (and never pins a node by field), env reads only the allowed Secrets."""
     template = getattr(spec, "pod_template", None)
     if template is None:
         return []
     errors = []
-    keys = settings.allowed_node_selector_keys
+    keys = settings.policy.allowed_node_selector_keys
     node = template.affinity.node_affinity if template.affinity is not None else None
     required = node.required_during_scheduling_ignored_during_execution if node is not None else None
     if keys and required is not None:
@@ -100,7 +101,7 @@ def template_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[
             for i, req in enumerate(term.match_fields):
                 errors.append(FieldError(f"{where}.matchFields[{i}]", f"pinning nodes by {req.key} is not allowed "
                                          f"on this cluster; select nodes by the labels {_listed(keys)}"))
-    allowed = settings.allowed_credentials_secrets
+    allowed = settings.policy.allowed_credentials_secrets
     for i, env in enumerate(template.env):
         ref = env.value_from.secret_key_ref if env.value_from is not None else None
         if ref is not None and allowed and ref.name not in allowed:
@@ -110,16 +111,49 @@ def template_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[
     return errors
 
 
-def secret_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[FieldError]:
+def secret_errors(spec: SynthDatasetSpec, settings: Settings) -> list[FieldError]:
     name = spec.output.credentials_secret
-    allowed = settings.allowed_credentials_secrets
+    allowed = settings.policy.allowed_credentials_secrets
     if name and allowed and name not in allowed:
         return [FieldError("spec.output.credentialsSecret", f"Secret {name} may not be used by datasets on this "
                            f"cluster; allowed: {_listed(allowed)}")]
     return []
 
 
-def policy_errors(spec: SynthDatasetSpec, settings: OperatorSettings) -> list[FieldError]:
+def policy_errors(spec: SynthDatasetSpec, settings: Settings) -> list[FieldError]:
     """Every way ``spec`` breaks the admin's policy (empty: the operator may run it)."""
     return [*output_errors(spec, settings), *image_errors(spec, settings),
             *scheduling_errors(spec, settings), *secret_errors(spec, settings), *template_errors(spec, settings)]
+
+
+# --------------------------------------------------------------------------- asset URIs
+# Asset URIs the operator can judge without I/O: what render pods on a cluster cannot read.
+# A ``builtin:`` name the renderer does not ship, or a ``file://`` library, environment or texture
+# folder that is not on the shared volume, can never be read by a rendering pod: the operator
+# turns them into ``SpecValid=False`` with the field path before any Job exists. (Whether an
+# ``s3://`` prefix exists is found by the pods, which exit 2 naming the URI, and by
+# ``synthctl generate`` / ``synthctl assets check`` before a local run.) Pure: no I/O.
+
+BUILTINS = ("studiolights", "sample-objects")
+"""``builtin:NAME`` sources shipped in the renderer (keep in step with synth_render.assets.fetch.BUILTINS)."""
+
+
+def asset_uri_errors(spec: SynthDatasetSpec, settings: Settings) -> list[FieldError]:
+    errors: list[FieldError] = []
+    fields = [(f"spec.assets.libraries[{i}].uri", lib.uri) for i, lib in enumerate(spec.assets.libraries)]
+    fields += [(f"spec.assets.environments[{i}].uri", e.uri) for i, e in enumerate(spec.assets.environments)]
+    fields += [(f"spec.assets.textures[{i}].uri", t.uri) for i, t in enumerate(spec.assets.textures)]
+    for path, uri in fields:
+        if uri.startswith("builtin:"):
+            name = uri.removeprefix("builtin:")
+            if name not in BUILTINS:
+                errors.append(FieldError(path, f"{uri}: unknown built-in (allowed: "
+                                         + ", ".join(f"builtin:{b}" for b in BUILTINS) + ")"))
+        elif uri.startswith("file://"):
+            local = posixpath.normpath(unquote(urlparse(uri).path) or "/")
+            root = posixpath.normpath(settings.pods.file_output_path)
+            if not settings.pods.file_output_claim or (local != root and not local.startswith(root.rstrip("/") + "/")):
+                errors.append(FieldError(path, f"{uri}: rendering pods cannot read this folder on a cluster; use "
+                                         "s3://bucket/prefix" + (f" or a folder below file://{root}"
+                                                                 if settings.pods.file_output_claim else "")))
+    return errors

@@ -4,7 +4,7 @@
 * A timer per RenderBatch turns its Job and Pods into batch status and starts/retries attempts.
 * An index of SynthDatasets gives batch timers their dataset without an API call.
 * A watch of the operator's pods remembers pods disrupted or deleted between two batch ticks
-  (``podwatch.py``); the next tick of their batch counts them.
+  (``pods.py``); the next tick of their batch counts them.
 * Events are decided with the status (posted once per transition), not by change handlers.
 * With ``synthctl operator --metrics-port``, ``memo.metrics`` (:class:`parallel_synth.cluster.metrics.Metrics`)
   times each reconcile and exposes each dataset's status as Prometheus metrics.
@@ -22,8 +22,7 @@ from typing import Any
 import kopf
 
 from parallel_synth.cluster import kube as kube_mod
-from parallel_synth.cluster import pods as podwatch
-from parallel_synth.cluster import reconcile
+from parallel_synth.cluster import pods, reconcile
 from parallel_synth.cluster.metrics import Metrics
 from parallel_synth.settings import Settings
 from synth_contract.api import GROUP, LABEL_BATCH, LABEL_MANAGED_BY, MANAGED_BY
@@ -44,9 +43,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # Timers stop within one tick; re-check soon so finalizers of deleted objects go quickly.
     settings.background.instant_exit_timeout = min(OPERATOR.batch_interval, OPERATOR.dataset_interval) + 1.0
     settings.background.cancellation_polling = 2.0
-    settings.watching.label_selectors[PODS] = podwatch.LABEL_SELECTOR  # our pods only, filtered by the server
+    settings.watching.label_selectors[PODS] = pods.LABEL_SELECTOR  # our pods only, filtered by the server
     memo.kube = kube_mod.connect(settings)
-    memo.pods = podwatch.PodMemory()
+    memo.pods = pods.PodMemory()
 
 
 @kopf.on.login()

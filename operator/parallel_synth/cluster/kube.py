@@ -67,7 +67,7 @@ API_CALLS: list[tuple[str, str, str]] = [
     ("batch", "jobs", "patch"),
     ("batch", "jobs", "delete"),
     ("", "pods", "list"),
-    ("", "pods", "watch"),  # kopf: pods disrupted or deleted between two batch ticks (podwatch.py)
+    ("", "pods", "watch"),  # kopf: pods disrupted or deleted between two batch ticks (cluster/pods.py)
     # Cost: the capacity type (spot or on-demand) of the node a pod ran on, from its labels.
     ("", "nodes", "get"),
     # Events (ours and kopf's).

@@ -57,6 +57,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from parallel_synth.decisions.observed import condition
+from synth_contract.times import parse_time
+
 PREFIX = "parallelsynth_"
 _LABELS = ("namespace", "dataset")
 QUALITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0)
@@ -123,12 +126,10 @@ def snapshot_from_status(
     shards = status.get("shards") or {}
     workers = status.get("workers") or {}
     cost = status.get("cost") or {}
-    eta_text = status.get("eta")
-    eta = None
-    if isinstance(eta_text, str) and eta_text:
-        eta = max(0.0, (datetime.fromisoformat(eta_text.replace("Z", "+00:00")) - now).total_seconds())
+    eta_at = parse_time(status.get("eta"))
+    eta = max(0.0, (eta_at - now).total_seconds()) if eta_at is not None else None
     budget = (spec.get("budget") or {}).get("maxDollars")
-    conditions = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, Mapping)}
+    budget_cond = condition(status.get("conditions"), "BudgetExceeded")
     storage = status.get("storageBytes")
     if storage is None:
         per = _num((spec.get("estimates") or {}).get("bytesPerSample"), 5_000_000)
@@ -161,7 +162,7 @@ def snapshot_from_status(
         dollars=_num(cost.get("dollars")),
         projected_dollars=_num(cost.get("projectedDollars")),
         budget_dollars=None if budget is None else float(budget),
-        budget_exceeded=(conditions.get("BudgetExceeded") or {}).get("status") == "True",
+        budget_exceeded=budget_cond is not None and budget_cond.get("status") == "True",
         eta_seconds=eta,
         capacity_on_demand=status.get("capacityMode") == "on-demand",
         storage_bytes=float(storage),

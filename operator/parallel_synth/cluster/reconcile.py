@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from parallel_synth.cluster.admission import policy_errors
-from parallel_synth.cluster.asset_policy import asset_uri_errors
+from parallel_synth.cluster.admission import asset_uri_errors, policy_errors
 from parallel_synth.cluster.events import event_body
 from parallel_synth.cluster.kube import BATCHES, DATASETS, EVENTS, JOBS, PODS, Kube, Resource
 from parallel_synth.decisions.batch import BatchDecision, decide_batch
@@ -81,7 +80,7 @@ def validated_spec(
     # value and the prefix of batch and Job names, so it must be a DNS label too.
     obj, errors = validate_document(body, now=created)
     if obj is not None and settings is not None:
-        errors = policy_errors(obj.spec, settings.operator) + asset_uri_errors(obj.spec, settings.operator)
+        errors = policy_errors(obj.spec, settings) + asset_uri_errors(obj.spec, settings)
         if errors:
             obj = None
     return (obj.spec if obj is not None else None), [str(e) for e in errors]
@@ -132,12 +131,12 @@ async def apply(kube: Kube, target: Target, effects: Sequence[Effect], *, settin
             await kube.delete(BATCHES, ns, effect.name)
         elif isinstance(effect, CreateJob):
             assert target.dataset_spec is not None
-            job = build_job(effect.request, target.dataset_spec, owner, settings=settings.operator)
+            job = build_job(effect.request, target.dataset_spec, owner, settings=settings.pods)
             if await kube.create(JOBS, ns, job) and effect.announce is not None:
                 await _post(kube, target.body, effect.announce, now=now)
         elif isinstance(effect, CreateIndexJob):
             assert target.dataset_spec is not None
-            job = build_index_job(name, ns, target.dataset_spec, owner, settings=settings.operator)
+            job = build_index_job(name, ns, target.dataset_spec, owner, settings=settings.pods)
             if await kube.create(JOBS, ns, job) and effect.announce is not None:
                 await _post(kube, target.body, effect.announce, now=now)
         elif isinstance(effect, ScaleJob):

@@ -47,7 +47,7 @@ from parallel_synth.decisions.effects import (
     status_patch,
 )
 from parallel_synth.decisions.jobs import index_job_name, short_name
-from parallel_synth.decisions.observed import JobFacts, ObservedBatch
+from parallel_synth.decisions.observed import JobFacts, ObservedBatch, condition
 from parallel_synth.decisions.status import (
     add_counts,
     categories_in,
@@ -152,7 +152,7 @@ def decide_invalid(status: SynthDatasetStatus, errors: list[str], *, generation:
 
 
 def _verdict(conditions: Sequence[Condition]) -> tuple[str, str] | None:
-    c = next((c for c in conditions if c.type == "SpecValid"), None)
+    c = condition(conditions, "SpecValid")
     return (c.status, c.message) if c is not None else None
 
 
@@ -225,11 +225,10 @@ def decide_dataset(
     window = window_size(spec, ops, per)
     seen = [*indexes.values(), *(b for _, b in folded_idx)]
     next_index = max([old.next_shard // per, *(i + 1 for i in seen)])
-    opening: list[tuple[int, int, int]] = []  # (index, shard_start, shard_count)
+    opening: list[planning.BatchPlan] = []
     if not suspended:
         while len(live) + len(opening) < window and next_index < total_batches:
-            start = next_index * per
-            opening.append((next_index, start, min(per, total_shards - start)))
+            opening.append(planning.batch_plan(next_index, shards_per_batch=per, total_shards=total_shards))
             next_index += 1
     events: list[Event] = []
     if opening and not batches and not folded_idx:
@@ -257,20 +256,21 @@ def decide_dataset(
 
     # issue #6: the autoscaler sizes and spreads the workers over the live and the opening batches.
     default_capacity = "spot" if spec.node_pool.spot else "on-demand"
-    names = {i: batch_name(name, i) for i, _, _ in opening}
+    names = {p.index: batch_name(name, p.index) for p in opening}
     views = [batch_view(b.name, b.spec, b.status) for b in live]
-    views += [batch_view(names[i], RenderBatchSpec(dataset=name, shard_start=start, shard_count=count, parallelism=0,
-                                                   capacity=default_capacity),  # type: ignore[arg-type]
-                          RenderBatchStatus())
-              for i, start, count in opening]
+    views += [batch_view(names[p.index], RenderBatchSpec(dataset=name, shard_start=p.shard_start,
+                                                         shard_count=p.shard_count, parallelism=0,
+                                                         capacity=default_capacity),  # type: ignore[arg-type]
+                         RenderBatchStatus())
+              for p in opening]
     scale = autoscale(spec, totals, views, old.autoscaler, now=now, settings=settings.scaling)
     stop = suspended or bool(spec.queue and scale.budget.exceeded)  # issue #17: a Kueue Job cannot drain
     want = {v.name: 0 if stop else scale.parallelism.get(v.name, 0) for v in views}
-    create = [CreateBatch(names[i], i, RenderBatchSpec(
-        dataset=name, shard_start=start, shard_count=count, parallelism=want[names[i]],
+    create = [CreateBatch(names[p.index], p.index, RenderBatchSpec(
+        dataset=name, shard_start=p.shard_start, shard_count=p.shard_count, parallelism=want[names[p.index]],
         backoff_limit_per_index=spec.retry.per_shard, max_attempts=spec.retry.attempts,
         capacity=scale.capacity_mode,  # type: ignore[arg-type]
-    )) for i, start, count in opening]
+    )) for p in opening]
     rescale = [ScaleBatch(b.name, want[b.name]) for b in live if want[b.name] != b.spec.parallelism]
 
     # Phase, then the finish (index Job) when every shard is committed.

@@ -22,7 +22,7 @@ from typing import Any
 from parallel_synth.decisions import kueue, podtemplate, renderpods
 from parallel_synth.decisions.cost import SPOT_LABELS, spot_label_values
 from parallel_synth.decisions.observed import ANNOTATION_SHARD_OFFSET, CONTAINER
-from parallel_synth.settings import OperatorSettings
+from parallel_synth.settings import PodSettings
 from synth_contract.api import (
     API_VERSION,
     GROUP,
@@ -206,7 +206,7 @@ class JobRequest:
 
 
 def build_job(
-    req: JobRequest, spec: SynthDatasetSpec, owner: Owner, *, settings: OperatorSettings
+    req: JobRequest, spec: SynthDatasetSpec, owner: Owner, *, settings: PodSettings
 ) -> dict[str, Any]:
     """The whole Job manifest of one batch attempt."""
     name = job_name(req.batch, req.attempt)
@@ -291,7 +291,7 @@ def index_job_name(dataset: str) -> str:
 
 
 def build_index_job(
-    dataset: str, namespace: str, spec: SynthDatasetSpec, owner: Owner, *, settings: OperatorSettings
+    dataset: str, namespace: str, spec: SynthDatasetSpec, owner: Owner, *, settings: PodSettings
 ) -> dict[str, Any]:
     """A CPU-only Job that writes the dataset's index and dataset.json once every shard is committed.
 

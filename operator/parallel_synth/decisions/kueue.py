@@ -3,7 +3,7 @@
 Why a module of its own: under Kueue the Job's ``spec.suspend`` belongs to Kueue. The operator
 creates each Job suspended, with the queue label and Kueue's partial-admission annotation, and
 from then on never writes ``suspend`` nor changes ``parallelism``. Pure functions over
-typed facts; ``jobs.py`` and ``batches.py`` call them.
+typed facts; ``jobs.py`` and ``batch.py`` call them.
 
 The contract, as the rest of the operator applies it:
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from synth_contract import ranges
-from synth_contract.api import GROUP, RenderBatchSpec, RenderBatchStatus
+from synth_contract.api import GROUP, Condition, RenderBatchSpec, RenderBatchStatus
 from synth_contract.times import epoch
 
 CONTAINER = "render"
@@ -24,11 +24,15 @@ LABEL_INDEX = f"{GROUP}/batch-index"
 LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
 
 
-def condition(conditions: Iterable[Mapping[str, Any]] | None, kind: str, *, true_only: bool = False
-              ) -> Mapping[str, Any] | None:
-    """The condition of type ``kind`` in an API object's conditions (only a True one with ``true_only``)."""
+_C = TypeVar("_C", Mapping[str, Any], Condition)
+
+
+def condition(conditions: Iterable[_C] | None, kind: str, *, true_only: bool = False) -> _C | None:
+    """The condition of type ``kind`` (only a True one with ``true_only``), in an API object's
+    conditions (dicts) or in a typed status (:class:`~synth_contract.api.Condition`): the one lookup."""
     for c in conditions or []:
-        if c.get("type") == kind and (not true_only or c.get("status") == "True"):
+        typ, status = (c.type, c.status) if isinstance(c, Condition) else (c.get("type"), c.get("status"))
+        if typ == kind and (not true_only or status == "True"):
             return c
     return None
 

@@ -1,6 +1,6 @@
 """What the cluster admin decides about rendering pods, applied to the pod specs ``jobs.py`` builds.
 
-Pure functions of the dataset spec and :class:`~parallel_synth.settings.OperatorSettings`:
+Pure functions of the dataset spec and :class:`~parallel_synth.settings.PodSettings`:
 
 * scratch space: an ``ephemeral-storage`` request and a ``sizeLimit`` on the ``/tmp`` emptyDir,
   sized from one shard (``shardSize`` x the planner's ``bytesPerSample`` estimate), so the
@@ -16,7 +16,7 @@ import copy
 import math
 from typing import Any
 
-from parallel_synth.settings import OperatorSettings
+from parallel_synth.settings import PodSettings
 from synth_contract import multiview
 from synth_contract.api import SynthDatasetSpec
 
@@ -30,7 +30,7 @@ def shard_bytes(spec: SynthDatasetSpec) -> int:
     return spec.shard_size * math.ceil(multiview.estimated_bytes_per_sample(spec))  # all views
 
 
-def scratch_bytes(spec: SynthDatasetSpec, settings: OperatorSettings) -> int:
+def scratch_bytes(spec: SynthDatasetSpec, settings: PodSettings) -> int:
     """Scratch a rendering pod needs in /tmp: the shard's tar, a resumed copy of it, and overhead.
 
     Rounded up to whole MiB (a quantity the API and humans both read easily).
@@ -45,7 +45,7 @@ def quantity(n_bytes: int) -> str:
 
 
 def finish_pod(
-    pod_spec: dict[str, Any], spec: SynthDatasetSpec, settings: OperatorSettings, *, scratch: bool = True
+    pod_spec: dict[str, Any], spec: SynthDatasetSpec, settings: PodSettings, *, scratch: bool = True
 ) -> dict[str, Any]:
     """A copy of ``pod_spec`` (one container, a ``tmp`` emptyDir) with the admin's settings applied."""
     pod = copy.deepcopy(pod_spec)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from parallel_synth.decisions.observed import PodFacts
+from parallel_synth.decisions.observed import PodFacts, condition
 from synth_contract import planning, ranges
 from synth_contract.api import BatchPhase, Condition, SynthDatasetSpec
 from synth_contract.times import format_time
@@ -46,7 +46,8 @@ def set_condition(
 
 def condition_status(conditions: Iterable[Condition], kind: str) -> str | None:
     """The status (True/False/Unknown) of the condition ``kind``, None when absent."""
-    return next((c.status for c in conditions if c.type == kind), None)
+    found = condition(list(conditions), kind)
+    return found.status if found is not None else None
 
 
 # --------------------------------------------------------------------------- shards to samples

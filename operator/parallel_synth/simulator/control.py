@@ -150,11 +150,11 @@ class Operator:
             elif isinstance(e, DeleteBatch):
                 self._delete_batch(e.name)
             elif isinstance(e, CreateJob):
-                job = build_job(e.request, self.spec, owner, settings=self.settings.operator)
+                job = build_job(e.request, self.spec, owner, settings=self.settings.pods)
                 if self.cluster.create_job(job) and e.announce is not None:
                     self._count(e.announce)
             elif isinstance(e, CreateIndexJob):
-                job = build_index_job(self.name, NAMESPACE, self.spec, owner, settings=self.settings.operator)
+                job = build_index_job(self.name, NAMESPACE, self.spec, owner, settings=self.settings.pods)
                 if self.cluster.create_job(job) and e.announce is not None:
                     self._count(e.announce)
             elif isinstance(e, ScaleJob):
