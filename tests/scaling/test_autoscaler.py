@@ -34,7 +34,7 @@ from parallel_synth.decisions.scaling import (
 from parallel_synth.decisions.status import pod_counts, unsettled_gpu_seconds
 from parallel_synth.decisions.throughput import Throughput
 from parallel_synth.settings import ScalingSettings
-from synth_contract.api import AutoscalerStatus, Condition, RenderBatchStatus
+from synth_contract.api import AutoscalerStatus, RenderBatchStatus
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 T = NOW.timestamp()
@@ -219,9 +219,9 @@ def test_unschedulable_pods_are_reported_not_counted_and_open_no_batches() -> No
     stuck = BatchView("a", remaining=10, parallelism=10, established=4, running=4, unschedulable=6)
     d = decide(spec, _inputs([stuck]), ScalerState(), now=T, settings=ScalingSettings())
     assert d.desired == 24 and d.active == 4 and d.unschedulable == 6
-    cond = next(c for c in d.conditions if c["type"] == "PodsScheduled")
-    assert (cond["status"], cond["reason"]) == ("False", "Unschedulable")
-    assert "6 of 10" in cond["message"]
+    cond = next(c for c in d.conditions if c.type == "PodsScheduled")
+    assert (cond.status, cond.reason) == ("False", "Unschedulable")
+    assert "6 of 10" in cond.message
 
 
 def test_budget_stop_keeps_running_shards_and_starts_nothing() -> None:
@@ -232,7 +232,7 @@ def test_budget_stop_keeps_running_shards_and_starts_nothing() -> None:
                settings=ScalingSettings())
     assert d.desired == 0
     assert d.parallelism == {"a": 7, "b": 0}  # established pods finish, young and pending ones go
-    assert next(c for c in d.conditions if c["type"] == "BudgetExceeded")["status"] == "True"
+    assert next(c for c in d.conditions if c.type == "BudgetExceeded").status == "True"
 
 
 def test_pod_counts_reads_pods_like_the_scheduler_reports_them() -> None:
@@ -273,7 +273,7 @@ def test_transition_events_fire_once() -> None:
     d = autoscale(spec, Totals(), [], AutoscalerStatus(), now=NOW, settings=cfg)
     events = transition_events([], d)
     assert [e.reason for e in events] == ["ProjectedOverBudget"]
-    after = [Condition.model_validate(c) for c in d.conditions]
+    after = d.conditions
     again = autoscale(spec, Totals(budget_was_exceeded=True), [], AutoscalerStatus(), now=NOW, settings=cfg)
     assert transition_events(after, again) == []
 

@@ -85,4 +85,4 @@ def test_budget_gate(case: str, budget: float | None, spent_hours: float, was: b
     state = budget_state(spec, report, was_exceeded=was)
     assert (state.exceeded, state.reason) == (exceeded, reason), case
     cond = state.condition()
-    assert cond["type"] == "BudgetExceeded" and cond["status"] == ("True" if exceeded else "False")
+    assert cond.type == "BudgetExceeded" and cond.status == ("True" if exceeded else "False")

@@ -190,8 +190,7 @@ def transition_events(before: Sequence[Condition], decision: Decision) -> list[E
     was = {c.type: c.status for c in before}
     out = []
     for c in decision.conditions:
-        kind, value = c["type"], c["status"]
-        turned = value == ("False" if kind == "PodsScheduled" else "True")
-        if turned and was.get(kind) != value:
-            out.append(Event("Warning", c["reason"], c["message"]))
+        turned = c.status == ("False" if c.type == "PodsScheduled" else "True")
+        if turned and was.get(c.type) != c.status:
+            out.append(Event("Warning", c.reason, c.message))
     return out

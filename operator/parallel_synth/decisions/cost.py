@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from synth_contract import multiview
-from synth_contract.api import PricingSpec, SynthDatasetSpec
+from synth_contract.api import Condition, PricingSpec, SynthDatasetSpec
 
 
 class Capacity(StrEnum):
@@ -177,14 +177,10 @@ class BudgetState:
     message: str
     remaining_dollars: float = math.inf
 
-    def condition(self) -> dict[str, str]:
+    def condition(self) -> Condition:
         """The condition (without ``lastTransitionTime``; the status writer sets it)."""
-        return {
-            "type": "BudgetExceeded",
-            "status": "True" if self.exceeded else "False",
-            "reason": str(self.reason),
-            "message": self.message,
-        }
+        return Condition(type="BudgetExceeded", status="True" if self.exceeded else "False", reason=str(self.reason),
+                         message=self.message)
 
 
 def budget_state(

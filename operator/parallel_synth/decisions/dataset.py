@@ -48,6 +48,7 @@ from parallel_synth.decisions.effects import (
 )
 from parallel_synth.decisions.jobs import index_job_name, short_name
 from parallel_synth.decisions.observed import JobFacts, ObservedBatch, condition
+from parallel_synth.decisions.scaling import BatchView
 from parallel_synth.decisions.status import (
     add_counts,
     categories_in,
@@ -68,7 +69,6 @@ from synth_contract.api import (
     IndexStatus,
     PlanStatus,
     RenderBatchSpec,
-    RenderBatchStatus,
     SegmentStatus,
     ShardCounts,
     SynthDatasetSpec,
@@ -258,11 +258,8 @@ def decide_dataset(
     default_capacity = "spot" if spec.node_pool.spot else "on-demand"
     names = {p.index: batch_name(name, p.index) for p in opening}
     views = [batch_view(b.name, b.spec, b.status) for b in live]
-    views += [batch_view(names[p.index], RenderBatchSpec(dataset=name, shard_start=p.shard_start,
-                                                         shard_count=p.shard_count, parallelism=0,
-                                                         capacity=default_capacity),  # type: ignore[arg-type]
-                         RenderBatchStatus())
-              for p in opening]
+    views += [BatchView(names[p.index], remaining=p.shard_count, parallelism=0, capacity=default_capacity)
+              for p in opening]  # opening now: their spec is built once, below, with what the autoscaler gives
     scale = autoscale(spec, totals, views, old.autoscaler, now=now, settings=settings.scaling)
     stop = suspended or bool(spec.queue and scale.budget.exceeded)  # issue #17: a Kueue Job cannot drain
     want = {v.name: 0 if stop else scale.parallelism.get(v.name, 0) for v in views}
@@ -329,7 +326,7 @@ def decide_dataset(
     if spec.queue:  # issue #17: a Job Kueue holds is neither a worker nor a failure: show it as waiting
         workers, conds = _admission(workers, conds, live, spec.queue, now=now)
     for c in scale.conditions:
-        conds = set_condition(conds, c["type"], c["status"], c["reason"], c["message"], now=now)
+        conds = set_condition(conds, c.type, c.status, c.reason, c.message, now=now)
     if finished_event:
         events.append(Event("Normal" if phase == DatasetPhase.SUCCEEDED else "Warning", "Finished",
                             f"{samples_done} samples committed, {shards_failed} shard(s) failed"

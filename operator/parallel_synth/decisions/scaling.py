@@ -56,7 +56,7 @@ from parallel_synth.decisions.throughput import (
     Throughput,
 )
 from parallel_synth.settings import ScalingSettings
-from synth_contract.api import SynthDatasetSpec
+from synth_contract.api import Condition, SynthDatasetSpec
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class Decision:
     cost: CostReport
     budget: BudgetState
     state: ScalerState
-    conditions: list[dict[str, str]] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
     window: RateWindow | None = None
     """The throughput window after this tick (persisted with the state)."""
 
@@ -354,12 +354,8 @@ def decide(
     conditions = [
         inputs.budget.condition(),
         _pods_scheduled(unschedulable, active + pending + unschedulable),
-        {
-            "type": "SpotFallback",
-            "status": "True" if mode == Capacity.ON_DEMAND.value and spec.node_pool.spot else "False",
-            "reason": mode_reason,
-            "message": f"new pods go to {mode} capacity",
-        },
+        Condition(type="SpotFallback", status="True" if mode == Capacity.ON_DEMAND.value and spec.node_pool.spot
+                  else "False", reason=mode_reason, message=f"new pods go to {mode} capacity"),
     ]
     return Decision(
         desired=desired,
@@ -390,13 +386,9 @@ def _on_demand_over_budget(spec: SynthDatasetSpec, inputs: Inputs) -> bool:
     return inputs.cost.dollars + remaining >= cap
 
 
-def _pods_scheduled(unschedulable: int, total: int) -> dict[str, str]:
+def _pods_scheduled(unschedulable: int, total: int) -> Condition:
     if unschedulable:
-        return {
-            "type": "PodsScheduled",
-            "status": "False",
-            "reason": "Unschedulable",
-            "message": f"{unschedulable} of {total} rendering pods cannot be scheduled (no GPU capacity); "
-            "they are not counted as workers",
-        }
-    return {"type": "PodsScheduled", "status": "True", "reason": "Scheduled", "message": "all pods scheduled"}
+        return Condition(type="PodsScheduled", status="False", reason="Unschedulable",
+                         message=f"{unschedulable} of {total} rendering pods cannot be scheduled (no GPU capacity); "
+                         "they are not counted as workers")
+    return Condition(type="PodsScheduled", status="True", reason="Scheduled", message="all pods scheduled")
