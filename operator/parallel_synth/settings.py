@@ -48,11 +48,6 @@ class OperatorSettings:
     unauthorized_limit: int = 3
     """Consecutive HTTP 401 answers (each after a fresh login) before /healthz fails and the pod restarts."""
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
-        """Defaults, overridden by ``SYNTH_OPERATOR_<FIELD>`` variables."""
-        return _from_env(cls, "SYNTH_OPERATOR_", os.environ if env is None else env)
-
 
 @dataclass(frozen=True)
 class PodSettings:
@@ -76,11 +71,6 @@ class PodSettings:
     scratch_overhead_bytes: int = 2 * 1024**3
     """Scratch space of a rendering pod beyond one shard's bytes (Blender caches, the tar being built)."""
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> PodSettings:
-        """Defaults, overridden by ``SYNTH_OPERATOR_<FIELD>`` variables."""
-        return _from_env(cls, "SYNTH_OPERATOR_", os.environ if env is None else env)
-
 
 @dataclass(frozen=True)
 class PolicySettings:
@@ -97,11 +87,6 @@ class PolicySettings:
     a toleration without a key, which tolerates every taint, is always refused)."""
     allowed_credentials_secrets: tuple[str, ...] = ()
     """Secret names ``spec.output.credentialsSecret`` may name (empty: any Secret of the dataset's namespace)."""
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> PolicySettings:
-        """Defaults, overridden by ``SYNTH_OPERATOR_<FIELD>`` variables."""
-        return _from_env(cls, "SYNTH_OPERATOR_", os.environ if env is None else env)
 
 
 @dataclass(frozen=True)
@@ -150,12 +135,12 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Every concern from the environment (the one place that reads it)."""
         env = os.environ if env is None else env
-        operator = OperatorSettings.from_env(env)
+        operator = _from_env(OperatorSettings, "SYNTH_OPERATOR_", env)
         scaling = _from_env(ScalingSettings, "SYNTH_SCALING_", env)
         if "SYNTH_SCALING_TICK_SECONDS" not in env:
             scaling = dataclasses.replace(scaling, tick_seconds=operator.dataset_interval)
-        return cls(operator=operator, pods=PodSettings.from_env(env), policy=PolicySettings.from_env(env),
-                   scaling=scaling)
+        return cls(operator=operator, pods=_from_env(PodSettings, "SYNTH_OPERATOR_", env),
+                   policy=_from_env(PolicySettings, "SYNTH_OPERATOR_", env), scaling=scaling)
 
 
 _T = TypeVar("_T")

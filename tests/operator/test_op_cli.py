@@ -30,3 +30,13 @@ def test_settings_come_from_the_environment() -> None:
             s.pods.active_deadline_seconds) == (2.5, 7, False, None)
     assert (s.scaling.tolerance, s.scaling.tick_seconds) == (0.2, 5.0)  # the autoscaler ticks with the dataset
     assert Settings.from_env({}) == Settings()
+
+
+def test_each_operator_variable_sets_one_field() -> None:
+    """OperatorSettings, PodSettings and PolicySettings share the SYNTH_OPERATOR_ prefix: names must not clash."""
+    import dataclasses
+
+    from parallel_synth.settings import OperatorSettings, PodSettings, PolicySettings
+
+    names = [f.name for cls in (OperatorSettings, PodSettings, PolicySettings) for f in dataclasses.fields(cls)]
+    assert len(names) == len(set(names))
