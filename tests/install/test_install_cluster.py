@@ -21,8 +21,8 @@ from install_helpers import CHART, MANIFESTS, ROOT, load_all, run
 from prometheus_client import CollectorRegistry, generate_latest
 
 from parallel_synth.cluster.metrics import Metrics
-from parallel_synth.cmd_operator import operator as operator_cmd
-from parallel_synth.cmd_operator import peering_priority
+from parallel_synth.commands.operator import operator as operator_cmd
+from parallel_synth.commands.operator import peering_priority
 from parallel_synth.settings import PodSettings, Settings
 from synth_contract.api import SynthDatasetSpec, SynthDatasetStatus
 

@@ -22,7 +22,7 @@ from kmockx import ThreadedKMock
 from opcluster import DS, NS, RB
 from waiting import wait_for
 
-from parallel_synth.cmd_operator import peering_priority
+from parallel_synth.commands.operator import peering_priority
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

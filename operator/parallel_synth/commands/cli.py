@@ -20,7 +20,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "crds": ("parallel_synth.commands.crds:crds", "Write the CRDs generated from the API models."),
     "validate-manifest": ("parallel_synth.commands.manifest:validate_manifest",
                           "Check every SynthDataset in a manifest file; prints each problem with its field path."),
-    "operator": ("parallel_synth.cmd_operator:operator", "Run the operator (kopf run options pass through)."),
+    "operator": ("parallel_synth.commands.operator:operator", "Run the operator (kopf run options pass through)."),
     "generate": ("parallel_synth.commands.generate:generate", "Render a dataset locally with a process pool."),
     "validate": ("parallel_synth.commands.validate:validate", "Check a rendered dataset; non-zero exit on any problem."),
     "preview": ("parallel_synth.commands.preview:preview", "Contact sheet of samples with masks and boxes."),
