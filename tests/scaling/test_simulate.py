@@ -127,3 +127,15 @@ def test_batch_statuses_and_the_dataset_phase_come_from_the_operators_decisions(
     assert sum(b["retries"] for b in batches) == r.final_status["retries"] == r.retries > 0
     assert max(b["attempt"] for b in batches) >= 2  # a Job over maxFailedIndexes: a new attempt
     assert r.event_reasons["BatchRetried"] == sum(b["attempt"] - 1 for b in batches)
+
+
+def test_shards_failed_for_good_end_the_run_degraded() -> None:
+    # render errors on most attempts: each Job goes over maxFailedIndexes, decide_batch retries it
+    # up to retry.attempts and then fails the batch; the run ends as soon as every shard is
+    # committed or failed for good (known from the batch status, not from the simulated pods)
+    r = simulate("bad", builders.spec(SIM, samples=20_000), SimConfig(seed=9, tick_seconds=600, failure_rate=0.7))
+    assert r.finished and r.final_status["phase"] == "Degraded" and r.elapsed_days < 1
+    assert r.shards_failed > 0 and r.shards_completed + r.shards_failed == r.shards_total
+    assert r.final_status["shards"]["failed"] == r.shards_failed
+    assert [(b["phase"], b["attempt"]) for b in r.batches.values()] == [("Failed", 3)] * 2
+    assert r.event_reasons["BatchFailed"] == 2 and r.event_reasons["BatchRetried"] == 4

@@ -200,16 +200,16 @@ class Simulation:
                 if self._done():
                     break
                 self._after_pod(job)
-            elif kind == ev.TICK:
-                self._on_tick()
-                if self._idle_after_budget():
-                    break
-                clock.push(t + self.cfg.tick_seconds, ev.TICK)
-            elif kind == ev.FULL:
-                self.full_pending = False
-                self._on_tick()
-            elif kind == ev.BATCH:
-                self.operator.reconcile_batch(obj)  # its timer after a retry's backoff
+            elif kind in (ev.TICK, ev.FULL, ev.BATCH):
+                if kind == ev.BATCH:
+                    self.operator.reconcile_batch(obj)  # its timer after a retry's backoff
+                else:
+                    self._on_tick()
+                if self._done() or self._idle_after_budget():
+                    break  # shards failed for good are known once decide_batch has failed their batch
+                if kind == ev.TICK:
+                    clock.push(t + self.cfg.tick_seconds, ev.TICK)
+                self.full_pending = self.full_pending and kind != ev.FULL
             elif kind == ev.QUICK:
                 self.quick_pending = False
                 self._on_handover()
