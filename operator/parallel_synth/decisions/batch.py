@@ -111,6 +111,9 @@ class _Out:
         self.events: list[Event] = []
 
     def set(self, **fields: Any) -> None:
+        """Write status fields; each at most once per decision (one writer, no overwrites)."""
+        twice = self.fields.keys() & fields.keys()
+        assert not twice, f"status fields written twice: {sorted(twice)}"
         self.fields.update(fields)
 
     def event(self, type_: str, reason: str, message: str) -> None:
@@ -226,8 +229,21 @@ def decide_batch(
         out.event("Warning", "Evicted",
                   f"Kueue evicted Job {current} ({evicted.reason}: {evicted.message}); {lost} pod(s) "
                   "preempted, not retried: it resumes from committed shards when readmitted")
+    # What happens to the attempt decides the counters below, so every field is written once.
+    final = job is not None and job.finished == "Failed" and (
+        attempt >= spec.max_attempts or job.reason == "PodFailurePolicy")
+    if not missing:
+        outcome = "gate-failed" if gate_failed else "succeeded"
+    elif job is None:
+        outcome = "no-job"
+    elif job.finished == "Failed":
+        outcome = "failed" if final else "retry"
+    else:
+        outcome = "paused" if queued and spec.parallelism == 0 else "running"
+    stopped = outcome in ("gate-failed", "succeeded", "failed")
     if queued:
-        out.set(admitted=admission.admitted, waiting=admission.waiting)
+        out.set(admitted=0 if outcome == "paused" else admission.admitted,
+                waiting=0 if outcome == "paused" else admission.waiting)
     accounted = [*pods, *unlisted(pods, gone_pods)]  # finding 6: pods lost between two ticks
     acc = account_pods(
         accounted,
@@ -243,6 +259,9 @@ def decide_batch(
     )
     counts = pod_counts(pods, now=now, tick_seconds=settings.scaling.tick_seconds)
     failed_now = job.failed if job else []
+    failed_spans = {"gate-failed": gate_failed, "failed": ranges.union(missing, gate_failed),
+                    "retry": []}.get(outcome, ranges.subtract(failed_now, done))
+    prior_failed = status.prior_failed_pods + (job.failed_pods if job else 0)
     # issue #6: GPU time of settled shards only (the autoscaler's rate is samples / this)
     unsettled = unsettled_gpu_seconds(
         accounted, settled=ranges.union(done, failed_now), shard_offset=job.shard_offset if job else 0,
@@ -257,40 +276,39 @@ def decide_batch(
         finished_before=acc.finished.before,
         preempted_pods=acc.preempted.dump(),
         preempted_before=acc.preempted.before,
-        active=acc.active,
-        pending=acc.pending,
+        active=0 if stopped else acc.active,
+        pending=0 if stopped else acc.pending,
         established=counts.established,
         unschedulable=counts.unschedulable,
-        retries=(attempt - 1) + status.prior_failed_pods + (job.failed_pods if job else 0),
+        retries=attempt + prior_failed if outcome == "retry" else (attempt - 1) + prior_failed,
         gpu_seconds_settled=round(max(0.0, acc.gpu_seconds_finished - unsettled), 3),
-        **_counts(dataset_spec, spec, done, ranges.subtract(failed_now, done)),
+        **_counts(dataset_spec, spec, done, failed_spans),
     )
     if acc.new_preemptions:
         out.event("Warning", "Preempted",
                   f"{len(acc.new_preemptions)} pod(s) preempted: {', '.join(acc.new_preemptions[:5])}")
 
-    if not missing and gate_failed:
+    if outcome == "gate-failed":
         why = "the quality gate failed them (exit 3; not retried with the same seeds)"
         message = f"shards {ranges.format_spans(gate_failed)} failed: {why}"
-        out.set(phase=BatchPhase.FAILED.value, failed_shards=ranges.format_spans(gate_failed), active=0, pending=0,
-                message=message)
+        out.set(phase=BatchPhase.FAILED.value, message=message)
         out.condition(False, "QualityGate", message, now=now)
         out.event("Warning", "BatchFailed",
                   f"shards {ranges.format_spans(ranges.shift(gate_failed, spec.shard_start))} failed: {why}")
         return out.done()
 
-    if not missing:
-        out.set(phase=BatchPhase.SUCCEEDED.value, active=0, pending=0, message="all shards committed")
+    if outcome == "succeeded":
+        out.set(phase=BatchPhase.SUCCEEDED.value, message="all shards committed")
         out.condition(True, "Succeeded", "all shards committed", now=now)
         out.event("Normal", "BatchFinished", f"{spec.shard_count} shards committed in {attempt} attempt(s)")
         return out.done()
 
     if job is None:
         # The current attempt's Job is not there yet: create it once the backoff is over.
-        out.set(phase=_running_phase(spec))
         if queued and spec.parallelism == 0:  # paused under Kueue: no Job until pods are wanted again
-            out.set(message="paused: no Job while no pods are wanted (Kueue-managed)")
+            out.set(phase=_running_phase(spec), message="paused: no Job while no pods are wanted (Kueue-managed)")
             return out.done()
+        out.set(phase=_running_phase(spec))
         retry_after = parse_time(status.retry_after)
         if retry_after is not None and now < retry_after:
             return out.done()
@@ -298,28 +316,24 @@ def decide_batch(
         return out.done(create=CreateJob(request(attempt, missing)))
 
     if job.finished == "Failed":
-        if attempt >= spec.max_attempts or job.reason == "PodFailurePolicy":
+        if outcome == "failed":
             why = ("a pod exited with code 2 (bad configuration; retrying cannot help)"
                    if job.reason == "PodFailurePolicy" else f"{attempt} attempt(s) failed")
             message = f"{why}: {job.reason} {job.message}".strip()
-            out.set(phase=BatchPhase.FAILED.value, failed_shards=ranges.format_spans(ranges.union(missing, gate_failed)),
-                    active=0, pending=0, message=message)
+            out.set(phase=BatchPhase.FAILED.value, message=message)
             out.condition(False, "Failed", message, now=now)
             out.event("Warning", "BatchFailed",
                       f"shards {ranges.format_spans(ranges.shift(missing, spec.shard_start))} failed: {why}")
             return out.done()
         nxt = attempt + 1
         wait = retry_backoff(nxt, ops)
-        prior_failed = status.prior_failed_pods + job.failed_pods
         out.set(
             attempt=nxt,
             job=job_name(name, nxt),
             prior_failed_pods=prior_failed,
             retry_after=format_time(now + timedelta(seconds=wait)),
-            failed_shards="",
             phase=_running_phase(spec),
             message=f"attempt {attempt} failed ({job.reason}); attempt {nxt} in {wait:.0f}s",
-            retries=(nxt - 1) + prior_failed,
         )
         out.event("Warning", "BatchRetried",
                   f"attempt {attempt} failed ({job.reason}); attempt {nxt} renders shards "
@@ -345,8 +359,8 @@ def _queued_running(out: _Out, spec: RenderBatchSpec, current: str, admission: k
     of an admitted Job, so the autoscaler's new parallelism applies to the batch's next Job, and a
     batch wanted at zero pods (dataset suspended, budget) loses its Job and keeps its shards.
     """
-    if spec.parallelism == 0:
-        out.set(phase=BatchPhase.SUSPENDED.value, admitted=0, waiting=0,
+    if spec.parallelism == 0:  # admitted/waiting are already 0: the Job goes
+        out.set(phase=BatchPhase.SUSPENDED.value,
                 message="paused: Job deleted (Kueue-managed Jobs are never unsuspended by the operator)")
         out.event("Normal", "BatchPaused", f"Job {current} deleted; pods checkpoint, "
                   "committed shards are kept, a new Job is queued when pods are wanted")
