@@ -12,6 +12,7 @@ when a pod exits 2 (bad configuration) or when the quality gate failed its last 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -210,7 +211,8 @@ def decide_batch(
     # Pods: preemptions once per pod, GPU time once per finished pod, spot time by node label.
     batch_spot = spec.capacity == "spot" and dataset_spec.node_pool.spot
 
-    def is_spot(node: str) -> bool:
+    @functools.cache
+    def is_spot(node: str) -> bool:  # once per node, not once per pod
         if node_labels is not None and node in node_labels:
             return cost.capacity_of_node(node_labels[node]) == cost.Capacity.SPOT
         return batch_spot
@@ -220,7 +222,7 @@ def decide_batch(
     admission = kueue.admission(job) if queued else kueue.Admission()
     evicted = kueue.eviction(was_admitted=status.admitted, job=job, pods=pods) if queued else None
     if evicted is not None:  # issue #17: Kueue took the quota back: preemptions, not a retry
-        counted = {n for _, n in preempted_ledger.entries}
+        counted = preempted_ledger.names
         fresh = [n for n in evicted.names if n not in counted]
         lost = len(fresh) if evicted.names else evicted.pods
         preempted_ledger = preempted_ledger.add([(now.timestamp(), n) for n in fresh], limit=ops.max_remembered_pods)

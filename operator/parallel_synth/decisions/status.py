@@ -9,7 +9,7 @@ batches are folded into totals.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from parallel_synth.decisions.observed import PodFacts, condition
@@ -96,6 +96,10 @@ class Ledger:
 
     entries: tuple[tuple[float, str], ...] = ()
     before: float = 0.0
+    names: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # a set: seen() runs once per pod per reconcile
+        object.__setattr__(self, "names", frozenset(n for _, n in self.entries))
 
     @classmethod
     def load(cls, items: Iterable[str], before: float) -> Ledger:
@@ -109,7 +113,7 @@ class Ledger:
         return [f"{t:.0f}:{n}" for t, n in self.entries]
 
     def seen(self, name: str, t: float) -> bool:
-        return t <= self.before or any(n == name for _, n in self.entries)
+        return t <= self.before or name in self.names
 
     def add(self, items: Iterable[tuple[float, str]], *, limit: int) -> Ledger:
         entries = sorted({*self.entries, *items})
