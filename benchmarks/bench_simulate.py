@@ -11,7 +11,7 @@ Prints, per phase and in total: simulated days to finish, attained vs target sam
 GPUs each target really needs (target x 60 s / 86400) against the 75 allowed, the cost and $ per
 sample, and the wall time of the simulation. It was 18 s (2 cores) while the simulator built batch
 status by hand; with ``decide_batch`` run for every batch at every reconcile and hand-over it is
-about 100 CPU-seconds.
+about 70 CPU-seconds.
 
 Run:  python benchmarks/bench_simulate.py [--preemption-rate 0.02] [--tick-hours 6] [--plot plan.png]
 The autoscaler tick is coarse (hours) because a 12-year simulated run at the operator's real
