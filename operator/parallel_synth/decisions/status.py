@@ -8,7 +8,6 @@ batches are folded into totals.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -104,40 +103,25 @@ class Ledger:
 
     @classmethod
     def load(cls, items: Iterable[str], before: float) -> Ledger:
-        return _load_ledger(tuple(items), before)
+        entries = []
+        for item in items:
+            t, _, name = item.partition(":")
+            entries.append((float(t), name))
+        return cls(tuple(sorted(entries)), before)
 
     def dump(self) -> list[str]:
-        return list(_dump_ledger(self.entries))
+        return [f"{t:.0f}:{n}" for t, n in self.entries]
 
     def seen(self, name: str, t: float) -> bool:
         return t <= self.before or name in self.names
 
     def add(self, items: Iterable[tuple[float, str]], *, limit: int) -> Ledger:
-        fresh = set(items).difference(self.entries)
-        if not fresh:
-            return self
-        entries = sorted({*self.entries, *fresh})
+        entries = sorted({*self.entries, *items})
         before = self.before
         if len(entries) > limit:
             dropped, entries = entries[: len(entries) - limit], entries[len(entries) - limit :]
             before = max(before, dropped[-1][0])
         return Ledger(tuple(entries), before)
-
-
-# A batch's ledgers change far less often than it is reconciled (the fleet simulator decides a batch
-# ~25k times a phase): parse and format each distinct ledger once. Pure, so a cache is safe.
-@functools.lru_cache(maxsize=4096)
-def _load_ledger(items: tuple[str, ...], before: float) -> Ledger:
-    entries = []
-    for item in items:
-        t, _, name = item.partition(":")
-        entries.append((float(t), name))
-    return Ledger(tuple(sorted(entries)), before)
-
-
-@functools.lru_cache(maxsize=4096)
-def _dump_ledger(entries: tuple[tuple[float, str], ...]) -> tuple[str, ...]:
-    return tuple(f"{t:.0f}:{n}" for t, n in entries)
 
 
 @dataclass(frozen=True)
