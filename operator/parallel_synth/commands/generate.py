@@ -21,12 +21,12 @@ import click
 from parallel_synth.commands.common import Usage, load
 from parallel_synth.dataset.files import numbered, read_json
 from synth_contract import layout, planning
+from synth_contract.exitcodes import EXIT_SIGTERM
 from synth_contract.layout import DATASET_JSON, LOCAL_RUN_JSON, STATE_DIR
 from synth_contract.store import FileStore, Store, open_store
 from synth_contract.validation import EXIT_PROBLEMS, EXIT_USAGE
 
 EXIT_INTERRUPTED = 130
-EXIT_SIGTERM = 143
 
 
 @click.command("generate")
