@@ -12,7 +12,7 @@ the lighting; the camera (lens, viewpoint, depth of field, motion blur); the env
 
 ``caption_check`` is the quality gate's test: every visible object's class noun appears and
 no noun of a class that is not visible does. ``load_captioner`` resolves ``render.captioner``
-(``builtin``, ``none``, an entry point in group ``parallel_synth.captioners`` or
+(``builtin``, ``none``, an entry point in group ``parallel_synth.captioners`` (synth_contract.plugins) or
 ``module:function``); a user captioner is called as ``fn(meta, rgb) -> str`` and must not
 download anything.
 """
@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
+
+from synth_contract import plugins
 
 Captioner = Callable[[dict[str, Any], Any], str]
 
@@ -297,7 +299,7 @@ def load_captioner(name: str) -> Captioner | None:
         return fn  # type: ignore[return-value]
     from importlib.metadata import entry_points
 
-    found = [ep for ep in entry_points(group="parallel_synth.captioners") if ep.name == name]
+    found = [ep for ep in entry_points(group=plugins.CAPTIONERS) if ep.name == name]
     if not found:
         raise ValueError(f"render.captioner: no entry point {name!r} in group parallel_synth.captioners "
                          "(allowed: builtin, none, an entry point name, module:function)")

@@ -13,7 +13,9 @@ from importlib.metadata import EntryPoint, entry_points
 
 import click
 
-PLUGIN_GROUP = "parallel_synth.commands"
+from synth_contract import plugins
+
+PLUGIN_GROUP = plugins.COMMANDS
 
 # name -> ("module:attribute", one-line help shown by `synthctl --help`)
 _COMMANDS: dict[str, tuple[str, str]] = {

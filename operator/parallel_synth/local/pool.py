@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-RENDERER_GROUP = "parallel_synth.renderers"
+from synth_contract import plugins
+
+RENDERER_GROUP = plugins.RENDERERS
 """Entry points naming a renderer ``module:function`` with ``run_shard``'s signature; ``blender`` is the default."""
 
 
