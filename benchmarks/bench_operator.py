@@ -27,10 +27,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from parallel_synth.cluster.kube import Resource
+from parallel_synth.cluster.observe import job_facts
 from parallel_synth.cluster.reconcile import reconcile_batch, reconcile_dataset
 from parallel_synth.decisions import kueue
 from parallel_synth.decisions.dataset import decide_dataset
-from parallel_synth.decisions.observed import job_facts
 from parallel_synth.settings import Settings
 from synth_contract import planning, ranges
 from synth_contract.api import SynthDatasetSpec, SynthDatasetStatus

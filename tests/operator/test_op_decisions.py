@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from builders import batch_body, batch_spec, job_status, pod, render_job, spec
 
+from parallel_synth.cluster.observe import job_facts, observed_batch, pod_facts
 from parallel_synth.decisions.batch import decide_batch
 from parallel_synth.decisions.dataset import decide_dataset, window_size
 from parallel_synth.decisions.effects import PatchStatus
+from parallel_synth.decisions.facts import JobFacts
 from parallel_synth.decisions.jobs import JobRequest
-from parallel_synth.decisions.observed import JobFacts, job_facts, observed_batch, pod_facts
 from parallel_synth.settings import OperatorSettings, Settings
 from synth_contract import planning
 from synth_contract.api import RenderBatchSpec, RenderBatchStatus, SynthDatasetStatus

@@ -9,9 +9,9 @@ from typing import Any
 import yaml
 from builders import batch_spec, job_status, pod, render_job, spec
 
+from parallel_synth.cluster.observe import job_facts, pod_facts
 from parallel_synth.decisions.batch import decide_batch
 from parallel_synth.decisions.jobs import JobRequest
-from parallel_synth.decisions.observed import job_facts, pod_facts
 from parallel_synth.settings import OperatorSettings, Settings
 from synth_contract.api import RenderBatchStatus
 

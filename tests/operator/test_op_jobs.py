@@ -9,9 +9,9 @@ import kubernetes_validate
 import pytest
 from builders import batch_spec, index_job, job_status, render_job, spec
 
+from parallel_synth.cluster.observe import job_facts
 from parallel_synth.decisions.cost import SPOT_LABELS, Capacity, capacity_of_node, spot_label_values
 from parallel_synth.decisions.jobs import job_name, short_name
-from parallel_synth.decisions.observed import job_facts
 
 K8S_VERSION = "1.33.0"
 

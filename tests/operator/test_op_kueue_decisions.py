@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from builders import batch_body, batch_spec, pod, render_job, spec
 
+from parallel_synth.cluster.observe import job_facts, observed_batch, pod_facts
 from parallel_synth.decisions.batch import decide_batch
-from parallel_synth.decisions.observed import job_facts, observed_batch, pod_facts
 from parallel_synth.settings import Settings
 from synth_contract.api import RenderBatchStatus, SynthDatasetStatus
 

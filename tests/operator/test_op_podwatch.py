@@ -17,9 +17,9 @@ from kmockx import ThreadedKMock
 from opcluster import DS, JOBS, NS, PODS, RB
 from waiting import wait_for
 
+from parallel_synth.cluster.observe import job_facts, pod_facts
 from parallel_synth.cluster.pods import PodMemory
 from parallel_synth.decisions.batch import decide_batch
-from parallel_synth.decisions.observed import job_facts, pod_facts
 from parallel_synth.settings import Settings
 from synth_contract.api import RenderBatchStatus
 

@@ -10,6 +10,7 @@ from builders import batch_spec, job_status, pod, render_job, spec
 
 from parallel_synth.cluster.events import MAX_MESSAGE, event_body
 from parallel_synth.cluster.kube import EVENTS, JOBS
+from parallel_synth.cluster.observe import job_facts, pod_facts
 from parallel_synth.cluster.reconcile import Target, apply
 from parallel_synth.decisions.batch import decide_batch
 from parallel_synth.decisions.dataset import decide_dataset
@@ -22,8 +23,8 @@ from parallel_synth.decisions.effects import (
     ScaleJob,
     status_patch,
 )
+from parallel_synth.decisions.facts import ObservedBatch
 from parallel_synth.decisions.jobs import JobRequest
-from parallel_synth.decisions.observed import ObservedBatch, job_facts, pod_facts
 from parallel_synth.settings import Settings
 from synth_contract.api import RenderBatchStatus, SynthDatasetStatus
 

@@ -11,6 +11,7 @@ import builders
 import pytest
 from builders import FLEET, pod
 
+from parallel_synth.cluster.observe import pod_facts
 from parallel_synth.decisions.autoscale import (
     Totals,
     autoscale,
@@ -20,7 +21,6 @@ from parallel_synth.decisions.autoscale import (
     transition_events,
 )
 from parallel_synth.decisions.cost import BudgetReason, BudgetState, CostReport
-from parallel_synth.decisions.observed import pod_facts
 from parallel_synth.decisions.scaling import (
     BatchView,
     Inputs,

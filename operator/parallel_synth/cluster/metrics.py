@@ -57,7 +57,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from parallel_synth.decisions.observed import condition
+from parallel_synth.decisions.facts import condition
 from synth_contract.times import parse_time
 
 PREFIX = "parallelsynth_"

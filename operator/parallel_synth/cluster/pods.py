@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from parallel_synth.decisions.observed import pod_facts
+from parallel_synth.cluster.observe import pod_facts
 from synth_contract.api import LABEL_BATCH, LABEL_MANAGED_BY, MANAGED_BY
 
 LABEL_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_BATCH}"

@@ -2,7 +2,7 @@
 
 Called by the kopf timers in ``handlers.py`` (and directly by the benchmark). Observe: the
 object's body, then what the decision needs, parsed once into typed facts
-(:mod:`parallel_synth.decisions.observed`): a dataset's RenderBatches and, when it can matter,
+(:mod:`parallel_synth.decisions.facts`): a dataset's RenderBatches and, when it can matter,
 its index Job first; a batch's current Job, its Pods and their nodes' labels. Decide: one pure
 call (:func:`~parallel_synth.decisions.dataset.decide_dataset`,
 :func:`~parallel_synth.decisions.batch.decide_batch`). Apply: :func:`apply` performs the
@@ -23,6 +23,7 @@ from typing import Any
 from parallel_synth.cluster.admission import asset_uri_errors, policy_errors
 from parallel_synth.cluster.events import event_body
 from parallel_synth.cluster.kube import BATCHES, DATASETS, EVENTS, JOBS, PODS, Kube, Resource
+from parallel_synth.cluster.observe import job_facts, observed_batch, pod_facts
 from parallel_synth.decisions.batch import BatchDecision, decide_batch
 from parallel_synth.decisions.dataset import DatasetDecision, decide_dataset, decide_invalid, needs_index_job
 from parallel_synth.decisions.effects import (
@@ -38,6 +39,7 @@ from parallel_synth.decisions.effects import (
     ScaleBatch,
     ScaleJob,
 )
+from parallel_synth.decisions.facts import LABEL_INDEX
 from parallel_synth.decisions.jobs import (
     Owner,
     build_index_job,
@@ -48,7 +50,6 @@ from parallel_synth.decisions.jobs import (
     owner_references,
     parallelism_patch,
 )
-from parallel_synth.decisions.observed import LABEL_INDEX, job_facts, observed_batch, pod_facts
 from parallel_synth.settings import Settings
 from synth_contract.api import (
     API_VERSION,

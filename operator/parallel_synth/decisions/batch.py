@@ -30,8 +30,8 @@ from parallel_synth.decisions.effects import (
     events_of,
     status_patch,
 )
+from parallel_synth.decisions.facts import JobFacts, PodFacts
 from parallel_synth.decisions.jobs import JobRequest, job_name
-from parallel_synth.decisions.observed import JobFacts, PodFacts
 from parallel_synth.decisions.status import (
     Ledger,
     account_pods,

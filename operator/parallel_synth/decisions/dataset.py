@@ -46,8 +46,8 @@ from parallel_synth.decisions.effects import (
     events_of,
     status_patch,
 )
+from parallel_synth.decisions.facts import JobFacts, ObservedBatch, condition
 from parallel_synth.decisions.jobs import index_job_name, short_name
-from parallel_synth.decisions.observed import JobFacts, ObservedBatch, condition
 from parallel_synth.decisions.scaling import BatchView
 from parallel_synth.decisions.status import (
     add_counts,

@@ -1,7 +1,7 @@
 """Build the Indexed ``batch/v1`` Job of one RenderBatch attempt, and the dataset's index Job.
 
 Pure functions: a Job is built in memory as a plain dict (labels, owner reference and all) and
-sent by the adapter in one request. Reading a Job is :func:`parallel_synth.decisions.observed.job_facts`.
+sent by the adapter in one request. Reading a Job is :func:`parallel_synth.cluster.observe.job_facts`.
 
 Retry strategy: attempt 1 covers the whole batch. A retry attempt covers the smallest contiguous
 window of the batch that holds every shard not yet committed (``shardOffset`` .. last missing),
@@ -21,7 +21,7 @@ from typing import Any
 
 from parallel_synth.decisions import kueue, podtemplate, renderpods
 from parallel_synth.decisions.cost import SPOT_LABELS, spot_label_values
-from parallel_synth.decisions.observed import ANNOTATION_SHARD_OFFSET, CONTAINER
+from parallel_synth.decisions.facts import ANNOTATION_SHARD_OFFSET, CONTAINER
 from parallel_synth.settings import PodSettings
 from synth_contract.api import (
     API_VERSION,

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from parallel_synth.decisions.observed import LABEL_QUEUE, JobFacts, PodFacts
+from parallel_synth.decisions.facts import LABEL_QUEUE, JobFacts, PodFacts
 
 ANNOTATION_MIN_PARALLELISM = "kueue.x-k8s.io/job-min-parallelism"
 """Kueue's partial admission: admit as few as this many pods when the quota is short."""

@@ -1,6 +1,6 @@
 """Status aggregation: Pods and Jobs into RenderBatch counters, shard spans into sample counts.
 
-Pure functions (time is an argument) over typed facts (:mod:`~parallel_synth.decisions.observed`)
+Pure functions (time is an argument) over typed facts (:mod:`~parallel_synth.decisions.facts`)
 and the status models of :mod:`synth_contract.api`. Everything a status holds is bounded: shard
 sets are compact ranges, pods are remembered in bounded ledgers with a watermark, finished
 batches are folded into totals.
@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from parallel_synth.decisions.observed import PodFacts, condition
+from parallel_synth.decisions.facts import PodFacts, condition
 from synth_contract import planning, ranges
 from synth_contract.api import BatchPhase, Condition, SynthDatasetSpec
 from synth_contract.times import format_time

@@ -37,7 +37,7 @@ from collections import deque
 from typing import Any
 
 from parallel_synth.decisions.cost import Capacity, GpuTime
-from parallel_synth.decisions.observed import CONTAINER, JobFacts, PodFacts
+from parallel_synth.decisions.facts import CONTAINER, JobFacts, PodFacts
 from parallel_synth.simulator.clock import END, PREEMPT, READY, Clock
 from parallel_synth.simulator.model import SimConfig
 from parallel_synth.simulator.objects import (

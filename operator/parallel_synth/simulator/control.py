@@ -32,8 +32,8 @@ from parallel_synth.decisions.effects import (
     ScaleBatch,
     ScaleJob,
 )
+from parallel_synth.decisions.facts import ObservedBatch
 from parallel_synth.decisions.jobs import Owner, build_index_job, build_job, index_job_name, job_name
-from parallel_synth.decisions.observed import ObservedBatch
 from parallel_synth.decisions.status import is_finished
 from parallel_synth.settings import Settings
 from parallel_synth.simulator.clock import BATCH, Clock

@@ -1,7 +1,7 @@
 """The simulated API objects: Jobs and their pods, and what the operator observes of them.
 
 :mod:`.cluster` runs them; this module holds their state and gives the facts the operator's
-parser (:mod:`parallel_synth.decisions.observed`) would read from the API's answers: ``JobFacts``
+parser (:mod:`parallel_synth.decisions.facts`) would read from the API's answers: ``JobFacts``
 (:meth:`Job.facts`) and ``PodFacts`` (:func:`pod_facts`), times in whole seconds as the API
 writes them.
 """
@@ -13,7 +13,7 @@ from collections import deque
 from typing import Any
 
 from parallel_synth.decisions.cost import SPOT_LABELS, Capacity
-from parallel_synth.decisions.observed import ANNOTATION_SHARD_OFFSET, LABEL_QUEUE, JobFacts, PodFacts
+from parallel_synth.decisions.facts import ANNOTATION_SHARD_OFFSET, LABEL_QUEUE, JobFacts, PodFacts
 from synth_contract import ranges
 from synth_contract.exitcodes import EXIT_OK, EXIT_SIGTERM
 

@@ -1,70 +1,29 @@
 """The one parser of what the API returns: Pods, Jobs and RenderBatch bodies into typed facts.
 
-Decisions never read an API dict; ``cluster/reconcile`` (and the simulator, which may also
-build these dataclasses directly) parses each object here once. Pure.
+``cluster/reconcile`` and the pod watch parse each object here once; the decisions read only
+the facts (:mod:`parallel_synth.decisions.facts`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
+from parallel_synth.decisions.facts import (
+    ANNOTATION_SHARD_OFFSET,
+    CONTAINER,
+    INDEX_KEY,
+    JOB_NAME_KEYS,
+    LABEL_INDEX,
+    LABEL_QUEUE,
+    JobFacts,
+    ObservedBatch,
+    PodFacts,
+    condition,
+)
 from synth_contract import ranges
-from synth_contract.api import GROUP, Condition, RenderBatchSpec, RenderBatchStatus
+from synth_contract.api import RenderBatchSpec, RenderBatchStatus
 from synth_contract.times import epoch
-
-CONTAINER = "render"
-"""The rendering container of a batch pod (its exit code is the worker's)."""
-INDEX_KEY = "batch.kubernetes.io/job-completion-index"
-"""Annotation (and label) with a pod's index in its Indexed Job."""
-JOB_NAME_KEYS = ("batch.kubernetes.io/job-name", "job-name")
-ANNOTATION_SHARD_OFFSET = f"{GROUP}/shard-offset"
-LABEL_INDEX = f"{GROUP}/batch-index"
-LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
-
-
-_C = TypeVar("_C", Mapping[str, Any], Condition)
-
-
-def condition(conditions: Iterable[_C] | None, kind: str, *, true_only: bool = False) -> _C | None:
-    """The condition of type ``kind`` (only a True one with ``true_only``), in an API object's
-    conditions (dicts) or in a typed status (:class:`~synth_contract.api.Condition`): the one lookup."""
-    for c in conditions or []:
-        typ, status = (c.type, c.status) if isinstance(c, Condition) else (c.get("type"), c.get("status"))
-        if typ == kind and (not true_only or status == "True"):
-            return c
-    return None
-
-
-@dataclass(frozen=True)
-class PodFacts:
-    """What matters about one rendering pod (times in epoch seconds)."""
-
-    name: str
-    phase: str = "Pending"
-    node: str = ""
-    """``spec.nodeName``; "" before scheduling."""
-    started: float | None = None
-    finished: float | None = None
-    """When its containers terminated (for a terminal pod without one: deletion or start time)."""
-    preempted_at: float | None = None
-    """When ``DisruptionTarget`` became True, or when the renderer exited 143 (SIGTERM)."""
-    deleting: bool = False
-    unschedulable: bool = False
-    """Pending with ``PodScheduled=False`` reason ``Unschedulable`` (no capacity)."""
-    job: str | None = None
-    """Name of the Job that owns it."""
-    index: int | None = None
-    """Completion index in its Indexed Job."""
-    exit_code: int | None = None
-    """Exit code of the render container, once terminated."""
-    ended: float | None = None
-    """Latest ``finishedAt`` of its terminated containers (None while any still runs)."""
-
-    @property
-    def terminal(self) -> bool:
-        return self.phase in ("Succeeded", "Failed")
 
 
 def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
@@ -112,29 +71,6 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
     )
 
 
-@dataclass(frozen=True)
-class JobFacts:
-    """A Job's spec and progress, in batch offsets (completion index + ``shard_offset``)."""
-
-    name: str
-    parallelism: int = 0
-    completions: int = 0
-    shard_offset: int = 0
-    completed: list[ranges.Span] = field(default_factory=list)
-    failed: list[ranges.Span] = field(default_factory=list)
-    failed_pods: int = 0
-    active: int = 0
-    finished: str | None = None
-    """"Complete", "Failed" or None (running)."""
-    reason: str = ""
-    message: str = ""
-    queue: str | None = None
-    """Kueue's queue label: the Job is managed by Kueue when set."""
-    suspended: bool = False
-    suspended_reason: str = ""
-    suspended_message: str = ""
-
-
 def job_facts(job: Mapping[str, Any]) -> JobFacts:
     """Parse a Job dict: completed/failed indexes, pod counts, the terminal and Suspended conditions."""
     meta = job.get("metadata") or {}
@@ -168,17 +104,6 @@ def job_facts(job: Mapping[str, Any]) -> JobFacts:
     )
 
 
-@dataclass(frozen=True)
-class ObservedBatch:
-    """A RenderBatch as listed: spec and status typed, its index label, whether it is being deleted."""
-
-    name: str
-    spec: RenderBatchSpec
-    status: RenderBatchStatus = field(default_factory=RenderBatchStatus)
-    index: int | None = None
-    deleting: bool = False
-
-
 def observed_batch(body: Mapping[str, Any]) -> ObservedBatch:
     """Parse a RenderBatch body (spec, status, the batch-index label, deletionTimestamp)."""
     meta = body.get("metadata") or {}
@@ -190,7 +115,3 @@ def observed_batch(body: Mapping[str, Any]) -> ObservedBatch:
         index=int(raw) if raw is not None else None,
         deleting=bool(meta.get("deletionTimestamp")),
     )
-
-
-def pods_facts(pods: Sequence[Mapping[str, Any]]) -> list[PodFacts]:
-    return [pod_facts(p) for p in pods]

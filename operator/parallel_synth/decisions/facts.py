@@ -1,0 +1,100 @@
+"""What the operator observes, as typed facts: Pods, Jobs and RenderBatches the decisions read.
+
+The decisions never read an API dict; ``cluster/observe`` parses each object into these once
+(and the fleet simulator builds them directly). Pure data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from synth_contract import ranges
+from synth_contract.api import GROUP, Condition, RenderBatchSpec, RenderBatchStatus
+
+CONTAINER = "render"
+"""The rendering container of a batch pod (its exit code is the worker's)."""
+INDEX_KEY = "batch.kubernetes.io/job-completion-index"
+"""Annotation (and label) with a pod's index in its Indexed Job."""
+JOB_NAME_KEYS = ("batch.kubernetes.io/job-name", "job-name")
+ANNOTATION_SHARD_OFFSET = f"{GROUP}/shard-offset"
+LABEL_INDEX = f"{GROUP}/batch-index"
+LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
+
+
+_C = TypeVar("_C", Mapping[str, Any], Condition)
+
+
+def condition(conditions: Iterable[_C] | None, kind: str, *, true_only: bool = False) -> _C | None:
+    """The condition of type ``kind`` (only a True one with ``true_only``), in an API object's
+    conditions (dicts) or in a typed status (:class:`~synth_contract.api.Condition`): the one lookup."""
+    for c in conditions or []:
+        typ, status = (c.type, c.status) if isinstance(c, Condition) else (c.get("type"), c.get("status"))
+        if typ == kind and (not true_only or status == "True"):
+            return c
+    return None
+
+
+@dataclass(frozen=True)
+class PodFacts:
+    """What matters about one rendering pod (times in epoch seconds)."""
+
+    name: str
+    phase: str = "Pending"
+    node: str = ""
+    """``spec.nodeName``; "" before scheduling."""
+    started: float | None = None
+    finished: float | None = None
+    """When its containers terminated (for a terminal pod without one: deletion or start time)."""
+    preempted_at: float | None = None
+    """When ``DisruptionTarget`` became True, or when the renderer exited 143 (SIGTERM)."""
+    deleting: bool = False
+    unschedulable: bool = False
+    """Pending with ``PodScheduled=False`` reason ``Unschedulable`` (no capacity)."""
+    job: str | None = None
+    """Name of the Job that owns it."""
+    index: int | None = None
+    """Completion index in its Indexed Job."""
+    exit_code: int | None = None
+    """Exit code of the render container, once terminated."""
+    ended: float | None = None
+    """Latest ``finishedAt`` of its terminated containers (None while any still runs)."""
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True)
+class JobFacts:
+    """A Job's spec and progress, in batch offsets (completion index + ``shard_offset``)."""
+
+    name: str
+    parallelism: int = 0
+    completions: int = 0
+    shard_offset: int = 0
+    completed: list[ranges.Span] = field(default_factory=list)
+    failed: list[ranges.Span] = field(default_factory=list)
+    failed_pods: int = 0
+    active: int = 0
+    finished: str | None = None
+    """"Complete", "Failed" or None (running)."""
+    reason: str = ""
+    message: str = ""
+    queue: str | None = None
+    """Kueue's queue label: the Job is managed by Kueue when set."""
+    suspended: bool = False
+    suspended_reason: str = ""
+    suspended_message: str = ""
+
+
+@dataclass(frozen=True)
+class ObservedBatch:
+    """A RenderBatch as listed: spec and status typed, its index label, whether it is being deleted."""
+
+    name: str
+    spec: RenderBatchSpec
+    status: RenderBatchStatus = field(default_factory=RenderBatchStatus)
+    index: int | None = None
+    deleting: bool = False
