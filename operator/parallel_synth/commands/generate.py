@@ -20,7 +20,7 @@ import click
 
 from parallel_synth.commands.common import Usage, load
 from parallel_synth.dataset.files import numbered, read_json
-from synth_contract import layout, planning
+from synth_contract import layout, planning, plugins
 from synth_contract.exitcodes import EXIT_SIGTERM
 from synth_contract.layout import DATASET_JSON, LOCAL_RUN_JSON, STATE_DIR
 from synth_contract.store import FileStore, Store, open_store
@@ -92,7 +92,7 @@ def generate(manifest: str, out: Path | None, workers: int | None, progress_mode
                          renderer=renderer)
 
 
-PREFLIGHT_GROUP = "parallel_synth.preflight"
+PREFLIGHT_GROUP = plugins.PREFLIGHT
 """Entry points ``fn(spec) -> [(field path, problem)]`` run before any worker starts (the renderer
 declares the asset check: ``synth_render.assets.check:preflight_problems``)."""
 
