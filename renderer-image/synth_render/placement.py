@@ -19,8 +19,6 @@ import numpy as np
 from synth_render.scene import SHAPE_BOUNDS, Part, SceneObject, Vec3
 from synth_render.transforms import trs
 
-__all__ = ["GROUND", "Box", "Layout", "Surface", "asset_bounds", "object_bounds", "overlap", "part_bounds", "trs"]
-
 Box = tuple[np.ndarray, np.ndarray]
 """(min corner, max corner) of an axis-aligned box, world frame."""
 

@@ -11,9 +11,10 @@ from synth_render.assets.choose import with_library_assets
 from synth_render.assets.library import Library
 from synth_render.assets.sample_library import SIZES
 from synth_render.generators import GENERATORS, GenConfig
-from synth_render.placement import Layout, Surface, object_bounds, overlap, trs
+from synth_render.placement import Layout, Surface, object_bounds, overlap
 from synth_render.sampling import r_sequence
 from synth_render.scene import SHAPE_BOUNDS, Part, Scene, SceneObject
+from synth_render.transforms import trs
 
 TOL = 2e-3
 ENVS = (("builtin:studiolights", "city.exr"), ("builtin:studiolights", "studio.exr"))
