@@ -36,11 +36,12 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
     ends: list[float | None] = []
     for cs in st.get("containerStatuses") or []:
         term = (cs.get("state") or {}).get("terminated")
-        ends.append(epoch(term.get("finishedAt")) if term else None)
+        at = epoch(term.get("finishedAt")) if term else None
+        ends.append(at)
         if term:
-            finished = epoch(term.get("finishedAt")) or finished
+            finished = at or finished
             if term.get("exitCode") == 143:
-                exit_143_at = epoch(term.get("finishedAt"))
+                exit_143_at = at
             if cs.get("name") == CONTAINER:
                 exit_code = term.get("exitCode")
     preempted_at = None
