@@ -51,8 +51,10 @@ def spec_digest(spec: SynthDatasetSpec) -> str:
 def read_manifest(store: Store, shard: int) -> dict[str, Any] | None:
     """The shard's manifest when it exists and is well-formed, else None."""
     raw = store.read_bytes(layout.manifest_path(shard))
-    if raw is None:
-        return None
+    return None if raw is None else _parse_manifest(raw, shard)
+
+
+def _parse_manifest(raw: bytes, shard: int) -> dict[str, Any] | None:
     try:
         doc = json.loads(raw)
     except ValueError:
@@ -67,7 +69,7 @@ def verify_shard(store: Store, shard: int, *, deep: bool = False) -> list[str]:
     raw = store.read_bytes(layout.manifest_path(shard))
     if raw is None:
         return [f"shard {shard}: manifest {layout.manifest_path(shard)} is missing"]
-    doc = read_manifest(store, shard)
+    doc = _parse_manifest(raw, shard)  # the bytes just read: one GET of the manifest, not two
     if doc is None:
         return [f"shard {shard}: manifest is corrupt (not JSON or missing shard/sha256)"]
     size = store.size(layout.shard_path(shard))
