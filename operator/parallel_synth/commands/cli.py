@@ -60,12 +60,12 @@ class _LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        plugins = _plugins()
+        plugins = _plugins()  # one entry-point scan per help page (list_commands would scan again)
         rows = []
-        for name in self.list_commands(ctx):
+        for name in sorted({*_COMMANDS, *plugins}):
             if name in _COMMANDS:
                 rows.append((name, _COMMANDS[name][1]))
-            elif name in plugins:
+            else:
                 rows.append((name, _PLUGIN_HELP.get(name, f"(from {plugins[name].value})")))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
