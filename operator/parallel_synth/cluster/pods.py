@@ -36,7 +36,7 @@ BatchKey = tuple[str, str]
 
 def worth_remembering(event_type: str | None, pod: Mapping[str, Any]) -> bool:
     """A pod whose state the batch status must not lose: disrupted, or deleted after it ended."""
-    facts = pod_facts(dict(pod))
+    facts = pod_facts(pod)
     return facts.preempted_at is not None or (event_type == "DELETED" and facts.terminal)
 
 
