@@ -10,7 +10,6 @@ version's seed and render settings and marked ``derived: {from, copied: false, o
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from synth_contract import layout
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.store import FileStore, S3Store, Store
 from synth_render import shards
+from synth_render.sample import json_bytes
 
 
 def sibling_store(store: Store, version: str, other: str) -> Store | None:
@@ -68,7 +68,7 @@ def copied(files: dict[str, bytes], *, version: str, old_version: str) -> tuple[
     meta["version"] = version
     meta["derived"] = {"from": old_version, "copied": True}
     out = dict(files)
-    out["json"] = json.dumps(meta, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    out["json"] = json_bytes(meta)
     return out, meta
 
 
@@ -77,5 +77,5 @@ def rerendered(files: dict[str, bytes], meta: dict[str, Any], *, old_version: st
     """A re-rendered sample's files with ``derived`` in its metadata."""
     meta = {**meta, "derived": {"from": old_version, "copied": False, "oldScore": old_score}}
     out = dict(files)
-    out["json"] = json.dumps(meta, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    out["json"] = json_bytes(meta)
     return out, meta
