@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from synth_contract.api import RenderBatchSpec, SynthDatasetSpec
+from synth_contract.times import format_time
 
 API_VERSION = "parallelsynth.io/v1alpha1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,7 +200,7 @@ Time = str | datetime
 
 
 def _time(t: Time) -> str:
-    return t if isinstance(t, str) else t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t if isinstance(t, str) else format_time(t)
 
 
 def pod(name: str = "p", *, batch: str | None = None, job: str | None = None, phase: str = "Running",
