@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from synth_contract import multiview
 from synth_contract.api import PassName, SynthDatasetSpec
 from synth_contract.passes import PASS_WEIGHTS
 from synth_contract.simcost import bake_seconds_per_sample
@@ -138,7 +139,7 @@ def _estimate(
 def _per_view(spec: SynthDatasetSpec, value: float, a: Assumption, kind: str) -> tuple[float, Assumption]:
     """Multi-view (render.views): the manifest's estimates are for one camera, scaled to N views here;
     a flag is a measured figure of the whole sample and is kept as given."""
-    from synth_contract import multiview, planning
+    from synth_contract import planning
 
     views, frames = multiview.max_counts(spec)
     if max(views, frames) < 2 or a.source == "flag":
@@ -247,6 +248,8 @@ def capacity_plan(
     if budget is not None and mix > budget:
         warnings.append(f"budget.maxDollars {budget:,.0f} is below the projected cost of the mix ({mix:,.0f})")
 
+    # The most cameras and frames a sample has (categories[].render may give some categories more).
+    views, frames = multiview.max_counts(spec)
     return CapacityPlan(
         samples=samples,
         shards=shards,
@@ -270,23 +273,10 @@ def capacity_plan(
         assumptions=[a_gpu, a_bytes, a_share, a_rework, a_rgb],
         warnings=warnings,
         bytes_per_pass=_split_bytes(spec, bps),
-        views=_views_of(spec),
-        frames=_frames_of(spec),
+        views=views,
+        frames=frames,
         bake_seconds_per_sample=bake_s,
     )
-
-
-def _views_of(spec: SynthDatasetSpec) -> int:
-    """The most cameras a sample has (categories[].render.views may give some categories more)."""
-    from synth_contract.multiview import max_counts
-
-    return max_counts(spec)[0]
-
-
-def _frames_of(spec: SynthDatasetSpec) -> int:
-    from synth_contract.multiview import max_counts
-
-    return max_counts(spec)[1]
 
 
 def _split_bytes(spec: SynthDatasetSpec, bps: float) -> dict[str, float]:
