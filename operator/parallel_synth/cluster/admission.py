@@ -25,6 +25,12 @@ def _listed(values: tuple[str, ...]) -> str:
     return ", ".join(values) if values else "(none)"
 
 
+def _on_volume(uri: str, root: str) -> bool:
+    """Whether the folder of a ``file://`` URI is ``root`` (the shared volume's mount) or below it."""
+    path = posixpath.normpath(unquote(urlparse(uri).path) or "/")
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 def output_errors(spec: SynthDatasetSpec, settings: Settings) -> list[FieldError]:
     """``file://`` on a cluster writes into the pod's emptyDir: refused unless a shared volume is set up."""
     uri = spec.output.uri
@@ -34,9 +40,8 @@ def output_errors(spec: SynthDatasetSpec, settings: Settings) -> list[FieldError
         return [FieldError("spec.output.uri", f"{uri}: file:// outputs vanish with the rendering pod on a "
                            "cluster; use s3://bucket/prefix (file:// is for synthctl generate --local), or ask "
                            "the cluster admin to set up a shared volume (chart value renderer.fileOutput)")]
-    path = posixpath.normpath(unquote(urlparse(uri).path) or "/")
     root = posixpath.normpath(settings.pods.file_output_path)
-    if path != root and not path.startswith(root.rstrip("/") + "/"):
+    if not _on_volume(uri, root):
         return [FieldError("spec.output.uri", f"{uri}: on this cluster file:// outputs must lie below "
                            f"file://{root} (the shared volume)")]
     return []
@@ -150,9 +155,9 @@ def asset_uri_errors(spec: SynthDatasetSpec, settings: Settings) -> list[FieldEr
                 errors.append(FieldError(path, f"{uri}: unknown built-in (allowed: "
                                          + ", ".join(f"builtin:{b}" for b in BUILTINS) + ")"))
         elif uri.startswith("file://"):
-            local = posixpath.normpath(unquote(urlparse(uri).path) or "/")
             root = posixpath.normpath(settings.pods.file_output_path)
-            if not settings.pods.file_output_claim or (local != root and not local.startswith(root.rstrip("/") + "/")):
+            on_volume = _on_volume(uri, root)
+            if not settings.pods.file_output_claim or not on_volume:
                 errors.append(FieldError(path, f"{uri}: rendering pods cannot read this folder on a cluster; use "
                                          "s3://bucket/prefix" + (f" or a folder below file://{root}"
                                                                  if settings.pods.file_output_claim else "")))
