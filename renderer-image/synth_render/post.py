@@ -65,6 +65,11 @@ def intrinsics(cam: Camera, width: int, height: int) -> np.ndarray:
     return np.array([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]])
 
 
+def matrix_json(a: np.ndarray) -> list[list[float]]:
+    """A camera matrix as the sample JSON stores it: nested lists rounded to 6 decimals (no -0.0)."""
+    return [[round(float(x), 6) + 0.0 for x in row] for row in a]
+
+
 def project(points: np.ndarray, k: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates (N, 2) and camera-space depths (N,) of world points (N, 3)."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)

@@ -93,10 +93,6 @@ def json_bytes(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
-def _m(a: np.ndarray) -> list[list[float]]:
-    return [[round(float(x), 6) + 0.0 for x in row] for row in a]
-
-
 @dataclass(frozen=True)
 class RenderedSample:
     key: str
@@ -143,8 +139,8 @@ def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attem
         "render": {"engine": "cycles", "engineVersion": renderer.engine_version, "device": renderer.device,
                    "width": plan.width, "height": plan.height, "spp": spp, "denoise": spec.render.denoise,
                    "passes": passes, "complexity": scene.complexity, "viewTransform": "Standard"},
-        "camera": {"intrinsics": _m(post.intrinsics(scene.camera, plan.width, plan.height)),
-                   "extrinsics": _m(post.extrinsics(scene.camera)), "convention": "opencv",
+        "camera": {"intrinsics": post.matrix_json(post.intrinsics(scene.camera, plan.width, plan.height)),
+                   "extrinsics": post.matrix_json(post.extrinsics(scene.camera)), "convention": "opencv",
                    "focalMm": scene.camera.focal_mm, "sensorMm": scene.camera.sensor_mm},
         "objects": [{"id": oid, "class": classes.get(oid, "unknown"), "bbox": box, "pixels": counts[oid]}
                     for oid, box in sorted(boxes.items())],

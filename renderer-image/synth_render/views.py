@@ -120,10 +120,6 @@ def member(view: int, ext: str) -> str:
     return f"view{view:02d}.{ext}"
 
 
-def _m(a: np.ndarray) -> list[list[float]]:
-    return [[round(float(x), 6) + 0.0 for x in row] for row in a]
-
-
 VIEW_PASSES = ("rgb", "depth", "segmentation", "normals", "albedo", "roughness", "metallic", "semantic")
 """Passes written for every view; ``flow``, captions and the amodal statistics are view 0's only."""
 
@@ -203,8 +199,8 @@ def view_entries(*, scene: Scene, cameras: tuple[Camera, ...], outputs: list[Any
     cls_of = {o.id: o.cls for o in scene.objects}
     for k, cam in enumerate(cameras):
         k_mat, e_mat = post.intrinsics(cam, width, height), post.extrinsics(cam)
-        entry: dict[str, Any] = {field: k, "file": name_of(k, "png"), "intrinsics": _m(k_mat),
-                                 "extrinsics": _m(e_mat), "location": list(cam.location),
+        entry: dict[str, Any] = {field: k, "file": name_of(k, "png"), "intrinsics": post.matrix_json(k_mat),
+                                 "extrinsics": post.matrix_json(e_mat), "location": list(cam.location),
                                  "lookAt": list(cam.look_at)}
         entries.append(entry)
         if k == 0:
