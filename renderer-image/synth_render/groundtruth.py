@@ -41,7 +41,8 @@ def _shape_bounds(shape: str) -> tuple[np.ndarray, np.ndarray]:
     return (np.asarray(b[0], dtype=np.float64), np.asarray(b[1], dtype=np.float64)) if b else _UNIT
 
 
-def _corners(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def aabb_corners(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The 8 corners (8, 3) of the axis-aligned box from ``lo`` to ``hi``."""
     return np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
 
 
@@ -54,7 +55,7 @@ def local_bounds(obj: SceneObject) -> tuple[np.ndarray, np.ndarray]:
     for part in obj.parts:
         lo, hi = _shape_bounds(str(part.primitive))
         m = trs(part.location, part.rotation, part.scale)
-        c = _corners(lo, hi)
+        c = aabb_corners(lo, hi)
         pts.append(c @ m[:3, :3].T + m[:3, 3])
     if not pts:
         return np.zeros(3), np.zeros(3)
@@ -82,7 +83,7 @@ def box_corners(box: dict[str, Any]) -> np.ndarray:
     """The 8 corners (8, 3) of a ``box3d`` in the frame the box is given in."""
     half = np.asarray(box["size"], dtype=np.float64) / 2
     r = np.asarray(box["rotation"], dtype=np.float64)
-    local = _corners(-half, half)
+    local = aabb_corners(-half, half)
     return np.asarray(local @ r.T + np.asarray(box["center"], dtype=np.float64))
 
 

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from synth_render import groundtruth
+
 OPTICAL_DEPTH_LABEL = 0.5
 """A pixel is labelled smoke/fire where the volume's optical depth in front of the surface reaches this."""
 
@@ -41,7 +43,7 @@ def optical_depth(occ: np.ndarray, lo: np.ndarray, cell: float, density: float, 
     """
     h, w = depth.shape
     hi = lo + np.asarray(occ.shape) * cell
-    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    corners = groundtruth.aabb_corners(lo, hi)
     zc = corners @ e[:3, :3].T + e[:3, 3]
     z0, z1 = max(float(zc[:, 2].min()), 1e-3), float(zc[:, 2].max())
     tau = np.zeros((h, w), dtype=np.float64)
