@@ -15,6 +15,7 @@ Settings are read once at import (``Settings.from_env()``: ``SYNTH_OPERATOR_*`` 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -119,9 +120,6 @@ async def batch_timer(
     dataset = found[0] if found else await memo.kube.get(kube_mod.DATASETS, str(namespace), str(spec.get("dataset")))
     metrics: Metrics | None = memo.get("metrics")
     taken = memo.pods.take(str(namespace), str(name))
-    if metrics is None:
+    with metrics.time_reconcile("batch") if metrics is not None else contextlib.nullcontext():
         await reconcile.reconcile_batch(memo.kube, dict(body), dataset, settings=SETTINGS, gone_pods=taken.pods)
-    else:
-        with metrics.time_reconcile("batch"):
-            await reconcile.reconcile_batch(memo.kube, dict(body), dataset, settings=SETTINGS, gone_pods=taken.pods)
     memo.pods.forget(taken)  # written into the batch status (a failed tick keeps them for the next)
