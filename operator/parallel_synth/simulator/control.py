@@ -33,7 +33,14 @@ from parallel_synth.decisions.effects import (
     ScaleJob,
 )
 from parallel_synth.decisions.facts import ObservedBatch
-from parallel_synth.decisions.jobs import Owner, build_index_job, build_job, index_job_name, job_name
+from parallel_synth.decisions.jobs import (
+    Owner,
+    build_index_job,
+    build_job,
+    index_job_name,
+    job_name,
+    parallelism_patch,
+)
 from parallel_synth.decisions.status import is_finished
 from parallel_synth.settings import Settings
 from parallel_synth.simulator.clock import BATCH, Clock
@@ -158,7 +165,8 @@ class Operator:
                 if self.cluster.create_job(job) and e.announce is not None:
                     self._count(e.announce)
             elif isinstance(e, ScaleJob):
-                self.cluster.patch_parallelism(e.name, max(0, min(e.parallelism, e.completions)))
+                patch = parallelism_patch(e.parallelism, e.completions)  # what reconcile.apply sends
+                self.cluster.patch_parallelism(e.name, patch["spec"]["parallelism"])
             elif isinstance(e, DeleteJob):
                 self.cluster.delete_job(e.name)
             elif isinstance(e, PostEvent):
