@@ -74,6 +74,13 @@ def test_dataset_figures_from_status_are_exposed_and_parse() -> None:
     assert _one(fams, "parallelsynth_quality_pass_ratio") == 0.97
 
 
+def test_a_malformed_condition_entry_is_skipped_not_fatal() -> None:
+    registry = CollectorRegistry()
+    status = {**STATUS, "conditions": ["junk", None, {"type": "BudgetExceeded", "status": "True"}]}
+    Metrics(registry).update_from_status("synth", "p1", SPEC, status, now=NOW)
+    assert _one(_families(registry), "parallelsynth_budget_exceeded") == 1
+
+
 def test_reconcile_durations_errors_and_quality_histogram() -> None:
     registry = CollectorRegistry()
     metrics = Metrics(registry)

@@ -30,7 +30,12 @@ def condition(conditions: Iterable[_C] | None, kind: str, *, true_only: bool = F
     """The condition of type ``kind`` (only a True one with ``true_only``), in an API object's
     conditions (dicts) or in a typed status (:class:`~synth_contract.api.Condition`): the one lookup."""
     for c in conditions or []:
-        typ, status = (c.type, c.status) if isinstance(c, Condition) else (c.get("type"), c.get("status"))
+        if isinstance(c, Condition):
+            typ, status = c.type, c.status
+        elif isinstance(c, Mapping):
+            typ, status = c.get("type"), c.get("status")
+        else:  # a malformed entry in a status someone else wrote: not a condition
+            continue
         if typ == kind and (not true_only or status == "True"):
             return c
     return None
