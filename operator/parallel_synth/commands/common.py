@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from synth_contract.api import SynthDataset
 from synth_contract.store import Store
 from synth_contract.validation import EXIT_USAGE, one_line
 
@@ -20,13 +19,6 @@ class Usage(click.ClickException):
     """Wrong usage or an input/output that cannot be used: exit 2."""
 
     exit_code = EXIT_USAGE
-
-
-def load(manifest: str) -> SynthDataset:
-    """The manifest's SynthDataset; exits 2 if it cannot be read, 1 if it has field problems."""
-    from synth_contract.validation import load_dataset
-
-    return load_dataset(manifest)
 
 
 def s3_options(command: Any) -> Any:

@@ -18,13 +18,13 @@ from typing import Any
 
 import click
 
-from parallel_synth.commands.common import Usage, load
+from parallel_synth.commands.common import Usage
 from parallel_synth.dataset.files import numbered, read_json
 from synth_contract import layout, planning, plugins
 from synth_contract.exitcodes import EXIT_SIGTERM
 from synth_contract.layout import DATASET_JSON, LOCAL_RUN_JSON, STATE_DIR
 from synth_contract.store import FileStore, Store, open_store
-from synth_contract.validation import EXIT_PROBLEMS, EXIT_USAGE
+from synth_contract.validation import EXIT_PROBLEMS, EXIT_USAGE, load_dataset
 
 EXIT_INTERRUPTED = 130
 
@@ -61,7 +61,7 @@ def generate(manifest: str, out: Path | None, workers: int | None, progress_mode
     from parallel_synth.local.lock import OutputLocked, output_lock
     from parallel_synth.local.pool import default_renderer
 
-    obj = load(manifest)
+    obj = load_dataset(manifest)
     spec, name = obj.spec, obj.metadata.name
     if out is not None:
         spec = spec.model_copy(update={"output": spec.output.model_copy(update={"uri": out.resolve().as_uri()})})

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from parallel_synth.commands.common import load
+from synth_contract.validation import load_dataset
 
 
 @click.command("plan")
@@ -32,7 +32,7 @@ def plan(manifest: str, as_json: bool, gpu_seconds_per_sample: float | None, byt
     """
     from parallel_synth.local.capacity import PlanInputs, capacity_plan
 
-    obj = load(manifest)
+    obj = load_dataset(manifest)
     try:
         result = capacity_plan(obj.spec, inputs=PlanInputs(
             gpu_seconds_per_sample=gpu_seconds_per_sample, bytes_per_sample=bytes_per_sample,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from parallel_synth.commands.common import load, open_location, reading, s3_options
-from synth_contract.validation import EXIT_PROBLEMS
+from parallel_synth.commands.common import open_location, reading, s3_options
+from synth_contract.validation import EXIT_PROBLEMS, load_dataset
 
 
 @click.command("validate")
@@ -45,7 +45,7 @@ def validate(location: str, min_quality: float | None, min_pass_rate: float | No
     from parallel_synth.dataset.checks import CheckOptions, check_dataset
 
     files = open_location(location, endpoint_url=endpoint_url, region=region)
-    spec = load(manifest).spec if manifest else None
+    spec = load_dataset(manifest).spec if manifest else None
     opts = CheckOptions(min_quality=min_quality, min_pass_rate=min_pass_rate,
                         max_member_bytes=max_member_mb * 1024 * 1024, sample=sample, seed=seed,
                         max_pixels=max_megapixels * 1_000_000)
