@@ -14,6 +14,7 @@ from parallel_synth.decisions.facts import (
     CONTAINER,
     INDEX_KEY,
     JOB_NAME_KEYS,
+    LABEL_BATCH_UID,
     LABEL_INDEX,
     LABEL_QUEUE,
     JobFacts,
@@ -25,6 +26,37 @@ from synth_contract import ranges
 from synth_contract.api import RenderBatchSpec, RenderBatchStatus
 from synth_contract.times import epoch
 
+NODE_LOSS_REASONS = frozenset({"NodeLost", "Evicted", "Terminated", "Shutdown"})
+"""``status.reason`` of a pod the node took down with it: the node controller (``NodeLost``), the
+kubelet's eviction (``Evicted``) and its graceful node shutdown (``Terminated``, ``Shutdown``)."""
+
+
+def _disrupted_at(meta: Mapping[str, Any], st: Mapping[str, Any], *, ended: float | None,
+                  started: float | None) -> float | None:
+    """When the pod was preempted (issue #22 item 3), or None: only the cluster taking it away counts.
+
+    ``DisruptionTarget=True`` (scheduler preemption, taint eviction after node loss, the eviction
+    API a spot drain uses, pod GC of a vanished node, kubelet shutdown) or a node-loss reason.
+    A pod that exits 143 because the Job controller deleted it (scale-down, ``suspend``, a
+    deleted Job) or Kueue suspended its Job is *not* a preemption: Kueue evictions are counted
+    from the Job (``decisions/kueue.eviction``), not from its pods' exit codes.
+    """
+    disrupted = condition(st.get("conditions"), "DisruptionTarget", true_only=True)
+    if disrupted is not None:
+        at = epoch(disrupted.get("lastTransitionTime")) or epoch(meta.get("deletionTimestamp"))
+    elif st.get("reason") in NODE_LOSS_REASONS:
+        at = epoch(meta.get("deletionTimestamp"))
+    else:
+        return None
+    return at or ended or started or 0.0
+
+
+def controller_uid(meta: Mapping[str, Any]) -> str | None:
+    """The uid of an object's controller (its ``controller: true`` owner reference)."""
+    refs = [r for r in meta.get("ownerReferences") or [] if isinstance(r, Mapping)]
+    ref = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
+    return str(ref["uid"]) if ref is not None and ref.get("uid") else None
+
 
 def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
     """Parse a Pod dict (as the API or the pod watch returns it)."""
@@ -32,7 +64,7 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
     st = pod.get("status") or {}
     labels = meta.get("labels") or {}
     phase = st.get("phase") or "Pending"
-    finished = exit_143_at = exit_code = None
+    finished = exit_code = None
     ends: list[float | None] = []
     for cs in st.get("containerStatuses") or []:
         term = (cs.get("state") or {}).get("terminated")
@@ -40,17 +72,11 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
         ends.append(at)
         if term:
             finished = at or finished
-            if term.get("exitCode") == 143:
-                exit_143_at = at
             if cs.get("name") == CONTAINER:
                 exit_code = term.get("exitCode")
-    preempted_at = None
-    disrupted = condition(st.get("conditions"), "DisruptionTarget", true_only=True)
-    if disrupted is not None:
-        preempted_at = epoch(disrupted.get("lastTransitionTime")) or epoch(meta.get("deletionTimestamp")) or 0.0
-    if preempted_at is None and exit_143_at is not None:
-        preempted_at = exit_143_at
+    return_code = int(exit_code) if exit_code is not None else None
     started = epoch(st.get("startTime"))
+    preempted_at = _disrupted_at(meta, st, ended=finished, started=started)
     if phase in ("Succeeded", "Failed") and finished is None:
         finished = epoch(meta.get("deletionTimestamp")) or started
     scheduled = condition(st.get("conditions"), "PodScheduled")
@@ -67,8 +93,9 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
                            and scheduled.get("reason") == "Unschedulable"),
         job=next((str(labels[k]) for k in JOB_NAME_KEYS if k in labels), None),
         index=int(raw_index) if raw_index is not None else None,
-        exit_code=int(exit_code) if exit_code is not None else None,
+        exit_code=return_code,
         ended=max((e for e in ends if e is not None), default=None),
+        batch_uid=str(labels[LABEL_BATCH_UID]) if labels.get(LABEL_BATCH_UID) else None,
     )
 
 
@@ -102,6 +129,7 @@ def job_facts(job: Mapping[str, Any]) -> JobFacts:
         suspended=bool(spec.get("suspend")),
         suspended_reason=str(suspended.get("reason") or ""),
         suspended_message=str(suspended.get("message") or ""),
+        owner_uid=controller_uid(meta),
     )
 
 
@@ -115,4 +143,5 @@ def observed_batch(body: Mapping[str, Any]) -> ObservedBatch:
         status=RenderBatchStatus.model_validate(body.get("status") or {}),
         index=int(raw) if raw is not None else None,
         deleting=bool(meta.get("deletionTimestamp")),
+        owner_uid=controller_uid(meta),
     )

@@ -141,7 +141,8 @@ async def apply(kube: Kube, target: Target, effects: Sequence[Effect], *, settin
             if await kube.create(JOBS, ns, job) and effect.announce is not None:
                 await _post(kube, target.body, effect.announce, now=now)
         elif isinstance(effect, ScaleJob):
-            await kube.patch(JOBS, ns, effect.name, parallelism_patch(effect.parallelism, effect.completions))
+            await kube.patch(JOBS, ns, effect.name, parallelism_patch(effect.parallelism, effect.completions,
+                                                                    suspend=effect.suspend))
         elif isinstance(effect, DeleteJob):
             await kube.delete(JOBS, ns, effect.name)
         elif isinstance(effect, PostEvent):
@@ -177,7 +178,7 @@ async def reconcile_dataset(
         found = await kube.get(JOBS, ns, index_job_name(name))
         index_job = job_facts(found) if found is not None else None
     decision = decide_dataset(name=name, spec=spec, status=old, batches=batches, index_job=index_job,
-                              generation=generation, now=now, settings=settings)
+                              generation=generation, now=now, settings=settings, uid=meta.get("uid"))
     await apply(kube, Target(DATASETS, body, dataset_spec=spec), decision.effects, settings=settings, now=now)
     return decision
 
@@ -219,7 +220,8 @@ async def reconcile_batch(
     decision = decide_batch(
         dataset=spec.dataset, namespace=ns, name=name, spec=spec, status=old, dataset_spec=dspec,
         job=job_facts(job) if job is not None else None, pods=facts, generation=int(meta.get("generation") or 0),
-        now=now, settings=settings, node_labels=node_labels, gone_pods=[pod_facts(p) for p in gone_pods])
+        now=now, settings=settings, node_labels=node_labels, gone_pods=[pod_facts(p) for p in gone_pods],
+        uid=meta.get("uid"))
     await apply(kube, Target(BATCHES, body, dataset_spec=dspec, dataset=dataset), decision.effects,
                 settings=settings, now=now)
     return decision

@@ -30,7 +30,7 @@ from parallel_synth.decisions.effects import (
     events_of,
     status_patch,
 )
-from parallel_synth.decisions.facts import JobFacts, PodFacts
+from parallel_synth.decisions.facts import JobFacts, PodFacts, owned_by
 from parallel_synth.decisions.jobs import JobRequest, job_name
 from parallel_synth.decisions.status import (
     Ledger,
@@ -155,6 +155,7 @@ def decide_batch(
     settings: Settings,
     node_labels: Mapping[str, Mapping[str, str]] | None = None,
     gone_pods: Sequence[PodFacts] = (),
+    uid: str | None = None,
 ) -> BatchDecision:
     """Reconcile one batch: start, watch, retry or finish its Job attempts.
 
@@ -163,12 +164,19 @@ def decide_batch(
     node each pod ran on; a pod whose node is unknown (gone, or no labels given) counts as the
     batch's capacity type. ``gone_pods``: the last state of pods the pod watch saw disrupted or
     deleted (``cluster/pods.py``); those not in ``pods`` count in preemptions and GPU time too
-    (each pod once, by the same ledgers).
+    (each pod once, by the same ledgers). ``uid``: the RenderBatch's own uid; a Job whose
+    controller is another object, and pods labelled with another batch's uid, are not this
+    batch's (a predecessor of the same name still being garbage-collected): never adopted.
     """
     out = _Out(status)
     out.set(observed_generation=generation)
     if is_finished(status.phase):
         return out.done()
+    if job is not None and not owned_by(job.owner_uid, uid):
+        out.set(message=f"Job {job.name} belongs to an earlier RenderBatch of this name; waiting for it to go")
+        return out.done()
+    pods = [p for p in pods if owned_by(p.batch_uid, uid)]
+    gone_pods = [p for p in gone_pods if owned_by(p.batch_uid, uid)]
     ops = settings.operator
     attempt = status.attempt
     all_offsets = [(0, spec.shard_count - 1)]
@@ -349,8 +357,9 @@ def decide_batch(
     out.set(phase=_running_phase(spec))
     completions = job.completions or spec.shard_count
     want = max(0, min(spec.parallelism, completions))
-    scale = ScaleJob(job.name, want, completions) if job.parallelism != want else None
-    return out.done(scale=scale)
+    pause = want == 0  # issue #22 item 7: a paused Job is suspended, so its activeDeadlineSeconds stops
+    changed = job.parallelism != want or job.suspended != pause
+    return out.done(scale=ScaleJob(job.name, want, completions, suspend=pause) if changed else None)
 
 
 def _queued_running(out: _Out, spec: RenderBatchSpec, current: str, admission: kueue.Admission, *,

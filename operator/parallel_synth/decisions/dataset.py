@@ -19,7 +19,7 @@ index Job (``jobs.build_index_job``). Until that Job completes the dataset stays
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,7 +46,7 @@ from parallel_synth.decisions.effects import (
     events_of,
     status_patch,
 )
-from parallel_synth.decisions.facts import JobFacts, ObservedBatch, condition
+from parallel_synth.decisions.facts import JobFacts, ObservedBatch, condition, owned_by
 from parallel_synth.decisions.jobs import index_job_name, short_name
 from parallel_synth.decisions.scaling import BatchView
 from parallel_synth.decisions.status import (
@@ -183,11 +183,17 @@ def decide_dataset(
     generation: int,
     now: datetime,
     settings: Settings,
+    uid: str | None = None,
 ) -> DatasetDecision:
     """Fold finished batches, open new ones up to the window, scale, aggregate, finish.
 
     ``index_job`` is the dataset's index Job as observed (None: absent, or not fetched because
-    :func:`needs_index_job` said it cannot matter).
+    :func:`needs_index_job` said it cannot matter). ``uid``: the dataset's own uid; batches (and
+    an index Job) owned by another object are not adopted (issue #22 item 1).
+
+    A batch index below ``nextShard`` that is neither live nor folded (its RenderBatch was
+    deleted before it finished, by a user or a garbage collector) is opened again, first, once
+    its name is free: the dataset is done only when every batch index is folded.
     """
     old = status
     ops = settings.operator
@@ -202,14 +208,18 @@ def decide_dataset(
     delete: list[str] = []
     live: list[ObservedBatch] = []
     indexes: dict[str, int] = {}
-    for b in batches:
+    taken: set[str] = {b.name for b in batches}  # names in use (ours or not): not created again yet
+    own = [b for b in batches if owned_by(b.owner_uid, uid)]
+    if index_job is not None and not owned_by(index_job.owner_uid, uid):
+        index_job = JobFacts(name=index_job.name, finished=None)  # a predecessor's: wait until it goes
+    for b in own:
         index = b.index if b.index is not None else b.spec.shard_start // max(per, 1)
         indexes[b.name] = index
         if ranges.contains(folded_idx, index):
             if not b.deleting:
                 delete.append(b.name)  # folded earlier; only the delete was missing
         elif b.deleting and not is_finished(b.status.phase):
-            continue  # deleted by someone else before it finished (see known gaps)
+            continue  # deleted before it finished: its index is opened again once the name is free
         elif is_finished(b.status.phase):
             folded = _fold(folded, b, spec)
             folded_idx = ranges.union(folded_idx, [(index, index)])
@@ -224,14 +234,22 @@ def decide_dataset(
     suspended = spec.suspend
     window = window_size(spec, ops, per)
     seen = [*indexes.values(), *(b for _, b in folded_idx)]
-    next_index = max([old.next_shard // per, *(i + 1 for i in seen)])
+    next_index = min(total_batches, max([old.next_shard // per, *(i + 1 for i in seen)]))
+    live_idx = ranges.normalise((indexes[b.name], indexes[b.name]) for b in live)
+    holes = ranges.subtract([(0, next_index - 1)] if next_index else [], ranges.union(folded_idx, live_idx))
     opening: list[planning.BatchPlan] = []
     if not suspended:
+        for i in _indexes(holes):  # lost batches first, oldest first (bounded by the window)
+            if len(live) + len(opening) >= window:
+                break
+            if batch_name(name, i) not in taken:
+                opening.append(planning.batch_plan(i, shards_per_batch=per, total_shards=total_shards))
         while len(live) + len(opening) < window and next_index < total_batches:
-            opening.append(planning.batch_plan(next_index, shards_per_batch=per, total_shards=total_shards))
+            if batch_name(name, next_index) not in taken:
+                opening.append(planning.batch_plan(next_index, shards_per_batch=per, total_shards=total_shards))
             next_index += 1
     events: list[Event] = []
-    if opening and not batches and not folded_idx:
+    if opening and not own and not folded_idx:
         events.append(Event("Normal", "Planned",
                             f"{spec.samples} samples in {total_shards} shards, {total_batches} batches of "
                             f"{per} shards; at most {window} live at once"))
@@ -272,7 +290,7 @@ def decide_dataset(
 
     # Phase, then the finish (index Job) when every shard is committed.
     live_count = len(live) + len(create)
-    all_done = not live_count and next_index >= total_batches
+    all_done = not live_count and ranges.count(folded_idx) >= total_batches  # every batch folded, none lost
     degraded = shards_failed > 0  # only shards that exhausted their retries (failed batches are folded)
     if all_done:
         phase = DatasetPhase.DEGRADED if shards_failed else DatasetPhase.SUCCEEDED
@@ -368,6 +386,12 @@ def decide_dataset(
     effects += [DeleteBatch(n) for n in delete]  # only after the fold is recorded in the status
     effects += [PostEvent(e) for e in events]
     return DatasetDecision(status=new, effects=tuple(effects))
+
+
+def _indexes(spans: Sequence[ranges.Span]) -> Iterator[int]:
+    """Every index of ``spans``, lazily (a caller stops after a window's worth)."""
+    for a, b in spans:
+        yield from range(a, b + 1)
 
 
 def _admission(workers: WorkerCounts, conditions: list[Condition], live: Sequence[ObservedBatch], queue: str, *,

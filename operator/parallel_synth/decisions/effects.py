@@ -74,11 +74,13 @@ class CreateIndexJob:
 
 @dataclass(frozen=True)
 class ScaleJob:
-    """Change a running Job's parallelism in place (bounded by its completions)."""
+    """Change a running Job's parallelism in place (bounded by its completions); ``suspend``
+    pauses (True) or resumes (False) a Job that Kueue does not manage (None: left as it is)."""
 
     name: str
     parallelism: int
     completions: int
+    suspend: bool | None = None
 
 
 @dataclass(frozen=True)

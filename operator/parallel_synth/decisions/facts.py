@@ -21,6 +21,9 @@ JOB_NAME_KEYS = ("batch.kubernetes.io/job-name", "job-name")
 ANNOTATION_SHARD_OFFSET = f"{GROUP}/shard-offset"
 LABEL_INDEX = f"{GROUP}/batch-index"
 LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
+LABEL_BATCH_UID = f"{GROUP}/batch-uid"
+"""On render pods: the uid of the RenderBatch whose Job made them (issue #22 item 1: a batch
+re-created under the same name never counts the pods of its predecessor)."""
 
 
 _C = TypeVar("_C", Mapping[str, Any], Condition)
@@ -65,6 +68,8 @@ class PodFacts:
     """Exit code of the render container, once terminated."""
     ended: float | None = None
     """Latest ``finishedAt`` of its terminated containers (None while any still runs)."""
+    batch_uid: str | None = None
+    """The :data:`LABEL_BATCH_UID` label (None on pods made before it existed)."""
 
     @property
     def terminal(self) -> bool:
@@ -92,6 +97,15 @@ class JobFacts:
     suspended: bool = False
     suspended_reason: str = ""
     suspended_message: str = ""
+    owner_uid: str | None = None
+    """The uid of its controller (``ownerReferences``); None when it has none."""
+
+
+def owned_by(owner_uid: str | None, uid: str | None) -> bool:
+    """Whether a child whose controller is ``owner_uid`` belongs to the object ``uid`` (issue #22
+    item 1: adopt by owner uid only, as Kueue does; a name or label match is not enough). An
+    unknown side (no uid recorded, e.g. the simulator's objects) does not exclude."""
+    return not owner_uid or not uid or owner_uid == uid
 
 
 @dataclass(frozen=True)
@@ -103,3 +117,5 @@ class ObservedBatch:
     status: RenderBatchStatus = field(default_factory=RenderBatchStatus)
     index: int | None = None
     deleting: bool = False
+    owner_uid: str | None = None
+    """The uid of the SynthDataset that owns it (``ownerReferences``)."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from parallel_synth.decisions import kueue, podtemplate, renderpods
 from parallel_synth.decisions.cost import SPOT_LABELS, spot_label_values
-from parallel_synth.decisions.facts import ANNOTATION_SHARD_OFFSET, CONTAINER
+from parallel_synth.decisions.facts import ANNOTATION_SHARD_OFFSET, CONTAINER, LABEL_BATCH_UID
 from parallel_synth.settings import PodSettings
 from synth_contract.api import (
     API_VERSION,
@@ -37,6 +37,12 @@ from synth_contract.exitcodes import EXIT_BAD_CONFIG, EXIT_QUALITY_GATE, EXIT_SI
 
 LABEL_ATTEMPT = f"{GROUP}/attempt"
 MAX_NAME = 63
+"""A DNS label: the longest name of a RenderBatch, ConfigMap or label value we write."""
+MAX_INDEXED_COMPLETIONS = 100_000
+"""The API server's bound on an Indexed Job with ``backoffLimitPerIndex`` (our render Jobs)."""
+MAX_JOB_NAME = MAX_NAME - len(f"-{MAX_INDEXED_COMPLETIONS - 1}")
+"""57: an Indexed Job's pods are named and given the hostname ``{job}-{index}``, which the API
+server requires to be a DNS label too (422 on create otherwise), for every index up to 99999."""
 
 # Taints of spot capacity on the common providers (the labels are cost.SPOT_LABELS).
 SPOT_TAINTS: tuple[tuple[str, str], ...] = (
@@ -71,18 +77,22 @@ def owner_references(owner: Owner) -> list[dict[str, Any]]:
     return [owner.reference()] if owner.uid else []
 
 
-def short_name(base: str, suffix: str) -> str:
-    """``{base}{suffix}`` within 63 characters; a long base is cut and given a hash."""
-    if len(base) + len(suffix) <= MAX_NAME:
+def short_name(base: str, suffix: str, *, limit: int = MAX_NAME) -> str:
+    """``{base}{suffix}`` within ``limit`` characters; a long base is cut and given a hash of
+    the whole base (deterministic: the same inputs always give the same name)."""
+    if len(base) + len(suffix) <= limit:
         return base + suffix
     digest = hashlib.sha256(base.encode()).hexdigest()[:6]
-    keep = MAX_NAME - len(suffix) - len(digest) - 1
+    keep = limit - len(suffix) - len(digest) - 1
     return f"{base[:keep].rstrip('-')}-{digest}{suffix}"
 
 
 def job_name(batch: str, attempt: int) -> str:
-    """Deterministic Job name of a batch attempt: a re-created Job answers 409, not a duplicate."""
-    return short_name(batch, f"-a{attempt}")
+    """Deterministic Job name of a batch attempt: a re-created Job answers 409, not a duplicate.
+
+    At most :data:`MAX_JOB_NAME` characters, so every pod hostname ``{job}-{index}`` is a DNS label.
+    """
+    return short_name(batch, f"-a{attempt}", limit=MAX_JOB_NAME)
 
 
 def labels(dataset: str, batch: str) -> dict[str, str]:
@@ -212,6 +222,8 @@ def build_job(
     name = job_name(req.batch, req.attempt)
     lbl = labels(req.dataset, req.batch)
     pod_labels = {**lbl, LABEL_ATTEMPT: str(req.attempt)}
+    if owner.uid:
+        pod_labels[LABEL_BATCH_UID] = owner.uid  # issue #22 item 1: the batch counts its own pods only
     shard_start = req.batch_spec.shard_start + req.shard_offset
     capacity = req.batch_spec.capacity if spec.node_pool.spot else "on-demand"
     if spec.queue and spec.node_pool.spot:
@@ -258,6 +270,8 @@ def build_job(
     }
     if settings.active_deadline_seconds:
         job_spec["activeDeadlineSeconds"] = settings.active_deadline_seconds
+    if job_spec["parallelism"] == 0 and not spec.queue:
+        job_spec["suspend"] = True  # created paused: the deadline starts when it is resumed (item 7)
     return kueue.enqueue(spec.queue, {  # issue #17: with spec.queue, created suspended for Kueue to admit
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -277,17 +291,23 @@ def max_failed_indexes(completions: int) -> int:
     return max(1, min(completions, completions // 10 + 1))
 
 
-def parallelism_patch(parallelism: int, completions: int) -> dict[str, Any]:
-    """Merge patch that changes a running Job's parallelism in place (0 pauses it)."""
-    return {"spec": {"parallelism": max(0, min(parallelism, completions))}}
+def parallelism_patch(parallelism: int, completions: int, *, suspend: bool | None = None) -> dict[str, Any]:
+    """Merge patch that changes a running Job's parallelism in place; with ``suspend``, also
+    pauses or resumes it (issue #22 item 7: ``suspend: true`` stops ``activeDeadlineSeconds``
+    and resets ``startTime`` on resume; ``parallelism: 0`` alone lets the deadline run out)."""
+    spec: dict[str, Any] = {"parallelism": max(0, min(parallelism, completions))}
+    if suspend is not None:
+        spec["suspend"] = suspend
+    return {"spec": spec}
 
 
 # --------------------------------------------------------------------------- the index Job
 
 
 def index_job_name(dataset: str) -> str:
-    """The one index Job of a dataset (deterministic: a re-create answers 409)."""
-    return short_name(dataset, "-index")
+    """The one index Job of a dataset (deterministic: a re-create answers 409); an Indexed Job
+    too, so within :data:`MAX_JOB_NAME` like the render Jobs."""
+    return short_name(dataset, "-index", limit=MAX_JOB_NAME)
 
 
 def build_index_job(

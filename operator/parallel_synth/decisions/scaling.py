@@ -249,7 +249,9 @@ def capacity_mode(
     base_t, base_n = state.preemption_marks[0]
     preempted = preemptions_total - base_n
     span_h = max(now - max(base_t, horizon), settings.tick_seconds) / 3600.0
-    per_pod_hour = preempted / max(1, spot_workers) / span_h
+    # Each preempted pod was a spot pod exposed in the window: with none running now (a pause,
+    # a drained batch) the rate is per pod that ran, not per a made-up one (issue #22 item 3).
+    per_pod_hour = preempted / max(1, spot_workers, preempted) / span_h
     if preempted >= settings.fallback_min_preemptions and per_pod_hour >= settings.fallback_preemptions_per_pod_hour:
         return Capacity.ON_DEMAND.value, "SpotPreempted", _mode(state, Capacity.ON_DEMAND.value, now)
     return Capacity.SPOT.value, "Spot", _mode(state, Capacity.SPOT.value, now)

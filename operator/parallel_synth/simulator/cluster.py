@@ -129,12 +129,16 @@ class Cluster:
         job = self.jobs.get(name)
         return job.facts(self.clock.t0) if job is not None else None
 
-    def patch_parallelism(self, name: str, parallelism: int) -> None:
+    def patch_parallelism(self, name: str, parallelism: int, *, suspend: bool | None = None) -> None:
         job = self.jobs.get(name)
         if job is not None and not job.finished:
             job.parallelism = job.requested = parallelism
             job.batch.version += 1
-            self.sync(job)
+            if suspend is False:
+                job.suspended = False
+            self.sync(job)  # a suspended Job's pods go as with parallelism 0
+            if suspend:
+                job.suspended = True
 
     def delete_job(self, name: str) -> None:
         """``DELETE`` a Job: its pods get SIGTERM (they checkpoint) and go with it."""

@@ -165,8 +165,8 @@ class Operator:
                 if self.cluster.create_job(job) and e.announce is not None:
                     self._count(e.announce)
             elif isinstance(e, ScaleJob):
-                patch = parallelism_patch(e.parallelism, e.completions)  # what reconcile.apply sends
-                self.cluster.patch_parallelism(e.name, patch["spec"]["parallelism"])
+                patch = parallelism_patch(e.parallelism, e.completions, suspend=e.suspend)  # what apply sends
+                self.cluster.patch_parallelism(e.name, patch["spec"]["parallelism"], suspend=e.suspend)
             elif isinstance(e, DeleteJob):
                 self.cluster.delete_job(e.name)
             elif isinstance(e, PostEvent):
