@@ -20,6 +20,10 @@ QUARANTINE_TEMPLATES = "quarantine/{shard:08d}.tar, quarantine/{shard:08d}.json"
 DATASET_JSON = "dataset.json"
 INDEX_PARQUET = "index/metadata.parquet"
 INDEX_JSONL = "index/metadata.jsonl"
+INDEX_PARTS = "index/parts"
+"""One parquet file per committed shard, written by the worker before the shard's manifest."""
+INDEX_COMPACTED = "index/compacted"
+"""The index of a large dataset: parts compacted into files of whole shards (``{first:08d}-{last:08d}.parquet``)."""
 INDEX_QUARANTINE = "index/quarantine.jsonl"
 """One line per quarantined sample: shard, key, index, category, score, reasons, every component."""
 
@@ -50,6 +54,16 @@ def checkpoint_path(shard: int) -> str:
 
 def checkpoint_meta_path(shard: int) -> str:
     return f"{CHECKPOINTS}/{shard:08d}.json"
+
+
+def index_part_path(shard: int) -> str:
+    """The shard's index rows (``index/parts/{shard:08d}.parquet``), named by its manifest's ``indexPart``."""
+    return f"{INDEX_PARTS}/{shard:08d}.parquet"
+
+
+def compacted_path(first: int, last: int) -> str:
+    """A compacted index file holding the rows of shards ``first..last`` (inclusive)."""
+    return f"{INDEX_COMPACTED}/{first:08d}-{last:08d}.parquet"
 
 
 def quarantine_path(shard: int) -> str:

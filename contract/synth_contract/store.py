@@ -11,11 +11,15 @@ moto server), never patched.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import os
 import random
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, TypeVar
@@ -46,6 +50,11 @@ def new_file_mode() -> int:
     """
     return 0o666 & ~umask()
 
+_CONDITIONAL: dict[tuple[str, str], bool] = {}
+"""Whether each (endpoint, bucket) honours ``If-None-Match``: probed once per process (``S3Store.conditional_writes``)."""
+STATE_PROBE = ".synth/probe"
+"""Scratch keys of the conditional-write probe (deleted right after; validate and loaders ignore ``.synth``)."""
+
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 """Files larger than this are uploaded in parts (and resumed part-wise by boto3's retries)."""
 
@@ -72,6 +81,33 @@ class Store(Protocol):
     def list(self, prefix: str) -> Iterator[str]:
         """Paths of the files directly under the folder ``prefix`` (dot files left out on disk)."""
         ...
+    def etag(self, path: str) -> str | None:
+        """An opaque version tag of the file (S3's ETag), None when it does not exist."""
+        ...
+    def create_file(self, path: str, local: Path) -> bool:
+        """Create the file only if nothing is there (conditional write); False when something is."""
+        ...
+    def create_bytes(self, path: str, data: bytes) -> bool: ...
+    def replace_file(self, path: str, local: Path, *, etag: str) -> bool:
+        """Overwrite the file only if its version is still ``etag``; False when it changed or vanished."""
+        ...
+    def replace_bytes(self, path: str, data: bytes, *, etag: str) -> bool: ...
+    def conditional_writes(self) -> bool:
+        """Whether the store honours conditional creates (probed once per store); when it does not,
+        ``create_*``/``replace_*`` check, then write: a race between two writers is not excluded."""
+        ...
+
+
+class CommitRace(RuntimeError):
+    """A conditional write met a concurrent one that the store could not order (S3's 409); try again."""
+
+
+def _tmp_beside(dest: str) -> tuple[int, str]:
+    folder, name = os.path.split(dest)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    os.fchmod(fd, new_file_mode())
+    return fd, tmp
 
 
 class FileStore:
@@ -149,6 +185,79 @@ class FileStore:
     def delete(self, path: str) -> None:
         Path(self._p(path)).unlink(missing_ok=True)
 
+    def etag(self, path: str) -> str | None:
+        try:
+            st = os.stat(self._p(path))
+        except FileNotFoundError:
+            return None
+        return f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
+
+    def _staged(self, dest: str, write: Callable[[BinaryIO], None]) -> str:
+        fd, tmp = _tmp_beside(dest)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def _create(self, path: str, write: Callable[[BinaryIO], None]) -> bool:
+        """Stage the bytes beside the destination, then ``link`` them in: atomic, and it fails if the name exists."""
+        dest = self._p(path)
+        tmp = self._staged(dest, write)
+        try:
+            os.link(tmp, dest)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as exc:  # no hard links on this file system: an O_EXCL claim file orders the writers
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                raise
+            folder, name = os.path.split(dest)
+            try:
+                os.close(os.open(os.path.join(folder, f".{name}.claim"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return False
+            if os.path.exists(dest):
+                return False
+            os.replace(tmp, dest)
+            return True
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def _replace(self, path: str, etag: str, write: Callable[[BinaryIO], None]) -> bool:
+        """Compare and swap under an ``flock`` that every replacer of this path takes."""
+        import fcntl
+
+        dest = self._p(path)
+        tmp = self._staged(dest, write)
+        folder, name = os.path.split(dest)
+        try:
+            with open(os.path.join(folder, f".{name}.lock"), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if self.etag(path) != etag:
+                    return False
+                os.replace(tmp, dest)
+                return True
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def create_file(self, path: str, local: Path) -> bool:
+        return self._create(path, _copier(local))
+
+    def create_bytes(self, path: str, data: bytes) -> bool:
+        return self._create(path, _bytes_writer(data))
+
+    def replace_file(self, path: str, local: Path, *, etag: str) -> bool:
+        return self._replace(path, etag, _copier(local))
+
+    def replace_bytes(self, path: str, data: bytes, *, etag: str) -> bool:
+        return self._replace(path, etag, _bytes_writer(data))
+
+    def conditional_writes(self) -> bool:
+        return True  # link(2) (or O_EXCL) refuses an existing name on every local file system
+
     def list(self, prefix: str) -> Iterator[str]:
         base = self._p(prefix)
         if not os.path.isdir(base):
@@ -156,6 +265,21 @@ class FileStore:
         for name in sorted(os.listdir(base)):
             if not name.startswith(".") and os.path.isfile(os.path.join(base, name)):
                 yield f"{prefix.rstrip('/')}/{name}"
+
+
+def _bytes_writer(data: bytes) -> Callable[[BinaryIO], None]:
+    def write(f: BinaryIO) -> None:
+        f.write(data)
+
+    return write
+
+
+def _copier(local: Path) -> Callable[[BinaryIO], None]:
+    def copy(f: BinaryIO) -> None:
+        with open(local, "rb") as src:
+            shutil.copyfileobj(src, f, 1 << 20)
+
+    return copy
 
 
 def _retry(fn: Callable[[], T], *, attempts: int, backoff: float, what: str) -> T:
@@ -245,6 +369,147 @@ class S3Store:
 
     def delete(self, path: str) -> None:
         self._call(lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(path)), "delete")
+
+    def etag(self, path: str) -> str | None:
+        try:
+            head = self._call(lambda: self.client.head_object(Bucket=self.bucket, Key=self._key(path)), "head")
+        except Exception as exc:
+            if self._missing(exc):
+                return None
+            raise
+        return str(head["ETag"])
+
+    @staticmethod
+    def _code(exc: Exception) -> str:
+        from botocore.exceptions import ClientError
+
+        if not isinstance(exc, ClientError):
+            return ""
+        return str(exc.response.get("Error", {}).get("Code") or
+                   exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+
+    def _conditional(self, path: str, source: bytes | Path, cond: dict[str, str]) -> bool:
+        """PUT with ``If-None-Match``/``If-Match``; False on 412 (the condition did not hold)."""
+        key = self._key(path)
+        for _ in range(self._attempts):
+            try:
+                if isinstance(source, Path) and source.stat().st_size > self._threshold:
+                    self._multipart(key, source, cond)
+                elif isinstance(source, Path):
+                    def put_file(src: Path = source) -> Any:
+                        with open(src, "rb") as body:
+                            return self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **cond)
+
+                    self._call(put_file, "conditional put")
+                else:
+                    def put(data: bytes = source) -> Any:
+                        return self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **cond)
+
+                    self._call(put, "conditional put")
+                return True
+            except Exception as exc:
+                code = self._code(exc)
+                if code in ("PreconditionFailed", "412"):
+                    return False
+                if code in ("ConditionalRequestConflict", "409"):  # a concurrent conditional write: retry
+                    time.sleep(self._backoff * (0.5 + random.random()))
+                    continue
+                if "IfMatch" in cond and self._missing(exc):  # S3 answers 404 to If-Match on a gone key
+                    return False
+                raise
+        raise CommitRace(f"{self.uri}/{path}: conditional write kept conflicting with another writer")
+
+    def _multipart(self, key: str, local: Path, cond: dict[str, str]) -> None:
+        """A multipart upload whose completion carries the condition (boto3's transfer manager cannot)."""
+        chunk = max(self._threshold // 4, 5 * 1024 * 1024)
+        up = self._call(lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key), "mpu")
+        uid = up["UploadId"]
+        try:
+            parts = []
+            with open(local, "rb") as f:
+                n = 1
+                while data := f.read(chunk):
+                    def part(data: bytes = data, n: int = n) -> Any:
+                        return self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=uid, PartNumber=n,
+                                                       Body=data)
+
+                    parts.append({"ETag": self._call(part, "part")["ETag"], "PartNumber": n})
+                    n += 1
+            self._call(lambda: self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=uid, MultipartUpload={"Parts": parts}, **cond), "complete")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=uid)
+            raise
+
+    def _checked(self, path: str, source: bytes | Path, *, etag: str | None) -> bool:
+        """The fallback of a store that ignores conditions: check, then write (today's re-read)."""
+        if self.etag(path) != etag:
+            return False
+        if isinstance(source, Path):
+            self.upload_file(path, source)
+        else:
+            self.write_bytes(path, source)
+        return True
+
+    def create_file(self, path: str, local: Path) -> bool:
+        if not self.conditional_writes():
+            return self._checked(path, local, etag=None)
+        return self._conditional(path, local, {"IfNoneMatch": "*"})
+
+    def create_bytes(self, path: str, data: bytes) -> bool:
+        if not self.conditional_writes():
+            return self._checked(path, data, etag=None)
+        return self._conditional(path, data, {"IfNoneMatch": "*"})
+
+    def replace_file(self, path: str, local: Path, *, etag: str) -> bool:
+        if not self.conditional_writes():
+            return self._checked(path, local, etag=etag)
+        return self._conditional(path, local, {"IfMatch": etag})
+
+    def replace_bytes(self, path: str, data: bytes, *, etag: str) -> bool:
+        if not self.conditional_writes():
+            return self._checked(path, data, etag=etag)
+        return self._conditional(path, data, {"IfMatch": etag})
+
+    def conditional_writes(self) -> bool:
+        """Probe once per bucket and endpoint: create a scratch key twice with ``If-None-Match: *``.
+
+        A store that accepts the second create ignores the header (some S3 clones); one that
+        refuses the header itself (400/501) cannot fence either. Both fall back, with a warning.
+        """
+        where = (str(getattr(self.client.meta, "endpoint_url", "")), self.bucket)
+        known = _CONDITIONAL.get(where)
+        if known is None:
+            known = _CONDITIONAL[where] = self._probe()
+            if not known:
+                logging.getLogger("synth_contract.store").warning(
+                    "%s ignores conditional writes (If-None-Match): commits fall back to re-reading the manifest "
+                    "before writing it, which does not exclude two writers committing in the same instant",
+                    self.uri)
+        return known
+
+    def _probe(self) -> bool:
+        probe = self._key(f"{STATE_PROBE}/{uuid.uuid4().hex}")
+        try:
+            first = self._conditional_raw(probe)
+            second = self._conditional_raw(probe)
+        finally:
+            with contextlib.suppress(Exception):
+                self.client.delete_object(Bucket=self.bucket, Key=probe)
+        return first and not second
+
+    def _conditional_raw(self, key: str) -> bool:
+        try:
+            self._call(lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=b"", IfNoneMatch="*"),
+                       "probe")
+            return True
+        except Exception as exc:
+            if self._code(exc) in ("PreconditionFailed", "412"):
+                return False
+            if self._code(exc) in ("NotImplemented", "501", "InvalidArgument", "400"):
+                return True  # the header itself is refused: treated as "ignored" by the caller (second True)
+            raise
 
     def list(self, prefix: str) -> Iterator[str]:
         cut = len(self.prefix) + 1 if self.prefix else 0

@@ -25,7 +25,7 @@ from synth_contract.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_QUALITY_GATE, EXI
 from synth_contract.store import Store
 from synth_render import checkpoints, derive, quarantine, shards
 from synth_render.logs import event
-from synth_render.manifests import Record, manifest, pass_rate, read_manifest, verify_shard
+from synth_render.manifests import Record, commit, manifest, pass_rate, read_manifest, verify_shard
 from synth_render.rendering import Renderer
 from synth_render.sample import RenderedSample, json_bytes, plan_sample, render_sample
 
@@ -204,22 +204,29 @@ class ShardRun:
                                 manifest=committed, resumed=resumed)
         size, digest = writer.finish()
         tar_path, held = writer.path, [r for r in self.records if not r.passed]
+        staged: list[tuple[str, Path | bytes]] = []  # committed in this order, the manifest last (manifests.commit)
         if held:  # quarantine: failing samples leave the training shard, on record before the commit
             split = quarantine.split_tar(writer.path, [r.key for r in held], tmp / "kept.tar", tmp / "held.tar")
             entries = [{"key": r.key, "index": r.index, "category": r.category, "score": r.score,
                         "attempts": r.attempts, "reasons": list(r.quality.get("reasons") or []),
                         "quality": r.quality} for r in held]
-            self.store.upload_file(layout.quarantine_path(self.shard), tmp / "held.tar")
-            self.store.write_bytes(layout.quarantine_list_path(self.shard), json_bytes(
-                quarantine.quarantine_doc(self.dataset, self.spec.version, self.shard, entries, split)))
+            staged += [(layout.quarantine_path(self.shard), tmp / "held.tar"),
+                       (layout.quarantine_list_path(self.shard), json_bytes(
+                           quarantine.quarantine_doc(self.dataset, self.spec.version, self.shard, entries, split)))]
             tar_path, size, digest = tmp / "kept.tar", split.kept_bytes, split.kept_sha256
             event("samples quarantined", shard=self.shard, samples=len(held),
                   reasons=sorted({str(x) for r in held for x in (r.quality.get("reasons") or [])})[:5])
         doc = manifest(self.spec, self.dataset, self.shard, self.records, indices=indices, size=size, digest=digest,
                        device=device or getattr(renderer, "device", ""),
                        engine_version=getattr(renderer, "engine_version", ""), t0=t0, resumed=resumed)
-        self.store.upload_file(layout.shard_path(self.shard), tar_path)
-        self.store.write_bytes(layout.manifest_path(self.shard), json_bytes(doc))
+        part, doc["indexPart"] = shards.index_part(tar_path, self.shard)
+        staged += [(layout.shard_path(self.shard), tar_path), (layout.index_part_path(self.shard), part)]
+        done = commit(self.store, self.shard, staged, doc)
+        if done.status == "already":  # another writer won the fenced commit: its files are left alone
+            return ShardOutcome("skipped", self.shard, samples=int(done.manifest.get("samples", 0)),
+                                seconds=time.perf_counter() - t0, pass_rate=rate, device=device,
+                                manifest=done.manifest, resumed=resumed)
+        doc = done.manifest
         self.store.delete(layout.checkpoint_meta_path(self.shard))
         self.store.delete(layout.checkpoint_path(self.shard))
         event("shard committed", shard=self.shard, samples=doc["samples"], bytes=size, sha256=digest,

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from synth_contract import index_rows
+
 BLOCK = 512
 RECORD = 20 * BLOCK
 END = b"\0" * (2 * BLOCK)
@@ -128,6 +130,16 @@ def read_samples(data: bytes | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
             files[ext] = f.read()
         if key is not None:
             yield key, files
+
+
+def index_part(path: Path, shard: int) -> tuple[bytes, dict[str, Any]]:
+    """The shard's index part (parquet bytes) and its manifest entry, from the local tar about to be committed.
+
+    Reads the worker's own local copy (metadata and PNG headers it already has), never the store.
+    """
+    rows = index_rows.shard_rows_of(read_samples(path), shard)
+    data = index_rows.part_bytes(rows)
+    return data, index_rows.part_entry(shard, data, len(rows))
 
 
 def sample_metadata(files: dict[str, bytes]) -> dict[str, Any]:

@@ -67,7 +67,8 @@ def test_a_shard_commits_to_s3_with_its_manifest_last(fake: FakeRenderer, s3_cli
     assert meta["category"] == planning.category_of(spec, 4)
     assert verify_shard(store, 1, deep=True) == []
     keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert sorted(keys) == ["data/ds/v1/manifests/00000001.json", "data/ds/v1/shards/00000001.tar"]
+    assert sorted(keys) == ["data/ds/v1/index/parts/00000001.parquet", "data/ds/v1/manifests/00000001.json",
+                            "data/ds/v1/shards/00000001.tar"]
 
 
 def test_a_committed_shard_is_skipped(fake: FakeRenderer, tmp_path: Path) -> None:
@@ -89,7 +90,7 @@ def test_a_shard_committed_by_another_pod_while_rendering_is_not_committed_again
 
     def replacement_commits(event: dict[str, Any]) -> None:
         if not store.exists(layout.manifest_path(0)):
-            for path in (layout.shard_path(0), layout.manifest_path(0)):
+            for path in (layout.shard_path(0), layout.index_part_path(0), layout.manifest_path(0)):
                 store.write_bytes(path, other.read_bytes(path) or b"")
 
     zombie = run_shard(spec, "ds", 0, store=store, progress=replacement_commits, renderer=fake)

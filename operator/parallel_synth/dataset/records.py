@@ -2,98 +2,34 @@
 
 Pure functions on the decoded ``{key}.json`` of a sample. ``metadata_problems`` lists what a
 training pipeline would trip over (a missing field, a seed that does not match the planner,
-a bounding box outside the frame); ``index_row`` flattens the metadata into the columns of
-``index/metadata.parquet`` while keeping the full JSON in one column, so no information is
-lost and the common filters (category, score, size) need no JSON parsing.
+a bounding box outside the frame). ``index_row`` (which flattens the metadata into the columns
+of ``index/metadata.parquet``) lives in ``synth_contract.index_rows``, shared with the worker
+that writes the per-shard index parts; it is re-exported here.
 """
 
 from __future__ import annotations
 
-import json
-import struct
 from typing import Any
 
-import pyarrow as pa
-
-from synth_contract import layout, planning
+from synth_contract import planning
 from synth_contract.api import SynthDatasetSpec
+from synth_contract.index_rows import (  # the index row lives in the contract: the worker writes parts with it
+    INDEX_SCHEMA,
+    QUALITY_COMPONENTS,
+    index_row,
+    object_class,
+    png_size,
+    quality_columns,
+    quality_score,
+)
+
+__all__ = ["INDEX_SCHEMA", "QUALITY_COMPONENTS", "REQUIRED_FIELDS", "index_row", "metadata_problems",
+           "object_class", "png_size", "quality_columns", "quality_score"]
 
 REQUIRED_FIELDS: tuple[str, ...] = (
     "index", "seed", "category", "shard", "scene", "render", "camera", "objects", "quality",
 )
 """Top-level fields every sample's metadata carries (DESIGN.md, "Names")."""
-
-QUALITY_COMPONENTS: tuple[str, ...] = (
-    "score", "noise", "exposure", "clipping", "contrast", "entropy", "coverage", "visibility", "masks",
-    "noiseSigma", "mean", "clipped", "visibleObjects", "expectedObjects",
-)
-"""The quality gate's figures copied from ``{key}.json`` ``quality`` into the index's ``quality`` column."""
-
-
-def quality_columns(meta: dict[str, Any]) -> tuple[bool | None, dict[str, float | None]]:
-    """(passed, {component: value}) of a sample, ``None`` where the metadata lacks them."""
-    q = meta.get("quality") if isinstance(meta.get("quality"), dict) else {}
-    assert isinstance(q, dict)
-    comps = {k: float(q[k]) if isinstance(q.get(k), int | float) and not isinstance(q.get(k), bool) else None
-             for k in QUALITY_COMPONENTS}
-    passed = q.get("passed")
-    return (passed if isinstance(passed, bool) else None), comps
-
-
-INDEX_SCHEMA = pa.schema(
-    [
-        ("key", pa.string()),
-        ("index", pa.int64()),
-        ("shard", pa.int64()),
-        ("category", pa.string()),
-        ("seed", pa.int64()),
-        ("score", pa.float64()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("tar", pa.string()),
-        ("members", pa.list_(pa.string())),
-        ("num_objects", pa.int32()),
-        (
-            "objects",
-            pa.list_(
-                pa.struct([("id", pa.int32()), ("class", pa.string()), ("bbox", pa.list_(pa.int32()))])
-            ),
-        ),
-        ("metadata", pa.string()),
-        ("passed", pa.bool_()),
-        ("quality", pa.struct([(name, pa.float64()) for name in QUALITY_COMPONENTS])),
-        ("caption", pa.string()),
-        ("classIds", pa.list_(pa.int32())),
-        ("num_views", pa.int32()),  # cameras of a multi-view sample (render.views), 1 otherwise
-        ("num_frames", pa.int32()),  # frames of a sequence (render.frames), 1 otherwise
-    ]
-)
-"""Columns of ``index/metadata.parquet`` (``metadata`` holds the sample's whole JSON)."""
-
-
-def quality_score(meta: dict[str, Any]) -> float | None:
-    """The sample's quality score (0..1), wherever the renderer put it."""
-    q = meta.get("quality")
-    value = q.get("score") if isinstance(q, dict) else q
-    if value is None:
-        value = meta.get("score")
-    return float(value) if isinstance(value, int | float) else None
-
-
-def object_class(obj: dict[str, Any]) -> str:
-    for k in ("class", "cls", "className", "label", "name"):
-        if isinstance(obj.get(k), str):
-            return str(obj[k])
-    return ""
-
-
-def png_size(header: bytes) -> tuple[int, int] | None:
-    """(width, height) from the first 24 bytes of a PNG, or ``None`` if it is not one."""
-    if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
-        return None
-    w, h = struct.unpack(">II", header[16:24])
-    return int(w), int(h)
-
 
 def _matrix(value: Any, rows: int, cols: int) -> bool:
     return (
@@ -177,45 +113,3 @@ def _object_problems(objects: list[Any], size: tuple[int, int] | None) -> list[s
         elif size is not None and (x1 >= size[0] or y1 >= size[1]):
             out.append(f"objects[{i}].bbox {bbox} is outside the {size[0]}x{size[1]} frame")
     return out
-
-
-def index_row(
-    meta: dict[str, Any], *, key: str, shard: int, members: list[str], size: tuple[int, int] | None
-) -> dict[str, Any]:
-    """The row of ``index/metadata.parquet`` for one sample."""
-    objects = meta.get("objects") if isinstance(meta.get("objects"), list) else []
-    assert isinstance(objects, list)
-    objs = [
-        {
-            "id": int(o.get("id", 0)),
-            "class": object_class(o),
-            "bbox": [int(v) for v in o.get("bbox", [])][:4],
-        }
-        for o in objects
-        if isinstance(o, dict)
-    ]
-    index = meta.get("index")
-    seed = meta.get("seed")
-    passed, components = quality_columns(meta)
-    return {
-        "key": key,
-        "index": index if isinstance(index, int) else None,
-        "shard": shard,
-        "category": str(meta.get("category", "")),
-        "seed": seed if isinstance(seed, int) else None,
-        "score": quality_score(meta),
-        "width": size[0] if size else None,
-        "height": size[1] if size else None,
-        "tar": layout.shard_path(shard),
-        "members": members,
-        "num_objects": len(objs),
-        "objects": objs,
-        "metadata": json.dumps(meta, separators=(",", ":"), sort_keys=True),
-        "passed": passed,
-        "quality": components,
-        "caption": meta["caption"] if isinstance(meta.get("caption"), str) else None,
-        "classIds": sorted({int(o["classId"]) for o in objects if isinstance(o, dict)
-                            and isinstance(o.get("classId"), int)}),
-        "num_views": len(meta["views"]) if isinstance(meta.get("views"), list) and meta["views"] else 1,
-        "num_frames": len(meta["frames"]) if isinstance(meta.get("frames"), list) and meta["frames"] else 1,
-    }
