@@ -15,11 +15,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from synth_contract import factors as factor_catalogue
 from synth_contract.strictness import QUANTITY_PATTERN, check_quantity, make_scalars_strict
 
 GROUP = "parallelsynth.io"
@@ -281,6 +282,32 @@ class ScheduleCategory(_Model):
     weight: float = Field(1.0, ge=0, le=1e9, description="Relative weight within the segment.")
 
 
+FactorWeight = Annotated[float, Field(ge=0, le=1e9, strict=True, allow_inf_nan=False)]
+"""A factor value's relative weight within a schedule segment."""
+
+
+def _factor_rules() -> tuple[tuple[str, str], ...]:
+    """CEL: factors name categories of the segment, and factors and values of synth_contract.factors."""
+    cats = factor_catalogue.FACTORS
+    names = ", ".join(f"'{c}': [{', '.join(repr(f.name) for f in fs)}]" for c, fs in cats.items())
+    values = ", ".join(f"'{c}.{f.name}': [{', '.join(repr(v) for v in f.values)}]" for c, fs in cats.items() for f in fs)
+    sizes = ", ".join(f"'{c}.{f.name}': {len(f.values)}" for c, fs in cats.items() for f in fs)
+    # Each rule checks only what the one before it let through (a missing map key is an error in CEL).
+    each = "!has(self.factors) || self.factors.all(c, self.factors[c].all(f, !((c + '.' + f) in {{{}}}) || {}))"
+    return (
+        ("!has(self.factors) || self.factors.all(c, self.categories.exists(d, d.name == c))",
+         "schedule[].factors: every category must be one of the segment's categories"),
+        ("!has(self.factors) || self.factors.all(c, !(c in {" + names + "}) || self.factors[c].all(f, f in {"
+         + names + "}[c]))",
+         "schedule[].factors: unknown factor for the category (see synth_contract.factors.FACTORS)"),
+        (each.format(sizes, "self.factors[c][f].all(v, v in {" + values + "}[c + '.' + f])"),
+         "schedule[].factors: unknown factor value (see synth_contract.factors.FACTORS)"),
+        (each.format(sizes, "self.factors[c][f].exists(v, self.factors[c][f][v] > 0) || "
+                     "size(self.factors[c][f]) < {" + sizes + "}[c + '.' + f]"),
+         "schedule[].factors: a factor's weights must not all be zero (values left out weigh 1)"),
+    )
+
+
 class ScheduleSegment(
     _Model,
     json_schema_extra=_cel(
@@ -288,6 +315,7 @@ class ScheduleSegment(
          "schedule[].categories must not repeat a name"),
         ("self.categories.exists(c, has(c.weight) && c.weight > 0)",
          "schedule[].categories: at least one weight must be > 0"),
+        *_factor_rules(),
     ),
 ):
     """Category weights from a shard on: shards before ``fromShard`` keep the weights they had."""
@@ -295,6 +323,13 @@ class ScheduleSegment(
     from_shard: int = Field(ge=1, le=10**9, description="First shard this segment re-weights (>= 1).")
     categories: list[ScheduleCategory] = Field(
         min_length=1, max_length=11, description="Categories and weights from fromShard on."
+    )
+    factors: dict[str, Annotated[dict[str, Annotated[dict[str, FactorWeight], Field(max_length=8)]],
+                                 Field(max_length=8)]] | None = Field(
+        None, max_length=11,
+        description="Weights on strata factor values within a category from fromShard on: "
+        "{category: {factor: {value: weight}}} (values left out weigh 1; factors left out keep their "
+        "natural shares). Factors and values: synth_contract.factors.FACTORS.",
     )
 
     @field_validator("categories")
@@ -307,6 +342,15 @@ class ScheduleSegment(
         if sum(c.weight for c in v) <= 0:
             raise ValueError("the weights sum to zero: at least one category needs weight > 0")
         return v
+
+    @model_validator(mode="after")
+    def _factors(self) -> ScheduleSegment:
+        if self.factors:
+            problems = factor_catalogue.weight_problems(self.factors, categories=tuple(str(c.name)
+                                                                                      for c in self.categories))
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
 
 
 class RerenderSpec(_Model):

@@ -6,7 +6,8 @@ silently mix two datasets under one version. So once a dataset has started (the 
 handed out shards: ``status.nextShard > 0``, or committed some), ``seed``, ``shardSize``,
 ``render``, ``categories`` and the existing ``schedule`` segments are frozen unless ``version``
 changes too; new schedule segments may be appended, after the existing ones and no earlier than
-the first shard not yet handed out.
+the first shard not yet handed out. A segment is compared whole, its ``factors`` weights included
+(they decide which factor values its samples draw), so those are append-only as well.
 
 The API server enforces ``TRANSITION_RULES`` (CEL ``x-kubernetes-validations`` on the root of
 the CRD schema, with ``oldSelf``); ``transition_problems`` is the same rule for

@@ -122,6 +122,8 @@ class Segment:
     stop: int | None
     """First index of the next segment (None: the last segment runs to the end)."""
     layout: CategoryLayout
+    factors: Any = None
+    """The segment's ``factors`` weights ``{category: {factor: {value: weight}}}`` (None: natural shares)."""
 
 
 def segments(spec: SynthDatasetSpec) -> tuple[Segment, ...]:
@@ -131,13 +133,14 @@ def segments(spec: SynthDatasetSpec) -> tuple[Segment, ...]:
     segment's interleaving starts afresh at its first index, so appending a segment never moves
     a sample of an earlier shard and every segment's prefix is balanced on its own.
     """
-    starts = [(0, spec.categories)] + [(s.from_shard, s.categories)
-                                       for s in sorted(getattr(spec, "schedule", None) or [],
-                                                       key=lambda s: s.from_shard)]
+    starts = [(0, spec.categories, None)] + [(s.from_shard, s.categories, getattr(s, "factors", None))
+                                             for s in sorted(getattr(spec, "schedule", None) or [],
+                                                             key=lambda s: s.from_shard)]
     out = []
-    for i, (shard, cats) in enumerate(starts):
+    for i, (shard, cats, factors) in enumerate(starts):
         nxt = starts[i + 1][0] * spec.shard_size if i + 1 < len(starts) else None
-        out.append(Segment(from_shard=shard, start=shard * spec.shard_size, stop=nxt, layout=_layout_of(cats)))
+        out.append(Segment(from_shard=shard, start=shard * spec.shard_size, stop=nxt, layout=_layout_of(cats),
+                           factors=factors or None))
     return tuple(out)
 
 
@@ -148,6 +151,11 @@ def _segment_at(segs: tuple[Segment, ...], index: int) -> Segment:
 def segment_of_shard(spec: SynthDatasetSpec, shard: int) -> Segment:
     """The schedule segment a shard belongs to."""
     return _segment_at(segments(spec), shard * spec.shard_size)
+
+
+def factor_weights(spec: SynthDatasetSpec, index: int) -> Any:
+    """The ``factors`` weights of the segment that holds a global index (None: natural shares)."""
+    return _segment_at(segments(spec), index).factors
 
 
 def category_of(spec: SynthDatasetSpec, index: int) -> str:

@@ -19,11 +19,11 @@ from PIL import Image
 
 from synth_contract import planning
 from synth_contract.api import SynthDatasetSpec
-from synth_render import annotate, content, frames, post, quality, views
+from synth_render import annotate, content, frames, post, quality, strata, views
 from synth_render.assets import runtime as assets_runtime
 from synth_render.generators import GENERATORS, GenConfig
 from synth_render.rendering import Renderer
-from synth_render.sampling import r_sequence, rotate
+from synth_render.sampling import r_sequence, rotate, weighted_point
 from synth_render.scene import Scene, scene_to_dict
 
 SCHEMA = "parallel-synth/sample/v1"
@@ -57,6 +57,7 @@ def strata_for(spec: SynthDatasetSpec, plan: SamplePlan, attempt: int) -> tuple[
     point = r_sequence(plan.rank, shift=shift)
     if attempt:
         point = rotate(point, planning.unit_hash(planning.derived_seed(plan.seed, attempt), "strata"))
+    point = weighted_point(plan.category, point, planning.factor_weights(spec, plan.index))  # schedule factors
     return tuple(round(u, 9) for u in point)
 
 
@@ -133,7 +134,7 @@ def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attem
     meta: dict[str, Any] = {
         "renderSeed": config.seed,
         "attempt": attempt,
-        "strata": list(config.strata),
+        "strataPoint": list(config.strata),
         "params": scene.params,
         "scene": scene_to_dict(scene),
         "render": {"engine": "cycles", "engineVersion": renderer.engine_version, "device": renderer.device,
@@ -209,6 +210,7 @@ def render_sample(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, 
     meta = {"schema": SCHEMA, "key": plan.key, "index": plan.index, "seed": plan.seed, "category": plan.category,
             "categoryRank": plan.rank, "shard": plan.shard, "dataset": dataset, "version": spec.version, **meta}
     meta["quality"] = {**meta["quality"], "passed": passed, "attempts": attempts, "minScore": spec.quality.min_score}
+    meta["strata"] = strata.strata_of(meta)  # named factor values (synth_render.strata)
     files = {"png": png_bytes(arrays["rgb"])}
     if "depth" in passes:
         depth16, scale = post.encode_depth(arrays["depth"])
