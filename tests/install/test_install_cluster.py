@@ -142,7 +142,8 @@ def test_renderer_pods_are_fenced_by_a_network_policy(render_chart, render_kusto
             "kustomize-namespaced": lambda: render_kustomize("overlays/namespaced")}[source]()
     renderer_namespaces = {o["metadata"]["namespace"] for o in objs
                            if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == "parallel-synth-renderer"}
-    policies = {o["metadata"]["namespace"]: o for o in objs if o["kind"] == "NetworkPolicy"}
+    policies = {o["metadata"]["namespace"]: o for o in objs if o["kind"] == "NetworkPolicy"
+                and o["metadata"]["labels"].get("app.kubernetes.io/component") == "renderer"}
     assert set(policies) == renderer_namespaces
     job = batch_job(PodSettings())
     pod_labels = job["spec"]["template"]["metadata"]["labels"]
@@ -162,13 +163,35 @@ def test_renderer_pods_are_fenced_by_a_network_policy(render_chart, render_kusto
         kubernetes_validate.validate(policy, "1.29.0", strict=True)
 
 
+@pytest.mark.parametrize("source", ["chart", "kustomize", "kustomize-namespaced"])
+def test_the_operator_pod_is_fenced_by_its_own_network_policy(render_chart, render_kustomize, source: str) -> None:
+    """Issue #24: ingress to health and metrics only, egress to DNS and the API server only."""
+    objs = {"chart": lambda: render_chart(), "kustomize": lambda: render_kustomize(""),
+            "kustomize-namespaced": lambda: render_kustomize("overlays/namespaced")}[source]()
+    dep = deployment(objs)
+    mine = [o for o in objs if o["kind"] == "NetworkPolicy" and _selected(o, dep["spec"]["template"]["metadata"]["labels"])]
+    assert len(mine) == 1 and mine[0]["metadata"]["namespace"] == dep["metadata"]["namespace"]
+    spec = mine[0]["spec"]
+    ports = {p["name"]: p["containerPort"] for p in dep["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    assert [sorted(p["port"] for p in rule["ports"]) for rule in spec["ingress"]] == [
+        sorted([ports["health"], ports["metrics"]])]
+    dns, api = spec["egress"]
+    assert {(p["protocol"], p["port"]) for p in dns["ports"]} == {("UDP", 53), ("TCP", 53)}
+    assert {p["port"] for p in api["ports"]} == {443, 6443, 8443} and "to" not in api
+    assert not _selected(mine[0], batch_job(PodSettings())["spec"]["template"]["metadata"]["labels"])
+    kubernetes_validate.validate(mine[0], "1.29.0", strict=True)
+
+
 def test_network_policy_cidrs_and_ports_are_configurable(render_chart) -> None:
     objs = render_chart("--set", "renderer.networkPolicy.objectStore.cidrs={10.0.0.0/8}",
                         "--set", "renderer.networkPolicy.objectStore.ports={9000}",
                         "--set", "renderer.networkPolicy.objectStore.except=null")
-    store = next(o for o in objs if o["kind"] == "NetworkPolicy")["spec"]["egress"][1]
+    store = next(o for o in objs if o["kind"] == "NetworkPolicy"
+                 and o["metadata"]["name"] == "parallel-synth-renderer")["spec"]["egress"][1]
     assert store == {"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"protocol": "TCP", "port": 9000}]}
-    assert not [o for o in render_chart("--set", "renderer.networkPolicy.enabled=false") if o["kind"] == "NetworkPolicy"]
+    assert not [o for o in render_chart("--set", "renderer.networkPolicy.enabled=false") if o["kind"] == "NetworkPolicy"
+                and o["metadata"]["labels"].get("app.kubernetes.io/component") == "renderer"]
 
 
 def test_admin_policy_values_reach_the_operator_settings(render_chart) -> None:

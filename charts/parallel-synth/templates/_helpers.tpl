@@ -79,6 +79,11 @@ secretKeyRef, which the kubelet resolves.
 - apiGroups: [parallelsynth.io]
   resources: [synthdatasets/status, renderbatches/status]
   verbs: [patch]
+# blockOwnerDeletion on children needs update on the owner's finalizers where the
+# OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift; kueue#1485).
+- apiGroups: [parallelsynth.io]
+  resources: [synthdatasets/finalizers, renderbatches/finalizers]
+  verbs: [update]
 # One Indexed Job per RenderBatch.
 - apiGroups: [batch]
   resources: [jobs]

@@ -60,6 +60,10 @@ API_CALLS: list[tuple[str, str, str]] = [
     (GROUP, "renderbatches", "patch"),
     (GROUP, "renderbatches", "delete"),
     (GROUP, "renderbatches/status", "patch"),
+    # Children carry blockOwnerDeletion: true. Where OwnerReferencesPermissionEnforcement is on
+    # (OpenShift by default) that needs update on the owner's finalizers (kueue#1485).
+    (GROUP, "synthdatasets/finalizers", "update"),
+    (GROUP, "renderbatches/finalizers", "update"),
     # Jobs of batch attempts and their Pods (read only).
     ("batch", "jobs", "get"),
     ("batch", "jobs", "list"),
