@@ -162,7 +162,7 @@ class FakeKube:
         return self.created if resource is not EVENTS else True
 
     async def patch(self, resource: Any, namespace: str, name: str, patch: dict[str, Any], *,
-                    status: bool = False) -> None:
+                    status: bool = False, resource_version: str | None = None) -> None:
         self.calls.append(("patch/status" if status else "patch", resource.plural, name))
 
     async def delete(self, resource: Any, namespace: str, name: str) -> bool:

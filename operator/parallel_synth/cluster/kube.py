@@ -129,6 +129,11 @@ class KubeError(RuntimeError):
         self.status = status
 
 
+class Conflict(KubeError):
+    """409 on a write preconditioned on a ``resourceVersion``: the object changed since it was
+    read; the caller re-reads it and decides again (issue #22 item 6)."""
+
+
 class Kube:
     """Async Kubernetes REST client with request counting."""
 
@@ -227,7 +232,7 @@ class Kube:
                 continue
             if status >= 400:
                 msg = data.get("message") if isinstance(data, dict) else str(data)
-                raise KubeError(status, f"{method} {path}: {msg}")
+                raise (Conflict if status == 409 else KubeError)(status, f"{method} {path}: {msg}")
             return status, data
         raise AssertionError("unreachable")  # the loop returns or raises
 
@@ -275,9 +280,16 @@ class Kube:
         return status != 409
 
     async def patch(
-        self, resource: Resource, namespace: str, name: str, patch: dict[str, Any], *, status: bool = False
+        self, resource: Resource, namespace: str, name: str, patch: dict[str, Any], *, status: bool = False,
+        resource_version: str | None = None,
     ) -> dict[str, Any] | None:
-        """JSON merge patch of the object or its status; None when the object is gone."""
+        """JSON merge patch of the object or its status; None when the object is gone.
+
+        With ``resource_version``, the patch applies only to that version of the object (the
+        API server's optimistic concurrency): :class:`Conflict` when it has changed since.
+        """
+        if resource_version:
+            patch = {**patch, "metadata": {**(patch.get("metadata") or {}), "resourceVersion": resource_version}}
         verb = "patch/status" if status else "patch"
         _, data = await self._request(
             verb, resource, resource.path(namespace, name, "status" if status else None), method="PATCH",

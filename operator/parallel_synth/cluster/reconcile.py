@@ -22,7 +22,7 @@ from typing import Any
 
 from parallel_synth.cluster.admission import asset_uri_errors, policy_errors
 from parallel_synth.cluster.events import event_body
-from parallel_synth.cluster.kube import BATCHES, DATASETS, EVENTS, JOBS, PODS, Kube, Resource
+from parallel_synth.cluster.kube import BATCHES, DATASETS, EVENTS, JOBS, PODS, Conflict, Kube, Resource
 from parallel_synth.cluster.observe import job_facts, observed_batch, pod_facts
 from parallel_synth.decisions.batch import BatchDecision, decide_batch
 from parallel_synth.decisions.dataset import DatasetDecision, decide_dataset, decide_invalid, needs_index_job
@@ -122,8 +122,9 @@ async def apply(kube: Kube, target: Target, effects: Sequence[Effect], *, settin
     owner = Owner(kind=target.body.get("kind") or ("SynthDataset" if target.kind is DATASETS else "RenderBatch"),
                   name=name, uid=meta.get("uid"))
     for effect in effects:
-        if isinstance(effect, PatchStatus):
-            await kube.patch(target.kind, ns, name, {"status": effect.patch}, status=True)
+        if isinstance(effect, PatchStatus):  # on the observed version only (Conflict: decide again)
+            await kube.patch(target.kind, ns, name, {"status": effect.patch}, status=True,
+                             resource_version=meta.get("resourceVersion"))
         elif isinstance(effect, CreateBatch):
             await kube.create(BATCHES, ns, batch_body(target.body, effect))
         elif isinstance(effect, ScaleBatch):
@@ -156,10 +157,36 @@ async def _post(kube: Kube, involved: dict[str, Any], event: Event, *, now: date
         logger.warning("could not post event %s: %s", event.reason, exc)
 
 
+CONFLICT_RETRIES = 3
+"""Re-reads after a 409 on the status patch before the reconcile fails (kopf retries it later)."""
+
+
 async def reconcile_dataset(
     kube: Kube, body: dict[str, Any], *, settings: Settings, now: datetime | None = None
 ) -> DatasetDecision | None:
-    """One reconciliation of a SynthDataset. Returns the decision applied (None: invalid, or nothing to do)."""
+    """One reconciliation of a SynthDataset. Returns the decision applied (None: invalid, or nothing to do).
+
+    The decision's first write is its status patch on the body's ``resourceVersion``; when the
+    object changed since (409), it is read again and the decision made again on what is there.
+    """
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            return await _reconcile_dataset(kube, body, settings=settings, now=now)
+        except Conflict:
+            if attempt == CONFLICT_RETRIES:
+                raise
+            meta = body["metadata"]
+            fresh = await kube.get(DATASETS, meta["namespace"], meta["name"])
+            if fresh is None:
+                return None
+            logger.debug("dataset %s changed since it was read: deciding again", meta["name"])
+            body = fresh
+    raise AssertionError("unreachable")
+
+
+async def _reconcile_dataset(
+    kube: Kube, body: dict[str, Any], *, settings: Settings, now: datetime | None = None
+) -> DatasetDecision | None:
     now = now or datetime.now(UTC)
     meta = body["metadata"]
     ns, name = meta["namespace"], meta["name"]
@@ -195,7 +222,34 @@ async def reconcile_batch(
     """One reconciliation of a RenderBatch; ``dataset`` is its owner's body (None: gone).
 
     ``gone_pods``: what the pod watch remembered of this batch's pods (``pods.PodMemory``).
+    A 409 on the status patch (the batch changed since ``body`` was read, e.g. a lagging watch
+    still shows an older attempt) re-reads the batch and decides again: a stale body never
+    re-creates a deleted attempt's Job.
     """
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            return await _reconcile_batch(kube, body, dataset, settings=settings, now=now, gone_pods=gone_pods)
+        except Conflict:
+            if attempt == CONFLICT_RETRIES:
+                raise
+            meta = body["metadata"]
+            fresh = await kube.get(BATCHES, meta["namespace"], meta["name"])
+            if fresh is None:
+                return None
+            logger.debug("batch %s changed since it was read: deciding again", meta["name"])
+            body = fresh
+    raise AssertionError("unreachable")
+
+
+async def _reconcile_batch(
+    kube: Kube,
+    body: dict[str, Any],
+    dataset: dict[str, Any] | None,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+    gone_pods: Sequence[dict[str, Any]] = (),
+) -> BatchDecision | None:
     now = now or datetime.now(UTC)
     meta = body["metadata"]
     ns, name = meta["namespace"], meta["name"]

@@ -24,10 +24,10 @@ from parallel_synth.decisions.effects import (
     DeleteJob,
     Effect,
     Event,
-    PatchStatus,
     PostEvent,
     ScaleJob,
     events_of,
+    ordered,
     status_patch,
 )
 from parallel_synth.decisions.facts import JobFacts, PodFacts, owned_by
@@ -126,18 +126,10 @@ class _Out:
     def done(self, *, create: CreateJob | None = None, scale: ScaleJob | None = None,
              delete: str | None = None) -> BatchDecision:
         new = self.old.model_copy(update=self.fields)
-        ordered: list[Effect] = []
-        patch = status_patch(self.old, new)
-        if patch is not None:
-            ordered.append(PatchStatus(patch))
-        if create is not None:
-            ordered.append(create)
-        if scale is not None:
-            ordered.append(scale)
-        if delete is not None:
-            ordered.append(DeleteJob(delete))
-        ordered += [PostEvent(e) for e in self.events]
-        return BatchDecision(status=new, effects=tuple(ordered))
+        writes: list[Effect] = [e for e in (create, scale, DeleteJob(delete) if delete is not None else None)
+                                if e is not None]
+        effects = ordered(status_patch(self.old, new), writes, [PostEvent(e) for e in self.events])
+        return BatchDecision(status=new, effects=effects)
 
 
 def decide_batch(

@@ -44,6 +44,7 @@ from parallel_synth.decisions.effects import (
     PostEvent,
     ScaleBatch,
     events_of,
+    ordered,
     status_patch,
 )
 from parallel_synth.decisions.facts import JobFacts, ObservedBatch, condition, owned_by
@@ -378,14 +379,12 @@ def decide_dataset(
         "spot_gpu_seconds": totals.spot_gpu_seconds,
         "autoscaler": autoscaler_status(scale),
     })
-    effects: list[Effect] = [create_index] if create_index is not None else []
-    effects += [*create, *rescale]
-    patch = status_patch(old, new)
-    if patch is not None:
-        effects.append(PatchStatus(patch))
-    effects += [DeleteBatch(n) for n in delete]  # only after the fold is recorded in the status
-    effects += [PostEvent(e) for e in events]
-    return DatasetDecision(status=new, effects=tuple(effects))
+    # The status first (checked against the observed resourceVersion: a stale status never opens
+    # a batch twice), so deletes also come only after the fold is recorded in the status.
+    writes: list[Effect] = [create_index] if create_index is not None else []
+    writes += [*create, *rescale, *(DeleteBatch(n) for n in delete)]
+    effects = ordered(status_patch(old, new), writes, [PostEvent(e) for e in events])
+    return DatasetDecision(status=new, effects=effects)
 
 
 def _indexes(spans: Sequence[ranges.Span]) -> Iterator[int]:

@@ -29,7 +29,13 @@ class Event:
 
 @dataclass(frozen=True)
 class PatchStatus:
-    """JSON merge patch of the reconciled object's ``status`` subresource."""
+    """JSON merge patch of the reconciled object's ``status`` subresource.
+
+    Sent with the ``resourceVersion`` the decision observed (issue #22 item 6): a decision made
+    on a stale body (a lagging watch) is refused with 409, and the adapter re-reads and decides
+    again. An empty patch is a fence: it writes nothing but checks that version before the
+    decision's other writes. A decision's writes therefore start with its PatchStatus.
+    """
 
     patch: dict[str, Any]
 
@@ -117,6 +123,17 @@ def status_patch(
     patch: dict[str, Any] = {k: v for k, v in after.items() if before.get(k) != v}
     patch.update({k: None for k in before if k not in after})
     return patch
+
+
+def ordered(patch: dict[str, Any] | None, writes: list[Effect], after: list[Effect]) -> tuple[Effect, ...]:
+    """A decision's effects: the status patch first (a fence when there is no patch but other
+    writes follow), then ``writes`` (creates, scales, deletes), then ``after`` (events)."""
+    head: list[Effect] = []
+    if patch is not None:
+        head.append(PatchStatus(patch))
+    elif writes:
+        head.append(PatchStatus({}))
+    return (*head, *writes, *after)
 
 
 def _strip(d: dict[str, Any]) -> dict[str, Any]:
