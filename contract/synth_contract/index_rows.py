@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synth_contract import layout
+from synth_contract.factors import FACTOR_NAMES
 
 QUALITY_COMPONENTS: tuple[str, ...] = (
     "score", "noise", "exposure", "clipping", "contrast", "entropy", "coverage", "visibility", "masks",
@@ -68,6 +69,7 @@ INDEX_SCHEMA = pa.schema(
         ("classIds", pa.list_(pa.int32())),
         ("num_views", pa.int32()),  # cameras of a multi-view sample (render.views), 1 otherwise
         ("num_frames", pa.int32()),  # frames of a sequence (render.frames), 1 otherwise
+        ("strata", pa.struct([(name, pa.string()) for name in FACTOR_NAMES])),  # strata.<factor>: its value
     ]
 )
 """Columns of ``index/metadata.parquet`` (``metadata`` holds the sample's whole JSON)."""
@@ -137,7 +139,15 @@ def index_row(
                             and isinstance(o.get("classId"), int)}),
         "num_views": len(meta["views"]) if isinstance(meta.get("views"), list) and meta["views"] else 1,
         "num_frames": len(meta["frames"]) if isinstance(meta.get("frames"), list) and meta["frames"] else 1,
+        "strata": strata_column(meta),
     }
+
+
+def strata_column(meta: dict[str, Any]) -> dict[str, str | None]:
+    """The sample's ``strata`` ({factor: value}, synth_contract.factors) as the index's struct column."""
+    st = meta.get("strata") if isinstance(meta.get("strata"), dict) else {}
+    assert isinstance(st, dict)
+    return {name: str(st[name]) if isinstance(st.get(name), str | int) else None for name in FACTOR_NAMES}
 
 
 PART_COMPRESSION = "zstd"

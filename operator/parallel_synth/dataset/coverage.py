@@ -11,7 +11,11 @@ rest as ``other``); numbers keep exact count/min/max/mean and a deterministic re
      "categories": {category: {"samples": n, "diversity": 0..1,
                     "params": {name: {"kind": "numeric", "min", "max", "mean", "bins": [edges], "counts": [..]}
                                      | {"kind": "categorical", "counts": {value: n}}},
-                    "classes": {name: n}, "assets": {id: n}, "environments": {id: n}}}}
+                    "classes": {name: n}, "assets": {id: n}, "environments": {id: n},
+                    "strata": {factor: {"counts": {value: n}, "balance": 0..1}}}}}
+
+``strata`` counts each sample's ``strata`` (synth_contract.factors; a weightable factor lists all
+its values, unseen ones at 0); ``balance`` is the normalised entropy of those counts (1: even).
 
 ``diversity`` is the mean normalised entropy of the category's histograms (1: every bin or
 value equally used; 0: all samples alike), a single figure to compare categories and versions.
@@ -23,6 +27,8 @@ import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
+
+from synth_contract import factors
 
 MAX_VALUES = 50
 RESERVOIR = 4096
@@ -85,6 +91,7 @@ class _Category:
     classes: _Counts = field(default_factory=_Counts)
     assets: _Counts = field(default_factory=_Counts)
     environments: _Counts = field(default_factory=_Counts)
+    strata: dict[str, _Counts] = field(default_factory=dict)
 
 
 def _flat_params(params: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -108,6 +115,17 @@ def _environment(meta: dict[str, Any]) -> str | None:
     if isinstance(env, dict):
         return str(env.get("id") or env.get("uri") or "")
     return None
+
+
+def _strata_balance(category: str, strata: dict[str, _Counts]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, counts in sorted(strata.items()):
+        f = factors.factor(category, name)
+        full = {**({v: 0 for v in f.values} if f is not None else {}), **counts.counts}
+        balance = _entropy(list(full.values()))
+        out[name] = {"counts": full if f is not None else dict(sorted(full.items())),
+                     "balance": round(balance, 4) if balance is not None else None}
+    return out
 
 
 class Coverage:
@@ -136,6 +154,8 @@ class Coverage:
         env = _environment(meta)
         if env:
             cat.environments.add(env)
+        for name, value in (meta.get("strata") if isinstance(meta.get("strata"), dict) else {}).items():
+            cat.strata.setdefault(str(name), _Counts()).add(str(value))
 
     def result(self) -> dict[str, Any]:
         cats: dict[str, Any] = {}
@@ -154,6 +174,7 @@ class Coverage:
             cats[name] = {"samples": c.samples, "diversity": round(div, 4), "params": params,
                          "classes": dict(sorted(c.classes.counts.items())),
                          "assets": dict(sorted(c.assets.counts.items())),
-                         "environments": dict(sorted(c.environments.counts.items()))}
+                         "environments": dict(sorted(c.environments.counts.items())),
+                         "strata": _strata_balance(name, c.strata)}
         return {"samples": sum(c.samples for c in self._cats.values()),
                 "diversity": round(sum(all_div) / len(all_div), 4) if all_div else 0.0, "categories": cats}

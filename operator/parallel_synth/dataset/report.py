@@ -230,6 +230,17 @@ def _coverage_plots(coverage: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def _strata_rows(coverage: dict[str, Any]) -> list[list[Any]]:
+    """One row per category and strata factor: its balance (normalised entropy) and its value counts."""
+    rows = []
+    for cat, c in sorted((coverage.get("categories") or {}).items()):
+        for name, f in (c.get("strata") or {}).items():
+            balance = f.get("balance")
+            rows.append([cat, name, "-" if balance is None else f"{balance:.2f}",
+                         ", ".join(f"{v} {n}" for v, n in (f.get("counts") or {}).items())])
+    return rows
+
+
 # --------------------------------------------------------------------------- HTML
 
 _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}"
@@ -313,6 +324,10 @@ def render_html(data: ReportData) -> str:
                  "(1: every value or bin equally used; 0: all samples alike).</p>")
     for caption, figure in _coverage_plots(coverage):
         parts.append(f"<h3>{_e(caption)}</h3><div>{figure}</div>")
+    strata_rows = _strata_rows(coverage)
+    if strata_rows:  # synth_contract.factors: what `synthctl feedback` re-weights
+        parts.append("<h3>Strata balance</h3>")
+        parts.append(_table(["category", "factor", "balance", "values (samples)"], strata_rows))
     parts.append("<h2>Quality</h2>")
     parts.append(_table(["figure", "value"], [[k, v if not isinstance(v, float) else f"{v:.4f}"]
                                               for k, v in q.items()]))
