@@ -154,7 +154,8 @@ class Coverage:
         env = _environment(meta)
         if env:
             cat.environments.add(env)
-        for name, value in (meta.get("strata") if isinstance(meta.get("strata"), dict) else {}).items():
+        strata = meta.get("strata")
+        for name, value in (strata.items() if isinstance(strata, dict) else ()):
             cat.strata.setdefault(str(name), _Counts()).add(str(value))
 
     def result(self) -> dict[str, Any]:
