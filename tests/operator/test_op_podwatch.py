@@ -20,6 +20,7 @@ from waiting import wait_for
 from parallel_synth.cluster.observe import job_facts, pod_facts
 from parallel_synth.cluster.pods import PodMemory
 from parallel_synth.decisions.batch import decide_batch
+from parallel_synth.decisions.facts import PodFacts
 from parallel_synth.settings import Settings
 from synth_contract.api import RenderBatchStatus
 
@@ -93,11 +94,11 @@ def test_memory_keeps_only_disrupted_or_ended_pods_until_a_tick_has_used_them() 
     assert mem.record("DELETED", done, now=0.0)  # gone: its GPU time must not be lost
     assert mem.record("MODIFIED", lost("p1"), now=1.0)
     taken = mem.take("ns", "ds-b0")
-    assert sorted(p["metadata"]["name"] for p in taken.pods) == ["p0", "p1"]
+    assert sorted(p.name for p in taken.pods) == ["p0", "p1"]
     assert mem.take("ns", "other").pods == ()
     mem.record("DELETED", lost("p1"), now=2.0)  # newer state after the tick took it: kept
     mem.forget(taken)
-    assert [p["metadata"]["name"] for p in mem.take("ns", "ds-b0").pods] == ["p1"]
+    assert [p.name for p in mem.take("ns", "ds-b0").pods] == ["p1"]
 
 
 def test_memory_is_bounded_in_time_and_size() -> None:
@@ -105,9 +106,24 @@ def test_memory_is_bounded_in_time_and_size() -> None:
     for i in range(5):
         mem.record("MODIFIED", lost(f"p{i}"), now=float(i))
     assert len(mem) == 3
-    assert sorted(p["metadata"]["name"] for p in mem.take("ns", "ds-b0").pods) == ["p2", "p3", "p4"]
+    assert sorted(p.name for p in mem.take("ns", "ds-b0").pods) == ["p2", "p3", "p4"]
     mem.record("MODIFIED", lost("p9"), now=100.0)  # the others are older than a minute
-    assert [p["metadata"]["name"] for p in mem.take("ns", "ds-b0").pods] == ["p9"]
+    assert [p.name for p in mem.take("ns", "ds-b0").pods] == ["p9"]
+
+
+def test_memory_keeps_parsed_facts_and_its_queue_stays_bounded_under_repeated_events() -> None:
+    """Issue #22 item 12 / #24: one parse per event, no pod dicts kept, no scan of every entry."""
+    mem = PodMemory(ttl=60.0, limit=100)
+    for i in range(5_000):  # the same 50 pods, each modified 100 times
+        mem.record("MODIFIED", lost(f"p{i % 50}"), now=i / 1000)
+    assert len(mem) == 50
+    taken = mem.take("ns", "ds-b0")
+    assert all(isinstance(p, PodFacts) for p in taken.pods) and len(taken.pods) == 50
+    assert len(mem._order) <= 2 * len(mem) + 64  # stale queue items are compacted away
+    mem.forget(taken)
+    assert len(mem) == 0 and mem.take("ns", "ds-b0").pods == ()
+    mem.record("MODIFIED", lost("late"), now=1_000.0)  # everything older than the ttl is gone
+    assert [p.name for p in mem.take("ns", "ds-b0").pods] == ["late"]
 
 
 DATASET = manifest(wire(samples=300, shardSize=100, workers={"max": 1},

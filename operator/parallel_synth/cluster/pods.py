@@ -14,17 +14,22 @@ or both (``decisions.status.unlisted`` never hands a tick a pod it also listed).
 Memory: an entry goes once a tick of its batch has written it (:meth:`PodMemory.forget` keeps
 entries updated meanwhile), or after ``ttl`` seconds (the batch finished meanwhile, the index
 Job's pods); at most ``limit`` entries, oldest dropped first. Nothing is persisted: a pod lost in
-the seconds before an operator restart is still missed, as before.
+the seconds before an operator restart is still missed, as before. Each event is parsed once
+into :class:`~parallel_synth.decisions.facts.PodFacts` (the entry keeps the facts, not the pod's
+dict with its whole spec), and costs O(1) amortised: expiry and the size bound pop the oldest
+entries from one queue in record order instead of scanning every remembered pod.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from parallel_synth.cluster.observe import pod_facts
+from parallel_synth.decisions.facts import PodFacts
 from synth_contract.api import LABEL_BATCH, LABEL_MANAGED_BY, MANAGED_BY
 
 LABEL_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_BATCH}"
@@ -34,9 +39,8 @@ BatchKey = tuple[str, str]
 """(namespace, RenderBatch name)."""
 
 
-def worth_remembering(event_type: str | None, pod: Mapping[str, Any]) -> bool:
+def worth_remembering(event_type: str | None, facts: PodFacts) -> bool:
     """A pod whose state the batch status must not lose: disrupted, or deleted after it ended."""
-    facts = pod_facts(pod)
     return facts.preempted_at is not None or (event_type == "DELETED" and facts.terminal)
 
 
@@ -51,7 +55,7 @@ class Taken:
     """What a tick got for one batch: the pods and the version of each entry when taken."""
 
     batch: BatchKey
-    pods: tuple[dict[str, Any], ...] = ()
+    pods: tuple[PodFacts, ...] = ()
     versions: tuple[tuple[str, int], ...] = ()
 
 
@@ -59,7 +63,7 @@ class Taken:
 class _Entry:
     seq: int
     at: float
-    pod: dict[str, Any]
+    pod: PodFacts
 
 
 class PodMemory:
@@ -69,22 +73,35 @@ class PodMemory:
         self.ttl = ttl
         self.limit = limit
         self._batches: dict[BatchKey, dict[str, _Entry]] = {}
+        self._order: collections.deque[tuple[int, float, BatchKey, str]] = collections.deque()
+        """(seq, at, batch, uid) in record order; an item whose entry was replaced or removed is stale."""
+        self._size = 0
         self._seq = itertools.count(1)
 
     def __len__(self) -> int:
-        return sum(len(e) for e in self._batches.values())
+        return self._size
 
     def record(self, event_type: str | None, pod: Mapping[str, Any], *, now: float) -> bool:
         """Remember ``pod`` if it matters (True); drop expired entries."""
         self._expire(now)
         key = batch_of(pod)
-        if key is None or not worth_remembering(event_type, pod):
+        if key is None:
+            return False
+        facts = pod_facts(pod)  # parsed once per event
+        if not worth_remembering(event_type, facts):
             return False
         meta = pod.get("metadata") or {}
         uid = str(meta.get("uid") or meta.get("name") or "")
-        self._batches.setdefault(key, {})[uid] = _Entry(next(self._seq), now, dict(pod))
-        if len(self) > self.limit:
-            self._drop_oldest(len(self) - self.limit)
+        entries = self._batches.setdefault(key, {})
+        if uid not in entries:
+            self._size += 1
+        seq = next(self._seq)
+        entries[uid] = _Entry(seq, now, facts)
+        self._order.append((seq, now, key, uid))
+        while self._size > self.limit:
+            self._pop_oldest()
+        if len(self._order) > 2 * self._size + 64:  # replaced entries left stale items: compact
+            self._order = collections.deque(item for item in self._order if self._current(item))
         return True
 
     def take(self, namespace: str, batch: str) -> Taken:
@@ -101,22 +118,29 @@ class PodMemory:
             return
         for uid, seq in taken.versions:
             if uid in entries and entries[uid].seq == seq:
-                del entries[uid]
+                self._remove(taken.batch, uid)
+
+    def _current(self, item: tuple[int, float, BatchKey, str]) -> bool:
+        seq, _, key, uid = item
+        entry = self._batches.get(key, {}).get(uid)
+        return entry is not None and entry.seq == seq
+
+    def _remove(self, key: BatchKey, uid: str) -> None:
+        entries = self._batches[key]
+        del entries[uid]
+        self._size -= 1
         if not entries:
-            del self._batches[taken.batch]
+            del self._batches[key]
+
+    def _pop_oldest(self) -> None:
+        while self._order:
+            item = self._order.popleft()
+            if self._current(item):
+                self._remove(item[2], item[3])
+                return
 
     def _expire(self, now: float) -> None:
-        for key in list(self._batches):
-            entries = self._batches[key]
-            for uid in [u for u, e in entries.items() if now - e.at > self.ttl]:
-                del entries[uid]
-            if not entries:
-                del self._batches[key]
-
-    def _drop_oldest(self, n: int) -> None:
-        order: Sequence[tuple[int, BatchKey, str]] = sorted(
-            (e.seq, key, uid) for key, entries in self._batches.items() for uid, e in entries.items())
-        for _, key, uid in order[:n]:
-            del self._batches[key][uid]
-            if not self._batches[key]:
-                del self._batches[key]
+        while self._order and now - self._order[0][1] > self.ttl:
+            item = self._order.popleft()
+            if self._current(item):
+                self._remove(item[2], item[3])

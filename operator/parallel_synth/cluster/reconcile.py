@@ -39,7 +39,7 @@ from parallel_synth.decisions.effects import (
     ScaleBatch,
     ScaleJob,
 )
-from parallel_synth.decisions.facts import LABEL_INDEX
+from parallel_synth.decisions.facts import LABEL_INDEX, PodFacts
 from parallel_synth.decisions.jobs import (
     Owner,
     build_index_job,
@@ -217,7 +217,7 @@ async def reconcile_batch(
     *,
     settings: Settings,
     now: datetime | None = None,
-    gone_pods: Sequence[dict[str, Any]] = (),
+    gone_pods: Sequence[PodFacts] = (),
 ) -> BatchDecision | None:
     """One reconciliation of a RenderBatch; ``dataset`` is its owner's body (None: gone).
 
@@ -248,7 +248,7 @@ async def _reconcile_batch(
     *,
     settings: Settings,
     now: datetime | None = None,
-    gone_pods: Sequence[dict[str, Any]] = (),
+    gone_pods: Sequence[PodFacts] = (),
 ) -> BatchDecision | None:
     now = now or datetime.now(UTC)
     meta = body["metadata"]
@@ -274,7 +274,7 @@ async def _reconcile_batch(
     decision = decide_batch(
         dataset=spec.dataset, namespace=ns, name=name, spec=spec, status=old, dataset_spec=dspec,
         job=job_facts(job) if job is not None else None, pods=facts, generation=int(meta.get("generation") or 0),
-        now=now, settings=settings, node_labels=node_labels, gone_pods=[pod_facts(p) for p in gone_pods],
+        now=now, settings=settings, node_labels=node_labels, gone_pods=gone_pods,
         uid=meta.get("uid"))
     await apply(kube, Target(BATCHES, body, dataset_spec=dspec, dataset=dataset), decision.effects,
                 settings=settings, now=now)

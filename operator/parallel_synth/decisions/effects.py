@@ -120,7 +120,25 @@ def status_patch(
     after = new.wire()
     if _strip(before) == _strip(after):
         return None
-    patch: dict[str, Any] = {k: v for k, v in after.items() if before.get(k) != v}
+    return merge_diff(before, after)
+
+
+def merge_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns ``before`` into ``after``, at every depth.
+
+    A key gone from a nested object is sent as null (issue #22 item 12: ``workers.admitted``
+    stayed after ``spec.queue`` was removed, because only top-level keys were cleared); lists
+    are replaced whole, as merge patches do.
+    """
+    patch: dict[str, Any] = {}
+    for k, v in after.items():
+        b = before.get(k)
+        if isinstance(v, dict) and isinstance(b, dict):
+            sub = merge_diff(b, v)
+            if sub:
+                patch[k] = sub
+        elif k not in before or b != v:
+            patch[k] = v
     patch.update({k: None for k in before if k not in after})
     return patch
 
