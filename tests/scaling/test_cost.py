@@ -86,3 +86,16 @@ def test_budget_gate(case: str, budget: float | None, spent_hours: float, was: b
     assert (state.exceeded, state.reason) == (exceeded, reason), case
     cond = state.condition()
     assert cond.type == "BudgetExceeded" and cond.status == ("True" if exceeded else "False")
+
+
+def test_failed_samples_are_not_projected_and_do_not_stop_a_degraded_dataset_early() -> None:
+    """Issue #22 item 9: shards failed for good are never rendered again, so they cost nothing more."""
+    spec = builders.spec(FLEET, budget={"maxDollars": 100.0})  # 400k samples at 10 GPU-s each, spot 0.3 $/h
+    gpu = GpuTime(spot=36000.0)  # 3 $ spent
+    healthy = cost_report(spec, gpu, completed_samples=100_000, gpu_seconds_per_sample=10.0)
+    degraded = cost_report(spec, gpu, completed_samples=100_000, failed_samples=250_000, gpu_seconds_per_sample=10.0)
+    per_sample = 10.0 * 0.3 / 3600
+    assert healthy.projected_dollars == pytest.approx(3.0 + 300_000 * per_sample)
+    assert degraded.projected_dollars == pytest.approx(3.0 + 50_000 * per_sample)
+    assert budget_state(spec, healthy, was_exceeded=False).exceeded
+    assert not budget_state(spec, degraded, was_exceeded=False).exceeded

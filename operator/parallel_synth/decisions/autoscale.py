@@ -132,6 +132,7 @@ def autoscale(
         spec,
         GpuTime(spot=spot_gpu, on_demand=totals.gpu_seconds - spot_gpu),
         completed_samples=totals.samples_completed,
+        failed_samples=totals.samples_failed,
         gpu_seconds_per_sample=SECONDS_PER_DAY * max(1, spec.node_pool.gpus_per_worker) / thr.per_worker_per_day,
         capacity=state.capacity_mode,
     )

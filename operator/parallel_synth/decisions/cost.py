@@ -129,6 +129,7 @@ def cost_report(
     gpu: GpuTime,
     *,
     completed_samples: int,
+    failed_samples: int = 0,
     gpu_seconds_per_sample: float | None = None,
     capacity: Capacity | str | None = None,
 ) -> CostReport:
@@ -141,11 +142,14 @@ def cost_report(
     instead would be wildly wrong early on (a fleet that just started has spent hours and
     committed nothing). The projection is ``spent + remaining samples x $ per sample``: it
     slightly over-counts the shards in flight, which errs on the safe side for a budget.
+    Samples of shards failed for good (``failed_samples``) are never rendered again, so they are
+    not remaining either (issue #22 item 9: the autoscaler already subtracts them; a Degraded
+    dataset was projected too high and ``ProjectedOverBudget`` stopped work early).
     """
     spent = dollars(gpu, spec.pricing)
     per_gpu_s = gpu_seconds_per_sample or multiview.estimated_gpu_seconds_per_sample(spec)  # all views
     per_sample = per_gpu_s * price_per_gpu_hour(spec, capacity) / 3600.0
-    remaining = max(0, spec.samples - completed_samples)
+    remaining = max(0, spec.samples - completed_samples - failed_samples)
     return CostReport(
         gpu_hours=gpu.total / 3600.0,
         spot_gpu_hours=gpu.spot / 3600.0,
