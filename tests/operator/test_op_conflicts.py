@@ -18,7 +18,7 @@ from typing import Any
 from builders import batch_spec, manifest, wire
 
 from parallel_synth.cluster.kube import BATCHES, DATASETS, JOBS, Conflict, Resource
-from parallel_synth.cluster.reconcile import reconcile_batch, reconcile_dataset
+from parallel_synth.cluster.reconcile import SpecCache, reconcile_batch, reconcile_dataset
 from parallel_synth.settings import Settings
 
 NOW = datetime(2026, 1, 1, 1, 0, 0, tzinfo=UTC)
@@ -114,3 +114,23 @@ def test_a_stale_dataset_body_is_decided_again_before_any_batch_is_created() -> 
     assert kube.conflicts == 1
     assert kube.calls[0][0] == "patch/status"  # the status (or its fence) is the first write
     assert again is not None and again.create == [] and created
+
+
+def test_batch_ticks_validate_their_dataset_once_per_generation() -> None:
+    """Issue #24: reconcile used to re-validate the owning dataset on every batch tick."""
+    kube = VersionedKube()
+    specs = SpecCache()
+    body = kube.put(BATCHES, rb({"phase": "Running", "attempt": 1, "job": "ds-b0-a1"}))
+    for _ in range(3):
+        body = kube.objects[(BATCHES.plural, "ds-b0")]
+        asyncio.run(reconcile_batch(kube, copy.deepcopy(body), DATASET, settings=Settings(), now=NOW,  # type: ignore[arg-type]
+                                    specs=specs))
+    assert specs.misses == 1
+    edited = copy.deepcopy(DATASET)
+    edited["metadata"]["generation"] = 2
+    edited["spec"]["image"] = ""  # invalid now: the new generation gets its own verdict
+    body = kube.objects[(BATCHES.plural, "ds-b0")]
+    assert asyncio.run(reconcile_batch(kube, copy.deepcopy(body), edited, settings=Settings(), now=NOW,  # type: ignore[arg-type]
+                                       specs=specs)) is None
+    assert specs.misses == 2
+    assert specs.validated(edited, settings=Settings())[0] is None and specs.misses == 2

@@ -47,6 +47,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.label_selectors[PODS] = pods.LABEL_SELECTOR  # our pods only, filtered by the server
     memo.kube = kube_mod.connect(settings)
     memo.pods = pods.PodMemory()
+    memo.specs = reconcile.SpecCache()  # batch ticks validate their dataset once per generation
 
 
 @kopf.on.login()
@@ -121,5 +122,6 @@ async def batch_timer(
     metrics: Metrics | None = memo.get("metrics")
     taken = memo.pods.take(str(namespace), str(name))
     with metrics.time_reconcile("batch") if metrics is not None else contextlib.nullcontext():
-        await reconcile.reconcile_batch(memo.kube, dict(body), dataset, settings=SETTINGS, gone_pods=taken.pods)
+        await reconcile.reconcile_batch(memo.kube, dict(body), dataset, settings=SETTINGS, gone_pods=taken.pods,
+                                        specs=memo.get("specs"))
     memo.pods.forget(taken)  # written into the batch status (a failed tick keeps them for the next)

@@ -6,7 +6,7 @@ controller (ignored by the podFailurePolicy: the Job's ``failed`` never shows it
 within a second: usually before the next tick can list it, so it was never counted. The operator
 therefore also watches its rendering pods (a server-side label selector: only pods it created)
 and remembers the last state of each pod that matters for accounting, disrupted
-(``DisruptionTarget`` or exit 143) or deleted after it ended, until a tick of its batch has
+(``DisruptionTarget`` or a node-loss reason) or deleted after it ended, until a tick of its batch has
 written it into the batch status. The batch's bounded ledgers (``preemptedPods``,
 ``finishedPods``) keep counting each pod once by name, whether a tick listed it, got it from here,
 or both (``decisions.status.unlisted`` never hands a tick a pod it also listed).

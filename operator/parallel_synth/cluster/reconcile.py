@@ -14,6 +14,7 @@ time, not with shards.
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,6 +86,39 @@ def validated_spec(
         if errors:
             obj = None
     return (obj.spec if obj is not None else None), [str(e) for e in errors]
+
+
+class SpecCache:
+    """Verdicts of :func:`validated_spec` per (dataset uid, generation), bounded (issue #24).
+
+    Every batch tick needs its dataset's validated spec; validating it again each time (the
+    whole document, the admin's policy) costs more than the rest of the tick. A dataset's
+    verdict changes only with its spec (a new ``generation``) or a new object (a new uid); the
+    policy is fixed for the process. Bodies without a uid are validated every time.
+    """
+
+    def __init__(self, *, limit: int = 1024) -> None:
+        self.limit = limit
+        self.misses = 0
+        self._verdicts: collections.OrderedDict[tuple[str, int], tuple[SynthDatasetSpec | None, list[str]]] = (
+            collections.OrderedDict())
+
+    def validated(self, body: dict[str, Any], *, settings: Settings) -> tuple[SynthDatasetSpec | None, list[str]]:
+        meta = body.get("metadata") or {}
+        uid = meta.get("uid")
+        if not uid:
+            self.misses += 1
+            return validated_spec(body, settings=settings)
+        key = (str(uid), int(meta.get("generation") or 0))
+        found = self._verdicts.get(key)
+        if found is not None:
+            self._verdicts.move_to_end(key)
+            return found
+        self.misses += 1
+        found = self._verdicts[key] = validated_spec(body, settings=settings)
+        while len(self._verdicts) > self.limit:
+            self._verdicts.popitem(last=False)
+        return found
 
 
 def batch_body(dataset: dict[str, Any], create: CreateBatch) -> dict[str, Any]:
@@ -218,8 +252,11 @@ async def reconcile_batch(
     settings: Settings,
     now: datetime | None = None,
     gone_pods: Sequence[PodFacts] = (),
+    specs: SpecCache | None = None,
 ) -> BatchDecision | None:
     """One reconciliation of a RenderBatch; ``dataset`` is its owner's body (None: gone).
+
+    ``specs``: the validated specs of datasets, kept between ticks (validated here when None).
 
     ``gone_pods``: what the pod watch remembered of this batch's pods (``pods.PodMemory``).
     A 409 on the status patch (the batch changed since ``body`` was read, e.g. a lagging watch
@@ -228,7 +265,8 @@ async def reconcile_batch(
     """
     for attempt in range(CONFLICT_RETRIES + 1):
         try:
-            return await _reconcile_batch(kube, body, dataset, settings=settings, now=now, gone_pods=gone_pods)
+            return await _reconcile_batch(kube, body, dataset, settings=settings, now=now, gone_pods=gone_pods,
+                                          specs=specs)
         except Conflict:
             if attempt == CONFLICT_RETRIES:
                 raise
@@ -249,13 +287,15 @@ async def _reconcile_batch(
     settings: Settings,
     now: datetime | None = None,
     gone_pods: Sequence[PodFacts] = (),
+    specs: SpecCache | None = None,
 ) -> BatchDecision | None:
     now = now or datetime.now(UTC)
     meta = body["metadata"]
     ns, name = meta["namespace"], meta["name"]
     if dataset is None:
         return None  # the owner is gone: garbage collection removes us and our Jobs
-    dspec, _ = validated_spec(dataset, settings=settings)
+    dspec, _ = specs.validated(dataset, settings=settings) if specs is not None else validated_spec(
+        dataset, settings=settings)
     if dspec is None:
         return None
     spec = RenderBatchSpec.model_validate(body.get("spec") or {})
@@ -281,4 +321,4 @@ async def _reconcile_batch(
     return decision
 
 
-__all__ = ["apply", "reconcile_batch", "reconcile_dataset", "validated_spec"]
+__all__ = ["SpecCache", "apply", "reconcile_batch", "reconcile_dataset", "validated_spec"]

@@ -56,7 +56,8 @@ class PodFacts:
     finished: float | None = None
     """When its containers terminated (for a terminal pod without one: deletion or start time)."""
     preempted_at: float | None = None
-    """When ``DisruptionTarget`` became True, or when the renderer exited 143 (SIGTERM)."""
+    """When the cluster took the pod away: ``DisruptionTarget`` became True, or a node-loss reason
+    (``cluster/observe._disrupted_at``). A SIGTERM exit (143) alone is not a preemption."""
     deleting: bool = False
     unschedulable: bool = False
     """Pending with ``PodScheduled=False`` reason ``Unschedulable`` (no capacity)."""

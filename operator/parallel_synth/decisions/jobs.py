@@ -359,7 +359,8 @@ def build_index_job(
             "podFailurePolicy": {
                 "rules": [
                     {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
-                    {"action": "FailJob", "onExitCodes": {"containerName": "index", "operator": "In", "values": [2]}},
+                    {"action": "FailJob", "onExitCodes": {"containerName": "index", "operator": "In",
+                                                         "values": [EXIT_BAD_CONFIG]}},
                 ]
             },
             "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
