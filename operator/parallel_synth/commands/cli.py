@@ -29,8 +29,11 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("parallel_synth.commands.plan:plan", "Capacity plan: storage, GPU-hours, cost, workers."),
     "simulate": ("parallel_synth.commands.simulate:simulate", "Simulate a fleet on a simulated clock."),
     "index": ("parallel_synth.commands.index:index", "Write a finished dataset's index and dataset.json."),
+    "query": ("parallel_synth.commands.query:query", "SQL (DuckDB) over the index, live while the run goes on."),
     "export": ("parallel_synth.commands.export:export", "Export a dataset as COCO, BOP or NeRF (streaming)."),
     "report": ("parallel_synth.commands.report:report", "HTML report: balance, coverage, quality, worst samples, cost."),
+    "feedback": ("parallel_synth.commands.feedback:feedback",
+                 "Append the next schedule segment from per-sample training losses (closed loop)."),
 }
 
 _PLUGIN_HELP = {

@@ -3,8 +3,8 @@
 Local mode writes the index itself when ``generate`` ends. On a cluster the operator runs this
 command as a small CPU-only Job (``{dataset}-index``, same image and credentials as the
 renderer) once every shard is committed, so a bucket filled by the operator holds the same
-files as one filled locally. It reads the committed shards as streams, one at a time, so memory
-does not grow with the dataset.
+files as one filled locally. It reads the shards' manifests and index parts (never a tar, unless
+a shard has no part), one shard at a time, so memory does not grow with the dataset.
 """
 
 from __future__ import annotations
@@ -51,9 +51,17 @@ def _spec(manifest: str | None) -> tuple[SynthDatasetSpec, str | None]:
 @click.argument("location", required=False)
 @click.option("--dataset", "dataset", default=None, help="Dataset name (default: the manifest's).")
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False), help="The SynthDataset manifest.")
-def index(location: str | None, dataset: str | None, manifest: str | None) -> None:
-    """Write index/metadata.parquet, index/metadata.jsonl and dataset.json of a finished dataset."""
-    from parallel_synth.dataset.index import write_index
+@click.option("--rebuild-from-shards", is_flag=True,
+              help="Read the tar of a shard whose index part is missing or damaged (only that shard's).")
+def index(location: str | None, dataset: str | None, manifest: str | None, rebuild_from_shards: bool) -> None:
+    """Write the index (from the shards' index parts) and dataset.json of a finished dataset.
+
+    \b
+    Exit codes: 0 written; 1 a shard is not committed or its index part is missing, truncated
+    or does not match its manifest (named; --rebuild-from-shards reads that shard's tar instead);
+    2 wrong usage or bad configuration.
+    """
+    from parallel_synth.dataset.index import IndexProblem, write_index
     from synth_contract.store import open_store
 
     try:
@@ -68,9 +76,13 @@ def index(location: str | None, dataset: str | None, manifest: str | None) -> No
     root = location or layout.dataset_root(spec.output.uri, dataset, spec.version)
     files = open_store(root, endpoint_url=spec.output.endpoint_url, region=spec.output.region)
     try:  # reads every manifest: a shard not committed yet fails here, nothing is half-written
-        doc = write_index(spec, dataset, files, now=datetime.now(UTC))
+        doc = write_index(spec, dataset, files, now=datetime.now(UTC), rebuild_from_shards=rebuild_from_shards)
+    except IndexProblem as exc:
+        click.echo(f"synthctl index: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
     except Exception as exc:
         click.echo(json.dumps({"msg": "index failed", "dataset": dataset, "error": str(exc)}), err=True)
         sys.exit(EXIT_PROBLEMS)
     click.echo(json.dumps({"msg": "index written", "dataset": dataset, "root": root,
-                           "samples": doc["samples"]["completed"]}))
+                           "samples": doc["samples"]["completed"], "source": doc["index"]["source"],
+                           "bytesReadPerSample": doc["index"]["bytesReadPerSample"]}))

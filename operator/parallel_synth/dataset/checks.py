@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from parallel_synth.dataset.index import SINGLE_FILE_MAX_SAMPLES
 from parallel_synth.dataset.problems import CheckOptions, Report, read_json
 from parallel_synth.dataset.shard_checks import check_shard
 from synth_contract import layout, planning
@@ -168,6 +169,10 @@ def _check_totals(
         return
     doc = read_json(files, DATASET_JSON, report, "bad-dataset-json")
     formats = [str(f) for f in spec.output.index_formats]
+    if spec.samples > SINGLE_FILE_MAX_SAMPLES:  # a large dataset's index is a folder of compacted files
+        if "parquet" in formats and next(iter(files.list(layout.INDEX_COMPACTED)), None) is None:
+            report.add("missing-index", layout.INDEX_COMPACTED, "empty (dataset.json is there, the index is not)")
+        formats = []
     for fmt, rel in (("parquet", INDEX_PARQUET), ("jsonl", INDEX_JSONL)):
         if fmt in formats and not files.exists(rel):
             report.add("missing-index", rel, "missing (dataset.json is there, the index is not)")

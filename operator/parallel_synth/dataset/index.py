@@ -1,18 +1,22 @@
-"""The dataset index and summary, written once every shard is committed.
+"""The dataset index and summary, built from the shards' manifests and index parts.
 
-``index/metadata.parquet`` and ``index/metadata.jsonl`` hold one row per sample, built from
-the shards' ``{key}.json`` members; ``dataset.json`` holds the counts, categories, quality
-and the spec. Shards are read one at a time as streams and each shard's rows are written as
-one parquet row group before the next shard is opened, so memory stays bounded by one
-shard's metadata whatever the dataset's size. Files are built in a local temporary folder and
-uploaded at the end (the store's writes are atomic), so a reader never sees half an index.
+Each committed shard has ``index/parts/{shard:08d}.parquet`` (written by the worker before the
+manifest, which names it), so the index step reads metadata only (about a kilobyte a sample),
+never an image: ``index/metadata.parquet`` (and ``metadata.jsonl``) for a dataset of up to
+``SINGLE_FILE_MAX_SAMPLES`` samples, else ``index/compacted/`` files of whole shards.
+``dataset.json`` holds the counts, categories, quality, coverage and the spec. Shards are
+taken one at a time and each shard's rows are one parquet row group, so memory stays bounded
+by one shard's metadata whatever the dataset's size. A shard committed before parts existed is
+read from its tar (``shard_rows``, the old path). Files are built in a local temporary folder
+and uploaded at the end (the store's writes are atomic), so a reader never sees half an index.
+``live_summary`` gives the same figures over the shards committed so far, while the run goes on.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,10 +27,10 @@ import pyarrow.parquet as pq
 
 from parallel_synth.dataset.coverage import Coverage
 from parallel_synth.dataset.credits import Credits
-from parallel_synth.dataset.files import read_json
+from parallel_synth.dataset.files import committed_shards
 from parallel_synth.dataset.records import INDEX_SCHEMA, index_row, png_size
 from parallel_synth.dataset.tars import Sample, ScanResult, scan_shard
-from synth_contract import layout, planning
+from synth_contract import index_rows, layout, planning
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.classes import spec_vocabulary
 from synth_contract.layout import DATASET_JSON, INDEX_JSONL, INDEX_PARQUET, INDEX_QUARANTINE
@@ -61,7 +65,8 @@ class Summary:
 
     def add_row(self, row: dict[str, Any], *, min_score: float) -> None:
         self.samples += 1
-        self.credits.add_sample(json.loads(row["metadata"]) if isinstance(row.get("metadata"), str) else {})
+        meta = row.get("metadata")  # the sample's JSON, as text (a row) or already parsed
+        self.credits.add_sample(json.loads(meta) if isinstance(meta, str) else meta if isinstance(meta, dict) else {})
         cat = row["category"]
         self.categories[cat] = self.categories.get(cat, 0) + 1
         score = row["score"]
@@ -145,7 +150,7 @@ def dataset_summary(
 
 
 def shard_rows(files: Store, shard: int) -> tuple[list[dict[str, Any]], ScanResult]:
-    """The index rows of one shard (read as a stream)."""
+    """The index rows of one shard, read from its tar as a stream (datasets without index parts)."""
     rows: list[dict[str, Any]] = []
     result = ScanResult()
     with files.open(layout.shard_path(shard)) as stream:
@@ -164,6 +169,215 @@ def shard_rows(files: Store, shard: int) -> tuple[list[dict[str, Any]], ScanResu
     return rows, result
 
 
+SINGLE_FILE_MAX_SAMPLES = 1_000_000
+"""Up to this many samples the index is one ``index/metadata.parquet`` (and ``metadata.jsonl``);
+above it, ``index/compacted/`` holds files of whole shards of about ``COMPACT_SAMPLES`` rows each.
+
+At ~0.6 KB a row (zstd, the sample JSON included) a million rows is a ~0.6 GB file: still one
+download and one ``pd.read_parquet`` for a user, and rewritten in seconds by the index step.
+Past that a single file only costs: the index step rewrites it whole from one process, S3
+takes it in one multipart upload that cannot be resumed per row group, and readers (DuckDB,
+Spark, HF ``datasets``) parallelise over files, not inside one. A folder of ~1M-row files
+keeps each file the size such readers are tuned for and lets a rebuild redo one range only."""
+COMPACT_SAMPLES = 1_000_000
+"""Rows of one compacted index file (whole shards: ``max(1, COMPACT_SAMPLES // shardSize)`` shards each)."""
+
+
+class IndexProblem(ValueError):
+    """The index cannot be built as asked (a missing, truncated or mismatched part): exit 1, naming the shard."""
+
+
+@dataclass
+class ReadCounter:
+    """Bytes the index step read from the store, by kind (the figure the benchmark prints)."""
+
+    manifests: int = 0
+    parts: int = 0
+    tars: int = 0
+    quarantine: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.manifests + self.parts + self.tars + self.quarantine
+
+
+@dataclass
+class ShardIndex:
+    """One committed shard's contribution to the index."""
+
+    shard: int
+    manifest: dict[str, Any]
+    table: pa.Table
+    source: str
+    """``part`` (its index part) or ``tar`` (scanned: no part, or ``--rebuild-from-shards``)."""
+    held: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _read_manifest(files: Store, shard: int, counter: ReadCounter) -> dict[str, Any]:
+    raw = files.read_bytes(layout.manifest_path(shard))
+    if raw is None:
+        raise IndexProblem(f"shard {shard}: {layout.manifest_path(shard)} is missing (the shard is not committed)")
+    counter.manifests += len(raw)
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise IndexProblem(f"shard {shard}: {layout.manifest_path(shard)} is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise IndexProblem(f"shard {shard}: {layout.manifest_path(shard)} is not a JSON object")
+    return doc
+
+
+def shard_index(files: Store, shard: int, manifest: dict[str, Any], *, counter: ReadCounter,
+                rebuild_from_shards: bool = False) -> ShardIndex:
+    """The rows of one committed shard: from its index part, else (no part, or a bad one with
+    ``rebuild_from_shards``) from its tar. A bad part without the flag is an ``IndexProblem``."""
+    entry = manifest.get("indexPart")
+    if entry is not None:
+        data = files.read_bytes(layout.index_part_path(shard))
+        counter.parts += len(data or b"")
+        problems = index_rows.part_problems(data, entry, shard=shard)
+        if not problems and data is not None:
+            return ShardIndex(shard, manifest, index_rows.read_part(data), "part")
+        if not rebuild_from_shards:
+            raise IndexProblem(problems[0] + " (run synthctl index --rebuild-from-shards to read its tar instead)")
+    rows, result = shard_rows(files, shard)
+    counter.tars += result.bytes
+    return ShardIndex(shard, manifest, pa.Table.from_pylist(rows, schema=INDEX_SCHEMA), "tar")
+
+
+def iter_shards(spec: SynthDatasetSpec, files: Store, *, counter: ReadCounter, rebuild_from_shards: bool = False,
+                committed_only: bool = False) -> Iterator[ShardIndex]:
+    """Every shard's index in shard order (``committed_only``: skip shards without a manifest, for a live view)."""
+    shards: Iterable[int] = (committed_shards(files) if committed_only else range(planning.shard_count(spec)))
+    for shard in shards:
+        manifest = _read_manifest(files, shard, counter)
+        item = shard_index(files, shard, manifest, counter=counter, rebuild_from_shards=rebuild_from_shards)
+        if (manifest.get("quarantined") or {}).get("samples"):
+            raw = files.read_bytes(layout.quarantine_list_path(shard))
+            if raw is None:
+                raise IndexProblem(f"shard {shard}: {layout.quarantine_list_path(shard)} is missing")
+            counter.quarantine += len(raw)
+            item.held = [e for e in (json.loads(raw).get("entries") or []) if isinstance(e, dict)]
+        yield item
+
+
+@dataclass
+class Tally:
+    """Summary and coverage of the shards seen so far (what ``dataset.json`` reports)."""
+
+    spec: SynthDatasetSpec
+    summary: Summary = field(default_factory=Summary)
+    coverage: Coverage = field(default_factory=Coverage)
+    sources: dict[str, int] = field(default_factory=dict)
+    fenced: dict[bool, int] = field(default_factory=dict)
+    committed: int = 0
+
+    def add(self, item: ShardIndex) -> None:
+        summary, spec = self.summary, self.spec
+        self.committed += 1
+        self.sources[item.source] = self.sources.get(item.source, 0) + 1
+        commit = item.manifest.get("commit")
+        if isinstance(commit, dict) and isinstance(commit.get("fenced"), bool):
+            self.fenced[commit["fenced"]] = self.fenced.get(commit["fenced"], 0) + 1
+        summary.add_manifest(item.manifest)
+        summary.add_quarantine(item.held)
+        seg = summary.segments.setdefault(planning.segment_of_shard(spec, item.shard).from_shard, {})
+        cols = item.table.select(["category", "score", "metadata"]).to_pydict()
+        for cat, score, text in zip(cols["category"], cols["score"], cols["metadata"], strict=True):
+            meta = json.loads(text)
+            summary.add_row({"category": cat, "score": score, "metadata": meta}, min_score=spec.quality.min_score)
+            seg[cat] = seg.get(cat, 0) + 1
+            self.coverage.add(meta)
+            derived = meta.get("derived")
+            if isinstance(derived, dict):
+                kind = "copied" if derived.get("copied") else "rerendered"
+                summary.derived[kind] = summary.derived.get(kind, 0) + 1
+
+    def doc(self, dataset: str, *, files: list[str], now: datetime, counter: ReadCounter,
+            total_shards: int | None = None) -> dict[str, Any]:
+        spec, summary = self.spec, self.summary
+        doc = dataset_summary(spec, dataset, summary, files=files, now=now)
+        if total_shards is not None:
+            doc["shards"]["completed"] = self.committed
+        doc["coverage"] = self.coverage.result()
+        if spec.derived_from is not None:
+            doc["derivedFrom"] = {"version": spec.derived_from.version,
+                                  "belowScore": spec.derived_from.rerender.below_score,
+                                  "copied": summary.derived.get("copied", 0),
+                                  "rerendered": summary.derived.get("rerendered", 0)}
+        doc["index"] = {"source": {k: self.sources[k] for k in sorted(self.sources)},
+                        "bytesRead": counter.total,
+                        "bytesReadPerSample": round(counter.total / summary.samples, 1) if summary.samples else None,
+                        "parts": layout.INDEX_PARTS + "/{shard:08d}.parquet"}
+        doc["commits"] = {"fenced": self.fenced.get(True, 0), "unfenced": self.fenced.get(False, 0)}
+        if self.fenced.get(False):
+            doc["commits"]["warning"] = (
+                f"{self.fenced[False]} shards were committed on a store that ignores conditional writes "
+                "(If-None-Match): two writers of the same shard in the same instant were not excluded")
+        return doc
+
+
+def live_summary(spec: SynthDatasetSpec, dataset: str, files: Store, *, now: datetime) -> dict[str, Any]:
+    """``dataset.json``'s figures over the shards committed so far, from manifests and parts (writes nothing)."""
+    counter = ReadCounter()
+    tally = Tally(spec, coverage=Coverage(seed=spec.seed))
+    for item in iter_shards(spec, files, counter=counter, committed_only=True, rebuild_from_shards=True):
+        tally.add(item)
+    doc = tally.doc(dataset, files=[], now=now, counter=counter, total_shards=planning.shard_count(spec))
+    doc["live"] = True
+    return doc
+
+
+class _IndexFiles:
+    """The index files being written: one metadata.parquet (+jsonl) or compacted files of whole shards."""
+
+    def __init__(self, spec: SynthDatasetSpec, tmp: Path, formats: list[str]) -> None:
+        self.tmp = tmp
+        self.single = spec.samples <= SINGLE_FILE_MAX_SAMPLES
+        self.per_file = max(1, COMPACT_SAMPLES // spec.shard_size)
+        self.parquet = "parquet" in formats
+        self._pq: pq.ParquetWriter | None = None
+        self._range: tuple[int, int] | None = None
+        self.done: list[tuple[str, Path]] = []
+        self.jsonl = (tmp / "metadata.jsonl").open("w") if "jsonl" in formats and self.single else None
+
+    def add(self, item: ShardIndex) -> None:
+        if self.parquet:
+            if not self.single:
+                first = item.shard - item.shard % self.per_file
+                if self._range is None or self._range[0] != first:
+                    self._close()
+                    self._range = (first, item.shard)
+                self._range = (self._range[0], item.shard)
+            if self._pq is None:
+                name = "metadata.parquet" if self.single else f"compacted-{item.shard:08d}.parquet"
+                self._pq = pq.ParquetWriter(self.tmp / name, INDEX_SCHEMA, compression="zstd")
+            if item.table.num_rows:
+                self._pq.write_table(item.table)
+        if self.jsonl is not None:
+            for row in item.table.to_pylist():
+                self.jsonl.write(json.dumps({**row, "metadata": json.loads(row["metadata"])}) + "\n")
+
+    def _close(self) -> None:
+        if self._pq is None:
+            return
+        self._pq.close()
+        if self.single:
+            self.done.append((INDEX_PARQUET, self.tmp / "metadata.parquet"))
+        else:
+            assert self._range is not None
+            self.done.append((layout.compacted_path(*self._range),
+                              self.tmp / f"compacted-{self._range[0]:08d}.parquet"))
+        self._pq = None
+
+    def close(self) -> None:
+        self._close()
+        if self.jsonl is not None:
+            self.jsonl.close()
+            self.done.append((INDEX_JSONL, self.tmp / "metadata.jsonl"))
+            self.jsonl = None
+
+
 def write_index(
     spec: SynthDatasetSpec,
     dataset: str,
@@ -171,67 +385,43 @@ def write_index(
     *,
     now: datetime,
     on_shard: Callable[[int], None] | None = None,
+    rebuild_from_shards: bool = False,
+    counter: ReadCounter | None = None,
 ) -> dict[str, Any]:
-    """Write the index files and ``dataset.json``; returns the summary document."""
+    """Write the index files and ``dataset.json`` from manifests and index parts; returns the summary.
+
+    A shard whose manifest names no index part (written before parts existed) is read from its
+    tar. A part that is missing, truncated or does not match its manifest is an ``IndexProblem``
+    (nothing written) unless ``rebuild_from_shards``, which reads that shard's tar only.
+    """
     formats = [str(f) for f in spec.output.index_formats]
-    summary = Summary()
-    coverage = Coverage(seed=spec.seed)
+    counter = counter or ReadCounter()
+    tally = Tally(spec, coverage=Coverage(seed=spec.seed))
     written: list[str] = []
     with tempfile.TemporaryDirectory(prefix="synth-index-") as tmp:
-        pq_path, jl_path = Path(tmp) / "metadata.parquet", Path(tmp) / "metadata.jsonl"
-        writer = pq.ParquetWriter(pq_path, INDEX_SCHEMA, compression="zstd") if "parquet" in formats else None
-        jsonl = jl_path.open("w") if "jsonl" in formats else None
+        out = _IndexFiles(spec, Path(tmp), formats)
         q_path = Path(tmp) / "quarantine.jsonl"
-        held_out = q_path.open("w")
         try:
-            for shard in range(planning.shard_count(spec)):
-                manifest = read_json(files, layout.manifest_path(shard))
-                summary.add_manifest(manifest)
-                if (manifest.get("quarantined") or {}).get("samples"):
-                    held = read_json(files, layout.quarantine_list_path(shard))
-                    summary.add_quarantine(held.get("entries") or [])
-                    for e in held.get("entries") or []:
-                        held_out.write(json.dumps({"shard": shard, **e}) + "\n")
-                rows, _ = shard_rows(files, shard)
-                seg = summary.segments.setdefault(planning.segment_of_shard(spec, shard).from_shard, {})
-                for row in rows:
-                    summary.add_row(row, min_score=spec.quality.min_score)
-                    seg[row["category"]] = seg.get(row["category"], 0) + 1
-                    meta = json.loads(row["metadata"])
-                    coverage.add(meta)
-                    derived = meta.get("derived")
-                    if isinstance(derived, dict):
-                        kind = "copied" if derived.get("copied") else "rerendered"
-                        summary.derived[kind] = summary.derived.get(kind, 0) + 1
-                if writer is not None and rows:
-                    writer.write_table(pa.Table.from_pylist(rows, schema=INDEX_SCHEMA))
-                if jsonl is not None:
-                    for row in rows:
-                        jsonl.write(json.dumps({**row, "metadata": json.loads(row["metadata"])}) + "\n")
-                if on_shard is not None:
-                    on_shard(shard)
+            with q_path.open("w") as held_out:
+                for item in iter_shards(spec, files, counter=counter, rebuild_from_shards=rebuild_from_shards):
+                    tally.add(item)
+                    for e in item.held:
+                        held_out.write(json.dumps({"shard": item.shard, **e}) + "\n")
+                    out.add(item)
+                    if on_shard is not None:
+                        on_shard(item.shard)
         finally:
-            if writer is not None:
-                writer.close()
-            if jsonl is not None:
-                jsonl.close()
-            held_out.close()
-        if summary.quarantined:
+            out.close()
+        if tally.summary.quarantined:
             files.upload_file(INDEX_QUARANTINE, q_path)
             written.append(INDEX_QUARANTINE)
-        if writer is not None:
-            files.upload_file(INDEX_PARQUET, pq_path)
-            written.append(INDEX_PARQUET)
-        if jsonl is not None:
-            files.upload_file(INDEX_JSONL, jl_path)
-            written.append(INDEX_JSONL)
-    doc = dataset_summary(spec, dataset, summary, files=written, now=now)
-    doc["coverage"] = coverage.result()
-    if spec.derived_from is not None:
-        doc["derivedFrom"] = {"version": spec.derived_from.version,
-                              "belowScore": spec.derived_from.rerender.below_score,
-                              "copied": summary.derived.get("copied", 0),
-                              "rerendered": summary.derived.get("rerendered", 0)}
+        for rel, local in out.done:
+            files.upload_file(rel, local)
+        if out.single:
+            written += [rel for rel, _ in out.done]
+        elif out.done:
+            written.append(layout.INDEX_COMPACTED + "/")
+    doc = tally.doc(dataset, files=written, now=now, counter=counter)
     files.write_bytes(DATASET_JSON, (json.dumps(doc, indent=2) + "\n").encode())
     return doc
 
@@ -244,3 +434,25 @@ def manifest_classes(manifest: dict[str, Any]) -> list[dict[str, Any]] | None:
             isinstance(c, dict) and isinstance(c.get("id"), int) and isinstance(c.get("name"), str) for c in raw):
         return None
     return [{"id": c["id"], "name": c["name"]} for c in raw]
+
+
+def index_files(files: Store, *, source: str = "auto") -> tuple[str, list[str]]:
+    """What a reader of the index should read now: (``index``|``parts``, relative paths).
+
+    ``index``: a finished dataset's ``metadata.parquet`` or ``compacted/`` files. ``parts``: the
+    index parts of the shards committed so far (a part whose manifest is not there yet, a
+    shard being committed this instant, is left out). ``auto`` takes the finished index when
+    ``dataset.json`` says it is written, else the parts.
+    """
+    if source in ("auto", "index") and files.exists(DATASET_JSON):
+        if files.exists(INDEX_PARQUET):
+            return "index", [INDEX_PARQUET]
+        compacted = sorted(files.list(layout.INDEX_COMPACTED))
+        if compacted:
+            return "index", compacted
+    if source == "index":
+        return "index", []
+    committed = set(committed_shards(files))
+    parts = [rel for rel in files.list(layout.INDEX_PARTS)
+             if (n := layout.shard_of(rel, layout.INDEX_PARTS, ".parquet")) is not None and n in committed]
+    return "parts", parts

@@ -4,7 +4,8 @@ The tar's sha256 and size must match the manifest; the tar is read with ``tarfil
 extracted) and every member must be safe (no absolute paths, ``..``, links, devices or huge
 members); every sample has its metadata and one file per pass; sample and category counts match
 the manifest and the planner; each key lies in its own shard's index range (so uniqueness across
-the dataset is checked in O(shard) memory).
+the dataset is checked in O(shard) memory). The shard's index part, when its manifest names
+one, must be whole (sha256), have the index schema and hold one row per sample of the tar.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from parallel_synth.dataset.images import PASS_FORMATS, sample_image_problems
 from parallel_synth.dataset.problems import CheckOptions, Report, read_json
 from parallel_synth.dataset.records import metadata_problems, png_size, quality_score
 from parallel_synth.dataset.tars import Hostile, Sample, ScanResult, scan_shard
-from synth_contract import layout, multiview, planning
+from synth_contract import index_rows, layout, multiview, planning
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.multiview import sample_members
 from synth_contract.passes import OPTIONAL_MEMBERS, PASS_EXT
@@ -75,6 +76,7 @@ def check_shard(
     passes = [str(p) for p in spec.render.passes] if spec is not None else ["rgb"]
     needed = (sample_members(spec) - OPTIONAL_MEMBERS) if spec is not None else {"json", *(PASS_EXT[p] for p in passes)}
     keys: set[str] = set()
+    keys_in_order: list[str] = []
     categories: dict[str, int] = {}
     result = ScanResult()
     load = frozenset({"json", *PASS_FORMATS}) if opts.decode_images else frozenset({"json"})
@@ -92,6 +94,7 @@ def check_shard(
                     continue
                 _check_sample(item, shard, spec, expected_range, needed, keys, categories, report, opts,
                               seen_keys=seen_keys)
+                keys_in_order.append(item.key)
     except OSError as exc:  # a directory where the tar should be, permissions, a vanished file
         report.add("unreadable-shard", tar_rel, f"cannot be read: {one_line(exc, 200)}")
         return
@@ -110,6 +113,8 @@ def check_shard(
             found = {c: n for c, n in categories.items() if n}
             if {c: n for c, n in man_cats.items() if n} != found:
                 report.add("category-count", tar_rel, f"categories {found}, manifest says {man_cats}")
+    if isinstance(manifest, dict) and manifest.get("indexPart") is not None:
+        _check_part(files, shard, manifest, keys_in_order, report, tar_whole=not result.error)
     held = quarantined_count(manifest) if isinstance(manifest, dict) else 0
     if spec is not None:
         seg = report.segments.setdefault(planning.segment_of_shard(spec, shard).from_shard, {})
@@ -127,6 +132,30 @@ def check_shard(
         missing = len(expected_range) - len(keys) - held
         report.add("missing-samples", tar_rel, f"{missing} of the shard's {len(expected_range)} samples are missing")
     report.bytes += result.bytes
+
+
+def _check_part(files: Store, shard: int, manifest: dict[str, Any], keys: list[str], report: Report, *,
+                tar_whole: bool) -> None:
+    """The shard's index part: present, whole (sha256), the index schema, one row per sample of the tar."""
+    rel = layout.index_part_path(shard)
+    size = files.size(rel)
+    if size is not None and size > index_rows.MAX_PART_BYTES:
+        report.add("bad-index-part", rel, f"{size:,} bytes, more than {index_rows.MAX_PART_BYTES:,}: not read")
+        return
+    data = files.read_bytes(rel) if size is not None else None
+    problems = index_rows.part_problems(data, manifest["indexPart"], shard=shard)
+    for msg in problems:
+        report.add("missing-index-part" if data is None else "bad-index-part", rel, msg)
+    if problems or data is None:
+        return
+    if isinstance(manifest.get("samples"), int) and manifest["indexPart"]["rows"] != manifest["samples"]:
+        report.add("bad-index-part", rel, f"shard {shard}: {manifest['indexPart']['rows']} rows for the "
+                   f"manifest's {manifest['samples']} samples")
+        return
+    part_keys = index_rows.read_part(data).column("key").to_pylist()
+    if tar_whole and part_keys != keys:
+        report.add("bad-index-part", rel, f"shard {shard}: its keys are not the tar's "
+                   f"({len(part_keys)} rows, {len(keys)} samples in the tar)")
 
 
 def _check_sample(
