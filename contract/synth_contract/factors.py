@@ -58,6 +58,7 @@ class Factor:
 _THIRDS_SIZE = ("small", "medium", "large")
 _THIRDS_COUNT = ("few", "some", "many")
 _THIRDS_LEVEL = ("low", "mid", "high")
+_ONE_TO_FOUR = ("one", "two", "three", "four")  # words, not digits: YAML would read `1:` as a number
 _SHAPES = ("cube", "sphere", "ico", "cylinder", "cone", "torus")
 _PATTERNS = ("plain", "noise", "checker", "voronoi", "wave", "magic")
 
@@ -66,18 +67,18 @@ FACTORS: dict[str, tuple[Factor, ...]] = {
                  Factor("elevation", 4, _THIRDS_LEVEL)),
     "materials": (Factor("pattern", 0, _PATTERNS),
                   Factor("material", 1, ("matte", "glossy", "metal", "brushed", "glass", "emissive"))),
-    "lighting": (Factor("kind", 0, ("sun", "point", "area", "spot")), Factor("lights", 1, ("1", "2", "3", "4")),
+    "lighting": (Factor("kind", 0, ("sun", "point", "area", "spot")), Factor("lights", 1, _ONE_TO_FOUR),
                  Factor("strength", 2, ("dim", "medium", "bright")),
                  Factor("temperature", 3, ("warm", "neutral", "cool")), Factor("ambient", 4, _THIRDS_LEVEL)),
     "camera": (Factor("focal", 0, ("wide", "normal", "tele")), Factor("elevation", 1, _THIRDS_LEVEL),
-               Factor("depthOfField", 3, ("off", "on"), edges=(0.0, 0.6, 1.0))),
+               Factor("depthOfField", 3, ("sharp", "shallow"), edges=(0.0, 0.6, 1.0))),
     "composition": (Factor("layout", 0, ("grid", "row", "stack", "ring", "cluster")),
                     Factor("count", 1, _THIRDS_COUNT), Factor("elevation", 4, _THIRDS_LEVEL)),
     "motion": (Factor("speed", 0, ("slow", "medium", "fast")), Factor("count", 2, _THIRDS_COUNT)),
     "environment": (Factor("setting", 0, ("forest", "rocky", "town", "park")), Factor("sun", 1, _THIRDS_LEVEL),
                     Factor("density", 2, ("sparse", "medium", "dense")), Factor("elevation", 4, _THIRDS_LEVEL)),
-    "characters": (Factor("figures", 0, ("1", "2", "3", "4")), Factor("stride", 2, _THIRDS_SIZE)),
-    "vehicles": (Factor("kind", 0, ("car", "van", "truck")), Factor("count", 1, ("1", "2", "3", "4")),
+    "characters": (Factor("figures", 0, _ONE_TO_FOUR), Factor("stride", 2, _THIRDS_SIZE)),
+    "vehicles": (Factor("kind", 0, ("car", "van", "truck")), Factor("count", 1, _ONE_TO_FOUR),
                  Factor("elevation", 3, _THIRDS_LEVEL)),
     "fluids": (Factor("kind", 0, ("glasses", "droplets", "puddles", "pour", "fill", "splash")),
                Factor("count", 3, _THIRDS_COUNT)),

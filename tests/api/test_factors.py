@@ -23,7 +23,7 @@ def _doc(factors: Any) -> dict[str, Any]:
 
 GOOD = [
     {"lighting": {"kind": {"sun": 3, "point": 1}}},
-    {"lighting": {"kind": {"sun": 0, "point": 1}, "strength": {"dim": 2.5}}, "camera": {"depthOfField": {"on": 4}}},
+    {"lighting": {"kind": {"sun": 0, "point": 1}, "strength": {"dim": 2.5}}, "camera": {"depthOfField": {"shallow": 4}}},
     {"lighting": {"kind": {"sun": 0, "point": 0, "area": 0}}},  # spot is left out: it weighs 1
     {},
 ]

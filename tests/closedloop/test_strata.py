@@ -30,6 +30,7 @@ def _thirds(lo: float, hi: float, names: tuple[str, str, str]) -> Callable[[floa
 
 
 _LEVEL = ("low", "mid", "high")
+_WORDS = ("zero", "one", "two", "three", "four")
 # (category, factor, how to read the factor's value back from the generator's params)
 CONSISTENCY: list[tuple[str, str, Callable[[dict[str, Any]], str]]] = [
     ("geometry", "shape", lambda p: p["dominant"]),
@@ -37,16 +38,16 @@ CONSISTENCY: list[tuple[str, str, Callable[[dict[str, Any]], str]]] = [
     ("materials", "pattern", lambda p: p["pattern"]),
     ("materials", "material", lambda p: p["regime"]),
     ("lighting", "kind", lambda p: p["kind"]),
-    ("lighting", "lights", lambda p: str(p["count"])),
+    ("lighting", "lights", lambda p: _WORDS[p["count"]]),
     ("lighting", "strength", lambda p: _thirds(-1.5, 1.5, ("dim", "medium", "bright"))(float(np.log2(p["gain"])))),
-    ("camera", "depthOfField", lambda p: "off" if p["fstop"] == 0 else "on"),
+    ("camera", "depthOfField", lambda p: "sharp" if p["fstop"] == 0 else "shallow"),
     ("camera", "elevation", lambda p: _thirds(0.05, 1.35, _LEVEL)(p["elevation"])),
     ("composition", "layout", lambda p: p["layout"]),
     ("motion", "speed", lambda p: _thirds(0.05, 0.6, ("slow", "medium", "fast"))(p["speed"])),
     ("environment", "setting", lambda p: p["setting"]),
-    ("characters", "figures", lambda p: str(p["count"])),
+    ("characters", "figures", lambda p: _WORDS[p["count"]]),
     ("vehicles", "kind", lambda p: p["lead"]),
-    ("vehicles", "count", lambda p: str(p["count"])),
+    ("vehicles", "count", lambda p: _WORDS[p["count"]]),
     ("fluids", "kind", lambda p: p["kind"]),
     ("effects", "effect", lambda p: p["effect"]),
     ("effects", "strength", lambda p: _thirds(0.0, 1.0, ("weak", "medium", "strong"))(p["strength"])),
@@ -137,12 +138,12 @@ def test_uniform_weights_are_the_identity(weights: dict[str, float]) -> None:
 
 
 def test_the_warp_is_monotone_and_lands_in_the_drawn_value() -> None:
-    f = factors.factor("camera", "depthOfField")  # uneven intervals: off = [0, 0.6), on = [0.6, 1)
+    f = factors.factor("camera", "depthOfField")  # uneven intervals: sharp = [0, 0.6), shallow = [0.6, 1)
     assert f is not None
     us = np.linspace(0, 0.9999, 2001)
-    warped = [sampling.warp(f, float(u), {"off": 1, "on": 3}) for u in us]
+    warped = [sampling.warp(f, float(u), {"sharp": 1, "shallow": 3}) for u in us]
     assert all(b >= a for a, b in itertools.pairwise(warped))
-    on = sum(f.value_of(round(w, 9)) == "on" for w in warped) / len(warped)
+    on = sum(f.value_of(round(w, 9)) == "shallow" for w in warped) / len(warped)
     assert on == pytest.approx(0.75, abs=0.002)
 
 
@@ -152,7 +153,7 @@ def test_the_sample_json_records_its_strata_and_the_index_reads_them() -> None:
     recorded = rendered.meta["strata"]
     assert set(recorded) >= {f.name for f in factors.FACTORS["lighting"]} | {"environment"}
     assert recorded["kind"] == rendered.meta["params"]["kind"]
-    assert recorded["lights"] == str(rendered.meta["params"]["count"])
+    assert recorded["lights"] == _WORDS[rendered.meta["params"]["count"]]
     assert strata.strata_of(rendered.meta) == recorded  # the same from the JSON alone
 
 
