@@ -81,6 +81,13 @@ class DepthFormat(StrEnum):
     EXR = "exr"
 
 
+class Placement(StrEnum):
+    """How a category's objects come to rest: settled by rigid-body physics, or dropped upright."""
+
+    PHYSICS = "physics"
+    DROP = "drop"
+
+
 class ViewPattern(StrEnum):
     ORBIT = "orbit"
     ARC = "arc"
@@ -270,6 +277,12 @@ class CategoryWeight(_Model):
         None, description="This category's own render.views / render.frames (default: spec.render's), "
         "so one dataset can mix stills, multi-view samples and sequences.",
     )
+    placement: Placement | None = Field(
+        None, description="physics: objects are dropped from seeded poses and settled by a rigid-body engine "
+        "(they tumble, lean, stack); drop: upright on their base, no simulation. Default: drop for vehicles, "
+        "characters, environment, fluids, effects and motion, physics for the others.",
+    )
+
 
 
 class ScheduleCategory(_Model):
@@ -453,6 +466,58 @@ class CategoryRender(
     frames: FramesSpec | None = Field(None, description="Sequences for this category (default: spec.render.frames).")
 
 
+class DistortionRange(_Model):
+    """Largest absolute Brown-Conrady coefficients drawn per sample (OpenCV model, normalised coordinates)."""
+
+    k1: float = Field(0.08, ge=0, le=1, description="Radial k1: drawn in [-k1, k1] (barrel < 0 < pincushion).")
+    k2: float = Field(0.02, ge=0, le=1, description="Radial k2: drawn in [-k2, k2].")
+    p1: float = Field(0.002, ge=0, le=0.1, description="Tangential p1: drawn in [-p1, p1].")
+    p2: float = Field(0.002, ge=0, le=0.1, description="Tangential p2: drawn in [-p2, p2].")
+
+
+class NoiseRange(_Model):
+    """Sensor noise on linear values: variance = shot * value + read**2, each drawn up to its maximum."""
+
+    shot: float = Field(0.002, ge=0, le=0.1, description="Largest shot-noise gain (variance per unit of linear value).")
+    read: float = Field(0.004, ge=0, le=0.1, description="Largest read-noise standard deviation (linear units).")
+
+
+class JpegRange(_Model, json_schema_extra=_cel(("self.min <= self.max", "jpegQuality.min must be <= jpegQuality.max"))):
+    """JPEG re-compression quality, drawn per sample (0 in both: no re-compression)."""
+
+    min: int = Field(75, ge=0, le=100, description="Lowest JPEG quality.")
+    max: int = Field(95, ge=0, le=100, description="Highest JPEG quality.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> JpegRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class SensorSpec(_Model):
+    """A camera sensor model applied to every still: seeded per sample, every parameter in the sample JSON.
+
+    Off by default. Labels (masks, boxes, depth, normals) are warped with the lens distortion, so
+    they stay aligned with the image; the camera metadata records the distortion coefficients.
+    """
+
+    enabled: bool = Field(False, description="Apply the sensor model (off: ideal pinhole, noise-free renders).")
+    exposure: float = Field(0.5, ge=0, le=4, description="Largest exposure error, stops (drawn in [-x, x]).")
+    white_balance: float = Field(
+        0.08, ge=0, le=0.5, description="Largest white-balance error: red and blue gains drawn in [1-x, 1+x]."
+    )
+    distortion: DistortionRange = Field(default_factory=DistortionRange, description="Lens distortion range.")
+    vignetting: float = Field(
+        0.35, ge=0, le=1, description="Largest corner fall-off: brightness at the corners is down by up to this share."
+    )
+    noise: NoiseRange = Field(default_factory=NoiseRange, description="Shot and read noise range.")
+    chromatic_aberration: float = Field(
+        0.0015, ge=0, le=0.02, description="Largest lateral chromatic aberration: red/blue magnified by 1 +- x."
+    )
+    jpeg_quality: JpegRange = Field(default_factory=JpegRange, description="JPEG re-compression quality range.")
+
+
 class RenderSpec(
     _Model,
     json_schema_extra=_cel(
@@ -494,6 +559,10 @@ class RenderSpec(
     )
     frames: FramesSpec = Field(
         default_factory=FramesSpec, description="Sequences: frames per sample, frame rate and camera motion."
+    )
+    sensor: SensorSpec = Field(
+        default_factory=SensorSpec, description="Camera sensor model: exposure, white balance, lens distortion, "
+        "vignetting, noise, chromatic aberration and JPEG re-compression (off by default).",
     )
     captioner: str = Field(
         "builtin",

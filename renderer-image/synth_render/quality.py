@@ -11,6 +11,10 @@ Figures and why they catch what they catch (the calibration is in docs/quality.m
   the image alone: the median absolute response of the 3x3 Laplacian (which cancels smooth
   shading and, through the median, ignores the minority of pixels on edges), scaled so that
   white Gaussian noise of std s reads s. Clean renders read < 0.03, pure RGB noise ~0.2.
+  With the camera sensor model on (``render.sensor``) the image carries noise on purpose: the
+  gate is told the noise the sensor meant to add (``sensor.expectedNoiseSigma``) and judges the
+  excess only, ``sqrt(max(measured**2 - intended**2, 0))`` (``excessNoiseSigma``), so sensor noise
+  passes and a broken render (fireflies, an unconverged or pure-noise frame) still fails.
 - ``mean``, ``clippedDark``, ``clippedBright``: mean luminance and the shares of pixels crushed
   to black (< 1/255) or burnt to white (> 254/255).
 - per labelled object: visible pixels (segmentation) and, when the renderer supplies it, its
@@ -83,6 +87,13 @@ class Measures:
     mask_problems: tuple[str, ...]
     non_finite: tuple[str, ...]
     caption_problems: tuple[str, ...] = ()
+    intended_noise_sigma: float = 0.0
+    """The noise the camera sensor model added on purpose (0: none)."""
+
+    @property
+    def excess_noise_sigma(self) -> float:
+        """The measured noise beyond the intended sensor noise (what the gate judges)."""
+        return float(np.sqrt(max(self.noise_sigma ** 2 - self.intended_noise_sigma ** 2, 0.0)))
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,8 @@ class QualityReport:
     expected_objects: int
     reasons: tuple[str, ...] = field(default=())
     visible: dict[int, bool] = field(default_factory=dict)
+    intended_noise_sigma: float = 0.0
+    excess_noise_sigma: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -206,6 +219,7 @@ def measure(
     caption: str | None = None,
     caption_check: Callable[[str, Sequence[Mapping[str, Any]]], list[str]] | None = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    intended_noise_sigma: float = 0.0,
 ) -> Measures:
     """The figures of one sample: 8-bit RGB (H, W, 3), id mask (H, W), optional depth and passes.
 
@@ -232,7 +246,7 @@ def measure(
         visible_fractions={int(k): float(v) for k, v in (visible_fractions or {}).items()},
         expected_objects=len(scene_ids), mask_boundary=mask_boundary(seg),
         mask_problems=tuple(_mask_problems(seg, counts, scene_ids, depth, objects, thresholds)),
-        non_finite=non_finite, caption_problems=caption_problems,
+        non_finite=non_finite, caption_problems=caption_problems, intended_noise_sigma=float(intended_noise_sigma),
     )
 
 
@@ -240,9 +254,12 @@ def judge(m: Measures, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> QualityRe
     """Components, score and failure reasons from a sample's figures."""
     t = thresholds
     reasons: list[str] = []
-    noise = _ramp(m.noise_sigma, t.max_noise_sigma, t.max_noise_sigma / 2)
-    if m.noise_sigma > t.max_noise_sigma:
-        reasons.append(f"noise: estimated sigma {m.noise_sigma:.3f} > {t.max_noise_sigma}")
+    excess = m.excess_noise_sigma
+    noise = _ramp(excess, t.max_noise_sigma, t.max_noise_sigma / 2)
+    if excess > t.max_noise_sigma:
+        beyond = f" ({excess:.3f} beyond the sensor's intended {m.intended_noise_sigma:.3f})" \
+            if m.intended_noise_sigma else ""
+        reasons.append(f"noise: estimated sigma {m.noise_sigma:.3f}{beyond} > {t.max_noise_sigma}")
     exposure = min(_ramp(m.mean, t.min_mean, t.min_mean + 0.1), _ramp(m.mean, t.max_mean, t.max_mean - 0.15))
     if m.mean < t.min_mean:
         reasons.append(f"exposure: mean luminance {m.mean:.3f} < {t.min_mean} (black frame)")
@@ -281,6 +298,7 @@ def judge(m: Measures, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> QualityRe
         entropy=entropy, coverage=coverage, visibility=visibility, masks=masks, nan=bool(m.non_finite),
         noise_sigma=m.noise_sigma, mean=m.mean, clipped=clipped, visible_objects=n_visible,
         expected_objects=m.expected_objects, reasons=tuple(reasons), visible=visible,
+        intended_noise_sigma=m.intended_noise_sigma, excess_noise_sigma=excess,
     )
 
 
@@ -303,7 +321,8 @@ def assess(out: Any, rgb8: np.ndarray, seg: np.ndarray, *, scene_ids: Sequence[i
            objects: Sequence[Mapping[str, Any]] | None = None, caption: str | None = None,
            caption_check: Callable[[str, Sequence[Mapping[str, Any]]], list[str]] | None = None,
            thresholds: Thresholds = DEFAULT_THRESHOLDS,
-           visible_fractions: Mapping[int, float] | None = None) -> QualityReport:
+           visible_fractions: Mapping[int, float] | None = None,
+           intended_noise_sigma: float = 0.0) -> QualityReport:
     """Gate a renderer's output (``rgb``/``depth``/``normals`` float arrays) and its encodings.
 
     Depth may hold its background value (>= 1e9); normals are only checked where a surface was
@@ -320,7 +339,7 @@ def assess(out: Any, rgb8: np.ndarray, seg: np.ndarray, *, scene_ids: Sequence[i
     m = measure(rgb8, seg, scene_ids=scene_ids, depth=depth, passes=passes, objects=objects,
                 visible_fractions=visible_fractions if visible_fractions is not None
                 else getattr(out, "visible_fractions", None), caption=caption,
-                caption_check=caption_check, thresholds=thresholds)
+                caption_check=caption_check, thresholds=thresholds, intended_noise_sigma=intended_noise_sigma)
     return judge(m, thresholds)
 
 
@@ -335,8 +354,10 @@ def gate_metadata(meta: dict[str, Any], out: Any, rgb8: np.ndarray, seg: np.ndar
     objects = [o for o in meta.get("objects", []) if isinstance(o, dict)]
     fractions = {int(o["id"]): float(o["visibleFraction"]) for o in objects
                  if isinstance(o.get("visibleFraction"), int | float)}
+    sensor = meta.get("sensor")
+    intended = float(sensor.get("expectedNoiseSigma", 0.0)) if isinstance(sensor, dict) else 0.0
     report = assess(out, rgb8, seg, scene_ids=scene_ids, objects=objects, thresholds=thresholds,
-                    visible_fractions=fractions or None)
+                    visible_fractions=fractions or None, intended_noise_sigma=intended)
     for o in objects:
         o["visible"] = report.visible.get(int(o["id"]), False)
     meta["quality"] = report.as_dict()

@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+import synth_render.sensor as sensor
 from synth_contract import planning
 from synth_contract.api import SynthDatasetSpec
 from synth_render import annotate, content, frames, post, quality, strata, views
 from synth_render.assets import runtime as assets_runtime
 from synth_render.generators import GENERATORS, GenConfig
+from synth_render.generators.staging import stage
 from synth_render.rendering import Renderer
 from synth_render.sampling import r_sequence, rotate, weighted_point
 from synth_render.scene import Scene, scene_to_dict
@@ -69,7 +71,8 @@ def scene_for(spec: SynthDatasetSpec, plan: SamplePlan, attempt: int = 0) -> tup
                        environments=content.environment_catalog(tuple(e.uri for e in spec.assets.environments)),
                        textures=content.texture_catalog(tuple(t.uri for t in spec.assets.textures)))
     scene = GENERATORS[plan.category](config, np.random.default_rng(seed))
-    return assets_runtime.apply(spec, scene, seed=seed, rank=plan.rank), config
+    scene = assets_runtime.apply(spec, scene, seed=seed, rank=plan.rank)
+    return stage(spec, scene, seed=seed, aspect=config.aspect), config  # physics settling, framing
 
 
 def adaptive_spp(spec: SynthDatasetSpec, complexity: float) -> int:
@@ -122,7 +125,8 @@ def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attem
                           seed=config.seed, normals="normals" in passes,
                           extras=annotate.extras_for(spec, scene, plan.width, plan.height),
                           **more)
-    rgb = post.linear_to_srgb8(out.rgb)
+    out, rgb, sensed = sensor.process(spec.render.sensor, out, post.intrinsics(scene.camera, plan.width, plan.height),
+                                      seed=config.seed, single_view=len(cameras) == 1 and len(frame_cams) <= 1)
     seg = post.encode_segmentation(out.index)
     arrays = {"rgb": rgb, "seg": seg, "depth": out.depth}
     if out.normals is not None:
@@ -147,6 +151,7 @@ def _attempt(spec: SynthDatasetSpec, plan: SamplePlan, renderer: Renderer, attem
                     for oid, box in sorted(boxes.items())],
     }
     _content_metadata(meta, scene)
+    sensor.annotate(meta, sensed, spec.render.sensor)  # before the gate: it reads the intended noise
     sims = tuple(getattr(out, "simulations", ()))
     if sims:  # the bake behind the sample's liquid/smoke/fire (synth_render.simulation)
         # No wall-clock fields in the JSON (identical samples, identical tar): seconds and cacheHit

@@ -216,6 +216,39 @@ class World:
 
 
 @dataclass(frozen=True)
+class Settling:
+    """How the scene's objects came to rest (``synth_render.physics``): the run that made their poses."""
+
+    engine: str
+    """``pybullet <version>``."""
+    seed: int
+    steps: int
+    """Solver steps run: a seeded count, then more in fixed blocks while a body still moved (state, not clock)."""
+    dt: float
+    """Seconds per step."""
+    objects: tuple[int, ...]
+    """Ids of the objects the simulation moved (the others were fixed obstacles)."""
+    supports: dict[str, str] = field(default_factory=dict)
+    """Object id -> what it rests on at the end (``ground``, ``background``, an object id or ``none``)."""
+    max_penetration: float = 0.0
+    """Deepest contact between any two bodies after settling, metres (measured by the engine)."""
+    max_speed: float = 0.0
+    """Fastest body speed at the end, m/s (near 0: at rest)."""
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How the camera was aimed at the subjects after placement (``generators.framing``)."""
+
+    target: float
+    """Wanted share of the frame covered by the subjects' union box."""
+    fill: float
+    """Share reached (projected 3D boxes of the subjects, clipped to the frame)."""
+    distance: float
+    """Camera distance to its look-at point, metres."""
+
+
+@dataclass(frozen=True)
 class Scene:
     """Everything needed to render one sample, and nothing Blender-specific."""
 
@@ -228,6 +261,10 @@ class Scene:
     """Unlabelled geometry (ground, walls): segmentation id 0."""
     params: dict[str, Any] = field(default_factory=dict)
     """The category's variation parameters, as drawn."""
+    physics: Settling | None = None
+    """The rigid-body settling that placed the objects (None: placed upright by ``placement``)."""
+    framing: Framing | None = None
+    """How the camera framed the subjects (None: the generator's own camera)."""
 
     @property
     def complexity(self) -> float:
@@ -244,5 +281,8 @@ class Scene:
 def scene_to_dict(scene: Scene) -> dict[str, Any]:
     """The scene as JSON-ready data (tuples become lists)."""
     d = asdict(scene)
+    for key in ("physics", "framing"):  # absent rather than null: samples made without them keep their JSON
+        if d[key] is None:
+            del d[key]
     d["complexity"] = scene.complexity
     return d

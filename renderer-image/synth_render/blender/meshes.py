@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from synth_render.scene import SHAPE_BOUNDS
+from synth_render.shapes import LATHES, PRISMS
 
 _CONTACT_GAP = {"dome": 0.01}
 """Unit-frame gap between a shape's mesh and the bottom of its bounds."""
@@ -143,24 +144,6 @@ def _lathe(profile: list[tuple[float, float]], *, segments: int = 32, closed: bo
     return make
 
 
-def _capsule_profile() -> list[tuple[float, float]]:
-    """A cylinder with elliptic caps (caps 0.2 tall in the unit frame, so scaled limbs look round)."""
-    pts = [(0.0, -0.5)]
-    for k in range(1, 6):
-        a = k / 6 * math.pi / 2
-        pts.append((0.5 * math.sin(a), -0.3 - 0.2 * math.cos(a)))
-    pts += [(0.5, -0.3), (0.5, 0.3)]
-    for k in range(1, 6):
-        a = k / 6 * math.pi / 2
-        pts.append((0.5 * math.cos(a), 0.3 + 0.2 * math.sin(a)))
-    return [*pts, (0.0, 0.5)]
-
-
-def _dome_profile() -> list[tuple[float, float]]:
-    return [(0.0, 0.0), *[(0.5 * math.cos(k / 8 * math.pi / 2), 0.5 * math.sin(k / 8 * math.pi / 2))
-                          for k in range(0, 8)], (0.0, 0.5)]
-
-
 def _prism(points: list[tuple[float, float]], *, bevel: float) -> Any:
     """A side profile (x, z) extruded along y and bevelled: car bodies and cabins."""
     def make(bm: Any) -> None:
@@ -210,21 +193,16 @@ _RECIPES: dict[str, Any] = {
     "torus": _torus,
     "rounded_cube": _bevelled_cube(0.1, 3),
     "slab": _bevelled_cube(0.02, 2),
-    "capsule": _lathe(_capsule_profile()),
-    "cup": _lathe([(0.0, -0.5), (0.47, -0.5), (0.5, -0.45), (0.5, 0.5), (0.45, 0.5), (0.45, -0.4), (0.0, -0.4)],
-                  segments=40),
-    "bottle": _lathe([(0.0, -0.5), (0.47, -0.5), (0.5, -0.45), (0.5, 0.05), (0.42, 0.2), (0.24, 0.3), (0.19, 0.36),
-                      (0.19, 0.46), (0.22, 0.48), (0.22, 0.5), (0.0, 0.5)], segments=40),
-    "dome": _lathe(_dome_profile()),
-    "tyre": _lathe([(0.32, -0.2), (0.45, -0.2), (0.49, -0.16), (0.5, -0.08), (0.5, 0.08), (0.49, 0.16),
-                    (0.45, 0.2), (0.32, 0.2)], closed=True),
-    "rim": _lathe([(0.0, 0.5), (0.12, 0.5), (0.2, 0.3), (0.5, 0.3), (0.5, -0.5), (0.44, -0.5), (0.44, 0.15),
-                   (0.0, 0.15)], segments=24),
+    "capsule": _lathe(LATHES["capsule"]),
+    "cup": _lathe(LATHES["cup"], segments=40),
+    "bottle": _lathe(LATHES["bottle"], segments=40),
+    "dome": _lathe(LATHES["dome"]),
+    "tyre": _lathe(LATHES["tyre"], closed=True),
+    "rim": _lathe(LATHES["rim"], segments=24),
     "rock_a": _displaced_ico(11, amount=0.22, subdivisions=4, flat_bottom=0.3),
     "rock_b": _displaced_ico(23, amount=0.3, subdivisions=4, flat_bottom=0.25),
     "rock_c": _displaced_ico(37, amount=0.18, subdivisions=4, flat_bottom=0.35),
     "blob": _displaced_ico(5, amount=0.35, subdivisions=3, flat_bottom=0.5),
-    "car_body": _prism([(-0.5, -0.5), (0.5, -0.5), (0.5, 0.15), (0.44, 0.42), (0.16, 0.5), (-0.42, 0.5),
-                        (-0.5, 0.3)], bevel=0.06),
-    "car_cabin": _prism([(-0.5, -0.5), (0.5, -0.5), (0.18, 0.5), (-0.32, 0.5)], bevel=0.05),
+    "car_body": _prism(PRISMS["car_body"], bevel=0.06),
+    "car_cabin": _prism(PRISMS["car_cabin"], bevel=0.05),
 }
