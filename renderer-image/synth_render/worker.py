@@ -66,12 +66,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _load_spec(args: argparse.Namespace) -> SynthDatasetSpec:
-    if args.spec_file:
-        text = Path(args.spec_file).read_text()
+    # --spec-file, else $SYNTH_SPEC_FILE (the operator mounts the spec from a ConfigMap), else
+    # $SYNTH_SPEC_JSON (older operators put the whole spec in every pod's env).
+    spec_file = args.spec_file or os.environ.get("SYNTH_SPEC_FILE", "")
+    if spec_file:
+        try:
+            text = Path(spec_file).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadConfig(f"spec file {spec_file}: cannot be read ({exc.__class__.__name__}: {exc})") from None
     else:
         text = os.environ.get("SYNTH_SPEC_JSON", "")
         if not text:
-            raise BadConfig("SYNTH_SPEC_JSON is not set (the dataset spec as camelCase JSON)")
+            raise BadConfig("neither SYNTH_SPEC_FILE nor SYNTH_SPEC_JSON is set (the dataset spec as camelCase JSON)")
     try:
         spec = spec_from_json(text)
     except ValueError as exc:

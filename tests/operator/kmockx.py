@@ -35,6 +35,7 @@ CORE = {
     "batch/v1/jobs": ("Job", {"status"}),
     "v1/pods": ("Pod", {"status"}),
     "v1/events": ("Event", set()),
+    "v1/configmaps": ("ConfigMap", set()),
 }
 CLUSTER = {
     "v1/namespaces": "Namespace",

@@ -69,7 +69,11 @@ def test_job_shape() -> None:
     assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
     assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
     env = {e["name"]: e for e in c["env"]}
-    assert json.loads(env["SYNTH_SPEC_JSON"]["value"])["samples"] == 10_000
+    # issue #22 item 8: the spec is mounted from the attempt's ConfigMap, not copied into the env
+    assert "SYNTH_SPEC_JSON" not in env and env["SYNTH_SPEC_FILE"]["value"] == "/etc/synth/spec.json"
+    assert {"name": "spec", "mountPath": "/etc/synth", "readOnly": True} in c["volumeMounts"]
+    assert {"name": "spec", "configMap": {"name": "ds-b4-a1-spec", "items": [{"key": "spec.json", "path": "spec.json"}]}
+            } in pod["volumes"]
     assert "JOB_COMPLETION_INDEX" not in env  # Kubernetes sets it
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "s3-creds", "key": "AWS_ACCESS_KEY_ID"}
     assert "value" not in env["AWS_SECRET_ACCESS_KEY"]
@@ -146,3 +150,17 @@ def test_on_demand_affinity_excludes_every_node_the_cost_code_bills_as_spot(key:
     spot = make_job()["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
     prefs = [p["preference"]["matchExpressions"][0] for p in spot["preferredDuringSchedulingIgnoredDuringExecution"]]
     assert any(_matches(e, node) for e in prefs)
+
+
+def test_the_spec_configmap_of_an_attempt_holds_the_spec_and_is_immutable() -> None:
+    from parallel_synth.decisions.jobs import JobRequest, Owner, build_spec_configmap
+
+    req = JobRequest(dataset="ds", namespace="ns", batch="ds-b4", batch_spec=batch_spec(shard_start=40),
+                     attempt=2, shard_offset=0, completions=10, parallelism=3)
+    cm = build_spec_configmap(req, spec(), Owner(kind="RenderBatch", name="ds-b4", uid="u-rb"))
+    assert cm["metadata"]["name"] == "ds-b4-a2-spec" and cm["immutable"] is True
+    assert json.loads(cm["data"]["spec.json"])["samples"] == 10_000
+    assert cm["metadata"]["ownerReferences"][0]["uid"] == "u-rb"
+    kubernetes_validate.validate(cm, K8S_VERSION, strict=True)
+    job = render_job(spec(), batch="ds-b4", bspec=batch_spec(shard_start=40), attempt=2)
+    assert len(json.dumps(job)) < len(json.dumps(cm)) + 4096  # the Job no longer carries the spec itself

@@ -169,6 +169,10 @@ class FakeKube:
         self.calls.append(("delete", resource.plural, name))
         return True
 
+    async def get(self, resource: Any, namespace: str, name: str) -> dict[str, Any]:
+        """What a 409 found: ours (owned by the reconciled batch, uid u1)."""
+        return {"metadata": {"name": name, "ownerReferences": [{"uid": "u1"}]}}
+
 
 def _apply(kube: FakeKube, effects: list[Any]) -> None:
     body = {"apiVersion": "parallelsynth.io/v1alpha1", "kind": "RenderBatch",
@@ -184,9 +188,10 @@ def test_apply_performs_the_effects_in_order_and_announces_only_what_it_created(
                ScaleJob("ds-b2-a1", 3, 10), DeleteJob("ds-b2-a0"), PostEvent(Event("Warning", "Preempted", "p"))]
     kube = FakeKube()
     _apply(kube, effects)
-    assert kube.calls == [("patch/status", "jobs", "ds-b2"), ("create", "jobs", "ds-b2-a1"),
+    assert kube.calls == [("patch/status", "jobs", "ds-b2"), ("create", "configmaps", "ds-b2-a1-spec"),
+                          ("create", "jobs", "ds-b2-a1"),
                           ("create", "events", "BatchStarted"), ("patch", "jobs", "ds-b2-a1"),
                           ("delete", "jobs", "ds-b2-a0"), ("create", "events", "Preempted")]
     existed = FakeKube(created=False)  # the Job was there already (409): no second BatchStarted
     _apply(existed, effects[1:2])
-    assert existed.calls == [("create", "jobs", "ds-b2-a1")]
+    assert existed.calls == [("create", "configmaps", "ds-b2-a1-spec"), ("create", "jobs", "ds-b2-a1")]

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 import pytest
-from builders import SMALL, render_job, spec
+from builders import SMALL, batch_spec, render_job, spec
 
 SECRET = "renderer-s3"
 CRED_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -65,7 +65,9 @@ def test_read_only_root_filesystem_with_scratch_on_an_empty_dir(pod: dict[str, A
         assert "ALL" in ((csc.get("capabilities") or {}).get("drop") or [])
         assert not (csc.get("capabilities") or {}).get("add")
         for m in c.get("volumeMounts") or []:
-            assert "emptyDir" in volumes[m["name"]], f"{m['mountPath']} must be an emptyDir"
+            # scratch on an emptyDir; the spec (issue #22 item 8) from a ConfigMap, read-only
+            ok = "emptyDir" in volumes[m["name"]] or ("configMap" in volumes[m["name"]] and m.get("readOnly"))
+            assert ok, f"{m['mountPath']} must be an emptyDir (or a read-only ConfigMap)"
         env = {e["name"]: e.get("value") for e in c.get("env") or []}
         # Everything that writes (HOME, TMPDIR) points into a writable mount.
         mounts = [m["mountPath"] for m in c.get("volumeMounts") or []]
@@ -100,8 +102,12 @@ def test_no_credentials_without_a_secret() -> None:
 
 
 def test_spec_json_in_the_pod_carries_no_credentials(pod: dict[str, Any]) -> None:
-    env = {e["name"]: e for e in pod["containers"][0]["env"]}
-    spec_json = json.loads(env["SYNTH_SPEC_JSON"]["value"])
+    from parallel_synth.decisions.jobs import JobRequest, Owner, build_spec_configmap
+
+    s = spec(SMALL, samples=100, shardSize=10, image="ghcr.io/parallel-synth/renderer:1", output=OUTPUT)
+    req = JobRequest(dataset="ds", namespace="ns", batch="ds-b0", batch_spec=batch_spec(), attempt=1,
+                     shard_offset=0, completions=10, parallelism=2)
+    spec_json = json.loads(build_spec_configmap(req, s, Owner("RenderBatch", "ds-b0", "u-1"))["data"]["spec.json"])
     text = json.dumps(spec_json).lower()
     for word in ("secretaccesskey", "aws_secret", "password", "token"):
         assert word not in text

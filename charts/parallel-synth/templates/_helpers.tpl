@@ -88,6 +88,10 @@ secretKeyRef, which the kubelet resolves.
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, create, patch, delete]
+# The spec of each Job attempt, mounted read-only by its pods (not copied into their env).
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [create, get]
 # Rendering pods: read only (preemptions, pending pods, the node of each pod; the watch sees
 # pods evicted and removed between two batch ticks).
 - apiGroups: [""]

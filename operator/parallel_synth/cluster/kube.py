@@ -70,6 +70,8 @@ API_CALLS: list[tuple[str, str, str]] = [
     ("batch", "jobs", "create"),
     ("batch", "jobs", "patch"),
     ("batch", "jobs", "delete"),
+    ("", "configmaps", "create"),  # the spec of each Job attempt, mounted by its pods (not in their env)
+    ("", "configmaps", "get"),  # a 409 on that create: whose is the one there?
     ("", "pods", "list"),
     ("", "pods", "watch"),  # kopf: pods disrupted or deleted between two batch ticks (cluster/pods.py)
     # Cost: the capacity type (spot or on-demand) of the node a pod ran on, from its labels.
@@ -118,6 +120,7 @@ BATCHES = Resource(GROUP, "v1alpha1", "renderbatches")
 JOBS = Resource("batch", "v1", "jobs")
 PODS = Resource("", "v1", "pods")
 EVENTS = Resource("", "v1", "events")
+CONFIGMAPS = Resource("", "v1", "configmaps")
 NODES = Resource("", "v1", "nodes")  # cluster-scoped: only read by ``Kube.node_labels``
 
 

@@ -23,7 +23,17 @@ from typing import Any
 
 from parallel_synth.cluster.admission import asset_uri_errors, policy_errors
 from parallel_synth.cluster.events import event_body
-from parallel_synth.cluster.kube import BATCHES, DATASETS, EVENTS, JOBS, PODS, Conflict, Kube, Resource
+from parallel_synth.cluster.kube import (
+    BATCHES,
+    CONFIGMAPS,
+    DATASETS,
+    EVENTS,
+    JOBS,
+    PODS,
+    Conflict,
+    Kube,
+    Resource,
+)
 from parallel_synth.cluster.observe import job_facts, observed_batch, pod_facts
 from parallel_synth.decisions.batch import BatchDecision, decide_batch
 from parallel_synth.decisions.dataset import DatasetDecision, decide_dataset, decide_invalid, needs_index_job
@@ -45,6 +55,7 @@ from parallel_synth.decisions.jobs import (
     Owner,
     build_index_job,
     build_job,
+    build_spec_configmap,
     index_job_name,
     job_name,
     labels,
@@ -167,6 +178,8 @@ async def apply(kube: Kube, target: Target, effects: Sequence[Effect], *, settin
             await kube.delete(BATCHES, ns, effect.name)
         elif isinstance(effect, CreateJob):
             assert target.dataset_spec is not None
+            if not await _create_spec(kube, ns, build_spec_configmap(effect.request, target.dataset_spec, owner)):
+                continue  # a predecessor's ConfigMap of the same name: its Job would read the wrong spec
             job = build_job(effect.request, target.dataset_spec, owner, settings=settings.pods)
             if await kube.create(JOBS, ns, job) and effect.announce is not None:
                 await _post(kube, target.body, effect.announce, now=now)
@@ -182,6 +195,20 @@ async def apply(kube: Kube, target: Target, effects: Sequence[Effect], *, settin
             await kube.delete(JOBS, ns, effect.name)
         elif isinstance(effect, PostEvent):
             await _post(kube, target.body, effect.event, now=now)
+
+
+async def _create_spec(kube: Kube, namespace: str, configmap: dict[str, Any]) -> bool:
+    """Create a Job attempt's spec ConfigMap; True when the one there (new, or 409) is ours."""
+    if await kube.create(CONFIGMAPS, namespace, configmap):
+        return True
+    found = await kube.get(CONFIGMAPS, namespace, configmap["metadata"]["name"])
+    ours = [r.get("uid") for r in configmap["metadata"].get("ownerReferences") or []]
+    theirs = [r.get("uid") for r in ((found or {}).get("metadata") or {}).get("ownerReferences") or []]
+    if found is not None and theirs == ours:
+        return True
+    logger.warning("ConfigMap %s belongs to another object (a predecessor of this name being garbage-collected); "
+                   "its Job waits for the next tick", configmap["metadata"]["name"])
+    return False
 
 
 async def _post(kube: Kube, involved: dict[str, Any], event: Event, *, now: datetime) -> None:

@@ -148,9 +148,49 @@ def tolerations(spec: SynthDatasetSpec, capacity: str) -> list[dict[str, Any]]:
     return out
 
 
-def _env(dataset_spec: SynthDatasetSpec) -> list[dict[str, Any]]:
+SPEC_MOUNT = "/etc/synth"
+"""Where a render pod finds its dataset spec (a read-only ConfigMap volume)."""
+SPEC_KEY = "spec.json"
+SPEC_FILE = f"{SPEC_MOUNT}/{SPEC_KEY}"
+
+
+def spec_json(spec: SynthDatasetSpec) -> str:
+    """The dataset spec as the renderer reads it (camelCase JSON)."""
+    return json.dumps(spec.wire(), separators=(",", ":"))
+
+
+def spec_configmap_name(job: str) -> str:
+    """The ConfigMap holding the spec of one Job attempt (``{job}-spec``, a DNS label)."""
+    return short_name(job, "-spec")
+
+
+def build_spec_configmap(req: JobRequest, spec: SynthDatasetSpec, owner: Owner) -> dict[str, Any]:
+    """The spec of one attempt, frozen (``immutable``), owned by the RenderBatch (issue #22 item 8).
+
+    Render pods used to carry the whole spec in ``SYNTH_SPEC_JSON``: every pod of every Job, each
+    Pod LIST of a batch tick returning it again (tens of MB per tick at 32 live batches). The Job
+    now mounts one ConfigMap per attempt, created just before the Job, so a spec edit reaches the
+    next attempt only, as the env did.
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": spec_configmap_name(job_name(req.batch, req.attempt)),
+            "namespace": req.namespace,
+            "labels": {**labels(req.dataset, req.batch), LABEL_ATTEMPT: str(req.attempt)},
+            "ownerReferences": owner_references(owner),
+        },
+        "immutable": True,
+        "data": {SPEC_KEY: spec_json(spec)},
+    }
+
+
+def _env(dataset_spec: SynthDatasetSpec, *, spec_file: bool = False) -> list[dict[str, Any]]:
+    where = ({"name": "SYNTH_SPEC_FILE", "value": SPEC_FILE} if spec_file
+             else {"name": "SYNTH_SPEC_JSON", "value": spec_json(dataset_spec)})
     env: list[dict[str, Any]] = [
-        {"name": "SYNTH_SPEC_JSON", "value": json.dumps(dataset_spec.wire(), separators=(",", ":"))},
+        where,
         {"name": "SYNTH_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "HOME", "value": "/tmp"},
         {"name": "TMPDIR", "value": "/tmp"},
@@ -242,13 +282,16 @@ def build_job(
                 "imagePullPolicy": "IfNotPresent",
                 "command": ["synth-render"],
                 "args": ["--dataset", req.dataset, "--shard-start", str(shard_start)],
-                "env": _env(spec),
+                "env": _env(spec, spec_file=True),
                 "resources": _resources(spec),
                 "securityContext": copy.deepcopy(_CONTAINER_SECURITY),
-                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
+                                 {"name": "spec", "mountPath": SPEC_MOUNT, "readOnly": True}],
             }
         ],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "volumes": [{"name": "tmp", "emptyDir": {}},
+                    {"name": "spec", "configMap": {"name": spec_configmap_name(name),
+                                                   "items": [{"key": SPEC_KEY, "path": SPEC_KEY}]}}],
         "tolerations": tolerations(spec, capacity),
     }
     if spec.node_pool.node_selector:

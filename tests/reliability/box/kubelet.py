@@ -5,7 +5,8 @@ False/Unschedulable when full); the container's ``command`` + ``args``; ``env`` 
 ``valueFrom.secretKeyRef`` (read from the Secret in the API server at start; a missing Secret or
 key keeps the pod Pending with ``CreateContainerConfigError``, as the kubelet does) and
 ``valueFrom.fieldRef`` (``metadata.name``, ``metadata.namespace``, ``spec.nodeName``, annotations,
-labels); ``emptyDir`` volumes (a per-pod host folder; env values that point into a mount path are
+labels); ``emptyDir`` and ``configMap`` volumes (a per-pod host folder, holding the ConfigMap's keys
+for the latter; env values that point into a mount path are
 rewritten into that folder); graceful deletion (SIGTERM to the process group, SIGKILL after
 ``terminationGracePeriodSeconds``, capped by ``grace_cap``), then the terminal status and the
 removal of the Pod object; Pod ``phase``, ``containerStatuses`` (running/terminated with
@@ -45,6 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from box.apiserver import PODS, SECRETS, ApiError, ApiServer, now_iso
+
+CONFIGMAPS = ("", "v1", "configmaps")
 
 log = logging.getLogger("box.kubelet")
 
@@ -179,9 +182,12 @@ class Kubelets:
         container = spec["containers"][0]
         root = self.workdir / "pods" / pod["metadata"]["name"]
         mounts: dict[str, Path] = {}
+        volumes = {v["name"]: v for v in spec.get("volumes") or []}
         for vm in container.get("volumeMounts") or []:
             host = root / "volumes" / vm["name"]
             host.mkdir(parents=True, exist_ok=True)
+            if "configMap" in volumes.get(vm["name"], {}):
+                self._project_configmap(pod, volumes[vm["name"]]["configMap"], host)
             mounts[vm["mountPath"].rstrip("/") or "/"] = host
         env = dict(self.base_env)
         for item in container.get("env") or []:
@@ -202,6 +208,18 @@ class Kubelets:
         argv = [*prefix, *command[1:], *(container.get("args") or [])]
         root.mkdir(parents=True, exist_ok=True)
         return argv, env, root
+
+    def _project_configmap(self, pod: dict[str, Any], source: dict[str, Any], host: Path) -> None:
+        """A ``configMap`` volume: its keys (or the listed ``items``) as files; missing: the pod waits."""
+        cm = self.api.read(CONFIGMAPS, pod["metadata"]["namespace"], source["name"])
+        if cm is None:
+            raise _ConfigError(f'configmap "{source["name"]}" not found')
+        data = cm.get("data") or {}
+        items = source.get("items") or [{"key": k, "path": k} for k in data]
+        for item in items:
+            if item["key"] not in data:
+                raise _ConfigError(f'configmap "{source["name"]}" has no key {item["key"]}')
+            (host / item["path"]).write_text(data[item["key"]])
 
     def _env_value(self, pod: dict[str, Any], item: dict[str, Any]) -> str:
         if "value" in item:
