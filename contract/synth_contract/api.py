@@ -300,7 +300,12 @@ FactorWeight = Annotated[float, Field(ge=0, le=1e9, strict=True, allow_inf_nan=F
 
 
 def _factor_rules() -> tuple[tuple[str, str], ...]:
-    """CEL: factors name categories of the segment, and factors and values of synth_contract.factors."""
+    """CEL: factors name categories of the segment, and factors and values of synth_contract.factors.
+
+    The real kube-apiserver (1.36) accepts these rules only because ``factors`` bounds its maps by
+    the catalogue's sizes (``MAX_FACTORS``, ``MAX_VALUES``): with 8 x 8 the value rule's estimated
+    cost exceeded the budget 1.8x (map keys have no maxLength, so every key is costed as long).
+    """
     cats = factor_catalogue.FACTORS
     names = ", ".join(f"'{c}': [{', '.join(repr(f.name) for f in fs)}]" for c, fs in cats.items())
     values = ", ".join(f"'{c}.{f.name}': [{', '.join(repr(v) for v in f.values)}]" for c, fs in cats.items() for f in fs)
@@ -337,8 +342,9 @@ class ScheduleSegment(
     categories: list[ScheduleCategory] = Field(
         min_length=1, max_length=11, description="Categories and weights from fromShard on."
     )
-    factors: dict[str, Annotated[dict[str, Annotated[dict[str, FactorWeight], Field(max_length=8)]],
-                                 Field(max_length=8)]] | None = Field(
+    factors: dict[str, Annotated[dict[str, Annotated[dict[str, FactorWeight],
+                                                     Field(max_length=factor_catalogue.MAX_VALUES)]],
+                                 Field(max_length=factor_catalogue.MAX_FACTORS)]] | None = Field(
         None, max_length=11,
         description="Weights on strata factor values within a category from fromShard on: "
         "{category: {factor: {value: weight}}} (values left out weigh 1; factors left out keep their "

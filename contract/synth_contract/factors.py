@@ -88,6 +88,11 @@ FACTORS: dict[str, tuple[Factor, ...]] = {
 }
 """Weightable factors per category (the coordinates match the generators; a test checks they do)."""
 
+MAX_FACTORS = max(len(fs) for fs in FACTORS.values())
+"""Most weightable factors of any category (bounds the CRD's map sizes, hence its CEL cost estimate)."""
+MAX_VALUES = max(len(f.values) for fs in FACTORS.values() for f in fs)
+"""Most values of any factor."""
+
 OBSERVED: tuple[str, ...] = ("environment", "occlusion")
 """Factors read from a sample's metadata after rendering: recorded, never weighted."""
 

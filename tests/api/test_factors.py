@@ -10,6 +10,7 @@ from builders import SMALL, manifest, wire
 from cel_eval import cel_violations
 
 from parallel_synth.commands import crds
+from synth_contract import factors
 from synth_contract.validation import validate_document
 
 SCHEMA = crds.synthdataset_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
@@ -70,4 +71,5 @@ def test_the_crd_bounds_every_level_of_the_factors_map() -> None:
     while node.get("type") == "object":
         levels.append(node.get("maxProperties"))
         node = node["additionalProperties"]
-    assert levels == [11, 8, 8] and node["type"] == "number" and node["minimum"] == 0
+    assert levels == [11, factors.MAX_FACTORS, factors.MAX_VALUES] == [11, 5, 6]
+    assert node["type"] == "number" and node["minimum"] == 0
