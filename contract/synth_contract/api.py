@@ -156,9 +156,15 @@ class _Status(_Model):
     _strict_scalars: ClassVar[bool] = False
 
 
-def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
-    """CEL validation rules for a CRD schema node, as ``(rule, message)`` pairs."""
-    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+def _cel(*rules: tuple[str, str] | tuple[str, str, str]) -> dict[str, Any]:
+    """CEL validation rules for a CRD schema node, as ``(rule, message)`` or ``(rule, message, fieldPath)``.
+
+    ``fieldPath`` (relative to the node, e.g. ``.categories``) is where the API server reports a
+    violation: without it a rule on an object is reported on the object (``spec: Invalid value``),
+    which does not name the field the way ``validate-manifest`` does (found on a real kube-apiserver).
+    """
+    return {"x-kubernetes-validations": [
+        {"rule": r[0], "message": r[1], **({"fieldPath": r[2]} if len(r) > 2 else {})} for r in rules]}
 
 
 # --------------------------------------------------------------------------- spec parts
@@ -224,7 +230,7 @@ class AssetsSpec(
     json_schema_extra=_cel(
         (
             "!has(self.libraries) || self.libraries.all(l, self.libraries.exists_one(m, m.name == l.name))",
-            "assets.libraries must not repeat a name",
+            "assets.libraries must not repeat a name", ".libraries",
         ),
     ),
 ):
@@ -330,9 +336,9 @@ class ScheduleSegment(
     _Model,
     json_schema_extra=_cel(
         ("self.categories.all(c, self.categories.exists_one(d, d.name == c.name))",
-         "schedule[].categories must not repeat a name"),
+         "schedule[].categories must not repeat a name", ".categories"),
         ("self.categories.exists(c, has(c.weight) && c.weight > 0)",
-         "schedule[].categories: at least one weight must be > 0"),
+         "schedule[].categories: at least one weight must be > 0", ".categories"),
         *_factor_rules(),
     ),
 ):
@@ -527,7 +533,7 @@ class SensorSpec(_Model):
 class RenderSpec(
     _Model,
     json_schema_extra=_cel(
-        ("!has(self.passes) || self.passes.exists(p, p == 'rgb')", "render.passes must include rgb"),
+        ("!has(self.passes) || self.passes.exists(p, p == 'rgb')", "render.passes must include rgb", ".passes"),
         ("!(has(self.views) && has(self.views.count) && self.views.count > 1 && has(self.frames) && "
          "has(self.frames.count) && self.frames.count > 1)",
          "render.views.count and render.frames.count cannot both be > 1"),
@@ -1032,13 +1038,14 @@ class SynthDatasetSpec(
     json_schema_extra=_cel(
         (
             "!has(self.categories) || self.categories.all(c, self.categories.exists_one(d, d.name == c.name))",
-            "categories must not repeat a name",
+            "categories must not repeat a name", ".categories",
         ),
-        ("!has(self.categories) || self.categories.exists(c, has(c.weight) && c.weight > 0)", "categories: at least one weight must be > 0"),
+        ("!has(self.categories) || self.categories.exists(c, has(c.weight) && c.weight > 0)",
+         "categories: at least one weight must be > 0", ".categories"),
         (
             "!has(self.categories) || self.categories.all(c, !has(c.assets) || c.assets.libraries.all(n, "
             "has(self.assets) && has(self.assets.libraries) && self.assets.libraries.exists(l, l.name == n)))",
-            "categories[].assets.libraries must name libraries in spec.assets.libraries",
+            "categories[].assets.libraries must name libraries in spec.assets.libraries", ".categories",
         ),
         (
             "!has(self.categories) || self.categories.all(c, !has(c.render) || !("

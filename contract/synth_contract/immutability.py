@@ -35,12 +35,14 @@ TRANSITION_RULES: list[dict[str, str]] = [
             for f in FROZEN),
         "message": "spec.seed, spec.shardSize, spec.render, spec.categories and spec.derivedFrom cannot change "
                    "once the dataset has started, unless spec.version changes too",
+        "fieldPath": ".spec",
     },
     {
         "rule": _GUARD + "!has(oldSelf.spec.schedule) || (has(self.spec.schedule) && "
                 "oldSelf.spec.schedule.all(s, s in self.spec.schedule))",
         "message": "spec.schedule is append-only once the dataset has started: existing segments cannot change "
                    "or go away, unless spec.version changes too",
+        "fieldPath": ".spec.schedule",
     },
     {
         "rule": _GUARD + "!has(self.spec.schedule) || self.spec.schedule.all(s, "
@@ -49,6 +51,7 @@ TRANSITION_RULES: list[dict[str, str]] = [
                 "oldSelf.spec.schedule.all(o, o.fromShard < s.fromShard))))",
         "message": "a new spec.schedule segment must come after the existing ones and start at or after "
                    "status.nextShard (shards already handed out keep their categories)",
+        "fieldPath": ".spec.schedule",
     },
 ]
 
