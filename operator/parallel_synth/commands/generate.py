@@ -41,7 +41,7 @@ EXIT_INTERRUPTED = 130
               help="Where workers' logs go (default: DATASET/.synth/logs/ in the output; for s3:// output, "
                    "a folder under the system temp dir).")
 @click.option("--local", "_local", is_flag=True, hidden=True,
-              help="Accepted for DESIGN.md's `synthctl generate --local`; generate always runs locally.")
+              help="Accepted for the documented `synthctl generate --local`; generate always runs locally.")
 @click.option("--renderer", default=None, hidden=True,
               help="module:function with run_shard's signature (default: entry point 'blender' of group "
                    "parallel_synth.renderers).")

@@ -44,7 +44,7 @@ PASS_FORMATS: dict[str, PassFormat] = {
     "seg.png": PassFormat("8- or 16-bit single channel", frozenset({0}), frozenset({8, 16})),
     "normals.png": PassFormat("8- or 16-bit RGB", frozenset({2, 6}), frozenset({8, 16})),
 }
-"""Tar member extension -> the format the data contract gives it (DESIGN.md, "Names")."""
+"""Tar member extension -> the format the data contract gives it (docs/ARCHITECTURE.md, "Fixed names")."""
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ __all__ = ["INDEX_SCHEMA", "QUALITY_COMPONENTS", "REQUIRED_FIELDS", "index_row",
 REQUIRED_FIELDS: tuple[str, ...] = (
     "index", "seed", "category", "shard", "scene", "render", "camera", "objects", "quality",
 )
-"""Top-level fields every sample's metadata carries (DESIGN.md, "Names")."""
+"""Top-level fields every sample's metadata carries (docs/ARCHITECTURE.md, "Fixed names")."""
 
 def _matrix(value: Any, rows: int, cols: int) -> bool:
     return (

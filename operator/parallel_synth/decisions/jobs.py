@@ -96,7 +96,7 @@ def job_name(batch: str, attempt: int) -> str:
 
 
 def labels(dataset: str, batch: str) -> dict[str, str]:
-    """The labels of DESIGN.md, put on everything the operator creates."""
+    """The fixed labels (docs/ARCHITECTURE.md, "Fixed names"), put on everything the operator creates."""
     return {LABEL_DATASET: dataset, LABEL_BATCH: batch, LABEL_MANAGED_BY: MANAGED_BY}
 
 

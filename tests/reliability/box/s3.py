@@ -38,7 +38,7 @@ from moto.server import ThreadedMotoServer
 _HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection",
         "content-length", "host"}
 COMMIT_KEY = re.compile(r"/manifests/[^/]+\.json$")
-"""Paths whose accepted PUT commits a shard (the manifest is the commit marker, DESIGN.md)."""
+"""Paths whose accepted PUT commits a shard (the manifest is the commit marker, docs/ARCHITECTURE.md)."""
 SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
             b"<Message>Please reduce your request rate.</Message></Error>")
 DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
