@@ -28,10 +28,10 @@ SPEC: dict[str, Any] = {
     "render": {"resolutions": [{"width": 32, "height": 32}], "samples": {"min": 1, "max": 1}, "denoise": False,
                "passes": ["rgb", "depth", "segmentation"]},
     "quality": {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0},
-    "categories": [{"name": "geometry", "weight": 1}, {"name": "materials", "weight": 1},
-                   {"name": "lighting", "weight": 1}],
+    "categories": [{"name": "vehicles", "weight": 1}, {"name": "characters", "weight": 1},
+                   {"name": "motion", "weight": 1}],
 }
-"""Three shards of four 32 px samples over three categories."""
+"""Three shards of four 32 px samples over three categories (placed upright: no physics settling to wait for)."""
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

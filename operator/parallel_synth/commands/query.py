@@ -26,7 +26,8 @@ MAX_CELL = 60
 """Text cells wider than this are cut in the table view (``--json`` prints them whole)."""
 
 
-def arrow_dataset(files: Store, rels: list[str], *, endpoint_url: str | None, region: str | None) -> Any:
+def arrow_dataset(files: Store, rels: list[str], *, endpoint_url: str | None, region: str | None,
+                  timeout: float = 20.0) -> Any:
     """A ``pyarrow.dataset`` over ``rels`` of a local or S3 store, in the index schema."""
     import pyarrow.dataset as ds
     import pyarrow.fs as pafs
@@ -37,7 +38,7 @@ def arrow_dataset(files: Store, rels: list[str], *, endpoint_url: str | None, re
         return ds.dataset([os.path.join(files.root, r) for r in rels], format="parquet", schema=INDEX_SCHEMA)
     assert isinstance(files, S3Store)
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-    fs = pafs.S3FileSystem(endpoint_override=endpoint, connect_timeout=10, request_timeout=60,
+    fs = pafs.S3FileSystem(endpoint_override=endpoint, connect_timeout=timeout, request_timeout=timeout,
                            region=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
                            or "us-east-1")
     base = f"{files.bucket}/{files.prefix}".rstrip("/")
@@ -45,7 +46,7 @@ def arrow_dataset(files: Store, rels: list[str], *, endpoint_url: str | None, re
 
 
 def run_query(files: Store, sql: str, *, endpoint_url: str | None = None, region: str | None = None,
-              source: str = "auto") -> tuple[str, int, list[str], list[tuple[Any, ...]]]:
+              source: str = "auto", timeout: float = 20.0) -> tuple[str, int, list[str], list[tuple[Any, ...]]]:
     """(source, files, column names, rows) of ``sql`` over the table ``samples``."""
     import duckdb
 
@@ -54,7 +55,8 @@ def run_query(files: Store, sql: str, *, endpoint_url: str | None = None, region
     kind, rels = index_files(files, source=source)
     con = duckdb.connect(":memory:")
     if rels:
-        con.register("samples", arrow_dataset(files, rels, endpoint_url=endpoint_url, region=region))
+        con.register("samples", arrow_dataset(files, rels, endpoint_url=endpoint_url, region=region,
+                                              timeout=timeout))
     else:  # nothing committed yet: an empty table with the index's columns
         import pyarrow as pa
 
@@ -107,7 +109,7 @@ def _jsonable(value: Any) -> Any:
               help="auto: the finished index if written, else the committed shards' index parts (live).")
 @s3_options
 def query(location: str, sql: str, as_json: bool, max_rows: int, source: str, endpoint_url: str | None,
-          region: str | None) -> None:
+          region: str | None, **s3: Any) -> None:
     """Run SQL (DuckDB) over the index: the table is `samples`, one row per sample.
 
     \b
@@ -126,13 +128,18 @@ def query(location: str, sql: str, as_json: bool, max_rows: int, source: str, en
         raise Usage("SQL: empty query (e.g. \"SELECT count(*) FROM samples\")")
     if urlparse(location).scheme not in ("", "file", "s3"):
         raise Usage(f"{location}: unsupported location: a path, file:///path or s3://bucket/prefix")
+    timeout = float(s3.get("s3_timeout") or 20.0)  # --timeout of s3_options (where it has one)
     files = open_location(location, endpoint_url=endpoint_url, region=region)
     with reading(location):
         try:
-            kind, n, columns, rows = run_query(files, sql, endpoint_url=endpoint_url, region=region, source=source)
+            kind, n, columns, rows = run_query(files, sql, endpoint_url=endpoint_url, region=region, source=source,
+                                               timeout=timeout)
         except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
                 duckdb.InvalidInputException, duckdb.NotImplementedException) as exc:
-            raise Usage(f"SQL: {one_line(exc, 300)}") from None
+            if "registered as 'samples'" not in str(exc):  # else: an index file that cannot be scanned
+                raise Usage(f"SQL: {one_line(exc, 300)}") from None
+            click.echo(f"synthctl query: {location}: an index file cannot be read: {one_line(exc, 300)}", err=True)
+            sys.exit(EXIT_PROBLEMS)
         except (pa.ArrowException, duckdb.Error) as exc:  # a part that is not the index's parquet
             click.echo(f"synthctl query: {location}: an index file cannot be read: {one_line(exc, 300)}", err=True)
             sys.exit(EXIT_PROBLEMS)

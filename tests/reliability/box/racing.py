@@ -34,6 +34,7 @@ SPEC: dict[str, Any] = {
     "render": {"resolutions": [{"width": 32, "height": 32}], "samples": {"min": 1, "max": 1}, "denoise": False,
                "passes": ["rgb", "depth", "segmentation"]},
     "quality": {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0},
+    "categories": [{"name": "vehicles", "weight": 1}, {"name": "characters", "weight": 1}],
     "output": {"uri": "file:///unused"},
 }
 """One shard of three 32 px samples with the fake renderer: a round takes the two processes' start-up."""
