@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from box.racing import race  # tests/reliability is on sys.path (tests/conftest.py)
 from conftest import NOW, commit_shards, make_spec
 from deaf_proxy import DeafProxy
 
@@ -18,9 +18,6 @@ from synth_contract import layout
 from synth_contract.store import FileStore, S3Store, make_s3_client
 from synth_render import manifests
 from synth_render.manifests import commit, verify_shard
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
-from box.racing import race  # noqa: E402
 
 
 def test_file_store_creates_once_and_replaces_only_the_version_it_saw(tmp_path: Path) -> None:
