@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "reliability"))
 
+from box.racing import scenario as racing_writers  # noqa: E402
 from box.scenarios import SCENARIOS, ScenarioResult  # noqa: E402
 
 DOC = ROOT / "docs" / "reliability.md"
@@ -82,7 +83,7 @@ def write_doc(text: str) -> None:
 
 async def run(names: list[str] | None, keep: Path | None) -> list[ScenarioResult]:
     results = []
-    for sc in SCENARIOS:
+    for sc in [*SCENARIOS, racing_writers()]:  # racing writers: N rounds of two commits of one shard
         if names and sc.name not in names:
             continue
         base = keep or Path(tempfile.mkdtemp(prefix="reliability-"))

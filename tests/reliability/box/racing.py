@@ -149,7 +149,16 @@ async def racing_writers(workdir: Path, rounds: int | None = None) -> Any:
         committed_samples=sum(SPEC["samples"] for r in res.rounds if "committed" in r.statuses),
         validate_ok=not res.problems, validate_problems=res.problems[:5], status_matches=True,
         status_detail="no operator in this scenario", counters_match=True, counters_detail="n/a",
+        preemptions_expected="0", retries_expected="0",
         committed_shards=committed, commits=committed,
         double_commits={f"round-{i}/manifests/00000000.json": r.statuses.count("committed")
                         for i, r in enumerate(res.rounds) if r.double},
         started=started, seconds=res.seconds)
+
+
+def scenario() -> Any:
+    """The "racing writers" row of the reliability report (``scripts/reliability_report.py``)."""
+    from box.scenarios import Scenario
+
+    return Scenario("racing-writers", "two writer processes commit the same shard in the same instant, "
+                    "$RACE_ROUNDS rounds (default 20) on moto's S3", racing_writers)
