@@ -188,9 +188,8 @@ def _client() -> Any:
 
 
 def engine_version() -> str:
-    import pybullet
-
-    return f"pybullet {pybullet.getAPIVersion()}"
+    """``pybullet <API version>`` (loads PyBullet quietly through :func:`_client` first)."""
+    return f"pybullet {_client().getAPIVersion()}"
 
 
 def _start_poses(scene: Scene, hulls: dict[int, Hull], moving: list[int],

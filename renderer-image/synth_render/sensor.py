@@ -33,9 +33,11 @@ from PIL import Image
 
 from synth_render import post
 
+cv2.setNumThreads(1)  # one thread: figures that do not depend on the core count, no contention with Blender
+
 MODEL = "parallel-synth/sensor/v1"
 _LUMA = np.array([0.2126, 0.7152, 0.0722])
-_GRID = 8
+_GRID = 16
 """The distortion map is solved every ``_GRID`` pixels and interpolated (it is smooth)."""
 
 
@@ -205,16 +207,19 @@ def _falloff(width: int, height: int) -> np.ndarray:
 
 
 def _lens(rgb: np.ndarray, mu: np.ndarray, mv: np.ndarray, p: SensorParams, k: np.ndarray) -> np.ndarray:
-    cx, cy = float(k[0, 2]) - 0.5, float(k[1, 2]) - 0.5
-    chans = []
-    for c, scale in ((0, 1.0 + p.ca), (1, 1.0), (2, 1.0 - p.ca)):
-        ux, vy = (mu, mv) if scale == 1.0 else ((cx + (mu - cx) / scale).astype(np.float32),
-                                                  (cy + (mv - cy) / scale).astype(np.float32))
-        chans.append(cv2.remap(np.ascontiguousarray(rgb[..., c]), ux, vy, cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE))
+    """Distortion (all channels through the green map), red and blue magnified by ``1 +- ca``, vignetting, exposure."""
+    out = cv2.remap(rgb, mu, mv, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if p.ca:
+        cx, cy = float(k[0, 2]) - 0.5, float(k[1, 2]) - 0.5
+        for c, scale in ((0, 1.0 + p.ca), (2, 1.0 - p.ca)):
+            a = np.float32(1.0 / scale)
+            ux, vy = mu * a + np.float32(cx * (1 - a)), mv * a + np.float32(cy * (1 - a))
+            out[..., c] = cv2.remap(np.ascontiguousarray(rgb[..., c]), ux, vy, cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE)
     h, w = mu.shape
-    gain = (1.0 - p.vignetting * _falloff(w, h)) * np.float32(2.0 ** p.exposure)
-    return np.asarray(cv2.merge([ch * gain for ch in chans]), dtype=np.float32)
+    gain = (1.0 - np.float32(p.vignetting) * _falloff(w, h)) * np.float32(2.0 ** p.exposure)
+    out *= gain[..., None]
+    return np.asarray(out, dtype=np.float32)
 
 
 @lru_cache(maxsize=1)
@@ -237,8 +242,9 @@ def _srgb_table() -> np.ndarray:
     return lut
 
 
-def _to_srgb8(lin: np.ndarray) -> np.ndarray:
-    x = np.multiply(lin, np.float32(65535.0))
+def _to_srgb8(lin: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """8-bit sRGB of linear RGB times per-channel ``gains`` (white balance)."""
+    x = np.multiply(lin, gains * np.float32(65535.0))
     np.clip(x, 0.0, 65535.0, out=x)
     x += np.float32(0.5)
     return np.take(_srgb_table(), x.astype(np.uint16))
@@ -256,7 +262,7 @@ def expected_noise_sigma(linear: np.ndarray, p: SensorParams) -> float:
     sRGB slope at each pixel, combines the channels with the luminance weights and takes the
     median over (a grid of) pixels, as the gate's median-based estimator does.
     """
-    x = np.asarray(linear[::4, ::4], dtype=np.float64).reshape(-1, 3)
+    x = np.asarray(linear[::8, ::8], dtype=np.float64).reshape(-1, 3)
     gains = np.array([p.wb_red, 1.0, p.wb_blue])
     sigma = np.sqrt(p.shot * np.clip(x, 0, None) + p.read ** 2) * gains
     per = np.sqrt(((_LUMA * _srgb_slope(x * gains) * sigma) ** 2).sum(axis=1))
@@ -294,10 +300,11 @@ def apply(p: SensorParams, out: Any, k: np.ndarray) -> Sensed:
     lin = _lens(np.asarray(out.rgb, dtype=np.float32), mu, mv, p, k)
     expected = expected_noise_sigma(lin, p)
     rng = np.random.default_rng([p.seed & 0xFFFFFFFFFFFF, 0x901CE])
-    sigma = np.sqrt(np.float32(p.shot) * np.clip(lin, 0, None) + np.float32(p.read ** 2))
-    lin = lin + sigma * _gauss_table()[rng.integers(0, 65536, size=lin.shape, dtype=np.uint16)]
-    lin *= np.array([p.wb_red, 1.0, p.wb_blue], dtype=np.float32)
-    rgb8 = _jpeg(_to_srgb8(lin), p.jpeg_quality)
+    sigma = np.sqrt(np.float32(p.shot) * lin + np.float32(p.read ** 2))  # lin >= 0: render, gains >= 0
+    lin += sigma * np.take(_gauss_table(), rng.integers(0, 65536, size=lin.shape, dtype=np.uint16))
+    gains = np.array([p.wb_red, 1.0, p.wb_blue], dtype=np.float32)
+    rgb8 = _jpeg(_to_srgb8(lin, gains), p.jpeg_quality)
+    lin *= gains
     warped = {name: warp_label(getattr(out, name), mu, mv) for name in _LABELS
               if getattr(out, name, None) is not None}
     amodal = tuple(warp_label(a, mu, mv) for a in getattr(out, "amodal", ()))

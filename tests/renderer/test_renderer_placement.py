@@ -129,3 +129,17 @@ def _mat():  # type: ignore[no-untyped-def]
     from synth_render.scene import Material
 
     return Material()
+
+
+def test_library_objects_keep_their_catalog_size() -> None:
+    """A mug is a mug's size and a chair a chair's, whatever procedural shape they replaced."""
+    sizes: list[tuple[str, float]] = []
+    for rank in range(8):
+        scene = with_library_assets(_scene("composition", rank, environments=ENVS), [LIBRARY], share=1.0,
+                                    seed=2000 + rank, rank=rank, dataset_seed=7)
+        sizes += [(o.asset.cls, o.asset.size) for o in scene.objects if o.asset is not None]
+    assert sizes
+    true = [s for cls, s in sizes if 0.85 * SIZES[cls] - 1e-4 <= s <= 1.15 * SIZES[cls] + 1e-4]
+    assert len(true) >= 0.8 * len(sizes), f"only {len(true)} of {len(sizes)} library objects at their catalog size"
+    mugs = [s for cls, s in sizes if cls == "mug"]
+    assert not mugs or max(mugs) <= 1.15 * SIZES["mug"] + 1e-4, "a mug never grows to the size of what it replaced"

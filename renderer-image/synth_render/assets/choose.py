@@ -6,9 +6,10 @@ the category: which objects are replaced comes from the seed; the class cycles w
 (every class gets its turn, whatever the class sizes) and, within a class, its assets take turns,
 so the assets of a class are used evenly. The asset keeps the replaced
 object's footprint position and heading, stands on the replaced object's base, and gets its
-catalog size, held between 0.5x and 1.5x of the replaced object's size (so the category's
-framing still fits), with a seeded +-15% jitter, and a seeded colour that the renderer uses
-when the asset brings no material of its own.
+catalog size (``sizeMeters``, else the class prior of ``catalog.class_size``) with a seeded
++-15% jitter: a mug stays a mug's size next to a 80 cm cube, whatever it replaced (the camera
+frames the subjects after placement, ``generators.framing``), and a seeded colour that the
+renderer uses when the asset brings no material of its own.
 
 Placement reserved only the replaced object's bounds, so the asset's size is then capped to fit
 in them: its safe outer bounds (:func:`synth_render.placement.asset_bounds`, a ``size`` cube
@@ -148,7 +149,7 @@ def with_library_assets(scene: Scene, libraries: Sequence[Library], *, share: fl
         obj = objects[i]
         _, size = extent(obj)
         base = math.ceil(float(boxes[i][0][2]) * 1e5) / 1e5  # placement's bottom (rounded up: never sinks)
-        target = min(max(entry.size_m, 0.5 * size), 1.5 * size) * float(rng.uniform(0.85, 1.15))
+        target = entry.size_m * float(rng.uniform(0.85, 1.15))  # true size, not the replaced shape's
         yaw = float(obj.rotation[2]) if any(obj.rotation) else float(rng.uniform(0, 2 * math.pi))
         r, g, b = colorsys.hsv_to_rgb(float(rng.random()), float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.35, 0.9)))
         others = boxes[:i] + boxes[i + 1:]
@@ -157,6 +158,7 @@ def with_library_assets(scene: Scene, libraries: Sequence[Library], *, share: fl
         if fit < 0.25 * size:
             continue  # the reserved footprint is too narrow for a recognisable asset: keep the shape
         target = math.floor(min(target, fit - 1e-5) * 1e5) / 1e5  # rounded down: never wider than reserved
+        boxes[i] = asset_bounds(target, yaw, (float(obj.location[0]), float(obj.location[1]), base))  # what it takes now
         replaced += 1
         ref = AssetRef(library=entry.library, id=entry.path, uri=uris[entry.library], cls=entry.cls,
                        size=target, license=entry.license, attribution=entry.attribution,
