@@ -208,7 +208,7 @@ def _falloff(width: int, height: int) -> np.ndarray:
 
 def _lens(rgb: np.ndarray, mu: np.ndarray, mv: np.ndarray, p: SensorParams, k: np.ndarray) -> np.ndarray:
     """Distortion (all channels through the green map), red and blue magnified by ``1 +- ca``, vignetting, exposure."""
-    out = cv2.remap(rgb, mu, mv, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out = np.asarray(cv2.remap(rgb, mu, mv, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), dtype=np.float32)
     if p.ca:
         cx, cy = float(k[0, 2]) - 0.5, float(k[1, 2]) - 0.5
         for c, scale in ((0, 1.0 + p.ca), (2, 1.0 - p.ca)):
@@ -219,7 +219,7 @@ def _lens(rgb: np.ndarray, mu: np.ndarray, mv: np.ndarray, p: SensorParams, k: n
     h, w = mu.shape
     gain = (1.0 - np.float32(p.vignetting) * _falloff(w, h)) * np.float32(2.0 ** p.exposure)
     out *= gain[..., None]
-    return np.asarray(out, dtype=np.float32)
+    return out
 
 
 @lru_cache(maxsize=1)
