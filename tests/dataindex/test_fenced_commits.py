@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from box.racing import race  # tests/reliability is on sys.path (tests/conftest.py)
-from conftest import NOW, commit_shards, make_spec
 from deaf_proxy import DeafProxy
+from index_helpers import NOW, commit_shards, make_spec
 
 from parallel_synth.dataset.index import write_index
 from synth_contract import layout

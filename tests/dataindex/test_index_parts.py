@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from conftest import NOW, commit_shards, make_spec
+from index_helpers import NOW, commit_shards, make_spec
 
 from parallel_synth.commands.cli import cli
 from parallel_synth.dataset.checks import check_dataset

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow.dataset as pads
 import pytest
 from click.testing import CliRunner
-from conftest import NOW, commit_shards, make_spec
+from index_helpers import NOW, commit_shards, make_spec
 from waiting import wait_for
 
 from parallel_synth.commands.cli import cli

@@ -354,9 +354,11 @@ class _IndexFiles:
                 self._pq = pq.ParquetWriter(self.tmp / name, INDEX_SCHEMA, compression="zstd")
             if item.table.num_rows:
                 self._pq.write_table(item.table)
-        if self.jsonl is not None:
-            for row in item.table.to_pylist():
-                self.jsonl.write(json.dumps({**row, "metadata": json.loads(row["metadata"])}) + "\n")
+        if self.jsonl is not None:  # the sample JSON spliced in as it is stored (no parse and dump again)
+            texts = item.table.column("metadata").to_pylist()
+            rest = item.table.drop_columns(["metadata"]).to_pylist()
+            for row, text in zip(rest, texts, strict=True):
+                self.jsonl.write(json.dumps(row)[:-1] + ', "metadata": ' + text + "}\n")
 
     def _close(self) -> None:
         if self._pq is None:
