@@ -24,10 +24,10 @@ def test_subjects_fill_the_drawn_share_of_the_frame(category: str) -> None:
         subjects = [o for o in framed.objects if not o.distractor] or list(framed.objects)
         ext = _extent(framed.camera, np.concatenate([_world_corners(o) for o in subjects]), 1.0)
         assert ext is not None and ext[0] <= 1.0, "every subject stays in the frame"
-        area, fw, fh = ext
+        area, fw, fh, _, _ = ext
         assert area == pytest.approx(framed.framing.fill, abs=1e-3)
         assert max(fw, fh) <= MAX_SIDE + 1e-3
         hits += abs(area - framed.framing.target) < 0.05 or max(fw, fh) > MAX_SIDE - 0.05
     # A wall or an object in the line of sight, or a box that perspective pushes off-centre, may keep the
     # camera back (a smaller fill, never a larger one, never under a third of the range).
-    assert hits >= 1, f"{category}: the fill missed its target in {4 - hits} of 4 scenes"
+    assert hits >= 2, f"{category}: the fill missed its target in {4 - hits} of 4 scenes"

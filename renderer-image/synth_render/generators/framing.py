@@ -45,8 +45,9 @@ def _world_corners(obj: SceneObject) -> np.ndarray:
     return np.asarray(c @ m[:3, :3].T + m[:3, 3])
 
 
-def _extent(cam: Camera, pts: np.ndarray, aspect: float) -> tuple[float, float, float] | None:
-    """(area share, width share, height share) of the projected points' box; None if any is behind the camera."""
+def _extent(cam: Camera, pts: np.ndarray, aspect: float) -> tuple[float, float, float, float, float] | None:
+    """(area share, width share, height share, centre u, centre v) of the projected points' box, as
+    shares of the frame; None if any point is behind the camera. Area > 1: the box leaves the frame."""
     w, h = round(_SIZE * aspect), _SIZE
     uv, z = post.project(pts, post.intrinsics(cam, w, h), post.extrinsics(cam))
     if (z <= 0.05).any():
@@ -54,7 +55,16 @@ def _extent(cam: Camera, pts: np.ndarray, aspect: float) -> tuple[float, float, 
     lo, hi = uv.min(axis=0), uv.max(axis=0)
     fw, fh = float(hi[0] - lo[0]) / w, float(hi[1] - lo[1]) / h
     inside = lo[0] >= 0 and lo[1] >= 0 and hi[0] <= w and hi[1] <= h
-    return (fw * fh if inside else 1.0 + fw * fh), fw, fh
+    cu, cv = float(lo[0] + hi[0]) / 2 / w, float(lo[1] + hi[1]) / 2 / h
+    return (fw * fh if inside else 1.0 + fw * fh), fw, fh, cu, cv
+
+
+def _pan(cam: Camera, aim: np.ndarray, du: float, dv: float, dist: float, aspect: float) -> np.ndarray:
+    """The aim point moved in the image plane so that a point at (du, dv) frame shares off the wanted
+    spot comes to it (the camera moves with the aim: same direction, same distance)."""
+    right, up, _ = post.camera_basis(cam)
+    f = cam.focal_mm / cam.sensor_mm  # focal length in image widths
+    return np.asarray(aim + 0.9 * dist / f * (du * right - dv / aspect * up))
 
 
 def _blocked(a: np.ndarray, b: np.ndarray, walls: list[np.ndarray]) -> bool:
@@ -95,28 +105,35 @@ def frame(scene: Scene, rng: np.random.Generator, *, fill: tuple[float, float], 
     pts = np.concatenate([_world_corners(o) for o in subjects])
     boxes = [(c.min(axis=0), c.max(axis=0)) for c in (_world_corners(o) for o in scene.objects)]
     lo, hi = pts.min(axis=0), pts.max(axis=0)
-    size = hi - lo
     target = float(rng.uniform(*fill))
-    nudge = np.array([rng.uniform(-0.08, 0.08) * size[0], rng.uniform(-0.08, 0.08) * size[1],
-                      rng.uniform(-0.05, 0.05) * size[2]])
-    aim = (lo + hi) / 2 + nudge
+    want = (0.5 + float(rng.uniform(-0.06, 0.06)), 0.5 + float(rng.uniform(-0.06, 0.06)))  # seeded, near the centre
+    aim = (lo + hi) / 2
     old = scene.camera
     ray = np.subtract(old.location, old.look_at)
     direction = ray / max(float(np.linalg.norm(ray)), 1e-9)
     dist = max(float(np.linalg.norm(ray)), 0.3)
-    best: tuple[float, float, float] | None = None  # (miss, distance, fill) of the best framing that fits
-    for _ in range(16):
-        ext = _extent(_camera(old, aim, direction, dist), pts, aspect)
-        if ext is None or ext[0] > 1.0 or max(ext[1], ext[2]) > MAX_SIDE:
-            dist *= 1.25  # behind the camera or out of the frame: back off
+    best: tuple[float, float, float, np.ndarray] | None = None  # (miss, distance, fill, aim) of the best fit
+    for _ in range(24):
+        cam = _camera(old, aim, direction, dist)
+        ext = _extent(cam, pts, aspect)
+        if ext is None:
+            dist *= 1.25  # behind the camera: back off
             continue
-        got = ext[0]
+        got, fw, fh, cu, cv = ext
+        if got > 1.0 or max(fw, fh) > MAX_SIDE:
+            aim = _pan(cam, aim, cu - want[0], cv - want[1], dist, aspect)
+            dist *= max(max(fw, fh) / MAX_SIDE, 1.05)  # out of the frame: centre it and back off
+            continue
         if best is None or abs(got - target) < best[0]:
-            best = (abs(got - target), dist, got)
-        if abs(got - target) < 0.01 * target:
+            best = (abs(got - target), dist, got, aim)
+        if abs(got - target) < 0.01 * target and abs(cu - want[0]) < 0.01 and abs(cv - want[1]) < 0.01:
             break
+        aim = _pan(cam, aim, cu - want[0], cv - want[1], dist, aspect)
         dist *= math.sqrt(got / target)
-    dist, got = (best[1], best[2]) if best is not None else (dist, 0.0)
+    if best is not None:
+        _, dist, got, aim = best
+    else:
+        got = 0.0
     walls = [np.linalg.inv(trs(p.location, p.rotation, p.scale)) for p in scene.background if p.primitive != "plane"]
     centre = (lo + hi) / 2
     sights = [aim, *(centre + 0.8 * (aabb_corners(lo, hi) - centre))]  # the aim and (inset) union box corners
