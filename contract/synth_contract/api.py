@@ -1211,8 +1211,9 @@ class Condition(_Status):
 
 class Counts(_Status):
     target: int = Field(0, description="Target count.")
-    completed: int = Field(0, description="Completed count.")
+    completed: int = Field(0, description="Completed count (samples: committed and kept, quarantined ones apart).")
     failed: int = Field(0, description="Failed count.")
+    quarantined: int = Field(0, description="Samples committed to the quarantine, not to the training shards.")
 
 
 class ShardCounts(_Status):
@@ -1223,7 +1224,8 @@ class ShardCounts(_Status):
 
 class CategoryProgress(_Status):
     target: int = Field(0, description="Target samples in this category.")
-    completed: int = Field(0, description="Committed samples in this category.")
+    completed: int = Field(0, description="Committed and kept samples in this category.")
+    quarantined: int = Field(0, description="Samples of this category the quality gate quarantined.")
 
 
 class WorkerCounts(_Status):
@@ -1260,6 +1262,12 @@ class FoldedStatus(_Status):
     gpu_seconds: float = Field(0.0, description="GPU-seconds of folded batches.")
     spot_gpu_seconds: float = Field(0.0, description="Spot GPU-seconds of folded batches.")
     categories: dict[str, int] = Field(default_factory=dict, description="Committed samples per category.")
+    quarantined_samples: int = Field(0, description="Samples of folded batches committed to the quarantine.")
+    quarantined_categories: dict[str, int] = Field(
+        default_factory=dict, description="Quarantined samples of folded batches per category.")
+    segments: dict[str, dict[str, int]] | None = Field(
+        None, description="Committed samples of folded batches per schedule segment (by fromShard) and category; "
+        "absent in statuses written before it existed.")
 
 
 class PlanStatus(_Status):
@@ -1365,7 +1373,9 @@ class RenderBatchStatus(_Status):
     failed_shards: str = Field("", description="Failed shards as ranges of offsets.")
     quality_failed_shards: str = Field(
         "", description="Offsets the quality gate failed (exit 3): failed for good, never in a later attempt.")
-    samples_completed: int = Field(0, description="Samples in committed shards.")
+    samples_completed: int = Field(0, description="Samples in committed shards, kept (quarantined ones apart).")
+    samples_quarantined: int = Field(0, description="Samples its pods committed to the quarantine.")
+    quarantined_categories: dict[str, int] = Field(default_factory=dict, description="Quarantined samples per category.")
     shards_done: int = Field(0, description="Number of committed shards (printer column).")
     preemptions: int = Field(0, description="Pods preempted.")
     retries: int = Field(0, description="Pod retries and Job re-attempts.")

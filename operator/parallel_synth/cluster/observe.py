@@ -6,11 +6,13 @@ the facts (:mod:`parallel_synth.decisions.facts`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from parallel_synth.decisions.facts import (
     ANNOTATION_SHARD_OFFSET,
+    COMMITTED,
     CONTAINER,
     INDEX_KEY,
     JOB_NAME_KEYS,
@@ -24,6 +26,7 @@ from parallel_synth.decisions.facts import (
 )
 from synth_contract import ranges
 from synth_contract.api import RenderBatchSpec, RenderBatchStatus
+from synth_contract.exitcodes import EXIT_OK
 from synth_contract.times import epoch
 
 NODE_LOSS_REASONS = frozenset({"NodeLost", "Evicted", "Terminated", "Shutdown"})
@@ -51,6 +54,25 @@ def _disrupted_at(meta: Mapping[str, Any], st: Mapping[str, Any], *, ended: floa
     return at or ended or started or 0.0
 
 
+def quarantine_report(message: str) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """Quarantined samples (total, per category) in a render pod's termination message
+    (:data:`~parallel_synth.decisions.facts.TERMINATION_MESSAGE`); (0, ()) for anything else."""
+    try:
+        doc = json.loads(message[:8192])
+    except ValueError:
+        return 0, ()
+    if not isinstance(doc, dict) or doc.get("outcome") != COMMITTED or not isinstance(doc.get("quarantined"), dict):
+        return 0, ()
+    q = doc["quarantined"]
+    cats = q.get("categories") if isinstance(q.get("categories"), dict) else {}
+    per = tuple(sorted((str(k), int(v)) for k, v in cats.items()
+                       if isinstance(v, int) and not isinstance(v, bool) and v > 0))
+    total = q.get("samples")
+    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        total = sum(n for _, n in per)
+    return total, per
+
+
 def controller_uid(meta: Mapping[str, Any]) -> str | None:
     """The uid of an object's controller (its ``controller: true`` owner reference)."""
     refs = [r for r in meta.get("ownerReferences") or [] if isinstance(r, Mapping)]
@@ -65,6 +87,7 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
     labels = meta.get("labels") or {}
     phase = st.get("phase") or "Pending"
     finished = exit_code = None
+    report: tuple[int, tuple[tuple[str, int], ...]] = (0, ())
     ends: list[float | None] = []
     for cs in st.get("containerStatuses") or []:
         term = (cs.get("state") or {}).get("terminated")
@@ -74,6 +97,8 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
             finished = at or finished
             if cs.get("name") == CONTAINER:
                 exit_code = term.get("exitCode")
+                if exit_code == EXIT_OK and term.get("message"):
+                    report = quarantine_report(term["message"])
     return_code = int(exit_code) if exit_code is not None else None
     started = epoch(st.get("startTime"))
     preempted_at = _disrupted_at(meta, st, ended=finished, started=started)
@@ -96,6 +121,8 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
         exit_code=return_code,
         ended=max((e for e in ends if e is not None), default=None),
         batch_uid=str(labels[LABEL_BATCH_UID]) if labels.get(LABEL_BATCH_UID) else None,
+        quarantined=report[0],
+        quarantined_categories=report[1],
     )
 
 

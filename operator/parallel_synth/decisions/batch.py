@@ -35,6 +35,7 @@ from parallel_synth.decisions.jobs import JobRequest, job_name
 from parallel_synth.decisions.status import (
     Ledger,
     account_pods,
+    add_counts,
     is_finished,
     offsets_exited_with,
     pod_counts,
@@ -90,14 +91,15 @@ def _running_phase(spec: RenderBatchSpec) -> str:
 
 
 def _counts(spec: SynthDatasetSpec, batch: RenderBatchSpec, completed: list[ranges.Span],
-            failed: list[ranges.Span]) -> dict[str, Any]:
-    """The count fields of a batch status for its committed and failed offsets."""
+            failed: list[ranges.Span], *, quarantined: int = 0) -> dict[str, Any]:
+    """The count fields of a batch status for its committed and failed offsets; ``samplesCompleted``
+    counts what was kept (``quarantined`` samples of committed shards apart, issue #23 item 3)."""
     done = ranges.count(completed)
     return {
         "completed_shards": ranges.format_spans(completed),
         "failed_shards": ranges.format_spans(failed),
         "shards_done": done,
-        "samples_completed": samples_in(spec, ranges.shift(completed, batch.shard_start)),
+        "samples_completed": max(0, samples_in(spec, ranges.shift(completed, batch.shard_start)) - quarantined),
         "progress": f"{done}/{batch.shard_count}",
     }
 
@@ -182,7 +184,8 @@ def decide_batch(
     queued = bool(dataset_spec.queue)  # issue #17: Kueue admits (unsuspends) the Jobs, see kueue.py
     if attempt == 0:
         first = job_name(name, 1)
-        out.set(attempt=1, job=first, **_counts(dataset_spec, spec, prior_done, []))
+        out.set(attempt=1, job=first,
+                **_counts(dataset_spec, spec, prior_done, [], quarantined=status.samples_quarantined))
         if queued and spec.parallelism == 0:  # a Kueue Job is sized once: created when pods are wanted
             out.set(phase=_running_phase(spec))
             return out.done()
@@ -284,7 +287,9 @@ def decide_batch(
         unschedulable=counts.unschedulable,
         retries=attempt + prior_failed if outcome == "retry" else (attempt - 1) + prior_failed,
         gpu_seconds_settled=round(max(0.0, acc.gpu_seconds_finished - unsettled), 3),
-        **_counts(dataset_spec, spec, done, failed_spans),
+        samples_quarantined=status.samples_quarantined + acc.quarantined,
+        quarantined_categories=add_counts(dict(status.quarantined_categories), acc.quarantined_categories),
+        **_counts(dataset_spec, spec, done, failed_spans, quarantined=status.samples_quarantined + acc.quarantined),
     )
     if acc.new_preemptions:
         out.event("Warning", "Preempted",

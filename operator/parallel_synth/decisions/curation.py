@@ -41,3 +41,33 @@ def done_shards(folded_batches: Iterable[ranges.Span], shards_per_batch: int, to
     """Committed global shard spans: the shards of folded batches minus failed ones, plus live ones."""
     folded = [(a * shards_per_batch, min((b + 1) * shards_per_batch, total_shards) - 1) for a, b in folded_batches]
     return ranges.union(ranges.subtract(folded, failed), live_done)
+
+
+def segment_counts(spec: SynthDatasetSpec, done: Iterable[ranges.Span]) -> dict[str, dict[str, int]]:
+    """Committed samples per schedule segment (keyed by its ``fromShard``) and category, of the
+    global shard spans ``done``: what a folded batch adds to ``status.folded.segments``."""
+    return {str(seg["fromShard"]): {c: v["completed"] for c, v in seg["categories"].items() if v["completed"]}
+            for seg in segment_progress(spec, done)}
+
+
+def add_segments(a: dict[str, dict[str, int]], b: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    out = {k: dict(v) for k, v in a.items()}
+    for seg, cats in b.items():
+        row = out.setdefault(seg, {})
+        for c, n in cats.items():
+            row[c] = row.get(c, 0) + n
+    return out
+
+
+def schedule_status(spec: SynthDatasetSpec, folded: dict[str, dict[str, int]],
+                    live_done: Iterable[ranges.Span]) -> list[dict[str, Any]]:
+    """``status.schedule``: per segment, targets and committed samples of folded batches (counted
+    when they were folded, issue #22 item 10: never re-derived from the bounded failed-shards text)
+    plus those of the live batches' committed shards."""
+    live = segment_counts(spec, live_done)
+    total = add_segments(folded, live)
+    return [{"fromShard": seg["fromShard"], "toShard": seg["toShard"],
+             "categories": {c: {"target": v["target"], "completed": total.get(str(seg["fromShard"]), {}).get(c, 0)}
+                            for c, v in seg["categories"].items()}}
+            for seg in segment_progress(spec, [])]
+

@@ -33,7 +33,7 @@ from parallel_synth.decisions.autoscale import (
     settled_gpu_seconds,
     transition_events,
 )
-from parallel_synth.decisions.curation import done_shards, segment_progress
+from parallel_synth.decisions.curation import add_segments, done_shards, schedule_status, segment_counts
 from parallel_synth.decisions.effects import (
     CreateBatch,
     CreateIndexJob,
@@ -161,7 +161,13 @@ def _fold(folded: FoldedStatus, b: ObservedBatch, spec: SynthDatasetSpec) -> Fol
     s = b.status
     done = ranges.shift(ranges.parse(s.completed_shards), b.spec.shard_start)
     failed = ranges.subtract(ranges.shift(ranges.parse(s.failed_shards), b.spec.shard_start), done)
+    segments = folded.segments
+    if spec.schedule:  # per segment, now: the batch's exact spans are gone once it is deleted
+        segments = add_segments(segments or {}, segment_counts(spec, done))
     return folded.model_copy(update={
+        "quarantined_samples": folded.quarantined_samples + s.samples_quarantined,
+        "quarantined_categories": add_counts(dict(folded.quarantined_categories), dict(s.quarantined_categories)),
+        "segments": segments,
         "samples": folded.samples + samples_in(spec, done),
         "shards": folded.shards + ranges.count(done),
         "failed_shards": folded.failed_shards + ranges.count(failed),
@@ -204,6 +210,9 @@ def decide_dataset(
     folded = old.folded
     folded_idx = ranges.parse(folded.batches)
     failed_global = ranges.parse_bounded(old.failed_shards)
+    if spec.schedule and folded.segments is None:  # a status from before folded.segments: derive it once
+        folded = folded.model_copy(update={"segments": segment_counts(
+            spec, done_shards(folded_idx, per, total_shards, failed_global, []))})
 
     # Fold finished batches; the others are live.
     delete: list[str] = []
@@ -260,8 +269,13 @@ def decide_dataset(
                                for b in live]) if live else []
     shards_done = folded.shards + ranges.count(live_done)
     shards_failed = folded.failed_shards
-    samples_done = folded.samples + samples_in(spec, live_done)
+    samples_done = folded.samples + samples_in(spec, live_done)  # committed, quarantined samples included
     cats_done = add_counts(dict(folded.categories), categories_in(spec, live_done))
+    # issue #23 item 3: what was kept; samples the quality gate quarantined are counted apart
+    quarantined = folded.quarantined_samples + sum(b.status.samples_quarantined for b in live)
+    cats_quarantined = dict(folded.quarantined_categories)
+    for b in live:
+        cats_quarantined = add_counts(cats_quarantined, dict(b.status.quarantined_categories))
     totals = Totals(
         samples_completed=samples_done,
         samples_failed=folded.failed_samples,
@@ -348,7 +362,9 @@ def decide_dataset(
         conds = set_condition(conds, c.type, c.status, c.reason, c.message, now=now)
     if finished_event:
         events.append(Event("Normal" if phase == DatasetPhase.SUCCEEDED else "Warning", "Finished",
-                            f"{samples_done} samples committed, {shards_failed} shard(s) failed"
+                            f"{samples_done - quarantined} samples committed"
+                            + (f" ({quarantined} more quarantined)" if quarantined else "")
+                            + f", {shards_failed} shard(s) failed"
                             + (f": {failed_text}" if failed_text else "")))
     events += transition_events(old.conditions, scale)
 
@@ -357,11 +373,13 @@ def decide_dataset(
         "phase": phase.value,
         "observed_generation": generation,
         "conditions": conds,
-        "samples": Counts(target=spec.samples, completed=samples_done, failed=folded.failed_samples),
+        "samples": Counts(target=spec.samples, completed=max(0, samples_done - quarantined),
+                          failed=folded.failed_samples, quarantined=quarantined),
         "shards": ShardCounts(total=total_shards, completed=shards_done, failed=shards_failed),
-        "categories": {k: CategoryProgress(target=v, completed=cats_done.get(k, 0)) for k, v in targets.items()},
-        "schedule": [SegmentStatus.model_validate(s) for s in segment_progress(
-            spec, done_shards(folded_idx, per, total_shards, failed_global, live_done))] if spec.schedule else [],
+        "categories": {k: CategoryProgress(target=v, completed=max(0, cats_done.get(k, 0) - cats_quarantined.get(k, 0)),
+                                           quarantined=cats_quarantined.get(k, 0)) for k, v in targets.items()},
+        "schedule": [SegmentStatus.model_validate(s) for s in schedule_status(
+            spec, folded.segments or {}, live_done)] if spec.schedule else [],
         "samples_per_day": round(scale.throughput.samples_per_day or 0.0, 1),
         "eta": eta_text(scale, now=now),
         "workers": workers,

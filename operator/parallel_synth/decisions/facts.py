@@ -26,6 +26,16 @@ LABEL_BATCH_UID = f"{GROUP}/batch-uid"
 re-created under the same name never counts the pods of its predecessor)."""
 
 
+TERMINATION_MESSAGE = "/dev/termination-log"
+"""What a render pod that committed its shard writes there (Kubernetes' default
+``terminationMessagePath``; the kubelet copies it into ``state.terminated.message``): one JSON
+object, a subset of the shard's manifest, ``{"outcome": "committed", "shard": N, "samples": kept,
+"quarantined": {"samples": n, "categories": {name: n}}}``. The operator counts a shard's
+quarantined samples apart from the kept ones (issue #23 item 3); a pod that says nothing (an
+older renderer, a shard already committed by another pod) counts as all kept."""
+COMMITTED = "committed"
+
+
 _C = TypeVar("_C", Mapping[str, Any], Condition)
 
 
@@ -71,6 +81,11 @@ class PodFacts:
     """Latest ``finishedAt`` of its terminated containers (None while any still runs)."""
     batch_uid: str | None = None
     """The :data:`LABEL_BATCH_UID` label (None on pods made before it existed)."""
+    quarantined: int = 0
+    """Samples this pod committed to the quarantine (its termination message, see
+    :data:`TERMINATION_MESSAGE`); 0 when it committed nothing or did not say."""
+    quarantined_categories: tuple[tuple[str, int], ...] = ()
+    """The same per category."""
 
     @property
     def terminal(self) -> bool:

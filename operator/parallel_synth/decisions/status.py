@@ -138,6 +138,9 @@ class PodAccounting:
     new_preemptions: list[str]
     spot_gpu_seconds_finished: float = 0.0
     spot_gpu_seconds_live: float = 0.0
+    quarantined: int = 0
+    """Samples quarantined, as reported by pods finished since the last tick (each pod once)."""
+    quarantined_categories: dict[str, int] = field(default_factory=dict)
 
 
 def account_pods(
@@ -163,7 +166,8 @@ def account_pods(
     new_fin: list[tuple[float, str]] = []
     new_pre: list[tuple[float, str]] = []
     live = spot_live = 0.0
-    active = pending = 0
+    active = pending = quarantined = 0
+    q_cats: dict[str, int] = {}
     for f in pods:
         spot = bool(is_spot and is_spot(f.node))
         if f.preempted_at is not None and not preempted.seen(f.name, f.preempted_at):
@@ -174,6 +178,9 @@ def account_pods(
                 gpu_seconds_finished += max(0.0, t - f.started) * weight
                 spot_gpu_seconds_finished += max(0.0, t - f.started) * weight if spot else 0.0
                 new_fin.append((t, f.name))
+                quarantined += f.quarantined  # issue #23 item 3: counted once, with the pod's GPU time
+                for cat, n in f.quarantined_categories:
+                    q_cats[cat] = q_cats.get(cat, 0) + n
         elif f.phase == "Running" and f.preempted_at is None:
             active += 1
             if f.started is not None:
@@ -192,6 +199,8 @@ def account_pods(
         new_preemptions=[n for _, n in new_pre],
         spot_gpu_seconds_finished=spot_gpu_seconds_finished,
         spot_gpu_seconds_live=spot_live,
+        quarantined=quarantined,
+        quarantined_categories=q_cats,
     )
 
 
