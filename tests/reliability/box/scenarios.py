@@ -161,8 +161,9 @@ async def final_checks(box: Box, name: str, spec: dict[str, Any], result: Scenar
     result.duplicates = truth.duplicates
     result.missing = truth.missing(expected)
     result.unexpected = len(set(truth.indexes) - expected)
-    got = {
-        "samples.completed": int((st.get("samples") or {}).get("completed") or 0),
+    counts = st.get("samples") or {}
+    got = {  # kept + quarantined: the status counts quarantined samples apart when the pods report them
+        "samples.completed": int(counts.get("completed") or 0) + int(counts.get("quarantined") or 0),
         "shards.completed": int((st.get("shards") or {}).get("completed") or 0),
         "shards.failed": int((st.get("shards") or {}).get("failed") or 0),
         "failedShards": result.reported_failed_shards,
