@@ -343,3 +343,64 @@ def batch_plan(index: int, *, shards_per_batch: int, total_shards: int) -> Batch
         raise IndexError(f"batch {index} out of range: the dataset has "
                          f"{-(-total_shards // shards_per_batch)} batches")
     return BatchPlan(index=index, shard_start=start, shard_count=min(shards_per_batch, total_shards - start))
+
+
+# --------------------------------------------------------------------------- the index step (plan, simulate)
+
+INDEX_PART_BYTES_PER_SAMPLE = 2_000.0
+"""Bytes of a sample's row in an index part (zstd; the built-in scenes' ~19 KB sample JSON inside),
+measured on shards the worker committed (``tests/dataindex``); ``benchmarks/bench_index.py`` prints it."""
+INDEX_JSONL_BYTES_PER_SAMPLE = 20_000.0
+"""Bytes of a sample's line in ``metadata.jsonl`` (uncompressed JSON), written up to ``INDEX_SINGLE_FILE_MAX``."""
+INDEX_SINGLE_FILE_MAX = 1_000_000
+"""Samples up to which the index is one ``metadata.parquet`` (mirrors ``parallel_synth.dataset.index``)."""
+INDEX_SAMPLES_PER_CPU_SECOND = 1_500.0
+"""Samples the index step summarises per CPU-second (JSON parse, coverage, counts), measured on one core."""
+INDEX_READ_BYTES_PER_SECOND = 1e9
+"""Bandwidth the index pod reads the bucket at (the figure the old path's 29 days was stated at)."""
+
+
+@dataclass(frozen=True)
+class IndexStep:
+    """The index step at the end of a run: bytes it reads, time, and the storage of the index itself."""
+
+    samples: int
+    bytes_read: float
+    seconds: float
+    bytes_read_old: float
+    """What the old path (every shard tar streamed, images included) read."""
+    seconds_old: float
+    bandwidth: float
+    samples_per_second: float
+    storage_bytes: float
+    """Parts plus the finished index (``metadata.parquet``/``jsonl`` or ``compacted/``)."""
+    layout: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"samples": self.samples, "bytesRead": self.bytes_read,
+                "bytesReadPerSample": self.bytes_read / self.samples if self.samples else 0.0,
+                "seconds": self.seconds, "bytesReadOldPath": self.bytes_read_old, "secondsOldPath": self.seconds_old,
+                "bandwidthBytesPerSecond": self.bandwidth, "samplesPerSecond": self.samples_per_second,
+                "storageBytes": self.storage_bytes, "layout": self.layout}
+
+
+def index_step(spec: SynthDatasetSpec, *, bytes_per_sample: float, bandwidth: float = INDEX_READ_BYTES_PER_SECOND,
+               samples_per_second: float = INDEX_SAMPLES_PER_CPU_SECOND,
+               part_bytes: float = INDEX_PART_BYTES_PER_SAMPLE) -> IndexStep:
+    """The index step of ``spec``'s dataset (pure): reads manifests and parts, never a tar.
+
+    Its time is the slower of reading and summarising; the old path read every tar
+    (``bytes_per_sample`` each) and summarised the same rows.
+    """
+    n = spec.samples
+    manifests = shard_count(spec) * 4_000.0 + n * 25.0  # a manifest: ~4 KB plus a score and a time per sample
+    read = manifests + n * part_bytes
+    read_old = manifests + n * bytes_per_sample
+    cpu = n / samples_per_second
+    single = n <= INDEX_SINGLE_FILE_MAX
+    storage = n * part_bytes * 2 + (n * INDEX_JSONL_BYTES_PER_SAMPLE if single and any(
+        str(f) == "jsonl" for f in spec.output.index_formats) else 0.0)
+    return IndexStep(samples=n, bytes_read=read, seconds=max(read / bandwidth, cpu), bytes_read_old=read_old,
+                     seconds_old=max(read_old / bandwidth, cpu), bandwidth=bandwidth,
+                     samples_per_second=samples_per_second, storage_bytes=storage,
+                     layout="index/metadata.parquet" if single else "index/compacted/ (files of ~1M rows)")

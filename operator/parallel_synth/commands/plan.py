@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
+from synth_contract.planning import IndexStep, index_step
 from synth_contract.validation import load_dataset
 
 
@@ -22,8 +23,10 @@ from synth_contract.validation import load_dataset
                    "1 spot only, 0 without spot).")
 @click.option("--spot-rework", type=click.FloatRange(0, 1), default=None,
               help="Fraction of spot GPU time redone after preemptions (default 0.03).")
+@click.option("--index-bandwidth", type=click.FloatRange(min=1e3, max=1e13), default=1e9, show_default=True,
+              help="Bytes/s the index step reads the bucket at (its time is the slower of reading and summarising).")
 def plan(manifest: str, as_json: bool, gpu_seconds_per_sample: float | None, bytes_per_sample: float | None,
-         spot_share: float | None, spot_rework: float | None) -> None:
+         spot_share: float | None, spot_rework: float | None, index_bandwidth: float) -> None:
     """Capacity plan: storage, GPU-hours, wall time, cost and the workers the target needs.
 
     \b
@@ -40,9 +43,25 @@ def plan(manifest: str, as_json: bool, gpu_seconds_per_sample: float | None, byt
         ), now=datetime.now(UTC))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
+    step = index_step(obj.spec, bytes_per_sample=result.bytes_per_sample, bandwidth=index_bandwidth)
     if as_json:
-        click.echo(json.dumps({"dataset": obj.metadata.name, **result.to_json()}, indent=2))
+        click.echo(json.dumps({"dataset": obj.metadata.name, **result.to_json(), "indexStep": step.to_json()},
+                              indent=2))
         return
     from parallel_synth.local.capacity_view import render_plan
 
     render_plan(obj.metadata.name, obj.spec, result)
+    click.echo(index_step_line(step))
+
+
+def index_step_line(step: IndexStep) -> str:
+    """One line on the index step: what it reads (parts, not tars), how long, and what the index stores."""
+    from parallel_synth.local.capacity import human_bytes
+
+    def dur(s: float) -> str:
+        return f"{s / 86400:.1f} days" if s >= 86400 else f"{s / 3600:.1f} h" if s >= 3600 else f"{s:.0f} s"
+
+    return (f"index step: reads {human_bytes(step.bytes_read)} ({step.bytes_read / max(step.samples, 1):,.0f} B/sample, "
+            f"index parts) in {dur(step.seconds)} at {human_bytes(step.bandwidth)}/s and "
+            f"{step.samples_per_second:,.0f} samples/s; the index stores {human_bytes(step.storage_bytes)} "
+            f"({step.layout}); streaming every tar instead: {human_bytes(step.bytes_read_old)}, {dur(step.seconds_old)}")

@@ -178,14 +178,21 @@ def simulate_cmd(
     report = run_simulation(obj.metadata.name, obj.spec, config, progress=(lambda d: click.echo(_day_line(d))) if live else None)
     if plot_path:
         plot([report], plot_path, title=f"synthctl simulate {obj.metadata.name}")
+    from synth_contract.planning import index_step  # issue #23: the index step after the last shard
+
+    step = index_step(obj.spec, bytes_per_sample=float(obj.spec.estimates.bytes_per_sample))
     if as_json:
         out: dict[str, Any] = report.summary()
+        out["indexStep"] = step.to_json()
         out["days"] = [d.__dict__ for d in report.days]
         out["status"] = {k: v for k, v in report.final_status.items() if k not in ("autoscaler", "folded")}
         click.echo(json.dumps(out, indent=2, default=str))
         return
     for line in _summary_lines(report):
         click.echo(line)
+    from parallel_synth.commands.plan import index_step_line
+
+    click.echo(index_step_line(step))
     if plot_path:
         click.echo(f"wrote {plot_path}")
 
