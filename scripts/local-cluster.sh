@@ -20,10 +20,13 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
+# Pinned versions: Kubernetes and etcd by tools/k8s/go.mod and tools/etcd/go.mod (keep these in
+# step with them); kwok and Kueue are `go install`ed at these versions (the environment may
+# override those two, e.g. to try a newer patch release).
 K8S_VERSION=v1.36.3
 ETCD_VERSION=v3.6.16
-KWOK_VERSION=v0.8.0
-KUEUE_VERSION=v0.17.0
+KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+KUEUE_VERSION="${KUEUE_VERSION:-v0.17.0}"
 TOOLS="${PARALLEL_SYNTH_TOOLS:-$HOME/.cache/parallel-synth}"
 K8S_BIN="$TOOLS/k8s-$K8S_VERSION/bin"
 ETCD_BIN="$TOOLS/etcd-$ETCD_VERSION/bin"
@@ -47,7 +50,7 @@ build_step() {
     local log="$TOOLS/build-$name.log" started=$SECONDS
     say "building $name (first use; cached in $outdir) ..."
     rm -rf "$outdir.tmp"; mkdir -p "$outdir.tmp/bin"
-    if ! OUT="$outdir.tmp/bin" "$@" >"$log" 2>&1; then
+    if ! OUT="$outdir.tmp/bin" "$@" >"$log" 2>&1 || [[ -z "$(ls -A "$outdir.tmp/bin")" ]]; then
       flock -u "$lockfd"
       printf 'local-cluster: building %s failed: %s\n--- last lines of %s ---\n' "$name" "$*" "$log" >&2
       tail -n 25 "$log" >&2
@@ -66,21 +69,23 @@ _go_k8s() {
   ld+=" -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z -X k8s.io/client-go/pkg/version.gitVersion=$v"
   (cd "$ROOT/tools/k8s" && go build -trimpath -ldflags "$ld" -o "$OUT/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler)
+    k8s.io/kubernetes/cmd/kube-scheduler) || return 1
 }
-_go_etcd() { (cd "$ROOT/tools/etcd" && go build -trimpath -ldflags "-s -w" -o "$OUT/etcd" .); }
+_go_etcd() { (cd "$ROOT/tools/etcd" && go build -trimpath -ldflags "-s -w" -o "$OUT/etcd" .) || return 1; }
 _go_kwok() {
+  # (called in an `if`, where set -e does not apply: every step checks its own status)
   GOBIN="$OUT" GOFLAGS=-trimpath go install -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
-    "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+    "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" || return 1
   # kwok needs Stage definitions: its stock stages ship in the module zip.
   local src; src="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage"
-  mkdir -p "$OUT/../stage"; cp -r "$src/." "$OUT/../stage/"; chmod -R u+w "$OUT/../stage"
+  mkdir -p "$OUT/../stage" && cp -r "$src/." "$OUT/../stage/" && chmod -R u+w "$OUT/../stage" || return 1
 }
 _go_kueue() {
   GOBIN="$OUT" GOFLAGS=-trimpath go install -ldflags "-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$KUEUE_VERSION" \
-    "sigs.k8s.io/kueue/cmd/kueue@$KUEUE_VERSION"
+    "sigs.k8s.io/kueue/cmd/kueue@$KUEUE_VERSION" || return 1
   local src; src="$(go env GOMODCACHE)/sigs.k8s.io/kueue@$KUEUE_VERSION/config/components"
-  mkdir -p "$OUT/../config"; cp -r "$src/crd" "$src/rbac" "$src/webhook" "$OUT/../config/"; chmod -R u+w "$OUT/../config"
+  mkdir -p "$OUT/../config" && cp -r "$src/crd" "$src/rbac" "$src/webhook" "$OUT/../config/" \
+    && chmod -R u+w "$OUT/../config" || return 1
 }
 
 build_all() {
@@ -348,7 +353,8 @@ up() {
   local etcd_client etcd_peer api cm sched kwok_port
   etcd_client="${ETCD_PORT:-$(free_port)}"; etcd_peer="$(free_port)"
   api="${APISERVER_PORT:-$(free_port)}"; cm="$(free_port)"; sched="$(free_port)"; kwok_port="$(free_port)"
-  for p in "$etcd_client" "$api"; do port_free "$p" || die "port $p on 127.0.0.1 is in use"; done
+  port_free "$etcd_client" || fail etcd "cannot start: port $etcd_client on 127.0.0.1 is in use (ETCD_PORT)"
+  port_free "$api" || fail kube-apiserver "cannot start: port $api on 127.0.0.1 is in use (APISERVER_PORT)"
 
   start etcd "$ETCD_BIN/etcd" --name local --data-dir "$DIR/etcd" \
     --listen-client-urls "http://127.0.0.1:$etcd_client" --advertise-client-urls "http://127.0.0.1:$etcd_client" \
@@ -367,7 +373,7 @@ up() {
     --api-audiences https://kubernetes.default.svc.cluster.local \
     --service-cluster-ip-range 10.0.0.0/24 --profiling=false --enable-priority-and-fairness=false \
     --max-requests-inflight "${INFLIGHT:-400}" --max-mutating-requests-inflight "$(( ${INFLIGHT:-400} / 2 ))" \
-    --event-ttl 30m --v 1
+    --event-ttl 30m --v 1 ${APISERVER_EXTRA_ARGS:-}
   write_kubeconfig "$DIR/kubeconfig" "https://127.0.0.1:$api"
   wait_for kube-apiserver 120 curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
     "https://127.0.0.1:$api/readyz"
