@@ -155,3 +155,19 @@ def test_status_is_a_subresource_and_kubectl_get_shows_it_at_a_glance(crds: Loca
     with pytest.raises(KubectlError, match=r"Unsupported value|phase"):
         crds.kubectl("patch", "sds", "glance", "-n", namespace, "--subresource=status", "--type=merge",
                      "-p", json.dumps({"status": {"phase": "Exploded"}}))
+
+
+def test_kubectl_get_rb_shows_a_batch_at_a_glance(crds: LocalCluster, namespace: str) -> None:
+    crds.apply({"apiVersion": "parallelsynth.io/v1alpha1", "kind": "RenderBatch",
+                "metadata": {"name": "glance-b3", "namespace": namespace},
+                "spec": {"dataset": "glance", "shardStart": 30, "shardCount": 10, "parallelism": 4}})
+    crds.kubectl("patch", "rb", "glance-b3", "-n", namespace, "--subresource=status", "--type=merge", "-p",
+                 json.dumps({"status": {"phase": "Running", "attempt": 2, "shardsDone": 7, "preemptions": 3,
+                                        "job": "glance-b3-a2", "completedShards": "0-6"}}))
+    table = crds.kubectl("get", "rb", "-n", namespace, "-o", "wide").splitlines()
+    header, row = table[0].split(), table[1].split()
+    assert header[:8] == ["NAME", "DATASET", "SHARDS", "DONE", "PHASE", "ATTEMPT", "PREEMPTIONS", "AGE"], header
+    assert row[:7] == ["glance-b3", "glance", "10", "7", "Running", "2", "3"], row
+    assert row[-2:] == ["30", "glance-b3-a2"], row
+    # The batch is in the `synth` category with the dataset: `kubectl get synth` lists both kinds.
+    assert "renderbatch.parallelsynth.io/glance-b3" in crds.kubectl("get", "synth", "-n", namespace, "-o", "name")
