@@ -161,3 +161,20 @@ def test_query_of_a_run_with_nothing_committed_yet_is_an_empty_table(tmp_path: P
     (tmp_path / "ds" / "v1").mkdir(parents=True)
     res = CliRunner().invoke(cli, ["query", str(tmp_path / "ds" / "v1"), "--json", "SELECT count(*) AS n FROM samples"])
     assert res.exit_code == 0 and json.loads(res.stdout) == [{"n": 0}]
+
+
+def test_index_live_prints_the_figures_of_the_committed_shards_and_writes_nothing(killed_run: FileStore,
+                                                                                   tmp_path: Path) -> None:
+    spec = make_spec(killed_run.root.parents[1], samples=32)
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(json.dumps({"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
+                                    "metadata": {"name": "ds"}, "spec": spec.wire()}))
+    before = sorted(p.name for p in killed_run.root.rglob("*"))
+    res = CliRunner().invoke(cli, ["index", str(killed_run.root), "--manifest", str(manifest), "--live"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    committed = committed_shards(killed_run)
+    assert doc["live"] is True and doc["samples"] == {"target": 32, "completed": 4 * len(committed)}
+    assert sum(c["completed"] for c in doc["categories"].values()) == 4 * len(committed)
+    assert doc["coverage"]["samples"] == 4 * len(committed)
+    assert sorted(p.name for p in killed_run.root.rglob("*")) == before

@@ -53,7 +53,11 @@ def _spec(manifest: str | None) -> tuple[SynthDatasetSpec, str | None]:
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False), help="The SynthDataset manifest.")
 @click.option("--rebuild-from-shards", is_flag=True,
               help="Read the tar of a shard whose index part is missing or damaged (only that shard's).")
-def index(location: str | None, dataset: str | None, manifest: str | None, rebuild_from_shards: bool) -> None:
+@click.option("--live", is_flag=True,
+              help="Print dataset.json's figures (counts, balance, quality, coverage) over the shards committed "
+                   "so far, from manifests and index parts; writes nothing (the run may go on).")
+def index(location: str | None, dataset: str | None, manifest: str | None, rebuild_from_shards: bool,
+          live: bool) -> None:
     """Write the index (from the shards' index parts) and dataset.json of a finished dataset.
 
     \b
@@ -61,7 +65,7 @@ def index(location: str | None, dataset: str | None, manifest: str | None, rebui
     or does not match its manifest (named; --rebuild-from-shards reads that shard's tar instead);
     2 wrong usage or bad configuration.
     """
-    from parallel_synth.dataset.index import IndexProblem, write_index
+    from parallel_synth.dataset.index import IndexProblem, live_summary, write_index
     from synth_contract.store import open_store
 
     try:
@@ -75,6 +79,14 @@ def index(location: str | None, dataset: str | None, manifest: str | None, rebui
         sys.exit(EXIT_USAGE)
     root = location or layout.dataset_root(spec.output.uri, dataset, spec.version)
     files = open_store(root, endpoint_url=spec.output.endpoint_url, region=spec.output.region)
+    if live:
+        try:
+            doc = live_summary(spec, dataset, files, now=datetime.now(UTC))
+        except Exception as exc:
+            click.echo(f"synthctl index --live: {root}: {exc}", err=True)
+            sys.exit(EXIT_PROBLEMS)
+        click.echo(json.dumps(doc, indent=2))
+        return
     try:  # reads every manifest: a shard not committed yet fails here, nothing is half-written
         doc = write_index(spec, dataset, files, now=datetime.now(UTC), rebuild_from_shards=rebuild_from_shards)
     except IndexProblem as exc:
