@@ -154,3 +154,13 @@ def test_two_processes_racing_on_an_s3_shard_commit_it_exactly_once(s3_endpoint:
     finally:
         del os.environ["AWS_ENDPOINT_URL"]
     assert len(res.rounds) == RACE_ROUNDS and res.problems == [] and res.double_commits == 0
+
+
+def test_a_commit_retried_after_a_lost_response_is_the_same_commit(tmp_path: Path) -> None:
+    """The store took every file and the manifest, the answer was lost: the retry must not count as losing."""
+    store = FileStore(tmp_path / "bucket")
+    _, files, doc = _other_files(tmp_path)
+    first = commit(store, 0, files, doc)
+    again = commit(store, 0, files, doc)
+    assert first.status == again.status == "committed"
+    assert set(again.placed.values()) == {"same"} and verify_shard(store, 0, deep=True) == []
