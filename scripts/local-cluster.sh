@@ -88,9 +88,38 @@ _go_kueue() {
     && chmod -R u+w "$OUT/../config" || return 1
 }
 
+# ensure_go: a Go toolchain >= 1.26 on PATH. Without one (a fresh Debian has none, or an old
+# one), the toolchain is fetched once from the Go module proxy (golang.org/toolchain, the very
+# zip `go` itself downloads for GOTOOLCHAIN) into $TOOLS/go-$GO_TOOLCHAIN.
+GO_TOOLCHAIN="${GO_TOOLCHAIN:-go1.26.8}"
+ensure_go() {
+  if command -v go >/dev/null; then
+    local v; v="$(go env GOVERSION 2>/dev/null || echo go0)"; v="${v#go}"
+    local major="${v%%.*}" minor; minor="${v#*.}"; minor="${minor%%.*}"
+    if (( major > 1 || (major == 1 && minor >= 26) )); then return 0; fi
+  fi
+  local dir="$TOOLS/$GO_TOOLCHAIN" proxy="${GOPROXY:-https://proxy.golang.org}"
+  proxy="${proxy%%,*}"
+  if [[ ! -x "$dir/bin/go" ]]; then
+    command -v curl >/dev/null || die "fetching Go needs curl (apt-get install curl)"
+    say "fetching $GO_TOOLCHAIN from $proxy (no Go >= 1.26 on PATH) ..."
+    local zip; zip="$(mktemp)"
+    curl -fsSL "$proxy/golang.org/toolchain/@v/v0.0.1-$GO_TOOLCHAIN.linux-amd64.zip" -o "$zip" \
+      || { rm -f "$zip"; die "could not fetch $GO_TOOLCHAIN from $proxy (golang.org/toolchain)"; }
+    rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+    # Python's zipfile keeps no file modes: the toolchain's programs are made executable after.
+    python3 -m zipfile -e "$zip" "$dir.tmp" && rm -f "$zip" || die "could not unpack $GO_TOOLCHAIN"
+    rm -rf "$dir"; mv "$dir.tmp/golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-amd64" "$dir"; rm -rf "$dir.tmp"
+    chmod -R a+x "$dir/bin" "$dir/pkg/tool"
+  fi
+  export PATH="$dir/bin:$PATH" GOTOOLCHAIN=local
+}
+
 build_all() {
   local kueue="$1"
-  command -v go >/dev/null || die "building the control plane needs Go (go1.26+) on PATH"
+  if [[ -f "$TOOLS/etcd-$ETCD_VERSION/.done" && -f "$TOOLS/k8s-$K8S_VERSION/.done" && -f "$TOOLS/kwok-$KWOK_VERSION/.done" \
+        && ( "$kueue" == 0 || -f "$TOOLS/kueue-$KUEUE_VERSION/.done" ) ]]; then return 0; fi
+  ensure_go
   build_step "etcd-$ETCD_VERSION" "$TOOLS/etcd-$ETCD_VERSION" _go_etcd
   build_step "kubernetes-$K8S_VERSION" "$TOOLS/k8s-$K8S_VERSION" _go_k8s
   build_step "kwok-$KWOK_VERSION" "$TOOLS/kwok-$KWOK_VERSION" _go_kwok
