@@ -178,3 +178,20 @@ def test_index_live_prints_the_figures_of_the_committed_shards_and_writes_nothin
     assert sum(c["completed"] for c in doc["categories"].values()) == 4 * len(committed)
     assert doc["coverage"]["samples"] == 4 * len(committed)
     assert sorted(p.name for p in killed_run.root.rglob("*")) == before
+
+
+def test_a_local_run_still_going_has_live_figures_and_index_columns(tmp_path: Path) -> None:
+    from parallel_synth.dataset.index import IndexProblem, live_doc, part_columns
+
+    spec = make_spec(tmp_path)
+    store = FileStore(tmp_path / "ds" / "v1")
+    commit_shards(spec, store, [0, 2])  # shard 1 not committed yet
+    assert live_doc(store, now=NOW) is None  # not a local run (no local-run.json)
+    store.write_bytes(layout.LOCAL_RUN_JSON, json.dumps({"spec": spec.wire()}).encode())
+    doc = live_doc(store, now=NOW)
+    assert doc is not None and doc["name"] == "ds" and doc["samples"]["completed"] == 8
+    table = part_columns(store, ["key", "shard", "score"])
+    assert sorted(set(table.column("shard").to_pylist())) == [0, 2] and table.num_rows == 8
+    store.write_bytes(layout.LOCAL_RUN_JSON, b"[1, 2]")
+    with pytest.raises(IndexProblem, match=r"local-run\.json"):
+        live_doc(store, now=NOW)

@@ -458,3 +458,38 @@ def index_files(files: Store, *, source: str = "auto") -> tuple[str, list[str]]:
     parts = [rel for rel in files.list(layout.INDEX_PARTS)
              if (n := layout.shard_of(rel, layout.INDEX_PARTS, ".parquet")) is not None and n in committed]
     return "parts", parts
+
+
+def live_doc(files: Store, *, now: datetime) -> dict[str, Any] | None:
+    """A local run still going (``local-run.json`` there, no ``dataset.json`` yet): ``dataset.json``'s
+    figures over the shards committed so far (``live_summary``); None when neither file is there.
+
+    A ``local-run.json`` that cannot be used is an ``IndexProblem`` naming it.
+    """
+    if files.exists(DATASET_JSON) or not files.exists(layout.LOCAL_RUN_JSON):
+        return None
+    size = files.size(layout.LOCAL_RUN_JSON) or 0
+    if size > 16 * 1024 * 1024:
+        raise IndexProblem(f"{layout.LOCAL_RUN_JSON}: {size:,} bytes, more than a spec can be")
+    try:
+        spec = SynthDatasetSpec.model_validate(json.loads(files.read_bytes(layout.LOCAL_RUN_JSON) or b"")["spec"])
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise IndexProblem(f"{layout.LOCAL_RUN_JSON}: not a run's spec ({type(exc).__name__})") from None
+    name = files.uri.rstrip("/").split("/")[-2] if files.uri.count("/") >= 2 else "dataset"
+    return live_summary(spec, name, files, now=now)
+
+
+def part_columns(files: Store, columns: list[str]) -> pa.Table:
+    """``columns`` of the committed shards' index parts (what a live report reads instead of the index)."""
+    _, rels = index_files(files, source="parts")
+    tables = []
+    for rel in rels:
+        shard = layout.shard_of(rel, layout.INDEX_PARTS, ".parquet")
+        data = files.read_bytes(rel)
+        problems = index_rows.footer_problems(data or b"", rows=None, where=f"shard {shard}: index part {rel}")
+        if data is None or problems:
+            raise IndexProblem(problems[0] if problems else f"{rel} vanished while it was read")
+        tables.append(index_rows.read_part(data).select(columns))
+    if not tables:
+        return pa.Table.from_pylist([], schema=pa.schema([INDEX_SCHEMA.field(c) for c in columns]))
+    return pa.concat_tables(tables)
