@@ -10,12 +10,13 @@ checkpoint (``checkpoint`` may be called from another thread, e.g. on SIGTERM).
 from __future__ import annotations
 
 import dataclasses
+import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,11 +24,11 @@ from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_QUALITY_GATE, EXIT_SIGTERM
 from synth_contract.store import Store
-from synth_render import checkpoints, derive, quarantine, shards
+from synth_render import checkpoints, derive, pipeline, quarantine, shards
 from synth_render.logs import event
 from synth_render.manifests import Record, commit, manifest, pass_rate, read_manifest, verify_shard
 from synth_render.rendering import Renderer
-from synth_render.sample import RenderedSample, json_bytes, plan_sample, render_sample
+from synth_render.sample import RenderedSample, SamplePlan, json_bytes, plan_sample, render_sample
 
 Status = Literal["committed", "skipped", "interrupted", "failed"]
 
@@ -89,6 +90,10 @@ class ShardRun:
     _saved: int = 0
     on_renderer: Callable[[], None] | None = None
     """Called once the renderer exists (the entry point re-installs its SIGTERM handler)."""
+    depth: int = pipeline.DEPTH
+    """Samples in flight in the pipeline (1: one sample at a time, the unpipelined worker)."""
+    timings: pipeline.Timings = field(default_factory=pipeline.Timings)
+    """The main thread's render-call, other and wait seconds of this attempt."""
 
     def checkpoint(self) -> int | None:
         """Save the complete samples so far to the store; returns how many are saved.
@@ -140,44 +145,23 @@ class ShardRun:
 
     def _render_rest(self, indices: range, writer: shards.ShardWriter, resumed: int, tmp: Path,
                      t0: float) -> ShardOutcome:
-        renderer = self.renderer
-        device = ""
         old = None  # spec.derivedFrom: the earlier version's shard, read alongside
         if self.spec.derived_from is not None:
             old = derive.OldShard(self.spec, derive.sibling_store(self.store, self.spec.version,
                                                                   self.spec.derived_from.version), self.shard, tmp)
-        for index in indices[resumed:]:
-            if self.stop.is_set():
-                break
-            ts = time.perf_counter()
-            plan = plan_sample(self.spec, index)
-            sample, old_score = self._copied(old, plan) if old is not None else (None, None)
-            if sample is None:
-                if renderer is None:
-                    renderer = self.renderer = shared_renderer(str(self.spec.render.device),
-                                                               str(self.spec.render.engine))
-                    if self.on_renderer is not None:
-                        self.on_renderer()
-                device = renderer.device
-                sample = render_sample(self.spec, plan, renderer, dataset=self.dataset)
-                if old is not None:
-                    files, meta = derive.rerendered(sample.files, sample.meta, old_version=old.version,
-                                                    old_score=old_score)
-                    sample = dataclasses.replace(sample, files=files, meta=meta)
-            writer.add(sample.key, sample.files)
-            seconds = time.perf_counter() - ts
-            self.records.append(Record(sample.key, plan.category, sample.score, sample.passed, sample.attempts,
-                                        round(seconds, 4), quality=sample.meta["quality"], index=index))
-            # A simulated sample's bake (seconds, cacheHit): wall clock stays out of the sample JSON.
-            sim_fields: dict[str, Any] = {"simulation": sample.simulation} if sample.simulation else {}
-            event("sample", shard=self.shard, index=index, key=sample.key, category=plan.category,
-                  score=sample.score, passed=sample.passed, attempts=sample.attempts, seconds=round(seconds, 4),
-                  renderSeconds=round(sample.render_seconds, 4), done=writer.samples, of=len(indices),
-                  **sim_fields)
-            if self.progress is not None:
-                self.progress({"index": index, "key": sample.key, "category": plan.category, "score": sample.score,
-                               "passed": sample.passed, "attempts": sample.attempts, "seconds": seconds,
-                               "renderSeconds": sample.render_seconds, "shard": self.shard})
+        inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        proxy = pipeline.MainThreadRenderer(self._make_renderer, inbox)
+
+        def tasks() -> Iterator[pipeline.Task]:
+            for index in indices[resumed:]:  # planned in order on the main thread (the old shard streams)
+                plan = plan_sample(self.spec, index)
+                copied, old_score = self._copied(old, plan) if old is not None else (None, None)
+                yield pipeline.Task(work=partial(self._sample, plan, copied, old_score, proxy),
+                                    commit=partial(self._commit, writer, plan, len(indices)))
+
+        pipeline.run(tasks(), proxy, inbox, stop=self.stop, timings=self.timings, depth=self.depth)
+        renderer = self.renderer
+        device = renderer.device if proxy.real is not None and renderer is not None else ""
         if writer.samples < len(indices):
             saved = self.checkpoint() or 0
             return ShardOutcome("interrupted", self.shard, samples=saved, seconds=time.perf_counter() - t0,
@@ -219,6 +203,7 @@ class ShardRun:
         doc = manifest(self.spec, self.dataset, self.shard, self.records, indices=indices, size=size, digest=digest,
                        device=device or getattr(renderer, "device", ""),
                        engine_version=getattr(renderer, "engine_version", ""), t0=t0, resumed=resumed)
+        doc["timings"].update(self.timings.as_json())  # where the main thread's time went (pipeline)
         part, doc["indexPart"] = shards.index_part(tar_path, self.shard)
         staged += [(layout.shard_path(self.shard), tar_path), (layout.index_part_path(self.shard), part)]
         done = commit(self.store, self.shard, staged, doc)
@@ -230,10 +215,52 @@ class ShardRun:
         self.store.delete(layout.checkpoint_meta_path(self.shard))
         self.store.delete(layout.checkpoint_path(self.shard))
         event("shard committed", shard=self.shard, samples=doc["samples"], bytes=size, sha256=digest,
-              passRate=rate, quarantined=len(held), seconds=round(time.perf_counter() - t0, 3))
+              passRate=rate, quarantined=len(held), seconds=round(time.perf_counter() - t0, 3),
+              renderBusyRatio=round(self.timings.busy_ratio, 4))
         return ShardOutcome("committed", self.shard, samples=doc["samples"], seconds=time.perf_counter() - t0,
                             pass_rate=rate, render_seconds=doc["timings"]["renderSeconds"],
                             device=doc["device"], manifest=doc, resumed=resumed)
+
+    def _make_renderer(self) -> Renderer:
+        """The process's renderer (created on the main thread at the first render)."""
+        if self.renderer is None:
+            self.renderer = shared_renderer(str(self.spec.render.device), str(self.spec.render.engine))
+            if self.on_renderer is not None:
+                self.on_renderer()
+        return self.renderer
+
+    def _sample(self, plan: SamplePlan, copied: RenderedSample | None, old_score: float | None,
+                renderer: Renderer) -> tuple[RenderedSample, float]:
+        """A pipeline stage off the main thread: the sample's scene, render (on the main thread) and files."""
+        ts = time.perf_counter()
+        sample = copied
+        if sample is None:
+            sample = render_sample(self.spec, plan, renderer, dataset=self.dataset)
+            if self.spec.derived_from is not None:
+                files, meta = derive.rerendered(sample.files, sample.meta, old_version=self.spec.derived_from.version,
+                                                old_score=old_score)
+                sample = dataclasses.replace(sample, files=files, meta=meta)
+        return sample, time.perf_counter() - ts
+
+    def _commit(self, writer: shards.ShardWriter, plan: SamplePlan, of: int,
+                result: tuple[RenderedSample, float]) -> None:
+        """Append a finished sample to the shard (in index order) and report it."""
+        sample, seconds = result
+        record = Record(sample.key, plan.category, sample.score, sample.passed, sample.attempts, round(seconds, 4),
+                        quality=sample.meta["quality"], index=plan.index)
+        with self._ckpt_lock:  # a checkpoint from another thread sees whole samples and their records
+            writer.add(sample.key, sample.files)
+            self.records.append(record)
+            done = writer.samples
+        # A simulated sample's bake (seconds, cacheHit): wall clock stays out of the sample JSON.
+        sim_fields: dict[str, Any] = {"simulation": sample.simulation} if sample.simulation else {}
+        event("sample", shard=self.shard, index=plan.index, key=sample.key, category=plan.category,
+              score=sample.score, passed=sample.passed, attempts=sample.attempts, seconds=round(seconds, 4),
+              renderSeconds=round(sample.render_seconds, 4), done=done, of=of, **sim_fields)
+        if self.progress is not None:
+            self.progress({"index": plan.index, "key": sample.key, "category": plan.category, "score": sample.score,
+                           "passed": sample.passed, "attempts": sample.attempts, "seconds": seconds,
+                           "renderSeconds": sample.render_seconds, "shard": self.shard})
 
     def _copied(self, old: derive.OldShard, plan: Any) -> tuple[RenderedSample | None, float | None]:
         """The earlier version's sample when it is good enough to keep (derivedFrom), else None."""

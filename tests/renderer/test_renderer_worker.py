@@ -23,7 +23,7 @@ from fake_renderer import FakeRenderer
 from synth_contract import layout, planning
 from synth_contract.exitcodes import EXIT_BAD_CONFIG, EXIT_SIGTERM
 from synth_contract.store import S3Store, open_store
-from synth_render import shards
+from synth_render import pipeline, shards
 from synth_render.manifests import verify_shard
 from synth_render.worker import run_shard
 
@@ -123,21 +123,28 @@ def test_missing_manifest_is_reported(tmp_path: Path) -> None:
 
 
 def test_stop_checkpoints_and_a_resume_gives_the_uninterrupted_shard(fake: FakeRenderer, tmp_path: Path) -> None:
-    spec = builders.spec(RENDER)
+    """Stopped after its second sample, the pipelined worker finishes the samples in flight (at most
+    ``pipeline.DEPTH`` more), checkpoints every sample it reported and none twice; the resume commits
+    the shard an uninterrupted run commits."""
+    spec = builders.spec(RENDER, samples=16, shardSize=8)
     reference = open_store((tmp_path / "ref").as_uri())
     ref = run_shard(spec, "ds", 1, store=reference, renderer=fake)
     store = open_store((tmp_path / "run").as_uri())
     stop = threading.Event()
+    reported: list[int] = []
 
     def stop_after_two(event: dict[str, Any]) -> None:
-        if event["index"] == 5:
+        reported.append(event["index"])
+        if len(reported) == 2:
             stop.set()
 
     out = run_shard(spec, "ds", 1, store=store, stop=stop, progress=stop_after_two, renderer=fake)
-    assert out.status == "interrupted" and out.samples == 2 and out.exit_code == EXIT_SIGTERM
+    assert out.status == "interrupted" and out.exit_code == EXIT_SIGTERM
+    assert out.samples == len(reported) and 2 <= out.samples <= 2 + pipeline.DEPTH
+    assert reported == list(range(8, 8 + out.samples))
     assert store.exists(layout.checkpoint_path(1)) and not store.exists(layout.manifest_path(1))
     resumed = run_shard(spec, "ds", 1, store=store, renderer=fake)
-    assert resumed.status == "committed" and resumed.resumed == 2
+    assert resumed.status == "committed" and resumed.resumed == out.samples
     assert resumed.manifest is not None and ref.manifest is not None
     assert resumed.manifest["sha256"] == ref.manifest["sha256"]
     assert not store.exists(layout.checkpoint_path(1))

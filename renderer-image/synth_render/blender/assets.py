@@ -260,15 +260,20 @@ class AssetImporter:
         norm = mathutils.Matrix.Scale(1.0 / ext, 4) @ mathutils.Matrix.Translation([-c for c in centre])
         tris = 0
         recolour = False
+        from synth_render.blender.normals import freeze
+
         for m in meshes:
             m.transform(norm)
             m.update()
+            freeze(m)  # the same normal bits in every process (a re-render in a fresh process is exact)
             tris += sum(len(p.vertices) - 2 for p in m.polygons)
             if not m.materials or all(mat is None for mat in m.materials):
                 mat = _fallback_material(bpy, m)
                 owned["materials"].append(mat)
                 recolour = recolour or not len(m.color_attributes)
             m.use_fake_user = True
+        for mat in owned.get("materials", []):  # as blender.materials: mesh lights are not exact between processes
+            mat.cycles.emission_sampling = "NONE"
         pixels = 0
         for img in owned.get("images", []):
             try:

@@ -36,6 +36,9 @@ def make_material(bpy: Any, m: Material, scale: Vec3, textures: TextureSets) -> 
     if m.emission > 0:
         bsdf.inputs["Emission Color"].default_value = (*m.color, 1.0)
         bsdf.inputs["Emission Strength"].default_value = m.emission
+        # Glowing surfaces light the scene through bounces only: Cycles 5.0 samples mesh lights
+        # with data that differs in the last bit between processes (a re-render would not be exact).
+        mat.cycles.emission_sampling = "NONE"
     if m.texture is not None and textures.apply(nt, bsdf, m, scale):
         return mat
     if m.pattern in METRIC_PATTERNS:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from synth_render import post
-from synth_render.blender import cycles, passes, world
+from synth_render.blender import cycles, normals, passes, world
 from synth_render.blender import frames as blender_frames
 from synth_render.blender import simulation as blender_sim
 from synth_render.blender.guard import quiet_stdout, require_bpy
@@ -59,8 +59,12 @@ class BlenderRenderer:
         sc.world = self._world.world
         self._env = world.EnvironmentWorld(bpy, self._world.world, self._world.background, self._world.output)
         self._textures = TextureSets(bpy)
-        # Every shape's unit mesh, built once and shared by all samples.
+        # Every shape's unit mesh, built once and shared by all samples; faces in one order and
+        # normals computed by us (Blender's differ between processes: blender.normals).
         self._meshes: dict[str, Any] = {name: build_shape(bpy, name) for name in SHAPE_BOUNDS}
+        for mesh in self._meshes.values():
+            normals.canonicalize(mesh)
+            normals.freeze(mesh)
         self._sample_objects: list[Any] = []
         self._sample_lights: list[Any] = []
         self._sample_materials: list[Any] = []
