@@ -94,6 +94,8 @@ class ShardRun:
     """Samples in flight in the pipeline (1: one sample at a time, the unpipelined worker)."""
     timings: pipeline.Timings = field(default_factory=pipeline.Timings)
     """The main thread's render-call, other and wait seconds of this attempt."""
+    on_timings: Callable[[pipeline.Timings], None] | None = None
+    """Called with ``timings`` after each sample and at the end (the worker's Prometheus gauges)."""
 
     def checkpoint(self) -> int | None:
         """Save the complete samples so far to the store; returns how many are saved.
@@ -159,7 +161,11 @@ class ShardRun:
                 yield pipeline.Task(work=partial(self._sample, plan, copied, old_score, proxy),
                                     commit=partial(self._commit, writer, plan, len(indices)))
 
-        pipeline.run(tasks(), proxy, inbox, stop=self.stop, timings=self.timings, depth=self.depth)
+        try:
+            pipeline.run(tasks(), proxy, inbox, stop=self.stop, timings=self.timings, depth=self.depth)
+        finally:
+            if self.on_timings is not None:
+                self.on_timings(self.timings)
         renderer = self.renderer
         device = renderer.device if proxy.real is not None and renderer is not None else ""
         if writer.samples < len(indices):
@@ -261,6 +267,8 @@ class ShardRun:
             self.progress({"index": plan.index, "key": sample.key, "category": plan.category, "score": sample.score,
                            "passed": sample.passed, "attempts": sample.attempts, "seconds": seconds,
                            "renderSeconds": sample.render_seconds, "shard": self.shard})
+        if self.on_timings is not None:
+            self.on_timings(self.timings)
 
     def _copied(self, old: derive.OldShard, plan: Any) -> tuple[RenderedSample | None, float | None]:
         """The earlier version's sample when it is good enough to keep (derivedFrom), else None."""

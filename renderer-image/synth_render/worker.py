@@ -29,6 +29,7 @@ from synth_contract.api import SynthDatasetSpec
 from synth_contract.exitcodes import EXIT_BAD_CONFIG, EXIT_ERROR, EXIT_SIGTERM
 from synth_contract.store import Store, open_store
 from synth_contract.validation import spec_from_json
+from synth_render import metrics, pipeline
 from synth_render.assets.runtime import preflight_messages
 from synth_render.logs import event, setup_json_logging
 from synth_render.rendering import Renderer
@@ -41,14 +42,16 @@ SIGTERM_GRACE_SECONDS = 5.0
 
 def run_shard(spec: SynthDatasetSpec, dataset: str, shard: int, *, store: Store,
               stop: threading.Event | None = None, progress: Callable[[dict[str, Any]], None] | None = None,
-              renderer: Renderer | None = None, workdir: Path | None = None) -> ShardOutcome:
+              renderer: Renderer | None = None, workdir: Path | None = None,
+              depth: int = pipeline.DEPTH) -> ShardOutcome:
     """Render and commit one shard (or skip it when committed, or checkpoint it when ``stop`` is set).
 
     Raises :class:`BadConfig` for problems retrying cannot fix; other exceptions are render or
     upload errors. A failed quality gate returns ``status="failed"`` without committing.
+    ``depth``: samples in flight in the pipeline (1: one at a time, as the unpipelined worker).
     """
     run = ShardRun(spec=spec, dataset=dataset, shard=shard, store=store, stop=stop or threading.Event(),
-                   progress=progress, renderer=renderer, workdir=workdir)
+                   progress=progress, renderer=renderer, workdir=workdir, depth=depth)
     return run.run()
 
 
@@ -154,11 +157,14 @@ def main(argv: list[str] | None = None) -> None:
         unusable = preflight_messages(spec)  # an unreadable asset URI: exit 2 naming it, not a retry loop
         if unusable:
             raise BadConfig("; ".join(unusable))
-    except (BadConfig, IndexError, ValueError) as exc:
+        gauges = metrics.serve()  # $SYNTH_METRICS_PORT: render_busy_ratio for Prometheus
+    except (BadConfig, IndexError, ValueError, OSError) as exc:  # OSError: the metrics port is taken
         event("bad configuration", level=40, error=str(exc))
         sys.exit(EXIT_BAD_CONFIG)
     run = ShardRun(spec=spec, dataset=args.dataset, shard=shard, store=store,
                    workdir=Path(args.workdir) if args.workdir else None)
+    if gauges is not None:
+        run.on_timings = lambda t: gauges.update(args.dataset, shard, t)
     done = threading.Event()
     watch = _SigtermWatch(run, done, grace=grace)
     run.on_renderer = watch.install
