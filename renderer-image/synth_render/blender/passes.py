@@ -71,7 +71,7 @@ def aux_renders(r: Any, ex: Extras, *, moving: bool) -> dict[str, Any]:
         return {}
     sc, vl = r._scene, r._scene.view_layers[0]
     saved = (sc.cycles.samples, sc.cycles.use_denoising, sc.render.use_motion_blur, sc.cycles.max_bounces,
-             vl.use_pass_normal, vl.use_pass_z)
+             vl.use_pass_normal, vl.use_pass_z, sc.render.use_persistent_data)
     sc.cycles.samples, sc.cycles.use_denoising, sc.render.use_motion_blur = 1, False, False
     sc.cycles.max_bounces = 0
     vl.use_pass_normal = vl.use_pass_z = False
@@ -102,9 +102,8 @@ def aux_renders(r: Any, ex: Extras, *, moving: bool) -> dict[str, Any]:
             o.visible_camera = True
         vl.use_pass_vector = False
         sc.world, vl.material_override = world, None
-        sc.render.use_persistent_data = False
         (sc.cycles.samples, sc.cycles.use_denoising, sc.render.use_motion_blur, sc.cycles.max_bounces,
-         vl.use_pass_normal, vl.use_pass_z) = saved
+         vl.use_pass_normal, vl.use_pass_z, sc.render.use_persistent_data) = saved
     return out
 
 

@@ -90,8 +90,9 @@ class BlenderRenderer:
         passes.set_extra_passes(sc, ex)
         aux: dict[str, Any] = {}
         sims: tuple[dict[str, Any], ...] = ()
-        # Multi-view: Cycles keeps the synced scene (BVH, shaders, images) from view 0 to the last view.
-        sc.render.use_persistent_data = bool(views) or len(frames) > 1
+        # Multi-view: Cycles keeps the synced scene (BVH, shaders, images) from view 0 to the last view
+        # (on a GPU it is kept between samples too: cycles.persistent_data).
+        sc.render.use_persistent_data = cycles.persistent_data(self._gpu_kind) or bool(views) or len(frames) > 1
         try:
             self._build(scene)
             if len(frames) > 1:
@@ -120,7 +121,7 @@ class BlenderRenderer:
                 blender_frames.finish(self)
             self._clear()
             passes.set_extra_passes(sc, Extras())
-            sc.render.use_persistent_data = False
+            sc.render.use_persistent_data = cycles.persistent_data(self._gpu_kind)
         flow = aux.get("flow", out.get("flow"))  # sequences: frame 0's own vector pass
         if ex.flow and flow is None:  # nothing moves: the flow is zero everywhere
             flow = np.zeros((height, width, 2), dtype=np.float32)
