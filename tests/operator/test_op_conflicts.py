@@ -134,3 +134,18 @@ def test_batch_ticks_validate_their_dataset_once_per_generation() -> None:
                                        specs=specs)) is None
     assert specs.misses == 2
     assert specs.validated(edited, settings=Settings())[0] is None and specs.misses == 2
+
+
+def test_a_batch_of_a_deleted_dataset_is_not_run_with_the_spec_of_its_successor() -> None:
+    """Issue #22 item 1: the batch timer finds its dataset by name; a re-created dataset is not its owner."""
+    kube = VersionedKube()
+    orphan = rb({"phase": "Running", "attempt": 0})
+    orphan["metadata"]["ownerReferences"] = [{"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
+                                              "name": "ds", "uid": "u-old-ds", "controller": True}]
+    body = kube.put(BATCHES, orphan)
+    assert asyncio.run(reconcile_batch(kube, body, DATASET, settings=Settings(), now=NOW)) is None  # type: ignore[arg-type]
+    assert kube.calls == []
+    orphan["metadata"]["ownerReferences"][0]["uid"] = DATASET["metadata"]["uid"]  # its own dataset: it runs
+    body = kube.put(BATCHES, orphan)
+    assert asyncio.run(reconcile_batch(kube, body, DATASET, settings=Settings(), now=NOW)) is not None  # type: ignore[arg-type]
+    assert ("create", "jobs", "ds-b0-a1") in kube.calls

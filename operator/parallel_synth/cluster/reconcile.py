@@ -34,7 +34,7 @@ from parallel_synth.cluster.kube import (
     Kube,
     Resource,
 )
-from parallel_synth.cluster.observe import job_facts, observed_batch, pod_facts
+from parallel_synth.cluster.observe import controller_uid, job_facts, observed_batch, pod_facts
 from parallel_synth.decisions.batch import BatchDecision, decide_batch
 from parallel_synth.decisions.dataset import DatasetDecision, decide_dataset, decide_invalid, needs_index_job
 from parallel_synth.decisions.effects import (
@@ -50,7 +50,7 @@ from parallel_synth.decisions.effects import (
     ScaleBatch,
     ScaleJob,
 )
-from parallel_synth.decisions.facts import LABEL_INDEX, PodFacts
+from parallel_synth.decisions.facts import LABEL_INDEX, PodFacts, owned_by
 from parallel_synth.decisions.jobs import (
     Owner,
     build_index_job,
@@ -321,6 +321,8 @@ async def _reconcile_batch(
     ns, name = meta["namespace"], meta["name"]
     if dataset is None:
         return None  # the owner is gone: garbage collection removes us and our Jobs
+    if not owned_by(controller_uid(meta), (dataset.get("metadata") or {}).get("uid")):
+        return None  # a dataset re-created under the same name is not our owner: we are garbage too
     dspec, _ = specs.validated(dataset, settings=settings) if specs is not None else validated_spec(
         dataset, settings=settings)
     if dspec is None:
