@@ -29,7 +29,7 @@ def _caption(meta: dict) -> str:
     return "  ".join(bits)
 
 
-def main(before: Path, after: Path, out: Path, *, cols: int = 2, tile: int = 192) -> None:
+def main(before: Path, after: Path, out: Path, *, cols: int = 2, tile: int = 168) -> None:
     keys = sorted(p.stem for p in after.glob("*.json") if (before / p.name).exists())
     rows = (len(keys) + cols - 1) // cols
     pad, label = 6, 14
