@@ -13,8 +13,44 @@ failure policy (``parallel_synth.decisions.jobs``) and the batch decision read t
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_BAD_CONFIG = 2
 EXIT_QUALITY_GATE = 3
 EXIT_SIGTERM = 143
+
+
+def exit_process(code: int | str | None) -> NoReturn:
+    """End the process with ``code`` (a ``SystemExit`` code) without native library teardown.
+
+    Arrow's and DuckDB's native thread pools can abort the process at interpreter teardown
+    (``terminate called without an active exception``, exit -6, apache/arrow#34314) after
+    all the work is done: a committed shard would then look like a failed pod, and a
+    command's exit 1 or 2 like a crash. So the Python side ends properly (non-daemon threads
+    joined, ``atexit`` handlers run, stdout and stderr flushed) and the process leaves with
+    ``os._exit``, skipping the C++ static destructors where the abort happens.
+    """
+    import atexit
+    import contextlib
+    import os
+    import sys
+    import threading
+
+    if code is None:
+        status = EXIT_OK
+    elif isinstance(code, int):
+        status = code & 0xFF
+    else:  # sys.exit("message"): Python prints it and exits 1
+        print(code, file=sys.stderr)
+        status = EXIT_ERROR
+    me = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not me and not thread.daemon and thread.is_alive():
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`synthctl ... | head`)
+            stream.flush()
+    os._exit(status)

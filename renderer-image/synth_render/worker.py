@@ -18,7 +18,6 @@ import argparse
 import logging
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
-from synth_contract.exitcodes import EXIT_BAD_CONFIG, EXIT_ERROR, EXIT_SIGTERM
+from synth_contract.exitcodes import EXIT_BAD_CONFIG, EXIT_ERROR, EXIT_SIGTERM, exit_process
 from synth_contract.store import Store, open_store
 from synth_contract.validation import spec_from_json
 from synth_render import metrics, pipeline
@@ -145,6 +144,7 @@ class _SigtermWatch:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``synth-render``: render one shard and exit with its code (:mod:`synth_contract.exitcodes`)."""
     setup_json_logging()
     try:
         args = _parse_args(argv)
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         gauges = metrics.serve()  # $SYNTH_METRICS_PORT: render_busy_ratio for Prometheus
     except (BadConfig, IndexError, ValueError, OSError) as exc:  # OSError: the metrics port is taken
         event("bad configuration", level=40, error=str(exc))
-        sys.exit(EXIT_BAD_CONFIG)
+        exit_process(EXIT_BAD_CONFIG)
     run = ShardRun(spec=spec, dataset=args.dataset, shard=shard, store=store,
                    workdir=Path(args.workdir) if args.workdir else None)
     if gauges is not None:
@@ -172,16 +172,19 @@ def main(argv: list[str] | None = None) -> None:
     try:
         outcome = run.run()
     except BadConfig as exc:
-        event("bad configuration", level=40, error=str(exc))
-        sys.exit(EXIT_BAD_CONFIG)
-    except Exception as exc:
-        event("shard error", level=40, shard=shard, error=f"{type(exc).__name__}: {exc}")
-        sys.exit(EXIT_ERROR)
-    finally:
         done.set()
+        event("bad configuration", level=40, error=str(exc))
+        exit_process(EXIT_BAD_CONFIG)
+    except Exception as exc:
+        done.set()
+        event("shard error", level=40, shard=shard, error=f"{type(exc).__name__}: {exc}")
+        exit_process(EXIT_ERROR)
+    done.set()
     event("shard end", shard=shard, status=outcome.status, samples=outcome.samples, passRate=outcome.pass_rate,
           seconds=round(outcome.seconds, 3), reason=outcome.reason)
-    sys.exit(outcome.exit_code)
+    # os._exit after Python's own shutdown: a native thread pool aborting at teardown must not turn
+    # a committed shard (0) or a checkpointed one (143) into a crash the Job would retry.
+    exit_process(outcome.exit_code)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import math
 import random
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from builders import OPEN_GATE, RENDER, manifest, spec, wire
+from click.testing import CliRunner
 from fake_renderer import FakeRenderer
 
+from parallel_synth.commands.cli import cli
 from parallel_synth.dataset import feedback as fb
 from parallel_synth.dataset.index import write_index
 from synth_contract import layout
@@ -187,10 +190,24 @@ def _loss(row: dict[str, Any]) -> float:
     return 3.0 if row["strata.kind"] == "sun" else 1.0 if row["category"] == "lighting" else 0.5
 
 
-def _run(dataset: dict[str, Any], losses: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SYNTHCTL, "feedback", str(dataset["store"].root), "--losses", str(losses), "--manifest",
-                           str(dataset["manifest"]), "--out", str(out), *extra],
-                          capture_output=True, text=True, timeout=120, check=False)
+@dataclass
+class _Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _synthctl(*argv: str) -> _Result:
+    """``synthctl ARGV`` in this process (click's runner: exit code, stdout and stderr apart)."""
+    res = CliRunner().invoke(cli, list(argv))
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return _Result(res.exit_code, res.stdout, res.stderr)
+
+
+def _run(dataset: dict[str, Any], losses: Path, out: Path, *extra: str) -> _Result:
+    return _synthctl("feedback", str(dataset["store"].root), "--losses", str(losses), "--manifest",
+                     str(dataset["manifest"]), "--out", str(out), *extra)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
@@ -219,6 +236,28 @@ def test_feedback_writes_a_manifest_that_validate_manifest_old_accepts(dataset: 
     check = subprocess.run([*SYNTHCTL, "validate-manifest", "--old", str(dataset["manifest"]), str(out)],
                            capture_output=True, text=True, timeout=60, check=False)
     assert check.returncode == 0, check.stderr
+
+
+def test_the_installed_command_runs_end_to_end_and_can_update_the_manifest_in_place(dataset: dict[str, Any],
+                                                                                      tmp_path: Path) -> None:
+    manifest_copy = tmp_path / "ds.yaml"
+    manifest_copy.write_text(dataset["manifest"].read_text())
+    losses = _csv(tmp_path, ["key,loss"] + [f"{r['key']},{_loss(r)}" for r in dataset["rows"]])
+    res = subprocess.run([*SYNTHCTL, "feedback", str(dataset["store"].root), "--losses", str(losses), "--manifest",
+                          str(manifest_copy), "--out", str(manifest_copy)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    assert len(yaml.safe_load(manifest_copy.read_text())["spec"]["schedule"]) == 2
+
+
+def test_the_installed_command_exits_1_on_bad_losses_never_aborting(dataset: dict[str, Any], tmp_path: Path) -> None:
+    """The process's own exit code: Arrow's thread pool once aborted synthctl at teardown (exit -6)."""
+    losses = _csv(tmp_path, ["key,loss"] + [f"{r['key']},{'nan' if i == 3 else 1}" for i, r in enumerate(dataset["rows"])])
+    for _ in range(3):
+        res = subprocess.run([*SYNTHCTL, "feedback", str(dataset["store"].root), "--losses", str(losses), "--manifest",
+                              str(dataset["manifest"]), "--out", str(tmp_path / "next.yaml")],
+                             capture_output=True, text=True, timeout=120, check=False)
+        assert res.returncode == 1 and "terminate called" not in res.stderr, res.stderr
 
 
 def test_losses_by_index_and_samples_option(dataset: dict[str, Any], tmp_path: Path) -> None:
@@ -283,7 +322,7 @@ def test_unreadable_inputs_are_exit_2_and_write_nothing(dataset: dict[str, Any],
          "--manifest", str(_csv(tmp_path, ["a: ["], "broken.yaml")), "--out", str(out)],
     ]
     for argv in cases:
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        res = _synthctl(*argv[len(SYNTHCTL):])
         assert res.returncode == 2, (argv, res.stderr)
         assert "Traceback" not in res.stderr and res.stderr.strip()
     assert not out.exists()
@@ -295,9 +334,8 @@ def test_a_manifest_of_another_dataset_is_refused(dataset: dict[str, Any], tmp_p
     (tmp_path / "cars.yaml").write_text(yaml.safe_dump(other))
     good = _csv(tmp_path, ["key,loss"] + [f"{r['key']},1" for r in dataset["rows"]])
     out = tmp_path / "next.yaml"
-    res = subprocess.run([*SYNTHCTL, "feedback", str(dataset["store"].root), "--losses", str(good), "--manifest",
-                          str(tmp_path / "cars.yaml"), "--out", str(out)],
-                         capture_output=True, text=True, timeout=60, check=False)
+    res = _synthctl("feedback", str(dataset["store"].root), "--losses", str(good), "--manifest",
+                    str(tmp_path / "cars.yaml"), "--out", str(out))
     assert res.returncode == 2 and "'cars'" in res.stderr and not out.exists()
 
 
@@ -305,8 +343,8 @@ def test_feedback_twice_appends_a_second_segment_and_keeps_the_first(dataset: di
     losses = _csv(tmp_path, ["key,loss"] + [f"{r['key']},{_loss(r)}" for r in dataset["rows"]])
     first, second = tmp_path / "one.yaml", tmp_path / "two.yaml"
     assert _run(dataset, losses, first).returncode == 0
-    res = subprocess.run([*SYNTHCTL, "feedback", str(dataset["store"].root), "--losses", str(losses), "--manifest",
-                          str(first), "--out", str(second)], capture_output=True, text=True, timeout=60, check=False)
+    res = _synthctl("feedback", str(dataset["store"].root), "--losses", str(losses), "--manifest", str(first),
+                    "--out", str(second))
     assert res.returncode == 0, res.stderr
     one, two = yaml.safe_load(first.read_text()), yaml.safe_load(second.read_text())
     assert two["spec"]["schedule"][:2] == one["spec"]["schedule"]

@@ -85,7 +85,7 @@ def test_job_progress_flows_into_batch_and_dataset_status_and_the_window_slides(
     assert "Finished" not in reasons(km)
     set_job_status(km, "ds-index", succeeded=1, conditions=[{"type": "Complete", "status": "True"}])
     st = wait_for(lambda: status(km) if status(km).get("phase") == "Succeeded" else None, what="Succeeded")
-    assert st["samples"] == {"target": 3000, "completed": 3000, "failed": 0}
+    assert st["samples"] == {"target": 3000, "completed": 3000, "failed": 0, "quarantined": 0}
     assert {c["type"]: c["status"] for c in st["conditions"]}["Ready"] == "True"
     assert {c["type"]: c["status"] for c in st["conditions"]}["Indexed"] == "True"
     wait_for(lambda: reasons(km).count("Finished") == 1, what="one Finished event")

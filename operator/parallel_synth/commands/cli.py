@@ -94,7 +94,15 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli(prog_name="synthctl")
+    """``synthctl``: click's exit code, with the process ended by :func:`exit_process`."""
+    from synth_contract.exitcodes import exit_process
+
+    try:
+        cli(prog_name="synthctl")
+        code: int | str | None = 0
+    except SystemExit as exc:
+        code = exc.code
+    exit_process(code)
 
 
 if __name__ == "__main__":
