@@ -349,3 +349,25 @@ def test_feedback_twice_appends_a_second_segment_and_keeps_the_first(dataset: di
     one, two = yaml.safe_load(first.read_text()), yaml.safe_load(second.read_text())
     assert two["spec"]["schedule"][:2] == one["spec"]["schedule"]
     assert two["spec"]["schedule"][2]["fromShard"] == 6  # after the 6 shards the first feedback planned
+
+
+def test_the_api_server_takes_the_new_manifest_as_an_update_of_the_started_dataset(dataset: dict[str, Any],
+                                                                                 tmp_path: Path) -> None:
+    """The CRD's CEL rules (append-only schedule included) accept feedback's output over the running object."""
+    from cel_eval import cel_violations
+
+    from parallel_synth.commands import crds
+
+    schema = crds.synthdataset_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    losses = _csv(tmp_path, ["key,loss"] + [f"{r['key']},{_loss(r)}" for r in dataset["rows"]])
+    out = tmp_path / "next.yaml"
+    assert _run(dataset, losses, out).returncode == 0
+    status = {"nextShard": 3, "shards": {"completed": 3}}  # every shard of the current plan handed out
+    old = {**SynthDataset.model_validate(yaml.safe_load(dataset["manifest"].read_text())).wire(), "status": status}
+    new = {**SynthDataset.model_validate(yaml.safe_load(out.read_text())).wire(), "status": status}
+    assert cel_violations(schema, new, old=old) == []
+    # ... and once it is stored, its weights are as fixed as any segment's: an edit is refused
+    edited = yaml.safe_load(out.read_text())
+    edited["spec"]["schedule"][-1]["factors"]["lighting"]["kind"]["sun"] = 0.01
+    edited_w = {**SynthDataset.model_validate(edited).wire(), "status": status}
+    assert any("append-only" in m for _, m in cel_violations(schema, edited_w, old=new))
