@@ -98,7 +98,12 @@ class MainThreadRenderer:
     def execute(self, scene: Any, kwargs: dict[str, Any]) -> RenderOutput:
         """Run one render (main thread only)."""
         if self.real is None:
-            self.real = self._make()
+            # Importing bpy drops the GIL inside dlopen (USD's type registry) and waits to get it back;
+            # a pool thread taking the GIL then and loading a library itself (import pybullet, cv2,
+            # ctypes) waits for the loader lock bpy's dlopen holds: both wait forever (seen: the
+            # quickstart stuck at 100/110). No pool thread runs Python while the renderer is made.
+            with self.python:
+                self.real = self._make()
         return self.real.render(scene, **kwargs)
 
 
