@@ -191,6 +191,29 @@ def test_batch_fails_after_its_attempts_and_on_bad_configuration() -> None:
     assert [e.reason for e in last.events] == ["BatchFailed"]
 
 
+def _ended(name: str, *, index: int, exit_code: int) -> dict[str, Any]:
+    p = pod(name, batch="ds-b2", phase="Failed", started="2026-01-01T00:00:00Z", finished="2026-01-01T00:01:00Z",
+            exit_code=exit_code, job="ds-b2-a1")
+    p["metadata"]["annotations"] = {"batch.kubernetes.io/job-completion-index": str(index)}
+    return p
+
+
+@pytest.mark.parametrize(("exits", "retries"), [
+    ([2, 2], 0),  # both indexes hit the bad configuration: nothing was retried
+    ([137, 2], 1),  # index 0 crashed and was re-run, then index 1 failed the Job
+    ([3, 2], 0),  # exit 3 fails its index (FailIndex): not retried either
+], ids=["two-exit-2", "a-crash-retried-then-exit-2", "exit-3-and-exit-2"])
+def test_pods_the_failure_policy_never_retries_are_not_retries(exits: list[int], retries: int) -> None:
+    """The real Job controller counts exit-2 and exit-3 pods in ``status.failed`` (issue #21)."""
+    d = run_batch(None)
+    job = job_status(the_job(d.create_job), completed="2-9", failed="0-1", failed_pods=len(exits),  # type: ignore[arg-type]
+                     finished="Failed", reason="PodFailurePolicy")
+    pods = [_ended(f"p{i}", index=i, exit_code=code) for i, code in enumerate(exits)]
+    bad = run_batch(d.status, job, pods)
+    assert bad.status.wire()["phase"] == "Failed"
+    assert bad.status.wire().get("retries", 0) == retries
+
+
 def test_preemption_counted_once_and_not_as_failure() -> None:
     d = run_batch(None)
     job = job_status(the_job(d.create_job), completed="0", active=1)  # type: ignore[arg-type]

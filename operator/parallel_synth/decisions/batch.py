@@ -47,7 +47,7 @@ from parallel_synth.decisions.status import (
 from parallel_synth.settings import OperatorSettings, Settings
 from synth_contract import ranges
 from synth_contract.api import BatchPhase, RenderBatchSpec, RenderBatchStatus, SynthDatasetSpec
-from synth_contract.exitcodes import EXIT_QUALITY_GATE
+from synth_contract.exitcodes import EXIT_BAD_CONFIG, EXIT_QUALITY_GATE
 from synth_contract.times import format_time, parse_time
 
 
@@ -88,6 +88,18 @@ def _window(missing: list[ranges.Span]) -> tuple[int, int]:
 
 def _running_phase(spec: RenderBatchSpec) -> str:
     return (BatchPhase.SUSPENDED if spec.parallelism == 0 else BatchPhase.RUNNING).value
+
+
+def _retried_pods(job: JobFacts, pods: Sequence[PodFacts], current: str) -> int:
+    """The Job's failed pods that count as retries: all of ``status.failed`` but the pods that
+    exited 2 or 3, which the pod failure policy never retries (FailJob, FailIndex).
+
+    The real Job controller counts those in ``status.failed`` too: a bad configuration whose two
+    pods both exited 2 showed ``retries: 2`` when nothing was retried (issue #21, seen on the
+    real control plane; no emulated Job had failed pods when it failed by FailJob)."""
+    final = sum(1 for p in pods if p.job == current and p.phase == "Failed"
+                and p.exit_code in (EXIT_BAD_CONFIG, EXIT_QUALITY_GATE))
+    return max(0, job.failed_pods - final)
 
 
 def _counts(spec: SynthDatasetSpec, batch: RenderBatchSpec, completed: list[ranges.Span],
@@ -266,7 +278,7 @@ def decide_batch(
     failed_now = job.failed if job else []
     failed_spans = {"gate-failed": gate_failed, "failed": ranges.union(missing, gate_failed),
                     "retry": []}.get(outcome, ranges.subtract(failed_now, done))
-    prior_failed = status.prior_failed_pods + (job.failed_pods if job else 0)
+    prior_failed = status.prior_failed_pods + (_retried_pods(job, accounted, current) if job else 0)
     # issue #6: GPU time of settled shards only (the autoscaler's rate is samples / this)
     unsettled = unsettled_gpu_seconds(
         accounted, settled=ranges.union(done, failed_now), shard_offset=job.shard_offset if job else 0,
