@@ -50,10 +50,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 
 @pytest.fixture(scope="session")
 def crds(cluster: LocalCluster) -> LocalCluster:
-    """The project's CRDs, applied server-side and Established."""
+    """The project's CRDs, applied server-side, Established and served (discovery, OpenAPI v3)."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
     cluster.wait("crd/synthdatasets.parallelsynth.io", "condition=Established")
     cluster.wait("crd/renderbatches.parallelsynth.io", "condition=Established")
+    cluster.served("parallelsynth.io/v1alpha1", {"synthdatasets": "SynthDataset", "renderbatches": "RenderBatch"})
     return cluster
 
 

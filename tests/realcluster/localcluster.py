@@ -69,6 +69,56 @@ class LocalCluster:
         ns = ["-n", namespace] if namespace else []
         self.kubectl("wait", *ns, f"--for={condition}", target, f"--timeout={int(timeout)}s", timeout=timeout + 30)
 
+    def wait_object(self, target: str, condition: str, *, namespace: str | None = None,
+                    timeout: float = 120) -> dict[str, Any]:
+        """``kubectl wait --for=CONDITION TARGET -o json``: the object *as it was when the condition
+        held*, so a test sees it even if a controller changes or deletes it right after (the
+        operator folds and deletes a finished RenderBatch, and its Job with it, within a tick)."""
+        ns = ["-n", namespace] if namespace else []
+        out = self.kubectl("wait", *ns, f"--for={condition}", target, f"--timeout={int(timeout)}s", "-o", "json",
+                           timeout=timeout + 30)
+        return dict(json.loads(out))
+
+    def served(self, group_version: str, kinds: dict[str, str], *, timeout: float = 60) -> None:
+        """Until the API server *serves* ``kinds`` (resource plural -> kind) of ``group_version``:
+        listed in discovery (what kubectl's REST mapper reads) and published in the OpenAPI v3
+        document of the group version (what ``kubectl explain`` and ``--validate=strict`` read).
+
+        ``Established`` is not enough: the API server's discovery and OpenAPI controllers take
+        a CRD up asynchronously after it, and ``kubectl explain`` right after ``Established`` failed
+        with ``couldn't find resource for "…"`` (no ``apis/GROUP/VERSION`` in ``/openapi/v3`` yet).
+        The API server offers no watch on either document, so this polls them (``wait_for``).
+        """
+        from waiting import wait_for
+
+        path = f"apis/{group_version}"
+        group = group_version.split("/")[0]
+        schema_prefix = ".".join(reversed(group.split("."))) + "." + group_version.split("/")[1] + "."
+
+        def ready() -> bool:
+            disc = json.loads(self.kubectl("get", "--raw", f"/{path}"))
+            if not set(kinds) <= {r["name"] for r in disc.get("resources") or []}:
+                return False
+            paths = json.loads(self.kubectl("get", "--raw", "/openapi/v3")).get("paths") or {}
+            if path not in paths:
+                return False
+            doc = json.loads(self.kubectl("get", "--raw", paths[path]["serverRelativeURL"]))
+            schemas = (doc.get("components") or {}).get("schemas") or {}
+            if not all(schema_prefix + kind in schemas for kind in kinds.values()):
+                return False
+            # kubectl's own view: api-resources re-reads discovery (never its cache) and refreshes it.
+            listed = set(self.kubectl("api-resources", f"--api-group={group}", "-o", "name").split())
+            return {f"{name}.{group}" for name in kinds} <= listed
+
+        def attempt() -> bool:
+            try:
+                return ready()
+            except KubectlError:  # 404 on the group version before discovery lists it
+                return False
+
+        wait_for(attempt, timeout=timeout, what=f"{group_version} {sorted(kinds.values())} served in discovery "
+                                                 "and OpenAPI v3")
+
     # ------------------------------------------------------------------ identities
 
     def token_kubeconfig(self, namespace: str, service_account: str, out: Path, *, hours: int = 4) -> Path:

@@ -24,7 +24,9 @@ heartbeat in the node status). For each pod the scheduler binds to one of them i
 * :meth:`PodRunner.shutdown_node` is the kubelet's graceful node shutdown (a spot reclaim):
   the node turns NotReady, each pod gets ``DisruptionTarget`` (reason ``TerminationByKubelet``)
   and SIGTERM, and ends Failed with ``reason: Terminated``; the Node object is then the test's to
-  delete. When a Node disappears from the API the runner SIGKILLs its pods without a word (node loss).
+  delete. When a Node disappears from the API the runner SIGKILLs its pods without a word (node loss);
+* :meth:`PodRunner.freeze_node` is a hung node (no heartbeat, its processes stopped, nothing reported),
+  :meth:`PodRunner.lose_node` the end of its VM (the processes killed, nothing reported).
 
 Not done: images, resource limits, probes, init containers, restarts, user ids.
 """
@@ -131,6 +133,8 @@ class _Proc:
     """The node is gone: report nothing more (node loss)."""
     shutdown: bool = False
     """Stopped by the graceful node shutdown: ends Failed with reason Terminated."""
+    record: dict[str, Any] = field(default_factory=dict)
+    """Its entry in :attr:`PodRunner.history` (``finished`` and ``exit`` are filled in at exit)."""
 
 
 @dataclass
@@ -148,7 +152,10 @@ class PodRunner:
     exits: list[tuple[str, int]] = field(default_factory=list)
     """Every container exit seen: (pod name, exit code)."""
     history: list[dict[str, Any]] = field(default_factory=list)
-    """Every container started: namespace, pod, node, labels, argv (pods may be gone from the API)."""
+    """Every container started: namespace, pod, node, labels, argv (pods may be gone from the API);
+    ``started`` and ``finished``, the ``startTime`` and ``finishedAt`` written to its status
+    (``finished`` None while it runs, or when its node was lost and nothing was written), and
+    ``exit``, its exit code."""
 
     def __post_init__(self) -> None:
         self.api = config.new_client_from_config(config_file=str(self.kubeconfig))
@@ -205,6 +212,9 @@ class PodRunner:
 
     def register(self, node: RunnerNode) -> None:
         """Create (or take over) the Node, its Lease, and report it Ready."""
+        with self.lock:
+            if node.name not in {n.name for n in self.nodes}:
+                self.nodes = (*self.nodes, node)
         try:
             self.core.create_node(node.manifest())
         except ApiException as e:
@@ -288,6 +298,25 @@ class PodRunner:
             threading.Thread(target=self._kill_after, args=(p, grace), daemon=True).start()
         return [p.name for p in victims]
 
+    def freeze_node(self, name: str) -> list[str]:
+        """The node hangs (a VM frozen by its host): its kubelet stops posting status and renewing
+        the Lease, and its pods' processes stop (SIGSTOP) without a word to the API. The node
+        lifecycle controller then marks it ``Unknown`` and taints it, the taint-eviction
+        controller evicts its pods; nothing acknowledges the deletions. Returns the frozen pods."""
+        with self.lock:
+            self.beating.discard(name)
+            self.alive.discard(name)  # its pods' deletions and new pods go unseen
+            victims = [p for p in self.procs.values() if p.node == name and p.popen.poll() is None]
+            for p in victims:
+                p.silent = True
+        for p in victims:
+            _killpg(p.popen, signal.SIGSTOP)
+        return [p.name for p in victims]
+
+    def lose_node(self, name: str) -> None:
+        """The node's VM is gone (shut down or deleted): its processes die without a word."""
+        self._lost(name)
+
     # ------------------------------------------------------------------ pods
 
     def _watch_loop(self) -> None:
@@ -358,9 +387,11 @@ class PodRunner:
             out.close()
             p = _Proc(namespace=meta["namespace"], name=meta["name"], uid=uid, node=node, container=container,
                       popen=popen, started=now())
+            p.record = {"namespace": p.namespace, "pod": p.name, "uid": uid, "node": node, "argv": argv,
+                        "labels": dict(meta.get("labels") or {}), "started": p.started, "finished": None,
+                        "exit": None}
             self.procs[uid] = p
-            self.history.append({"namespace": p.namespace, "pod": p.name, "node": node, "argv": argv,
-                                 "labels": dict(meta.get("labels") or {})})
+            self.history.append(p.record)
         self._running_status(p)
         threading.Thread(target=self._wait_exit, args=(p,), name=f"pod-{p.name}", daemon=True).start()
 
@@ -554,9 +585,10 @@ class PodRunner:
         self.exits.append((p.name, code))
         with self.lock:
             self.procs.pop(p.uid, None)
+        p.record["exit"] = code
         if p.silent:
             return
-        finished = now()
+        finished = p.record["finished"] = now()
         status: dict[str, Any] = {
             "phase": "Succeeded" if code == 0 else "Failed",
             "conditions": self._conditions(False, finished),

@@ -7,6 +7,8 @@
   ``nodeSelector`` (the kwok nodes stay untouched: their pods would run forever);
 * ``wait_phase`` (``kubectl wait --for=jsonpath``: a watch), ``render_events``: the JSON events of
   every pod log the runner kept (which shards were committed, which samples rendered, where);
+* ``billed_gpu_seconds``, ``expected_cost``, ``assert_cost``: the cost status a run must show,
+  derived from the pod times the runner wrote (never a constant tuned to one machine's speed);
 * ``OperatorHandle``: the module's operator, which a test may kill and restart.
 """
 
@@ -116,6 +118,50 @@ def commits(events: list[dict[str, Any]]) -> Counter[int]:
 def rendered(events: list[dict[str, Any]]) -> Counter[str]:
     """Sample key -> times it was rendered (``sample`` events; a resumed sample is not rendered again)."""
     return Counter(str(e["key"]) for e in events if e.get("event") == "sample")
+
+
+def billed_gpu_seconds(runner: PodRunner, ns: str, name: str, *, gpus: int = 1) -> dict[str, float]:
+    """GPU-seconds per capacity ("spot", "on-demand") that the operator must bill for dataset
+    ``name``, from what the runner ran: each render pod's ``finishedAt - startTime`` (the very
+    timestamps the runner wrote to its status, which the operator reads) x ``gpus`` per worker,
+    by the spot label of its node. The index Job's pod is not GPU time. Fails on a pod that
+    has not finished or whose end was never written (a lost node): its bill is not the runner's
+    to know."""
+    spot_nodes = {n.name for n in runner.nodes if n.spot}
+    out = {"spot": 0.0, "on-demand": 0.0}
+    for h in runner.history:
+        if h["namespace"] != ns or h["labels"].get(f"{GROUP}/dataset") != name or "-index-" in h["pod"]:
+            continue
+        assert h["finished"], f"{h['pod']} has no finishedAt (still running, or its node was lost)"
+        seconds = (_epoch(h["finished"]) - _epoch(h["started"])) * gpus
+        out["spot" if h["node"] in spot_nodes else "on-demand"] += seconds
+    return out
+
+
+def expected_cost(billed: dict[str, float], pricing: dict[str, float]) -> dict[str, float]:
+    """``status.cost`` as ``decisions/cost.py`` computes it from ``billed`` GPU-seconds, unrounded:
+    hours by capacity and ``spot x spotPerGpuHour + on-demand x onDemandPerGpuHour`` dollars."""
+    return {"gpuHours": (billed["spot"] + billed["on-demand"]) / 3600, "spotGpuHours": billed["spot"] / 3600,
+            "onDemandGpuHours": billed["on-demand"] / 3600,
+            "dollars": (billed["spot"] * pricing["spotPerGpuHour"]
+                        + billed["on-demand"] * pricing["onDemandPerGpuHour"]) / 3600}
+
+
+ROUNDING = {"gpuHours": 0.0005, "spotGpuHours": 0.0005, "onDemandGpuHours": 0.0005, "dollars": 0.005}
+"""Half a unit of the last digit ``CostReport.status()`` keeps (3 decimals of hours, cents)."""
+
+
+def assert_cost(cost: dict[str, float], expected: dict[str, float]) -> None:
+    """``cost`` (a ``status.cost``) is ``expected`` rounded as the status rounds it: nothing more
+    than the rounding may differ, so a pod billed twice, missed or at the wrong price fails."""
+    for key, tol in ROUNDING.items():
+        assert abs(cost.get(key, 0.0) - expected[key]) <= tol + 1e-9, (key, cost, expected)
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def validate(endpoint: str, bucket: str, name: str, tmp: Path) -> tuple[int, str]:
