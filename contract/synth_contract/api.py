@@ -182,8 +182,27 @@ ASSET_URI_PATTERN = (
 ASSET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$"
 
 
+def _decoded(v: str) -> str:
+    """``v`` with percent-escapes decoded until none is left (``%252e`` -> ``%2e`` -> ``.``), as a fetcher
+    that unquotes would see it."""
+    from urllib.parse import unquote
+
+    for _ in range(8):
+        once = unquote(v)
+        if once == v:
+            break
+        v = once
+    return v
+
+
 def _asset_uri(v: str) -> str:
-    """Check an asset URI: s3://bucket/prefix, file:///absolute/dir or builtin:NAME."""
+    """Check an asset URI: s3://bucket/prefix, file:///absolute/dir or builtin:NAME.
+
+    The path is checked after percent-decoding: ``%2e%2e`` is ``..`` to the fetcher.
+    """
+    path = _decoded(v.split("://", 1)[-1])
+    if any(part == ".." for part in path.replace("\\", "/").split("/")) or "\x00" in path:
+        raise ValueError(f"{v!r}: '..' is not allowed in an asset URI (checked after decoding %-escapes)")
     if v.startswith("s3://"):
         if not _S3_URI.match(v):
             raise ValueError(f"{v!r} is not s3://bucket/prefix with a valid bucket name (3-63 chars, a-z 0-9 . -)")
@@ -288,7 +307,6 @@ class CategoryWeight(_Model):
         "(they tumble, lean, stack); drop: upright on their base, no simulation. Default: drop for vehicles, "
         "characters, environment, fluids, effects and motion, physics for the others.",
     )
-
 
 
 class ScheduleCategory(_Model):
@@ -887,12 +905,27 @@ class EnvVar(
         return self
 
 
+def _operator_values(operator: str, values: list[str]) -> None:
+    """The API server's rule for a requirement's ``values`` (it refuses the Job otherwise)."""
+    if operator in ("In", "NotIn") and not values:
+        raise ValueError(f"operator {operator} needs at least one value (values is empty)")
+    if operator in ("Exists", "DoesNotExist") and values:
+        raise ValueError(f"operator {operator} takes no values (got {len(values)})")
+    if operator in ("Gt", "Lt") and (len(values) != 1 or not re.fullmatch(r"-?[0-9]{1,18}", values[0])):
+        raise ValueError(f"operator {operator} needs exactly one integer value (got {values[:3]!r})")
+
+
 class NodeSelectorRequirement(_Model):
     """A node label (or field) requirement (core/v1 NodeSelectorRequirement)."""
 
     key: str = Field(max_length=316, description="Node label key (or field for matchFields).")
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"] = Field(description="Operator.")
     values: list[str] = Field(default_factory=list, max_length=64, description="Values for In/NotIn/Gt/Lt.")
+
+    @model_validator(mode="after")
+    def _values(self) -> NodeSelectorRequirement:
+        _operator_values(self.operator, self.values)
+        return self
 
 
 class NodeSelectorTerm(_Model):
@@ -949,6 +982,11 @@ class LabelSelectorRequirement(_Model):
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(description="Operator.")
     values: list[str] = Field(default_factory=list, max_length=64, description="Values for In/NotIn.")
 
+    @model_validator(mode="after")
+    def _values(self) -> LabelSelectorRequirement:
+        _operator_values(self.operator, self.values)
+        return self
+
 
 class LabelSelector(_Model):
     """Selects pods by labels (meta/v1 LabelSelector)."""
@@ -970,6 +1008,10 @@ class TopologySpreadConstraint(_Model):
     node_affinity_policy: Literal["Honor", "Ignore"] | None = Field(None, description="Honor or Ignore.")
     node_taints_policy: Literal["Honor", "Ignore"] | None = Field(None, description="Honor or Ignore.")
     match_label_keys: list[str] = Field(default_factory=list, max_length=16, description="Pod label keys to group by.")
+
+
+MAX_ANNOTATION_BYTES = 256 * 1024
+"""Kubernetes' limit on an object's annotations, keys and values together (apimachinery's TotalAnnotationSizeLimitB)."""
 
 
 class PodTemplateSpec(_Model):
@@ -1015,6 +1057,10 @@ class PodTemplateSpec(_Model):
     @field_validator("annotations")
     @classmethod
     def _annotations(cls, v: dict[str, str]) -> dict[str, str]:
+        total = sum(len(k.encode()) + len(val.encode()) for k, val in v.items())
+        if total > MAX_ANNOTATION_BYTES:
+            raise ValueError(f"annotations total {total:,} bytes, more than Kubernetes' "
+                             f"{MAX_ANNOTATION_BYTES:,} (256 KiB, keys and values together)")
         for k in v:
             if k.startswith(RESERVED_ANNOTATION_PREFIXES):
                 raise ValueError(f"annotation {k!r} is set by the operator; reserved: "

@@ -207,10 +207,11 @@ def part_problems(data: bytes | None, entry: Any, *, shard: int) -> list[str]:
     return footer_problems(data, rows=entry["rows"], where=f"shard {shard}: index part {rel}")
 
 
-def footer_problems(data: bytes, *, rows: int | None, where: str) -> list[str]:
-    """Schema, row count and row-group limits of a parquet file, from its footer (empty: fine)."""
+def footer_problems(data: bytes | str, *, rows: int | None, where: str) -> list[str]:
+    """Schema, row count and row-group limits of a parquet file (its bytes, or a local path), from its
+    footer only (empty: fine)."""
     try:
-        meta = pq.ParquetFile(io.BytesIO(data)).metadata
+        meta = pq.ParquetFile(io.BytesIO(data) if isinstance(data, bytes) else data).metadata
         schema = meta.schema.to_arrow_schema()
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...: any of them means "not readable"
         return [f"{where} is not a readable parquet file ({type(exc).__name__})"]

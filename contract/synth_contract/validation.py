@@ -10,7 +10,6 @@ import json
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -132,7 +131,11 @@ def spec_from_json(text: str, *, source: str = "SYNTH_SPEC_JSON") -> SynthDatase
 
 
 class _SafeLoader(yaml.SafeLoader):
-    """SafeLoader that refuses aliases: no billion-laughs expansion in manifests."""
+    """SafeLoader that refuses aliases (no billion-laughs expansion) and duplicate keys.
+
+    YAML requires the keys of a mapping to be unique; PyYAML keeps the last one silently, so a
+    manifest with two ``samples:`` would mean something other than what its first reader saw.
+    """
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
@@ -142,11 +145,23 @@ class _SafeLoader(yaml.SafeLoader):
             )
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, list | dict):
+                continue  # unhashable: SafeLoader refuses it itself
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {str(key)[:60]!r} (YAML keys must be unique)", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
 
 def load_manifest_text(text: str) -> list[Any]:
     """Parse YAML documents safely: size-limited, no aliases, no Python tags."""
     if len(text.encode()) > MAX_MANIFEST_BYTES:
-        raise ValueError(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
+        raise ValueError(f"manifest is larger than {MAX_MANIFEST_BYTES:,} bytes")
     return [d for d in yaml.load_all(text, Loader=_SafeLoader) if d is not None]
 
 
@@ -178,8 +193,61 @@ EXIT_USAGE = 2
 """The command was used wrongly, or its input cannot be read."""
 
 
+INPUT_WAIT_SECONDS = 10.0
+"""How long a manifest that is a pipe or FIFO may stay silent before it counts as unreadable."""
+
+
+def read_capped(path: str, limit: int, *, wait: float = INPUT_WAIT_SECONDS) -> bytes:
+    """The bytes of a file, FIFO or ``-`` (stdin), reading at most ``limit + 1`` of them.
+
+    Raises ``ValueError`` when there are more than ``limit`` bytes (``/dev/zero`` stops there),
+    when a FIFO or pipe sends nothing for ``wait`` seconds (a FIFO with no writer never does),
+    and ``OSError`` when the path cannot be opened (a directory, no permission).
+    """
+    import os
+    import select
+    import stat
+
+    if path == "-":
+        fd, close = sys.stdin.fileno(), False
+    else:
+        fd, close = os.open(path, os.O_RDONLY | os.O_NONBLOCK), True  # a FIFO opens without a writer
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(f"{path}: is a directory")
+        waits = (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)) and not os.isatty(fd)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            if waits:
+                ready, _, _ = select.select([fd], [], [], wait)
+                if not ready:
+                    kind = "FIFO or pipe" if stat.S_ISFIFO(mode) else "device or socket"
+                    raise ValueError(f"nothing to read for {wait:g}s (a {kind} with no writer?)")
+            try:
+                chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        if close:
+            os.close(fd)
+    if size > limit:
+        raise ValueError(f"larger than {limit:,} bytes")
+    return b"".join(chunks)
+
+
 def read_documents(path: str) -> list[Any]:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    """The YAML documents of a manifest file ('-' for stdin), read at most limit + 1 bytes."""
+    data = read_capped(path, MAX_MANIFEST_BYTES)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
     return load_manifest_text(text)
 
 
