@@ -154,7 +154,8 @@ def test_query_refuses_a_part_that_is_not_parquet_with_exit_1(tmp_path: Path) ->
     commit_shards(make_spec(tmp_path), store, [0, 1])
     store.write_bytes(layout.index_part_path(1), b"PAR1 but nothing else")
     res = CliRunner().invoke(cli, ["query", str(store.root), "SELECT count(*) FROM samples"])
-    assert res.exit_code == 1 and "cannot be read" in res.output and "Traceback" not in res.output, res.output
+    assert res.exit_code == 1 and "00000001.parquet is not a readable parquet file" in res.output, res.output
+    assert "Traceback" not in res.output
 
 
 def test_query_of_a_run_with_nothing_committed_yet_is_an_empty_table(tmp_path: Path) -> None:
@@ -195,3 +196,25 @@ def test_a_local_run_still_going_has_live_figures_and_index_columns(tmp_path: Pa
     store.write_bytes(layout.LOCAL_RUN_JSON, b"[1, 2]")
     with pytest.raises(IndexProblem, match=r"local-run\.json"):
         live_doc(store, now=NOW)
+
+
+@pytest.mark.parametrize("hostile", ["wrong-schema", "huge-row-group"])
+def test_query_refuses_a_hostile_part_before_reading_it(tmp_path: Path, hostile: str) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from synth_contract.index_rows import INDEX_SCHEMA, MAX_ROW_GROUP_ROWS
+
+    store = FileStore(tmp_path / "ds" / "v1")
+    commit_shards(make_spec(tmp_path), store, [0, 1])
+    n = MAX_ROW_GROUP_ROWS + 1
+    table = (pa.table({"key": ["x"], "score": ["high"]}) if hostile == "wrong-schema"
+             else pa.table({f.name: pa.nulls(n, f.type) for f in INDEX_SCHEMA}))
+    buf = io.BytesIO()
+    pq.write_table(table, buf, row_group_size=max(table.num_rows, 1))
+    store.write_bytes(layout.index_part_path(1), buf.getvalue())
+    res = CliRunner().invoke(cli, ["query", str(store.root), "SELECT count(*) FROM samples"])
+    assert res.exit_code == 1 and "index/parts/00000001.parquet" in res.output, res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1

@@ -140,7 +140,8 @@ def test_nerf_export_and_s3_source(dataset: Path, tmp_path: Path, s3_client: Any
 def test_export_refuses_an_empty_folder(tmp_path: Path) -> None:
     from parallel_synth.commands.cli import cli
 
-    res = CliRunner().invoke(cli, ["export", str(tmp_path), "--format", "coco", "--out", str(tmp_path / "o")])
+    (tmp_path / "ds").mkdir()  # --out outside the folder it reads (export refuses to write into a dataset)
+    res = CliRunner().invoke(cli, ["export", str(tmp_path / "ds"), "--format", "coco", "--out", str(tmp_path / "o")])
     assert res.exit_code == 1 and "no committed shards" in res.output
 
 

@@ -43,6 +43,10 @@ def validate_manifest(file: str, old_file: str | None) -> None:
             if obj is None:
                 click.echo(f"{old_file}: the old manifest is not valid: {errors[0] if errors else '?'}", err=True)
                 sys.exit(EXIT_USAGE)
+            problem = _status_problem(raw.get("status"))
+            if problem:
+                click.echo(f"{old_file}: {problem}", err=True)
+                sys.exit(EXIT_USAGE)
             olds[(obj.metadata.name, obj.metadata.namespace or "")] = {
                 **obj.wire(), **({"status": raw["status"]} if isinstance(raw.get("status"), dict) else {})}
     try:
@@ -82,3 +86,20 @@ def validate_manifest(file: str, old_file: str | None) -> None:
         )
     if bad:
         sys.exit(EXIT_PROBLEMS)
+
+
+def _status_problem(status: Any) -> str | None:
+    """Why the old object's ``status`` cannot say how far the dataset got (the transition rule reads
+    ``status.nextShard``), or None."""
+    if status is None:
+        return None
+    if not isinstance(status, dict):
+        return f"status: must be a mapping, got {type(status).__name__}"
+    shards = status.get("shards")
+    if shards is not None and not isinstance(shards, dict):
+        return f"status.shards: must be a mapping, got {type(shards).__name__}"
+    for where, value in (("status.nextShard", status.get("nextShard")),
+                         ("status.shards.completed", (shards or {}).get("completed"))):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53):
+            return f"{where}: {str(value)[:40]!r} is not allowed: must be an integer >= 0"
+    return None

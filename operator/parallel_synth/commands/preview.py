@@ -7,20 +7,20 @@ from pathlib import Path
 
 import click
 
-from parallel_synth.commands.common import Usage, open_location, reading, s3_options
+from parallel_synth.commands.common import OutPath, Usage, open_location, reading, refuse_inside, s3_options
 from synth_contract.validation import EXIT_PROBLEMS, one_line
 
 
 @click.command("preview")
 @click.argument("location")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="PNG file to write.")
+@click.option("--out", "out", type=OutPath(dir_okay=False, path_type=Path), required=True,
+              help="PNG file to write (never inside the dataset it reads).")
 @click.option("--per-category", type=click.IntRange(1, 32), default=6, show_default=True,
               help="Samples per row.")
 @click.option("--cell", type=click.IntRange(32, 1024), default=192, show_default=True, help="Cell size in pixels.")
 @s3_options
 def preview(location: str, out: Path, per_category: int, cell: int, endpoint_url: str | None,
-            region: str | None) -> None:
+            region: str | None, s3_timeout: float) -> None:
     """Contact sheet: one row per category, masks overlaid, boxes and labels drawn.
 
     Samples whose images or metadata cannot be used are left out (and counted).
@@ -31,7 +31,8 @@ def preview(location: str, out: Path, per_category: int, cell: int, endpoint_url
     """
     from parallel_synth.dataset.preview import collect_samples, compose_sheet, dataset_title
 
-    files = open_location(location, endpoint_url=endpoint_url, region=region)
+    files = open_location(location, endpoint_url=endpoint_url, region=region, timeout=s3_timeout)
+    refuse_inside(out, files)
     with reading(location):
         categories, title, warning = dataset_title(files)
         if warning:

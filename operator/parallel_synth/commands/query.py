@@ -53,6 +53,11 @@ def run_query(files: Store, sql: str, *, endpoint_url: str | None = None, region
     from parallel_synth.dataset.index import index_files
 
     kind, rels = index_files(files, source=source)
+    if isinstance(files, FileStore):  # a local file's footer costs nothing: refuse a hostile one before DuckDB reads it
+        for rel in rels:
+            problems = _footer(os.path.join(files.root, rel), rel)
+            if problems:
+                raise BadIndexFile(problems[0])
     con = duckdb.connect(":memory:")
     if rels:
         con.register("samples", arrow_dataset(files, rels, endpoint_url=endpoint_url, region=region,
@@ -67,6 +72,16 @@ def run_query(files: Store, sql: str, *, endpoint_url: str | None = None, region
     if result is None:
         return kind, len(rels), [], []
     return kind, len(rels), list(result.columns), result.fetchall()
+
+
+class BadIndexFile(ValueError):
+    """An index file is not the index's parquet (wrong schema, a huge row group, not parquet): exit 1."""
+
+
+def _footer(path: str, rel: str) -> list[str]:
+    from synth_contract.index_rows import footer_problems
+
+    return footer_problems(path, rows=None, where=rel)
 
 
 def _cell(value: Any) -> str:
@@ -139,6 +154,9 @@ def query(location: str, sql: str, as_json: bool, max_rows: int, source: str, en
             if "registered as 'samples'" not in str(exc):  # else: an index file that cannot be scanned
                 raise Usage(f"SQL: {one_line(exc, 300)}") from None
             click.echo(f"synthctl query: {location}: an index file cannot be read: {one_line(exc, 300)}", err=True)
+            sys.exit(EXIT_PROBLEMS)
+        except BadIndexFile as exc:
+            click.echo(f"synthctl query: {location}: {exc}", err=True)
             sys.exit(EXIT_PROBLEMS)
         except (pa.ArrowException, duckdb.Error) as exc:  # a part that is not the index's parquet
             click.echo(f"synthctl query: {location}: an index file cannot be read: {one_line(exc, 300)}", err=True)

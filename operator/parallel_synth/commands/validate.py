@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -32,7 +33,7 @@ from synth_contract.validation import EXIT_PROBLEMS, load_dataset
 @s3_options
 def validate(location: str, min_quality: float | None, min_pass_rate: float | None, report_path: Path | None,
              manifest: str | None, endpoint_url: str | None, region: str | None, max_member_mb: int,
-             max_megapixels: int, sample: int | None, seed: int | None) -> None:
+             max_megapixels: int, sample: int | None, seed: int | None, s3_timeout: float) -> None:
     """Check a rendered dataset (a path, file:// or s3:// URI of {uri}/{dataset}/v{version}).
 
     Every image is decoded and checked against its pass (size, mode, bit depth, segmentation
@@ -44,7 +45,7 @@ def validate(location: str, min_quality: float | None, min_pass_rate: float | No
     """
     from parallel_synth.dataset.checks import CheckOptions, check_dataset
 
-    files = open_location(location, endpoint_url=endpoint_url, region=region)
+    files = open_location(location, endpoint_url=endpoint_url, region=region, timeout=s3_timeout)
     spec = load_dataset(manifest).spec if manifest else None
     opts = CheckOptions(min_quality=min_quality, min_pass_rate=min_pass_rate,
                         max_member_bytes=max_member_mb * 1024 * 1024, sample=sample, seed=seed,
@@ -57,6 +58,7 @@ def validate(location: str, min_quality: float | None, min_pass_rate: float | No
 
     with reading(location):
         report = check_dataset(files, spec=spec, options=opts, on_shard=tick)
+        _check_summary(files, report)
     if err:
         click.echo("\r" + " " * 40 + "\r", err=True, nl=False)
     doc = report.to_json()
@@ -82,3 +84,15 @@ def validate(location: str, min_quality: float | None, min_pass_rate: float | No
     if report.problem_count > len(report.problems):
         click.echo(f"  ... and {report.problem_count - len(report.problems)} more", file=out)
     sys.exit(EXIT_PROBLEMS)
+
+
+def _check_summary(files: Any, report: Any) -> None:
+    """``dataset.json`` with the shape the other commands read (export, preview, report use the same loader)."""
+    from parallel_synth.dataset.files import BadSummary, load_summary
+    from synth_contract.layout import DATASET_JSON
+
+    try:
+        load_summary(files)
+    except BadSummary as exc:
+        if not any(p.code == "bad-dataset-json" for p in report.problems):
+            report.add("bad-dataset-json", DATASET_JSON, str(exc).removeprefix(f"{DATASET_JSON}: "))

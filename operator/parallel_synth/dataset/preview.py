@@ -10,7 +10,6 @@ as every category has its samples. ``compose_sheet`` is pure (arrays in, image o
 from __future__ import annotations
 
 import colorsys
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,12 +18,18 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from parallel_synth.dataset.files import committed_shards, read_json
+from parallel_synth.dataset.files import (
+    BadSummary,
+    listed_manifests,
+    load_summary,
+    open_file,
+    read_manifest,
+    strict_json,
+)
 from parallel_synth.dataset.images import MAX_PIXELS, decode_png
-from parallel_synth.dataset.records import object_class
+from parallel_synth.dataset.records import metadata_problems, object_class
 from parallel_synth.dataset.tars import Sample, ScanResult, scan_shard
 from synth_contract import layout, planning
-from synth_contract.layout import DATASET_JSON
 from synth_contract.store import Store
 
 LABEL_WIDTH = 130
@@ -163,18 +168,27 @@ def _usable_object(obj: Any) -> bool:
             and all(isinstance(v, int | float) and math.isfinite(v) and abs(v) < 1e6 for v in bbox))
 
 
-def _decode(item: Sample, *, max_pixels: int = MAX_PIXELS) -> PreviewSample | str:
+def _decode(item: Sample, *, max_pixels: int = MAX_PIXELS, shard: int | None = None) -> PreviewSample | str:
     """The sample ready to draw, or why it cannot be drawn (never raises on hostile bytes)."""
     if "json" not in item.data or "png" not in item.data:
         return f"{item.key}: no .json or .png"
     try:
-        meta = json.loads(item.data["json"])
+        meta = strict_json(item.data["json"])
     except RecursionError:
         return f"{item.key}.json: nested too deeply"
     except (ValueError, UnicodeDecodeError):
         return f"{item.key}.json: not valid JSON"
     if not isinstance(meta, dict):
         return f"{item.key}.json: not a JSON object"
+    problems = metadata_problems(meta, key=item.key, shard=shard if shard is not None else -1,
+                                 spec=None, size=None)
+    objects = meta.get("objects")
+    huge = [o["id"] for o in objects if isinstance(o, dict) and isinstance(o.get("id"), int) and o["id"] > 65535] \
+        if isinstance(objects, list) else []
+    if huge:
+        problems.append(f"object id {str(huge[0])[:24]} is larger than a mask can hold (65535)")
+    if problems:
+        return f"{item.key}.json: {'; '.join(problems[:3])}"
     rgb, _, problem = decode_png(item.data["png"], max_pixels=max_pixels)
     if rgb is None:
         return f"{item.key}.png {problem}"
@@ -185,9 +199,12 @@ def _decode(item: Sample, *, max_pixels: int = MAX_PIXELS) -> PreviewSample | st
         rgb = (rgb >> 8).astype(np.uint8) if rgb.dtype == np.uint16 else rgb.astype(np.uint8)
     seg = None
     if "seg.png" in item.data:
-        seg, _, _ = decode_png(item.data["seg.png"], max_pixels=max_pixels)  # an unusable mask: no overlay
-        if seg is not None and seg.ndim == 3:
-            seg = seg[..., 0]
+        seg, _, problem = decode_png(item.data["seg.png"], max_pixels=max_pixels)
+        if problem is not None:
+            return f"{item.key}.seg.png {problem}"
+        if seg is not None and (seg.ndim != 2 or seg.shape[:2] != rgb.shape[:2]):
+            return (f"{item.key}.seg.png is {'x'.join(map(str, seg.shape))}, not a mask of the "
+                    f"{rgb.shape[1]}x{rgb.shape[0]} image")
     q = meta.get("quality")
     score = q.get("score") if isinstance(q, dict) else None
     objects = meta.get("objects")
@@ -218,18 +235,14 @@ def _series(item: Sample, meta: dict[str, Any], *, max_pixels: int) -> tuple[lis
 
 def dataset_title(files: Store) -> tuple[list[str] | None, str, str | None]:
     """(categories in spec order, sheet title, warning) from ``dataset.json`` when it is usable."""
-    from pydantic import ValidationError
-
-    from synth_contract.api import SynthDatasetSpec
-
-    if not files.exists(DATASET_JSON):
-        return None, files.uri, None
     try:
-        doc = read_json(files, DATASET_JSON)
-        spec = SynthDatasetSpec.model_validate(doc["spec"])
-        completed = int(doc["samples"]["completed"])
-    except (ValueError, TypeError, KeyError, IndexError, RecursionError, ValidationError, OSError):
-        return None, files.uri, f"{DATASET_JSON} is not usable (run synthctl validate); showing the shards as they are"
+        summary = load_summary(files)
+    except BadSummary as exc:
+        return None, files.uri, f"{exc} (run synthctl validate); showing the shards as they are"
+    if summary is None:
+        return None, files.uri, None
+    doc, spec = summary
+    completed = int((doc.get("samples") or {}).get("completed") or 0)
     return list(planning.category_targets(spec)), f"{str(doc.get('name', ''))[:64]} v{spec.version}: " \
         f"{completed:,} samples", None
 
@@ -244,16 +257,24 @@ def collect_samples(
     """
     wanted = list(categories) if categories is not None else None
     rows: dict[str, list[PreviewSample]] = {c: [] for c in wanted} if wanted else {}
-    for n, shard in enumerate(committed_shards(files)):
+    for n, shard in enumerate(listed_manifests(files)):
         if max_shards is not None and n >= max_shards:
             break
         result = ScanResult()
         try:
-            with files.open(layout.shard_path(shard)) as stream:
+            read_manifest(files, shard)
+        except ValueError as exc:
+            if skipped is not None:
+                skipped.append(f"{exc}: shard {shard} left out")
+            continue
+        try:
+            with open_file(files, layout.shard_path(shard)) as stream:
                 for item in scan_shard(stream, result, load=frozenset({"json", "png", "seg.png", *SERIES_THUMBS})):
                     if not isinstance(item, Sample):
+                        if skipped is not None:
+                            skipped.append(f"{layout.shard_path(shard)}: member {item.name!r} left out: {item.reason}")
                         continue
-                    s = _decode(item)
+                    s = _decode(item, shard=shard)
                     if isinstance(s, str):
                         if skipped is not None:
                             skipped.append(s)
@@ -263,9 +284,10 @@ def collect_samples(
                     row = rows.setdefault(s.category, [])
                     if len(row) < per_row:
                         row.append(s)
-        except OSError as exc:  # a directory where the tar should be, a vanished file
+        except OSError as exc:  # a directory, FIFO or link out where the tar should be, a vanished file
             if skipped is not None:
-                skipped.append(f"{layout.shard_path(shard)}: {type(exc).__name__}")
+                skipped.append(f"{layout.shard_path(shard)}: {exc}" if str(exc).startswith(layout.SHARDS)
+                               else f"{layout.shard_path(shard)}: {type(exc).__name__}: {exc}")
             continue
         if result.error and skipped is not None:
             skipped.append(f"{layout.shard_path(shard)}: {result.error}")

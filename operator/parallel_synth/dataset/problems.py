@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from parallel_synth.dataset.files import read
+from parallel_synth.dataset.files import MAX_JSON_BYTES, check_regular, read, strict_json
 from parallel_synth.dataset.images import MAX_PIXELS
 from parallel_synth.dataset.tars import MAX_MEMBER_BYTES
 from synth_contract.store import Store
@@ -15,8 +14,6 @@ from synth_contract.validation import one_line
 MAX_LISTED_PROBLEMS = 1000
 """Problems kept in the report; the count covers all of them."""
 
-MAX_JSON_BYTES = 64 * 1024 * 1024
-"""``dataset.json`` or a shard manifest larger than this is a problem, not read."""
 
 
 @dataclass(frozen=True)
@@ -130,11 +127,12 @@ class Report:
 
 def read_json(files: Store, rel: str, report: Report, code: str) -> Any:
     try:
+        check_regular(files, rel)
         size = files.size(rel)
         if size is not None and size > MAX_JSON_BYTES:
             report.add(code, rel, f"{size:,} bytes, more than the {MAX_JSON_BYTES:,} a JSON file here may have")
             return None
-        return json.loads(read(files, rel))
+        return strict_json(read(files, rel, limit=MAX_JSON_BYTES))
     except RecursionError:
         report.add(code, rel, "not valid JSON: nested too deeply")
     except (ValueError, UnicodeDecodeError) as exc:

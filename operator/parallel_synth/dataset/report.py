@@ -13,17 +13,18 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
-import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from parallel_synth.dataset.files import read, read_json
+from parallel_synth.dataset.files import BadSummary, exists, load_summary, open_file, read, strict_json
+from parallel_synth.dataset.images import decode_png
+from parallel_synth.dataset.tars import Hostile, ScanResult, scan_shard
 from synth_contract import layout
 from synth_contract.layout import DATASET_JSON, INDEX_JSONL, INDEX_PARQUET, INDEX_QUARANTINE
 from synth_contract.store import Store
+from synth_contract.validation import one_line
 
 THUMB = 112
 MAX_PARAM_PLOTS = 6
@@ -41,78 +42,140 @@ class ReportData:
     """Lowest-scoring kept samples: key, shard, category, score, thumbnail (PNG bytes or None)."""
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     """Quarantined samples (worst first): key, shard, category, score, reasons, thumbnail."""
+    notes: list[str] = field(default_factory=list)
+    """What could not be shown and why (a damaged shard, a broken image), printed as warnings."""
+
+
+class ReportInput(ValueError):
+    """A file the report reads (dataset.json, the index, the quarantine list) cannot be used: names it."""
 
 
 def _index_columns(files: Store) -> tuple[np.ndarray, list[str], list[str], list[int], dict[str, float]]:
     """(scores, keys, categories, shards, mean quality components) of the kept samples."""
-    if files.exists(INDEX_PARQUET):
+    if exists(files, INDEX_PARQUET):
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pf = pq.ParquetFile(io.BytesIO(read(files, INDEX_PARQUET)))
-        cols = [c for c in ("key", "shard", "category", "score", "quality") if c in pf.schema_arrow.names]
-        table = pf.read(columns=cols)
-        scores = np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=np.float64)
-        comps: dict[str, float] = {}
-        if "quality" in cols:
-            flat = table.column("quality").combine_chunks()
-            for i, f in enumerate(flat.type):
-                values = np.asarray(flat.field(i).to_numpy(zero_copy_only=False), dtype=np.float64)
-                raw = ("score", "visibleObjects", "expectedObjects", "noiseSigma", "mean", "clipped")  # not 0..1 parts
-                if f.name not in raw and np.isfinite(values).any():
-                    comps[f.name] = float(np.nanmean(values))
-        return (scores, table.column("key").to_pylist(), table.column("category").to_pylist(),
-                table.column("shard").to_pylist(), comps)
+        try:
+            pf = pq.ParquetFile(io.BytesIO(read(files, INDEX_PARQUET)))
+            cols = [c for c in ("key", "shard", "category", "score", "quality") if c in pf.schema_arrow.names]
+            missing = {"key", "shard", "category", "score"} - set(cols)
+            if missing:
+                raise ValueError(f"no column {', '.join(sorted(missing))}")
+            table = pf.read(columns=cols)
+            scores = np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=np.float64)
+            comps: dict[str, float] = {}
+            if "quality" in cols and pa.types.is_struct(table.column("quality").type):
+                flat = table.column("quality").combine_chunks()
+                for i, f in enumerate(flat.type):
+                    values = np.asarray(flat.field(i).to_numpy(zero_copy_only=False), dtype=np.float64)
+                    raw = ("score", "visibleObjects", "expectedObjects", "noiseSigma", "mean", "clipped")  # not 0..1
+                    if f.name not in raw and np.isfinite(values).any():
+                        comps[f.name] = float(np.nanmean(values))
+            keys, cats = [str(k) for k in table.column("key").to_pylist()], table.column("category").to_pylist()
+            shards = [int(v) for v in table.column("shard").to_pylist()]
+        except (OSError, ValueError, TypeError, pa.ArrowException) as exc:
+            raise ReportInput(f"{INDEX_PARQUET}: {one_line(exc, 200)}") from None
+        return scores, keys, [str(c) for c in cats], shards, comps
     keys, cats, shards, sc = [], [], [], []
-    with files.open(INDEX_JSONL) as f:
-        for line in f:
-            row = json.loads(line)
-            keys.append(row["key"])
-            cats.append(row["category"])
-            shards.append(row["shard"])
-            sc.append(row["score"] if row.get("score") is not None else np.nan)
+    for n, row in enumerate(_jsonl(files, INDEX_JSONL)):
+        key, cat, shard, score = row.get("key"), row.get("category"), row.get("shard"), row.get("score")
+        if not (isinstance(key, str) and isinstance(cat, str) and _is_int(shard)
+                and (score is None or _is_number(score))):
+            raise ReportInput(f"{INDEX_JSONL} line {n + 1}: needs key and category (strings), shard (an integer) "
+                              "and score (a number or null)")
+        keys.append(key)
+        cats.append(cat)
+        shards.append(int(shard or 0))
+        sc.append(float(score) if score is not None else np.nan)
     return np.asarray(sc, dtype=np.float64), keys, cats, shards, {}
 
 
-def _thumbnails(files: Store, tar_rel: str, keys: set[str]) -> dict[str, bytes]:
-    """The RGB images of ``keys`` from one tar (one streaming pass), as small PNGs."""
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**53
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 1e300
+
+
+def _jsonl(files: Store, rel: str) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file, each line checked; :class:`ReportInput` names the file and line."""
+    try:
+        text = read(files, rel).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReportInput(f"{rel}: not UTF-8 (byte {exc.start})") from None
+    except OSError as exc:
+        raise ReportInput(f"{rel}: {one_line(exc, 200)}") from None
+    rows = []
+    for n, line in enumerate(text.splitlines()):
+        if not line.strip():
+            continue
+        try:
+            row = strict_json(line.encode())
+        except (ValueError, RecursionError) as exc:
+            raise ReportInput(f"{rel} line {n + 1}: not valid JSON: {one_line(exc, 120)}") from None
+        if not isinstance(row, dict):
+            raise ReportInput(f"{rel} line {n + 1}: must be a JSON object, not {type(row).__name__}")
+        rows.append(row)
+    return rows
+
+
+def _thumbnails(files: Store, tar_rel: str, keys: set[str], notes: list[str]) -> dict[str, bytes]:
+    """The RGB images of ``keys`` from one tar (one streaming pass of ``tars.scan_shard``, with its
+    hostile-member checks), as small PNGs; why an image is missing goes into ``notes``."""
     from PIL import Image
 
     out: dict[str, bytes] = {}
-    if not keys or not files.exists(tar_rel):
+    if not keys or not exists(files, tar_rel):
         return out
-    with files.open(tar_rel) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
-        for m in tar:
-            key, _, ext = m.name.partition(".")
-            if ext != "png" or key not in keys or not m.isfile() or m.size > 64 << 20:
-                continue
-            f = tar.extractfile(m)
-            if f is None:
-                continue
-            try:
-                img = Image.open(io.BytesIO(f.read())).convert("RGB")
+    result = ScanResult()
+    try:
+        with open_file(files, tar_rel) as stream:
+            for item in scan_shard(stream, result, load=frozenset({"png"}), max_member_bytes=64 << 20):
+                if isinstance(item, Hostile) or item.key not in keys or "png" not in item.data:
+                    continue
+                pixels, _, problem = decode_png(item.data["png"])
+                if pixels is None:
+                    notes.append(f"{tar_rel}: {item.key}.png {problem}: no thumbnail")
+                    continue
+                img = Image.fromarray(pixels).convert("RGB")
                 img.thumbnail((THUMB, THUMB))
                 buf = io.BytesIO()
                 img.save(buf, format="PNG")
-                out[key] = buf.getvalue()
-            except Exception:  # a broken image is left out of the report, not fatal
-                continue
-            if len(out) == len(keys):
-                break
+                out[item.key] = buf.getvalue()
+                if len(out) == len(keys):
+                    break
+    except OSError as exc:  # a FIFO, a directory or a link out where the tar should be
+        notes.append(f"{tar_rel}: {one_line(exc, 200)}: no thumbnails from it")
+    if result.error:
+        notes.append(f"{tar_rel}: {result.error}: thumbnails after the damage are missing")
     return out
 
 
 def gather(files: Store, *, worst: int = 8) -> ReportData:
-    """Read what the report needs; raises FileNotFoundError when the dataset has no dataset.json."""
-    if not files.exists(DATASET_JSON):
+    """Read what the report needs; raises FileNotFoundError when the dataset has no dataset.json and
+    :class:`ReportInput` (naming the file and field) when dataset.json, the index or the quarantine list
+    cannot be used."""
+    try:
+        summary = load_summary(files)
+    except BadSummary as exc:
+        raise ReportInput(str(exc)) from None
+    if summary is None:
         raise FileNotFoundError(f"{DATASET_JSON} is missing: the dataset is not finished (or not a dataset root)")
-    doc = read_json(files, DATASET_JSON)
+    doc = summary[0]
     scores, keys, cats, shards, comps = _index_columns(files)
     data = ReportData(doc=doc, scores=scores, categories=cats, components=comps)
     order = np.argsort(np.where(np.isnan(scores), np.inf, scores), kind="stable")[:worst]
     data.worst = [{"key": keys[i], "shard": int(shards[i]), "category": cats[i], "score": float(scores[i])}
                   for i in order]
-    if files.exists(INDEX_QUARANTINE):
-        held = [json.loads(line) for line in read(files, INDEX_QUARANTINE).decode().splitlines() if line]
+    if exists(files, INDEX_QUARANTINE):
+        held = _jsonl(files, INDEX_QUARANTINE)
+        for n, e in enumerate(held):
+            if not (_is_int(e.get("shard")) and isinstance(e.get("key"), str)
+                    and (e.get("score") is None or _is_number(e.get("score")))):
+                raise ReportInput(f"{INDEX_QUARANTINE} entry {n + 1}: needs shard (an integer), key (a string) "
+                                  "and score (a number or null)")
         held.sort(key=lambda e: float(e.get("score") or 0.0))
         data.quarantined = held[:worst]
     by_tar: dict[str, set[str]] = {}
@@ -122,7 +185,7 @@ def gather(files: Store, *, worst: int = 8) -> ReportData:
         by_tar.setdefault(layout.quarantine_path(int(q["shard"])), set()).add(str(q["key"]))
     thumbs: dict[str, bytes] = {}
     for rel, wanted in sorted(by_tar.items()):
-        thumbs.update(_thumbnails(files, rel, wanted))
+        thumbs.update(_thumbnails(files, rel, wanted, data.notes))
     for item in [*data.worst, *data.quarantined]:
         item["thumbnail"] = thumbs.get(str(item["key"]))
     return data
@@ -185,12 +248,13 @@ def _quality_plot(data: ReportData) -> str:
 
 def _svg_hist(title: str, p: dict[str, Any]) -> str:
     """A small inline SVG bar chart (cheap: a dataset has categories x parameters of them)."""
-    if p["kind"] == "numeric":
-        values = [float(v) for v in p["counts"]]
-        edges = p["bins"]
+    counts = p.get("counts")
+    if p.get("kind") == "numeric" and isinstance(counts, list):
+        values = [float(v) for v in counts]
+        edges = p.get("bins") or [0.0, 0.0]
         labels = [f"{edges[0]:.3g}", f"{edges[-1]:.3g}"]
     else:
-        items = sorted(p["counts"].items(), key=lambda kv: -kv[1])[:10]
+        items = sorted((counts if isinstance(counts, dict) else {}).items(), key=lambda kv: -kv[1])[:10]
         values = [float(v) for _, v in items]
         labels = [", ".join(str(k)[:12] for k, _ in items[:3]) + (" ..." if len(items) > 3 else ""), ""]
     w, h, top = 180, 70, 14
@@ -316,8 +380,10 @@ def render_html(data: ReportData) -> str:
     if len(segs) > 1:
         parts.append("<h3>Schedule segments</h3>")
         parts.append(_table(["segment", "shards", "category", "target", "kept"],
-                            [[f"from shard {s['fromShard']}", f"{s['fromShard']}-{s['toShard'] - 1}", c,
-                              v["target"], v["completed"]] for s in segs for c, v in s["categories"].items()]))
+                            [[f"from shard {s.get('fromShard', 0)}",
+                              f"{s.get('fromShard', 0)}-{int(s.get('toShard', 0)) - 1}", c,
+                              v.get("target", 0), v.get("completed", 0)]
+                             for s in segs for c, v in (s.get("categories") or {}).items()]))
     coverage = doc.get("coverage") or {}
     parts.append("<h2>Coverage and diversity</h2>")
     parts.append(f"<p>Overall diversity {float(coverage.get('diversity') or 0):.3f} "

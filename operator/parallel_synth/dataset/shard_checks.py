@@ -10,9 +10,9 @@ one, must be whole (sha256), have the index schema and hold one row per sample o
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from parallel_synth.dataset.files import strict_json
 from parallel_synth.dataset.images import PASS_FORMATS, sample_image_problems
 from parallel_synth.dataset.problems import CheckOptions, Report, read_json
 from parallel_synth.dataset.records import metadata_problems, png_size, quality_score
@@ -188,7 +188,7 @@ def _check_sample(
         return
     report.samples += 1
     try:
-        meta = json.loads(item.data["json"])
+        meta = strict_json(item.data["json"])  # NaN/Infinity are not JSON
     except RecursionError:
         report.add("bad-metadata", where, f"{item.key}.json is nested too deeply")
         return
