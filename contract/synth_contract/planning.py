@@ -322,12 +322,17 @@ def shards_per_batch(spec: SynthDatasetSpec) -> int:
 
     A batch is one Indexed Job; more shards per batch means fewer objects and API calls per
     shard, fewer means finer-grained retries. The default keeps ``workers.max`` pods busy with
-    at most ``workers.max`` live batches while bounding one batch to 1000 Job indexes.
+    at most ``workers.max`` live batches while bounding one batch to 1000 Job indexes, and gives
+    a batch at least ``workers.max`` shards: the operator's window holds at most 32 live batches
+    (``SYNTH_OPERATOR_MAX_LIVE_BATCHES``) and ``ceil(workers.max / per) + 1`` of them, so smaller
+    batches cap the fleet below ``workers.max`` (on 1,000 kwok nodes, 3 shards per batch kept at
+    most 96 pods running; benchmarks/bench_fleet.py, docs/fleet.md), and a batch draining its
+    long-tail pods leaves the next one enough shards for every worker.
     """
     if spec.shards_per_batch:
         return spec.shards_per_batch
     total = shard_count(spec)
-    per = -(-total // max(1, spec.workers.max * 4))
+    per = max(-(-total // max(1, spec.workers.max * 4)), spec.workers.max)
     return max(1, min(per, 1000, total))
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from builders import batch_body, spec
 
 from parallel_synth.cluster.observe import observed_batch
-from parallel_synth.decisions.dataset import DatasetDecision, decide_dataset
+from parallel_synth.decisions.dataset import DatasetDecision, decide_dataset, window_size
 from parallel_synth.decisions.facts import JobFacts
-from parallel_synth.settings import Settings
+from parallel_synth.settings import OperatorSettings, Settings
+from synth_contract import planning
 from synth_contract.api import RenderBatchSpec, SynthDatasetStatus
 
 NOW = datetime(2026, 1, 1, 1, 0, 0, tzinfo=UTC)
@@ -116,3 +118,20 @@ def test_an_index_job_of_a_predecessor_is_not_taken_for_ours() -> None:
     assert mine.status.phase == "Succeeded"
 
 
+
+
+@pytest.mark.parametrize(("workers", "samples", "shard"), [
+    (1000, 2_000_000, 200),  # benchmarks/bench_fleet.py: 10,000 shards, 3 per batch before, 96 pods at most
+    (100, 30_000, 20),  # the --quick form
+    (50, 10_000, 100),  # fewer shards than 4 x workers.max: 1 shard per batch, 32 live batches
+    (33, 1_000_000, 100),
+    (4, 400, 100),
+])
+def test_the_default_batches_let_the_window_hold_every_worker(workers: int, samples: int, shard: int) -> None:
+    """``window_size x shards_per_batch >= workers.max`` under the default settings, so the 32-batch
+    window never caps the fleet below ``workers.max`` (issue #26: 96 of 1,000 pods on kwok)."""
+    s = spec(samples=samples, shardSize=shard, workers={"min": 0, "max": workers})
+    per = planning.shards_per_batch(s)
+    total = planning.shard_count(s)
+    assert window_size(s, OperatorSettings(), per) * per >= min(workers, total)
+    assert per <= 1000

@@ -139,3 +139,25 @@ def test_shards_failed_for_good_end_the_run_degraded() -> None:
     assert r.final_status["shards"]["failed"] == r.shards_failed
     assert [(b["phase"], b["attempt"]) for b in r.batches.values()] == [("Failed", 3)] * 2
     assert r.event_reasons["BatchFailed"] == 2 and r.event_reasons["BatchRetried"] == 4
+
+
+def test_a_short_storm_reclaims_the_pods_already_running_when_it_starts() -> None:
+    """Preemption is Poisson while the storm lasts: a pod started before the window is exposed
+    from the window's start (memoryless). A draw from the pod's own start almost never landed in
+    a one-minute window, so a storm at full fleet preempted only pods started inside it
+    (benchmarks/bench_fleet.py's reclaim storm, issue #26)."""
+    spec = builders.spec(SIM, nodePool={"spot": True, "onDemandFallback": False})
+    start = 0.5  # days: the fleet has been full for hours
+    cfg = SimConfig(seed=4, tick_seconds=600, preemption_rate=360.0, preemption_window=(start, start + 60 / 86400))
+    r = simulate("short-storm", spec, cfg)
+    running = r.days[0].workers  # ~24 pods on the fleet when the storm hits
+    assert r.finished and r.shards_failed == 0 and r.duplicate_commits == 0
+    assert r.preemptions >= 0.8 * running
+
+
+def test_warm_nodes_start_the_first_pods_without_provisioning() -> None:
+    spec = builders.spec(SIM)
+    cold = simulate("cold", spec, SimConfig(seed=5, tick_seconds=600, node_provision_seconds=3600))
+    warm = simulate("warm", spec, SimConfig(seed=5, tick_seconds=600, node_provision_seconds=3600, warm_nodes=True))
+    assert warm.finished and cold.finished
+    assert warm.elapsed_days < cold.elapsed_days - 0.5 / 24  # no hour waiting for the first nodes

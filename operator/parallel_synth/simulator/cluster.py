@@ -82,6 +82,9 @@ class Cluster:
             Capacity.SPOT.value: _Pool(default_cap if cfg.spot_gpus is None else cfg.spot_gpus),
             Capacity.ON_DEMAND.value: _Pool(default_cap if cfg.on_demand_gpus is None else cfg.on_demand_gpus),
         }
+        if cfg.warm_nodes:
+            for pool in self.pools.values():
+                pool.idle = pool.limit
         self.jobs: dict[str, Job] = {}
         self.batches: dict[str, BatchPods] = {}
         self.cpu_jobs: dict[str, float] = {}  # CPU Job name -> simulated second it completes
@@ -256,7 +259,10 @@ class Cluster:
         end = t + self.cfg.pod_startup_seconds + pod.duration
         self._set_running(+1)
         if pod.capacity == Capacity.SPOT.value and self.cfg.preemption_rate > 0:
-            at = t + self.rng.expovariate(self.cfg.preemption_rate / 3600.0)
+            # Poisson while the storm lasts: a pod started before the window is exposed from its start
+            # (memoryless), not only if a draw from its own start happens to land inside the window.
+            w = self.cfg.preemption_window
+            at = max(t, w[0] * 86400.0 if w else t) + self.rng.expovariate(self.cfg.preemption_rate / 3600.0)
             if at < end and self._storm_at(at):
                 self.clock.push(at, PREEMPT, pod, pod.version)
                 return

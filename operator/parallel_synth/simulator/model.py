@@ -35,6 +35,9 @@ class SimConfig:
     """Image pull and Blender start-up, paid by every pod on its GPU."""
     node_provision_seconds: float = 180.0
     """Time for a new GPU node to join when no idle node is ready."""
+    warm_nodes: bool = False
+    """The pools' nodes exist and are idle at the start (a fixed fleet, as on kwok in
+    benchmarks/bench_fleet.py): the first pods start at once instead of waiting for new nodes."""
     spot_gpus: int | None = None
     """Spot GPU capacity of the cluster (default: workers.max x gpusPerWorker)."""
     on_demand_gpus: int | None = None
