@@ -53,7 +53,11 @@ def new_file_mode() -> int:
 _CONDITIONAL: dict[tuple[str, str], bool] = {}
 """Whether each (endpoint, bucket) honours ``If-None-Match``: probed once per process (``S3Store.conditional_writes``)."""
 STATE_PROBE = ".synth/probe"
-"""Scratch keys of the conditional-write probe (deleted right after; validate and loaders ignore ``.synth``)."""
+"""Scratch keys of the conditional-write and read-permission probes (deleted right after; validate and
+loaders ignore ``.synth``)."""
+_FORBIDDEN_IS_ABSENT: dict[tuple[str, str, str], bool] = {}
+"""Whether each (endpoint, bucket, prefix) answers 403 for a missing key (no ``s3:ListBucket``): probed once
+per process (``S3Store.forbidden_means_absent``)."""
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 """Files larger than this are uploaded in parts (and resumed part-wise by boto3's retries)."""
@@ -100,6 +104,49 @@ class Store(Protocol):
 
 class CommitRace(RuntimeError):
     """A conditional write met a concurrent one that the store could not order (S3's 409); try again."""
+
+
+class StoreForbidden(PermissionError):
+    """The store refused a read or write (S3's 403) that was not a missing key: the identity's policy
+    lacks an action (see docs/ARCHITECTURE.md, Cloud permissions); retrying cannot help."""
+
+
+_TRANSIENT_CODES = frozenset({
+    "SlowDown", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequests",
+    "RequestLimitExceeded", "RequestTimeout", "RequestTimeoutException", "InternalError", "ServiceUnavailable",
+    "ExpiredToken", "ExpiredTokenException", "RequestTimeTooSkewed", "OperationAborted",
+})
+
+
+def transient_s3_error(exc: BaseException) -> bool:
+    """Whether an S3 call's error may pass if the call is made again later (by the next pod attempt).
+
+    Transient: no answer (connection refused or reset, DNS, timeouts, TLS), throttling after the
+    client's own retries (SlowDown, 429, 503), server errors (5xx), an expired token, and a credential
+    endpoint that did not answer (IMDS, IRSA/STS, SSO). Permanent: every other answer of the store
+    (NoSuchBucket, AccessDenied/403, InvalidAccessKeyId, a bad bucket name...) and client-side
+    configuration errors (a bad endpoint URL, region or parameter).
+    """
+    from botocore import exceptions as bce
+
+    if isinstance(exc, bce.ClientError):
+        err = exc.response.get("Error", {})
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return status >= 500 or status in (408, 429) or str(err.get("Code", "")) in _TRANSIENT_CODES
+    transient: tuple[type[BaseException], ...] = (
+        bce.ConnectionError, bce.HTTPClientError, bce.IncompleteReadError, bce.ChecksumError,
+        bce.CredentialRetrievalError, bce.MetadataRetrievalError, bce.NoCredentialsError, bce.TokenRetrievalError,
+        bce.CapacityNotAvailableError)
+    if isinstance(exc, transient):
+        return True
+    if isinstance(exc, bce.BotoCoreError):
+        return False
+    try:
+        from boto3.exceptions import RetriesExceededError
+        from s3transfer.exceptions import RetriesExceededError as TransferRetriesExceeded
+    except ImportError:  # pragma: no cover - boto3 always brings s3transfer
+        return isinstance(exc, OSError)
+    return isinstance(exc, (RetriesExceededError, TransferRetriesExceeded, OSError))
 
 
 def _tmp_beside(dest: str) -> tuple[int, str]:
@@ -323,11 +370,75 @@ class S3Store:
         return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in (
             "404", "NoSuchKey", "NotFound")
 
+    @staticmethod
+    def _forbidden(exc: Exception) -> bool:
+        from botocore.exceptions import ClientError
+
+        return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in ("403", "AccessDenied")
+
+    def _absent(self, exc: Exception, path: str) -> bool:
+        """Whether a failed HEAD/GET of ``path`` means "no such object"; raises :class:`StoreForbidden`
+        for a 403 that is a refusal, so the caller never mistakes it for a transient error.
+
+        S3 answers 404 for a missing key only to an identity allowed ``s3:ListBucket``; to others it
+        answers 403, as it does for a refused read. A 403 counts as absent once
+        :meth:`forbidden_means_absent` has shown that this identity may read under this root.
+        """
+        if self._missing(exc):
+            return True
+        if not self._forbidden(exc):
+            return False
+        if self.forbidden_means_absent():
+            return True
+        raise StoreForbidden(
+            f"{self.uri}/{path}: access denied (403). The identity needs s3:GetObject (and s3:PutObject) on "
+            f"arn:aws:s3:::{self.bucket}/{self.prefix + '/' if self.prefix else ''}*, and s3:ListBucket on "
+            f"arn:aws:s3:::{self.bucket} so that S3 answers 404 for keys not written yet") from exc
+
+    def forbidden_means_absent(self) -> bool:
+        """Whether a 403 on a read under this root is a missing key: probed once per process and root.
+
+        False when the identity may list the bucket (then S3 says 404 for a missing key, and a 403 is a
+        refusal). Otherwise a scratch object is written and read back under ``.synth/probe``: when that
+        works, reads are allowed under the root and a 403 can only be a key that is not there yet.
+        When it does not (a read-only identity without ``s3:ListBucket``), a 403 stays a refusal.
+        """
+        where = (str(getattr(self.client.meta, "endpoint_url", "")), self.bucket, self.prefix)
+        known = _FORBIDDEN_IS_ABSENT.get(where)
+        if known is None:
+            known = _FORBIDDEN_IS_ABSENT[where] = self._probe_reads()
+            if known:
+                logging.getLogger("synth_contract.store").warning(
+                    "%s: this identity may not list the bucket (no s3:ListBucket), so S3 answers 403 for keys "
+                    "not written yet; they are read as absent (grant s3:ListBucket to tell them apart)", self.uri)
+        return known
+
+    def _probe_reads(self) -> bool:
+        try:
+            self._call(lambda: self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(STATE_PROBE),
+                                                           MaxKeys=1), "list probe")
+            return False
+        except Exception as exc:
+            if not self._forbidden(exc):
+                raise
+        probe = self._key(f"{STATE_PROBE}/{uuid.uuid4().hex}")
+        try:
+            self._call(lambda: self.client.put_object(Bucket=self.bucket, Key=probe, Body=b""), "read probe")
+            self._call(lambda: self.client.head_object(Bucket=self.bucket, Key=probe), "read probe")
+            return True
+        except Exception as exc:
+            if self._forbidden(exc):
+                return False
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                self.client.delete_object(Bucket=self.bucket, Key=probe)
+
     def size(self, path: str) -> int | None:
         try:
             head = self._call(lambda: self.client.head_object(Bucket=self.bucket, Key=self._key(path)), "head")
         except Exception as exc:
-            if self._missing(exc):
+            if self._absent(exc, path):
                 return None
             raise
         return int(head["ContentLength"])
@@ -339,7 +450,7 @@ class S3Store:
         try:
             obj = self._call(lambda: self.client.get_object(Bucket=self.bucket, Key=self._key(path)), "get")
         except Exception as exc:
-            if self._missing(exc):
+            if self._absent(exc, path):
                 raise FileNotFoundError(f"{self.uri}/{path}: no such object") from None
             raise
         body: BinaryIO = obj["Body"]
@@ -374,7 +485,7 @@ class S3Store:
         try:
             head = self._call(lambda: self.client.head_object(Bucket=self.bucket, Key=self._key(path)), "head")
         except Exception as exc:
-            if self._missing(exc):
+            if self._absent(exc, path):
                 return None
             raise
         return str(head["ETag"])

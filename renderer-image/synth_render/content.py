@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from synth_render.assets.fetch import resolve_uri_dir
+from synth_render.assets.fetch import Unavailable, resolve_uri_dir
 from synth_render.assets.runtime import worker_cache
 
 ENVIRONMENT_SUFFIXES = (".exr", ".hdr")
@@ -78,6 +78,8 @@ def _fetched_root(uri: str) -> Path:
     """A local copy of an S3 source, downloaded once per process through the asset cache."""
     try:
         return resolve_uri_dir(uri, worker_cache())  # the worker's asset cache, shared with the libraries
+    except Unavailable:  # the store did not answer: retryable, not a bad source
+        raise
     except OSError as exc:
         raise ContentError(f"{uri}: {exc}") from None
 

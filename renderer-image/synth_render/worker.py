@@ -26,9 +26,10 @@ from typing import Any
 from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.exitcodes import EXIT_BAD_CONFIG, EXIT_ERROR, EXIT_SIGTERM, exit_process
-from synth_contract.store import Store, open_store
+from synth_contract.store import Store, StoreForbidden, open_store
 from synth_contract.validation import spec_from_json
 from synth_render import metrics, pipeline
+from synth_render.assets.fetch import Unavailable
 from synth_render.assets.runtime import preflight_messages
 from synth_render.logs import event, setup_json_logging
 from synth_render.rendering import Renderer
@@ -158,6 +159,9 @@ def main(argv: list[str] | None = None) -> None:
         if unusable:
             raise BadConfig("; ".join(unusable))
         gauges = metrics.serve()  # $SYNTH_METRICS_PORT: render_busy_ratio for Prometheus
+    except Unavailable as exc:  # the asset store did not answer (network, throttling): the Job retries the pod
+        event("asset source unavailable", level=40, uri=exc.uri, error=str(exc))
+        exit_process(EXIT_ERROR)
     except (BadConfig, IndexError, ValueError, OSError) as exc:  # OSError: the metrics port is taken
         event("bad configuration", level=40, error=str(exc))
         exit_process(EXIT_BAD_CONFIG)
@@ -171,10 +175,14 @@ def main(argv: list[str] | None = None) -> None:
     event("shard start", shard=shard, dataset=args.dataset, root=root, pid=os.getpid())
     try:
         outcome = run.run()
-    except BadConfig as exc:
+    except (BadConfig, StoreForbidden) as exc:  # StoreForbidden: the output's policy refuses a read
         done.set()
         event("bad configuration", level=40, error=str(exc))
         exit_process(EXIT_BAD_CONFIG)
+    except Unavailable as exc:
+        done.set()
+        event("asset source unavailable", level=40, shard=shard, uri=exc.uri, error=str(exc))
+        exit_process(EXIT_ERROR)
     except Exception as exc:
         done.set()
         event("shard error", level=40, shard=shard, error=f"{type(exc).__name__}: {exc}")

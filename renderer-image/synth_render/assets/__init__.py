@@ -11,6 +11,13 @@ Pure and Blender-free (the Blender side is :mod:`synth_render.blender.assets`):
 - :mod:`.sample_library`: the project's generated sample library.
 """
 
-from synth_render.assets.fetch import AssetCache, Unreachable, fetch_file, list_uri, resolve_uri_dir
+from synth_render.assets.fetch import (
+    AssetCache,
+    Unavailable,
+    Unreachable,
+    fetch_file,
+    list_uri,
+    resolve_uri_dir,
+)
 
-__all__ = ["AssetCache", "Unreachable", "fetch_file", "list_uri", "resolve_uri_dir"]
+__all__ = ["AssetCache", "Unavailable", "Unreachable", "fetch_file", "list_uri", "resolve_uri_dir"]

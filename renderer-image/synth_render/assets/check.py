@@ -22,7 +22,7 @@ import click
 
 from synth_contract.validation import EXIT_PROBLEMS, EXIT_USAGE
 from synth_render.assets.catalog import MAX_SIZE_M, UnsafePath, header_problem
-from synth_render.assets.fetch import AssetCache, Unreachable, fetch_asset
+from synth_render.assets.fetch import AssetCache, Unavailable, Unreachable, fetch_asset
 from synth_render.assets.library import NoUsableAsset, load_library, preflight
 
 EXIT_OK = 0
@@ -80,7 +80,7 @@ def check(uri: str, endpoint_url: str | None, region: str | None, as_json: bool,
         cache = AssetCache(Path(tmp), endpoint_url=endpoint_url, region=region)
         try:
             lib = load_library("library", uri, cache)
-        except (Unreachable, NoUsableAsset, ValueError) as exc:
+        except (Unreachable, Unavailable, NoUsableAsset, ValueError) as exc:
             click.echo(f"{uri}: {exc}" if not str(exc).startswith(uri) else str(exc), err=True)
             sys.exit(EXIT_USAGE)
         problems = [{"path": r.path, "why": r.why} for r in lib.rejected]

@@ -10,6 +10,12 @@ least-recently-used first once the cache exceeds ``max_bytes``.
 Paths are checked twice: :func:`~synth_render.assets.catalog.safe_relpath` refuses ``..``,
 absolute paths and backslashes, and a resolved path must stay inside its root (file://: no
 symlinks anywhere below the library root; cache: never outside the cache folder).
+
+Two kinds of failure: :class:`Unreachable` when the URI itself is wrong (a bad form, no such
+folder or bucket, access denied, nothing below it): bad configuration, the worker exits 2; and
+:class:`Unavailable` when the store did not answer or asked to slow down (connection refused or
+reset, DNS, timeouts, throttling or 5xx after the client's retries, a credential endpoint that did
+not answer): the worker exits 1 and the Job retries the pod.
 """
 
 from __future__ import annotations
@@ -34,7 +40,25 @@ BUILTINS = ("studiolights", "sample-objects")
 
 
 class Unreachable(OSError):
-    """A URI that cannot be listed or read (missing folder, bucket, credentials, network)."""
+    """A URI that cannot be used as written (bad form, missing folder or bucket, access denied, empty)."""
+
+
+class Unavailable(OSError):
+    """A URI whose store did not answer this time (network, throttling, 5xx, credential endpoint): retryable."""
+
+    def __init__(self, uri: str, message: str) -> None:
+        super().__init__(message)
+        self.uri = uri
+
+
+def _failure(uri: str, what: str, exc: Exception) -> Unreachable | Unavailable:
+    """The error to raise for an S3 call on ``uri`` that failed with ``exc``."""
+    from synth_contract.store import transient_s3_error
+
+    why = f"{type(exc).__name__}: {exc}"
+    if transient_s3_error(exc):
+        return Unavailable(uri, f"{uri}: {what} failed for now, retryable ({why})")
+    return Unreachable(f"{uri}: {what} ({why})")
 
 
 @dataclass
@@ -165,7 +189,8 @@ def _walk(root: Path) -> dict[str, int]:
 def list_uri(uri: str, cache: AssetCache) -> dict[str, int]:
     """Every file below a URI as {relative path: bytes} (symlinks and hidden files left out).
 
-    Raises :class:`Unreachable` when the URI cannot be listed (or holds nothing at all).
+    Raises :class:`Unreachable` when the URI cannot be listed (or holds nothing at all), and
+    :class:`Unavailable` when its store did not answer (retryable).
     """
     if uri in cache._listings:
         return cache._listings[uri]
@@ -182,10 +207,10 @@ def list_uri(uri: str, cache: AssetCache) -> dict[str, int]:
                     rel = obj["Key"][len(pre):]
                     if rel and not rel.endswith("/"):
                         files[rel] = int(obj["Size"])
-    except Unreachable:
+    except (Unreachable, Unavailable):
         raise
-    except Exception as exc:  # botocore errors, permissions: say which URI and why
-        raise Unreachable(f"{uri}: cannot list it ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # botocore errors, permissions, network: say which URI and why
+        raise _failure(uri, "cannot list it", exc) from exc
     if not files:
         raise Unreachable(f"{uri}: is empty (no files below it)")
     cache._listings[uri] = files
@@ -228,7 +253,7 @@ def fetch_file(uri: str, rel: str, cache: AssetCache) -> Path:
 
             if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
                 raise FileNotFoundError(f"{uri}/{rel}: no such object") from exc
-            raise
+            raise _failure(f"{uri}/{rel}", "cannot download it", exc) from exc
         cache.downloads += 1
     cache._touch(dest, dest.stat().st_size)
     return dest
@@ -270,7 +295,8 @@ def resolve_uri_dir(uri: str, cache: AssetCache) -> Path:
     """A local folder with every file below ``uri`` (environments, texture sets).
 
     file:// and builtin: resolve in place; s3:// prefixes are downloaded into the cache (the
-    whole prefix must fit in the cache's size cap). Raises :class:`Unreachable`.
+    whole prefix must fit in the cache's size cap). Raises :class:`Unreachable`, or
+    :class:`Unavailable` when the store did not answer.
     """
     root = _local_root(uri, cache)
     if root is not None:

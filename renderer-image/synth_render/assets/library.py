@@ -74,7 +74,11 @@ def used_libraries(spec: Any) -> set[str]:
 
 
 def preflight(spec: Any, cache: AssetCache, *, environments: bool = True) -> list[tuple[str, str]]:
-    """(field path, problem) for every asset URI of the spec that cannot be used."""
+    """(field path, problem) for every asset URI of the spec that cannot be used.
+
+    A URI whose store does not answer this time is no problem of the spec: its
+    :class:`~synth_render.assets.fetch.Unavailable` propagates (the worker exits 1, retryable).
+    """
     problems: list[tuple[str, str]] = []
     assets = _assets(spec)
     used = used_libraries(spec)

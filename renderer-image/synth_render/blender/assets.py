@@ -10,7 +10,9 @@ held in an LRU bounded by an estimate of their memory (vertices, faces, image pi
 evicted asset is removed with all its data-blocks and imported again when needed.
 
 An asset that fails (import error, no faces, absurd size, file refused by the path checks) is
-rejected once, remembered, and skipped; the sample renders without it.
+rejected once, remembered, and skipped; the sample renders without it. A download the store did
+not answer (:class:`~synth_render.assets.fetch.Unavailable`) is no fault of the asset: it fails
+the shard, which the Job retries.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from synth_render.assets.catalog import UnsafePath, header_problem
-from synth_render.assets.fetch import AssetCache, Unreachable, fetch_asset
+from synth_render.assets.fetch import AssetCache, Unavailable, Unreachable, fetch_asset
 from synth_render.scene import AssetRef
 
 DEFAULT_MEMORY_BYTES = int(os.environ.get("SYNTH_ASSET_MEMORY_MB", "1024")) * 1024 * 1024
@@ -137,6 +139,8 @@ class AssetImporter:
         t0 = time.perf_counter()
         try:
             tpl = self._import(ref, key)
+        except Unavailable:  # the store did not answer: the shard fails and is retried, the asset is not refused
+            raise
         except Exception as exc:  # a broken asset never stops the worker
             self.rejected[key] = _one_line(exc)
             return None
