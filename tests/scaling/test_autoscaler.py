@@ -267,6 +267,15 @@ def test_autoscale_state_survives_a_round_trip_through_the_status() -> None:
     assert autoscaler_status(third) == again
 
 
+def test_an_eta_after_the_year_9999_is_unknown_not_a_crash() -> None:
+    """1e11 samples at a few a day: the reconcile goes on with no status.eta (issue #24)."""
+    spec = builders.spec(FLEET)
+    live = [batch_view("a", builders.batch_spec(shard_count=10, parallelism=0), RenderBatchStatus())]
+    first = autoscale(spec, Totals(), live, AutoscalerStatus(), now=NOW, settings=ScalingSettings())
+    assert eta_text(replace(first, eta_seconds=1e15), now=NOW) is None
+    assert eta_text(replace(first, eta_seconds=86400.0), now=NOW) == "2026-03-02T00:00:00Z"
+
+
 def test_transition_events_fire_once() -> None:
     spec = builders.spec(FLEET, budget={"maxDollars": 1.0})
     cfg = ScalingSettings()

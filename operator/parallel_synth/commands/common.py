@@ -3,6 +3,7 @@ and the outputs a command may write (never inside the dataset it reads, never an
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,24 @@ class OutPath(click.Path):
         if isinstance(value, str) and not value.strip():
             self.fail("an empty path is not allowed: name the file or folder to write", param, ctx)
         return super().convert(value, param, ctx)
+
+
+class FiniteFloat(click.FloatRange):
+    """``click.FloatRange`` that also refuses ``nan`` and ``inf`` (Python's float() takes both, and
+    every range check passes on a NaN)."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not allowed: a finite number{self._range_text()}", param, ctx)
+        return super().convert(number, param, ctx)
+
+    def _range_text(self) -> str:
+        lo = "" if self.min is None else f"{'>' if self.min_open else '>='} {self.min:g}"
+        hi = "" if self.max is None else f"{'<' if self.max_open else '<='} {self.max:g}"
+        return f" {' and '.join(t for t in (lo, hi) if t)}" if lo or hi else ""
 
 
 def s3_options(command: Any) -> Any:

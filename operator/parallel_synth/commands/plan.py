@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
+from parallel_synth.commands.common import FiniteFloat
 from synth_contract.planning import IndexStep, index_step
 from synth_contract.validation import load_dataset
 
@@ -14,16 +15,16 @@ from synth_contract.validation import load_dataset
 @click.command("plan")
 @click.argument("manifest", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@click.option("--gpu-seconds-per-sample", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--gpu-seconds-per-sample", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Render time of one sample on one GPU (default: spec.estimates, else 60).")
-@click.option("--bytes-per-sample", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--bytes-per-sample", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Stored bytes per sample with all passes (default: spec.estimates, else 5e6).")
-@click.option("--spot-share", type=click.FloatRange(0, 1), default=None,
+@click.option("--spot-share", type=FiniteFloat(0, 1), default=None,
               help="Share of GPU-hours on spot in the mix (default: 0.8 with on-demand fallback, "
                    "1 spot only, 0 without spot).")
-@click.option("--spot-rework", type=click.FloatRange(0, 1), default=None,
+@click.option("--spot-rework", type=FiniteFloat(0, 1), default=None,
               help="Fraction of spot GPU time redone after preemptions (default 0.03).")
-@click.option("--index-bandwidth", type=click.FloatRange(min=1e3, max=1e13), default=1e9, show_default=True,
+@click.option("--index-bandwidth", type=FiniteFloat(min=1e3, max=1e13), default=1e9, show_default=True,
               help="Bytes/s the index step reads the bucket at (its time is the slower of reading and summarising).")
 def plan(manifest: str, as_json: bool, gpu_seconds_per_sample: float | None, bytes_per_sample: float | None,
          spot_share: float | None, spot_rework: float | None, index_bandwidth: float) -> None:

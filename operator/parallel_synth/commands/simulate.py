@@ -14,9 +14,19 @@ from typing import Any
 
 import click
 
+from parallel_synth.commands.common import FiniteFloat
 from parallel_synth.simulator.fleet import simulate as run_simulation
 from parallel_synth.simulator.model import DayStats, SimConfig, SimReport
 from parallel_synth.simulator.plot import plot
+
+MAX_DAYS = SimConfig.max_days
+"""The longest run simulated (the simulator's own safety stop: 100 years)."""
+SECONDS_PER_DAY = 86400.0
+MIN_TICK_SECONDS = 1.0
+"""The finest autoscaler tick (the operator reconciles every 15 s; finer only multiplies the ticks)."""
+MAX_PREEMPTION_RATE = 100.0
+"""Preemptions per spot pod per hour: 100 is a pod living 36 s on average, far beyond any storm
+(at 3600 the simulation spends minutes on preemption events alone)."""
 
 
 def _fmt_days(days: float) -> str:
@@ -99,16 +109,16 @@ HEADER = (
 @click.command("simulate")
 @click.argument("manifest", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--days", type=float, default=None, help="Stop after this many simulated days (default: until done).")
-@click.option("--preemption-rate", type=float, default=0.0, show_default=True,
+@click.option("--days", type=FiniteFloat(min=0, min_open=True, max=MAX_DAYS), default=None, help="Stop after this many simulated days (default: until done).")
+@click.option("--preemption-rate", type=FiniteFloat(0, MAX_PREEMPTION_RATE), default=0.0, show_default=True,
               help="Spot preemptions per spot pod per hour (0.2 = a 20%/hour storm).")
-@click.option("--gpu-seconds-per-sample", type=float, default=None,
+@click.option("--gpu-seconds-per-sample", type=FiniteFloat(min=0, min_open=True), default=None,
               help="True render time of a sample on one GPU (default: spec.estimates.gpuSecondsPerSample).")
-@click.option("--failure-rate", type=float, default=0.0, show_default=True,
+@click.option("--failure-rate", type=FiniteFloat(0, 1), default=0.0, show_default=True,
               help="Probability that a pod ends with a render error.")
-@click.option("--spot-gpus", type=int, default=None, help="Spot GPU capacity (default: workers.max).")
-@click.option("--on-demand-gpus", type=int, default=None, help="On-demand GPU capacity (default: workers.max).")
-@click.option("--tick", "tick_seconds", type=float, default=300.0, show_default=True,
+@click.option("--spot-gpus", type=click.IntRange(min=0), default=None, help="Spot GPU capacity (default: workers.max).")
+@click.option("--on-demand-gpus", type=click.IntRange(min=0), default=None, help="On-demand GPU capacity (default: workers.max).")
+@click.option("--tick", "tick_seconds", type=FiniteFloat(MIN_TICK_SECONDS, SECONDS_PER_DAY), default=300.0, show_default=True,
               help="Autoscaler tick in simulated seconds (coarser is faster for long runs).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulation.")
 @click.option("--quota", "quota_gpus", type=click.IntRange(min=1), default=None,
@@ -159,6 +169,11 @@ def simulate_cmd(
         for e in errors:
             click.echo(f"  {e}", err=True)
         sys.exit(1)
+    never = _never_done(obj.spec, days=days, gpu_seconds=gpu_seconds_per_sample, spot=spot_gpus,
+                        on_demand=on_demand_gpus, quota=quota_gpus, schedule=schedule)
+    if never:
+        click.echo(f"{manifest}: {never}; pass --days to simulate a stretch of it", err=True)
+        sys.exit(1)
     config = SimConfig(
         days=days,
         preemption_rate=preemption_rate,
@@ -208,11 +223,40 @@ def _quota_schedule(changes: tuple[str, ...], quota: int | None) -> tuple[tuple[
             pair = (float(day), int(gpus))
         except ValueError:
             pair = (-1.0, -1)
-        if not sep or pair[0] < 0 or pair[1] < 0:
-            raise click.BadParameter(f"{item!r}: expected DAY:GPUS, e.g. 2:4 (day >= 0, GPUs >= 0)",
+        if not sep or not 0 <= pair[0] <= MAX_DAYS or pair[1] < 0:  # also refuses nan and inf days
+            raise click.BadParameter(f"{item!r}: expected DAY:GPUS, e.g. 2:4 (day 0..{MAX_DAYS:g}, GPUs >= 0)",
                                      param_hint="--quota-change")
         out.append(pair)
     return tuple(sorted(out))
+
+
+def _never_done(spec: Any, *, days: float | None, gpu_seconds: float | None, spot: int | None,
+                on_demand: int | None, quota: int | None, schedule: tuple[tuple[float, int], ...]) -> str | None:
+    """Why a run until done (no ``--days``) cannot end within the simulator's safety stop, or None.
+
+    Without this the simulation ticks on for ``MAX_DAYS`` simulated days (millions of ticks: a hang
+    to the user) when no GPU is ever available or when even every GPU at once needs longer.
+    """
+    from synth_contract import multiview
+
+    if days is not None:
+        return None
+    per_worker = max(1, spec.node_pool.gpus_per_worker)
+    default = spec.workers.max * per_worker
+    gpus = min(spec.workers.max * per_worker,
+               (default if spot is None else spot) + (default if on_demand is None else on_demand))
+    if quota is not None:
+        gpus = min(gpus, schedule[-1][1] if schedule else quota)
+    gpus = (gpus // per_worker) * per_worker  # a worker needs all its GPUs at once
+    if gpus <= 0:
+        return ("no GPUs for a whole worker (--spot-gpus, --on-demand-gpus, --quota and --quota-change "
+                "leave none at the end): the dataset never finishes")
+    sps = gpu_seconds or multiview.estimated_gpu_seconds_per_sample(spec)
+    lower = spec.samples * sps / gpus / SECONDS_PER_DAY
+    if not lower <= MAX_DAYS:
+        return (f"{spec.samples:,} samples at {sps:g} GPU-seconds each on at most {gpus} GPUs take at least "
+                f"{lower:.3g} days, more than the simulator's {MAX_DAYS:g}-day stop")
+    return None
 
 
 simulate = simulate_cmd

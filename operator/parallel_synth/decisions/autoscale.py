@@ -148,10 +148,14 @@ def autoscale(
 
 
 def eta_text(decision: Decision, *, now: datetime) -> str | None:
-    """``status.eta``: when the remaining samples are done at the current rate (None: unknown)."""
+    """``status.eta``: when the remaining samples are done at the current rate (None: unknown, or
+    after the year 9999 that a timestamp can hold: 1e11 samples at a few a day must not stop the reconcile)."""
     if decision.eta_seconds is None or not math.isfinite(decision.eta_seconds):
         return None
-    return format_time(datetime.fromtimestamp(now.timestamp() + decision.eta_seconds, tz=UTC))
+    try:
+        return format_time(datetime.fromtimestamp(now.timestamp() + decision.eta_seconds, tz=UTC))
+    except (OverflowError, ValueError, OSError):  # "year 49572 is out of range"
+        return None
 
 
 def cost_status(decision: Decision) -> CostStatus:
