@@ -158,6 +158,11 @@ class _SafeLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+StrictSafeLoader = _SafeLoader
+"""The manifests' YAML loader (no aliases, no duplicate keys, no Python tags), for other YAML inputs
+such as an asset library's ``catalog.yaml``."""
+
+
 def load_manifest_text(text: str) -> list[Any]:
     """Parse YAML documents safely: size-limited, no aliases, no Python tags."""
     if len(text.encode()) > MAX_MANIFEST_BYTES:

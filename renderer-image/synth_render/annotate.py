@@ -96,7 +96,8 @@ def add_files(spec: SynthDatasetSpec, meta: dict[str, Any], arrays: dict[str, np
         files[str(spec.output.save_scene)] = arrays["scene_file"].tobytes()
     fn = captions.load_captioner(str(spec.render.captioner))
     if fn is not None:
-        text = str(fn(meta, rgb)).strip()
+        text = str(fn(meta, rgb)).strip() if fn is captions.caption else \
+            captions.call_captioner(str(spec.render.captioner), fn, meta, rgb)
         meta["caption"] = text
         meta["captionCheck"] = captions.caption_check(
             text, visible_classes={str(o.get("class")) for o in captions.visible_objects(meta)},

@@ -285,6 +285,19 @@ def caption_check(text: str, *, visible_classes: Iterable[str], vocabulary: Iter
     return problems
 
 
+class CaptionerError(RuntimeError):
+    """``render.captioner`` cannot be loaded, or it failed on a sample (names the captioner and why)."""
+
+
+def call_captioner(name: str, fn: Captioner, meta: dict[str, Any], rgb: Any) -> str:
+    """``fn(meta, rgb)`` as text; a user captioner's exception becomes :class:`CaptionerError` naming it."""
+    try:
+        return str(fn(meta, rgb)).strip()
+    except Exception as exc:
+        raise CaptionerError(f"render.captioner {name!r} failed: {type(exc).__name__}: {str(exc)[:200]} "
+                             "(a captioner is called as fn(meta, rgb) -> str)") from exc
+
+
 def load_captioner(name: str) -> Captioner | None:
     """``render.captioner`` as a function: builtin, none (None), entry point name or module:function."""
     if name == "builtin":
@@ -293,9 +306,16 @@ def load_captioner(name: str) -> Captioner | None:
         return None
     if ":" in name:
         module, attr = name.split(":", 1)
-        fn = importlib.import_module(module)
-        for part in attr.split("."):
-            fn = getattr(fn, part)
+        try:
+            fn = importlib.import_module(module)
+            for part in attr.split("."):
+                fn = getattr(fn, part)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise CaptionerError(f"render.captioner {name!r}: cannot be loaded ({type(exc).__name__}: "
+                                 f"{str(exc)[:200]}); allowed: builtin, none, an entry point name, "
+                                 "module:function") from exc
+        if not callable(fn):
+            raise CaptionerError(f"render.captioner {name!r}: is not a function")
         return fn  # type: ignore[return-value]
     from importlib.metadata import entry_points
 

@@ -98,10 +98,15 @@ def parse_catalog(text: str | bytes, *, where: str = CATALOG) -> dict[str, dict[
     """``catalog.yaml`` as {path: {class, sizeMeters, license, attribution}}; raises ValueError."""
     if len(text) > MAX_CATALOG_BYTES:
         raise ValueError(f"{where}: larger than {MAX_CATALOG_BYTES} bytes")
+    from synth_contract.validation import StrictSafeLoader
+
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=StrictSafeLoader)  # a SafeLoader that also refuses aliases
     except yaml.YAMLError as exc:
-        raise ValueError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        raise ValueError(f"{where}: not valid YAML ({'; '.join(lines[:2])[:200]})") from exc
+    except RecursionError:
+        raise ValueError(f"{where}: not valid YAML (nested too deeply)") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict) or not isinstance(doc.get("assets", []), list):
@@ -209,6 +214,8 @@ def header_problem(fmt: str, head: bytes, size: int) -> str | None:
     magic = MAGIC.get(fmt)
     if magic and not any(head.startswith(m) for m in magic):
         return f"not a {fmt.upper()} file (header {head[:8]!r})"
+    if fmt == "glb" and len(head) >= 12 and int.from_bytes(head[8:12], "little") != size:
+        return f"corrupt GLB: its header says {int.from_bytes(head[8:12], 'little'):,} bytes, the file has {size:,}"
     if fmt == "stl" and not head.lstrip().lower().startswith(b"solid"):
         if size < 84:
             return "truncated STL (shorter than its 84-byte header)"

@@ -22,7 +22,7 @@ import click
 
 from synth_contract.validation import EXIT_PROBLEMS, EXIT_USAGE
 from synth_render.assets.catalog import MAX_SIZE_M, UnsafePath, header_problem
-from synth_render.assets.fetch import AssetCache, Unavailable, Unreachable, fetch_asset
+from synth_render.assets.fetch import AssetCache, Unavailable, Unreachable, fetch_asset, interactive_client
 from synth_render.assets.library import NoUsableAsset, load_library, preflight
 
 EXIT_OK = 0
@@ -32,7 +32,7 @@ def preflight_problems(spec: Any, *, cache_dir: Path | None = None) -> list[tupl
     """(field path, problem) for every asset URI of the spec that cannot be used."""
     with tempfile.TemporaryDirectory(prefix="synth-assets-preflight-") as tmp:
         cache = AssetCache(cache_dir or Path(tmp), endpoint_url=spec.output.endpoint_url, region=spec.output.region)
-        return preflight(spec, cache)
+        return preflight(spec, cache, headers=True)
 
 
 def _mesh_problem(path: Path, fmt: str) -> tuple[str | None, dict[str, Any]]:
@@ -77,7 +77,8 @@ def check(uri: str, endpoint_url: str | None, region: str | None, as_json: bool,
     2 the library cannot be read or holds no usable asset.
     """
     with tempfile.TemporaryDirectory(prefix="synth-assets-check-") as tmp:
-        cache = AssetCache(Path(tmp), endpoint_url=endpoint_url, region=region)
+        client = interactive_client(endpoint_url, region) if uri.startswith("s3://") else None
+        cache = AssetCache(Path(tmp), endpoint_url=endpoint_url, region=region, client=client)
         try:
             lib = load_library("library", uri, cache)
         except (Unreachable, Unavailable, NoUsableAsset, ValueError) as exc:

@@ -73,6 +73,7 @@ class AssetCache:
     """An S3 client to use (tests hand in one for a local moto server); default: made from settings."""
     _lru: OrderedDict[Path, int] = field(default_factory=OrderedDict, repr=False)
     _listings: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    _skipped: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     evictions: int = 0
     downloads: int = 0
@@ -120,6 +121,30 @@ class AssetCache:
                 self.evictions += 1
 
 
+S3_TIMEOUT_ENV = "SYNTHCTL_S3_TIMEOUT"
+DEFAULT_S3_TIMEOUT = 20.0
+"""Seconds an interactive command (``assets check``, ``render-sample``) waits for an S3 connection and
+each response; an endpoint that accepts and never answers is an error after two of these."""
+
+
+def interactive_client(endpoint_url: str | None, region: str | None) -> Any:
+    """An S3 client for a command a person waits on: short timeouts (``$SYNTHCTL_S3_TIMEOUT``), two tries."""
+    import boto3
+    from botocore.config import Config
+
+    try:
+        timeout = float(os.environ.get(S3_TIMEOUT_ENV) or DEFAULT_S3_TIMEOUT)
+    except ValueError:
+        timeout = DEFAULT_S3_TIMEOUT
+    if not 0.1 <= timeout <= 3600:
+        timeout = DEFAULT_S3_TIMEOUT
+    return boto3.client(
+        "s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
+        region_name=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        config=Config(retries={"total_max_attempts": 2, "mode": "standard"},
+                      connect_timeout=timeout, read_timeout=timeout))
+
+
 # --------------------------------------------------------------------------- sources
 
 
@@ -148,7 +173,10 @@ def _parse(uri: str) -> tuple[str, str, str]:
         return "builtin", "", uri.removeprefix("builtin:")
     p = urlparse(uri)
     if p.scheme == "file" and p.netloc in ("", "localhost"):
-        return "file", "", unquote(p.path)
+        path = unquote(p.path)
+        if any(part == ".." for part in path.split("/")) or "\x00" in path:
+            raise Unreachable(f"{uri}: '..' is not allowed in an asset URI (checked after decoding %-escapes)")
+        return "file", "", path
     if p.scheme == "s3" and p.netloc:
         return "s3", p.netloc, p.path.strip("/")
     raise Unreachable(f"{uri}: allowed forms are file:///absolute/dir, s3://bucket/prefix and builtin:NAME")
@@ -174,16 +202,31 @@ def _s3(uri: str, cache: AssetCache) -> tuple[Any, str, str]:
     return store.client, store.bucket, store.prefix
 
 
-def _walk(root: Path) -> dict[str, int]:
+def _walk(root: Path, skipped: dict[str, str] | None = None) -> dict[str, int]:
+    """Regular files below ``root``; symlinks, FIFOs, devices and sockets are left out (and named in
+    ``skipped``: {relative path: why}) so that no read ever follows one out of the library or blocks."""
     out: dict[str, int] = {}
     for dirpath, dirs, names in os.walk(root, followlinks=False):
+        for d in dirs:
+            if not d.startswith(".") and (Path(dirpath) / d).is_symlink() and skipped is not None:
+                skipped[(Path(dirpath) / d).relative_to(root).as_posix()] = "a symlinked folder (not followed)"
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(dirpath) / d).is_symlink())
         for n in names:
             p = Path(dirpath) / n
-            if n.startswith(".") or p.is_symlink() or not p.is_file():
+            if n.startswith("."):
+                continue
+            if p.is_symlink() or not p.is_file():
+                if skipped is not None:
+                    skipped[p.relative_to(root).as_posix()] = ("a symlink (not followed inside a library)"
+                                                               if p.is_symlink() else "not a regular file")
                 continue
             out[p.relative_to(root).as_posix()] = p.stat().st_size
     return out
+
+
+def skipped_files(uri: str, cache: AssetCache) -> dict[str, str]:
+    """What :func:`list_uri` left out of a local library: {relative path: why} (symlinks, FIFOs, devices)."""
+    return cache._skipped.get(uri, {})
 
 
 def list_uri(uri: str, cache: AssetCache) -> dict[str, int]:
@@ -197,7 +240,9 @@ def list_uri(uri: str, cache: AssetCache) -> dict[str, int]:
     try:
         root = _local_root(uri, cache)
         if root is not None:
-            files = _walk(root)
+            skipped: dict[str, str] = {}
+            files = _walk(root, skipped)
+            cache._skipped[uri] = skipped
         else:
             client, bucket, prefix = _s3(uri, cache)
             files = {}
@@ -215,6 +260,11 @@ def list_uri(uri: str, cache: AssetCache) -> dict[str, int]:
         raise Unreachable(f"{uri}: is empty (no files below it)")
     cache._listings[uri] = files
     return files
+
+
+def local_root(uri: str, cache: AssetCache) -> Path | None:
+    """The folder a file:// or builtin: URI reads in place (None: s3://); raises :class:`Unreachable`."""
+    return _local_root(uri, cache)
 
 
 def _checked_local(root: Path, rel: str) -> Path:

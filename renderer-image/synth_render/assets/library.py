@@ -14,13 +14,16 @@ from typing import Any
 
 from synth_render.assets.catalog import (
     CATALOG,
+    FORMATS,
+    MAX_CATALOG_BYTES,
     AssetEntry,
     Rejected,
     UnsafePath,
     entries_from_listing,
+    header_problem,
     parse_catalog,
 )
-from synth_render.assets.fetch import AssetCache, Unreachable, fetch_file, list_uri
+from synth_render.assets.fetch import AssetCache, Unreachable, fetch_file, list_uri, local_root, skipped_files
 
 
 @dataclass(frozen=True)
@@ -44,16 +47,42 @@ class NoUsableAsset(ValueError):
     """A library that lists no asset the renderer could use."""
 
 
-def load_library(name: str, uri: str, cache: AssetCache) -> Library:
-    """List a library and read its catalog; raises Unreachable, or NoUsableAsset when it is empty."""
+def load_library(name: str, uri: str, cache: AssetCache, *, headers: bool = False) -> Library:
+    """List a library and read its catalog; raises Unreachable, or NoUsableAsset when it is empty.
+
+    ``headers``: also read the first bytes of each asset of a local (file://, builtin:) library and
+    refuse the ones whose header is not their format's (cheap there; an S3 library is not opened).
+    """
     files = list_uri(uri, cache)
+    skipped = skipped_files(uri, cache)
+    if CATALOG in skipped:  # a symlink to /dev/zero, a FIFO: never read, and never silently ignored
+        raise NoUsableAsset(f"{uri}/{CATALOG}: {skipped[CATALOG]}: the catalog must be a regular file")
     catalog: dict[str, dict[str, Any]] = {}
     if CATALOG in files:
+        if files[CATALOG] > MAX_CATALOG_BYTES:
+            raise NoUsableAsset(f"{uri}/{CATALOG}: larger than {MAX_CATALOG_BYTES:,} bytes")
         try:
-            catalog = parse_catalog(fetch_file(uri, CATALOG, cache).read_bytes(), where=f"{uri}/{CATALOG}")
+            with fetch_file(uri, CATALOG, cache).open("rb") as f:
+                text = f.read(MAX_CATALOG_BYTES + 1)
+            catalog = parse_catalog(text, where=f"{uri}/{CATALOG}")
         except (ValueError, UnsafePath) as exc:
             raise NoUsableAsset(str(exc)) from exc
     entries, rejected = entries_from_listing(name, files, catalog)
+    rejected += [Rejected(name, rel, why) for rel, why in sorted(skipped.items())
+                 if rel.rsplit(".", 1)[-1].lower() in FORMATS]
+    if headers and local_root(uri, cache) is not None:
+        kept = []
+        for e in entries:
+            try:
+                with fetch_file(uri, e.path, cache).open("rb") as f:
+                    problem = header_problem(e.format, f.read(512), e.bytes)
+            except (OSError, UnsafePath) as exc:
+                problem = f"cannot be read: {exc}"
+            if problem:
+                rejected.append(Rejected(name, e.path, problem))
+            else:
+                kept.append(e)
+        entries = kept
     if not entries:
         why = "; ".join(f"{r.path}: {r.why}" for r in rejected[:3])
         raise NoUsableAsset(f"{uri}: no usable asset (expected {{class}}/{{assetId}}.glb|gltf|obj|ply|stl|blend)"
@@ -73,7 +102,8 @@ def used_libraries(spec: Any) -> set[str]:
     return {n for c in wire.get("categories", []) for n in ((c.get("assets") or {}).get("libraries") or [])}
 
 
-def preflight(spec: Any, cache: AssetCache, *, environments: bool = True) -> list[tuple[str, str]]:
+def preflight(spec: Any, cache: AssetCache, *, environments: bool = True, headers: bool = False
+              ) -> list[tuple[str, str]]:
     """(field path, problem) for every asset URI of the spec that cannot be used.
 
     A URI whose store does not answer this time is no problem of the spec: its
@@ -86,7 +116,7 @@ def preflight(spec: Any, cache: AssetCache, *, environments: bool = True) -> lis
         if lib["name"] not in used:
             continue
         try:
-            load_library(lib["name"], lib["uri"], cache)
+            load_library(lib["name"], lib["uri"], cache, headers=headers)
         except (Unreachable, NoUsableAsset) as exc:
             problems.append((f"spec.assets.libraries[{i}].uri", str(exc)))
     kinds = ("environments", "textures") if environments else ("textures",)

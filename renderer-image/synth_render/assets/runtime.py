@@ -83,4 +83,4 @@ def annotate(meta: dict[str, Any], scene: Scene, renderer: Any) -> None:
 def preflight_messages(spec: Any) -> list[str]:
     """'field: problem' for every asset URI of the spec a worker cannot use (empty when fine)."""
     cache = worker_cache(endpoint_url=spec.output.endpoint_url, region=spec.output.region)
-    return [f"{path}: {why}" for path, why in preflight(spec, cache)]
+    return [f"{path}: {why}" for path, why in preflight(spec, cache, headers=True)]
