@@ -87,6 +87,9 @@ class PolicySettings:
     a toleration without a key, which tolerates every taint, is always refused)."""
     allowed_credentials_secrets: tuple[str, ...] = ()
     """Secret names ``spec.output.credentialsSecret`` may name (empty: any Secret of the dataset's namespace)."""
+    allow_captioner_modules: bool = False
+    """Let ``spec.render.captioner`` name a ``module:function``, which imports that module in rendering pods
+    (off: only builtin, none and entry points registered in group parallel_synth.captioners)."""
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,7 @@ def test_admin_policy_values_reach_the_operator_settings(render_chart) -> None:
         "--set", "policy.allowedNodeSelectorKeys={pool}",
         "--set", "policy.allowedTolerationKeys={nvidia.com/gpu}",
         "--set", "policy.allowedCredentialsSecrets={synth-s3}",
+        "--set", "policy.allowCaptionerModules=true",
         "--set", "renderer.fileOutput.claimName=shared-datasets",
         "--set", "renderer.fileOutput.mountPath=/datasets",
     )
@@ -210,6 +211,7 @@ def test_admin_policy_values_reach_the_operator_settings(render_chart) -> None:
     assert settings.policy.allowed_node_selector_keys == ("pool",)
     assert settings.policy.allowed_toleration_keys == ("nvidia.com/gpu",)
     assert settings.policy.allowed_credentials_secrets == ("synth-s3",)
+    assert settings.policy.allow_captioner_modules is True
     file_spec = SPEC.model_copy(update={"output": SPEC.output.model_copy(update={"uri": "file:///datasets/a"})})
     pod = batch_job(settings.pods, file_spec)["spec"]["template"]["spec"]
     assert {"name": "shared-output", "persistentVolumeClaim": {"claimName": "shared-datasets"}} in pod["volumes"]

@@ -88,6 +88,9 @@ REFUSED: dict[str, tuple[dict[str, Any], Settings, str]] = {
             "nodeSelectorTerms": [{"matchExpressions": [
                 {"key": "kubernetes.io/hostname", "operator": "In", "values": ["db-1"]}]}]}}}}},
         STRICT, "matchExpressions[0].key: node label kubernetes.io/hostname is not allowed"),
+    "captioner-module-path-by-default": (  # the dataset's author would choose what render pods import
+        {"render": {"captioner": "os:system"}}, Settings(),
+        "spec.render.captioner: os:system: module:function captioners are not allowed on this cluster"),
 }
 
 
@@ -109,6 +112,9 @@ ALLOWED: dict[str, tuple[dict[str, Any], Settings]] = {
                                     "nodePool": {"nodeSelector": {"any/key": "x"}}}, Settings()),
     "file-output-on-the-shared-volume": ({"output": {"uri": "file:///data/synth"}},
                                          Settings(pods=PodSettings(file_output_claim="shared", file_output_path="/data"))),
+    "captioner-entry-point-name": ({"render": {"captioner": "blip2"}}, STRICT),
+    "captioner-module-path-allowed-by-the-admin": ({"render": {"captioner": "mycaps.blip:caption"}},
+                                                   Settings(policy=PolicySettings(allow_captioner_modules=True))),
 }
 
 

@@ -1,7 +1,8 @@
 """The cluster admin's policy over SynthDatasets: what a namespace user may ask the operator to run.
 
 Anyone who may create a SynthDataset chooses the image the rendering pods run, where they are
-scheduled and which Secret's AWS keys they receive. The operator therefore checks each spec
+scheduled, which Secret's AWS keys they receive and (``render.captioner: module:function``) which
+module the renderer imports. The operator therefore checks each spec
 against :class:`~parallel_synth.settings.PolicySettings` and :class:`~parallel_synth.settings.PodSettings`
 (chart values -> ``SYNTH_OPERATOR_*``)
 before it creates anything; a violation becomes ``SpecValid=False`` with the field path and a
@@ -125,10 +126,21 @@ def secret_errors(spec: SynthDatasetSpec, settings: Settings) -> list[FieldError
     return []
 
 
+def captioner_errors(spec: SynthDatasetSpec, settings: Settings) -> list[FieldError]:
+    """``module:function`` makes rendering pods import a module the dataset's author chose: admin's opt-in."""
+    name = str(spec.render.captioner)
+    if ":" not in name or settings.policy.allow_captioner_modules:
+        return []
+    return [FieldError("spec.render.captioner", f"{name}: module:function captioners are not allowed on this "
+                       "cluster; use builtin, none or an entry point registered in group "
+                       "parallel_synth.captioners (the admin may allow module paths: policy.allowCaptionerModules)")]
+
+
 def policy_errors(spec: SynthDatasetSpec, settings: Settings) -> list[FieldError]:
     """Every way ``spec`` breaks the admin's policy (empty: the operator may run it)."""
     return [*output_errors(spec, settings), *image_errors(spec, settings),
-            *scheduling_errors(spec, settings), *secret_errors(spec, settings), *template_errors(spec, settings)]
+            *scheduling_errors(spec, settings), *secret_errors(spec, settings), *template_errors(spec, settings),
+            *captioner_errors(spec, settings)]
 
 
 # --------------------------------------------------------------------------- asset URIs
