@@ -18,6 +18,7 @@ from synth_contract import layout, planning
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.multiview import sample_members
 from synth_contract.store import Store
+from synth_contract.times import format_time
 from synth_render import shards
 from synth_render.logs import event
 from synth_render.manifests import Record, spec_digest
@@ -35,7 +36,7 @@ def save(store: Store, spec: SynthDatasetSpec, shard: int, writer: shards.ShardW
     meta = {"schema": CHECKPOINT_SCHEMA, "shard": shard, "samples": samples, "bytes": size,
             "sha256": digest, "specDigest": spec_digest(spec),
             "sampleSeconds": [r.seconds for r in records[:samples]],
-            "savedAt": datetime.now(UTC).isoformat(timespec="seconds")}
+            "savedAt": format_time(datetime.now(UTC))}
     store.write_bytes(layout.checkpoint_meta_path(shard), json_bytes(meta))
     local.unlink(missing_ok=True)
     event("checkpoint saved", shard=shard, samples=samples, bytes=size)

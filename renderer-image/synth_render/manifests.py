@@ -29,6 +29,7 @@ from typing import Any, Literal
 from synth_contract import index_rows, layout
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.store import Store
+from synth_contract.times import format_time
 from synth_render import annotate, shards
 from synth_render.logs import event
 from synth_render.provenance import image_provenance
@@ -142,7 +143,7 @@ def manifest(spec: SynthDatasetSpec, dataset: str, shard: int, records: list[Rec
         "device": device, "engine": str(spec.render.engine), "engineVersion": engine_version,
         "passes": [str(p) for p in spec.render.passes], "specDigest": spec_digest(spec),
         "classes": annotate.dataset_vocabulary(spec),  # dataset.json classes, for an index without the renderer
-        "resumedSamples": resumed, "committedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+        "resumedSamples": resumed, "committedAt": format_time(datetime.now(UTC)),
         **image_provenance(),  # the renderer image (its digest when pinned): synth_render/provenance.py
     }
 

@@ -18,7 +18,7 @@ import json
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from synth_contract.api import SynthDatasetSpec
 from synth_contract.classes import spec_vocabulary
 from synth_contract.layout import DATASET_JSON, INDEX_JSONL, INDEX_PARQUET, INDEX_QUARANTINE
 from synth_contract.store import Store
+from synth_contract.times import format_time
 
 
 @dataclass
@@ -108,7 +109,7 @@ def dataset_summary(
     return {
         "name": dataset,
         "version": spec.version,
-        "createdAt": now.astimezone(UTC).isoformat(timespec="seconds"),
+        "createdAt": format_time(now),
         "samples": {"target": spec.samples, "completed": summary.samples},
         "shards": {"total": planning.shard_count(spec), "completed": planning.shard_count(spec)},
         "categories": {c: {"target": t, "completed": summary.categories.get(c, 0),

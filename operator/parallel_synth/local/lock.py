@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from synth_contract.times import format_time
+
 
 class OutputLocked(Exception):
     """Another process holds the output's lock; ``holder`` is what it wrote (pid, host, started)."""
@@ -49,7 +51,7 @@ def output_lock(path: Path, *, now: datetime | None = None) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise OutputLocked(path, _holder(fd)) from None
-        started = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+        started = format_time(now or datetime.now(UTC))
         me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": started}).encode()
         os.ftruncate(fd, 0)
         os.pwrite(fd, me + b"\n", 0)
