@@ -58,6 +58,11 @@ case "$cmd" in
     # so a build failure is reported as one.
     bash scripts/local-cluster.sh build --kueue
     bash scripts/get-helm.sh >/dev/null
+    # Headless Chromium lays out `synthctl report` in tests/local/test_local_report_layout.py.
+    if ! command -v chromium >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null \
+        || echo "chromium could not be installed: the report layout test is skipped" >&2
+    fi
     # pytest exits 5 when it collects no test: that fails here like any other error.
     "$BIN/python" -m pytest "$@"
     ;;

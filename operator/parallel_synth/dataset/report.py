@@ -247,26 +247,31 @@ def _quality_plot(data: ReportData) -> str:
 
 
 def _svg_hist(title: str, p: dict[str, Any]) -> str:
-    """A small inline SVG bar chart (cheap: a dataset has categories x parameters of them)."""
+    """One small histogram panel: its title and range labels in HTML (they wrap, never clip or run into the
+    next panel's), the bars in an inline SVG (cheap: a dataset has categories x parameters of them)."""
     counts = p.get("counts")
     if p.get("kind") == "numeric" and isinstance(counts, list):
         values = [float(v) for v in counts]
         edges = p.get("bins") or [0.0, 0.0]
-        labels = [f"{edges[0]:.3g}", f"{edges[-1]:.3g}"]
+        labels = f'<span class="lo">{_e(f"{edges[0]:.3g}")}</span><span class="hi">{_e(f"{edges[-1]:.3g}")}</span>'
     else:
         items = sorted((counts if isinstance(counts, dict) else {}).items(), key=lambda kv: -kv[1])[:10]
         values = [float(v) for _, v in items]
-        labels = [", ".join(str(k)[:12] for k, _ in items[:3]) + (" ..." if len(items) > 3 else ""), ""]
-    w, h, top = 180, 70, 14
+        names = ", ".join(str(k)[:12] for k, _ in items[:3]) + (" ..." if len(items) > 3 else "")
+        labels = f'<span class="lo">{_e(names)}</span>'
+    w, h = HIST_WIDTH, 70
     peak = max(values, default=0.0) or 1.0
     bw = w / max(len(values), 1)
-    bars = "".join(f'<rect x="{i * bw + 1:.1f}" y="{top + h - v / peak * h:.1f}" width="{max(bw - 2, 1):.1f}" '
+    bars = "".join(f'<rect x="{i * bw + 1:.1f}" y="{h - v / peak * h:.1f}" width="{max(bw - 2, 1):.1f}" '
                    f'height="{v / peak * h:.1f}" fill="#47a"><title>{v:,.0f}</title></rect>'
                    for i, v in enumerate(values))
-    return (f'<svg class="hist" width="{w}" height="{top + h + 14}" viewBox="0 0 {w} {top + h + 14}" '
-            f'role="img" aria-label="{_e(title)}"><text x="0" y="10" font-size="10">{_e(title[:30])}</text>'
-            f'{bars}<text x="0" y="{top + h + 12}" font-size="8">{_e(labels[0])}</text>'
-            f'<text x="{w}" y="{top + h + 12}" font-size="8" text-anchor="end">{_e(labels[1])}</text></svg>')
+    return (f'<div class="hist"><div class="t" title="{_e(title)}">{_e(title)}</div>'
+            f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{_e(title)}">{bars}</svg>'
+            f'<div class="range">{labels}</div></div>')
+
+
+HIST_WIDTH = 180
+"""Width in CSS pixels of one histogram panel of the report (``_CSS`` sizes ``div.hist`` to it)."""
 
 
 def _coverage_plots(coverage: dict[str, Any]) -> list[tuple[str, str]]:
@@ -290,7 +295,7 @@ def _coverage_plots(coverage: dict[str, Any]) -> list[tuple[str, str]]:
         panels = [_svg_hist(pname, p) for pname, p in params + extra]
         if panels:
             out.append((f"{name}: {cats[name].get('samples', 0)} samples, diversity "
-                        f"{cats[name].get('diversity', 0):.2f}", "".join(panels)))
+                        f"{cats[name].get('diversity', 0):.2f}", '<div class="hists">' + "".join(panels) + "</div>"))
     return out
 
 
@@ -310,7 +315,12 @@ def _strata_rows(coverage: dict[str, Any]) -> list[list[Any]]:
 _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}"
         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
         "th{background:#f4f4f4}td.l,th.l{text-align:left}figure{display:inline-block;margin:4px;font-size:11px;"
-        "width:140px;vertical-align:top}img.plot{max-width:100%}h2{border-bottom:1px solid #ddd}")
+        "width:140px;vertical-align:top}img.plot{max-width:100%}h2{border-bottom:1px solid #ddd}"
+        # Histogram panels in a wrapping row with a gap; title and range labels wrap inside their panel.
+        ".hists{display:flex;flex-wrap:wrap;gap:10px 16px}"
+        f".hist{{width:{HIST_WIDTH}px;flex:none;font-size:10px;overflow-wrap:anywhere}}"
+        ".hist svg{display:block}.hist .range{display:flex;justify-content:space-between;gap:8px;font-size:9px}"
+        ".hist .hi{text-align:right}")
 
 
 def _e(value: Any) -> str:
