@@ -1311,6 +1311,8 @@ class FoldedStatus(_Status):
     quarantined_samples: int = Field(0, description="Samples of folded batches committed to the quarantine.")
     quarantined_categories: dict[str, int] = Field(
         default_factory=dict, description="Quarantined samples of folded batches per category.")
+    render_call_seconds: float = Field(0.0, description="Render-call seconds of folded batches' workers.")
+    main_thread_seconds: float = Field(0.0, description="Main-thread seconds of folded batches' workers.")
     segments: dict[str, dict[str, int]] | None = Field(
         None, description="Committed samples of folded batches per schedule segment (by fromShard) and category; "
         "absent in statuses written before it existed.")
@@ -1388,6 +1390,9 @@ class SynthDatasetStatus(_Status):
     folded: FoldedStatus = Field(default_factory=FoldedStatus, description="Totals of finished batches.")
     gpu_seconds: float = Field(0.0, description="GPU-seconds consumed by all batches.")
     spot_gpu_seconds: float = Field(0.0, description="GPU-seconds on spot capacity.")
+    render_busy_ratio: float | None = Field(
+        None, ge=0, le=1, description="Measured share of the workers' main-thread time inside Blender's render "
+        "call, over the committed shards (printer column Busy; absent until a pod reports it).")
     autoscaler: AutoscalerStatus = Field(default_factory=AutoscalerStatus, description="Autoscaler state.")
 
 
@@ -1422,6 +1427,10 @@ class RenderBatchStatus(_Status):
     samples_completed: int = Field(0, description="Samples in committed shards, kept (quarantined ones apart).")
     samples_quarantined: int = Field(0, description="Samples its pods committed to the quarantine.")
     quarantined_categories: dict[str, int] = Field(default_factory=dict, description="Quarantined samples per category.")
+    render_call_seconds: float = Field(
+        0.0, description="Seconds its committed shards' workers spent inside Blender's render calls.")
+    main_thread_seconds: float = Field(
+        0.0, description="Those workers' main-thread seconds (render calls, other work, waiting for the pipeline).")
     shards_done: int = Field(0, description="Number of committed shards (printer column).")
     preemptions: int = Field(0, description="Pods preempted.")
     retries: int = Field(0, description="Pod retries and Job re-attempts.")

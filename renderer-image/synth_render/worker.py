@@ -15,6 +15,7 @@ Exit codes: 0 committed or already committed, 2 bad configuration, 3 quality gat
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -35,6 +36,14 @@ from synth_render.logs import event, setup_json_logging
 from synth_render.rendering import Renderer
 from synth_render.shard_run import BadConfig, ShardOutcome, ShardRun
 
+TERMINATION_LOG = "/dev/termination-log"
+"""Where a committed shard's report goes (Kubernetes' default ``terminationMessagePath``; the kubelet
+copies it into the pod's ``state.terminated.message``, which the operator reads:
+``parallel_synth.decisions.facts.TERMINATION_MESSAGE``). ``$SYNTH_TERMINATION_LOG`` overrides it."""
+
+TERMINATION_LIMIT = 4096
+"""The kubelet keeps at most 4096 bytes of a termination message."""
+
 SIGTERM_GRACE_SECONDS = 5.0
 """After SIGTERM, how long the current sample may take before it is abandoned
 (``$SYNTH_SIGTERM_GRACE_SECONDS`` overrides it; keep it well under the pod's grace period)."""
@@ -53,6 +62,50 @@ def run_shard(spec: SynthDatasetSpec, dataset: str, shard: int, *, store: Store,
     run = ShardRun(spec=spec, dataset=dataset, shard=shard, store=store, stop=stop or threading.Event(),
                    progress=progress, renderer=renderer, workdir=workdir, depth=depth)
     return run.run()
+
+
+def termination_message(outcome: ShardOutcome) -> str:
+    """The JSON report of a committed shard for the operator (empty for any other outcome).
+
+    ``{"outcome": "committed", "shard", "samples", "quarantined": {"samples", "categories"},
+    "timings": {"renderCallSeconds", "mainThreadSeconds"}}``: the operator counts quarantined samples
+    apart and sums the main thread's seconds into ``status.renderBusyRatio``. Under
+    :data:`TERMINATION_LIMIT` bytes (the per-category counts are dropped first if it would not be).
+    """
+    doc = outcome.manifest
+    if outcome.status != "committed" or doc is None:
+        return ""
+    q = doc.get("quarantined") or {}
+    t = doc.get("timings") or {}
+    main = sum(float(t.get(k) or 0.0) for k in ("renderCallSeconds", "mainThreadOtherSeconds", "pipelineWaitSeconds"))
+    report: dict[str, Any] = {
+        "outcome": "committed", "shard": outcome.shard, "samples": int(doc.get("samples") or 0),
+        "quarantined": {"samples": int(q.get("samples") or 0), "categories": dict(q.get("categories") or {})},
+        "timings": {"renderCallSeconds": round(float(t.get("renderCallSeconds") or 0.0), 3),
+                    "mainThreadSeconds": round(main, 3)},
+    }
+    text = json.dumps(report, sort_keys=True, separators=(",", ":"))
+    if len(text.encode()) > TERMINATION_LIMIT:
+        report["quarantined"].pop("categories")
+        text = json.dumps(report, sort_keys=True, separators=(",", ":"))
+    return text
+
+
+def write_termination_message(outcome: ShardOutcome, environ: dict[str, str] | None = None) -> None:
+    """Write :func:`termination_message` to the termination log when there is one (best effort: outside
+    a pod there is no ``/dev/termination-log``, and a committed shard must still exit 0)."""
+    text = termination_message(outcome)
+    if not text:
+        return
+    env = os.environ if environ is None else environ
+    path = env.get("SYNTH_TERMINATION_LOG", TERMINATION_LOG)
+    if path == TERMINATION_LOG and not os.path.exists(path):  # not in a pod (the kubelet mounts the file)
+        return
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError:
+        pass
 
 
 # --------------------------------------------------------------------------- entry point
@@ -190,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     done.set()
     event("shard end", shard=shard, status=outcome.status, samples=outcome.samples, passRate=outcome.pass_rate,
           seconds=round(outcome.seconds, 3), reason=outcome.reason)
+    write_termination_message(outcome)  # the operator's quarantine counts and render busy ratio
     # os._exit after Python's own shutdown: a native thread pool aborting at teardown must not turn
     # a committed shard (0) or a checkpointed one (143) into a crash the Job would retry.
     exit_process(outcome.exit_code)

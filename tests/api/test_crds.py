@@ -55,7 +55,7 @@ def test_printer_columns_show_what_users_look_for() -> None:
         return [c["name"].upper() for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]
                 if not c.get("priority")]
 
-    assert cols("synthdatasets") == ["PHASE", "PROGRESS", "SAMPLES", "RATE/DAY", "WORKERS", "ADMITTED", "ETA", "COST",
+    assert cols("synthdatasets") == ["PHASE", "PROGRESS", "SAMPLES", "RATE/DAY", "WORKERS", "ADMITTED", "ETA", "COST", "BUSY",
                                           "AGE"]
     assert cols("renderbatches") == ["DATASET", "SHARDS", "DONE", "PHASE", "ATTEMPT", "PREEMPTIONS", "AGE"]
 

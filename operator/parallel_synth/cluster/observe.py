@@ -73,6 +73,23 @@ def quarantine_report(message: str) -> tuple[int, tuple[tuple[str, int], ...]]:
     return total, per
 
 
+def busy_report(message: str) -> tuple[float, float]:
+    """(render-call seconds, main-thread seconds) in a committed render pod's termination message;
+    (0, 0) for anything else (issue #25: ``status.renderBusyRatio`` is the first over the second)."""
+    try:
+        doc = json.loads(message[:8192])
+    except ValueError:
+        return 0.0, 0.0
+    t = doc.get("timings") if isinstance(doc, dict) and doc.get("outcome") == COMMITTED else None
+    if not isinstance(t, dict):
+        return 0.0, 0.0
+    render, main = t.get("renderCallSeconds"), t.get("mainThreadSeconds")
+    ok = all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1e9 for v in (render, main))
+    if not ok or render > main:  # type: ignore[operator]
+        return 0.0, 0.0
+    return float(render), float(main)  # type: ignore[arg-type]
+
+
 def controller_uid(meta: Mapping[str, Any]) -> str | None:
     """The uid of an object's controller (its ``controller: true`` owner reference)."""
     refs = [r for r in meta.get("ownerReferences") or [] if isinstance(r, Mapping)]
@@ -88,6 +105,7 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
     phase = st.get("phase") or "Pending"
     finished = exit_code = None
     report: tuple[int, tuple[tuple[str, int], ...]] = (0, ())
+    busy = (0.0, 0.0)
     ends: list[float | None] = []
     for cs in st.get("containerStatuses") or []:
         term = (cs.get("state") or {}).get("terminated")
@@ -99,6 +117,7 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
                 exit_code = term.get("exitCode")
                 if exit_code == EXIT_OK and term.get("message"):
                     report = quarantine_report(term["message"])
+                    busy = busy_report(term["message"])
     return_code = int(exit_code) if exit_code is not None else None
     started = epoch(st.get("startTime"))
     preempted_at = _disrupted_at(meta, st, ended=finished, started=started)
@@ -123,6 +142,8 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
         batch_uid=str(labels[LABEL_BATCH_UID]) if labels.get(LABEL_BATCH_UID) else None,
         quarantined=report[0],
         quarantined_categories=report[1],
+        render_call_seconds=busy[0],
+        main_thread_seconds=busy[1],
     )
 
 

@@ -206,6 +206,7 @@ def synthdataset_crd() -> dict[str, Any]:
             _col("Admitted", ".status.workers.admission", description="With spec.queue: pods Kueue admitted/requested"),
             _col("ETA", ".status.eta", description="Estimated completion"),
             _col("Cost", ".status.cost.dollars", "number", "Dollars spent"),
+            _col("Busy", ".status.renderBusyRatio", "number", "Share of the workers' time inside the render call"),
             _col("Age", ".metadata.creationTimestamp", "date"),
             _col("Target", ".spec.samples", "integer", "Target samples", priority=1),
             _col("Desired", ".status.workers.desired", "integer", "Workers wanted", priority=1),

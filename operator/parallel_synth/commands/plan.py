@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -24,10 +25,14 @@ from synth_contract.validation import load_dataset
                    "1 spot only, 0 without spot).")
 @click.option("--spot-rework", type=FiniteFloat(0, 1), default=None,
               help="Fraction of spot GPU time redone after preemptions (default 0.03).")
+@click.option("--render-busy-ratio", type=FiniteFloat(0, 1, min_open=True), default=None,
+              help="Share of a pod's time inside Blender's render call; GPU time per sample is the render time "
+                   "over it (default: the object's measured status.renderBusyRatio, else 1).")
 @click.option("--index-bandwidth", type=FiniteFloat(min=1e3, max=1e13), default=1e9, show_default=True,
               help="Bytes/s the index step reads the bucket at (its time is the slower of reading and summarising).")
 def plan(manifest: str, as_json: bool, gpu_seconds_per_sample: float | None, bytes_per_sample: float | None,
-         spot_share: float | None, spot_rework: float | None, index_bandwidth: float) -> None:
+         spot_share: float | None, spot_rework: float | None, render_busy_ratio: float | None,
+         index_bandwidth: float) -> None:
     """Capacity plan: storage, GPU-hours, wall time, cost and the workers the target needs.
 
     \b
@@ -40,7 +45,8 @@ def plan(manifest: str, as_json: bool, gpu_seconds_per_sample: float | None, byt
     try:
         result = capacity_plan(obj.spec, inputs=PlanInputs(
             gpu_seconds_per_sample=gpu_seconds_per_sample, bytes_per_sample=bytes_per_sample,
-            spot_share=spot_share, spot_rework=spot_rework,
+            spot_share=spot_share, spot_rework=spot_rework, render_busy_ratio=render_busy_ratio,
+            measured_busy_ratio=measured_busy_ratio(obj.status),
         ), now=datetime.now(UTC))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -53,6 +59,15 @@ def plan(manifest: str, as_json: bool, gpu_seconds_per_sample: float | None, byt
 
     render_plan(obj.metadata.name, obj.spec, result)
     click.echo(index_step_line(step))
+
+
+def measured_busy_ratio(status: dict[str, Any] | None) -> float | None:
+    """``status.renderBusyRatio`` of the object planned (e.g. ``kubectl get sds NAME -o yaml | synthctl plan -``)
+    when it holds a sound one, else None."""
+    value = (status or {}).get("renderBusyRatio") if isinstance(status, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1:
+        return float(value)
+    return None
 
 
 def index_step_line(step: IndexStep) -> str:

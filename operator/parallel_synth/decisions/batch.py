@@ -300,6 +300,8 @@ def decide_batch(
         retries=attempt + prior_failed if outcome == "retry" else (attempt - 1) + prior_failed,
         gpu_seconds_settled=round(max(0.0, acc.gpu_seconds_finished - unsettled), 3),
         samples_quarantined=status.samples_quarantined + acc.quarantined,
+        render_call_seconds=round(status.render_call_seconds + acc.render_call_seconds, 3),
+        main_thread_seconds=round(status.main_thread_seconds + acc.main_thread_seconds, 3),
         quarantined_categories=add_counts(dict(status.quarantined_categories), acc.quarantined_categories),
         **_counts(dataset_spec, spec, done, failed_spans, quarantined=status.samples_quarantined + acc.quarantined),
     )

@@ -157,6 +157,16 @@ def _verdict(conditions: Sequence[Condition]) -> tuple[str, str] | None:
     return (c.status, c.message) if c is not None else None
 
 
+def busy_ratio(folded: FoldedStatus, live: Sequence[ObservedBatch]) -> float | None:
+    """Render-call seconds over main-thread seconds of every committed shard's worker (issue #25);
+    None while no pod has reported them (older renderers, nothing committed yet)."""
+    main = folded.main_thread_seconds + sum(b.status.main_thread_seconds for b in live)
+    if main <= 0:
+        return None
+    render = folded.render_call_seconds + sum(b.status.render_call_seconds for b in live)
+    return round(min(1.0, render / main), 4)
+
+
 def _fold(folded: FoldedStatus, b: ObservedBatch, spec: SynthDatasetSpec) -> FoldedStatus:
     s = b.status
     done = ranges.shift(ranges.parse(s.completed_shards), b.spec.shard_start)
@@ -167,6 +177,8 @@ def _fold(folded: FoldedStatus, b: ObservedBatch, spec: SynthDatasetSpec) -> Fol
     return folded.model_copy(update={
         "quarantined_samples": folded.quarantined_samples + s.samples_quarantined,
         "quarantined_categories": add_counts(dict(folded.quarantined_categories), dict(s.quarantined_categories)),
+        "render_call_seconds": round(folded.render_call_seconds + s.render_call_seconds, 3),
+        "main_thread_seconds": round(folded.main_thread_seconds + s.main_thread_seconds, 3),
         "segments": segments,
         "samples": folded.samples + samples_in(spec, done),
         "shards": folded.shards + ranges.count(done),
@@ -395,6 +407,7 @@ def decide_dataset(
         "folded": folded,
         "gpu_seconds": totals.gpu_seconds,
         "spot_gpu_seconds": totals.spot_gpu_seconds,
+        "render_busy_ratio": busy_ratio(folded, live),
         "autoscaler": autoscaler_status(scale),
     })
     # The status first (checked against the observed resourceVersion: a stale status never opens

@@ -30,9 +30,11 @@ TERMINATION_MESSAGE = "/dev/termination-log"
 """What a render pod that committed its shard writes there (Kubernetes' default
 ``terminationMessagePath``; the kubelet copies it into ``state.terminated.message``): one JSON
 object, a subset of the shard's manifest, ``{"outcome": "committed", "shard": N, "samples": kept,
-"quarantined": {"samples": n, "categories": {name: n}}}``. The operator counts a shard's
-quarantined samples apart from the kept ones (issue #23 item 3); a pod that says nothing (an
-older renderer, a shard already committed by another pod) counts as all kept."""
+"quarantined": {"samples": n, "categories": {name: n}}, "timings": {"renderCallSeconds": s,
+"mainThreadSeconds": s}}``. The operator counts a shard's quarantined samples apart from the kept
+ones (issue #23 item 3) and sums the timings into ``status.renderBusyRatio`` (issue #25); a pod
+that says nothing (an older renderer, a shard already committed by another pod) counts as all
+kept and adds no timings."""
 COMMITTED = "committed"
 
 
@@ -86,6 +88,10 @@ class PodFacts:
     :data:`TERMINATION_MESSAGE`); 0 when it committed nothing or did not say."""
     quarantined_categories: tuple[tuple[str, int], ...] = ()
     """The same per category."""
+    render_call_seconds: float = 0.0
+    """Seconds its worker's main thread spent inside Cycles' render calls (termination message)."""
+    main_thread_seconds: float = 0.0
+    """All of its worker's main-thread seconds over the shard (render calls, other work, waiting)."""
 
     @property
     def terminal(self) -> bool:

@@ -141,6 +141,10 @@ class PodAccounting:
     quarantined: int = 0
     """Samples quarantined, as reported by pods finished since the last tick (each pod once)."""
     quarantined_categories: dict[str, int] = field(default_factory=dict)
+    render_call_seconds: float = 0.0
+    """Render-call seconds reported by pods finished since the last tick (each pod once, issue #25)."""
+    main_thread_seconds: float = 0.0
+    """Their main-thread seconds (render calls, other work, waiting for the pipeline)."""
 
 
 def account_pods(
@@ -168,6 +172,7 @@ def account_pods(
     live = spot_live = 0.0
     active = pending = quarantined = 0
     q_cats: dict[str, int] = {}
+    render_call = main_thread = 0.0
     for f in pods:
         spot = bool(is_spot and is_spot(f.node))
         if f.preempted_at is not None and not preempted.seen(f.name, f.preempted_at):
@@ -181,6 +186,8 @@ def account_pods(
                 quarantined += f.quarantined  # issue #23 item 3: counted once, with the pod's GPU time
                 for cat, n in f.quarantined_categories:
                     q_cats[cat] = q_cats.get(cat, 0) + n
+                render_call += f.render_call_seconds
+                main_thread += f.main_thread_seconds
         elif f.phase == "Running" and f.preempted_at is None:
             active += 1
             if f.started is not None:
@@ -201,6 +208,8 @@ def account_pods(
         spot_gpu_seconds_live=spot_live,
         quarantined=quarantined,
         quarantined_categories=q_cats,
+        render_call_seconds=render_call,
+        main_thread_seconds=main_thread,
     )
 
 

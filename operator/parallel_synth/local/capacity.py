@@ -42,6 +42,11 @@ class PlanInputs:
     bytes_per_sample: float | None = None
     spot_share: float | None = None
     spot_rework: float | None = None
+    render_busy_ratio: float | None = None
+    """Share of a render pod's time inside Blender's render call (issue #25): GPU time per sample is
+    the render time over it. None: 1 (pods render all the time) unless ``measured_busy_ratio``."""
+    measured_busy_ratio: float | None = None
+    """The fleet's measured ratio (``status.renderBusyRatio`` of the object planned), used without a flag."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,19 @@ class CapacityPlan:
         }
 
 
+def _busy_ratio(inputs: PlanInputs) -> tuple[float, Assumption]:
+    """The render busy ratio the plan divides render time by, and where it came from."""
+    note = "GPU time per sample = render time / ratio"
+    for value, source in ((inputs.render_busy_ratio, "flag"),
+                          (inputs.measured_busy_ratio, "measured (status.renderBusyRatio)")):
+        if value is not None:
+            if not 0 < value <= 1:
+                raise ValueError(f"render busy ratio must be within (0, 1], got {value}")
+            return value, Assumption("renderBusyRatio", value, source, note)
+    return 1.0, Assumption("renderBusyRatio", 1.0, "default", note + "; measured once pods commit shards "
+                           "(kubectl get sds: Busy)")
+
+
 def rgb_fraction(passes: list[str]) -> float:
     """Share of a sample's stored bytes that the RGB image takes, given its passes (``passes.PASS_WEIGHTS``)."""
     total = sum(PASS_WEIGHTS.get(str(p), 1.0) for p in passes)
@@ -181,6 +199,8 @@ def capacity_plan(
             x for x in (a_gpu.note, f"+ {bake_s:.3g} s bake of simulations (fluids/effects)") if x))
     if gpu_s <= 0 or bps <= 0:
         raise ValueError("gpu-seconds-per-sample and bytes-per-sample must be > 0")
+    busy, a_busy = _busy_ratio(inputs)
+    gpu_s /= busy  # the pod holds its GPU while Python works between render calls
     if inputs.spot_share is not None:
         share = inputs.spot_share
         a_share = Assumption("spotShare", share, "flag")
@@ -270,7 +290,7 @@ def capacity_plan(
         spot_share=share,
         cost=cost,
         dollars_per_sample=per_sample,
-        assumptions=[a_gpu, a_bytes, a_share, a_rework, a_rgb],
+        assumptions=[a_gpu, a_busy, a_bytes, a_share, a_rework, a_rgb],
         warnings=warnings,
         bytes_per_pass=_split_bytes(spec, bps),
         views=views,
