@@ -18,6 +18,9 @@ Figures:
 - pipelined vs one sample at a time (``--compare N``): the same shard bytes,
 - the speedup over starting one Blender process per sample (small preset), target >= 3x,
 - worker RSS after 20 and after N samples (target: growth under 50 MB).
+- the cost of physics settling per sample (PyBullet, ``physics.settle``, timed inside the worker run)
+  as a share of render time (target < 15 % at the default preset), and of the camera sensor model
+  per 512x512 image (``sensor.process`` on a synthetic render, target < 20 ms; issue #28).
 - ``--assets N``: a 20-asset library of ~50k-triangle meshes at 256x256 against primitive scenes:
   samples/minute (target >= 0.8x), time outside the render call (< 10 %), imports per asset per
   worker (<= 1) and RSS growth over N samples (< 100 MB).
@@ -35,9 +38,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from synth_contract.api import SynthDatasetSpec
 from synth_contract.store import open_store
-from synth_render import pipeline
+from synth_render import physics, pipeline, sensor
 from synth_render.worker import run_shard
 
 _ONE_SAMPLE = """
@@ -66,6 +71,52 @@ def _spec(preset: str, samples: int) -> SynthDatasetSpec:
         "quality": {"minScore": 0.0, "minPassRate": 0.0, "maxRerenders": 0},
         "output": {"uri": "file:///tmp/unused"}, "image": "bench",
     })
+
+
+class _Costs:
+    """Seconds spent in ``physics.settle`` (and how many scenes it settled) while installed."""
+
+    def __init__(self) -> None:
+        self.settle = 0.0
+        self.settled = 0
+        self._real = physics.settle
+
+    def __enter__(self) -> _Costs:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            out = self._real(*args, **kwargs)
+            self.settle += time.perf_counter() - t0
+            self.settled += out.physics is not None
+            return out
+
+        physics.settle = timed  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        physics.settle = self._real  # type: ignore[assignment]
+
+
+def bench_sensor(size: int = 512, repeats: int = 20) -> float:
+    """Milliseconds of ``sensor.process`` per ``size``x``size`` image (rgb, depth, index labels warped too)."""
+    from synth_render.rendering import RenderOutput
+
+    rng = np.random.default_rng(0)
+    out = RenderOutput(rgb=rng.random((size, size, 3), dtype=np.float32), depth=rng.random((size, size), dtype=np.float32),
+                       index=rng.integers(0, 8, (size, size)).astype(np.float32), normals=None, render_seconds=0.0, spp=1)
+    spec = SynthDatasetSpec.model_validate({"samples": 1, "render": {"sensor": {"enabled": True}},
+                                            "output": {"uri": "file:///tmp/unused"}, "image": "bench"})
+    k = np.array([[size, 0, size / 2], [0, size, size / 2], [0, 0, 1]], dtype=np.float64)
+    sensor.process(spec.render.sensor, out, k, seed=0, single_view=True)  # tables built once per worker
+    t0 = time.perf_counter()
+    for seed in range(1, repeats + 1):
+        sensor.process(spec.render.sensor, out, k, seed=seed, single_view=True)
+    return (time.perf_counter() - t0) / repeats * 1000
+
+
+def _settling_line(r: dict[str, Any]) -> str:
+    per = r["settle"] / r["samples"] * 1000
+    return (f"physics settling:    {per:8.1f} ms/sample ({r['settled']} of {r['samples']} scenes settled), "
+            f"{r['settle'] / r['render'] * 100:.1f} % of render time")
 
 
 def _rss_mb() -> float:
@@ -107,12 +158,13 @@ def _timed_shard(spec: SynthDatasetSpec, rss_at: tuple[int, ...], *, depth: int 
 
 
 def run_worker(preset: str, samples: int, *, rss_at: tuple[int, ...] = (), depth: int = pipeline.DEPTH) -> dict[str, Any]:
-    t = _timed_shard(_spec(preset, samples), rss_at, depth=depth)
+    with _Costs() as costs:
+        t = _timed_shard(_spec(preset, samples), rss_at, depth=depth)
     wall, render_s = t["wall"], t["render"]
     steady = 1 - t["steady_render"] / t["steady_wall"] if samples > 1 else float("nan")
     return {"samples": samples, "wall": wall, "render": render_s, "per_min": samples / wall * 60,
             "outside": 1 - render_s / wall, "steady": steady, "rss": t["rss"], "device": t["device"],
-            "timings": t["timings"], "sha256": t["sha256"]}
+            "timings": t["timings"], "sha256": t["sha256"], "settle": costs.settle, "settled": costs.settled}
 
 
 def _timings_line(t: dict[str, Any]) -> str:
@@ -238,6 +290,7 @@ def main() -> None:
     print(f"  render call:         {(1 - small['steady']) * 100:8.1f} %  of wall time per sample after the first "
           f"(target >= 93 %); {(1 - small['outside']) * 100:.1f} % including start-up and commit")
     print(f"  {_timings_line(small['timings'])}")
+    print(f"  {_settling_line(small)}")
     rss20, rssn = small["rss"].get(20, float("nan")), small["rss"].get(n, float("nan"))
     print(f"  worker RSS:          {rss20:8.1f} MB after 20, {rssn:.1f} MB after {n}: growth {rssn - rss20:+.1f} MB"
           f"  (target < 50 MB)")
@@ -262,6 +315,8 @@ def main() -> None:
         print(f"  render call:         {(1 - d['steady']) * 100:8.1f} %  of wall time per sample after the first "
               f"(target >= 97 %); {(1 - d['outside']) * 100:.1f} % including start-up and commit")
         print(f"  {_timings_line(d['timings'])}")
+        print(f"  {_settling_line(d)}  (target < 15 %)")
+    print(f"\ncamera sensor model (render.sensor, 512x512): {bench_sensor():.1f} ms per image (target < 20 ms)")
 
 
 if __name__ == "__main__":
