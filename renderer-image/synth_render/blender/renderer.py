@@ -274,7 +274,7 @@ class BlenderRenderer:
 
     def _render_quiet(self) -> None:
         with quiet_stdout(self._quiet):
-            self._bpy.ops.render.render(write_still=True)
+            render_operator()(write_still=True)
 
     def _save_scene(self, kind: str) -> bytes:
         """The sample's scene (objects, materials, lights, camera) as .glb or .blend bytes."""
@@ -290,6 +290,19 @@ class BlenderRenderer:
             data = f.read()
         os.unlink(path)
         return data
+
+
+def render_operator() -> Any:
+    """``bpy.ops.render.render`` without the view-layer updates ``bpy.ops`` wraps around every call.
+
+    Those evaluate the interactive depsgraph before and after the operator (``bpy/ops.py``); the
+    render pipeline builds and evaluates its own depsgraph from the original data, so in a
+    background process they only cost time: ~4 ms each at 128 px, two per render call, on the
+    main thread (issue #25). The samples are the same bytes (``tests/renderer``).
+    """
+    from _bpy import ops
+
+    return lambda **kw: ops.call("render.render", kw)
 
 
 def _to_matrix(m: np.ndarray) -> Any:
