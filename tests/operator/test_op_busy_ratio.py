@@ -101,3 +101,17 @@ def test_kubectl_get_sds_shows_the_busy_ratio() -> None:
     cols = synthdataset_crd()["spec"]["versions"][0]["additionalPrinterColumns"]
     busy = next(c for c in cols if c["name"] == "Busy")
     assert busy["jsonPath"] == ".status.renderBusyRatio" and "priority" not in busy
+
+
+def test_prometheus_shows_the_measured_ratio() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from parallel_synth.cluster.metrics import Metrics
+
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    metrics.update_from_status("ns", "a", {"samples": 10}, {"renderBusyRatio": 0.812}, now=NOW)
+    metrics.update_from_status("ns", "b", {"samples": 10}, {"phase": "Pending"}, now=NOW)
+    text = generate_latest(registry).decode()
+    assert 'parallelsynth_render_busy_ratio{dataset="a",namespace="ns"} 0.812' in text
+    assert 'parallelsynth_render_busy_ratio{dataset="b"' not in text  # nothing measured: no series

@@ -37,6 +37,7 @@ eta_seconds                                 gauge     seconds until the estimate
 capacity_on_demand                          gauge     1 when new pods go to on-demand capacity
 storage_bytes                               gauge     bytes written (status, else estimated)
 quality_pass_ratio                          gauge     fraction of samples passing the gate
+render_busy_ratio                           gauge     workers' time inside the render call (measured)
 shard_quality_score                         histogram mean quality score per committed shard
 reconcile_duration_seconds{handler}         histogram reconcile time
 reconcile_errors_total{handler}             counter   reconcile failures
@@ -98,6 +99,8 @@ class DatasetSnapshot:
     capacity_on_demand: bool = False
     storage_bytes: float = 0.0
     quality_pass_ratio: float | None = None
+    render_busy_ratio: float | None = None
+    """status.renderBusyRatio: share of the workers' main-thread time inside Blender's render call."""
 
 
 def _num(value: Any, default: float = 0.0) -> float:
@@ -167,6 +170,7 @@ def snapshot_from_status(
         capacity_on_demand=status.get("capacityMode") == "on-demand",
         storage_bytes=float(storage),
         quality_pass_ratio=None if quality.get("passRate") is None else _num(quality.get("passRate")),
+        render_busy_ratio=None if status.get("renderBusyRatio") is None else _num(status.get("renderBusyRatio")),
     )
 
 
@@ -223,6 +227,8 @@ class _DatasetCollector(Collector):
         on_demand = gauge("capacity_on_demand", "1 when new pods go to on-demand capacity.")
         storage = gauge("storage_bytes", "Bytes written to the dataset's storage.")
         passing = gauge("quality_pass_ratio", "Fraction of samples passing the quality gate.")
+        busy = gauge("render_busy_ratio", "Share of the workers' main-thread time inside Blender's render call "
+                     "over the committed shards (status.renderBusyRatio).")
         for s in snaps:
             key = [s.namespace, s.dataset]
             for c, n in sorted(s.samples_completed.items()):
@@ -258,10 +264,12 @@ class _DatasetCollector(Collector):
             storage.add_metric(key, s.storage_bytes)
             if s.quality_pass_ratio is not None:
                 passing.add_metric(key, s.quality_pass_ratio)
+            if s.render_busy_ratio is not None:
+                busy.add_metric(key, s.render_busy_ratio)
         yield from (
             completed, target, samples_failed, shards_done, shards_failed, preemptions, retries, rate,
             per_worker, target_rate, desired, active, pending, admitted, waiting, gpu, spent, projected, budget, exceeded, eta,
-            on_demand, storage, passing,
+            on_demand, storage, passing, busy,
         )
 
 
