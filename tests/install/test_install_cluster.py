@@ -348,7 +348,7 @@ def test_every_dashboard_series_is_fed_by_the_operator() -> None:
         "shards": {"total": 10, "completed": 4, "failed": 1},
         "categories": {"geometry": {"target": 500, "completed": 200}}, "samplesPerDay": 5000.0,
         "eta": "2026-12-01T00:00:00Z", "workers": {"desired": 3, "active": 2, "pending": 1},
-        "preemptions": 2, "retries": 1, "capacityMode": "spot",
+        "preemptions": 2, "retries": 1, "capacityMode": "spot", "renderBusyRatio": 0.93,
         "cost": {"gpuHours": 3.0, "dollars": 2.0, "dollarsPer1kSamples": 5.0, "projectedDollars": 5.0},
     }).wire()
     registry = CollectorRegistry()
