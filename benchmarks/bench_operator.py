@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from parallel_synth.cluster.kube import Resource
+from parallel_synth.cluster.kube import Conflict, Resource
 from parallel_synth.cluster.observe import job_facts
 from parallel_synth.cluster.reconcile import reconcile_batch, reconcile_dataset
 from parallel_synth.decisions import kueue
@@ -73,12 +73,15 @@ class MemoryKube:
         return True
 
     async def patch(self, r: Resource, ns: str, name: str, patch: dict[str, Any], *,
-                    status: bool = False) -> dict[str, Any] | None:
+                    status: bool = False, resource_version: str | None = None) -> dict[str, Any] | None:
         self.calls[("patch/status" if status else "patch", r.plural)] += 1
         obj = self.objects.get(self._key(r, ns, name))
         if obj is None:
             return None
+        if resource_version and obj["metadata"].get("resourceVersion", "1") != resource_version:
+            raise Conflict(409, f"{r.plural}/{name}: resourceVersion {resource_version} is not the object's")
         _merge(obj, patch)
+        obj["metadata"]["resourceVersion"] = str(int(obj["metadata"].get("resourceVersion", "1")) + 1)
         return obj
 
     async def delete(self, r: Resource, ns: str, name: str) -> bool:
