@@ -176,3 +176,28 @@ def test_a_large_dataset_gets_a_folder_of_compacted_parts(tmp_path: Path, monkey
     assert not store.exists(layout.INDEX_PARQUET) and layout.INDEX_COMPACTED + "/" in doc["layout"]["index"]
     rows = [r for f in files for r in pq.read_table(store.root / f).to_pylist()]
     assert [r["index"] for r in rows] == list(range(12))
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_committed_shard_whose_part_is_lost_is_rendered_again_and_its_part_put_back(tmp_path: Path,
+                                                                                      damage: str) -> None:
+    """Resume treats the part like the tar: a shard is committed only with both whole."""
+    from fake_renderer import FakeRenderer
+
+    from synth_render.manifests import verify_shard
+    from synth_render.worker import run_shard
+
+    spec, store = _dataset(tmp_path)
+    rel = layout.index_part_path(1)
+    good = store.read_bytes(rel) or b""
+    if damage == "missing":
+        store.delete(rel)
+    else:
+        store.write_bytes(rel, good[: len(good) // 2])
+    assert verify_shard(store, 1) != []
+    fake = FakeRenderer()
+    out = run_shard(spec, "ds", 1, store=store, renderer=fake)
+    assert out.status == "committed" and fake.calls, out
+    assert store.read_bytes(rel) == good and verify_shard(store, 1, deep=True) == []
+    again = run_shard(spec, "ds", 1, store=store, renderer=FakeRenderer())
+    assert again.status == "skipped"

@@ -218,3 +218,42 @@ def test_query_refuses_a_hostile_part_before_reading_it(tmp_path: Path, hostile:
     res = CliRunner().invoke(cli, ["query", str(store.root), "SELECT count(*) FROM samples"])
     assert res.exit_code == 1 and "index/parts/00000001.parquet" in res.output, res.output
     assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_report_of_a_local_run_still_going_shows_its_committed_shards(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path)
+    store = FileStore(tmp_path / "ds" / "v1")
+    commit_shards(spec, store, [0, 2])  # shard 1 not committed yet
+    for shard in (0, 2):  # the report reads manifests and parts (thumbnails aside), never a tar for figures
+        (store.root / layout.shard_path(shard)).write_bytes(b"not a tar")
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(cli, ["report", str(store.root), "--out", str(out)])
+    assert res.exit_code == 2 and "dataset.json is missing" in res.output  # neither finished nor a run going on
+    store.write_bytes(layout.LOCAL_RUN_JSON, json.dumps({"spec": spec.wire()}).encode())
+    res = CliRunner().invoke(cli, ["report", str(store.root), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "8 samples" in res.output and "live: 2 of 3 shards committed" in res.output
+    page = out.read_text()
+    assert "8 kept samples of 12 targeted" in page and "2 of 3 shards committed" in page
+
+
+def test_report_with_a_manifest_is_live_over_a_bucket_mid_run(tmp_path: Path, s3_client: Any, bucket: str,
+                                                              s3_endpoint: str, aws_env: None) -> None:
+    spec = make_spec(tmp_path)
+    local = FileStore(tmp_path / "ds" / "v1")
+    commit_shards(spec, local, [1])
+    s3 = S3Store(s3_client, bucket, "ds/v1")
+    for rel in (layout.manifest_path(1), layout.index_part_path(1), layout.shard_path(1)):
+        s3.write_bytes(rel, local.read_bytes(rel) or b"")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(json.dumps({"apiVersion": "parallelsynth.io/v1alpha1", "kind": "SynthDataset",
+                                    "metadata": {"name": "ds"}, "spec": spec.wire()}))
+    out = tmp_path / "report.html"
+    args = ["report", f"s3://{bucket}/ds/v1", "--out", str(out), "--endpoint-url", s3_endpoint]
+    res = CliRunner().invoke(cli, [*args, "--manifest", str(manifest)])
+    assert res.exit_code == 0, res.output
+    assert "live: 1 of 3 shards committed" in res.output and "4 kept samples of 12" in out.read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: SynthDataset\nspec: {samples: -1}\n")
+    res = CliRunner().invoke(cli, [*args, "--manifest", str(bad)])
+    assert res.exit_code == 2 and "not a SynthDataset manifest" in res.output and "Traceback" not in res.output

@@ -1,8 +1,10 @@
-"""``synthctl report``: one self-contained HTML page about a finished dataset.
+"""``synthctl report``: one self-contained HTML page about a dataset, finished or still being rendered.
 
 Reads ``dataset.json`` (counts, categories, schedule segments, quality, quarantine, coverage,
 render time, the spec's prices), the index's score columns (not the per-sample JSON) and the
-images of the few worst samples, and writes one HTML file with its plots inline (matplotlib
+images of the few worst samples; while the run goes on (no ``dataset.json`` yet) the same figures
+over the shards committed so far, from their manifests and index parts (``index.live_summary``),
+for a local run (its ``local-run.json``) or any run given its spec, and writes one HTML file with its plots inline (matplotlib
 PNGs as base64 data URIs; small inline SVG histograms for coverage): category balance,
 coverage and diversity, the quality distribution with thumbnails of the worst kept and
 quarantined samples, and cost. ``gather`` does the reading, ``render_html`` is pure.
@@ -14,6 +16,7 @@ import base64
 import html
 import io
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -50,8 +53,29 @@ class ReportInput(ValueError):
     """A file the report reads (dataset.json, the index, the quarantine list) cannot be used: names it."""
 
 
-def _index_columns(files: Store) -> tuple[np.ndarray, list[str], list[str], list[int], dict[str, float]]:
-    """(scores, keys, categories, shards, mean quality components) of the kept samples."""
+Columns = tuple[np.ndarray, list[str], list[str], list[int], dict[str, float]]
+"""(scores, keys, categories, shards, mean quality components) of the kept samples."""
+
+
+def _table_columns(table: Any) -> Columns:
+    """``Columns`` of an index table (key, shard, category, score and, when there, quality)."""
+    import pyarrow as pa
+
+    scores = np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=np.float64)
+    comps: dict[str, float] = {}
+    if "quality" in table.column_names and pa.types.is_struct(table.column("quality").type):
+        flat = table.column("quality").combine_chunks()
+        for i, f in enumerate(flat.type):
+            values = np.asarray(flat.field(i).to_numpy(zero_copy_only=False), dtype=np.float64)
+            raw = ("score", "visibleObjects", "expectedObjects", "noiseSigma", "mean", "clipped")  # not 0..1
+            if f.name not in raw and np.isfinite(values).any():
+                comps[f.name] = float(np.nanmean(values))
+    keys, cats = [str(k) for k in table.column("key").to_pylist()], table.column("category").to_pylist()
+    shards = [int(v) for v in table.column("shard").to_pylist()]
+    return scores, keys, [str(c) for c in cats], shards, comps
+
+
+def _index_columns(files: Store) -> Columns:
     if exists(files, INDEX_PARQUET):
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -62,21 +86,9 @@ def _index_columns(files: Store) -> tuple[np.ndarray, list[str], list[str], list
             missing = {"key", "shard", "category", "score"} - set(cols)
             if missing:
                 raise ValueError(f"no column {', '.join(sorted(missing))}")
-            table = pf.read(columns=cols)
-            scores = np.asarray(table.column("score").to_numpy(zero_copy_only=False), dtype=np.float64)
-            comps: dict[str, float] = {}
-            if "quality" in cols and pa.types.is_struct(table.column("quality").type):
-                flat = table.column("quality").combine_chunks()
-                for i, f in enumerate(flat.type):
-                    values = np.asarray(flat.field(i).to_numpy(zero_copy_only=False), dtype=np.float64)
-                    raw = ("score", "visibleObjects", "expectedObjects", "noiseSigma", "mean", "clipped")  # not 0..1
-                    if f.name not in raw and np.isfinite(values).any():
-                        comps[f.name] = float(np.nanmean(values))
-            keys, cats = [str(k) for k in table.column("key").to_pylist()], table.column("category").to_pylist()
-            shards = [int(v) for v in table.column("shard").to_pylist()]
+            return _table_columns(pf.read(columns=cols))
         except (OSError, ValueError, TypeError, pa.ArrowException) as exc:
             raise ReportInput(f"{INDEX_PARQUET}: {one_line(exc, 200)}") from None
-        return scores, keys, [str(c) for c in cats], shards, comps
     keys, cats, shards, sc = [], [], [], []
     for n, row in enumerate(_jsonl(files, INDEX_JSONL)):
         key, cat, shard, score = row.get("key"), row.get("category"), row.get("shard"), row.get("score")
@@ -153,24 +165,62 @@ def _thumbnails(files: Store, tar_rel: str, keys: set[str], notes: list[str]) ->
     return out
 
 
-def gather(files: Store, *, worst: int = 8) -> ReportData:
+def _live(files: Store, spec: Any, now: datetime) -> tuple[dict[str, Any], Columns, list[dict[str, Any]]]:
+    """A run still going: dataset.json's figures, the index columns and the quarantine entries of the
+    shards committed so far, from their manifests, index parts and quarantine lists (never a tar)."""
+    from parallel_synth.dataset.files import committed_shards
+    from parallel_synth.dataset.index import IndexProblem, live_doc, live_summary, part_columns
+
+    try:
+        if spec is not None:
+            name = files.uri.rstrip("/").split("/")[-2] if files.uri.count("/") >= 2 else "dataset"
+            doc: dict[str, Any] | None = live_summary(spec, name, files, now=now)
+        else:
+            doc = live_doc(files, now=now)
+        if doc is None:
+            raise FileNotFoundError(f"{DATASET_JSON} is missing: the dataset is not finished (give --manifest "
+                                    "for a run still going, or this is not a dataset root)")
+        cols = _table_columns(part_columns(files, ["key", "shard", "category", "score", "quality"]))
+    except (IndexProblem, ValueError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ReportInput(f"live figures: {one_line(exc, 200)}") from None
+    held: list[dict[str, Any]] = []
+    for shard in committed_shards(files):
+        rel = layout.quarantine_list_path(shard)
+        if exists(files, rel):
+            try:
+                entries = strict_json(read(files, rel, limit=16 << 20)).get("entries") or []
+            except (ValueError, RecursionError, AttributeError, OSError) as exc:
+                raise ReportInput(f"{rel}: {one_line(exc, 200)}") from None
+            held += [{"shard": shard, **e} for e in entries if isinstance(e, dict)]
+    return doc, cols, held
+
+
+def gather(files: Store, *, worst: int = 8, spec: Any = None, now: datetime | None = None) -> ReportData:
     """Read what the report needs; raises FileNotFoundError when the dataset has no dataset.json and
-    :class:`ReportInput` (naming the file and field) when dataset.json, the index or the quarantine list
-    cannot be used."""
+    is no run still going (no ``local-run.json`` and no ``spec``), and :class:`ReportInput` (naming
+    the file and field) when dataset.json, the index, a part or the quarantine list cannot be used.
+
+    Without ``dataset.json`` the figures are live (``doc["live"]``): those of the shards committed so far.
+    """
     try:
         summary = load_summary(files)
     except BadSummary as exc:
         raise ReportInput(str(exc)) from None
+    held: list[dict[str, Any]] | None = None
     if summary is None:
-        raise FileNotFoundError(f"{DATASET_JSON} is missing: the dataset is not finished (or not a dataset root)")
-    doc = summary[0]
-    scores, keys, cats, shards, comps = _index_columns(files)
+        doc, (scores, keys, cats, shards, comps), held = _live(files, spec, now or datetime.now(UTC))
+    else:
+        doc = summary[0]
+        scores, keys, cats, shards, comps = _index_columns(files)
     data = ReportData(doc=doc, scores=scores, categories=cats, components=comps)
     order = np.argsort(np.where(np.isnan(scores), np.inf, scores), kind="stable")[:worst]
     data.worst = [{"key": keys[i], "shard": int(shards[i]), "category": cats[i], "score": float(scores[i])}
                   for i in order]
-    if exists(files, INDEX_QUARANTINE):
+    if held is None and exists(files, INDEX_QUARANTINE):
         held = _jsonl(files, INDEX_QUARANTINE)
+    if held is not None:
         for n, e in enumerate(held):
             if not (_is_int(e.get("shard")) and isinstance(e.get("key"), str)
                     and (e.get("score") is None or _is_number(e.get("score")))):
@@ -379,9 +429,13 @@ def render_html(data: ReportData) -> str:
     held = doc.get("quarantine") or {}
     samples = doc.get("samples") or {}
     title = f"{doc.get('name', 'dataset')} v{doc.get('version', '?')}"
+    shards = doc.get("shards") or {}
+    when = (f"Live, the run still going: {int(shards.get('completed') or 0):,} of {int(shards.get('total') or 0):,} "
+            f"shards committed as of {_e(doc.get('createdAt', ''))}" if doc.get("live")
+            else f"Created {_e(doc.get('createdAt', ''))}")
     parts = [f"<h1>{_e(title)}</h1>",
              f"<p>{int(samples.get('completed') or 0):,} kept samples of {int(samples.get('target') or 0):,} "
-             f"targeted; {int(held.get('samples') or 0):,} quarantined. Created {_e(doc.get('createdAt', ''))}.</p>",
+             f"targeted; {int(held.get('samples') or 0):,} quarantined. {when}.</p>",
              "<h2>Category balance</h2>", _img(_balance_plot(doc), "category balance"),
              _table(["category", "target", "kept", "quarantined"],
                     [[c, v.get("target", 0), v.get("completed", 0), v.get("quarantined", 0)]
