@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import math
@@ -953,9 +954,14 @@ def main() -> None:
     ap.add_argument("--plot", type=Path, default=None, help="write the running-vs-wanted PNG here")
     ap.add_argument("--from-figures", type=Path, default=None,
                     help="no cluster: re-run the simulator and the report on WORKDIR/measured.json of an earlier run")
+    ap.add_argument("--nodes", type=int, default=None,
+                    help="with --quick: N nodes (a fifth on-demand) and 120 samples per node, the same faults")
     ap.add_argument("--seed", type=int, default=26)
     args = ap.parse_args()
     sc = QUICK if args.quick else FULL
+    if args.nodes:
+        sc = dataclasses.replace(sc, gpu=args.nodes // 5, spot=args.nodes - args.nodes // 5,
+                                 samples=120 * args.nodes * sc.shard // QUICK.shard)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` still runs the clean-up below
     import tempfile
 
