@@ -135,3 +135,48 @@ def test_the_default_batches_let_the_window_hold_every_worker(workers: int, samp
     total = planning.shard_count(s)
     assert window_size(s, OperatorSettings(), per) * per >= min(workers, total)
     assert per <= 1000
+
+
+# issue #26: 100 kwok nodes ran in waves at 28% of the target: with shardsPerBatch = workers.max the
+# window is 2, both batches drain together and the fleet idles until the slowest pod of each commits
+WAVES = spec(samples=40_000, shardSize=10, workers={"min": 0, "max": 100}, shardsPerBatch=100)
+
+
+def _decide_waves(status: SynthDatasetStatus, batches: list[dict[str, Any]], *, queue: str | None = None
+                  ) -> DatasetDecision:
+    s = WAVES if queue is None else spec(samples=40_000, shardSize=10, workers={"min": 0, "max": 100},
+                                         shardsPerBatch=100, queue=queue)
+    return decide_dataset(name="ds", spec=s, status=status, batches=[observed_batch(b) for b in batches],
+                          index_job=None, generation=1, now=NOW, settings=Settings(), uid=UID)
+
+
+@pytest.mark.parametrize("queue", [None, "gpu"])
+def test_a_batch_whose_every_remaining_shard_has_a_pod_does_not_hold_the_window(queue: str | None) -> None:
+    first = _decide_waves(SynthDatasetStatus(), [], queue=queue)
+    assert [c.index for c in first.create] == [0, 1]  # ceil(100 / 100) + 1
+    # batch 0: 95 of 100 committed, its last 5 shards each have a running pod (the long tail);
+    # batch 1: 40 committed, 60 to go, 50 of them rendering
+    tail = body_of(first, 0, phase="Running", completedShards="0-94", shardsDone=95, active=5)
+    busy = body_of(first, 1, phase="Running", completedShards="0-39", shardsDone=40, active=50)
+    d = _decide_waves(first.status, [tail, busy], queue=queue)
+    if queue is None:
+        assert [c.index for c in d.create] == [2]  # the idle workers get batch 2's shards now
+        assert d.status.wire()["plan"]["liveBatches"] == 3
+    else:  # under Kueue the draining Job holds its quota until it ends: nothing gained by opening more
+        assert d.create == []
+    # a batch with shards no pod has taken still holds its place
+    short = body_of(first, 0, phase="Running", completedShards="0-89", shardsDone=90, active=5)
+    assert _decide_waves(first.status, [short, busy], queue=queue).create == []
+
+
+def test_draining_batches_stay_bounded_by_the_live_batch_cap() -> None:
+    status = _decide_waves(SynthDatasetStatus(), []).status
+    ops = OperatorSettings()
+    batches = []
+    for i in range(ops.max_live_batches):  # every live batch is draining: one pod on its last shard
+        c = RenderBatchSpec(dataset="ds", shard_start=i * 100, shard_count=100, parallelism=1)
+        batches.append(owned(batch_body(f"ds-b{i}", c, index=i, status={
+            "phase": "Running", "completedShards": "0-98", "shardsDone": 99, "active": 1})))
+    status = status.model_copy(update={"next_shard": ops.max_live_batches * 100})
+    assert _decide_waves(status, batches).create == []
+    assert _decide_waves(status, batches[:-1]).create != []
